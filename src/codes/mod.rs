@@ -1,0 +1,91 @@
+//! Clinical coding: code systems, codings, and the code lists the policy loads.
+//!
+//! Everything here is about *codes*, never about a patient. Code lists are data files
+//! (see `policy/`), so a clinical safety officer can review them without reading Rust.
+
+use serde::{Deserialize, Serialize};
+
+/// A code system as GP systems use them, known by its HL7 OID in EhrExtract and by its
+/// URI in FHIR.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CodeSystem {
+    /// SNOMED CT, OID `2.16.840.1.113883.2.1.3.2.4.15`, `http://snomed.info/sct`.
+    Snomed,
+    /// Read v2, OID `2.16.840.1.113883.2.1.6.2`, `http://read.info/readv2`.
+    ReadV2,
+    /// CTV3, OID `2.16.840.1.113883.2.1.3.2.4.14`, `http://read.info/ctv3`.
+    Ctv3,
+    /// Any other system, kept by OID (emitted as `urn:oid:<oid>`) or URI.
+    Other(String),
+}
+
+pub const OID_SNOMED: &str = "2.16.840.1.113883.2.1.3.2.4.15";
+pub const OID_READ_V2: &str = "2.16.840.1.113883.2.1.6.2";
+pub const OID_CTV3: &str = "2.16.840.1.113883.2.1.3.2.4.14";
+pub const URI_SNOMED: &str = "http://snomed.info/sct";
+pub const URI_READ_V2: &str = "http://read.info/readv2";
+pub const URI_CTV3: &str = "http://read.info/ctv3";
+
+impl CodeSystem {
+    /// From an HL7 v3 `codeSystem` OID.
+    pub fn from_oid(oid: &str) -> Self {
+        match oid {
+            OID_SNOMED => CodeSystem::Snomed,
+            OID_READ_V2 => CodeSystem::ReadV2,
+            OID_CTV3 => CodeSystem::Ctv3,
+            other => CodeSystem::Other(format!("urn:oid:{other}")),
+        }
+    }
+
+    /// From a FHIR `system` URI (STU3 or R4 spelling).
+    pub fn from_uri(uri: &str) -> Self {
+        match uri {
+            URI_SNOMED => CodeSystem::Snomed,
+            URI_READ_V2 => CodeSystem::ReadV2,
+            URI_CTV3 => CodeSystem::Ctv3,
+            other => match other.strip_prefix("urn:oid:") {
+                Some(oid) => CodeSystem::from_oid(oid),
+                None => CodeSystem::Other(other.to_string()),
+            },
+        }
+    }
+
+    /// The FHIR `system` URI.
+    pub fn uri(&self) -> &str {
+        match self {
+            CodeSystem::Snomed => URI_SNOMED,
+            CodeSystem::ReadV2 => URI_READ_V2,
+            CodeSystem::Ctv3 => URI_CTV3,
+            CodeSystem::Other(uri) => uri,
+        }
+    }
+
+    /// Short name used in code-list files and reports: `snomed`, `readv2`, `ctv3`, or the URI.
+    pub fn short_name(&self) -> &str {
+        match self {
+            CodeSystem::Snomed => "snomed",
+            CodeSystem::ReadV2 => "readv2",
+            CodeSystem::Ctv3 => "ctv3",
+            CodeSystem::Other(uri) => uri,
+        }
+    }
+}
+
+/// One code in one system, as the source carried it. `display` is the source's own display
+/// text for the code (a term, not free text about the patient).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Coding {
+    pub system: CodeSystem,
+    pub code: String,
+    pub display: Option<String>,
+}
+
+impl Coding {
+    pub fn new(system: CodeSystem, code: impl Into<String>) -> Self {
+        Coding {
+            system,
+            code: code.into(),
+            display: None,
+        }
+    }
+}

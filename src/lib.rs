@@ -1,0 +1,8 @@
+//! migx: share a GP practice's record safely.
+//!
+//! Reads GP2GP HL7 v3 `EhrExtract` messages (and GP Connect STU3 bundles), drops everything
+//! that may not leave the practice (recording each drop and why, never its content), maps
+//! the rest to FHIR R4 UK Core bundles carrying their consent metadata, and validates every
+//! output against the official FHIR R4 JSON Schema and migx's own profile.
+
+pub mod codes;

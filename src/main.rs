@@ -1,0 +1,3 @@
+fn main() {
+    println!("migx {}", env!("CARGO_PKG_VERSION"));
+}
