@@ -1,0 +1,236 @@
+//! HL7 v3 timestamps (`TS`): `yyyy[MM[dd[HH[mm[ss[.fff]]]]]][+/-HHMM]`.
+//!
+//! GP systems write local (Europe/London) times without an offset; FHIR wants an offset on
+//! any value with a time, so we apply the UK rule for British Summer Time. A value that is
+//! not a TS is an error the caller must handle: a date used for a filter decision that
+//! cannot be read makes the item withheld (fail closed), never silently "current".
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// How much of the timestamp the source gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Precision {
+    Year,
+    Month,
+    Day,
+    Minute,
+    Second,
+}
+
+/// A parsed HL7 TS. Comparisons use the UTC instant at the start of the given precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ts {
+    /// Local wall-clock time (missing parts filled with their first value).
+    pub local: NaiveDateTime,
+    pub precision: Precision,
+    /// Offset east of UTC in seconds: from the value, else the UK rule.
+    pub offset_secs: i32,
+    /// Whether the offset was in the source.
+    pub explicit_offset: bool,
+}
+
+/// Why a TS could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an HL7 TS timestamp")]
+pub struct TsError;
+
+impl Ts {
+    /// Parse an HL7 TS value.
+    pub fn parse(s: &str) -> Result<Ts, TsError> {
+        let s = s.trim();
+        let (body, offset) = match s.find(['+', '-']) {
+            Some(i) => (&s[..i], Some(&s[i..])),
+            None => (s, None),
+        };
+        let (digits, _fraction) = match body.find('.') {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TsError);
+        }
+        if let Some(f) = _fraction {
+            if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) || digits.len() < 14 {
+                return Err(TsError);
+            }
+        }
+        let num = |a: usize, b: usize| -> Result<u32, TsError> {
+            digits.get(a..b).and_then(|d| d.parse().ok()).ok_or(TsError)
+        };
+        let precision = match digits.len() {
+            4 => Precision::Year,
+            6 => Precision::Month,
+            8 => Precision::Day,
+            10 | 12 => Precision::Minute,
+            14 => Precision::Second,
+            _ => return Err(TsError),
+        };
+        let year = num(0, 4)? as i32;
+        let month = if digits.len() >= 6 { num(4, 6)? } else { 1 };
+        let day = if digits.len() >= 8 { num(6, 8)? } else { 1 };
+        let hour = if digits.len() >= 10 { num(8, 10)? } else { 0 };
+        let minute = if digits.len() >= 12 { num(10, 12)? } else { 0 };
+        let second = if digits.len() >= 14 { num(12, 14)? } else { 0 };
+        let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(TsError)?;
+        let time = NaiveTime::from_hms_opt(hour, minute, second).ok_or(TsError)?;
+        let local = NaiveDateTime::new(date, time);
+        let (offset_secs, explicit_offset) = match offset {
+            Some(o) => (parse_offset(o)?, true),
+            None => (uk_offset_secs(local), false),
+        };
+        Ok(Ts {
+            local,
+            precision,
+            offset_secs,
+            explicit_offset,
+        })
+    }
+
+    /// SystmOne writes `19000101...` for "no date"; such a value means "not given".
+    pub fn is_placeholder(&self) -> bool {
+        self.local.date() == NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
+    }
+
+    /// The UTC instant (seconds since the epoch) of the start of this value.
+    pub fn epoch_secs(&self) -> i64 {
+        self.local.and_utc().timestamp() - i64::from(self.offset_secs)
+    }
+
+    /// The calendar date in local time.
+    pub fn date(&self) -> NaiveDate {
+        self.local.date()
+    }
+
+    /// The FHIR `date`/`dateTime` rendering, keeping the source precision.
+    pub fn fhir(&self) -> String {
+        let l = &self.local;
+        match self.precision {
+            Precision::Year => format!("{:04}", l.year()),
+            Precision::Month => format!("{:04}-{:02}", l.year(), l.month()),
+            Precision::Day => format!("{:04}-{:02}-{:02}", l.year(), l.month(), l.day()),
+            Precision::Minute | Precision::Second => {
+                format!(
+                    "{}{}",
+                    l.format("%Y-%m-%dT%H:%M:%S"),
+                    fmt_offset(self.offset_secs)
+                )
+            }
+        }
+    }
+
+    /// The FHIR `instant` rendering (full precision required by FHIR).
+    pub fn fhir_instant(&self) -> String {
+        format!(
+            "{}{}",
+            self.local.format("%Y-%m-%dT%H:%M:%S"),
+            fmt_offset(self.offset_secs)
+        )
+    }
+}
+
+impl PartialOrd for Ts {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.epoch_secs().cmp(&other.epoch_secs()))
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fhir())
+    }
+}
+
+fn parse_offset(o: &str) -> Result<i32, TsError> {
+    let sign = if o.starts_with('-') { -1 } else { 1 };
+    let d = &o[1..];
+    if !(d.len() == 2 || d.len() == 4) || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TsError);
+    }
+    let h: i32 = d[..2].parse().map_err(|_| TsError)?;
+    let m: i32 = if d.len() == 4 {
+        d[2..].parse().map_err(|_| TsError)?
+    } else {
+        0
+    };
+    if h > 14 || m > 59 {
+        return Err(TsError);
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+fn fmt_offset(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
+fn last_sunday(year: i32, month: u32) -> NaiveDate {
+    let mut d = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or_default();
+    while d.weekday() != Weekday::Sun {
+        d = d.pred_opt().unwrap_or(d);
+    }
+    d
+}
+
+/// UK local time offset: BST (+1h) from 01:00 UTC on the last Sunday of March to 01:00 UTC on
+/// the last Sunday of October (the rule since 1996; earlier years are treated the same).
+pub fn uk_offset_secs(local: NaiveDateTime) -> i32 {
+    let y = local.year();
+    // Boundaries expressed in local time: spring forward at 01:00 GMT, fall back at 02:00 BST.
+    let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).unwrap_or_default();
+    let end = last_sunday(y, 10).and_hms_opt(2, 0, 0).unwrap_or_default();
+    if local >= start && local < end {
+        3600
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precisions() {
+        assert_eq!(Ts::parse("2020").unwrap().fhir(), "2020");
+        assert_eq!(Ts::parse("202003").unwrap().fhir(), "2020-03");
+        assert_eq!(Ts::parse("20200314").unwrap().fhir(), "2020-03-14");
+        assert_eq!(
+            Ts::parse("202003141005").unwrap().fhir(),
+            "2020-03-14T10:05:00+00:00"
+        );
+        assert_eq!(
+            Ts::parse("20200714100501").unwrap().fhir(),
+            "2020-07-14T10:05:01+01:00"
+        );
+        assert_eq!(
+            Ts::parse("20200714100501.123+0200").unwrap().fhir(),
+            "2020-07-14T10:05:01+02:00"
+        );
+    }
+
+    #[test]
+    fn rejects_non_ts() {
+        for bad in [
+            "",
+            "2020-03-14",
+            "20201340",
+            "2020031",
+            "yesterday",
+            "20200230",
+            "2020+99",
+        ] {
+            assert!(Ts::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ordering_uses_instants() {
+        let a = Ts::parse("20200314100000").unwrap();
+        let b = Ts::parse("20200314100001").unwrap();
+        assert!(a < b);
+        assert!(Ts::parse("19000101000000").unwrap().is_placeholder());
+    }
+}
