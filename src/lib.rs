@@ -6,3 +6,5 @@
 //! output against the official FHIR R4 JSON Schema and migx's own profile.
 
 pub mod codes;
+pub mod nhs;
+pub mod policy;
