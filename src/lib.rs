@@ -8,3 +8,5 @@
 pub mod codes;
 pub mod ehr;
 pub mod error;
+pub mod nhs;
+pub mod policy;

@@ -89,3 +89,7 @@ impl Coding {
         }
     }
 }
+
+pub mod list;
+pub mod rf2;
+pub mod snomed;
