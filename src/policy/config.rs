@@ -2,13 +2,16 @@
 //! `policy/default.json`) naming the code lists, exclusion refsets, windows, requesters and
 //! purposes. [`Policy`] is the loaded, checked, immutable form the decision engine queries.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::codes::list::{parse_code_list, CodeList, CodeListError, Entry};
+use crate::codes::release::SnomedIndex;
 use crate::codes::rf2::{load_simple_refset, parse_simple_refset, Rf2Error};
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
@@ -277,6 +280,7 @@ pub struct Policy {
     requesters: Vec<Requester>,
     purposes: Vec<String>,
     snomed_release: Option<PathBuf>,
+    snomed_index: Option<Arc<SnomedIndex>>,
     hasher: Sha256,
     sha256: String,
 }
@@ -482,6 +486,7 @@ impl Policy {
             requesters: raw.permitted_requesters,
             purposes,
             snomed_release,
+            snomed_index: None,
             hasher,
             sha256: String::new(),
         };
@@ -535,6 +540,48 @@ impl Policy {
         Ok(n)
     }
 
+    /// Use a SNOMED CT release index: SNOMED description ids in codings are then also looked up
+    /// by their concept id, and the release's exclusion refset members are withheld. The
+    /// release version becomes part of [`Policy::sha256`].
+    pub fn set_snomed_index(&mut self, index: Arc<SnomedIndex>) {
+        hash_part(
+            &mut self.hasher,
+            "snomed_index",
+            index.release_version().as_bytes(),
+        );
+        self.sha256 = hex(&self.hasher.clone().finalize());
+        self.snomed_index = Some(index);
+    }
+
+    /// The SNOMED CT release index in use, if any.
+    pub fn snomed_index(&self) -> Option<&SnomedIndex> {
+        self.snomed_index.as_deref()
+    }
+
+    /// The codings, plus (with a release index) the concept id of every SNOMED description id.
+    fn expanded<'a>(&self, codings: &'a [Coding]) -> Cow<'a, [Coding]> {
+        let Some(idx) = &self.snomed_index else {
+            return Cow::Borrowed(codings);
+        };
+        let extra: Vec<Coding> = codings
+            .iter()
+            .filter(|c| c.system == CodeSystem::Snomed)
+            .filter_map(|c| {
+                let id = parse_sctid(c.code.trim()).ok()?;
+                (id.kind == SctIdKind::Description).then_some(id.id)
+            })
+            .filter_map(|d| idx.resolve_description(d))
+            .map(|concept| Coding::new(CodeSystem::Snomed, concept.to_string()))
+            .collect();
+        if extra.is_empty() {
+            Cow::Borrowed(codings)
+        } else {
+            let mut all = codings.to_vec();
+            all.extend(extra);
+            Cow::Owned(all)
+        }
+    }
+
     // ------------------------------------------------------------ identity
 
     /// Hex SHA-256 over the policy JSON, then the consent, sensitive, categories and
@@ -562,8 +609,9 @@ impl Policy {
     /// The consent effect of a statement's codings. If codings disagree the most restrictive
     /// wins (dissent over permit over ignore): fail-closed.
     pub fn consent_effect(&self, codings: &[Coding]) -> Option<ConsentEffect> {
+        let codings = self.expanded(codings);
         let mut best: Option<ConsentEffect> = None;
-        for c in codings {
+        for c in codings.iter() {
             let Some(e) = self.consent.lookup(c) else {
                 continue;
             };
@@ -590,21 +638,27 @@ impl Policy {
     /// `gender-identity`, or another group the policy names) of any of the codings: from the
     /// sensitive list, else from the loaded RF2 exclusion refsets (SNOMED CT concept ids).
     pub fn sensitive_group(&self, codings: &[Coding]) -> Option<&str> {
-        if let Some(g) = self.sensitive.lookup_any(codings).and_then(Entry::group) {
+        let codings = self.expanded(codings);
+        if let Some(g) = self.sensitive.lookup_any(&codings).and_then(Entry::group) {
             return Some(g);
         }
-        if self.refset_members.is_empty() {
+        if self.refset_members.is_empty() && self.snomed_index.is_none() {
             return None;
         }
-        for c in codings {
+        for c in codings.iter() {
             if c.system != CodeSystem::Snomed {
                 continue;
             }
             let Ok(id) = c.code.trim().parse::<u64>() else {
                 continue;
             };
-            if let Some(refset) = self.refset_members.get(&id) {
-                return self.group_of_refset(*refset);
+            let refset = self.refset_members.get(&id).copied().or_else(|| {
+                self.snomed_index
+                    .as_ref()
+                    .and_then(|idx| idx.in_exclusion_refset(id))
+            });
+            if let Some(group) = refset.and_then(|r| self.group_of_refset(r)) {
+                return Some(group);
             }
         }
         None
@@ -629,19 +683,21 @@ impl Policy {
     /// The code-based category rule for the codings (`diagnoses`, `procedures`, `tests`,
     /// `risks-warnings`, `allergy-header`, `pathology-report`, `specimen`, `not-shared`).
     pub fn category_rule(&self, codings: &[Coding]) -> Option<&str> {
+        let codings = self.expanded(codings);
         self.categories
-            .lookup_any(codings)
+            .lookup_any(&codings)
             .and_then(Entry::category)
     }
 
     /// True if any coding is a risk or warning to other clinicians.
     pub fn is_risk_warning(&self, codings: &[Coding]) -> bool {
-        self.risks.lookup_any(codings).is_some()
+        self.risk_warning(codings).is_some()
     }
 
     /// The risks-warnings entry (with its `flag_category`) for the codings.
     pub fn risk_warning(&self, codings: &[Coding]) -> Option<&Entry> {
-        self.risks.lookup_any(codings)
+        let codings = self.expanded(codings);
+        self.risks.lookup_any(&codings)
     }
 
     /// What to do with an item carrying confidentiality `code` (e.g. `NOPAT`): known
@@ -790,6 +846,12 @@ impl Policy {
             "permitted_requesters": self.requesters,
             "permitted_purposes": self.purposes,
             "snomed_release": self.snomed_release.as_ref().map(|p| p.display().to_string()),
+            "snomed_index": self.snomed_index.as_ref().map(|i| serde_json::json!({
+                "release_version": i.release_version(),
+                "concepts": i.concept_count(),
+                "descriptions": i.description_count(),
+                "exclusion_members": i.exclusion_member_count(),
+            })),
         });
         serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
     }
@@ -1057,6 +1119,29 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
         assert!(p2
             .add_exclusion_refset(dir.path().join("nope.txt"))
             .is_err());
+    }
+
+    #[test]
+    fn snomed_index_resolves_description_ids() {
+        let mut p = Policy::embedded_default().unwrap();
+        let before = p.sha256().to_string();
+        // 999005012 is the fixture's description id for syphilis (76272004); 999007016 is
+        // gonorrhoea, whose fixture refset membership is inactive but which sensitive.tsv lists.
+        assert_eq!(p.sensitive_group(&[snomed("999005012")]), None);
+        let idx = SnomedIndex::build(manifest("fixtures/snomed-release")).unwrap();
+        p.set_snomed_index(Arc::new(idx));
+        assert_ne!(p.sha256(), before);
+        assert_eq!(p.sensitive_group(&[snomed("999005012")]), Some("std"));
+        assert_eq!(p.sensitive_group(&[snomed("999007016")]), Some("std"));
+        // 407377005 via the index's refset members as well as the TSV.
+        assert_eq!(
+            p.sensitive_group(&[snomed("999012015")]),
+            Some("gender-identity")
+        );
+        // Description id of gout resolves for category rules too.
+        assert_eq!(p.category_rule(&[snomed("999001015")]), Some("diagnoses"));
+        assert_eq!(p.sensitive_group(&[snomed("999001015")]), None);
+        assert!(p.show_json().contains("INT_20250101"));
     }
 
     #[test]
