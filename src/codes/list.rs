@@ -10,7 +10,7 @@
 //! Lines starting with `#` are comments; `# key: value` comments before the header are kept as
 //! metadata. The first other line is the column header: the five fixed columns, then any
 //! extra columns, whose values each entry carries. Read v2 codes are compared on their first
-//! five characters (`14L..00` == `14L..`); `prefix` rules (Read v2 and CTV3 only) match every
+//! five characters (`14L..00` == `14L..`); `prefix` rules (Read v2 only: its codes are positional) match every
 //! code starting with the prefix (trailing dots ignored), the longest prefix winning; exact
 //! rules win over prefix rules. Codes are case-sensitive (Read `A` is not Read `a`).
 
@@ -294,10 +294,10 @@ pub fn parse_code_list(text: &str, origin: &str) -> Result<CodeList, CodeListErr
             return Err(err(line_no, "empty code or code with spaces".to_string()));
         }
         let code = match (&system, match_kind) {
-            (CodeSystem::Snomed, MatchKind::Prefix) => {
+            (CodeSystem::Snomed | CodeSystem::Ctv3, MatchKind::Prefix) => {
                 return Err(err(
                     line_no,
-                    "prefix rules are for Read v2 / CTV3 chapters only".to_string(),
+                    "prefix rules are for Read v2 chapters only (SNOMED CT and CTV3 codes carry no hierarchy)".to_string(),
                 ))
             }
             (CodeSystem::Snomed, MatchKind::Exact) => {
@@ -479,6 +479,7 @@ ctv3\tXE0Uc\texact\tSomething\tt\tdiagnoses\n\
                 "duplicate",
             ),
             ("# only comments\n", 1, "no column header"),
+            ("system\tcode\tmatch\tterm\tsource\nctv3\tX\tprefix\tt\ts\n", 2, "Read v2 chapters only"),
         ];
         for (text, line, needle) in cases {
             let e = parse_code_list(text, "x.tsv").unwrap_err();

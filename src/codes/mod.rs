@@ -91,5 +91,6 @@ impl Coding {
 }
 
 pub mod list;
+pub mod release;
 pub mod rf2;
 pub mod snomed;

@@ -1,1 +1,1219 @@
-//! placeholder
+//! The sharing policy: a JSON file (schema `schemas/policy.schema.json`, embedded default
+//! `policy/default.json`) naming the code lists, exclusion refsets, windows, requesters and
+//! purposes. [`Policy`] is the loaded, checked, immutable form the decision engine queries.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::codes::list::{parse_code_list, CodeList, CodeListError, Entry};
+use crate::codes::release::SnomedIndex;
+use crate::codes::rf2::{load_simple_refset, parse_simple_refset, Rf2Error};
+use crate::codes::snomed::{parse_sctid, SctIdKind};
+use crate::codes::{CodeSystem, Coding};
+
+/// The embedded default policy file.
+pub const DEFAULT_POLICY_JSON: &str = include_str!("../../policy/default.json");
+
+/// Files the embedded default policy can name, by the relative path it uses.
+const EMBEDDED_FILES: &[(&str, &str)] = &[
+    (
+        "codes/consent.tsv",
+        include_str!("../../policy/codes/consent.tsv"),
+    ),
+    (
+        "codes/sensitive.tsv",
+        include_str!("../../policy/codes/sensitive.tsv"),
+    ),
+    (
+        "codes/categories.tsv",
+        include_str!("../../policy/codes/categories.tsv"),
+    ),
+    (
+        "codes/risks-warnings.tsv",
+        include_str!("../../policy/codes/risks-warnings.tsv"),
+    ),
+    (
+        "codes/der2_Refset_SimpleSnapshot_MIGX_default.txt",
+        include_str!("../../policy/codes/der2_Refset_SimpleSnapshot_MIGX_default.txt"),
+    ),
+];
+
+/// Allowed values of the consent list's `effect` column.
+pub const CONSENT_EFFECTS: [&str; 3] = ["permit", "dissent", "ignore"];
+/// Allowed values of the category list's `category` column.
+pub const RULE_CATEGORIES: [&str; 8] = [
+    "diagnoses",
+    "procedures",
+    "tests",
+    "risks-warnings",
+    "allergy-header",
+    "pathology-report",
+    "specimen",
+    "not-shared",
+];
+/// FHIR R4 Flag category codes allowed in the risks list's `flag_category` column.
+pub const FLAG_CATEGORIES: [&str; 10] = [
+    "diet",
+    "drug",
+    "lab",
+    "admin",
+    "contact",
+    "clinical",
+    "behavioral",
+    "research",
+    "advance-directive",
+    "safety",
+];
+
+/// What a consent code says about sharing for direct care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsentEffect {
+    /// Consent to share recorded.
+    Permit,
+    /// Dissent recorded: withhold the whole record.
+    Dissent,
+    /// A known consent code that does not decide direct-care sharing (SCR, type 1 opt-out).
+    Ignore,
+}
+
+impl ConsentEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentEffect::Permit => "permit",
+            ConsentEffect::Dissent => "dissent",
+            ConsentEffect::Ignore => "ignore",
+        }
+    }
+}
+
+/// How long point-of-care consent stays valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentValidity {
+    /// For the (local) day of the encounter in which it was recorded.
+    EncounterDay,
+    /// For this many hours after it was recorded.
+    Hours(u32),
+}
+
+/// What to do with items under a restricting confidentiality code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfidentialHandling {
+    Drop,
+    Label,
+}
+
+/// The decision for one confidentiality code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfidentialityAction {
+    /// A known non-restricting code (e.g. NOSCRUB): share as usual.
+    Share,
+    /// Withhold the item (restricting code with handling `drop`, or an unknown code).
+    Drop,
+    /// Share with a security label (restricting code with handling `label`).
+    Label,
+}
+
+/// A requesting organisation allowed to receive records.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requester {
+    pub ods_code: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// A policy that cannot be loaded. Messages name the file and, where known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}:{line}:{column}: invalid policy JSON: {message}")]
+    Json {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error(transparent)]
+    CodeList(#[from] CodeListError),
+    #[error(transparent)]
+    Rf2(#[from] Rf2Error),
+}
+
+// ---------------------------------------------------------------- raw JSON form
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    consent: RawConsent,
+    recent_tests_months: u32,
+    confidentiality: RawConfidentiality,
+    code_lists: RawCodeLists,
+    exclusion_refsets: RawExclusionRefsets,
+    permitted_requesters: Vec<Requester>,
+    permitted_purposes: Vec<String>,
+    #[serde(default)]
+    snomed_release: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsent {
+    point_of_care_validity: RawValidity,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawValidity {
+    Named(String),
+    Hours(RawHours),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHours {
+    hours: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfidentiality {
+    handling: String,
+    restricting_codes: Vec<String>,
+    non_restricting_codes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCodeLists {
+    consent: String,
+    sensitive: String,
+    categories: String,
+    risks_warnings: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExclusionRefsets {
+    files: Vec<String>,
+    refset_ids: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------- loaded form
+
+/// Where a policy's relative file names are looked up.
+enum Source<'a> {
+    Embedded,
+    Dir(&'a Path),
+}
+
+impl Source<'_> {
+    /// Returns (display origin, bytes).
+    fn read(&self, name: &str) -> Result<(String, String), PolicyError> {
+        match self {
+            Source::Embedded => EMBEDDED_FILES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(n, text)| (format!("embedded:policy/{n}"), (*text).to_string()))
+                .ok_or_else(|| PolicyError::Invalid {
+                    origin: "embedded:policy/default.json".to_string(),
+                    message: format!("the embedded policy has no file {name:?}"),
+                }),
+            Source::Dir(dir) => {
+                let path = resolve(dir, name);
+                let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok((path.display().to_string(), text))
+            }
+        }
+    }
+}
+
+fn resolve(dir: &Path, name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
+/// A loaded, checked sharing policy. Immutable once built (apart from
+/// [`Policy::add_exclusion_refset`] during setup); `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    origin: String,
+    name: String,
+    version: String,
+    description: Option<String>,
+    consent_validity: ConsentValidity,
+    recent_tests_months: u32,
+    confidential_handling: ConfidentialHandling,
+    restricting_codes: Vec<String>,
+    non_restricting_codes: Vec<String>,
+    consent: CodeList,
+    sensitive: CodeList,
+    categories: CodeList,
+    risks: CodeList,
+    /// group name -> refset id, in name order.
+    refset_ids: Vec<(String, u64)>,
+    /// referenced component (concept) id -> refset id, from loaded RF2 files.
+    refset_members: HashMap<u64, u64>,
+    refset_files: Vec<String>,
+    requesters: Vec<Requester>,
+    purposes: Vec<String>,
+    snomed_release: Option<PathBuf>,
+    snomed_index: Option<Arc<SnomedIndex>>,
+    hasher: Sha256,
+    sha256: String,
+}
+
+fn invalid(origin: &str, message: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid {
+        origin: origin.to_string(),
+        message: message.into(),
+    }
+}
+
+fn hash_part(hasher: &mut Sha256, label: &str, bytes: &[u8]) {
+    hasher.update((label.len() as u64).to_le_bytes());
+    hasher.update(label.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Policy {
+    /// The embedded default policy (`policy/default.json` and its lists).
+    pub fn embedded_default() -> Result<Policy, PolicyError> {
+        Policy::build(
+            DEFAULT_POLICY_JSON,
+            "embedded:policy/default.json",
+            &Source::Embedded,
+        )
+    }
+
+    /// Load a policy file; relative list paths are resolved against its folder.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        Policy::build(&text, &path.display().to_string(), &Source::Dir(dir))
+    }
+
+    /// Load a policy from JSON text; relative list paths are resolved against `base_dir`.
+    pub fn from_json_str(
+        json: &str,
+        origin: &str,
+        base_dir: impl AsRef<Path>,
+    ) -> Result<Policy, PolicyError> {
+        Policy::build(json, origin, &Source::Dir(base_dir.as_ref()))
+    }
+
+    fn build(json: &str, origin: &str, source: &Source<'_>) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy = serde_json::from_str(json).map_err(|e| PolicyError::Json {
+            origin: origin.to_string(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        if raw.name.trim().is_empty() || raw.version.trim().is_empty() {
+            return Err(invalid(origin, "`name` and `version` must not be empty"));
+        }
+        let consent_validity = match raw.consent.point_of_care_validity {
+            RawValidity::Named(s) if s == "encounter-day" => ConsentValidity::EncounterDay,
+            RawValidity::Named(s) => {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "consent.point_of_care_validity {s:?}: expected \"encounter-day\" or {{\"hours\": N}}"
+                    ),
+                ))
+            }
+            RawValidity::Hours(RawHours { hours }) if (1..=8760).contains(&hours) => {
+                ConsentValidity::Hours(hours)
+            }
+            RawValidity::Hours(_) => {
+                return Err(invalid(
+                    origin,
+                    "consent.point_of_care_validity.hours must be 1 to 8760",
+                ))
+            }
+        };
+        if !(1..=1200).contains(&raw.recent_tests_months) {
+            return Err(invalid(origin, "recent_tests_months must be 1 to 1200"));
+        }
+        let confidential_handling = match raw.confidentiality.handling.as_str() {
+            "drop" => ConfidentialHandling::Drop,
+            "label" => ConfidentialHandling::Label,
+            other => {
+                return Err(invalid(
+                    origin,
+                    format!("confidentiality.handling {other:?}: expected \"drop\" or \"label\""),
+                ))
+            }
+        };
+        let restricting: Vec<String> = raw
+            .confidentiality
+            .restricting_codes
+            .iter()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .collect();
+        let non_restricting: Vec<String> = raw
+            .confidentiality
+            .non_restricting_codes
+            .iter()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .collect();
+        if let Some(c) = restricting
+            .iter()
+            .find(|c| c.is_empty() || non_restricting.contains(c))
+        {
+            return Err(invalid(
+                origin,
+                format!("confidentiality code {c:?} is empty or listed as both restricting and non-restricting"),
+            ));
+        }
+        if raw.permitted_purposes.is_empty() {
+            return Err(invalid(origin, "permitted_purposes must not be empty"));
+        }
+        let purposes: Vec<String> = raw
+            .permitted_purposes
+            .iter()
+            .map(|p| p.trim().to_string())
+            .collect();
+        if let Some(p) = purposes
+            .iter()
+            .find(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return Err(invalid(origin, format!("bad purpose code {p:?}")));
+        }
+        for r in &raw.permitted_requesters {
+            if r.ods_code.trim().is_empty()
+                || !r.ods_code.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                return Err(invalid(
+                    origin,
+                    format!("permitted_requesters: bad ODS code {:?}", r.ods_code),
+                ));
+            }
+        }
+        let mut refset_ids = Vec::new();
+        for (group, id) in &raw.exclusion_refsets.refset_ids {
+            let sct = parse_sctid(id).map_err(|e| {
+                invalid(origin, format!("exclusion_refsets.refset_ids.{group}: {e}"))
+            })?;
+            if sct.kind != SctIdKind::Concept {
+                return Err(invalid(
+                    origin,
+                    format!("exclusion_refsets.refset_ids.{group}: not a concept id"),
+                ));
+            }
+            refset_ids.push((group.clone(), sct.id));
+        }
+        if refset_ids.is_empty() {
+            return Err(invalid(origin, "exclusion_refsets.refset_ids is empty"));
+        }
+
+        let mut hasher = Sha256::new();
+        hash_part(&mut hasher, "policy", json.as_bytes());
+
+        let mut load_list = |key: &str, name: &str| -> Result<CodeList, PolicyError> {
+            let (list_origin, text) = source.read(name)?;
+            hash_part(&mut hasher, key, text.as_bytes());
+            Ok(parse_code_list(&text, &list_origin)?)
+        };
+        let consent = load_list("consent", &raw.code_lists.consent)?;
+        let sensitive = load_list("sensitive", &raw.code_lists.sensitive)?;
+        let categories = load_list("categories", &raw.code_lists.categories)?;
+        let risks = load_list("risks_warnings", &raw.code_lists.risks_warnings)?;
+        consent.require_column("effect", &CONSENT_EFFECTS)?;
+        let groups: Vec<&str> = refset_ids.iter().map(|(g, _)| g.as_str()).collect();
+        sensitive.require_column("group", &groups)?;
+        categories.require_column("category", &RULE_CATEGORIES)?;
+        risks.require_column("flag_category", &FLAG_CATEGORIES)?;
+
+        let snomed_release = raw.snomed_release.as_deref().map(|p| match source {
+            Source::Embedded => PathBuf::from(p),
+            Source::Dir(dir) => resolve(dir, p),
+        });
+
+        let mut policy = Policy {
+            origin: origin.to_string(),
+            name: raw.name,
+            version: raw.version,
+            description: raw.description,
+            consent_validity,
+            recent_tests_months: raw.recent_tests_months,
+            confidential_handling,
+            restricting_codes: restricting,
+            non_restricting_codes: non_restricting,
+            consent,
+            sensitive,
+            categories,
+            risks,
+            refset_ids,
+            refset_members: HashMap::new(),
+            refset_files: Vec::new(),
+            requesters: raw.permitted_requesters,
+            purposes,
+            snomed_release,
+            snomed_index: None,
+            hasher,
+            sha256: String::new(),
+        };
+        for name in &raw.exclusion_refsets.files {
+            let (file_origin, text) = source.read(name)?;
+            policy.add_refset_text(&text, &file_origin)?;
+        }
+        policy.sha256 = hex(&policy.hasher.clone().finalize());
+        Ok(policy)
+    }
+
+    /// Load and check a policy file (for `migx policy check`).
+    pub fn check_file(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        Policy::from_file(path)
+    }
+
+    /// Load an RF2 simple refset file and exclude the members of the policy's exclusion
+    /// refsets it holds (other refsets in the file are ignored). Updates [`Policy::sha256`].
+    pub fn add_exclusion_refset(&mut self, path: impl AsRef<Path>) -> Result<usize, PolicyError> {
+        let path = path.as_ref();
+        let wanted: Vec<u64> = self.refset_ids.iter().map(|(_, id)| *id).collect();
+        let members = load_simple_refset(path, &wanted)?;
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        hash_part(&mut self.hasher, "exclusion_refset", &bytes);
+        let n = members.len();
+        for m in members {
+            self.refset_members
+                .entry(m.referenced_component_id)
+                .or_insert(m.refset_id);
+        }
+        self.refset_files.push(path.display().to_string());
+        self.sha256 = hex(&self.hasher.clone().finalize());
+        Ok(n)
+    }
+
+    fn add_refset_text(&mut self, text: &str, origin: &str) -> Result<usize, PolicyError> {
+        let wanted: Vec<u64> = self.refset_ids.iter().map(|(_, id)| *id).collect();
+        let members = parse_simple_refset(text, origin, &wanted)?;
+        hash_part(&mut self.hasher, "exclusion_refset", text.as_bytes());
+        let n = members.len();
+        for m in members {
+            self.refset_members
+                .entry(m.referenced_component_id)
+                .or_insert(m.refset_id);
+        }
+        self.refset_files.push(origin.to_string());
+        self.sha256 = hex(&self.hasher.clone().finalize());
+        Ok(n)
+    }
+
+    /// Use a SNOMED CT release index: SNOMED description ids in codings are then also looked up
+    /// by their concept id, and the release's exclusion refset members are withheld. The
+    /// release version becomes part of [`Policy::sha256`].
+    pub fn set_snomed_index(&mut self, index: Arc<SnomedIndex>) {
+        hash_part(
+            &mut self.hasher,
+            "snomed_index",
+            index.release_version().as_bytes(),
+        );
+        self.sha256 = hex(&self.hasher.clone().finalize());
+        self.snomed_index = Some(index);
+    }
+
+    /// The SNOMED CT release index in use, if any.
+    pub fn snomed_index(&self) -> Option<&SnomedIndex> {
+        self.snomed_index.as_deref()
+    }
+
+    /// The codings, plus (with a release index) the concept id of every SNOMED description id.
+    fn expanded<'a>(&self, codings: &'a [Coding]) -> Cow<'a, [Coding]> {
+        let Some(idx) = &self.snomed_index else {
+            return Cow::Borrowed(codings);
+        };
+        let extra: Vec<Coding> = codings
+            .iter()
+            .filter(|c| c.system == CodeSystem::Snomed)
+            .filter_map(|c| {
+                let id = parse_sctid(c.code.trim()).ok()?;
+                (id.kind == SctIdKind::Description).then_some(id.id)
+            })
+            .filter_map(|d| idx.resolve_description(d))
+            .map(|concept| Coding::new(CodeSystem::Snomed, concept.to_string()))
+            .collect();
+        if extra.is_empty() {
+            Cow::Borrowed(codings)
+        } else {
+            let mut all = codings.to_vec();
+            all.extend(extra);
+            Cow::Owned(all)
+        }
+    }
+
+    // ------------------------------------------------------------ identity
+
+    /// Hex SHA-256 over the policy JSON, then the consent, sensitive, categories and
+    /// risks-warnings lists, then every exclusion refset file in load order (each part framed
+    /// by its label and length).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Where the policy came from (a path, or `embedded:policy/default.json`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    // ------------------------------------------------------------ lookups
+
+    /// The consent effect of a statement's codings. If codings disagree the most restrictive
+    /// wins (dissent over permit over ignore): fail-closed.
+    pub fn consent_effect(&self, codings: &[Coding]) -> Option<ConsentEffect> {
+        let codings = self.expanded(codings);
+        let mut best: Option<ConsentEffect> = None;
+        for c in codings.iter() {
+            let Some(e) = self.consent.lookup(c) else {
+                continue;
+            };
+            let effect = match e.effect() {
+                Some("permit") => ConsentEffect::Permit,
+                Some("ignore") => ConsentEffect::Ignore,
+                // Checked at load time; anything else is treated as dissent (fail-closed).
+                _ => ConsentEffect::Dissent,
+            };
+            best = Some(match (best, effect) {
+                (_, ConsentEffect::Dissent) | (Some(ConsentEffect::Dissent), _) => {
+                    ConsentEffect::Dissent
+                }
+                (_, ConsentEffect::Permit) | (Some(ConsentEffect::Permit), _) => {
+                    ConsentEffect::Permit
+                }
+                _ => ConsentEffect::Ignore,
+            });
+        }
+        best
+    }
+
+    /// The sensitive group (`std`, `assisted-fertilisation`, `termination-of-pregnancy`,
+    /// `gender-identity`, or another group the policy names) of any of the codings: from the
+    /// sensitive list, else from the loaded RF2 exclusion refsets (SNOMED CT concept ids).
+    pub fn sensitive_group(&self, codings: &[Coding]) -> Option<&str> {
+        let codings = self.expanded(codings);
+        if let Some(g) = self.sensitive.lookup_any(&codings).and_then(Entry::group) {
+            return Some(g);
+        }
+        if self.refset_members.is_empty() && self.snomed_index.is_none() {
+            return None;
+        }
+        for c in codings.iter() {
+            if c.system != CodeSystem::Snomed {
+                continue;
+            }
+            let Ok(id) = c.code.trim().parse::<u64>() else {
+                continue;
+            };
+            let refset = self.refset_members.get(&id).copied().or_else(|| {
+                self.snomed_index
+                    .as_ref()
+                    .and_then(|idx| idx.in_exclusion_refset(id))
+            });
+            if let Some(group) = refset.and_then(|r| self.group_of_refset(r)) {
+                return Some(group);
+            }
+        }
+        None
+    }
+
+    /// The group name the policy gives a refset id.
+    pub fn group_of_refset(&self, refset_id: u64) -> Option<&str> {
+        self.refset_ids
+            .iter()
+            .find(|(_, id)| *id == refset_id)
+            .map(|(g, _)| g.as_str())
+    }
+
+    /// The refset id of a sensitive group.
+    pub fn refset_of_group(&self, group: &str) -> Option<u64> {
+        self.refset_ids
+            .iter()
+            .find(|(g, _)| g == group)
+            .map(|(_, id)| *id)
+    }
+
+    /// The code-based category rule for the codings (`diagnoses`, `procedures`, `tests`,
+    /// `risks-warnings`, `allergy-header`, `pathology-report`, `specimen`, `not-shared`).
+    pub fn category_rule(&self, codings: &[Coding]) -> Option<&str> {
+        let codings = self.expanded(codings);
+        self.categories
+            .lookup_any(&codings)
+            .and_then(Entry::category)
+    }
+
+    /// True if any coding is a risk or warning to other clinicians.
+    pub fn is_risk_warning(&self, codings: &[Coding]) -> bool {
+        self.risk_warning(codings).is_some()
+    }
+
+    /// The risks-warnings entry (with its `flag_category`) for the codings.
+    pub fn risk_warning(&self, codings: &[Coding]) -> Option<&Entry> {
+        let codings = self.expanded(codings);
+        self.risks.lookup_any(&codings)
+    }
+
+    /// What to do with an item carrying confidentiality `code` (e.g. `NOPAT`): known
+    /// non-restricting codes share; restricting codes follow the handling; unknown codes drop.
+    pub fn confidentiality_action(&self, code: &str) -> ConfidentialityAction {
+        let code = code.trim().to_ascii_uppercase();
+        if self.non_restricting_codes.contains(&code) {
+            ConfidentialityAction::Share
+        } else if self.restricting_codes.contains(&code) {
+            match self.confidential_handling {
+                ConfidentialHandling::Drop => ConfidentialityAction::Drop,
+                ConfidentialHandling::Label => ConfidentialityAction::Label,
+            }
+        } else {
+            ConfidentialityAction::Drop
+        }
+    }
+
+    /// The requester with this ODS code, if permitted (ODS codes compare case-insensitively).
+    pub fn requester(&self, ods_code: &str) -> Option<&Requester> {
+        let ods = ods_code.trim();
+        self.requesters
+            .iter()
+            .find(|r| r.ods_code.eq_ignore_ascii_case(ods))
+    }
+
+    /// True if the purpose-of-use code (e.g. `TREAT`) is permitted.
+    pub fn is_purpose_permitted(&self, purpose: &str) -> bool {
+        let p = purpose.trim();
+        self.purposes.iter().any(|x| x == p)
+    }
+
+    // ------------------------------------------------------------ accessors
+
+    pub fn consent_validity(&self) -> ConsentValidity {
+        self.consent_validity
+    }
+
+    pub fn recent_tests_months(&self) -> u32 {
+        self.recent_tests_months
+    }
+
+    pub fn confidential_handling(&self) -> ConfidentialHandling {
+        self.confidential_handling
+    }
+
+    pub fn restricting_codes(&self) -> &[String] {
+        &self.restricting_codes
+    }
+
+    pub fn non_restricting_codes(&self) -> &[String] {
+        &self.non_restricting_codes
+    }
+
+    pub fn permitted_requesters(&self) -> &[Requester] {
+        &self.requesters
+    }
+
+    pub fn permitted_purposes(&self) -> &[String] {
+        &self.purposes
+    }
+
+    /// (group, refset id) pairs, sorted by group name.
+    pub fn exclusion_refset_ids(&self) -> &[(String, u64)] {
+        &self.refset_ids
+    }
+
+    /// Exclusion refset files loaded so far (policy `files` first, then added ones).
+    pub fn exclusion_refset_files(&self) -> &[String] {
+        &self.refset_files
+    }
+
+    /// Number of distinct concepts excluded by loaded RF2 refsets.
+    pub fn exclusion_refset_member_count(&self) -> usize {
+        self.refset_members.len()
+    }
+
+    pub fn snomed_release(&self) -> Option<&Path> {
+        self.snomed_release.as_deref()
+    }
+
+    pub fn consent_list(&self) -> &CodeList {
+        &self.consent
+    }
+
+    pub fn sensitive_list(&self) -> &CodeList {
+        &self.sensitive
+    }
+
+    pub fn categories_list(&self) -> &CodeList {
+        &self.categories
+    }
+
+    pub fn risks_warnings_list(&self) -> &CodeList {
+        &self.risks
+    }
+
+    /// The effective policy as pretty JSON (for `migx policy show`): settings, list origins
+    /// and sizes, loaded refset files and the policy hash. Never includes patient data.
+    pub fn show_json(&self) -> String {
+        let list = |l: &CodeList| {
+            serde_json::json!({
+                "origin": l.origin,
+                "name": l.meta("name"),
+                "version": l.meta("version"),
+                "entries": l.len(),
+            })
+        };
+        let validity = match self.consent_validity {
+            ConsentValidity::EncounterDay => serde_json::json!("encounter-day"),
+            ConsentValidity::Hours(h) => serde_json::json!({ "hours": h }),
+        };
+        let refset_ids: serde_json::Map<String, serde_json::Value> = self
+            .refset_ids
+            .iter()
+            .map(|(g, id)| (g.clone(), serde_json::Value::String(id.to_string())))
+            .collect();
+        let v = serde_json::json!({
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "origin": self.origin,
+            "sha256": self.sha256,
+            "consent": { "point_of_care_validity": validity },
+            "recent_tests_months": self.recent_tests_months,
+            "confidentiality": {
+                "handling": match self.confidential_handling {
+                    ConfidentialHandling::Drop => "drop",
+                    ConfidentialHandling::Label => "label",
+                },
+                "restricting_codes": self.restricting_codes,
+                "non_restricting_codes": self.non_restricting_codes,
+                "unknown_codes": "drop",
+            },
+            "code_lists": {
+                "consent": list(&self.consent),
+                "sensitive": list(&self.sensitive),
+                "categories": list(&self.categories),
+                "risks_warnings": list(&self.risks),
+            },
+            "exclusion_refsets": {
+                "files": self.refset_files,
+                "refset_ids": refset_ids,
+                "members_loaded": self.refset_members.len(),
+            },
+            "permitted_requesters": self.requesters,
+            "permitted_purposes": self.purposes,
+            "snomed_release": self.snomed_release.as_ref().map(|p| p.display().to_string()),
+            "snomed_index": self.snomed_index.as_ref().map(|i| serde_json::json!({
+                "release_version": i.release_version(),
+                "concepts": i.concept_count(),
+                "descriptions": i.description_count(),
+                "exclusion_members": i.exclusion_member_count(),
+            })),
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn snomed(code: &str) -> Coding {
+        Coding::new(CodeSystem::Snomed, code)
+    }
+    fn read(code: &str) -> Coding {
+        Coding::new(CodeSystem::ReadV2, code)
+    }
+
+    fn manifest(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    #[test]
+    fn policy_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Policy>();
+    }
+
+    #[test]
+    fn embedded_default_loads() {
+        let p = Policy::embedded_default().unwrap();
+        assert_eq!(p.name(), "migx-default");
+        assert_eq!(p.consent_validity(), ConsentValidity::EncounterDay);
+        assert_eq!(p.recent_tests_months(), 24);
+        assert_eq!(p.confidential_handling(), ConfidentialHandling::Drop);
+        assert_eq!(p.sha256().len(), 64);
+        assert!(p.is_purpose_permitted("TREAT"));
+        assert!(p.is_purpose_permitted("ETREAT"));
+        assert!(!p.is_purpose_permitted("HRESCH"));
+        assert!(p.requester("a99999").is_some());
+        assert!(p.requester("B12345").is_none());
+        assert_eq!(p.exclusion_refset_files().len(), 0);
+        assert_eq!(p.refset_of_group("std"), Some(999_004_381_000_000_103));
+        assert_eq!(
+            p.group_of_refset(999_004_351_000_000_109),
+            Some("gender-identity")
+        );
+        // Same input, same hash.
+        assert_eq!(p.sha256(), Policy::embedded_default().unwrap().sha256());
+    }
+
+    #[test]
+    fn consent_lookups() {
+        let p = Policy::embedded_default().unwrap();
+        assert_eq!(
+            p.consent_effect(&[snomed("417528008")]),
+            Some(ConsentEffect::Permit)
+        );
+        assert_eq!(
+            p.consent_effect(&[read("93C1.00")]),
+            Some(ConsentEffect::Dissent)
+        );
+        assert_eq!(
+            p.consent_effect(&[read("9Nd1.")]),
+            Some(ConsentEffect::Dissent)
+        );
+        assert_eq!(
+            p.consent_effect(&[snomed("2548920016")]),
+            Some(ConsentEffect::Dissent)
+        );
+        assert_eq!(
+            p.consent_effect(&[read("9Nu0.00")]),
+            Some(ConsentEffect::Ignore)
+        );
+        assert_eq!(
+            p.consent_effect(&[read("93C3.")]),
+            Some(ConsentEffect::Ignore)
+        );
+        assert_eq!(p.consent_effect(&[snomed("90560007")]), None);
+        // Disagreeing codings: the most restrictive wins.
+        assert_eq!(
+            p.consent_effect(&[snomed("425691002"), read("9Nd1.00")]),
+            Some(ConsentEffect::Dissent)
+        );
+        assert_eq!(
+            p.consent_effect(&[read("9Nu0."), snomed("425691002")]),
+            Some(ConsentEffect::Permit)
+        );
+    }
+
+    #[test]
+    fn sensitive_category_and_risk_lookups() {
+        let p = Policy::embedded_default().unwrap();
+        assert_eq!(p.sensitive_group(&[snomed("76272004")]), Some("std"));
+        assert_eq!(p.sensitive_group(&[read("A981.00")]), Some("std"));
+        assert_eq!(p.sensitive_group(&[read("A98..")]), Some("std"));
+        assert_eq!(
+            p.sensitive_group(&[snomed("90560007"), snomed("57797005")]),
+            Some("termination-of-pregnancy")
+        );
+        assert_eq!(p.sensitive_group(&[snomed("90560007")]), None);
+
+        assert_eq!(p.category_rule(&[snomed("90560007")]), Some("diagnoses"));
+        assert_eq!(p.category_rule(&[snomed("150085018")]), Some("diagnoses"));
+        assert_eq!(p.category_rule(&[read("H33..00")]), Some("diagnoses"));
+        assert_eq!(p.category_rule(&[read("7J...")]), Some("procedures"));
+        assert_eq!(p.category_rule(&[read("44P..")]), Some("tests"));
+        assert_eq!(p.category_rule(&[read("14L..00")]), Some("allergy-header"));
+        assert_eq!(
+            p.category_rule(&[snomed("16488004")]),
+            Some("pathology-report")
+        );
+        assert_eq!(p.category_rule(&[snomed("123038009")]), Some("specimen"));
+        assert_eq!(p.category_rule(&[snomed("72313002")]), Some("tests"));
+        assert_eq!(p.category_rule(&[read("R0...")]), None);
+        assert_eq!(p.category_rule(&[read("a1...")]), None);
+
+        assert!(p.is_risk_warning(&[snomed("450476008")]));
+        assert!(p.is_risk_warning(&[read("13Iv.00")]));
+        assert_eq!(
+            p.risk_warning(&[snomed("342191000000101")])
+                .and_then(|e| e.get("flag_category")),
+            Some("safety")
+        );
+        assert!(!p.is_risk_warning(&[snomed("90560007")]));
+    }
+
+    #[test]
+    fn confidentiality_actions() {
+        let p = Policy::embedded_default().unwrap();
+        assert_eq!(
+            p.confidentiality_action("NOPAT"),
+            ConfidentialityAction::Drop
+        );
+        assert_eq!(
+            p.confidentiality_action("nopat"),
+            ConfidentialityAction::Drop
+        );
+        assert_eq!(
+            p.confidentiality_action("NOSCRUB"),
+            ConfidentialityAction::Share
+        );
+        assert_eq!(p.confidentiality_action("R"), ConfidentialityAction::Drop);
+    }
+
+    /// Write a policy folder: default.json (edited by `edit`) plus copies of the lists.
+    fn policy_dir(edit: impl FnOnce(&mut serde_json::Value)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("codes")).unwrap();
+        for (name, text) in EMBEDDED_FILES {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        edit(&mut v);
+        let path = dir.path().join("policy.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn from_file_resolves_relative_paths_and_hashes_the_same() {
+        let (_dir, path) = policy_dir(|_| {});
+        let p = Policy::from_file(&path).unwrap();
+        assert!(p
+            .consent_list()
+            .origin
+            .ends_with(&format!("codes{}consent.tsv", std::path::MAIN_SEPARATOR)));
+        let q = Policy::check_file(&path).unwrap();
+        assert_eq!(p.sha256(), q.sha256());
+        // The pretty-printed JSON differs from the embedded text, so the hash differs.
+        assert_ne!(p.sha256(), Policy::embedded_default().unwrap().sha256());
+    }
+
+    #[test]
+    fn options_and_errors() {
+        let (_d, path) = policy_dir(|v| {
+            v["consent"]["point_of_care_validity"] = serde_json::json!({"hours": 48});
+            v["confidentiality"]["handling"] = serde_json::json!("label");
+        });
+        let p = Policy::from_file(&path).unwrap();
+        assert_eq!(p.consent_validity(), ConsentValidity::Hours(48));
+        assert_eq!(
+            p.confidentiality_action("NOPAT"),
+            ConfidentialityAction::Label
+        );
+        assert_eq!(p.confidentiality_action("XYZ"), ConfidentialityAction::Drop);
+
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let bad: Vec<Edit> = vec![
+            Box::new(|v| v["unknown_field"] = serde_json::json!(1)),
+            Box::new(|v| v["consent"]["extra"] = serde_json::json!(1)),
+            Box::new(|v| v["consent"]["point_of_care_validity"] = serde_json::json!("forever")),
+            Box::new(|v| v["consent"]["point_of_care_validity"] = serde_json::json!({"hours": 0})),
+            Box::new(|v| v["recent_tests_months"] = serde_json::json!(0)),
+            Box::new(|v| v["confidentiality"]["handling"] = serde_json::json!("keep")),
+            Box::new(|v| {
+                v["confidentiality"]["non_restricting_codes"] = serde_json::json!(["NOPAT"])
+            }),
+            Box::new(|v| v["permitted_purposes"] = serde_json::json!([])),
+            Box::new(|v| {
+                v["exclusion_refsets"]["refset_ids"]["std"] =
+                    serde_json::json!("999004381000000104")
+            }),
+            Box::new(|v| v["code_lists"]["consent"] = serde_json::json!("codes/missing.tsv")),
+            Box::new(|v| v["code_lists"]["consent"] = serde_json::json!("codes/sensitive.tsv")),
+            Box::new(|v| {
+                let ids = v["exclusion_refsets"]["refset_ids"]
+                    .as_object_mut()
+                    .unwrap();
+                ids.remove("std");
+            }),
+        ];
+        for (i, edit) in bad.into_iter().enumerate() {
+            let (_d, path) = policy_dir(|v| edit(v));
+            let e = Policy::from_file(&path);
+            assert!(e.is_err(), "case {i} should fail");
+        }
+        let e = Policy::from_file("/nonexistent/policy.json").unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/policy.json"));
+    }
+
+    #[test]
+    fn json_errors_have_positions() {
+        let e = Policy::from_json_str("{\n  \"name\": 1,\n}", "p.json", ".").unwrap_err();
+        match e {
+            PolicyError::Json { line, .. } => assert!(line >= 2),
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn exclusion_refsets_from_rf2() {
+        let (dir, path) = policy_dir(|_| {});
+        let mut p = Policy::from_file(&path).unwrap();
+        let before = p.sha256().to_string();
+        // 90560007 (gout) is not sensitive; pretend a local refset lists it.
+        let rf2 = dir.path().join("der2_Refset_SimpleSnapshot_LOCAL.txt");
+        let mut f = std::fs::File::create(&rf2).unwrap();
+        write!(
+            f,
+            "id\teffectiveTime\tactive\tmoduleId\trefsetId\treferencedComponentId\r\n\
+m1\t20240101\t1\t999000011000000103\t999004381000000103\t90560007\r\n\
+m2\t20240101\t0\t999000011000000103\t999004381000000103\t195967001\r\n\
+m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
+        )
+        .unwrap();
+        drop(f);
+        assert_eq!(p.sensitive_group(&[snomed("90560007")]), None);
+        assert_eq!(p.add_exclusion_refset(&rf2).unwrap(), 1);
+        assert_eq!(p.sensitive_group(&[snomed("90560007")]), Some("std"));
+        assert_eq!(p.sensitive_group(&[snomed("195967001")]), None);
+        assert_eq!(p.sensitive_group(&[snomed("38341003")]), None);
+        assert_ne!(p.sha256(), before);
+        assert_eq!(p.exclusion_refset_member_count(), 1);
+        assert!(p
+            .show_json()
+            .contains("der2_Refset_SimpleSnapshot_LOCAL.txt"));
+
+        // Named in the policy file itself.
+        let (_d2, path2) = policy_dir(|v| {
+            v["exclusion_refsets"]["files"] =
+                serde_json::json!(["codes/der2_Refset_SimpleSnapshot_MIGX_default.txt"]);
+        });
+        let mut p2 = Policy::from_file(&path2).unwrap();
+        assert_eq!(p2.exclusion_refset_member_count(), 7);
+        assert!(p2
+            .add_exclusion_refset(dir.path().join("nope.txt"))
+            .is_err());
+    }
+
+    #[test]
+    fn snomed_index_resolves_description_ids() {
+        let mut p = Policy::embedded_default().unwrap();
+        let before = p.sha256().to_string();
+        // 999005012 is the fixture's description id for syphilis (76272004); 999007016 is
+        // gonorrhoea, whose fixture refset membership is inactive but which sensitive.tsv lists.
+        assert_eq!(p.sensitive_group(&[snomed("999005012")]), None);
+        let idx = SnomedIndex::build(manifest("fixtures/snomed-release")).unwrap();
+        p.set_snomed_index(Arc::new(idx));
+        assert_ne!(p.sha256(), before);
+        assert_eq!(p.sensitive_group(&[snomed("999005012")]), Some("std"));
+        assert_eq!(p.sensitive_group(&[snomed("999007016")]), Some("std"));
+        // 407377005 via the index's refset members as well as the TSV.
+        assert_eq!(
+            p.sensitive_group(&[snomed("999012015")]),
+            Some("gender-identity")
+        );
+        // Description id of gout resolves for category rules too.
+        assert_eq!(p.category_rule(&[snomed("999001015")]), Some("diagnoses"));
+        assert_eq!(p.sensitive_group(&[snomed("999001015")]), None);
+        assert!(p.show_json().contains("INT_20250101"));
+    }
+
+    #[test]
+    fn show_json_is_valid_json() {
+        let p = Policy::embedded_default().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&p.show_json()).unwrap();
+        assert_eq!(v["sha256"], p.sha256());
+        assert_eq!(v["confidentiality"]["handling"], "drop");
+        assert!(v["code_lists"]["categories"]["entries"].as_u64().unwrap() > 50);
+    }
+
+    #[test]
+    fn default_policy_matches_schema() {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(manifest("schemas/policy.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let default: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        assert!(validator.is_valid(&default));
+        let mut hours = default.clone();
+        hours["consent"]["point_of_care_validity"] = serde_json::json!({"hours": 12});
+        assert!(validator.is_valid(&hours));
+        let mut bad = default.clone();
+        bad["surprise"] = serde_json::json!(true);
+        assert!(!validator.is_valid(&bad));
+        let mut bad = default;
+        bad["confidentiality"]["handling"] = serde_json::json!("keep");
+        assert!(!validator.is_valid(&bad));
+    }
+
+    /// The shipped RF2 snapshot and the SNOMED concept rows of sensitive.tsv agree.
+    #[test]
+    fn sensitive_tsv_and_rf2_snapshot_agree() {
+        let p = Policy::embedded_default().unwrap();
+        let mut from_tsv: Vec<(u64, u64)> = p
+            .sensitive_list()
+            .entries()
+            .iter()
+            .filter(|e| e.system == CodeSystem::Snomed)
+            .filter_map(|e| {
+                let id = parse_sctid(&e.code).ok()?;
+                (id.kind == SctIdKind::Concept)
+                    .then(|| (p.refset_of_group(e.group().unwrap_or("")).unwrap(), id.id))
+            })
+            .collect();
+        from_tsv.sort_unstable();
+        let rf2_text = EMBEDDED_FILES
+            .iter()
+            .find(|(n, _)| n.ends_with("MIGX_default.txt"))
+            .unwrap()
+            .1;
+        let members = parse_simple_refset(rf2_text, "default rf2", &[]).unwrap();
+        let mut from_rf2: Vec<(u64, u64)> = members
+            .iter()
+            .map(|m| (m.refset_id, m.referenced_component_id))
+            .collect();
+        from_rf2.sort_unstable();
+        assert_eq!(from_tsv, from_rf2);
+        // Member ids are unique UUIDs.
+        let mut ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), members.len());
+        assert!(ids
+            .iter()
+            .all(|i| i.len() == 36 && i.matches('-').count() == 4));
+        // The file on disk is the one embedded.
+        let on_disk = std::fs::read_to_string(manifest(
+            "policy/codes/der2_Refset_SimpleSnapshot_MIGX_default.txt",
+        ))
+        .unwrap();
+        assert_eq!(on_disk, rf2_text);
+    }
+}
