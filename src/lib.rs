@@ -10,3 +10,5 @@ pub mod ehr;
 pub mod error;
 pub mod nhs;
 pub mod policy;
+pub mod consent;
+pub mod fhir;

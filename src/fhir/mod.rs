@@ -1,0 +1,757 @@
+//! Building FHIR R4 (UK Core) resources and the released Bundle from an extract and its
+//! decisions. Only items decided `Shared` are mapped; free text is never copied (the model
+//! does not even hold it). Resource ids derive from source ids, so output is deterministic.
+
+pub mod ids;
+
+use crate::codes::snomed::{parse_sctid, SctIdKind};
+use crate::codes::{CodeSystem, Coding};
+use crate::consent::{ConsentOrigin, ConsentRecord};
+use crate::ehr::model::{DateField, Extract, Item, Value};
+use crate::ehr::ts::Ts;
+use crate::policy::decide::{Category, Decisions, Outcome, Role};
+use crate::policy::Policy;
+use ids::{derived_uuid, source_uuid};
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
+
+pub const UKCORE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-";
+pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
+pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+pub const LIST_WARNING_URL: &str =
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-ListWarningCode";
+pub const SCT_DESC_ID_URL: &str = "http://hl7.org/fhir/StructureDefinition/coding-sctdescid";
+const V3_ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+/// What the release is made under: who asked, with what consent, by which rules.
+#[derive(Debug, Clone)]
+pub struct ReleaseContext<'a> {
+    pub nhs_number: &'a str,
+    pub consent: &'a ConsentRecord,
+    /// End of the consent's validity (encounter day, or the configured window).
+    pub consent_valid_until: Option<String>,
+    pub as_of: Ts,
+    /// SHA-256 of the input file.
+    pub source_sha256: &'a str,
+    pub policy: &'a Policy,
+    /// Organisations added for this run only with `--permit-requester`.
+    pub run_permitted_requesters: &'a [String],
+}
+
+/// Build the released Bundle.
+pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Json {
+    let key = ex
+        .message_id
+        .clone()
+        .unwrap_or_else(|| format!("sha256:{}", rc.source_sha256));
+    let patient_id = derived_uuid(&["patient", &key]);
+    let practice_id = derived_uuid(&["practice", &key]);
+    let requester_id = derived_uuid(&["requester", &key, &rc.consent.requester_ods]);
+    let consent_id = derived_uuid(&["consent", &key, &rc.consent.requester_ods]);
+    let provenance_id = derived_uuid(&["provenance", &key]);
+    let bundle_id = derived_uuid(&["bundle", &key, &rc.consent.requester_ods]);
+    let m = Mapper {
+        ex,
+        d,
+        policy: rc.policy,
+        patient_ref: urn(&patient_id),
+        label: rc.policy.confidential_label(),
+        report_results: report_results(ex, d),
+    };
+
+    // Clinical resources per category, in document order.
+    let mut per_cat: Vec<Vec<(String, Json, bool)>> = vec![Vec::new(); Category::ALL.len()];
+    for (i, dec) in d.items.iter().enumerate() {
+        let Outcome::Shared(role) = dec.outcome else { continue };
+        let Some(cat) = dec.category else { continue };
+        let slot = &mut per_cat[cat as usize];
+        for (r, member) in m.map(i, role, cat) {
+            let id = r["id"].as_str().unwrap_or_default().to_string();
+            slot.push((id, r, member));
+        }
+    }
+
+    let mut entries: Vec<Json> = Vec::new();
+    let mut targets: Vec<String> = Vec::new();
+    let mut push = |entries: &mut Vec<Json>, targets: &mut Vec<String>, r: Json| {
+        let id = r["id"].as_str().unwrap_or_default().to_string();
+        if r["resourceType"] != "Provenance" {
+            targets.push(urn(&id));
+        }
+        entries.push(json!({ "fullUrl": urn(&id), "resource": r }));
+    };
+
+    push(
+        &mut entries,
+        &mut targets,
+        json!({
+            "resourceType": "Patient",
+            "id": patient_id,
+            "meta": meta("Patient"),
+            "identifier": [{ "system": NHS_NUMBER_SYSTEM, "value": rc.nhs_number }],
+            "generalPractitioner": [{ "reference": urn(&practice_id) }],
+        }),
+    );
+    let mut practice = json!({
+        "resourceType": "Organization",
+        "id": practice_id,
+        "meta": meta("Organization"),
+    });
+    if let Some(ods) = &ex.practice_ods {
+        practice["identifier"] = json!([{ "system": ODS_SYSTEM, "value": ods }]);
+    }
+    push(&mut entries, &mut targets, practice);
+    let mut requester = json!({
+        "resourceType": "Organization",
+        "id": requester_id,
+        "meta": meta("Organization"),
+        "identifier": [{ "system": ODS_SYSTEM, "value": rc.consent.requester_ods }],
+    });
+    if let Some(name) = rc
+        .consent
+        .requester_name
+        .clone()
+        .or_else(|| rc.policy.requester_name(&rc.consent.requester_ods))
+    {
+        requester["name"] = json!(name);
+    }
+    push(&mut entries, &mut targets, requester);
+    push(
+        &mut entries,
+        &mut targets,
+        consent_resource(&consent_id, &patient_id, &requester_id, rc),
+    );
+
+    let mut lists = Vec::new();
+    for cat in Category::ALL {
+        let items: Vec<Json> = per_cat[cat as usize]
+            .iter()
+            .filter(|(_, _, member)| *member)
+            .map(|(id, _, _)| json!({ "item": { "reference": urn(id) } }))
+            .collect();
+        let warned = d.warn.contains(&cat);
+        let list_id = derived_uuid(&["list", &key, cat.as_str()]);
+        let mut list = Map::new();
+        list.insert("resourceType".into(), json!("List"));
+        list.insert("id".into(), json!(list_id));
+        list.insert("meta".into(), meta("List"));
+        if warned {
+            list.insert(
+                "extension".into(),
+                json!([{ "url": LIST_WARNING_URL, "valueCode": "confidential-items" }]),
+            );
+        }
+        list.insert("status".into(), json!("current"));
+        list.insert("mode".into(), json!("snapshot"));
+        list.insert("title".into(), json!(list_title(cat)));
+        list.insert("code".into(), list_code(cat));
+        list.insert("subject".into(), json!({ "reference": urn(&patient_id) }));
+        list.insert("date".into(), json!(rc.as_of.fhir_instant()));
+        if items.is_empty() {
+            let code = if warned { "withheld" } else { "nocontent" };
+            list.insert(
+                "emptyReason".into(),
+                json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": code }] }),
+            );
+        } else {
+            list.insert("entry".into(), json!(items));
+        }
+        lists.push(Json::Object(list));
+    }
+    for l in lists {
+        push(&mut entries, &mut targets, l);
+    }
+    for slot in per_cat {
+        for (_, r, _) in slot {
+            push(&mut entries, &mut targets, r);
+        }
+    }
+    let provenance = provenance_resource(&provenance_id, &targets, ex, rc, &urn(&practice_id));
+    let prov_entry = json!({ "fullUrl": urn(&provenance_id), "resource": provenance });
+    // Provenance sits after the Consent (index 4), before the lists.
+    entries.insert(4, prov_entry);
+
+    json!({
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "meta": meta("Bundle"),
+        "type": "collection",
+        "timestamp": rc.as_of.fhir_instant(),
+        "entry": entries,
+    })
+}
+
+fn list_title(c: Category) -> &'static str {
+    match c {
+        Category::Problems => "Problems",
+        Category::Diagnoses => "Diagnoses",
+        Category::Medications => "Medications",
+        Category::Allergies => "Allergies and adverse reactions",
+        Category::Tests => "Recent tests",
+        Category::Investigations => "Investigations and results",
+        Category::Procedures => "Procedures",
+        Category::RisksWarnings => "Risks and warnings",
+    }
+}
+
+/// GP Connect list codes where one exists; otherwise the title as text.
+fn list_code(c: Category) -> Json {
+    let sct = |code: &str, display: &str| {
+        json!({ "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }], "text": list_title(c) })
+    };
+    match c {
+        Category::Problems => sct("717711000000103", "Problems"),
+        Category::Medications => sct("933361000000108", "Medications and medical devices"),
+        Category::Allergies => sct("886921000000105", "Allergies and adverse reactions"),
+        Category::Investigations => sct("887191000000108", "Investigations and results"),
+        _ => json!({ "text": list_title(c) }),
+    }
+}
+
+fn meta(ty: &str) -> Json {
+    json!({ "profile": [format!("{UKCORE}{ty}")] })
+}
+
+fn urn(id: &str) -> String {
+    format!("urn:uuid:{id}")
+}
+
+fn consent_resource(id: &str, patient: &str, requester: &str, rc: &ReleaseContext<'_>) -> Json {
+    let c = rc.consent;
+    let recorded = match c.recorded_at {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        None => rc.as_of.fhir_instant(),
+    };
+    let mut period = Map::new();
+    period.insert("start".into(), json!(recorded));
+    if let Some(end) = &rc.consent_valid_until {
+        period.insert("end".into(), json!(end));
+    }
+    let policy_rule = match c.origin {
+        ConsentOrigin::OperatorAssertion => "OPTIN",
+        ConsentOrigin::FileRow { .. } => "OPTIN",
+    };
+    json!({
+        "resourceType": "Consent",
+        "id": id,
+        "meta": meta("Consent"),
+        "status": "active",
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [
+            { "coding": [{ "system": "http://snomed.info/sct", "code": "887031000000108", "display": "Consent for information sharing" }] },
+            { "coding": [{ "system": V3_ACT_CODE, "code": "INFA" }] }
+        ],
+        "patient": { "reference": urn(patient) },
+        "dateTime": recorded,
+        "policyRule": { "coding": [{ "system": V3_ACT_CODE, "code": policy_rule }] },
+        "provision": {
+            "type": "permit",
+            "period": Json::Object(period),
+            "actor": [{
+                "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP" }] },
+                "reference": { "reference": urn(requester) }
+            }],
+            "action": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "access" }] }],
+            "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": c.purpose }]
+        }
+    })
+}
+
+fn provenance_resource(
+    id: &str,
+    targets: &[String],
+    ex: &Extract,
+    rc: &ReleaseContext<'_>,
+    practice_ref: &str,
+) -> Json {
+    let message = ex
+        .message_id
+        .as_deref()
+        .map(source_uuid)
+        .unwrap_or_else(|| derived_uuid(&["file", rc.source_sha256]));
+    let kind = ex.kind.map(|k| k.name()).unwrap_or("unknown");
+    let consent_origin = match rc.consent.origin {
+        ConsentOrigin::OperatorAssertion => {
+            "consent: operator assertion (--consent-all), not a patient's decision".to_string()
+        }
+        ConsentOrigin::FileRow { line } => format!("consent: point-of-care decision, consent file line {line}"),
+    };
+    let snomed = match rc.policy.snomed_release_version() {
+        Some(v) => format!("SNOMED CT release {v}"),
+        None => "SNOMED CT: no release loaded; exclusion coverage limited to built-in lists".to_string(),
+    };
+    let mut entities = vec![json!({
+        "role": "source",
+        "what": {
+            "identifier": { "system": "urn:ietf:rfc:3986", "value": urn(&message) },
+            "display": format!("{kind} sha256:{}", rc.source_sha256)
+        }
+    })];
+    entities.push(json!({
+        "role": "derivation",
+        "what": { "display": format!("policy {} {} sha256:{}", rc.policy.name(), rc.policy.version(), rc.policy.sha256()) }
+    }));
+    entities.push(json!({ "role": "derivation", "what": { "display": consent_origin } }));
+    entities.push(json!({ "role": "derivation", "what": { "display": snomed } }));
+    if !rc.run_permitted_requesters.is_empty() {
+        entities.push(json!({
+            "role": "derivation",
+            "what": { "display": format!("requesters permitted for this run only (--permit-requester): {}", rc.run_permitted_requesters.join(", ")) }
+        }));
+    }
+    let targets: Vec<Json> = targets.iter().map(|t| json!({ "reference": t })).collect();
+    json!({
+        "resourceType": "Provenance",
+        "id": id,
+        "meta": meta("Provenance"),
+        "target": targets,
+        "recorded": rc.as_of.fhir_instant(),
+        "reason": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": rc.consent.purpose }] }],
+        "agent": [
+            {
+                "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "assembler" }] },
+                "who": { "display": format!("migx {}", env!("CARGO_PKG_VERSION")) }
+            },
+            {
+                "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "custodian" }] },
+                "who": { "reference": practice_ref }
+            }
+        ],
+        "entity": entities
+    })
+}
+
+struct Mapper<'a> {
+    ex: &'a Extract,
+    d: &'a Decisions,
+    policy: &'a Policy,
+    patient_ref: String,
+    label: bool,
+    /// Report -> its top-level shared results and groups, found in one pass.
+    report_results: HashMap<usize, Vec<usize>>,
+}
+
+fn report_results(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
+    let mut out: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (j, dec) in d.items.iter().enumerate() {
+        let report = match dec.outcome {
+            Outcome::Shared(Role::Result { group: Some(g) })
+                if matches!(d.items[g].outcome, Outcome::Shared(Role::Report)) =>
+            {
+                Some(g)
+            }
+            Outcome::Shared(Role::ResultGroup { report: Some(r) }) => {
+                let nested = ex.items[j]
+                    .parent
+                    .is_some_and(|p| matches!(d.items[p].outcome, Outcome::Shared(Role::ResultGroup { .. })));
+                (!nested).then_some(r)
+            }
+            _ => None,
+        };
+        if let Some(r) = report {
+            out.entry(r).or_default().push(j);
+        }
+    }
+    out
+}
+
+impl Mapper<'_> {
+    fn item(&self, i: usize) -> &Item {
+        &self.ex.items[i]
+    }
+
+    /// Resources for one shared item (a medication gives several), each with whether the
+    /// category List names it (results inside a report or group, and the plan and issues
+    /// of a medication, hang off their parent instead).
+    fn map(&self, i: usize, role: Role, cat: Category) -> Vec<(Json, bool)> {
+        match role {
+            Role::Problem { named } => vec![(self.condition(i, named, "problem-list-item", true), true)],
+            Role::Diagnosis => vec![(self.condition(i, i, "encounter-diagnosis", false), true)],
+            Role::Procedure => vec![(self.procedure(i), true)],
+            Role::Flag => vec![(self.flag(i), true)],
+            Role::Allergy { observation } => vec![(self.allergy(i, observation), true)],
+            Role::Medication { authorise } => self
+                .medication(i, authorise)
+                .into_iter()
+                .enumerate()
+                .map(|(k, r)| (r, k == 0))
+                .collect(),
+            Role::Report => vec![(self.report(i), true)],
+            Role::ResultGroup { report } => {
+                let mut r = self.observation(i, cat);
+                let members = self.members(i);
+                if !members.is_empty() {
+                    r["hasMember"] = json!(members);
+                }
+                let nested = self.item(i).parent.is_some_and(|p| {
+                    matches!(self.d.items[p].outcome, Outcome::Shared(Role::ResultGroup { .. }))
+                });
+                vec![(r, report.is_none() && !nested)]
+            }
+            Role::Result { group } => vec![(self.observation(i, cat), group.is_none())],
+        }
+    }
+
+    /// Shared direct results of a group or report, as references.
+    fn members(&self, group: usize) -> Vec<Json> {
+        self.item(group)
+            .children
+            .iter()
+            .copied()
+            .filter(|&c| {
+                matches!(
+                    self.d.items[c].outcome,
+                    Outcome::Shared(Role::Result { .. }) | Outcome::Shared(Role::ResultGroup { .. })
+                )
+            })
+            .map(|c| json!({ "reference": urn(&source_uuid(&self.item(c).id)) }))
+            .collect()
+    }
+
+    fn base(&self, ty: &str, i: usize) -> Map<String, Json> {
+        let item = self.item(i);
+        let id = source_uuid(&item.id);
+        let mut m = Map::new();
+        m.insert("resourceType".into(), json!(ty));
+        m.insert("id".into(), json!(id));
+        let mut meta = Map::new();
+        meta.insert("profile".into(), json!([format!("{UKCORE}{ty}")]));
+        if self.label && !item.inherited_confidentiality.is_empty() {
+            meta.insert(
+                "security".into(),
+                json!([{ "system": V3_ACT_CODE, "code": "NOPAT" }]),
+            );
+        }
+        m.insert("meta".into(), Json::Object(meta));
+        m.insert(
+            "identifier".into(),
+            json!([{ "system": "urn:ietf:rfc:3986", "value": urn(&id) }]),
+        );
+        m
+    }
+
+    fn condition(&self, i: usize, coded: usize, category: &str, problem: bool) -> Json {
+        let item = self.item(i);
+        let c = self.item(coded);
+        let mut m = self.base("Condition", i);
+        if problem {
+            m.insert(
+                "clinicalStatus".into(),
+                json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] }),
+            );
+        }
+        m.insert(
+            "verificationStatus".into(),
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] }),
+        );
+        m.insert(
+            "category".into(),
+            json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": category }] }]),
+        );
+        if problem && c.qualifiers.iter().chain(item.qualifiers.iter()).any(|q| q.code == "386134007") {
+            m.insert(
+                "severity".into(),
+                json!({ "coding": [{ "system": "http://snomed.info/sct", "code": "24484000", "display": "Severe" }] }),
+            );
+        }
+        m.insert("code".into(), concept(self.policy, &c.codes));
+        m.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        let onset = match item.effective.low {
+            DateField::Value(t) => Some(t),
+            _ => c.effective.point().value(),
+        };
+        if let Some(t) = onset {
+            m.insert("onsetDateTime".into(), json!(t.fhir()));
+        }
+        if let Some(t) = item.availability.value() {
+            m.insert("recordedDate".into(), json!(t.fhir()));
+        }
+        Json::Object(m)
+    }
+
+    fn procedure(&self, i: usize) -> Json {
+        let item = self.item(i);
+        let mut m = self.base("Procedure", i);
+        m.insert("status".into(), json!("completed"));
+        m.insert("code".into(), concept(self.policy, &item.codes));
+        m.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = item.effective.point().value().or(item.availability.value()) {
+            m.insert("performedDateTime".into(), json!(t.fhir()));
+        }
+        Json::Object(m)
+    }
+
+    fn flag(&self, i: usize) -> Json {
+        let item = self.item(i);
+        let mut m = self.base("Flag", i);
+        m.insert("status".into(), json!("active"));
+        m.insert(
+            "category".into(),
+            json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/flag-category", "code": "clinical" }] }]),
+        );
+        m.insert("code".into(), concept(self.policy, &item.codes));
+        m.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = item.effective.point().value().or(item.availability.value()) {
+            m.insert("period".into(), json!({ "start": t.fhir() }));
+        }
+        Json::Object(m)
+    }
+
+    fn allergy(&self, i: usize, observation: Option<usize>) -> Json {
+        let item = self.item(i);
+        let obs = observation.map(|o| self.item(o)).unwrap_or(item);
+        let drug = item.codes.iter().any(|c| c.code.starts_with("14L"))
+            || item.codes.iter().any(|c| c.system == CodeSystem::Snomed && c.code == "1521000000106");
+        let mut m = self.base("AllergyIntolerance", i);
+        m.insert(
+            "clinicalStatus".into(),
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active" }] }),
+        );
+        m.insert(
+            "verificationStatus".into(),
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed" }] }),
+        );
+        m.insert(
+            "category".into(),
+            json!([if drug { "medication" } else { "environment" }]),
+        );
+        m.insert("code".into(), concept(self.policy, &obs.codes));
+        m.insert("patient".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = obs.effective.point().value().or(item.effective.point().value()) {
+            m.insert("onsetDateTime".into(), json!(t.fhir()));
+        }
+        if let Some(t) = item.availability.value() {
+            m.insert("recordedDate".into(), json!(t.fhir()));
+        }
+        Json::Object(m)
+    }
+
+    fn observation(&self, i: usize, cat: Category) -> Json {
+        let item = self.item(i);
+        let mut m = self.base("Observation", i);
+        m.insert("status".into(), json!("final"));
+        if cat == Category::Investigations {
+            m.insert(
+                "category".into(),
+                json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }]),
+            );
+        }
+        m.insert("code".into(), concept(self.policy, &item.codes));
+        m.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = item.effective.point().value().or(item.availability.value()) {
+            m.insert("effectiveDateTime".into(), json!(t.fhir()));
+        }
+        match &item.value {
+            Some(Value::Quantity { value, unit }) => {
+                if let Some(q) = quantity(value, unit.as_deref()) {
+                    m.insert("valueQuantity".into(), q);
+                }
+            }
+            Some(Value::Range { low, high, unit }) => {
+                let mut r = Map::new();
+                if let Some(q) = low.as_deref().and_then(|v| quantity(v, unit.as_deref())) {
+                    r.insert("low".into(), q);
+                }
+                if let Some(q) = high.as_deref().and_then(|v| quantity(v, unit.as_deref())) {
+                    r.insert("high".into(), q);
+                }
+                if !r.is_empty() {
+                    m.insert("valueRange".into(), Json::Object(r));
+                }
+            }
+            Some(Value::Coded(cs)) if has_emittable(self.policy, cs) => {
+                m.insert("valueCodeableConcept".into(), concept(self.policy, cs));
+            }
+            _ => {}
+        }
+        if has_emittable(self.policy, &item.interpretation) {
+            m.insert("interpretation".into(), json!([concept(self.policy, &item.interpretation)]));
+        }
+        if let Some(rr) = &item.reference_range {
+            let mut r = Map::new();
+            if let Some(q) = rr.low.as_deref().and_then(|v| quantity(v, rr.unit.as_deref())) {
+                r.insert("low".into(), q);
+            }
+            if let Some(q) = rr.high.as_deref().and_then(|v| quantity(v, rr.unit.as_deref())) {
+                r.insert("high".into(), q);
+            }
+            if !r.is_empty() {
+                m.insert("referenceRange".into(), json!([Json::Object(r)]));
+            }
+        }
+        Json::Object(m)
+    }
+
+    fn report(&self, i: usize) -> Json {
+        let item = self.item(i);
+        let mut m = self.base("DiagnosticReport", i);
+        m.insert("status".into(), json!("final"));
+        m.insert(
+            "category".into(),
+            json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB" }] }]),
+        );
+        m.insert("code".into(), concept(self.policy, &item.codes));
+        m.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = item.effective.point().value().or(item.availability.value()) {
+            m.insert("effectiveDateTime".into(), json!(t.fhir()));
+        }
+        let results: Vec<Json> = self
+            .report_results
+            .get(&i)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&j| json!({ "reference": urn(&source_uuid(&self.item(j).id)) }))
+            .collect();
+        if !results.is_empty() {
+            m.insert("result".into(), json!(results));
+        }
+        Json::Object(m)
+    }
+
+    fn medication(&self, i: usize, authorise: usize) -> Vec<Json> {
+        let item = self.item(i);
+        let auth = self.item(authorise);
+        let med = concept(self.policy, &item.consumable);
+        let plan_id = source_uuid(&auth.id);
+        let mut out = Vec::new();
+
+        let mut ms = self.base("MedicationStatement", i);
+        ms.insert("basedOn".into(), json!([{ "reference": urn(&plan_id) }]));
+        ms.insert("status".into(), json!("active"));
+        ms.insert("medicationCodeableConcept".into(), med.clone());
+        ms.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = auth.effective.low.value() {
+            ms.insert("effectivePeriod".into(), json!({ "start": t.fhir() }));
+        }
+        if let Some(t) = auth.availability.value().or(item.availability.value()) {
+            ms.insert("dateAsserted".into(), json!(t.fhir()));
+        }
+        out.push(Json::Object(ms));
+
+        let mut plan = self.base("MedicationRequest", authorise);
+        plan.insert("status".into(), json!("active"));
+        plan.insert("intent".into(), json!("plan"));
+        plan.insert("medicationCodeableConcept".into(), med.clone());
+        plan.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        if let Some(t) = auth.availability.value() {
+            plan.insert("authoredOn".into(), json!(t.fhir()));
+        }
+        let course = if auth.repeat_number.unwrap_or(0) == 0 { "acute" } else { "continuous" };
+        plan.insert(
+            "courseOfTherapyType".into(),
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": course }] }),
+        );
+        let mut dr = Map::new();
+        let mut validity = Map::new();
+        if let Some(t) = auth.effective.low.value() {
+            validity.insert("start".into(), json!(t.fhir()));
+        }
+        if let Some(t) = auth.effective.high.value() {
+            validity.insert("end".into(), json!(t.fhir()));
+        }
+        if !validity.is_empty() {
+            dr.insert("validityPeriod".into(), Json::Object(validity));
+        }
+        if let Some(n) = auth.repeat_number {
+            dr.insert("numberOfRepeatsAllowed".into(), json!(n));
+        }
+        if let Some(q) = auth.quantity.as_deref().and_then(|v| quantity(v, None)) {
+            dr.insert("quantity".into(), q);
+        }
+        if !dr.is_empty() {
+            plan.insert("dispenseRequest".into(), Json::Object(dr));
+        }
+        out.push(Json::Object(plan));
+
+        for &issue in self.d.issues.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
+            let p = self.item(issue);
+            let mut order = self.base("MedicationRequest", issue);
+            order.insert("basedOn".into(), json!([{ "reference": urn(&plan_id) }]));
+            order.insert("status".into(), json!("completed"));
+            order.insert("intent".into(), json!("order"));
+            order.insert("medicationCodeableConcept".into(), med.clone());
+            order.insert("subject".into(), json!({ "reference": self.patient_ref }));
+            if let Some(t) = p.availability.value() {
+                order.insert("authoredOn".into(), json!(t.fhir()));
+            }
+            if let Some(q) = p.quantity.as_deref().and_then(|v| quantity(v, None)) {
+                order.insert("dispenseRequest".into(), json!({ "quantity": q }));
+            }
+            out.push(Json::Object(order));
+        }
+        out
+    }
+}
+
+/// A FHIR Quantity from a decimal string; `None` when the value is not a plain number.
+fn quantity(value: &str, unit: Option<&str>) -> Option<Json> {
+    let v = value.trim();
+    let n: f64 = v.parse().ok()?;
+    if !n.is_finite() {
+        return None;
+    }
+    let num = if n.fract() == 0.0 && n.abs() < 1e15 && !v.contains('.') {
+        json!(n as i64)
+    } else {
+        json!(n)
+    };
+    let mut q = Map::new();
+    q.insert("value".into(), num);
+    if let Some(u) = unit.filter(|u| !u.is_empty()) {
+        q.insert("unit".into(), json!(u));
+    }
+    Some(Json::Object(q))
+}
+
+fn has_emittable(policy: &Policy, codes: &[Coding]) -> bool {
+    codes.iter().any(|c| emit_coding(policy, c).is_some())
+}
+
+/// A coding as FHIR, or `None` when it must not be emitted: SNOMED ids that fail their
+/// check digit or kind, and description ids the loaded release cannot resolve (never
+/// presented as concept codes). A resolved description id becomes its concept id, with
+/// the description id kept in the core `coding-sctdescid` extension.
+fn emit_coding(policy: &Policy, c: &Coding) -> Option<Json> {
+    let mut m = Map::new();
+    let mut code = c.code.clone();
+    let mut desc_id = None;
+    if c.system == CodeSystem::Snomed {
+        match parse_sctid(&c.code) {
+            Ok(id) if id.kind == SctIdKind::Concept => {}
+            Ok(id) if id.kind == SctIdKind::Description => {
+                let concept = policy.resolve_description(id.id)?;
+                desc_id = Some(c.code.clone());
+                code = concept.to_string();
+            }
+            _ => return None,
+        }
+    }
+    if let Some(d) = desc_id {
+        m.insert(
+            "extension".into(),
+            json!([{ "url": SCT_DESC_ID_URL, "valueId": d }]),
+        );
+    }
+    m.insert("system".into(), json!(c.system.uri()));
+    m.insert("code".into(), json!(code));
+    if let Some(d) = &c.display {
+        if !d.trim().is_empty() {
+            m.insert("display".into(), json!(d.trim()));
+        }
+    }
+    Some(Json::Object(m))
+}
+
+/// A CodeableConcept with every emittable coding the source had, without duplicates.
+pub fn concept(policy: &Policy, codes: &[Coding]) -> Json {
+    let mut out: Vec<Json> = Vec::new();
+    for c in codes {
+        if let Some(j) = emit_coding(policy, c) {
+            if !out.iter().any(|o| o["system"] == j["system"] && o["code"] == j["code"]) {
+                out.push(j);
+            }
+        }
+    }
+    json!({ "coding": out })
+}

@@ -1,0 +1,775 @@
+//! Deciding, for one extract, what may be shared and why everything else may not.
+//!
+//! Two steps per item, in document order (parents before children): *classify* (which of
+//! the eight shared categories, and in what role) then *filter* (confidential, sensitive,
+//! unresolvable, not current, outside the window, free text). The first filter that applies
+//! gives the recorded reason. Anything that cannot be classified is withheld: a bug here
+//! may lose a shareable item but never leaks a withheld one.
+
+use crate::codes::snomed::{parse_sctid, SctIdKind};
+use crate::codes::{CodeSystem, Coding};
+use crate::ehr::model::{DateField, Element, Extract, Item, Value};
+use crate::ehr::ts::Ts;
+use crate::policy::{ConsentEffect, Policy};
+use std::collections::HashMap;
+
+/// The eight categories a MIG shares, in the order bundles list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Problems,
+    Diagnoses,
+    Medications,
+    Allergies,
+    Tests,
+    Investigations,
+    Procedures,
+    RisksWarnings,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::Problems,
+        Category::Diagnoses,
+        Category::Medications,
+        Category::Allergies,
+        Category::Tests,
+        Category::Investigations,
+        Category::Procedures,
+        Category::RisksWarnings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Problems => "problems",
+            Category::Diagnoses => "diagnoses",
+            Category::Medications => "medications",
+            Category::Allergies => "allergies",
+            Category::Tests => "tests",
+            Category::Investigations => "investigations",
+            Category::Procedures => "procedures",
+            Category::RisksWarnings => "risks-warnings",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Why one item was not shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WithheldReason {
+    Confidential,
+    SensitiveCode,
+    UnresolvableReference,
+    UnresolvedCode,
+    InvalidCode,
+    InvalidDate,
+    FreeText,
+    NotCurrent,
+    OutsideWindow,
+    CategoryNotShared,
+    Unclassified,
+}
+
+impl WithheldReason {
+    pub const ALL: [WithheldReason; 11] = [
+        WithheldReason::Confidential,
+        WithheldReason::SensitiveCode,
+        WithheldReason::UnresolvableReference,
+        WithheldReason::UnresolvedCode,
+        WithheldReason::InvalidCode,
+        WithheldReason::InvalidDate,
+        WithheldReason::FreeText,
+        WithheldReason::NotCurrent,
+        WithheldReason::OutsideWindow,
+        WithheldReason::CategoryNotShared,
+        WithheldReason::Unclassified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithheldReason::Confidential => "confidential",
+            WithheldReason::SensitiveCode => "sensitive-code",
+            WithheldReason::UnresolvableReference => "unresolvable-reference",
+            WithheldReason::UnresolvedCode => "unresolved-code",
+            WithheldReason::InvalidCode => "invalid-code",
+            WithheldReason::InvalidDate => "invalid-date",
+            WithheldReason::FreeText => "free-text",
+            WithheldReason::NotCurrent => "not-current",
+            WithheldReason::OutsideWindow => "outside-window",
+            WithheldReason::CategoryNotShared => "category-not-shared",
+            WithheldReason::Unclassified => "unclassified",
+        }
+    }
+
+    /// Withheld for a reason the category list must warn about (GP Connect's
+    /// `confidential-items`).
+    pub fn warns(self) -> bool {
+        matches!(
+            self,
+            WithheldReason::Confidential | WithheldReason::SensitiveCode
+        )
+    }
+}
+
+/// What a shared item becomes in FHIR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A problem `LinkSet`; `named` is the statement giving its code.
+    Problem { named: usize },
+    Diagnosis,
+    Procedure,
+    /// A result on its own, or a member of `group` (a battery or a report).
+    Result { group: Option<usize> },
+    /// A battery/cluster of results (e.g. blood pressure), inside `report` if any.
+    ResultGroup { report: Option<usize> },
+    /// A pathology report (CLUSTER 16488004).
+    Report,
+    /// An allergy `CompoundStatement`; `observation` is the statement naming the allergen.
+    Allergy { observation: Option<usize> },
+    /// A `MedicationStatement` with its authorisation (index of the `ehrSupplyAuthorise`).
+    Medication { authorise: usize },
+    Flag,
+}
+
+/// The outcome for one source item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Shared(Role),
+    Withheld(WithheldReason),
+    /// Structure only (compositions, topics, specimens): its contents are decided one by one.
+    Container,
+    /// Shared as part of another item (a problem's named statement, an allergy's
+    /// observation, an authorisation or an issue of a medication).
+    PartOf(usize),
+}
+
+/// One item's decision, with the category it would belong to (also when withheld).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub category: Option<Category>,
+    pub outcome: Outcome,
+}
+
+/// Why a whole patient gets no bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PatientWithheld {
+    DissentRecorded,
+    ConsentDenied,
+    NoConsentDecision,
+    ConsentOutsideWindow,
+    RequesterNotPermitted,
+    PurposeNotPermitted,
+    AsOfUnknown,
+}
+
+impl PatientWithheld {
+    pub const ALL: [PatientWithheld; 7] = [
+        PatientWithheld::DissentRecorded,
+        PatientWithheld::ConsentDenied,
+        PatientWithheld::NoConsentDecision,
+        PatientWithheld::ConsentOutsideWindow,
+        PatientWithheld::RequesterNotPermitted,
+        PatientWithheld::PurposeNotPermitted,
+        PatientWithheld::AsOfUnknown,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatientWithheld::DissentRecorded => "dissent-recorded",
+            PatientWithheld::ConsentDenied => "consent-denied",
+            PatientWithheld::NoConsentDecision => "no-consent-decision",
+            PatientWithheld::ConsentOutsideWindow => "consent-outside-window",
+            PatientWithheld::RequesterNotPermitted => "requester-not-permitted",
+            PatientWithheld::PurposeNotPermitted => "purpose-not-permitted",
+            PatientWithheld::AsOfUnknown => "as-of-unknown",
+        }
+    }
+}
+
+/// All decisions for one extract.
+#[derive(Debug, Clone)]
+pub struct Decisions {
+    pub items: Vec<Decision>,
+    /// Categories in which something was withheld as sensitive or confidential.
+    pub warn: Vec<Category>,
+    /// Shared items whose free text was removed.
+    pub free_text_removed: Vec<usize>,
+    /// Medication (MedicationStatement index) -> its issues (`ehrSupplyPrescribe` items).
+    pub issues: HashMap<usize, Vec<usize>>,
+    /// The date "current" and "recent" were judged against.
+    pub as_of: Ts,
+}
+
+/// The latest practice consent/dissent entry decides; a dissent with no readable date is
+/// taken as the latest (fail closed); a consent with no readable date is ignored.
+pub fn practice_dissent(ex: &Extract, policy: &Policy) -> bool {
+    let mut latest: Option<(i64, ConsentEffect)> = None;
+    let mut undated_dissent = false;
+    for item in &ex.items {
+        if item.codes.is_empty() {
+            continue;
+        }
+        let effect = match policy.consent_effect(&item.codes) {
+            Some(e @ (ConsentEffect::Permit | ConsentEffect::Dissent)) => e,
+            _ => continue,
+        };
+        let when = match item.effective.point() {
+            DateField::Absent => item.availability,
+            d => d,
+        };
+        match when.value() {
+            Some(ts) => {
+                let t = ts.epoch_secs();
+                latest = match latest {
+                    None => Some((t, effect)),
+                    Some((lt, _)) if t > lt => Some((t, effect)),
+                    // Same instant: dissent wins.
+                    Some((lt, _)) if t == lt && effect == ConsentEffect::Dissent => {
+                        Some((lt, ConsentEffect::Dissent))
+                    }
+                    keep => keep,
+                };
+            }
+            None => {
+                if effect == ConsentEffect::Dissent {
+                    undated_dissent = true;
+                }
+            }
+        }
+    }
+    undated_dissent || matches!(latest, Some((_, ConsentEffect::Dissent)))
+}
+
+/// Decide every item of an extract at `as_of`.
+pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
+    let ctx = Ctx::new(ex, policy, as_of);
+    let n = ex.items.len();
+    let mut items: Vec<Decision> = Vec::with_capacity(n);
+    for i in 0..n {
+        let d = ctx.decide_item(i, &items);
+        items.push(d);
+    }
+    // Parts share the fate of what they are part of (owners may come later in the document).
+    for i in 0..n {
+        if let Outcome::PartOf(owner) = items[i].outcome {
+            let mut o = owner;
+            let mut hops = 0;
+            while let Outcome::PartOf(next) = items[o].outcome {
+                o = next;
+                hops += 1;
+                if hops > n {
+                    break;
+                }
+            }
+            match items[o].outcome {
+                Outcome::Shared(_) => {}
+                Outcome::Withheld(r) => items[i].outcome = Outcome::Withheld(r),
+                Outcome::Container | Outcome::PartOf(_) => {
+                    items[i].outcome = Outcome::Withheld(WithheldReason::UnresolvableReference)
+                }
+            }
+            if items[i].category.is_none() {
+                items[i].category = items[o].category;
+            }
+        }
+    }
+    let mut warn = Vec::new();
+    let mut free_text_removed = Vec::new();
+    for (i, d) in items.iter().enumerate() {
+        match d.outcome {
+            Outcome::Withheld(r) if r.warns() => {
+                if let Some(c) = d.category {
+                    if !warn.contains(&c) {
+                        warn.push(c);
+                    }
+                }
+            }
+            Outcome::Shared(_) | Outcome::PartOf(_) if ex.items[i].free_text => {
+                free_text_removed.push(i)
+            }
+            _ => {}
+        }
+    }
+    warn.sort();
+    // Issues of each shared medication, found once (no per-medication rescans).
+    let mut issues: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, item) in ex.items.iter().enumerate() {
+        if item.element != Some(Element::EhrSupplyPrescribe) || items[i].outcome != Outcome::PartOf(item.parent.unwrap_or(usize::MAX)) {
+            continue;
+        }
+        let Some(parent) = item.parent else { continue };
+        let owner = match items[parent].outcome {
+            Outcome::PartOf(o) => o,
+            _ => parent,
+        };
+        if matches!(items[owner].outcome, Outcome::Shared(Role::Medication { .. })) {
+            issues.entry(owner).or_default().push(i);
+        }
+    }
+    Decisions {
+        items,
+        warn,
+        free_text_removed,
+        issues,
+        as_of,
+    }
+}
+
+struct Ctx<'a> {
+    ex: &'a Extract,
+    policy: &'a Policy,
+    as_of: Ts,
+    /// Statement index -> the problem LinkSets that name it.
+    named_by: HashMap<usize, usize>,
+    /// Authorisation id -> (its MedicationStatement, the ehrSupplyAuthorise item).
+    authorisations: HashMap<&'a str, (usize, usize)>,
+    /// Authorisation ids discontinued on or before the as-of date (or undated).
+    discontinued: HashMap<&'a str, bool>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(ex: &'a Extract, policy: &'a Policy, as_of: Ts) -> Self {
+        let mut named_by = HashMap::new();
+        let mut authorisations = HashMap::new();
+        let mut prescriptions = HashMap::new();
+        for (i, item) in ex.items.iter().enumerate() {
+            match item.element {
+                Some(Element::LinkSet) => {
+                    if let Some(&n) = item.named_statement.as_deref().and_then(|id| ex.index.get(id)) {
+                        named_by.entry(n).or_insert(i);
+                    }
+                }
+                Some(Element::EhrSupplyAuthorise) if !item.id.is_empty() => {
+                    if let Some(p) = item.parent {
+                        authorisations.insert(item.id.as_str(), (p, i));
+                    }
+                }
+                Some(Element::EhrSupplyPrescribe) if !item.id.is_empty() => {
+                    if let Some(prior) = &item.prior_ref {
+                        prescriptions.insert(item.id.as_str(), prior.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut discontinued = HashMap::new();
+        for item in &ex.items {
+            if item.element != Some(Element::EhrSupplyDiscontinue) {
+                continue;
+            }
+            let Some(target) = item.prior_ref.as_deref() else { continue };
+            let auth = if authorisations.contains_key(target) {
+                Some(target)
+            } else {
+                prescriptions.get(target).copied()
+            };
+            let Some(auth) = auth else { continue };
+            let effective = match item.availability.value() {
+                Some(t) => t.epoch_secs() <= as_of.epoch_secs(),
+                None => true, // undated discontinuation: treat as done (fail closed)
+            };
+            if effective {
+                discontinued.insert(auth, true);
+            }
+        }
+        Ctx {
+            ex,
+            policy,
+            as_of,
+            named_by,
+            authorisations,
+            discontinued,
+        }
+    }
+
+    fn item(&self, i: usize) -> &'a Item {
+        &self.ex.items[i]
+    }
+
+    fn decide_item(&self, i: usize, done: &[Decision]) -> Decision {
+        let item = self.item(i);
+        let Some(element) = item.element else {
+            return withheld(None, WithheldReason::Unclassified);
+        };
+        if element == Element::EhrComposition {
+            return Decision {
+                category: None,
+                outcome: Outcome::Container,
+            };
+        }
+        let (category, role) = self.classify(i, element, done);
+        // A withheld enclosing item takes its contents with it: their meaning is part of it.
+        if let Some(p) = item.parent {
+            if let Outcome::Withheld(r) = done[p].outcome {
+                return withheld(category.or(done[p].category), r);
+            }
+        }
+        if let Some(reason) = self.filter(i, element, &role) {
+            return withheld(category, reason);
+        }
+        Decision {
+            category,
+            outcome: role,
+        }
+    }
+
+    /// Which category and role an item would have, ignoring the filters; an item that is
+    /// not shared by its nature comes back as `Withheld` with the reason.
+    fn classify(&self, i: usize, element: Element, done: &[Decision]) -> (Option<Category>, Outcome) {
+        let item = self.item(i);
+        let parent = item.parent;
+        let parent_outcome = parent.map(|p| (p, done[p].outcome, done[p].category));
+        use Outcome::*;
+        use WithheldReason as W;
+        match element {
+            Element::EhrComposition => (None, Container),
+            Element::NarrativeStatement => (None, Withheld(W::FreeText)),
+            Element::RequestStatement | Element::PlanStatement | Element::RegistrationStatement => {
+                (None, Withheld(W::CategoryNotShared))
+            }
+            Element::EhrSupplyAuthorise | Element::EhrSupplyPrescribe | Element::EhrSupplyDiscontinue => {
+                match parent {
+                    Some(p) => (Some(Category::Medications), PartOf(p)),
+                    None => (None, Withheld(W::UnresolvableReference)),
+                }
+            }
+            Element::MedicationStatement => self.classify_medication(i),
+            Element::LinkSet => self.classify_linkset(i),
+            Element::CompoundStatement => {
+                // Inside a report or a result group, a compound is a group of results.
+                if let Some((p, Shared(Role::Report), c)) = parent_outcome {
+                    if self.policy.category_rule(&item.codes) == Some("specimen") {
+                        return (c, Container);
+                    }
+                    return (c, Shared(Role::ResultGroup { report: Some(p) }));
+                }
+                if let Some((_, Container, Some(c))) = parent_outcome {
+                    // A specimen cluster inside a report: results below still belong to it.
+                    if let Some(report) = self.enclosing_report(i, done) {
+                        return (Some(c), Shared(Role::ResultGroup { report: Some(report) }));
+                    }
+                }
+                match self.policy.category_rule(&item.codes) {
+                    Some("allergy-header") => {
+                        let obs = item.children_hint(self.ex);
+                        (Some(Category::Allergies), Shared(Role::Allergy { observation: obs }))
+                    }
+                    Some("pathology-report") => (Some(Category::Investigations), Shared(Role::Report)),
+                    Some("not-shared") => (None, Withheld(W::CategoryNotShared)),
+                    _ => match item.class_code.as_deref() {
+                        Some("BATTERY") | Some("CLUSTER") => {
+                            (Some(Category::Tests), Shared(Role::ResultGroup { report: None }))
+                        }
+                        _ => (None, Container),
+                    },
+                }
+            }
+            Element::ObservationStatement => {
+                if let Some((p, outcome, c)) = parent_outcome {
+                    match outcome {
+                        Shared(Role::Allergy { .. }) => return (c, PartOf(p)),
+                        Shared(Role::ResultGroup { .. }) | Shared(Role::Report) => {
+                            return (c, Shared(Role::Result { group: Some(p) }))
+                        }
+                        Container => {
+                            if let Some(report) = self.enclosing_report(i, done) {
+                                return (
+                                    Some(Category::Investigations),
+                                    Shared(Role::Result {
+                                        group: Some(report),
+                                    }),
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(&ls) = self.named_by.get(&i) {
+                    return (Some(Category::Problems), PartOf(ls));
+                }
+                self.classify_observation(item)
+            }
+        }
+    }
+
+    fn classify_observation(&self, item: &Item) -> (Option<Category>, Outcome) {
+        use WithheldReason as W;
+        if self.policy.consent_effect(&item.codes).is_some() {
+            return (None, Outcome::Withheld(W::CategoryNotShared));
+        }
+        if self.policy.is_risk_warning(&item.codes) {
+            return (Some(Category::RisksWarnings), Outcome::Shared(Role::Flag));
+        }
+        match self.policy.category_rule(&item.codes) {
+            Some("diagnoses") => return (Some(Category::Diagnoses), Outcome::Shared(Role::Diagnosis)),
+            Some("procedures") => return (Some(Category::Procedures), Outcome::Shared(Role::Procedure)),
+            Some("tests") => {
+                return (
+                    Some(Category::Tests),
+                    Outcome::Shared(Role::Result { group: None }),
+                )
+            }
+            Some("not-shared") => return (None, Outcome::Withheld(W::CategoryNotShared)),
+            _ => {}
+        }
+        match item.value {
+            Some(Value::Quantity { .. }) | Some(Value::Range { .. }) => (
+                Some(Category::Tests),
+                Outcome::Shared(Role::Result { group: None }),
+            ),
+            _ => (None, Outcome::Withheld(W::Unclassified)),
+        }
+    }
+
+    fn classify_linkset(&self, i: usize) -> (Option<Category>, Outcome) {
+        use WithheldReason as W;
+        let item = self.item(i);
+        let is_code = |code: &str| {
+            item.codes
+                .iter()
+                .any(|c| c.system == CodeSystem::Snomed && c.code == code)
+        };
+        let active = is_code("394774009");
+        let inactive = is_code("394775005");
+        if !active && !inactive {
+            return (None, Outcome::Withheld(W::CategoryNotShared));
+        }
+        let named = item
+            .named_statement
+            .as_deref()
+            .and_then(|id| self.ex.index.get(id))
+            .copied();
+        let Some(named) = named else {
+            return (
+                Some(Category::Problems),
+                Outcome::Withheld(W::UnresolvableReference),
+            );
+        };
+        // A problem must name a clinical statement, never another link set (cycles).
+        if !matches!(
+            self.item(named).element,
+            Some(Element::ObservationStatement)
+                | Some(Element::CompoundStatement)
+                | Some(Element::PlanStatement)
+                | Some(Element::RequestStatement)
+                | Some(Element::MedicationStatement)
+        ) {
+            return (
+                Some(Category::Problems),
+                Outcome::Withheld(W::UnresolvableReference),
+            );
+        }
+        if inactive {
+            return (Some(Category::Problems), Outcome::Withheld(W::NotCurrent));
+        }
+        (Some(Category::Problems), Outcome::Shared(Role::Problem { named }))
+    }
+
+    fn classify_medication(&self, i: usize) -> (Option<Category>, Outcome) {
+        use WithheldReason as W;
+        let cat = Some(Category::Medications);
+        let children: Vec<usize> = self.children(i).collect();
+        if let Some(&auth) = children
+            .iter()
+            .find(|&&c| self.item(c).element == Some(Element::EhrSupplyAuthorise))
+        {
+            return (cat, Outcome::Shared(Role::Medication { authorise: auth }));
+        }
+        if let Some(&presc) = children
+            .iter()
+            .find(|&&c| self.item(c).element == Some(Element::EhrSupplyPrescribe))
+        {
+            // An issue belongs to the medication whose authorisation it fulfils.
+            let owner = self
+                .item(presc)
+                .prior_ref
+                .as_deref()
+                .and_then(|a| self.authorisations.get(a));
+            return match owner {
+                Some(&(med, _)) if med != i => (cat, Outcome::PartOf(med)),
+                _ => (cat, Outcome::Withheld(W::UnresolvableReference)),
+            };
+        }
+        if children
+            .iter()
+            .any(|&c| self.item(c).element == Some(Element::EhrSupplyDiscontinue))
+        {
+            return (cat, Outcome::Withheld(W::NotCurrent));
+        }
+        (cat, Outcome::Withheld(W::Unclassified))
+    }
+
+    fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.ex.items[i].children.iter().copied()
+    }
+
+    fn enclosing_report(&self, i: usize, done: &[Decision]) -> Option<usize> {
+        self.ex
+            .ancestors(i)
+            .take_while(|&a| self.item(a).element != Some(Element::EhrComposition))
+            .find(|&a| matches!(done[a].outcome, Outcome::Shared(Role::Report)))
+    }
+
+    /// The filters, in order; the first that applies is the reason.
+    fn filter(&self, i: usize, element: Element, outcome: &Outcome) -> Option<WithheldReason> {
+        use WithheldReason as W;
+        let item = self.item(i);
+        // 1. Confidential: a restricting code on the item or any ancestor. The named
+        // statement of a problem counts too: it is the problem's meaning.
+        if self.restricted(item) {
+            return Some(W::Confidential);
+        }
+        let named = match outcome {
+            Outcome::Shared(Role::Problem { named }) => Some(*named),
+            Outcome::Shared(Role::Allergy { observation }) => *observation,
+            _ => None,
+        };
+        if let Some(n) = named {
+            if self.restricted(self.item(n)) {
+                return Some(W::Confidential);
+            }
+        }
+        // 2. Sensitive: any coding of the item, its value, its drug, or its named statement.
+        if self.sensitive(item) || named.is_some_and(|n| self.sensitive(self.item(n))) {
+            return Some(W::SensitiveCode);
+        }
+        if let Outcome::Withheld(r) = outcome {
+            return Some(*r);
+        }
+        // 3. Identity of the item itself must be clear.
+        if !item.id.is_empty() && self.ex.duplicate_ids.binary_search(&item.id).is_ok() {
+            return Some(W::UnresolvableReference);
+        }
+        if matches!(outcome, Outcome::Container | Outcome::PartOf(_)) {
+            return None;
+        }
+        // 4. Codes: a shared item needs at least one code migx can stand behind.
+        let codes: &[Coding] = match (element, named) {
+            (Element::MedicationStatement, _) => &item.consumable,
+            (_, Some(n)) => &self.item(n).codes,
+            _ => &item.codes,
+        };
+        if let Some(r) = self.code_problem(codes) {
+            return Some(r);
+        }
+        // 5. Currency and recency.
+        match outcome {
+            Outcome::Shared(Role::Medication { authorise }) => self.medication_current(*authorise),
+            Outcome::Shared(Role::Problem { .. }) => match item.effective.high {
+                DateField::Invalid => Some(W::InvalidDate),
+                DateField::Value(h) if h.date() < self.as_of.date() => Some(W::NotCurrent),
+                _ => None,
+            },
+            Outcome::Shared(Role::Result { group: None })
+            | Outcome::Shared(Role::ResultGroup { report: None })
+            | Outcome::Shared(Role::Report) => self.recent(item),
+            _ => None,
+        }
+    }
+
+    fn restricted(&self, item: &Item) -> bool {
+        item.inherited_confidentiality
+            .iter()
+            .any(|c| self.policy.confidentiality_restricts(c))
+    }
+
+    fn sensitive(&self, item: &Item) -> bool {
+        let value_codes: &[Coding] = match &item.value {
+            Some(Value::Coded(cs)) => cs,
+            _ => &[],
+        };
+        [&item.codes[..], value_codes, &item.consumable[..], &item.qualifiers[..]]
+            .iter()
+            .any(|cs| !cs.is_empty() && self.policy.sensitive_group(cs).is_some())
+    }
+
+    /// Fail closed on codes: an item coded only by SNOMED ids that are invalid, or only by
+    /// description ids that cannot be resolved, cannot be checked against concept lists.
+    fn code_problem(&self, codes: &[Coding]) -> Option<WithheldReason> {
+        if codes.is_empty() {
+            return Some(WithheldReason::Unclassified);
+        }
+        let mut settled = false;
+        let mut unresolved = false;
+        for c in codes {
+            match c.system {
+                CodeSystem::Snomed => match parse_sctid(&c.code) {
+                    Ok(id) if id.kind == SctIdKind::Concept => settled = true,
+                    Ok(id) if id.kind == SctIdKind::Description => {
+                        if self.policy.resolve_description(id.id).is_some() {
+                            settled = true;
+                        } else {
+                            unresolved = true;
+                        }
+                    }
+                    _ => {}
+                },
+                CodeSystem::ReadV2 | CodeSystem::Ctv3 => settled = true,
+                CodeSystem::Other(_) => settled = true,
+            }
+        }
+        match (settled, unresolved) {
+            (true, _) => None,
+            (false, true) => Some(WithheldReason::UnresolvedCode),
+            (false, false) => Some(WithheldReason::InvalidCode),
+        }
+    }
+
+    fn medication_current(&self, authorise: usize) -> Option<WithheldReason> {
+        let auth = self.item(authorise);
+        if self.discontinued.contains_key(auth.id.as_str()) {
+            return Some(WithheldReason::NotCurrent);
+        }
+        match auth.effective.high {
+            DateField::Invalid => Some(WithheldReason::InvalidDate),
+            DateField::Value(h) if h.date() < self.as_of.date() => Some(WithheldReason::NotCurrent),
+            DateField::Value(_) => None,
+            DateField::Absent => match auth.status_code.as_deref() {
+                Some("COMPLETE") if auth.repeat_number == Some(0) => Some(WithheldReason::NotCurrent),
+                _ => None,
+            },
+        }
+    }
+
+    /// Results must fall within the recent-tests window before the as-of date.
+    fn recent(&self, item: &Item) -> Option<WithheldReason> {
+        let when = match item.effective.point() {
+            DateField::Absent => item.availability,
+            d => d,
+        };
+        let Some(ts) = when.value() else {
+            return Some(WithheldReason::InvalidDate);
+        };
+        let months = self.policy.recent_tests_months();
+        let cutoff = self
+            .as_of
+            .date()
+            .checked_sub_months(chrono::Months::new(months))
+            .unwrap_or(chrono::NaiveDate::MIN);
+        if ts.date() < cutoff {
+            Some(WithheldReason::OutsideWindow)
+        } else {
+            None
+        }
+    }
+}
+
+fn withheld(category: Option<Category>, r: WithheldReason) -> Decision {
+    Decision {
+        category,
+        outcome: Outcome::Withheld(r),
+    }
+}
+
+impl Item {
+    /// For an allergy compound: its first statement child. Children are not known while
+    /// deciding top-down, so this is found when the allergy is mapped (see `fhir`).
+    fn children_hint(&self, ex: &Extract) -> Option<usize> {
+        self.children
+            .iter()
+            .copied()
+            .find(|&c| ex.items[c].element == Some(Element::ObservationStatement))
+    }
+}
+
