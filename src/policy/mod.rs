@@ -21,13 +21,13 @@ impl Policy {
     }
 
     /// The concept a SNOMED CT description id belongs to, from the loaded release.
-    pub fn resolve_description(&self, _description_id: u64) -> Option<u64> {
-        None
+    pub fn resolve_description(&self, description_id: u64) -> Option<u64> {
+        self.snomed_index()?.resolve_description(description_id)
     }
 
     /// The loaded SNOMED CT release's version, if any.
     pub fn snomed_release_version(&self) -> Option<String> {
-        None
+        self.snomed_index().map(|i| i.release_version().to_string())
     }
 
     /// The configured name of a permitted requester.
