@@ -1,0 +1,821 @@
+//! Files in, outcomes out: every input ends as exactly one of converted, withheld (by
+//! policy, with a reason) or rejected (bad input, with an error code). Work runs in
+//! parallel across files (never inside one file's hot loop); results are merged in input
+//! order, so the audit and summary are byte-identical whatever `--jobs` is.
+
+use crate::consent::{ConsentBook, ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
+use crate::ehr::model::{Element, Extract};
+use crate::ehr::reader::{read_extract, Limits};
+use crate::ehr::ts::Ts;
+use crate::error::{ErrorCode, InputError};
+use crate::fhir::{self, ReleaseContext};
+use crate::nhs::is_valid_nhs_number;
+use crate::output;
+use crate::policy::decide::{decide, practice_dissent, Category, Decisions, Outcome, PatientWithheld, WithheldReason};
+use crate::policy::{ConsentValidity, Policy};
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Default largest input accepted (1 GiB).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+
+/// Everything a conversion of one file needs besides the file.
+#[derive(Debug, Clone)]
+pub struct ConvertSettings {
+    pub policy: Arc<Policy>,
+    pub consent: Arc<ConsentBook>,
+    /// Overrides the extract's own creation time as the date "current" is judged against.
+    pub as_of: Option<Ts>,
+    pub allow_test_identities: bool,
+    pub limits: Limits,
+    pub max_file_size: u64,
+    /// Organisations permitted for this run only (`--permit-requester`).
+    pub run_permitted_requesters: Vec<String>,
+    /// Validate every bundle against the FHIR R4 schema and the migx profile before writing.
+    pub validate: bool,
+}
+
+impl ConvertSettings {
+    pub fn new(policy: Arc<Policy>, consent: Arc<ConsentBook>) -> Self {
+        ConvertSettings {
+            policy,
+            consent,
+            as_of: None,
+            allow_test_identities: false,
+            limits: Limits::default(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            run_permitted_requesters: Vec::new(),
+            validate: true,
+        }
+    }
+}
+
+/// The three ends an input can come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Converted,
+    Withheld,
+    Rejected,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Converted => "converted",
+            Status::Withheld => "withheld",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// One source item that was not shared, for the audit (ids and rule names only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditItem {
+    pub source_id: String,
+    pub element: &'static str,
+    pub category: Option<Category>,
+    pub reason: WithheldReason,
+    /// True when the item itself was shared and only its free text removed.
+    pub text_only: bool,
+}
+
+/// The result of converting one file.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    pub status: Status,
+    /// Why withheld (patient-level reason).
+    pub withheld: Option<PatientWithheld>,
+    /// Why rejected.
+    pub error: Option<InputError>,
+    /// The released bundle (converted only).
+    pub bundle: Option<Json>,
+    pub items: Vec<AuditItem>,
+    /// Shared items (list members) per category.
+    pub shared: BTreeMap<Category, usize>,
+    pub bytes: u64,
+    /// The NHS number, for the access audit only (never logged).
+    pub nhs_number: Option<String>,
+    pub consent: Option<ConsentRecord>,
+    pub as_of: Option<Ts>,
+}
+
+impl Conversion {
+    fn rejected(e: InputError, bytes: u64) -> Self {
+        Conversion {
+            status: Status::Rejected,
+            withheld: None,
+            error: Some(e),
+            bundle: None,
+            items: Vec::new(),
+            shared: BTreeMap::new(),
+            bytes,
+            nhs_number: None,
+            consent: None,
+            as_of: None,
+        }
+    }
+    fn withheld(r: PatientWithheld, bytes: u64, nhs: String) -> Self {
+        Conversion {
+            status: Status::Withheld,
+            withheld: Some(r),
+            error: None,
+            bundle: None,
+            items: Vec::new(),
+            shared: BTreeMap::new(),
+            bytes,
+            nhs_number: Some(nhs),
+            consent: None,
+            as_of: None,
+        }
+    }
+}
+
+/// A reader that hashes what passes through it (the Provenance names the source's SHA-256).
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// What the first bytes say the file is.
+enum Sniff {
+    Xml,
+    Utf16Xml { big_endian: bool },
+    Json,
+    Other,
+}
+
+fn sniff(head: &[u8]) -> Sniff {
+    match head {
+        [0xFF, 0xFE, ..] => return Sniff::Utf16Xml { big_endian: false },
+        [0xFE, 0xFF, ..] => return Sniff::Utf16Xml { big_endian: true },
+        _ => {}
+    }
+    let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(head);
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Sniff::Xml,
+        Some(b'{') | Some(b'[') => Sniff::Json,
+        _ => Sniff::Other,
+    }
+}
+
+/// Convert one file: read, identify, decide, map, validate. Writes nothing.
+pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Conversion::rejected(io_error(&e), 0),
+    };
+    let size = meta.len();
+    if !meta.is_file() {
+        return Conversion::rejected(InputError::new(ErrorCode::IoError, "not a regular file"), 0);
+    }
+    if size == 0 {
+        return Conversion::rejected(InputError::new(ErrorCode::EmptyFile, "the file is empty"), 0);
+    }
+    if size > settings.max_file_size {
+        return Conversion::rejected(
+            InputError::new(
+                ErrorCode::FileTooLarge,
+                format!("the file is {size} bytes; the limit is {} (--max-file-size)", settings.max_file_size),
+            ),
+            size,
+        );
+    }
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Conversion::rejected(io_error(&e), size),
+    };
+    let mut head = [0u8; 512];
+    let n = match read_head(&mut file, &mut head) {
+        Ok(n) => n,
+        Err(e) => return Conversion::rejected(io_error(&e), size),
+    };
+    let head = &head[..n];
+    let read = match sniff(head) {
+        Sniff::Xml => {
+            let mut hr = HashingReader {
+                inner: io::Cursor::new(head.to_vec()).chain(file),
+                hasher: Sha256::new(),
+            };
+            let r = read_extract(BufReader::with_capacity(64 * 1024, &mut hr), &settings.limits, size);
+            // Drain so the hash covers the whole file even if the reader stopped early.
+            let r = r.and_then(|ex| {
+                io::copy(&mut hr, &mut io::sink()).map_err(|e| io_error(&e))?;
+                Ok(ex)
+            });
+            let hash = hex(&hr.hasher.finalize());
+            r.map(|ex| (ex, hash)).map_err(|e| with_position(e, path, None))
+        }
+        Sniff::Utf16Xml { big_endian } => read_utf16(head, file, big_endian, settings),
+        Sniff::Json => read_json(head, file, settings),
+        Sniff::Other => Err(InputError::new(
+            ErrorCode::NotXml,
+            "the file is neither XML nor JSON (binary, PDF or text?)",
+        )),
+    };
+    match read {
+        Ok((ex, hash)) => release(ex, &hash, size, settings),
+        Err(e) => Conversion::rejected(e, size),
+    }
+}
+
+fn read_head(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn read_utf16(head: &[u8], mut file: File, big_endian: bool, settings: &ConvertSettings) -> Result<(Extract, String), InputError> {
+    let mut bytes = head.to_vec();
+    file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
+    let hash = hex(&Sha256::digest(&bytes));
+    let units: Vec<u16> = bytes[2..]
+        .chunks(2)
+        .map(|c| {
+            let pair = [c[0], *c.get(1).unwrap_or(&0)];
+            if big_endian {
+                u16::from_be_bytes(pair)
+            } else {
+                u16::from_le_bytes(pair)
+            }
+        })
+        .collect();
+    if bytes.len() % 2 != 0 {
+        return Err(InputError::new(ErrorCode::InvalidEncoding, "a UTF-16 file with an odd number of bytes"));
+    }
+    let text = String::from_utf16(&units)
+        .map_err(|_| InputError::new(ErrorCode::InvalidEncoding, "the UTF-16 text is not valid"))?;
+    // The declaration may say UTF-16: it described the bytes we have just decoded.
+    let text = text.replacen("encoding=\"UTF-16\"", "encoding=\"UTF-8\"", 1).replacen("encoding='UTF-16'", "encoding='UTF-8'", 1);
+    let ex = read_extract(text.as_bytes(), &settings.limits, text.len() as u64)
+        .map_err(|e| with_position(e, Path::new(""), Some(text.as_bytes())))?;
+    Ok((ex, hash))
+}
+
+fn read_json(head: &[u8], mut file: File, _settings: &ConvertSettings) -> Result<(Extract, String), InputError> {
+    let mut bytes = head.to_vec();
+    file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
+    let hash = hex(&Sha256::digest(&bytes));
+    read_json_bytes(&bytes).map(|ex| (ex, hash))
+}
+
+fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Ok(_) => Err(InputError::new(
+            ErrorCode::UnsupportedMessage,
+            "a JSON document that is not a GP Connect STU3 structured record bundle",
+        )),
+        Err(e) => Err(InputError {
+            line: Some(e.line() as u64),
+            column: Some(e.column() as u64),
+            ..InputError::new(ErrorCode::NotXml, "not XML, and not valid JSON either")
+        }),
+    }
+}
+
+/// Decide and build the bundle for a read extract.
+fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
+    let policy = &*s.policy;
+    // Identity.
+    let mut numbers: Vec<&String> = ex.nhs_numbers.iter().collect();
+    numbers.dedup();
+    if ex.nhs_numbers.len() > 1 {
+        return Conversion::rejected(
+            InputError::new(ErrorCode::MultiplePatients, format!("{} patients (recordTarget) in one file", ex.nhs_numbers.len())),
+            size,
+        );
+    }
+    let Some(nhs) = numbers.first().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) else {
+        return Conversion::rejected(InputError::new(ErrorCode::MissingNhsNumber, "no NHS number in recordTarget/patient/id"), size);
+    };
+    let shaped = nhs.len() == 10 && nhs.bytes().all(|b| b.is_ascii_digit());
+    if !shaped || (!is_valid_nhs_number(&nhs) && !s.allow_test_identities) {
+        return Conversion::rejected(
+            InputError::new(
+                ErrorCode::InvalidNhsNumber,
+                format!("NHS number {} fails the modulus 11 check", crate::nhs::mask_nhs_number(&nhs)),
+            ),
+            size,
+        );
+    }
+    let Some(as_of) = s.as_of.or(ex.created.value()) else {
+        return Conversion::withheld(PatientWithheld::AsOfUnknown, size, nhs);
+    };
+    // A dissent recorded in the practice stands, whatever is asked at the point of care.
+    if practice_dissent(&ex, policy) {
+        return Conversion::withheld(PatientWithheld::DissentRecorded, size, nhs);
+    }
+    let consent = match s.consent.lookup(&nhs) {
+        Lookup::None | Lookup::BadRow(_) => {
+            return Conversion::withheld(PatientWithheld::NoConsentDecision, size, nhs)
+        }
+        Lookup::Found(c) => c.clone(),
+    };
+    if consent.decision == ConsentDecision::Deny {
+        return Conversion::withheld(PatientWithheld::ConsentDenied, size, nhs);
+    }
+    let permitted = policy.requester(&consent.requester_ods).is_some()
+        || s.run_permitted_requesters.iter().any(|r| r.eq_ignore_ascii_case(&consent.requester_ods));
+    if !permitted {
+        return Conversion::withheld(PatientWithheld::RequesterNotPermitted, size, nhs);
+    }
+    if !policy.is_purpose_permitted(&consent.purpose) {
+        return Conversion::withheld(PatientWithheld::PurposeNotPermitted, size, nhs);
+    }
+    let valid_until = match consent_window(&consent, as_of, policy.consent_validity()) {
+        Ok(until) => until,
+        Err(()) => return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs),
+    };
+
+    let decisions = decide(&ex, policy, as_of);
+    let rc = ReleaseContext {
+        nhs_number: &nhs,
+        consent: &consent,
+        consent_valid_until: valid_until,
+        as_of,
+        source_sha256,
+        policy,
+        run_permitted_requesters: &s.run_permitted_requesters,
+    };
+    let bundle = fhir::build_bundle(&ex, &decisions, &rc);
+    if s.validate {
+        let violations = crate::validate::validate_value(&bundle, crate::validate::Profile::Migx);
+        if !violations.is_empty() {
+            let first: Vec<String> = violations
+                .iter()
+                .take(5)
+                .map(|v| format!("{} ({})", v.pointer, v.rule))
+                .collect();
+            let mut c = Conversion::rejected(
+                InputError::new(
+                    ErrorCode::ValidationFailed,
+                    format!("{} schema violation(s): {}", violations.len(), first.join("; ")),
+                ),
+                size,
+            );
+            c.nhs_number = Some(nhs);
+            return c;
+        }
+    }
+    let (items, shared) = audit_items(&ex, &decisions, &bundle);
+    Conversion {
+        status: Status::Converted,
+        withheld: None,
+        error: None,
+        bundle: Some(bundle),
+        items,
+        shared,
+        bytes: size,
+        nhs_number: Some(nhs),
+        consent: Some(consent),
+        as_of: Some(as_of),
+    }
+}
+
+/// Whether the point-of-care decision is valid at `as_of`, and until when.
+fn consent_window(c: &ConsentRecord, as_of: Ts, validity: ConsentValidity) -> Result<Option<String>, ()> {
+    let Some(at) = c.recorded_at else {
+        return match c.origin {
+            ConsentOrigin::OperatorAssertion => Ok(None),
+            ConsentOrigin::FileRow { .. } => Err(()),
+        };
+    };
+    let recorded = at.timestamp();
+    let asof = as_of.epoch_secs();
+    if recorded > asof {
+        return Err(()); // recorded after the time it is used for: not valid
+    }
+    match validity {
+        ConsentValidity::EncounterDay => {
+            // The same local (UK) calendar day as the as-of time.
+            let local = at.naive_utc() + chrono::Duration::seconds(i64::from(crate::ehr::ts::uk_offset_secs(at.naive_utc())));
+            if local.date() != as_of.date() {
+                return Err(());
+            }
+            let end = local.date().and_hms_opt(23, 59, 59).unwrap_or(local);
+            let off = crate::ehr::ts::uk_offset_secs(end);
+            Ok(Some(format!("{}{}", end.format("%Y-%m-%dT%H:%M:%S"), fmt_off(off))))
+        }
+        ConsentValidity::Hours(h) => {
+            let until = recorded + i64::from(h) * 3600;
+            if asof > until {
+                return Err(());
+            }
+            let end = chrono::DateTime::from_timestamp(until, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            Ok(end)
+        }
+    }
+}
+
+fn fmt_off(secs: i32) -> String {
+    format!("{}{:02}:{:02}", if secs < 0 { '-' } else { '+' }, secs.abs() / 3600, (secs.abs() % 3600) / 60)
+}
+
+fn audit_items(ex: &Extract, d: &Decisions, _bundle: &Json) -> (Vec<AuditItem>, BTreeMap<Category, usize>) {
+    let mut items = Vec::new();
+    let mut shared = BTreeMap::new();
+    for (i, dec) in d.items.iter().enumerate() {
+        let item = &ex.items[i];
+        let element = item.element.map(Element::name).unwrap_or("unknown");
+        match dec.outcome {
+            Outcome::Withheld(reason) => items.push(AuditItem {
+                source_id: if item.id.is_empty() { format!("#{i}") } else { item.id.clone() },
+                element,
+                category: dec.category,
+                reason,
+                text_only: false,
+            }),
+            Outcome::Shared(_) => {
+                if let Some(c) = dec.category {
+                    *shared.entry(c).or_insert(0) += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for &i in &d.free_text_removed {
+        let item = &ex.items[i];
+        items.push(AuditItem {
+            source_id: if item.id.is_empty() { format!("#{i}") } else { item.id.clone() },
+            element: item.element.map(Element::name).unwrap_or("unknown"),
+            category: d.items[i].category,
+            reason: WithheldReason::FreeText,
+            text_only: true,
+        });
+    }
+    (items, shared)
+}
+
+fn io_error(e: &io::Error) -> InputError {
+    InputError::new(ErrorCode::IoError, format!("cannot read the file: {}", e.kind()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Fill line and column from a byte offset (read only on error, so it costs nothing on the
+/// good path).
+fn with_position(mut e: InputError, path: &Path, bytes: Option<&[u8]>) -> InputError {
+    let Some(offset) = e.offset else { return e };
+    let count = |data: &[u8]| {
+        let upto = &data[..(offset as usize).min(data.len())];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let col = upto.iter().rev().take_while(|&&b| b != b'\n').count() as u64 + 1;
+        (line, col)
+    };
+    let lc = match bytes {
+        Some(b) => Some(count(b)),
+        None => File::open(path).ok().and_then(|f| {
+            let mut buf = Vec::new();
+            f.take(offset).read_to_end(&mut buf).ok()?;
+            Some(count(&buf))
+        }),
+    };
+    if let Some((l, c)) = lc {
+        e.line = Some(l);
+        e.column = Some(c);
+    }
+    e
+}
+
+// ------------------------------------------------------------------ batches
+
+/// One input file found by walking the command line's paths.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    /// Path as shown in the audit (as walked from the given argument).
+    pub display: String,
+    /// Output bundle file name (unique within the run).
+    pub bundle_name: String,
+    /// An error found while walking (unreadable folder, vanished file).
+    pub walk_error: Option<String>,
+}
+
+/// Walk files and folders (recursively, sorted, hidden files skipped) into the run's inputs.
+pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            for entry in walkdir::WalkDir::new(p).follow_links(false).sort_by_file_name() {
+                match entry {
+                    Ok(e) => {
+                        let name = e.file_name().to_string_lossy();
+                        if e.depth() > 0 && name.starts_with('.') {
+                            continue;
+                        }
+                        if e.file_type().is_file() {
+                            out.push(input(e.path().to_path_buf(), None));
+                        }
+                    }
+                    Err(err) => {
+                        let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
+                        out.push(input(path, Some(format!("cannot walk: {}", err.io_error().map(|e| e.kind().to_string()).unwrap_or_else(|| "loop".into())))));
+                    }
+                }
+            }
+        } else {
+            out.push(input(p.clone(), None));
+        }
+    }
+    out.sort_by(|a, b| a.display.cmp(&b.display));
+    out.dedup_by(|a, b| a.display == b.display);
+    // Bundle names: the input's stem; a stem shared by several inputs gets a short hash of
+    // the path so outputs never collide.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &out {
+        *counts.entry(stem(&f.path)).or_insert(0) += 1;
+    }
+    for f in &mut out {
+        let s = stem(&f.path);
+        f.bundle_name = if counts[&s] > 1 {
+            format!("{s}-{}.json", &hex(&Sha256::digest(f.display.as_bytes()))[..8])
+        } else {
+            format!("{s}.json")
+        };
+    }
+    out
+}
+
+fn input(path: PathBuf, walk_error: Option<String>) -> InputFile {
+    InputFile {
+        display: path.display().to_string(),
+        path,
+        bundle_name: String::new(),
+        walk_error,
+    }
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into())
+}
+
+/// Options for a whole run.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub fail_fast: bool,
+}
+
+/// Counts for the summary and the end-of-run table.
+#[derive(Debug, Clone, Default)]
+pub struct RunTotals {
+    pub inputs: usize,
+    pub by_status: BTreeMap<&'static str, usize>,
+    pub file_reasons: BTreeMap<&'static str, usize>,
+    pub error_codes: BTreeMap<&'static str, usize>,
+    pub items_shared: BTreeMap<&'static str, usize>,
+    pub items_withheld: BTreeMap<&'static str, usize>,
+    pub text_removed: usize,
+    pub bytes: u64,
+    pub stopped_early: bool,
+}
+
+/// Progress callback: (files done, total, bytes done, rejected so far).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize, u64, usize) + Sync);
+
+/// Convert a batch: outputs under `opts.out`, audit and summary merged in input order.
+pub fn run_batch(
+    inputs: &[InputFile],
+    settings: &ConvertSettings,
+    opts: &BatchOptions,
+    progress: Progress<'_>,
+) -> io::Result<RunTotals> {
+    let bundles = opts.out.join("bundles");
+    output::secure_dir(&opts.out)?;
+    output::secure_dir(&bundles)?;
+    output::remove_stale_temps(&opts.out)?;
+    output::remove_stale_temps(&bundles)?;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(io::Error::other)?;
+    let done = AtomicUsize::new(0);
+    let rejected = AtomicUsize::new(0);
+    let bytes_done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let mut totals = RunTotals {
+        inputs: inputs.len(),
+        ..RunTotals::default()
+    };
+    let mut audit = Vec::with_capacity(1 << 16);
+    let mut access = Vec::new();
+    // Bounded chunks keep memory flat however many files there are.
+    for chunk in inputs.chunks(256) {
+        if stop.load(Ordering::Relaxed) {
+            totals.stopped_early = true;
+            break;
+        }
+        let results: Vec<Option<(Conversion, Option<Written>)>> = pool.install(|| {
+            use rayon::prelude::*;
+            chunk
+                .par_iter()
+                .map(|f| {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let r = process_one(f, settings, &bundles);
+                    if r.0.status == Status::Rejected {
+                        rejected.fetch_add(1, Ordering::Relaxed);
+                        if opts.fail_fast {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let b = bytes_done.fetch_add(r.0.bytes as usize, Ordering::Relaxed) + r.0.bytes as usize;
+                    progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
+                    Some(r)
+                })
+                .collect()
+        });
+        for (f, r) in chunk.iter().zip(results) {
+            let Some((c, written)) = r else {
+                totals.stopped_early = true;
+                continue;
+            };
+            write_audit(&mut audit, f, &c, written.as_ref().map(|w| w.name.as_str()));
+            tally(&mut totals, &c);
+            if let (Some(bundle), Some(w)) = (&c.bundle, &written) {
+                access.push(crate::access::access_event(&c, bundle, &w.name, &w.sha256));
+            }
+        }
+    }
+    output::write_atomic(&opts.out.join("audit.ndjson"), &audit)?;
+    let mut access_bytes = Vec::new();
+    for ev in access.into_iter().flatten() {
+        serde_json::to_writer(&mut access_bytes, &ev).map_err(io::Error::other)?;
+        access_bytes.push(b'\n');
+    }
+    output::write_atomic(&opts.out.join("access-audit.ndjson"), &access_bytes)?;
+    let summary = summary_json(&totals, settings);
+    let mut s = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
+    s.push(b'\n');
+    output::write_atomic(&opts.out.join("summary.json"), &s)?;
+    Ok(totals)
+}
+
+/// A bundle written to disk.
+struct Written {
+    /// Relative to the output folder, e.g. `bundles/x.json`.
+    name: String,
+    sha256: String,
+}
+
+/// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
+fn process_one(f: &InputFile, settings: &ConvertSettings, bundles: &Path) -> (Conversion, Option<Written>) {
+    let target = bundles.join(&f.bundle_name);
+    if let Some(msg) = &f.walk_error {
+        let _ = output::remove_if_exists(&target);
+        return (Conversion::rejected(InputError::new(ErrorCode::IoError, msg.clone()), 0), None);
+    }
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert_file(&f.path, settings)));
+    let mut c = match caught {
+        Ok(c) => c,
+        Err(_) => Conversion::rejected(
+            InputError::new(ErrorCode::InternalError, "migx failed on this file (a bug); the rest of the batch went on"),
+            0,
+        ),
+    };
+    match &c.bundle {
+        Some(bundle) => {
+            let mut bytes = match serde_json::to_vec_pretty(bundle) {
+                Ok(b) => b,
+                Err(e) => {
+                    c = Conversion::rejected(InputError::new(ErrorCode::InternalError, format!("serialise: {e}")), c.bytes);
+                    return (c, None);
+                }
+            };
+            bytes.push(b'\n');
+            match output::write_atomic(&target, &bytes) {
+                Ok(()) => {
+                    let w = Written {
+                        name: format!("bundles/{}", f.bundle_name),
+                        sha256: hex(&Sha256::digest(&bytes)),
+                    };
+                    (c, Some(w))
+                }
+                Err(e) => {
+                    let size = c.bytes;
+                    (
+                        Conversion::rejected(
+                            InputError::new(ErrorCode::WriteFailed, format!("cannot write the bundle: {}", e.kind())),
+                            size,
+                        ),
+                        None,
+                    )
+                }
+            }
+        }
+        None => {
+            // Never leave an earlier run's bundle for an input that is not released now.
+            let _ = output::remove_if_exists(&target);
+            (c, None)
+        }
+    }
+}
+
+fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<&str>) {
+    let reason = c.withheld.map(|r| r.as_str()).or(c.error.as_ref().map(|e| e.code.as_str()));
+    let mut line = json!({
+        "kind": "file",
+        "input": f.display,
+        "status": c.status.as_str(),
+        "reason": reason,
+        "bundle": bundle,
+    });
+    if let Some(e) = &c.error {
+        line["error"] = json!({
+            "code": e.code.as_str(),
+            "message": e.message,
+            "line": e.line,
+            "column": e.column,
+            "element": e.element,
+        });
+    }
+    push_line(out, &line);
+    for it in &c.items {
+        let line = json!({
+            "kind": if it.text_only { "text" } else { "item" },
+            "input": f.display,
+            "source_id": it.source_id,
+            "element": it.element,
+            "category": it.category.map(Category::as_str),
+            "reason": it.reason.as_str(),
+        });
+        push_line(out, &line);
+    }
+}
+
+fn push_line(out: &mut Vec<u8>, v: &Json) {
+    if serde_json::to_writer(&mut *out, v).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn tally(t: &mut RunTotals, c: &Conversion) {
+    *t.by_status.entry(c.status.as_str()).or_insert(0) += 1;
+    t.bytes += c.bytes;
+    if let Some(r) = c.withheld {
+        *t.file_reasons.entry(r.as_str()).or_insert(0) += 1;
+    }
+    if let Some(e) = &c.error {
+        *t.error_codes.entry(e.code.as_str()).or_insert(0) += 1;
+    }
+    for (cat, n) in &c.shared {
+        *t.items_shared.entry(cat.as_str()).or_insert(0) += n;
+    }
+    for it in &c.items {
+        if it.text_only {
+            t.text_removed += 1;
+        } else {
+            *t.items_withheld.entry(it.reason.as_str()).or_insert(0) += 1;
+        }
+    }
+}
+
+fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
+    let get = |k: &str| t.by_status.get(k).copied().unwrap_or(0);
+    let mut shared = serde_json::Map::new();
+    for c in Category::ALL {
+        shared.insert(c.as_str().into(), json!(t.items_shared.get(c.as_str()).copied().unwrap_or(0)));
+    }
+    json!({
+        "migx_version": env!("CARGO_PKG_VERSION"),
+        "policy": { "name": s.policy.name(), "version": s.policy.version() },
+        "policy_sha256": s.policy.sha256(),
+        "snomed_release": s.policy.snomed_release_version(),
+        "consent_source": if s.consent.is_operator_assertion() { "operator-assertion" } else { "consent-file" },
+        "inputs": t.inputs,
+        "converted": get("converted"),
+        "withheld": get("withheld"),
+        "rejected": get("rejected"),
+        "stopped_early": t.stopped_early,
+        "file_reasons": t.file_reasons,
+        "error_codes": t.error_codes,
+        "items_shared": shared,
+        "items_withheld": t.items_withheld,
+        "free_text_removed": t.text_removed,
+        "input_bytes": t.bytes,
+    })
+}
