@@ -6,3 +6,4 @@
 //! output against the official FHIR R4 JSON Schema and migx's own profile.
 
 pub mod codes;
+pub mod validate;
