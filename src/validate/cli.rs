@@ -58,8 +58,11 @@ pub fn run(args: &ValidateArgs) -> i32 {
         max_errors_per_file: args.max_errors,
     };
     let result = validate_paths(&opts);
-    for path in &result.missing {
-        eprintln!("migx validate: {}: no such file or folder", path.display());
+    // The text report on stdout already lists missing paths; otherwise tell stderr.
+    if args.report_file.is_some() || args.report != ReportFormat::Text {
+        for path in &result.missing {
+            eprintln!("migx validate: {}: no such file or folder", path.display());
+        }
     }
     let rendered = report::render(&result, args.report);
     match &args.report_file {

@@ -98,28 +98,64 @@ fn display_value(value: &Value) -> Option<String> {
     }
 }
 
-/// Friendlier text for a failed `pattern` on one of FHIR's primitive types.
-fn fhir_primitive(error: &jsonschema::ValidationError<'_>) -> Option<String> {
+/// The `description` that migx's own schemas give the failing keyword's schema object (or,
+/// for `contains`, the item schema), to say what was expected.
+/// Also says whether the holder counts matches (`minContains`/`maxContains`).
+fn own_description(error: &jsonschema::ValidationError<'_>) -> Option<(String, bool)> {
     let loc = error.absolute_keyword_location()?;
-    let frag = loc.fragment()?.as_str();
-    let name = frag
-        .strip_prefix("/definitions/")?
-        .strip_suffix("/pattern")?;
-    if name.contains('/') {
+    if loc.scheme().as_str() != "urn" {
         return None;
     }
-    Some(name.to_string())
+    let id = format!("urn:{}", loc.path().as_str());
+    let fragment = loc.fragment()?.as_str();
+    let holder_ptr = &fragment[..fragment.rfind('/')?];
+    let own = schemas::own();
+    let described = |node: &Value| {
+        node.get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let holder = own.node(&id, holder_ptr)?;
+    let counted = holder.get("maxContains").is_some() || holder.get("minContains").is_some();
+    if let Some(d) = described(holder) {
+        return Some((d, counted));
+    }
+    let item = holder.get("contains")?;
+    described(item)
+        .or_else(|| {
+            let target = item.get("$ref")?.as_str()?.strip_prefix('#')?;
+            described(own.node(&id, target)?)
+        })
+        .map(|d| (d, counted))
+}
+
+fn message_for(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    let kind = error.kind();
+    if let K::Pattern { pattern } = kind {
+        if let Some(name) = schemas::fhir().and_then(|f| f.primitive_for_pattern(pattern)) {
+            return format!("value is not a valid FHIR {name}");
+        }
+    }
+    let described = match kind {
+        K::Pattern { .. } | K::Contains | K::Not { .. } | K::AnyOf { .. } => own_description(error),
+        _ => None,
+    };
+    let message = match (kind, described) {
+        (K::Pattern { .. }, Some((d, _))) => format!("value does not have the expected form: {d}"),
+        (K::Not { .. }, Some((d, _))) => format!("not allowed: {d}"),
+        (K::Contains, Some((d, true))) => format!("expected {d}"),
+        (K::Contains, Some((d, false))) => format!("no item matching: {d}"),
+        (K::AnyOf { .. }, Some((d, _))) => format!("expected {d}"),
+        _ => error.masked().to_string(),
+    };
+    truncate(&message, MAX_MESSAGE_CHARS)
 }
 
 fn violation_from(error: &jsonschema::ValidationError<'_>, prefix: &str) -> Violation {
     let kind = error.kind();
     let rule = kind.keyword().to_string();
-    let message = match (kind, fhir_primitive(error)) {
-        (jsonschema::error::ValidationErrorKind::Pattern { .. }, Some(primitive)) => {
-            format!("value is not a valid FHIR {primitive}")
-        }
-        _ => truncate(&error.masked().to_string(), MAX_MESSAGE_CHARS),
-    };
+    let message = message_for(error);
     let value = match kind {
         jsonschema::error::ValidationErrorKind::Required { .. }
         | jsonschema::error::ValidationErrorKind::AdditionalProperties { .. } => None,
@@ -284,10 +320,9 @@ pub fn validate_value(value: &Value, profile: Profile) -> Vec<Violation> {
                 let mut extra = Vec::new();
                 collect(v, value, "", &mut extra);
                 for e in extra {
-                    if !out
-                        .iter()
-                        .any(|o| o.pointer == e.pointer && o.rule == e.rule)
-                    {
+                    if !out.iter().any(|o| {
+                        o.pointer == e.pointer && o.rule == e.rule && o.message == e.message
+                    }) {
                         out.push(e);
                     }
                 }

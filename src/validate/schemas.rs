@@ -36,6 +36,8 @@ pub(crate) struct Fhir {
     registry: Registry<'static>,
     /// The names under `definitions` that are resource types (the root `oneOf` mapping).
     resource_types: Vec<String>,
+    /// `pattern` of each primitive type definition -> the primitive's name(s), for messages.
+    primitive_patterns: HashMap<String, String>,
     by_type: RwLock<HashMap<String, Arc<Validator>>>,
     shell: OnceLock<Option<Arc<Validator>>>,
 }
@@ -96,6 +98,20 @@ impl Fhir {
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
+        let mut primitive_patterns: HashMap<String, String> = HashMap::new();
+        if let Some(defs) = fhir["definitions"].as_object() {
+            for (name, def) in defs {
+                if let Some(pattern) = def.get("pattern").and_then(Value::as_str) {
+                    primitive_patterns
+                        .entry(pattern.to_string())
+                        .and_modify(|names| {
+                            names.push('/');
+                            names.push_str(name);
+                        })
+                        .or_insert_with(|| name.clone());
+                }
+            }
+        }
         let shell = shell_schema(&fhir);
         let registry = Registry::new()
             .draft(Draft::Draft6)
@@ -106,6 +122,7 @@ impl Fhir {
         Some(Fhir {
             registry,
             resource_types,
+            primitive_patterns,
             by_type: RwLock::new(HashMap::new()),
             shell: OnceLock::new(),
         })
@@ -117,6 +134,11 @@ impl Fhir {
             .with_registry(&self.registry)
             .build(&json!({ "$ref": target }))
             .ok()
+    }
+
+    /// The FHIR primitive type(s) whose definition has this `pattern`, e.g. `dateTime`.
+    pub(crate) fn primitive_for_pattern(&self, pattern: &str) -> Option<&str> {
+        self.primitive_patterns.get(pattern).map(String::as_str)
     }
 
     /// Whether `name` is a FHIR R4 resource type.
@@ -175,11 +197,33 @@ pub(crate) struct Own {
     pub(crate) audit: Option<Validator>,
     pub(crate) summary: Option<Validator>,
     pub(crate) report: Option<Validator>,
+    /// The parsed schemas by `$id`, to look up `description`s for messages.
+    pub(crate) docs: Vec<(String, Value)>,
+}
+
+impl Own {
+    /// The schema node at `uri` (`<$id>#<JSON pointer>`) of one of migx's own schemas.
+    pub(crate) fn node(&self, id: &str, pointer: &str) -> Option<&Value> {
+        let doc = &self.docs.iter().find(|(d, _)| d == id)?.1;
+        doc.pointer(pointer)
+    }
 }
 
 pub(crate) fn own() -> &'static Own {
     static OWN: OnceLock<Own> = OnceLock::new();
     OWN.get_or_init(|| {
+        let docs = [
+            MIGX_BUNDLE_SCHEMA,
+            AUDIT_SCHEMA,
+            SUMMARY_SCHEMA,
+            VALIDATE_REPORT_SCHEMA,
+        ]
+        .iter()
+        .map(|text| {
+            let doc = parse_embedded(text);
+            (doc["$id"].as_str().unwrap_or_default().to_string(), doc)
+        })
+        .collect();
         let bundle_schema = parse_embedded(MIGX_BUNDLE_SCHEMA);
         let id = bundle_schema["$id"]
             .as_str()
@@ -202,6 +246,7 @@ pub(crate) fn own() -> &'static Own {
             audit: compile_standalone(AUDIT_SCHEMA),
             summary: compile_standalone(SUMMARY_SCHEMA),
             report: compile_standalone(VALIDATE_REPORT_SCHEMA),
+            docs,
         }
     })
 }

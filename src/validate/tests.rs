@@ -792,6 +792,23 @@ fn validate_throughput() {
     let t0 = std::time::Instant::now();
     assert!(validate_value(&big, Profile::Migx).is_empty());
     eprintln!("first call (compiles schemas): {:?}", t0.elapsed());
+    let fhir = schemas::fhir().unwrap();
+    let types: Vec<String> = serde_json::from_str::<Value>(FHIR_SCHEMA).unwrap()["discriminator"]
+        ["mapping"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let t = std::time::Instant::now();
+    for rt in &types {
+        assert!(fhir.for_type(rt).is_some(), "{rt}");
+    }
+    eprintln!(
+        "compiling all {} resource types: {:?}",
+        types.len(),
+        t.elapsed()
+    );
     for profile in [Profile::Fhir, Profile::Migx] {
         let rounds = 20;
         let t = std::time::Instant::now();
@@ -813,4 +830,49 @@ fn validate_throughput() {
             mb * rounds as f64 / parse
         );
     }
+}
+
+#[test]
+fn migx_profile_messages_say_what_was_expected() {
+    let bundle = load("valid/bundle-migx.json");
+    let mut two_patients = bundle.clone();
+    let patient = two_patients["entry"][0].clone();
+    two_patients["entry"].as_array_mut().unwrap().push(patient);
+    let v = validate_value(&two_patients, Profile::Migx);
+    assert!(
+        v.iter()
+            .any(|v| v.pointer == "/entry" && v.message == "expected exactly one Patient"),
+        "{}",
+        brief(&v)
+    );
+    let mut named = bundle.clone();
+    named["entry"][0]["resource"]["name"] = json!([{"family": "Doe"}]);
+    let v = validate_value(&named, Profile::Migx);
+    assert!(v.iter().all(|v| !v.message.contains("Doe")));
+    assert!(
+        v.iter()
+            .any(|v| v.pointer == "/entry/0/resource/name" && v.message.starts_with("not allowed")),
+        "{}",
+        brief(&v)
+    );
+    let mut bad_id = bundle.clone();
+    bad_id["entry"][6]["resource"]["id"] = json!("ABC");
+    let v = validate_value(&bad_id, Profile::Migx);
+    let hit = v
+        .iter()
+        .find(|v| v.pointer == "/entry/6/resource/id")
+        .expect("id violation");
+    assert_eq!(
+        hit.message,
+        "value does not have the expected form: a lowercase UUID"
+    );
+    let mut audit_event = bundle.clone();
+    audit_event["entry"][6]["resource"] = json!({"resourceType": "AuditEvent", "id": "x"});
+    let v = validate_value(&audit_event, Profile::Migx);
+    assert!(
+        v.iter()
+            .any(|v| v.pointer == "/entry/6/resource/resourceType" && v.rule == "enum"),
+        "{}",
+        brief(&v)
+    );
 }
