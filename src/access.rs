@@ -13,7 +13,12 @@ use std::path::Path;
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 
 /// The AuditEvent for one released bundle (`None` when nothing was released).
-pub fn access_event(c: &Conversion, bundle: &Json, bundle_file: &str, bundle_sha256: &str) -> Option<Json> {
+pub fn access_event(
+    c: &Conversion,
+    bundle: &Json,
+    bundle_file: &str,
+    bundle_sha256: &str,
+) -> Option<Json> {
     let consent = c.consent.as_ref()?;
     let nhs = c.nhs_number.as_deref()?;
     let as_of = c.as_of?;

@@ -5,10 +5,16 @@
 //! the rest to FHIR R4 UK Core bundles carrying their consent metadata, and validates every
 //! output against the official FHIR R4 JSON Schema and migx's own profile.
 
+pub mod access;
+pub mod cli;
 pub mod codes;
+pub mod consent;
 pub mod ehr;
 pub mod error;
-pub mod nhs;
-pub mod policy;
-pub mod consent;
 pub mod fhir;
+pub mod nhs;
+pub mod output;
+pub mod pipeline;
+pub mod policy;
+pub mod progress;
+pub mod validate;

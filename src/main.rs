@@ -1,3 +1,5 @@
+//! `migx`: parses arguments and calls the library; all behaviour lives in `migx::`.
+
 fn main() {
-    println!("migx {}", env!("CARGO_PKG_VERSION"));
+    std::process::exit(migx::cli::main());
 }

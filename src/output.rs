@@ -17,7 +17,10 @@ pub fn secure_dir(dir: &Path) -> io::Result<()> {
     if dir.exists() {
         let meta = fs::metadata(dir)?;
         if !meta.is_dir() {
-            return Err(io::Error::other(format!("{} is not a folder", dir.display())));
+            return Err(io::Error::other(format!(
+                "{} is not a folder",
+                dir.display()
+            )));
         }
         #[cfg(unix)]
         {
@@ -78,7 +81,9 @@ pub fn open_private(path: &Path) -> io::Result<File> {
 /// Remove temporary files an interrupted run left in `dir`.
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let mut n = 0;
-    let Ok(rd) = fs::read_dir(dir) else { return Ok(0) };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
     for e in rd.flatten() {
         if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
             fs::remove_file(e.path())?;

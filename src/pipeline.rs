@@ -11,7 +11,9 @@ use crate::error::{ErrorCode, InputError};
 use crate::fhir::{self, ReleaseContext};
 use crate::nhs::is_valid_nhs_number;
 use crate::output;
-use crate::policy::decide::{decide, practice_dissent, Category, Decisions, Outcome, PatientWithheld, WithheldReason};
+use crate::policy::decide::{
+    decide, practice_dissent, Category, Decisions, Outcome, PatientWithheld, WithheldReason,
+};
 use crate::policy::{ConsentValidity, Policy};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
@@ -174,34 +176,52 @@ fn sniff(head: &[u8]) -> Sniff {
 
 /// Convert one file: read, identify, decide, map, validate. Writes nothing.
 pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
+    match read_input(path, settings) {
+        Ok((ex, hash, size)) => release(&ex, &hash, size, settings),
+        Err((e, size)) => Conversion::rejected(e, size),
+    }
+}
+
+/// Read one input into the model, with the SHA-256 of its bytes and its size, or the
+/// rejection (with the size read so far).
+pub fn read_input(
+    path: &Path,
+    settings: &ConvertSettings,
+) -> Result<(Extract, String, u64), (InputError, u64)> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => return Conversion::rejected(io_error(&e), 0),
+        Err(e) => return Err((io_error(&e), 0)),
     };
     let size = meta.len();
     if !meta.is_file() {
-        return Conversion::rejected(InputError::new(ErrorCode::IoError, "not a regular file"), 0);
+        return Err((InputError::new(ErrorCode::IoError, "not a regular file"), 0));
     }
     if size == 0 {
-        return Conversion::rejected(InputError::new(ErrorCode::EmptyFile, "the file is empty"), 0);
+        return Err((
+            InputError::new(ErrorCode::EmptyFile, "the file is empty"),
+            0,
+        ));
     }
     if size > settings.max_file_size {
-        return Conversion::rejected(
+        return Err((
             InputError::new(
                 ErrorCode::FileTooLarge,
-                format!("the file is {size} bytes; the limit is {} (--max-file-size)", settings.max_file_size),
+                format!(
+                    "the file is {size} bytes; the limit is {} (--max-file-size)",
+                    settings.max_file_size
+                ),
             ),
             size,
-        );
+        ));
     }
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) => return Conversion::rejected(io_error(&e), size),
+        Err(e) => return Err((io_error(&e), size)),
     };
     let mut head = [0u8; 512];
     let n = match read_head(&mut file, &mut head) {
         Ok(n) => n,
-        Err(e) => return Conversion::rejected(io_error(&e), size),
+        Err(e) => return Err((io_error(&e), size)),
     };
     let head = &head[..n];
     let read = match sniff(head) {
@@ -210,14 +230,19 @@ pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
                 inner: io::Cursor::new(head.to_vec()).chain(file),
                 hasher: Sha256::new(),
             };
-            let r = read_extract(BufReader::with_capacity(64 * 1024, &mut hr), &settings.limits, size);
+            let r = read_extract(
+                BufReader::with_capacity(64 * 1024, &mut hr),
+                &settings.limits,
+                size,
+            );
             // Drain so the hash covers the whole file even if the reader stopped early.
             let r = r.and_then(|ex| {
                 io::copy(&mut hr, &mut io::sink()).map_err(|e| io_error(&e))?;
                 Ok(ex)
             });
             let hash = hex(&hr.hasher.finalize());
-            r.map(|ex| (ex, hash)).map_err(|e| with_position(e, path, None))
+            r.map(|ex| (ex, hash))
+                .map_err(|e| with_position(e, path, None))
         }
         Sniff::Utf16Xml { big_endian } => read_utf16(head, file, big_endian, settings),
         Sniff::Json => read_json(head, file, settings),
@@ -226,10 +251,8 @@ pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
             "the file is neither XML nor JSON (binary, PDF or text?)",
         )),
     };
-    match read {
-        Ok((ex, hash)) => release(ex, &hash, size, settings),
-        Err(e) => Conversion::rejected(e, size),
-    }
+    read.map(|(ex, hash)| (ex, hash, size))
+        .map_err(|e| (e, size))
 }
 
 fn read_head(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -243,7 +266,12 @@ fn read_head(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn read_utf16(head: &[u8], mut file: File, big_endian: bool, settings: &ConvertSettings) -> Result<(Extract, String), InputError> {
+fn read_utf16(
+    head: &[u8],
+    mut file: File,
+    big_endian: bool,
+    settings: &ConvertSettings,
+) -> Result<(Extract, String), InputError> {
     let mut bytes = head.to_vec();
     file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
     let hash = hex(&Sha256::digest(&bytes));
@@ -259,18 +287,27 @@ fn read_utf16(head: &[u8], mut file: File, big_endian: bool, settings: &ConvertS
         })
         .collect();
     if bytes.len() % 2 != 0 {
-        return Err(InputError::new(ErrorCode::InvalidEncoding, "a UTF-16 file with an odd number of bytes"));
+        return Err(InputError::new(
+            ErrorCode::InvalidEncoding,
+            "a UTF-16 file with an odd number of bytes",
+        ));
     }
     let text = String::from_utf16(&units)
         .map_err(|_| InputError::new(ErrorCode::InvalidEncoding, "the UTF-16 text is not valid"))?;
     // The declaration may say UTF-16: it described the bytes we have just decoded.
-    let text = text.replacen("encoding=\"UTF-16\"", "encoding=\"UTF-8\"", 1).replacen("encoding='UTF-16'", "encoding='UTF-8'", 1);
+    let text = text
+        .replacen("encoding=\"UTF-16\"", "encoding=\"UTF-8\"", 1)
+        .replacen("encoding='UTF-16'", "encoding='UTF-8'", 1);
     let ex = read_extract(text.as_bytes(), &settings.limits, text.len() as u64)
         .map_err(|e| with_position(e, Path::new(""), Some(text.as_bytes())))?;
     Ok((ex, hash))
 }
 
-fn read_json(head: &[u8], mut file: File, _settings: &ConvertSettings) -> Result<(Extract, String), InputError> {
+fn read_json(
+    head: &[u8],
+    mut file: File,
+    _settings: &ConvertSettings,
+) -> Result<(Extract, String), InputError> {
     let mut bytes = head.to_vec();
     file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
     let hash = hex(&Sha256::digest(&bytes));
@@ -292,26 +329,45 @@ fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
 }
 
 /// Decide and build the bundle for a read extract.
-fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
+fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
     let policy = &*s.policy;
     // Identity.
     let mut numbers: Vec<&String> = ex.nhs_numbers.iter().collect();
     numbers.dedup();
     if ex.nhs_numbers.len() > 1 {
         return Conversion::rejected(
-            InputError::new(ErrorCode::MultiplePatients, format!("{} patients (recordTarget) in one file", ex.nhs_numbers.len())),
+            InputError::new(
+                ErrorCode::MultiplePatients,
+                format!(
+                    "{} patients (recordTarget) in one file",
+                    ex.nhs_numbers.len()
+                ),
+            ),
             size,
         );
     }
-    let Some(nhs) = numbers.first().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) else {
-        return Conversion::rejected(InputError::new(ErrorCode::MissingNhsNumber, "no NHS number in recordTarget/patient/id"), size);
+    let Some(nhs) = numbers
+        .first()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+    else {
+        return Conversion::rejected(
+            InputError::new(
+                ErrorCode::MissingNhsNumber,
+                "no NHS number in recordTarget/patient/id",
+            ),
+            size,
+        );
     };
     let shaped = nhs.len() == 10 && nhs.bytes().all(|b| b.is_ascii_digit());
     if !shaped || (!is_valid_nhs_number(&nhs) && !s.allow_test_identities) {
         return Conversion::rejected(
             InputError::new(
                 ErrorCode::InvalidNhsNumber,
-                format!("NHS number {} fails the modulus 11 check", crate::nhs::mask_nhs_number(&nhs)),
+                format!(
+                    "NHS number {} fails the modulus 11 check",
+                    crate::nhs::mask_nhs_number(&nhs)
+                ),
             ),
             size,
         );
@@ -320,7 +376,7 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
         return Conversion::withheld(PatientWithheld::AsOfUnknown, size, nhs);
     };
     // A dissent recorded in the practice stands, whatever is asked at the point of care.
-    if practice_dissent(&ex, policy) {
+    if practice_dissent(ex, policy) {
         return Conversion::withheld(PatientWithheld::DissentRecorded, size, nhs);
     }
     let consent = match s.consent.lookup(&nhs) {
@@ -333,7 +389,9 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
         return Conversion::withheld(PatientWithheld::ConsentDenied, size, nhs);
     }
     let permitted = policy.requester(&consent.requester_ods).is_some()
-        || s.run_permitted_requesters.iter().any(|r| r.eq_ignore_ascii_case(&consent.requester_ods));
+        || s.run_permitted_requesters
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&consent.requester_ods));
     if !permitted {
         return Conversion::withheld(PatientWithheld::RequesterNotPermitted, size, nhs);
     }
@@ -345,7 +403,7 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
         Err(()) => return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs),
     };
 
-    let decisions = decide(&ex, policy, as_of);
+    let decisions = decide(ex, policy, as_of);
     let rc = ReleaseContext {
         nhs_number: &nhs,
         consent: &consent,
@@ -355,7 +413,7 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
         policy,
         run_permitted_requesters: &s.run_permitted_requesters,
     };
-    let bundle = fhir::build_bundle(&ex, &decisions, &rc);
+    let bundle = fhir::build_bundle(ex, &decisions, &rc);
     if s.validate {
         let violations = crate::validate::validate_value(&bundle, crate::validate::Profile::Migx);
         if !violations.is_empty() {
@@ -367,7 +425,11 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
             let mut c = Conversion::rejected(
                 InputError::new(
                     ErrorCode::ValidationFailed,
-                    format!("{} schema violation(s): {}", violations.len(), first.join("; ")),
+                    format!(
+                        "{} schema violation(s): {}",
+                        violations.len(),
+                        first.join("; ")
+                    ),
                 ),
                 size,
             );
@@ -375,7 +437,7 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
             return c;
         }
     }
-    let (items, shared) = audit_items(&ex, &decisions, &bundle);
+    let (items, shared) = audit_items(ex, &decisions);
     Conversion {
         status: Status::Converted,
         withheld: None,
@@ -391,7 +453,11 @@ fn release(ex: Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> 
 }
 
 /// Whether the point-of-care decision is valid at `as_of`, and until when.
-fn consent_window(c: &ConsentRecord, as_of: Ts, validity: ConsentValidity) -> Result<Option<String>, ()> {
+fn consent_window(
+    c: &ConsentRecord,
+    as_of: Ts,
+    validity: ConsentValidity,
+) -> Result<Option<String>, ()> {
     let Some(at) = c.recorded_at else {
         return match c.origin {
             ConsentOrigin::OperatorAssertion => Ok(None),
@@ -406,30 +472,43 @@ fn consent_window(c: &ConsentRecord, as_of: Ts, validity: ConsentValidity) -> Re
     match validity {
         ConsentValidity::EncounterDay => {
             // The same local (UK) calendar day as the as-of time.
-            let local = at.naive_utc() + chrono::Duration::seconds(i64::from(crate::ehr::ts::uk_offset_secs(at.naive_utc())));
+            let local = at.naive_utc()
+                + chrono::Duration::seconds(i64::from(crate::ehr::ts::uk_offset_secs(
+                    at.naive_utc(),
+                )));
             if local.date() != as_of.date() {
                 return Err(());
             }
             let end = local.date().and_hms_opt(23, 59, 59).unwrap_or(local);
             let off = crate::ehr::ts::uk_offset_secs(end);
-            Ok(Some(format!("{}{}", end.format("%Y-%m-%dT%H:%M:%S"), fmt_off(off))))
+            Ok(Some(format!(
+                "{}{}",
+                end.format("%Y-%m-%dT%H:%M:%S"),
+                fmt_off(off)
+            )))
         }
         ConsentValidity::Hours(h) => {
             let until = recorded + i64::from(h) * 3600;
             if asof > until {
                 return Err(());
             }
-            let end = chrono::DateTime::from_timestamp(until, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let end = chrono::DateTime::from_timestamp(until, 0)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             Ok(end)
         }
     }
 }
 
 fn fmt_off(secs: i32) -> String {
-    format!("{}{:02}:{:02}", if secs < 0 { '-' } else { '+' }, secs.abs() / 3600, (secs.abs() % 3600) / 60)
+    format!(
+        "{}{:02}:{:02}",
+        if secs < 0 { '-' } else { '+' },
+        secs.abs() / 3600,
+        (secs.abs() % 3600) / 60
+    )
 }
 
-fn audit_items(ex: &Extract, d: &Decisions, _bundle: &Json) -> (Vec<AuditItem>, BTreeMap<Category, usize>) {
+fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Category, usize>) {
     let mut items = Vec::new();
     let mut shared = BTreeMap::new();
     for (i, dec) in d.items.iter().enumerate() {
@@ -437,7 +516,11 @@ fn audit_items(ex: &Extract, d: &Decisions, _bundle: &Json) -> (Vec<AuditItem>, 
         let element = item.element.map(Element::name).unwrap_or("unknown");
         match dec.outcome {
             Outcome::Withheld(reason) => items.push(AuditItem {
-                source_id: if item.id.is_empty() { format!("#{i}") } else { item.id.clone() },
+                source_id: if item.id.is_empty() {
+                    format!("#{i}")
+                } else {
+                    item.id.clone()
+                },
                 element,
                 category: dec.category,
                 reason,
@@ -454,7 +537,11 @@ fn audit_items(ex: &Extract, d: &Decisions, _bundle: &Json) -> (Vec<AuditItem>, 
     for &i in &d.free_text_removed {
         let item = &ex.items[i];
         items.push(AuditItem {
-            source_id: if item.id.is_empty() { format!("#{i}") } else { item.id.clone() },
+            source_id: if item.id.is_empty() {
+                format!("#{i}")
+            } else {
+                item.id.clone()
+            },
             element: item.element.map(Element::name).unwrap_or("unknown"),
             category: d.items[i].category,
             reason: WithheldReason::FreeText,
@@ -465,7 +552,10 @@ fn audit_items(ex: &Extract, d: &Decisions, _bundle: &Json) -> (Vec<AuditItem>, 
 }
 
 fn io_error(e: &io::Error) -> InputError {
-    InputError::new(ErrorCode::IoError, format!("cannot read the file: {}", e.kind()))
+    InputError::new(
+        ErrorCode::IoError,
+        format!("cannot read the file: {}", e.kind()),
+    )
 }
 
 fn hex(b: &[u8]) -> String {
@@ -516,7 +606,10 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            for entry in walkdir::WalkDir::new(p).follow_links(false).sort_by_file_name() {
+            for entry in walkdir::WalkDir::new(p)
+                .follow_links(false)
+                .sort_by_file_name()
+            {
                 match entry {
                     Ok(e) => {
                         let name = e.file_name().to_string_lossy();
@@ -528,8 +621,19 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                         }
                     }
                     Err(err) => {
-                        let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
-                        out.push(input(path, Some(format!("cannot walk: {}", err.io_error().map(|e| e.kind().to_string()).unwrap_or_else(|| "loop".into())))));
+                        let path = err
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| p.clone());
+                        out.push(input(
+                            path,
+                            Some(format!(
+                                "cannot walk: {}",
+                                err.io_error()
+                                    .map(|e| e.kind().to_string())
+                                    .unwrap_or_else(|| "loop".into())
+                            )),
+                        ));
                     }
                 }
             }
@@ -548,7 +652,10 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
     for f in &mut out {
         let s = stem(&f.path);
         f.bundle_name = if counts[&s] > 1 {
-            format!("{s}-{}.json", &hex(&Sha256::digest(f.display.as_bytes()))[..8])
+            format!(
+                "{s}-{}.json",
+                &hex(&Sha256::digest(f.display.as_bytes()))[..8]
+            )
         } else {
             format!("{s}.json")
         };
@@ -566,7 +673,9 @@ fn input(path: PathBuf, walk_error: Option<String>) -> InputFile {
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into())
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into())
 }
 
 /// Options for a whole run.
@@ -643,7 +752,8 @@ pub fn run_batch(
                         }
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let b = bytes_done.fetch_add(r.0.bytes as usize, Ordering::Relaxed) + r.0.bytes as usize;
+                    let b = bytes_done.fetch_add(r.0.bytes as usize, Ordering::Relaxed)
+                        + r.0.bytes as usize;
                     progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
                     Some(r)
                 })
@@ -683,17 +793,29 @@ struct Written {
 }
 
 /// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
-fn process_one(f: &InputFile, settings: &ConvertSettings, bundles: &Path) -> (Conversion, Option<Written>) {
+fn process_one(
+    f: &InputFile,
+    settings: &ConvertSettings,
+    bundles: &Path,
+) -> (Conversion, Option<Written>) {
     let target = bundles.join(&f.bundle_name);
     if let Some(msg) = &f.walk_error {
         let _ = output::remove_if_exists(&target);
-        return (Conversion::rejected(InputError::new(ErrorCode::IoError, msg.clone()), 0), None);
+        return (
+            Conversion::rejected(InputError::new(ErrorCode::IoError, msg.clone()), 0),
+            None,
+        );
     }
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert_file(&f.path, settings)));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        convert_file(&f.path, settings)
+    }));
     let mut c = match caught {
         Ok(c) => c,
         Err(_) => Conversion::rejected(
-            InputError::new(ErrorCode::InternalError, "migx failed on this file (a bug); the rest of the batch went on"),
+            InputError::new(
+                ErrorCode::InternalError,
+                "migx failed on this file (a bug); the rest of the batch went on",
+            ),
             0,
         ),
     };
@@ -702,7 +824,10 @@ fn process_one(f: &InputFile, settings: &ConvertSettings, bundles: &Path) -> (Co
             let mut bytes = match serde_json::to_vec_pretty(bundle) {
                 Ok(b) => b,
                 Err(e) => {
-                    c = Conversion::rejected(InputError::new(ErrorCode::InternalError, format!("serialise: {e}")), c.bytes);
+                    c = Conversion::rejected(
+                        InputError::new(ErrorCode::InternalError, format!("serialise: {e}")),
+                        c.bytes,
+                    );
                     return (c, None);
                 }
             };
@@ -719,7 +844,10 @@ fn process_one(f: &InputFile, settings: &ConvertSettings, bundles: &Path) -> (Co
                     let size = c.bytes;
                     (
                         Conversion::rejected(
-                            InputError::new(ErrorCode::WriteFailed, format!("cannot write the bundle: {}", e.kind())),
+                            InputError::new(
+                                ErrorCode::WriteFailed,
+                                format!("cannot write the bundle: {}", e.kind()),
+                            ),
                             size,
                         ),
                         None,
@@ -736,7 +864,10 @@ fn process_one(f: &InputFile, settings: &ConvertSettings, bundles: &Path) -> (Co
 }
 
 fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<&str>) {
-    let reason = c.withheld.map(|r| r.as_str()).or(c.error.as_ref().map(|e| e.code.as_str()));
+    let reason = c
+        .withheld
+        .map(|r| r.as_str())
+        .or(c.error.as_ref().map(|e| e.code.as_str()));
     let mut line = json!({
         "kind": "file",
         "input": f.display,
@@ -798,7 +929,10 @@ fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
     let get = |k: &str| t.by_status.get(k).copied().unwrap_or(0);
     let mut shared = serde_json::Map::new();
     for c in Category::ALL {
-        shared.insert(c.as_str().into(), json!(t.items_shared.get(c.as_str()).copied().unwrap_or(0)));
+        shared.insert(
+            c.as_str().into(),
+            json!(t.items_shared.get(c.as_str()).copied().unwrap_or(0)),
+        );
     }
     json!({
         "migx_version": env!("CARGO_PKG_VERSION"),
@@ -818,4 +952,173 @@ fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
         "free_text_removed": t.text_removed,
         "input_bytes": t.bytes,
     })
+}
+
+// ------------------------------------------------------------------ explain
+
+/// One source item as `migx explain` shows it.
+#[derive(Debug, Clone)]
+pub struct ExplainedItem {
+    pub source_id: String,
+    pub element: &'static str,
+    pub category: Option<Category>,
+    /// `shared`, `shared-as-part` (of the item named in `part_of`), or `withheld`.
+    pub decision: &'static str,
+    pub part_of: Option<String>,
+    pub reason: Option<&'static str>,
+    pub free_text_removed: bool,
+}
+
+/// What convert would do with one file, item by item.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub input: String,
+    pub status: Status,
+    /// Patient-level reason (withheld) or error code (rejected).
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub policy_sha256: String,
+    pub items: Vec<ExplainedItem>,
+}
+
+/// Explain one file with the same functions convert uses (so they cannot disagree).
+pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
+    let mut out = Explanation {
+        input: path.display().to_string(),
+        status: Status::Rejected,
+        reason: None,
+        message: None,
+        policy_sha256: settings.policy.sha256().to_string(),
+        items: Vec::new(),
+    };
+    let (ex, hash, size) = match read_input(path, settings) {
+        Ok(v) => v,
+        Err((e, _)) => {
+            out.reason = Some(e.code.as_str().to_string());
+            out.message = Some(e.to_string());
+            return out;
+        }
+    };
+    let c = release(&ex, &hash, size, settings);
+    out.status = c.status;
+    out.reason = c
+        .withheld
+        .map(|r| r.as_str().to_string())
+        .or(c.error.as_ref().map(|e| e.code.as_str().to_string()));
+    out.message = c.error.as_ref().map(|e| e.to_string());
+    let as_of = c.as_of.or(settings.as_of).or(ex.created.value());
+    let Some(as_of) = as_of else { return out };
+    let d = decide(&ex, &settings.policy, as_of);
+    let text: std::collections::HashSet<usize> = d.free_text_removed.iter().copied().collect();
+    for (i, dec) in d.items.iter().enumerate() {
+        let item = &ex.items[i];
+        let (decision, part_of, reason) = match dec.outcome {
+            Outcome::Container => continue,
+            Outcome::Shared(_) => ("shared", None, None),
+            Outcome::PartOf(o) => ("shared-as-part", Some(ex.items[o].id.clone()), None),
+            Outcome::Withheld(r) => ("withheld", None, Some(r.as_str())),
+        };
+        out.items.push(ExplainedItem {
+            source_id: if item.id.is_empty() {
+                format!("#{i}")
+            } else {
+                item.id.clone()
+            },
+            element: item.element.map(Element::name).unwrap_or("unknown"),
+            category: dec.category,
+            decision,
+            part_of,
+            reason,
+            free_text_removed: text.contains(&i),
+        });
+    }
+    out
+}
+
+impl Explanation {
+    pub fn to_json(&self) -> Json {
+        let items: Vec<Json> = self
+            .items
+            .iter()
+            .map(|i| {
+                json!({
+                    "source_id": i.source_id,
+                    "element": i.element,
+                    "category": i.category.map(Category::as_str),
+                    "decision": i.decision,
+                    "part_of": i.part_of,
+                    "reason": i.reason,
+                    "free_text_removed": i.free_text_removed,
+                })
+            })
+            .collect();
+        json!({
+            "input": self.input,
+            "status": self.status.as_str(),
+            "reason": self.reason,
+            "message": self.message,
+            "policy_sha256": self.policy_sha256,
+            "items": items,
+        })
+    }
+
+    pub fn to_table(&self, colour: bool) -> String {
+        use std::fmt::Write as _;
+        let paint = |s: &str, code: &str| {
+            if colour {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut t = String::new();
+        let status = match self.status {
+            Status::Converted => paint("converted", "32"),
+            Status::Withheld => paint("withheld", "33"),
+            Status::Rejected => paint("rejected", "31"),
+        };
+        let _ = writeln!(
+            t,
+            "{}: {}{}",
+            self.input,
+            status,
+            self.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        if let Some(m) = &self.message {
+            let _ = writeln!(t, "  {m}");
+        }
+        let _ = writeln!(t, "policy sha256 {}", self.policy_sha256);
+        if self.items.is_empty() {
+            return t;
+        }
+        let _ = writeln!(
+            t,
+            "{:<38} {:<22} {:<15} decision",
+            "source id", "element", "category"
+        );
+        for i in &self.items {
+            let decision = match (i.decision, i.reason, &i.part_of) {
+                ("withheld", Some(r), _) => paint(&format!("withheld: {r}"), "33"),
+                ("shared-as-part", _, Some(o)) => paint(&format!("shared as part of {o}"), "32"),
+                _ => paint(i.decision, "32"),
+            };
+            let _ = writeln!(
+                t,
+                "{:<38} {:<22} {:<15} {}{}",
+                i.source_id,
+                i.element,
+                i.category.map(Category::as_str).unwrap_or("-"),
+                decision,
+                if i.free_text_removed {
+                    " (free text removed)"
+                } else {
+                    ""
+                }
+            );
+        }
+        t
+    }
 }

@@ -1,0 +1,567 @@
+//! The command line: flags are defined once here (clap derive); help, man page and shell
+//! completions are generated from this one definition. Each subcommand is a short function
+//! that builds settings and calls into the library.
+
+use crate::consent::{ConsentBook, ConsentDecision};
+use crate::ehr::ts::Ts;
+use crate::pipeline::{self, BatchOptions, ConvertSettings, RunTotals};
+use crate::policy::Policy;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Exit codes: each means one thing.
+pub mod exit {
+    /// Every input converted or withheld by policy; every file valid.
+    pub const OK: i32 = 0;
+    /// At least one input rejected (or, for validate, invalid).
+    pub const REJECTED: i32 = 1;
+    /// Usage or configuration error: nothing was converted.
+    pub const USAGE: i32 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migx",
+    version = version_line(),
+    about = "Share a GP record safely: GP2GP EhrExtract (and GP Connect STU3) in, consented FHIR R4 UK Core Bundles out",
+    long_about = None,
+    after_help = "Example:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out"
+)]
+pub struct Cli {
+    /// Print less (no progress, no summary table).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more (each rejected file as it happens).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const fn version_line() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (FHIR R4 4.0.1 JSON Schema; output profile migx-bundle v1; default policy migx-default)"
+    )
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert extracts to consented FHIR R4 Bundles.
+    #[command(
+        after_help = "Examples:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --out out"
+    )]
+    Convert(ConvertArgs),
+    /// Show, for one extract, every source item with its category and decision.
+    #[command(
+        after_help = "Example:\n  migx explain fixtures/extracts/02-pathology-report.xml --consent fixtures/consent.csv --permit-requester Y02345"
+    )]
+    Explain(ExplainArgs),
+    /// Validate FHIR R4 JSON (resources, Bundles, NDJSON) against the official schema.
+    #[command(
+        after_help = "Examples:\n  migx validate out/bundles --profile migx\n  migx validate fixtures/ --report junit --report-file junit.xml"
+    )]
+    Validate(crate::validate::ValidateArgs),
+    /// Show or check a sharing policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// List the releases recorded in an output folder (subject access requests).
+    #[command(after_help = "Example:\n  migx audit out --nhs-number 9990000018")]
+    Audit(AuditArgs),
+    /// Work with a SNOMED CT release.
+    #[command(subcommand)]
+    Snomed(SnomedCommand),
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  migx completions bash > /etc/bash_completion.d/migx")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  migx man > migx.1 && man ./migx.1")]
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the policy in force (the embedded default, or --policy FILE) as JSON.
+    #[command(after_help = "Example:\n  migx policy show > my-policy.json")]
+    Show {
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Check a policy file: schema, code lists, refsets.
+    #[command(after_help = "Example:\n  migx policy check my-policy.json")]
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnomedCommand {
+    /// Build a compact index file from an RF2 release folder (loads in milliseconds).
+    #[command(after_help = "Example:\n  migx snomed index uk_sct2cl_40.0.0/ --out snomed.idx")]
+    Index {
+        release: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Operator-asserted decision for every patient (fixtures and CI only).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AllDecision {
+    Permit,
+    Deny,
+}
+
+/// Flags shared by convert and explain: consent, policy, terminology, identity.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Point-of-care consent decisions (CSV: nhs_number,decision,recorded_at,requester_ods,requester_name,purpose).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "consent_all",
+        required_unless_present = "consent_all"
+    )]
+    pub consent: Option<PathBuf>,
+    /// One decision for every patient, recorded as an operator assertion (fixtures and CI runs).
+    #[arg(long, value_enum, value_name = "permit|deny", requires = "requester")]
+    pub consent_all: Option<AllDecision>,
+    /// The requesting organisation's ODS code (with --consent-all).
+    #[arg(long, value_name = "ODS")]
+    pub requester: Option<String>,
+    /// Purpose of use with --consent-all.
+    #[arg(long, value_name = "TREAT|ETREAT", default_value = "TREAT")]
+    pub purpose: String,
+    /// Sharing policy file (default: the embedded migx-default policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Extra RF2 exclusion refset file(s) (der2_Refset_SimpleSnapshot_*.txt).
+    #[arg(long, value_name = "FILE")]
+    pub exclusion_refset: Vec<PathBuf>,
+    /// SNOMED CT release folder (RF2) or an index made by `migx snomed index`.
+    #[arg(long, value_name = "PATH")]
+    pub snomed: Option<PathBuf>,
+    /// Judge "current" and "recent" at this date/time (YYYY-MM-DD, RFC 3339, or HL7 TS; default: each extract's creation time).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Accept NHS numbers that fail the modulus 11 check (test data).
+    #[arg(long)]
+    pub allow_test_identities: bool,
+    /// Permit this requesting organisation for this run only (repeatable; recorded in the Provenance).
+    #[arg(long, value_name = "ODS")]
+    pub permit_requester: Vec<String>,
+    /// Largest input accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = pipeline::DEFAULT_MAX_FILE_SIZE)]
+    pub max_file_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Extract files or folders (walked recursively).
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created owner-only).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Stop at the first rejected input.
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// One extract.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// An output folder of `migx convert`.
+    pub dir: PathBuf,
+    /// Only releases of this patient.
+    #[arg(long, value_name = "NHS_NUMBER")]
+    pub nhs_number: Option<String>,
+    /// Print the AuditEvents as NDJSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parse the process arguments and run; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Convert(a) => convert(a, &cli),
+        Command::Explain(a) => explain(a),
+        Command::Validate(a) => crate::validate::run(a),
+        Command::Policy(p) => policy_cmd(p),
+        Command::Audit(a) => audit(a),
+        Command::Snomed(SnomedCommand::Index { release, out }) => snomed_index(release, out),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "migx", &mut std::io::stdout());
+            exit::OK
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => exit::OK,
+                Err(e) => fail(&format!("cannot write the man page: {e}")),
+            }
+        }
+    }
+}
+
+fn fail(msg: &str) -> i32 {
+    eprintln!("migx: error: {msg}");
+    exit::USAGE
+}
+
+/// Build the settings convert and explain share; errors are configuration errors (exit 2).
+pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, String> {
+    let mut policy = match &a.policy {
+        Some(p) => Policy::from_file(p)
+            .map_err(|e| format!("{e}\n  check it with: migx policy check {}", p.display()))?,
+        None => Policy::embedded_default().map_err(|e| e.to_string())?,
+    };
+    for r in &a.exclusion_refset {
+        policy.add_exclusion_refset(r).map_err(|e| {
+            format!("{e}\n  --exclusion-refset takes an RF2 der2_Refset_SimpleSnapshot_*.txt file")
+        })?;
+    }
+    let snomed = a
+        .snomed
+        .clone()
+        .or_else(|| policy.snomed_release().map(PathBuf::from));
+    match snomed {
+        Some(p) => {
+            let t = Instant::now();
+            let idx = if p.is_dir() {
+                crate::codes::release::SnomedIndex::build(&p)
+            } else {
+                crate::codes::release::SnomedIndex::load(&p)
+            }
+            .map_err(|e| format!("SNOMED CT release {}: {e}", p.display()))?;
+            if !quiet {
+                eprintln!(
+                    "migx: SNOMED CT release {} loaded in {} ms",
+                    idx.release_version(),
+                    t.elapsed().as_millis()
+                );
+            }
+            policy.set_snomed_index(Arc::new(idx));
+        }
+        None => {
+            if !quiet {
+                eprintln!("migx: note: no SNOMED CT release loaded (--snomed): exclusion coverage is limited to migx's built-in lists, and items coded only by unresolvable description ids are withheld");
+            }
+        }
+    }
+    for r in &a.permit_requester {
+        if !crate::consent::is_ods_code(r) {
+            return Err(format!("--permit-requester {r:?} is not an ODS code (3 to 10 upper-case letters and digits)"));
+        }
+    }
+    if policy.permitted_requesters().is_empty() && a.permit_requester.is_empty() {
+        return Err("no permitted requesters are configured, so nothing may be released.\n  List the organisations in the sharing agreement under `permitted_requesters` in a policy file (--policy), or add one for this run with --permit-requester <ODS>".into());
+    }
+    let consent = match (&a.consent, a.consent_all) {
+        (Some(path), _) => {
+            let book =
+                ConsentBook::from_file(path, a.allow_test_identities).map_err(|e| e.to_string())?;
+            for e in &book.errors {
+                eprintln!(
+                    "migx: warning: consent file {}: {}; that patient is withheld",
+                    path.display(),
+                    e.message
+                );
+            }
+            book
+        }
+        (None, Some(d)) => {
+            let ods = a
+                .requester
+                .clone()
+                .ok_or("--consent-all needs --requester <ODS>")?;
+            if !crate::consent::is_ods_code(&ods) {
+                return Err(format!("--requester {ods:?} is not an ODS code"));
+            }
+            if !matches!(a.purpose.as_str(), "TREAT" | "ETREAT") {
+                return Err("--purpose must be TREAT or ETREAT".into());
+            }
+            let d = match d {
+                AllDecision::Permit => ConsentDecision::Permit,
+                AllDecision::Deny => ConsentDecision::Deny,
+            };
+            ConsentBook::all(d, &ods, &a.purpose)
+        }
+        (None, None) => {
+            return Err(
+                "give --consent <FILE> or --consent-all permit|deny --requester <ODS>".into(),
+            )
+        }
+    };
+    let mut s = ConvertSettings::new(Arc::new(policy), Arc::new(consent));
+    s.allow_test_identities = a.allow_test_identities;
+    s.max_file_size = a.max_file_size;
+    s.run_permitted_requesters = a.permit_requester.clone();
+    s.as_of = match &a.as_of {
+        Some(v) => Some(parse_as_of(v).ok_or_else(|| {
+            format!(
+                "--as-of {v:?}: use YYYY-MM-DD, an RFC 3339 date-time with offset, or an HL7 TS"
+            )
+        })?),
+        None => None,
+    };
+    Ok(s)
+}
+
+/// `--as-of`: a date means the end of that (UK) day; a date-time is taken as given.
+pub fn parse_as_of(v: &str) -> Option<Ts> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ts::parse(&format!("{}235959", d.format("%Y%m%d"))).ok();
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(v) {
+        let off = dt.offset().local_minus_utc();
+        let sign = if off < 0 { '-' } else { '+' };
+        let hl7 = format!(
+            "{}{sign}{:02}{:02}",
+            dt.format("%Y%m%d%H%M%S"),
+            off.abs() / 3600,
+            (off.abs() % 3600) / 60
+        );
+        return Ts::parse(&hl7).ok();
+    }
+    Ts::parse(v).ok()
+}
+
+/// `migx convert`.
+fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
+    let settings = match settings_from(&a.policy, cli.quiet) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    if a.jobs == Some(0) {
+        return fail("--jobs must be at least 1");
+    }
+    let started = Instant::now();
+    let inputs = pipeline::collect_inputs(&a.inputs);
+    if inputs.is_empty() {
+        return fail("no input files found; give extract files or folders");
+    }
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let opts = BatchOptions {
+        out: a.out.clone(),
+        jobs,
+        fail_fast: a.fail_fast,
+    };
+    let total_bytes: u64 = inputs
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = crate::progress::Progress::new(inputs.len(), total_bytes, cli.quiet);
+    let result = pipeline::run_batch(
+        &inputs,
+        &settings,
+        &opts,
+        &|done, total, bytes, rejected| progress.update(done, total, bytes, rejected),
+    );
+    progress.finish();
+    match result {
+        Ok(t) => {
+            if !cli.quiet {
+                print_summary(&t, &a.out, started.elapsed().as_secs_f64());
+            }
+            if t.by_status.get("rejected").copied().unwrap_or(0) > 0 {
+                exit::REJECTED
+            } else {
+                exit::OK
+            }
+        }
+        Err(e) => fail(&format!("cannot write to {}: {e}", a.out.display())),
+    }
+}
+
+/// The end-of-run table on stderr.
+pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
+    let mut w = std::io::stderr().lock();
+    let get = |k: &str| t.by_status.get(k).copied().unwrap_or(0);
+    let _ = writeln!(
+        w,
+        "\nmigx: {} input(s), {:.1} MB in {:.2} s",
+        t.inputs,
+        t.bytes as f64 / 1e6,
+        secs
+    );
+    let _ = writeln!(w, "  {:<28} {:>8}", "converted", get("converted"));
+    let _ = writeln!(w, "  {:<28} {:>8}", "withheld", get("withheld"));
+    for (r, n) in &t.file_reasons {
+        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    }
+    let _ = writeln!(w, "  {:<28} {:>8}", "rejected", get("rejected"));
+    for (r, n) in &t.error_codes {
+        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    }
+    let _ = writeln!(w, "  items shared per category:");
+    for (c, n) in &t.items_shared {
+        let _ = writeln!(w, "    {:<26} {:>8}", c, n);
+    }
+    let _ = writeln!(w, "  items withheld per reason:");
+    for (r, n) in &t.items_withheld {
+        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    }
+    let _ = writeln!(w, "    {:<26} {:>8}", "free text removed", t.text_removed);
+    if t.stopped_early {
+        let _ = writeln!(w, "  stopped early (--fail-fast)");
+    }
+    let _ = writeln!(
+        w,
+        "  output: {} (audit.ndjson, summary.json, access-audit.ndjson, bundles/)",
+        out.display()
+    );
+}
+
+/// `migx explain`.
+fn explain(a: &ExplainArgs) -> i32 {
+    let settings = match settings_from(&a.policy, true) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let ex = pipeline::explain_file(&a.file, &settings);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ex.to_json()).unwrap_or_default()
+        );
+    } else {
+        print!(
+            "{}",
+            ex.to_table(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        );
+    }
+    if ex.status == pipeline::Status::Rejected {
+        exit::REJECTED
+    } else {
+        exit::OK
+    }
+}
+
+fn policy_cmd(p: &PolicyCommand) -> i32 {
+    match p {
+        PolicyCommand::Show { policy } => {
+            let pol = match policy {
+                Some(f) => Policy::from_file(f),
+                None => Policy::embedded_default(),
+            };
+            match pol {
+                Ok(p) => {
+                    println!("{}", p.show_json());
+                    exit::OK
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        PolicyCommand::Check { file } => match Policy::check_file(file) {
+            Ok(p) => {
+                println!(
+                    "{}: ok (policy {} {}, sha256 {})",
+                    file.display(),
+                    p.name(),
+                    p.version(),
+                    p.sha256()
+                );
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("migx: {}: {e}", file.display());
+                exit::REJECTED
+            }
+        },
+    }
+}
+
+fn audit(a: &AuditArgs) -> i32 {
+    if let Some(n) = &a.nhs_number {
+        if !(n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit())) {
+            return fail("--nhs-number must be 10 digits");
+        }
+    }
+    let events = match crate::access::releases(&a.dir, a.nhs_number.as_deref()) {
+        Ok(e) => e,
+        Err(e) => {
+            return fail(&format!(
+                "cannot read {}/access-audit.ndjson: {e}",
+                a.dir.display()
+            ))
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        for e in &events {
+            let _ = writeln!(out, "{e}");
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<26} {:<8} {:<7} {:<40} bundle sha256",
+            "released (as of)", "to", "purpose", "bundle"
+        );
+        for e in &events {
+            let _ = writeln!(
+                out,
+                "{:<26} {:<8} {:<7} {:<40} {}",
+                e["recorded"].as_str().unwrap_or(""),
+                e["agent"][0]["who"]["identifier"]["value"]
+                    .as_str()
+                    .unwrap_or(""),
+                e["purposeOfEvent"][0]["coding"][0]["code"]
+                    .as_str()
+                    .unwrap_or(""),
+                e["entity"][1]["name"].as_str().unwrap_or(""),
+                e["entity"][1]["detail"][0]["valueString"]
+                    .as_str()
+                    .unwrap_or(""),
+            );
+        }
+        let _ = writeln!(out, "{} release(s)", events.len());
+    }
+    exit::OK
+}
+
+fn snomed_index(release: &std::path::Path, out: &std::path::Path) -> i32 {
+    let t = Instant::now();
+    let idx = match crate::codes::release::SnomedIndex::build(release) {
+        Ok(i) => i,
+        Err(e) => return fail(&format!("{}: {e}", release.display())),
+    };
+    let built = t.elapsed();
+    if let Err(e) = idx.write(out) {
+        return fail(&format!("{}: {e}", out.display()));
+    }
+    eprintln!(
+        "migx: indexed release {} ({} concepts, {} descriptions, {} exclusion members) in {:.2} s -> {}",
+        idx.release_version(),
+        idx.concept_count(),
+        idx.description_count(),
+        idx.exclusion_member_count(),
+        built.as_secs_f64(),
+        out.display()
+    );
+    exit::OK
+}

@@ -1,0 +1,67 @@
+//! Progress on stderr: a bar on a terminal, plain periodic lines otherwise, nothing with
+//! `--quiet`. Numbers only: never a file's contents.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    started: Instant,
+    last_line: Mutex<Instant>,
+    total_bytes: u64,
+}
+
+impl Progress {
+    pub fn new(total: usize, total_bytes: u64, quiet: bool) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (!quiet && terminal).then(|| {
+            let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let colour = std::env::var_os("NO_COLOR").is_none();
+            let template = if colour {
+                "{spinner:.green} [{elapsed_precise}] [{bar:32.cyan/blue}] {pos}/{len} files  {msg}  ETA {eta}"
+            } else {
+                "[{elapsed_precise}] [{bar:32}] {pos}/{len} files  {msg}  ETA {eta}"
+            };
+            b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Progress {
+            bar,
+            plain: !quiet && !terminal,
+            started: Instant::now(),
+            last_line: Mutex::new(Instant::now()),
+            total_bytes,
+        }
+    }
+
+    pub fn update(&self, done: usize, total: usize, bytes: u64, rejected: usize) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-6);
+        let mbps = bytes as f64 / 1e6 / secs;
+        if let Some(b) = &self.bar {
+            b.set_position(done as u64);
+            b.set_message(format!("{mbps:.0} MB/s  {rejected} rejected"));
+        } else if self.plain {
+            let Ok(mut last) = self.last_line.lock() else {
+                return;
+            };
+            if last.elapsed() >= Duration::from_secs(5) || done == total {
+                *last = Instant::now();
+                eprintln!(
+                    "migx: {done}/{total} files, {:.0}/{:.0} MB, {mbps:.0} MB/s, {rejected} rejected",
+                    bytes as f64 / 1e6,
+                    self.total_bytes as f64 / 1e6
+                );
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

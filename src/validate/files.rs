@@ -1,0 +1,311 @@
+//! Validating files and folders: `.json` (one resource or Bundle) and `.ndjson` (one
+//! resource per line), in parallel across files.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::{validate_value, Profile, Violation};
+
+/// What to validate and how.
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// Files or folders; folders are walked recursively for `*.json` and `*.ndjson`.
+    pub paths: Vec<PathBuf>,
+    pub profile: Profile,
+    /// Worker threads; 0 = one per core.
+    pub jobs: usize,
+    /// At most this many violations are kept per file (all are counted).
+    pub max_errors_per_file: usize,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        ValidateOptions {
+            paths: Vec::new(),
+            profile: Profile::Fhir,
+            jobs: 0,
+            max_errors_per_file: 50,
+        }
+    }
+}
+
+/// One violation in a file, with its NDJSON line (or a parse error's line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub violation: Violation,
+}
+
+/// The outcome for one file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: PathBuf,
+    /// `json` or `ndjson`.
+    pub format: &'static str,
+    pub bytes: u64,
+    /// Resources (top-level documents or NDJSON lines) checked.
+    pub resources: usize,
+    /// All violations found, including those beyond `max_errors_per_file`.
+    pub violation_count: usize,
+    /// The first `max_errors_per_file` violations.
+    pub findings: Vec<Finding>,
+}
+
+impl FileReport {
+    pub fn is_valid(&self) -> bool {
+        self.violation_count == 0
+    }
+}
+
+/// The outcome of [`validate_paths`].
+#[derive(Debug, Clone)]
+pub struct ValidateReport {
+    pub profile: Profile,
+    /// Sorted by path.
+    pub files: Vec<FileReport>,
+    /// Paths given that do not exist (a usage error: exit code 2).
+    pub missing: Vec<PathBuf>,
+}
+
+impl ValidateReport {
+    pub fn files_invalid(&self) -> usize {
+        self.files.iter().filter(|f| !f.is_valid()).count()
+    }
+    pub fn violations_total(&self) -> usize {
+        self.files.iter().map(|f| f.violation_count).sum()
+    }
+    /// True when every file is valid and every path existed.
+    pub fn is_valid(&self) -> bool {
+        self.missing.is_empty() && self.files_invalid() == 0
+    }
+    /// The exit code `migx validate` returns: 0 valid, 1 any invalid, 2 missing path.
+    pub fn exit_code(&self) -> i32 {
+        if !self.missing.is_empty() {
+            2
+        } else if self.files_invalid() > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+fn format_of(path: &Path) -> Option<&'static str> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("json") => Some("json"),
+        Some(e) if e.eq_ignore_ascii_case("ndjson") => Some("ndjson"),
+        _ => None,
+    }
+}
+
+/// Expand the given paths: files are taken as given (whatever their extension: a `.ndjson`
+/// is read per line, anything else as one JSON document), folders are walked for
+/// `*.json`/`*.ndjson`. Unreadable folder entries are reported as invalid files.
+fn expand(opts: &ValidateOptions) -> (Vec<(PathBuf, Option<String>)>, Vec<PathBuf>) {
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    for path in &opts.paths {
+        if path.is_dir() {
+            for item in walkdir::WalkDir::new(path).follow_links(true) {
+                match item {
+                    Ok(e) if e.file_type().is_file() && format_of(e.path()).is_some() => {
+                        files.push((e.into_path(), None));
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        let p = err
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| path.clone());
+                        let msg = err
+                            .io_error()
+                            .map(|e| e.kind().to_string())
+                            .unwrap_or_else(|| "cannot be walked (link loop?)".into());
+                        files.push((p, Some(msg)));
+                    }
+                }
+            }
+        } else if path.exists() {
+            files.push((path.clone(), None));
+        } else {
+            missing.push(path.clone());
+        }
+    }
+    files.sort();
+    files.dedup_by(|a, b| a.0 == b.0);
+    (files, missing)
+}
+
+fn plain(rule: &str, message: String) -> Violation {
+    Violation {
+        entry: None,
+        resource_type: None,
+        resource_id: None,
+        pointer: String::new(),
+        rule: rule.into(),
+        message,
+        value: None,
+    }
+}
+
+fn parse_error(err: &serde_json::Error, line_offset: Option<usize>) -> Finding {
+    let what = match err.classify() {
+        serde_json::error::Category::Eof => "unexpected end of input",
+        serde_json::error::Category::Io => "read error",
+        _ => "invalid JSON",
+    };
+    // serde_json's Display echoes no input, only the kind and position.
+    let line = line_offset.unwrap_or(err.line());
+    Finding {
+        line: Some(line),
+        column: Some(err.column()),
+        violation: plain(
+            "json",
+            format!(
+                "{what}: {} (line {line}, column {})",
+                strip_position(&err.to_string()),
+                err.column()
+            ),
+        ),
+    }
+}
+
+fn strip_position(message: &str) -> &str {
+    message
+        .find(" at line ")
+        .map_or(message, |idx| &message[..idx])
+}
+
+struct Sink {
+    cap: usize,
+    count: usize,
+    findings: Vec<Finding>,
+}
+
+impl Sink {
+    fn push(&mut self, finding: Finding) {
+        self.count += 1;
+        if self.findings.len() < self.cap {
+            self.findings.push(finding);
+        }
+    }
+}
+
+/// Validate one file's content (already read).
+fn check_bytes(bytes: &[u8], format: &'static str, profile: Profile, sink: &mut Sink) -> usize {
+    if format == "ndjson" {
+        let mut resources = 0;
+        for (idx, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+            let line_no = idx + 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            resources += 1;
+            match serde_json::from_slice::<Value>(raw) {
+                Ok(value) => {
+                    for v in validate_value(&value, profile) {
+                        sink.push(Finding {
+                            line: Some(line_no),
+                            column: None,
+                            violation: v,
+                        });
+                    }
+                }
+                Err(err) => sink.push(parse_error(&err, Some(line_no))),
+            }
+        }
+        return resources;
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => {
+            for v in validate_value(&value, profile) {
+                sink.push(Finding {
+                    line: None,
+                    column: None,
+                    violation: v,
+                });
+            }
+            1
+        }
+        Err(err) => {
+            let finding = if bytes.iter().all(u8::is_ascii_whitespace) {
+                Finding {
+                    line: None,
+                    column: None,
+                    violation: plain("json", "empty file".into()),
+                }
+            } else {
+                parse_error(&err, None)
+            };
+            sink.push(finding);
+            0
+        }
+    }
+}
+
+fn check_file(path: &Path, walk_error: Option<&str>, opts: &ValidateOptions) -> FileReport {
+    let format = format_of(path).unwrap_or("json");
+    let mut sink = Sink {
+        cap: opts.max_errors_per_file,
+        count: 0,
+        findings: Vec::new(),
+    };
+    let mut bytes_len = 0;
+    let mut resources = 0;
+    if let Some(msg) = walk_error {
+        sink.push(Finding {
+            line: None,
+            column: None,
+            violation: plain("io", format!("cannot read: {msg}")),
+        });
+    } else {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                bytes_len = bytes.len() as u64;
+                resources = check_bytes(&bytes, format, opts.profile, &mut sink);
+            }
+            Err(err) => sink.push(Finding {
+                line: None,
+                column: None,
+                violation: plain("io", format!("cannot read: {}", err.kind())),
+            }),
+        }
+    }
+    FileReport {
+        path: path.to_path_buf(),
+        format,
+        bytes: bytes_len,
+        resources,
+        violation_count: sink.count,
+        findings: sink.findings,
+    }
+}
+
+/// Validate files and folders. Results are sorted by path; files are checked in parallel
+/// on `opts.jobs` threads (0 = one per core). Unreadable or non-JSON files are reported
+/// invalid, never skipped; paths that do not exist are listed in `missing`.
+pub fn validate_paths(opts: &ValidateOptions) -> ValidateReport {
+    let (files, missing) = expand(opts);
+    let work = || -> Vec<FileReport> {
+        files
+            .par_iter()
+            .map(|(p, err)| check_file(p, err.as_deref(), opts))
+            .collect()
+    };
+    let reports = match rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .build()
+    {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    };
+    ValidateReport {
+        profile: opts.profile,
+        files: reports,
+        missing,
+    }
+}
