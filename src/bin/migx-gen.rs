@@ -188,28 +188,35 @@ const VERHOEFF_P: [[u8; 10]; 8] = [
 ];
 const VERHOEFF_INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
 
-/// Verhoeff check digit to append to `digits`.
-fn verhoeff_digit(digits: &str) -> u8 {
+/// Verhoeff check digit to append to the decimal digits of `n` (no allocation).
+fn verhoeff_digit(mut n: u64) -> u8 {
     let mut c = 0u8;
-    for (i, ch) in digits.bytes().rev().enumerate() {
-        c = VERHOEFF_D[c as usize][VERHOEFF_P[(i + 1) % 8][(ch - b'0') as usize] as usize];
+    let mut i = 1;
+    loop {
+        let digit = (n % 10) as usize;
+        c = VERHOEFF_D[c as usize][VERHOEFF_P[i % 8][digit] as usize];
+        n /= 10;
+        i += 1;
+        if n == 0 {
+            return VERHOEFF_INV[c as usize];
+        }
     }
-    VERHOEFF_INV[c as usize]
 }
 
 #[cfg(test)]
 fn verhoeff_ok(s: &str) -> bool {
     s.len() > 1 && s.bytes().all(|b| b.is_ascii_digit()) && {
         let (body, last) = s.split_at(s.len() - 1);
-        verhoeff_digit(body) == last.as_bytes()[0] - b'0'
+        body.parse::<u64>()
+            .is_ok_and(|b| verhoeff_digit(b) == last.as_bytes()[0] - b'0')
     }
 }
 
-/// A synthetic SNOMED CT description id (partition `01`, Verhoeff check digit) for an item.
-fn description_id(item: u64) -> String {
-    let body = format!("{item}01");
-    let d = verhoeff_digit(&body);
-    format!("{body}{d}")
+/// A synthetic SNOMED CT description id (partition `01`, Verhoeff check digit) for an item,
+/// as (id without check digit, check digit).
+fn description_id(item: u64) -> (u64, u8) {
+    let body = item * 100 + 1;
+    (body, verhoeff_digit(body))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -922,10 +929,10 @@ impl<W: Write> Gen<W> {
             ),
             6..=7 => {
                 let item: u64 = sct.parse().unwrap_or(1) % 100_000_000 + 1_000_000;
-                let desc = description_id(item);
+                let (desc, check) = description_id(item);
                 write!(
                     self.w,
-                    "<code code=\"{desc}\" codeSystem=\"{SCT}\" displayName=\"{term}\">\n<originalText>{term}</originalText>\n</code>\n"
+                    "<code code=\"{desc}{check}\" codeSystem=\"{SCT}\" displayName=\"{term}\">\n<originalText>{term}</originalText>\n</code>\n"
                 )
             }
             _ => write!(
@@ -1812,7 +1819,11 @@ mod tests {
     fn snomed_ids_pass_verhoeff() {
         assert!(verhoeff_ok("282653015"));
         assert!(verhoeff_ok("150085018"));
-        assert!(verhoeff_ok(&description_id(1_234_567)));
+        let (body, check) = description_id(1_234_567);
+        assert!(verhoeff_ok(&format!("{body}{check}")));
+        assert!(format!("{body}{check}").ends_with(&format!("01{check}")));
+        assert!(verhoeff_ok("138875005"));
+        assert!(!verhoeff_ok("138875006"));
         let mut bad = Vec::new();
         let all = CONDITIONS
             .iter()
@@ -1831,6 +1842,28 @@ mod tests {
             }
         }
         assert!(bad.is_empty(), "bad SNOMED ids: {bad:?}");
+    }
+
+    /// Every attribute unescapes; every SNOMED `code` passes the Verhoeff check.
+    fn check_attrs(e: &quick_xml::events::BytesStart, snomed_codes: &mut usize) {
+        let mut code = None;
+        let mut system = None;
+        for a in e.attributes() {
+            let a = a.unwrap();
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .unwrap()
+                .into_owned();
+            match a.key.as_ref() {
+                "code" => code = Some(v),
+                "codeSystem" => system = Some(v),
+                _ => {}
+            }
+        }
+        if let (Some(c), Some(SCT)) = (code, system.as_deref()) {
+            assert!(verhoeff_ok(&c), "bad SNOMED id {c}");
+            *snomed_codes += 1;
+        }
     }
 
     #[test]
@@ -1860,30 +1893,22 @@ mod tests {
             }
             let mut r = quick_xml::Reader::from_str(&text);
             let mut depth = 0i64;
+            let mut snomed_codes = 0usize;
             loop {
                 match r.read_event() {
                     Ok(Event::Eof) => break,
                     Ok(Event::Start(e)) => {
                         depth += 1;
-                        for a in e.attributes() {
-                            a.unwrap()
-                                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                .unwrap();
-                        }
+                        check_attrs(&e, &mut snomed_codes);
                     }
-                    Ok(Event::Empty(e)) => {
-                        for a in e.attributes() {
-                            a.unwrap()
-                                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                .unwrap();
-                        }
-                    }
+                    Ok(Event::Empty(e)) => check_attrs(&e, &mut snomed_codes),
                     Ok(Event::End(_)) => depth -= 1,
                     Ok(_) => {}
                     Err(e) => panic!("{}: {e} at {}", p.name, r.buffer_position()),
                 }
             }
             assert_eq!(depth, 0, "{}", p.name);
+            assert!(snomed_codes > 10);
         }
         assert!(saw_uk07 && saw_nopat, "expected UK07 files with NOPAT");
         let csv = fs::read_to_string(dir.path().join("consent.csv")).unwrap();
