@@ -920,9 +920,14 @@ impl<W: Write> Gen<W> {
 
     /// `<code>` for a clinical term: SNOMED concept (or, EMIS-style, a description id) with a
     /// Read v2 translation, or Read v2 with a SNOMED translation.
-    fn code(&mut self, term: &Term) -> io::Result<()> {
+    /// Consent/dissent records never use description ids (a converter must always see them).
+    fn code(&mut self, term: &Term, allow_desc_id: bool) -> io::Result<()> {
         let Term { sct, term, read } = *term;
-        match self.rng.below(10) {
+        let variant = match self.rng.below(10) {
+            6..=7 if !allow_desc_id => 0,
+            v => v,
+        };
+        match variant {
             0..=5 => write!(
                 self.w,
                 "<code code=\"{sct}\" codeSystem=\"{SCT}\" displayName=\"{term}\">\n<translation code=\"{read}\" codeSystem=\"{READ2}\" displayName=\"{term}\"/>\n</code>\n"
@@ -953,13 +958,23 @@ impl<W: Write> Gen<W> {
 
     /// A plain ObservationStatement with an optional PQ value and reference range.
     fn observation(&mut self, term: &Term, value: Option<&Lab>, annotate: bool) -> io::Result<Id> {
+        self.observation_with(term, value, annotate, true)
+    }
+
+    fn observation_with(
+        &mut self,
+        term: &Term,
+        value: Option<&Lab>,
+        annotate: bool,
+        allow_desc_id: bool,
+    ) -> io::Result<Id> {
         let id = self.rng.uuid();
         let now = self.now;
         write!(
             self.w,
             "<component typeCode=\"COMP\">\n<ObservationStatement classCode=\"OBS\" moodCode=\"EVN\">\n<id root=\"{id}\"/>\n"
         )?;
-        self.code(term)?;
+        self.code(term, allow_desc_id)?;
         write!(
             self.w,
             "<statusCode code=\"COMPLETE\"/>\n<effectiveTime>\n<center value=\"{}\"/>\n</effectiveTime>\n<availabilityTime value=\"{}\"/>\n",
@@ -1078,7 +1093,7 @@ impl<W: Write> Gen<W> {
                 "93C1.00",
             ),
         };
-        self.observation(&t, None, false).map(|_| ())
+        self.observation_with(&t, None, false, false).map(|_| ())
     }
 
     fn consultation(&mut self) -> io::Result<()> {
