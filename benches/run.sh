@@ -63,6 +63,7 @@ measure() {
     local i t0 t1 secs=() rss=()
     for ((i = 1; i <= RUNS; i++)); do
         rm -rf "$TMP/out"
+        sync   # flush earlier writes so background writeback does not skew the timing
         t0=$(date +%s%N)
         /usr/bin/time -f '%e %M' -o "$TMP/time.txt" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr"
         M_RC=$?
@@ -92,8 +93,10 @@ SMALL_BIG=$(largest_bytes "$SMALL")
 
 # ---- floor ----
 echo "floor..." >&2
+"$GEN" floor "$CORPUS" >/dev/null || { echo "run.sh: floor failed" >&2; exit 1; }   # warm-up
 floor_secs=()
 for ((i = 1; i <= RUNS; i++)); do
+    sync
     line=$("$GEN" floor "$CORPUS") || { echo "run.sh: floor failed" >&2; exit 1; }
     floor_secs+=("$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$line")")
 done

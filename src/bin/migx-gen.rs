@@ -1589,7 +1589,7 @@ fn generate(o: &Opts) -> Res<(usize, u64)> {
 fn xml_files(dirs: &[PathBuf]) -> Res<Vec<PathBuf>> {
     let mut files = Vec::new();
     for d in dirs {
-        for e in walkdir::WalkDir::new(d) {
+        for e in walkdir::WalkDir::new(d).follow_links(true) {
             let e = e.map_err(|e| format!("walk {}: {e}", d.display()))?;
             if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "xml") {
                 files.push(e.into_path());
