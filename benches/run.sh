@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# migx end-to-end benchmark.
+#
+#   bash benches/run.sh [--total-mb N | --quick] [--seed S] [--runs R] [--keep]
+#
+# Builds release, generates a synthetic GP2GP corpus (default 500 MB; --quick = 100 MB) with
+# `migx-gen`, then measures (median of R runs, default 3, warm page cache):
+#   - the parsing floor: `migx-gen floor` (bare quick-xml pass, 1 thread);
+#   - `migx convert --jobs 1` and `--jobs 2`: wall time and peak RSS (GNU time %M);
+#   - peak RSS against the budget 64 MB + 3 x largest input file;
+#   - memory flatness: convert --jobs 1 peak RSS on a 100 MB corpus vs the full corpus;
+#   - `migx validate` throughput on the produced bundles.
+# Missing subcommands are reported as "not available", never as a failure of the script.
+# Units: 1 MB = 1,000,000 bytes (RSS too: KiB from GNU time x 1024 / 10^6).
+set -uo pipefail
+
+TOTAL_MB=500
+SEED=42
+RUNS=3
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --total-mb) TOTAL_MB="${2:?--total-mb needs a value}"; shift 2 ;;
+        --quick) TOTAL_MB=100; shift ;;
+        --seed) SEED="${2:?--seed needs a value}"; shift 2 ;;
+        --runs) RUNS="${2:?--runs needs a value}"; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+case "$TOTAL_MB$RUNS" in *[!0-9]*) echo "run.sh: --total-mb/--runs must be integers" >&2; exit 2 ;; esac
+
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd)
+
+# GNU time for peak RSS.
+if ! /usr/bin/time -f '%e %M' true >/dev/null 2>&1; then
+    echo "installing GNU time..." >&2
+    { apt-get update -qq && apt-get install -y -qq time; } >/dev/null 2>&1 \
+        || { echo "run.sh: cannot install GNU time (/usr/bin/time)" >&2; exit 2; }
+fi
+
+echo "building release..." >&2
+cargo build --release --bins --quiet || { echo "run.sh: build failed" >&2; exit 2; }
+GEN="$ROOT/target/release/migx-gen"
+MIGX="${MIGX:-$ROOT/target/release/migx}"   # override to benchmark another build
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/migx-bench.XXXXXX") || exit 2
+if [ "$KEEP" = 1 ]; then echo "keeping $TMP" >&2; else trap 'rm -rf "$TMP"' EXIT; fi
+
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "n/a" }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+corpus_bytes() { find "$1" -maxdepth 1 -name '*.xml' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+corpus_files() { find "$1" -maxdepth 1 -name '*.xml' | wc -l; }
+largest_bytes() { find "$1" -maxdepth 1 -name '*.xml' -printf '%s\n' | sort -n | tail -1; }
+
+# measure NAME CMD...: runs CMD $RUNS times (clearing $TMP/out first), sets
+# M_SECS (median wall seconds, ns clock), M_RSS (median peak RSS bytes), M_RC (last exit code).
+measure() {
+    local name=$1; shift
+    local i t0 t1 secs=() rss=()
+    for ((i = 1; i <= RUNS; i++)); do
+        rm -rf "$TMP/out"
+        sync   # flush earlier writes so background writeback does not skew the timing
+        t0=$(date +%s%N)
+        /usr/bin/time -f '%e %M' -o "$TMP/time.txt" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr"
+        M_RC=$?
+        t1=$(date +%s%N)
+        secs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')")
+        rss+=("$(awk '{ v = $2 } END { print v * 1024 }' "$TMP/time.txt")")
+    done
+    M_SECS=$(printf '%s\n' "${secs[@]}" | median)
+    M_RSS=$(printf '%s\n' "${rss[@]}" | median)
+}
+
+# ---- corpus ----
+CORPUS="$TMP/corpus"
+echo "generating ${TOTAL_MB} MB corpus (seed $SEED)..." >&2
+GEN_LINE=$("$GEN" --seed "$SEED" --out "$CORPUS" --total-mb "$TOTAL_MB") || { echo "run.sh: generator failed" >&2; exit 1; }
+GEN_MBS=$(sed -n 's/.*MB\/s=\([0-9.]*\).*/\1/p' <<<"$GEN_LINE")
+IN_BYTES=$(corpus_bytes "$CORPUS")
+IN_FILES=$(corpus_files "$CORPUS")
+BIG_BYTES=$(largest_bytes "$CORPUS")
+IN_MB=$(mb "$IN_BYTES")
+
+if [ "$TOTAL_MB" -gt 100 ]; then SMALL_MB=100; else SMALL_MB=$(( TOTAL_MB / 5 > 5 ? TOTAL_MB / 5 : 5 )); fi
+SMALL="$TMP/corpus-small"
+"$GEN" --seed "$SEED" --out "$SMALL" --total-mb "$SMALL_MB" >/dev/null || { echo "run.sh: generator failed" >&2; exit 1; }
+SMALL_BYTES=$(corpus_bytes "$SMALL")
+SMALL_BIG=$(largest_bytes "$SMALL")
+
+# ---- floor ----
+echo "floor..." >&2
+"$GEN" floor "$CORPUS" >/dev/null || { echo "run.sh: floor failed" >&2; exit 1; }   # warm-up
+floor_secs=()
+for ((i = 1; i <= RUNS; i++)); do
+    sync
+    line=$("$GEN" floor "$CORPUS") || { echo "run.sh: floor failed" >&2; exit 1; }
+    floor_secs+=("$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$line")")
+done
+FLOOR_SECS=$(printf '%s\n' "${floor_secs[@]}" | median)
+FLOOR_MBS=$(div "$(mb "$IN_BYTES")" "$FLOOR_SECS")
+
+# ---- convert ----
+HAVE_CONVERT=0
+if "$MIGX" convert --help 2>&1 | grep -q -- '--consent'; then HAVE_CONVERT=1; fi
+
+bound() { awk -v b="$1" 'BEGIN { printf "%.1f", 64 + 3 * b / 1e6 }'; }
+verdict() { awk -v r="$1" -v lim="$2" 'BEGIN { print (r / 1e6 <= lim) ? "OK" : "OVER" }'; }
+
+convert() { # NAME CORPUS JOBS
+    measure "$1" "$MIGX" convert "$2" --consent "$2/consent.csv" --out "$TMP/out" --jobs "$3"
+}
+
+{
+echo "== migx benchmark =="
+echo "date:       $(date -u +%Y-%m-%dT%H:%MZ)   cores: $(nproc)   $(rustc --version 2>/dev/null)"
+echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)   seed: $SEED   runs: $RUNS (median, warm cache)"
+echo "input:      $IN_MB MB in $IN_FILES files, largest $(mb "$BIG_BYTES") MB"
+echo "generator:  $GEN_MBS MB/s (migx-gen, all cores)"
+echo "floor:      $FLOOR_MBS MB/s ($FLOOR_SECS s, bare quick-xml pass, 1 thread)"
+} | tee "$TMP/report.txt"
+
+if [ "$HAVE_CONVERT" = 0 ]; then
+    echo "convert:    not available" | tee -a "$TMP/report.txt"
+    exit 0
+fi
+
+echo "convert --jobs 1..." >&2
+convert c1 "$CORPUS" 1; C1_SECS=$M_SECS; C1_RSS=$M_RSS; C1_RC=$M_RC
+cp -r "$TMP/out" "$TMP/out-keep" 2>/dev/null
+echo "convert --jobs 2..." >&2
+convert c2 "$CORPUS" 2; C2_SECS=$M_SECS; C2_RSS=$M_RSS; C2_RC=$M_RC
+echo "convert --jobs 1 on ${SMALL_MB} MB..." >&2
+convert cs "$SMALL" 1; CS_RSS=$M_RSS; CS_RC=$M_RC
+
+C1_MBS=$(div "$IN_MB" "$C1_SECS")
+C2_MBS=$(div "$IN_MB" "$C2_SECS")
+LIM=$(bound "$BIG_BYTES")
+SLIM=$(bound "$SMALL_BIG")
+{
+echo "convert -j1: $C1_MBS MB/s per core ($C1_SECS s, exit $C1_RC), peak RSS $(mb "$C1_RSS") MB"
+echo "convert -j2: $C2_MBS MB/s total, $(div "$C2_MBS" 2) MB/s per core ($C2_SECS s, exit $C2_RC), peak RSS $(mb "$C2_RSS") MB"
+echo "speed-up:   $(awk -v a="$C1_SECS" -v b="$C2_SECS" 'BEGIN { printf "%.2fx", a / b }') (jobs 2 vs jobs 1)"
+echo "vs floor:   convert -j1 takes $(awk -v a="$C1_SECS" -v b="$FLOOR_SECS" 'BEGIN { printf "%.1fx", a / b }') the floor time ($(awk -v a="$C1_MBS" -v b="$FLOOR_MBS" 'BEGIN { printf "%.0f%%", 100 * a / b }') of floor throughput)"
+echo "RSS budget: 64 MB + 3 x largest input = $LIM MB: -j1 $(verdict "$C1_RSS" "$LIM"), -j2 $(verdict "$C2_RSS" "$LIM")"
+echo "flatness:   -j1 peak RSS $(mb "$CS_RSS") MB on $(mb "$SMALL_BYTES") MB corpus (largest $(mb "$SMALL_BIG") MB, budget $SLIM MB, exit $CS_RC) vs $(mb "$C1_RSS") MB on $IN_MB MB corpus (largest $(mb "$BIG_BYTES") MB)"
+} | tee -a "$TMP/report.txt"
+
+# ---- validate ----
+BUNDLES="$TMP/out-keep/bundles"
+if [ -d "$BUNDLES" ] && "$MIGX" validate --help >/dev/null 2>&1 \
+    && "$MIGX" validate --help 2>&1 | grep -qi 'validate'; then
+    B_BYTES=$(find "$BUNDLES" -name '*.json' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    measure v "$MIGX" validate "$BUNDLES"
+    if [ "$M_RC" -le 1 ]; then
+        echo "validate:   $(div "$(mb "$B_BYTES")" "$M_SECS") MB/s on $(mb "$B_BYTES") MB of bundles ($M_SECS s, exit $M_RC, peak RSS $(mb "$M_RSS") MB)" | tee -a "$TMP/report.txt"
+    else
+        echo "validate:   failed to run (exit $M_RC): $(head -c 200 "$TMP/v.stderr")" | tee -a "$TMP/report.txt"
+    fi
+else
+    echo "validate:   not available" | tee -a "$TMP/report.txt"
+fi
