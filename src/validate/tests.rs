@@ -786,11 +786,17 @@ fn validate_throughput() {
         e["fullUrl"] = json!(format!("urn:uuid:{id}"));
         e["resource"]["id"] = json!(id);
         entries.push(e);
+        // The Provenance (entry 4) targets every other entry.
+        entries[4]["resource"]["target"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"reference": format!("urn:uuid:{id}")}));
     }
     let text = serde_json::to_string_pretty(&big).unwrap();
     let mb = text.len() as f64 / 1e6;
     let t0 = std::time::Instant::now();
-    assert!(validate_value(&big, Profile::Migx).is_empty());
+    let v = validate_value(&big, Profile::Migx);
+    assert!(v.is_empty(), "{}", brief(&v));
     eprintln!("first call (compiles schemas): {:?}", t0.elapsed());
     let fhir = schemas::fhir().unwrap();
     let types: Vec<String> = serde_json::from_str::<Value>(FHIR_SCHEMA).unwrap()["discriminator"]
@@ -875,4 +881,38 @@ fn migx_profile_messages_say_what_was_expected() {
         "{}",
         brief(&v)
     );
+}
+
+#[test]
+fn migx_profile_checks_links_between_entries() {
+    let bundle = load("valid/bundle-migx.json");
+    let mut b = bundle.clone();
+    b["entry"][6]["fullUrl"] = json!("urn:uuid:99999999-9999-4999-8999-999999999999");
+    let v = validate_value(&b, Profile::Migx);
+    let rules: Vec<_> = v
+        .iter()
+        .map(|v| (v.pointer.as_str(), v.rule.as_str()))
+        .collect();
+    assert!(
+        rules.contains(&("/entry/6/fullUrl", "fullUrl")),
+        "{}",
+        brief(&v)
+    );
+    // The List and the Provenance pointed at the old fullUrl.
+    assert!(
+        rules.contains(&("/entry/5/resource/entry/0/item/reference", "reference")),
+        "{}",
+        brief(&v)
+    );
+    assert!(
+        rules.contains(&("/entry/4/resource/target", "provenance-target")),
+        "{}",
+        brief(&v)
+    );
+    assert_eq!(
+        v.iter().find(|v| v.rule == "fullUrl").unwrap().entry,
+        Some(6)
+    );
+    // Under the FHIR profile the same bundle is fine.
+    assert!(validate_value(&b, Profile::Fhir).is_empty());
 }
