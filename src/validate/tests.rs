@@ -836,6 +836,25 @@ fn validate_throughput() {
             mb * rounds as f64 / parse
         );
     }
+    // Whole files through validate_paths (read + parse + validate), one thread.
+    let dir = tempfile::tempdir().unwrap();
+    let files = 40;
+    for i in 0..files {
+        std::fs::write(dir.path().join(format!("b{i:03}.json")), &text).unwrap();
+    }
+    for profile in [Profile::Fhir, Profile::Migx] {
+        let mut o = opts(vec![dir.path().to_path_buf()], profile);
+        o.jobs = 1;
+        let t = std::time::Instant::now();
+        let report = validate_paths(&o);
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(report.files.len(), files);
+        assert!(report.is_valid());
+        eprintln!(
+            "{profile:?}: validate_paths, {files} files, {:.1} MB/s (jobs=1)",
+            mb * files as f64 / secs
+        );
+    }
 }
 
 #[test]
