@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release --lib validate::tests::validate_throughput -- --ignored --nocapture 2>&1 \
-  | grep -E "first call|compiling all|MB/s|test result"
+  | grep -E "first call|compiling all|MB/s|test result|panicked"

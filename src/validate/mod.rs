@@ -13,6 +13,7 @@
 
 mod cli;
 mod files;
+mod links;
 mod report;
 mod schemas;
 #[cfg(test)]
@@ -319,6 +320,9 @@ pub fn validate_value(value: &Value, profile: Profile) -> Vec<Violation> {
             Some(v) => {
                 let mut extra = Vec::new();
                 collect(v, value, "", &mut extra);
+                if is_bundle {
+                    links::check(value, &mut extra);
+                }
                 for e in extra {
                     if !out.iter().any(|o| {
                         o.pointer == e.pointer && o.rule == e.rule && o.message == e.message

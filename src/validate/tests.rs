@@ -786,11 +786,17 @@ fn validate_throughput() {
         e["fullUrl"] = json!(format!("urn:uuid:{id}"));
         e["resource"]["id"] = json!(id);
         entries.push(e);
+        // The Provenance (entry 4) targets every other entry.
+        entries[4]["resource"]["target"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"reference": format!("urn:uuid:{id}")}));
     }
     let text = serde_json::to_string_pretty(&big).unwrap();
     let mb = text.len() as f64 / 1e6;
     let t0 = std::time::Instant::now();
-    assert!(validate_value(&big, Profile::Migx).is_empty());
+    let v = validate_value(&big, Profile::Migx);
+    assert!(v.is_empty(), "{}", brief(&v));
     eprintln!("first call (compiles schemas): {:?}", t0.elapsed());
     let fhir = schemas::fhir().unwrap();
     let types: Vec<String> = serde_json::from_str::<Value>(FHIR_SCHEMA).unwrap()["discriminator"]
@@ -828,6 +834,25 @@ fn validate_throughput() {
             mb,
             mb * rounds as f64 / total,
             mb * rounds as f64 / parse
+        );
+    }
+    // Whole files through validate_paths (read + parse + validate), one thread.
+    let dir = tempfile::tempdir().unwrap();
+    let files = 40;
+    for i in 0..files {
+        std::fs::write(dir.path().join(format!("b{i:03}.json")), &text).unwrap();
+    }
+    for profile in [Profile::Fhir, Profile::Migx] {
+        let mut o = opts(vec![dir.path().to_path_buf()], profile);
+        o.jobs = 1;
+        let t = std::time::Instant::now();
+        let report = validate_paths(&o);
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(report.files.len(), files);
+        assert!(report.is_valid());
+        eprintln!(
+            "{profile:?}: validate_paths, {files} files, {:.1} MB/s (jobs=1)",
+            mb * files as f64 / secs
         );
     }
 }
@@ -875,4 +900,38 @@ fn migx_profile_messages_say_what_was_expected() {
         "{}",
         brief(&v)
     );
+}
+
+#[test]
+fn migx_profile_checks_links_between_entries() {
+    let bundle = load("valid/bundle-migx.json");
+    let mut b = bundle.clone();
+    b["entry"][6]["fullUrl"] = json!("urn:uuid:99999999-9999-4999-8999-999999999999");
+    let v = validate_value(&b, Profile::Migx);
+    let rules: Vec<_> = v
+        .iter()
+        .map(|v| (v.pointer.as_str(), v.rule.as_str()))
+        .collect();
+    assert!(
+        rules.contains(&("/entry/6/fullUrl", "fullUrl")),
+        "{}",
+        brief(&v)
+    );
+    // The List and the Provenance pointed at the old fullUrl.
+    assert!(
+        rules.contains(&("/entry/5/resource/entry/0/item/reference", "reference")),
+        "{}",
+        brief(&v)
+    );
+    assert!(
+        rules.contains(&("/entry/4/resource/target", "provenance-target")),
+        "{}",
+        brief(&v)
+    );
+    assert_eq!(
+        v.iter().find(|v| v.rule == "fullUrl").unwrap().entry,
+        Some(6)
+    );
+    // Under the FHIR profile the same bundle is fine.
+    assert!(validate_value(&b, Profile::Fhir).is_empty());
 }
