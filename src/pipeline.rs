@@ -962,7 +962,8 @@ pub struct ExplainedItem {
     pub source_id: String,
     pub element: &'static str,
     pub category: Option<Category>,
-    /// `shared`, `shared-as-part` (of the item named in `part_of`), or `withheld`.
+    /// `shared`, `shared-as-part` (of the item named in `part_of`), `container` (structure
+    /// whose contents are decided one by one, e.g. a specimen in a report), or `withheld`.
     pub decision: &'static str,
     pub part_of: Option<String>,
     pub reason: Option<&'static str>,
@@ -999,7 +1000,11 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
             return out;
         }
     };
-    let c = release(&ex, &hash, size, settings);
+    // The decisions are the point here; the output safety net (schema validation) is
+    // convert's job, so explain does not pay for it.
+    let mut quick = settings.clone();
+    quick.validate = false;
+    let c = release(&ex, &hash, size, &quick);
     out.status = c.status;
     out.reason = c
         .withheld
@@ -1013,7 +1018,8 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
     for (i, dec) in d.items.iter().enumerate() {
         let item = &ex.items[i];
         let (decision, part_of, reason) = match dec.outcome {
-            Outcome::Container => continue,
+            Outcome::Container if item.element == Some(Element::EhrComposition) => continue,
+            Outcome::Container => ("container", None, None),
             Outcome::Shared(_) => ("shared", None, None),
             Outcome::PartOf(o) => ("shared-as-part", Some(ex.items[o].id.clone()), None),
             Outcome::Withheld(r) => ("withheld", None, Some(r.as_str())),

@@ -1,0 +1,73 @@
+//! Helpers shared by the end-to-end tests: run the built binary, read outputs, walk files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn migx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_migx"))
+}
+
+/// Run migx with args; returns the output (never panics on a non-zero exit).
+pub fn run(args: &[&str]) -> Output {
+    migx()
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("migx runs")
+}
+
+/// The shared corpus, when present beside the project.
+pub fn corpus() -> Option<PathBuf> {
+    let p = root().join("../shared/corpus");
+    p.is_dir().then_some(p)
+}
+
+/// Convert the authored fixtures with their consent file into `out`.
+pub fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
+    let out = out.to_str().unwrap();
+    let mut args = vec![
+        "-q",
+        "convert",
+        "fixtures/extracts",
+        "--consent",
+        "fixtures/consent.csv",
+        "--permit-requester",
+        "Y02345",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Every regular file under a folder, sorted, as (relative path, bytes).
+pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            out.push((rel, std::fs::read(e.path()).unwrap()));
+        }
+    }
+    out
+}
+
+pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn manifest() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(root().join("fixtures/MANIFEST.json")).unwrap()).unwrap()
+}
