@@ -102,7 +102,9 @@ const HEADER: [&str; 6] = [
 
 /// ODS organisation codes: 3 to 10 upper-case letters and digits (e.g. `Y02345`, `RX1`).
 pub fn is_ods_code(s: &str) -> bool {
-    (3..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    (3..=10).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 impl ConsentBook {
@@ -127,7 +129,10 @@ impl ConsentBook {
     }
 
     /// Read a consent CSV file.
-    pub fn from_file(path: &Path, allow_test_identities: bool) -> Result<ConsentBook, ConsentFileError> {
+    pub fn from_file(
+        path: &Path,
+        allow_test_identities: bool,
+    ) -> Result<ConsentBook, ConsentFileError> {
         let text = std::fs::read(path).map_err(|source| ConsentFileError::Io {
             path: path.display().to_string(),
             source,
@@ -136,7 +141,11 @@ impl ConsentBook {
     }
 
     /// Parse consent CSV bytes; `origin` names the file in errors.
-    pub fn parse(bytes: &[u8], origin: &str, allow_test_identities: bool) -> Result<ConsentBook, ConsentFileError> {
+    pub fn parse(
+        bytes: &[u8],
+        origin: &str,
+        allow_test_identities: bool,
+    ) -> Result<ConsentBook, ConsentFileError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -214,9 +223,16 @@ impl ConsentBook {
     }
 }
 
-fn parse_row(row: &csv::StringRecord, line: u64, allow_test: bool) -> Result<ConsentRecord, String> {
+fn parse_row(
+    row: &csv::StringRecord,
+    line: u64,
+    allow_test: bool,
+) -> Result<ConsentRecord, String> {
     if row.len() != 6 {
-        return Err(format!("line {line}: expected 6 fields, found {}", row.len()));
+        return Err(format!(
+            "line {line}: expected 6 fields, found {}",
+            row.len()
+        ));
     }
     let nhs = &row[0];
     if !(nhs.len() == 10 && nhs.bytes().all(|b| b.is_ascii_digit())) {
@@ -272,8 +288,12 @@ mod tests {
              9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
              9434765919,deny,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n",
         );
-        assert!(matches!(b.lookup("9000000009"), Lookup::Found(r) if r.decision == ConsentDecision::Deny));
-        assert!(matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Deny));
+        assert!(
+            matches!(b.lookup("9000000009"), Lookup::Found(r) if r.decision == ConsentDecision::Deny)
+        );
+        assert!(
+            matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Deny)
+        );
         assert_eq!(b.lookup("9990000018"), Lookup::None);
     }
 

@@ -6,9 +6,10 @@
 //! output against the official FHIR R4 JSON Schema and migx's own profile.
 
 pub mod codes;
+pub mod consent;
 pub mod ehr;
 pub mod error;
+pub mod fhir;
 pub mod nhs;
 pub mod policy;
-pub mod consent;
-pub mod fhir;
+pub mod stu3;

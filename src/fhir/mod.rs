@@ -62,7 +62,9 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
     // Clinical resources per category, in document order.
     let mut per_cat: Vec<Vec<(String, Json, bool)>> = vec![Vec::new(); Category::ALL.len()];
     for (i, dec) in d.items.iter().enumerate() {
-        let Outcome::Shared(role) = dec.outcome else { continue };
+        let Outcome::Shared(role) = dec.outcome else {
+            continue;
+        };
         let Some(cat) = dec.category else { continue };
         let slot = &mut per_cat[cat as usize];
         for (r, member) in m.map(i, role, cat) {
@@ -196,9 +198,7 @@ fn list_title(c: Category) -> &'static str {
 
 /// GP Connect list codes where one exists; otherwise the title as text.
 fn list_code(c: Category) -> Json {
-    let sct = |code: &str, display: &str| {
-        json!({ "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }], "text": list_title(c) })
-    };
+    let sct = |code: &str, display: &str| json!({ "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }], "text": list_title(c) });
     match c {
         Category::Problems => sct("717711000000103", "Problems"),
         Category::Medications => sct("933361000000108", "Medications and medical devices"),
@@ -274,11 +274,15 @@ fn provenance_resource(
         ConsentOrigin::OperatorAssertion => {
             "consent: operator assertion (--consent-all), not a patient's decision".to_string()
         }
-        ConsentOrigin::FileRow { line } => format!("consent: point-of-care decision, consent file line {line}"),
+        ConsentOrigin::FileRow { line } => {
+            format!("consent: point-of-care decision, consent file line {line}")
+        }
     };
     let snomed = match rc.policy.snomed_release_version() {
         Some(v) => format!("SNOMED CT release {v}"),
-        None => "SNOMED CT: no release loaded; exclusion coverage limited to built-in lists".to_string(),
+        None => {
+            "SNOMED CT: no release loaded; exclusion coverage limited to built-in lists".to_string()
+        }
     };
     let mut entities = vec![json!({
         "role": "source",
@@ -341,9 +345,12 @@ fn report_results(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
                 Some(g)
             }
             Outcome::Shared(Role::ResultGroup { report: Some(r) }) => {
-                let nested = ex.items[j]
-                    .parent
-                    .is_some_and(|p| matches!(d.items[p].outcome, Outcome::Shared(Role::ResultGroup { .. })));
+                let nested = ex.items[j].parent.is_some_and(|p| {
+                    matches!(
+                        d.items[p].outcome,
+                        Outcome::Shared(Role::ResultGroup { .. })
+                    )
+                });
                 (!nested).then_some(r)
             }
             _ => None,
@@ -365,7 +372,9 @@ impl Mapper<'_> {
     /// of a medication, hang off their parent instead).
     fn map(&self, i: usize, role: Role, cat: Category) -> Vec<(Json, bool)> {
         match role {
-            Role::Problem { named } => vec![(self.condition(i, named, "problem-list-item", true), true)],
+            Role::Problem { named } => {
+                vec![(self.condition(i, named, "problem-list-item", true), true)]
+            }
             Role::Diagnosis => vec![(self.condition(i, i, "encounter-diagnosis", false), true)],
             Role::Procedure => vec![(self.procedure(i), true)],
             Role::Flag => vec![(self.flag(i), true)],
@@ -384,7 +393,10 @@ impl Mapper<'_> {
                     r["hasMember"] = json!(members);
                 }
                 let nested = self.item(i).parent.is_some_and(|p| {
-                    matches!(self.d.items[p].outcome, Outcome::Shared(Role::ResultGroup { .. }))
+                    matches!(
+                        self.d.items[p].outcome,
+                        Outcome::Shared(Role::ResultGroup { .. })
+                    )
                 });
                 vec![(r, report.is_none() && !nested)]
             }
@@ -401,7 +413,8 @@ impl Mapper<'_> {
             .filter(|&c| {
                 matches!(
                     self.d.items[c].outcome,
-                    Outcome::Shared(Role::Result { .. }) | Outcome::Shared(Role::ResultGroup { .. })
+                    Outcome::Shared(Role::Result { .. })
+                        | Outcome::Shared(Role::ResultGroup { .. })
                 )
             })
             .map(|c| json!({ "reference": urn(&source_uuid(&self.item(c).id)) }))
@@ -448,7 +461,12 @@ impl Mapper<'_> {
             "category".into(),
             json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": category }] }]),
         );
-        if problem && c.qualifiers.iter().chain(item.qualifiers.iter()).any(|q| q.code == "386134007") {
+        if problem
+            && c.qualifiers
+                .iter()
+                .chain(item.qualifiers.iter())
+                .any(|q| q.code == "386134007")
+        {
             m.insert(
                 "severity".into(),
                 json!({ "coding": [{ "system": "http://snomed.info/sct", "code": "24484000", "display": "Severe" }] }),
@@ -501,7 +519,10 @@ impl Mapper<'_> {
         let item = self.item(i);
         let obs = observation.map(|o| self.item(o)).unwrap_or(item);
         let drug = item.codes.iter().any(|c| c.code.starts_with("14L"))
-            || item.codes.iter().any(|c| c.system == CodeSystem::Snomed && c.code == "1521000000106");
+            || item
+                .codes
+                .iter()
+                .any(|c| c.system == CodeSystem::Snomed && c.code == "1521000000106");
         let mut m = self.base("AllergyIntolerance", i);
         m.insert(
             "clinicalStatus".into(),
@@ -517,7 +538,12 @@ impl Mapper<'_> {
         );
         m.insert("code".into(), concept(self.policy, &obs.codes));
         m.insert("patient".into(), json!({ "reference": self.patient_ref }));
-        if let Some(t) = obs.effective.point().value().or(item.effective.point().value()) {
+        if let Some(t) = obs
+            .effective
+            .point()
+            .value()
+            .or(item.effective.point().value())
+        {
             m.insert("onsetDateTime".into(), json!(t.fhir()));
         }
         if let Some(t) = item.availability.value() {
@@ -565,14 +591,25 @@ impl Mapper<'_> {
             _ => {}
         }
         if has_emittable(self.policy, &item.interpretation) {
-            m.insert("interpretation".into(), json!([concept(self.policy, &item.interpretation)]));
+            m.insert(
+                "interpretation".into(),
+                json!([concept(self.policy, &item.interpretation)]),
+            );
         }
         if let Some(rr) = &item.reference_range {
             let mut r = Map::new();
-            if let Some(q) = rr.low.as_deref().and_then(|v| quantity(v, rr.unit.as_deref())) {
+            if let Some(q) = rr
+                .low
+                .as_deref()
+                .and_then(|v| quantity(v, rr.unit.as_deref()))
+            {
                 r.insert("low".into(), q);
             }
-            if let Some(q) = rr.high.as_deref().and_then(|v| quantity(v, rr.unit.as_deref())) {
+            if let Some(q) = rr
+                .high
+                .as_deref()
+                .and_then(|v| quantity(v, rr.unit.as_deref()))
+            {
                 r.insert("high".into(), q);
             }
             if !r.is_empty() {
@@ -637,7 +674,11 @@ impl Mapper<'_> {
         if let Some(t) = auth.availability.value() {
             plan.insert("authoredOn".into(), json!(t.fhir()));
         }
-        let course = if auth.repeat_number.unwrap_or(0) == 0 { "acute" } else { "continuous" };
+        let course = if auth.repeat_number.unwrap_or(0) == 0 {
+            "acute"
+        } else {
+            "continuous"
+        };
         plan.insert(
             "courseOfTherapyType".into(),
             json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": course }] }),
@@ -748,7 +789,10 @@ pub fn concept(policy: &Policy, codes: &[Coding]) -> Json {
     let mut out: Vec<Json> = Vec::new();
     for c in codes {
         if let Some(j) = emit_coding(policy, c) {
-            if !out.iter().any(|o| o["system"] == j["system"] && o["code"] == j["code"]) {
+            if !out
+                .iter()
+                .any(|o| o["system"] == j["system"] && o["code"] == j["code"])
+            {
                 out.push(j);
             }
         }

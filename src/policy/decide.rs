@@ -117,19 +117,29 @@ impl WithheldReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// A problem `LinkSet`; `named` is the statement giving its code.
-    Problem { named: usize },
+    Problem {
+        named: usize,
+    },
     Diagnosis,
     Procedure,
     /// A result on its own, or a member of `group` (a battery or a report).
-    Result { group: Option<usize> },
+    Result {
+        group: Option<usize>,
+    },
     /// A battery/cluster of results (e.g. blood pressure), inside `report` if any.
-    ResultGroup { report: Option<usize> },
+    ResultGroup {
+        report: Option<usize>,
+    },
     /// A pathology report (CLUSTER 16488004).
     Report,
     /// An allergy `CompoundStatement`; `observation` is the statement naming the allergen.
-    Allergy { observation: Option<usize> },
+    Allergy {
+        observation: Option<usize>,
+    },
     /// A `MedicationStatement` with its authorisation (index of the `ehrSupplyAuthorise`).
-    Medication { authorise: usize },
+    Medication {
+        authorise: usize,
+    },
     Flag,
 }
 
@@ -295,7 +305,9 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
     // Issues of each shared medication, found once (no per-medication rescans).
     let mut issues: HashMap<usize, Vec<usize>> = HashMap::new();
     for (i, item) in ex.items.iter().enumerate() {
-        if item.element != Some(Element::EhrSupplyPrescribe) || items[i].outcome != Outcome::PartOf(item.parent.unwrap_or(usize::MAX)) {
+        if item.element != Some(Element::EhrSupplyPrescribe)
+            || items[i].outcome != Outcome::PartOf(item.parent.unwrap_or(usize::MAX))
+        {
             continue;
         }
         let Some(parent) = item.parent else { continue };
@@ -303,7 +315,10 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
             Outcome::PartOf(o) => o,
             _ => parent,
         };
-        if matches!(items[owner].outcome, Outcome::Shared(Role::Medication { .. })) {
+        if matches!(
+            items[owner].outcome,
+            Outcome::Shared(Role::Medication { .. })
+        ) {
             issues.entry(owner).or_default().push(i);
         }
     }
@@ -336,7 +351,11 @@ impl<'a> Ctx<'a> {
         for (i, item) in ex.items.iter().enumerate() {
             match item.element {
                 Some(Element::LinkSet) => {
-                    if let Some(&n) = item.named_statement.as_deref().and_then(|id| ex.index.get(id)) {
+                    if let Some(&n) = item
+                        .named_statement
+                        .as_deref()
+                        .and_then(|id| ex.index.get(id))
+                    {
                         named_by.entry(n).or_insert(i);
                     }
                 }
@@ -358,7 +377,9 @@ impl<'a> Ctx<'a> {
             if item.element != Some(Element::EhrSupplyDiscontinue) {
                 continue;
             }
-            let Some(target) = item.prior_ref.as_deref() else { continue };
+            let Some(target) = item.prior_ref.as_deref() else {
+                continue;
+            };
             let auth = if authorisations.contains_key(target) {
                 Some(target)
             } else {
@@ -416,7 +437,12 @@ impl<'a> Ctx<'a> {
 
     /// Which category and role an item would have, ignoring the filters; an item that is
     /// not shared by its nature comes back as `Withheld` with the reason.
-    fn classify(&self, i: usize, element: Element, done: &[Decision]) -> (Option<Category>, Outcome) {
+    fn classify(
+        &self,
+        i: usize,
+        element: Element,
+        done: &[Decision],
+    ) -> (Option<Category>, Outcome) {
         let item = self.item(i);
         let parent = item.parent;
         let parent_outcome = parent.map(|p| (p, done[p].outcome, done[p].category));
@@ -425,15 +451,16 @@ impl<'a> Ctx<'a> {
         match element {
             Element::EhrComposition => (None, Container),
             Element::NarrativeStatement => (None, Withheld(W::FreeText)),
-            Element::RequestStatement | Element::PlanStatement | Element::RegistrationStatement => {
-                (None, Withheld(W::CategoryNotShared))
-            }
-            Element::EhrSupplyAuthorise | Element::EhrSupplyPrescribe | Element::EhrSupplyDiscontinue => {
-                match parent {
-                    Some(p) => (Some(Category::Medications), PartOf(p)),
-                    None => (None, Withheld(W::UnresolvableReference)),
-                }
-            }
+            Element::RequestStatement
+            | Element::PlanStatement
+            | Element::RegistrationStatement
+            | Element::Other => (None, Withheld(W::CategoryNotShared)),
+            Element::EhrSupplyAuthorise
+            | Element::EhrSupplyPrescribe
+            | Element::EhrSupplyDiscontinue => match parent {
+                Some(p) => (Some(Category::Medications), PartOf(p)),
+                None => (None, Withheld(W::UnresolvableReference)),
+            },
             Element::MedicationStatement => self.classify_medication(i),
             Element::LinkSet => self.classify_linkset(i),
             Element::CompoundStatement => {
@@ -447,20 +474,31 @@ impl<'a> Ctx<'a> {
                 if let Some((_, Container, Some(c))) = parent_outcome {
                     // A specimen cluster inside a report: results below still belong to it.
                     if let Some(report) = self.enclosing_report(i, done) {
-                        return (Some(c), Shared(Role::ResultGroup { report: Some(report) }));
+                        return (
+                            Some(c),
+                            Shared(Role::ResultGroup {
+                                report: Some(report),
+                            }),
+                        );
                     }
                 }
                 match self.policy.category_rule(&item.codes) {
                     Some("allergy-header") => {
                         let obs = item.children_hint(self.ex);
-                        (Some(Category::Allergies), Shared(Role::Allergy { observation: obs }))
+                        (
+                            Some(Category::Allergies),
+                            Shared(Role::Allergy { observation: obs }),
+                        )
                     }
-                    Some("pathology-report") => (Some(Category::Investigations), Shared(Role::Report)),
+                    Some("pathology-report") => {
+                        (Some(Category::Investigations), Shared(Role::Report))
+                    }
                     Some("not-shared") => (None, Withheld(W::CategoryNotShared)),
                     _ => match item.class_code.as_deref() {
-                        Some("BATTERY") | Some("CLUSTER") => {
-                            (Some(Category::Tests), Shared(Role::ResultGroup { report: None }))
-                        }
+                        Some("BATTERY") | Some("CLUSTER") => (
+                            Some(Category::Tests),
+                            Shared(Role::ResultGroup { report: None }),
+                        ),
                         _ => (None, Container),
                     },
                 }
@@ -502,8 +540,12 @@ impl<'a> Ctx<'a> {
             return (Some(Category::RisksWarnings), Outcome::Shared(Role::Flag));
         }
         match self.policy.category_rule(&item.codes) {
-            Some("diagnoses") => return (Some(Category::Diagnoses), Outcome::Shared(Role::Diagnosis)),
-            Some("procedures") => return (Some(Category::Procedures), Outcome::Shared(Role::Procedure)),
+            Some("diagnoses") => {
+                return (Some(Category::Diagnoses), Outcome::Shared(Role::Diagnosis))
+            }
+            Some("procedures") => {
+                return (Some(Category::Procedures), Outcome::Shared(Role::Procedure))
+            }
             Some("tests") => {
                 return (
                     Some(Category::Tests),
@@ -563,7 +605,10 @@ impl<'a> Ctx<'a> {
         if inactive {
             return (Some(Category::Problems), Outcome::Withheld(W::NotCurrent));
         }
-        (Some(Category::Problems), Outcome::Shared(Role::Problem { named }))
+        (
+            Some(Category::Problems),
+            Outcome::Shared(Role::Problem { named }),
+        )
     }
 
     fn classify_medication(&self, i: usize) -> (Option<Category>, Outcome) {
@@ -679,9 +724,14 @@ impl<'a> Ctx<'a> {
             Some(Value::Coded(cs)) => cs,
             _ => &[],
         };
-        [&item.codes[..], value_codes, &item.consumable[..], &item.qualifiers[..]]
-            .iter()
-            .any(|cs| !cs.is_empty() && self.policy.sensitive_group(cs).is_some())
+        [
+            &item.codes[..],
+            value_codes,
+            &item.consumable[..],
+            &item.qualifiers[..],
+        ]
+        .iter()
+        .any(|cs| !cs.is_empty() && self.policy.sensitive_group(cs).is_some())
     }
 
     /// Fail closed on codes: an item coded only by SNOMED ids that are invalid, or only by
@@ -726,7 +776,9 @@ impl<'a> Ctx<'a> {
             DateField::Value(h) if h.date() < self.as_of.date() => Some(WithheldReason::NotCurrent),
             DateField::Value(_) => None,
             DateField::Absent => match auth.status_code.as_deref() {
-                Some("COMPLETE") if auth.repeat_number == Some(0) => Some(WithheldReason::NotCurrent),
+                Some("COMPLETE") if auth.repeat_number == Some(0) => {
+                    Some(WithheldReason::NotCurrent)
+                }
                 _ => None,
             },
         }
@@ -772,4 +824,3 @@ impl Item {
             .find(|&c| ex.items[c].element == Some(Element::ObservationStatement))
     }
 }
-
