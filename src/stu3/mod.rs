@@ -12,7 +12,7 @@
 //! | `AllergyIntolerance` | `CompoundStatement` (class CATEGORY, as the adaptor) coded Read `14L..00` (medication) / `SN53.00` (other) with one child `ObservationStatement` (id `<allergy id>-obs`) carrying the allergy code |
 //! | `MedicationRequest` intent plan | `MedicationStatement` (id of the GP Connect `MedicationStatement` based on it, else `<plan id>-ms`) with an `ehrSupplyAuthorise` child (id = plan id) and, when stopped, an `ehrSupplyDiscontinue` sibling (id `<plan id>-discontinue`, `prior_ref` = plan id), as in the XML |
 //! | `MedicationRequest` intent order | `MedicationStatement` (`<order id>-ms`) with an `ehrSupplyPrescribe` child (id = order id, `prior_ref` = the `basedOn` plan id) |
-//! | `Observation` | `ObservationStatement`; with `component`s a BATTERY (e.g. blood pressure) of component statements (`<id>-c<n>`); with `has-member` a CLUSTER of its members; coded 37331000000100 ("comment note") a `NarrativeStatement` |
+//! | `Observation` | `ObservationStatement`; with `component`s a BATTERY (e.g. blood pressure) of component statements (`<id>-c<n>`); a report's test group (`has-member`) a CLUSTER of its members (outside reports `has-member` only links entries, which stay separate); coded 37331000000100 ("comment note") a `NarrativeStatement` |
 //! | `DiagnosticReport` (+ `Specimen`) | CLUSTER 16488004 containing one CLUSTER 123038009 per specimen containing its results |
 //! | `Immunization` | `ObservationStatement` coded by the vaccination procedure (else the vaccine code); the policy decides |
 //! | `ProcedureRequest` / `ReferralRequest` / `DocumentReference` | `PlanStatement` / `RequestStatement` / `NarrativeStatement` |
@@ -329,6 +329,8 @@ struct Reader<'a> {
     /// Encounter resource -> composition item.
     composition: HashMap<usize, usize>,
     emitted: HashSet<usize>,
+    /// Observations that own members (test groups inside reports).
+    groups: HashSet<usize>,
     ex: Extract,
 }
 
@@ -343,6 +345,7 @@ impl<'a> Reader<'a> {
             statement_of_plan: HashMap::new(),
             composition: HashMap::new(),
             emitted: HashSet::new(),
+            groups: HashSet::new(),
             ex: Extract::default(),
         }
     }
@@ -449,18 +452,6 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
-                "Observation" => {
-                    for rel in arr(Some(v), "related") {
-                        if str_at(rel, "type") != Some("has-member") {
-                            continue;
-                        }
-                        if let Some(o) = self.lookup(reference(rel.get("target"))) {
-                            if o != i && self.res[o].ty == "Observation" {
-                                self.owner.entry(o).or_insert(i);
-                            }
-                        }
-                    }
-                }
                 "MedicationStatement" => {
                     for b in arr(Some(v), "basedOn") {
                         if let Some(p) = self.lookup(reference(Some(b))) {
@@ -479,6 +470,24 @@ impl<'a> Reader<'a> {
                     }
                 }
                 _ => {}
+            }
+        }
+        // Test groups: `has-member` builds a group only inside a report, as the adaptor maps
+        // it (elsewhere EMIS uses it to link entries that stay separate statements).
+        let mut work: Vec<usize> = self.owner.keys().copied().collect();
+        while let Some(g) = work.pop() {
+            let v = self.res[g].v;
+            for rel in arr(Some(v), "related") {
+                if str_at(rel, "type") != Some("has-member") {
+                    continue;
+                }
+                if let Some(o) = self.lookup(reference(rel.get("target"))) {
+                    if o != g && self.res[o].ty == "Observation" && !self.owner.contains_key(&o) {
+                        self.owner.insert(o, g);
+                        self.groups.insert(g);
+                        work.push(o);
+                    }
+                }
             }
         }
         // An owner loop (a has-member b has-member a) must not make an item its own ancestor.
@@ -691,7 +700,7 @@ impl<'a> Reader<'a> {
         let v = self.res[t].v;
         self.res[t].ty == "Observation"
             && v.get("component").is_none()
-            && !arr(Some(v), "related").any(|r| str_at(r, "type") == Some("has-member"))
+            && !self.groups.contains(&t)
             && !is_comment_note(v)
     }
 
