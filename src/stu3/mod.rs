@@ -1142,3 +1142,138 @@ fn nesting_error() -> InputError {
         format!("resources nested (groups, lists) deeper than {MAX_NESTING}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::decide::{decide, Outcome, WithheldReason};
+    use crate::policy::Policy;
+
+    fn fixture() -> Vec<u8> {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stu3/record.json");
+        std::fs::read(p).unwrap()
+    }
+
+    fn item<'a>(ex: &'a Extract, id: &str) -> &'a Item {
+        ex.get(id).unwrap_or_else(|| panic!("no item {id}"))
+    }
+
+    #[test]
+    fn reads_header_fields() {
+        let ex = read_gpconnect(&fixture()).unwrap();
+        assert_eq!(ex.kind, Some(MessageKind::GpConnectStu3));
+        assert_eq!(ex.nhs_numbers, vec!["9000000009".to_string()]);
+        assert_eq!(ex.practice_ods.as_deref(), Some("A12345"));
+        assert_eq!(
+            ex.message_id.as_deref(),
+            Some("f0f0f0f0-0000-4000-8000-000000000001")
+        );
+        assert_eq!(
+            ex.created.value().unwrap().fhir(),
+            "2024-03-05T09:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn maps_constructs_like_the_xml() {
+        let ex = read_gpconnect(&fixture()).unwrap();
+        let obs = item(&ex, "33333333-3333-4333-8333-333333333333");
+        assert_eq!(obs.inherited_confidentiality, vec!["NOPAT".to_string()]);
+        let p = item(&ex, "66666666-6666-4666-8666-666666666666");
+        assert_eq!(p.element, Some(Element::LinkSet));
+        assert_eq!(p.codes[0].code, "394774009");
+        assert_eq!(p.qualifiers[0].code, "386134007");
+        let named = item(&ex, p.named_statement.as_deref().unwrap());
+        assert_eq!(named.codes[0].code, "195967001");
+        let a = item(&ex, "77777777-7777-4777-8777-777777777777");
+        assert_eq!(a.codes[0].code, "14L..00");
+        assert!(a.free_text);
+        assert_eq!(a.children.len(), 1);
+        let auth = item(&ex, "88888888-8888-4888-8888-888888888888");
+        assert_eq!(auth.element, Some(Element::EhrSupplyAuthorise));
+        assert_eq!(auth.repeat_number, Some(6));
+        let presc = item(&ex, "99999999-9999-4999-8999-999999999999");
+        assert_eq!(presc.element, Some(Element::EhrSupplyPrescribe));
+        assert_eq!(
+            presc.prior_ref.as_deref(),
+            Some("88888888-8888-4888-8888-888888888888")
+        );
+        let member = item(&ex, "cccccccc-cccc-4ccc-8ccc-cccccccccccc");
+        let group = &ex.items[member.parent.unwrap()];
+        assert_eq!(group.class_code.as_deref(), Some("CLUSTER"));
+        let spec = &ex.items[group.parent.unwrap()];
+        assert_eq!(spec.codes[0].code, "123038009");
+        let report = &ex.items[spec.parent.unwrap()];
+        assert_eq!(report.codes[0].code, "16488004");
+        assert_eq!(
+            item(&ex, "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee").element,
+            Some(Element::Other)
+        );
+    }
+
+    #[test]
+    fn policy_decisions_on_the_fixture() {
+        let ex = read_gpconnect(&fixture()).unwrap();
+        let policy = Policy::embedded_default().unwrap();
+        let d = decide(&ex, &policy, ex.created.value().unwrap());
+        let out = |id: &str| d.items[ex.index[id]].outcome;
+        use WithheldReason as W;
+        assert_eq!(
+            out("33333333-3333-4333-8333-333333333333"),
+            Outcome::Withheld(W::Confidential)
+        );
+        assert_eq!(
+            out("55555555-5555-4555-8555-555555555555"),
+            Outcome::Withheld(W::Confidential)
+        );
+        assert_eq!(
+            out("44444444-4444-4444-8444-444444444444"),
+            Outcome::Withheld(W::CategoryNotShared)
+        );
+        assert_eq!(
+            out("dddddddd-dddd-4ddd-8ddd-dddddddddddd"),
+            Outcome::Withheld(W::SensitiveCode)
+        );
+        assert_eq!(
+            out("eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"),
+            Outcome::Withheld(W::CategoryNotShared)
+        );
+        assert!(matches!(
+            out("66666666-6666-4666-8666-666666666666"),
+            Outcome::Shared(_)
+        ));
+        assert!(matches!(
+            out("77777777-7777-4777-8777-777777777777"),
+            Outcome::Shared(_)
+        ));
+        let ms = ex.items[ex.index["88888888-8888-4888-8888-888888888888"]]
+            .parent
+            .unwrap();
+        assert!(matches!(d.items[ms].outcome, Outcome::Shared(_)));
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        let code = |b: &[u8]| read_gpconnect(b).unwrap_err().code;
+        assert_eq!(code(b""), ErrorCode::EmptyFile);
+        assert_eq!(code(b"hello"), ErrorCode::NotXml);
+        assert_eq!(code(b"{\"resourceType\":\"Bundle\""), ErrorCode::NotXml);
+        assert_eq!(code(b"\xff\xfe{}"), ErrorCode::InvalidEncoding);
+        assert_eq!(
+            code(b"{\"resourceType\":\"Patient\"}"),
+            ErrorCode::UnsupportedMessage
+        );
+        assert_eq!(code(b"[1,2,3]"), ErrorCode::UnsupportedMessage);
+        // Deeply nested JSON: serde_json's recursion limit, not a stack overflow.
+        let deep = "[".repeat(100_000);
+        assert_eq!(code(deep.as_bytes()), ErrorCode::NotXml);
+        // Hostile structure: a has-member cycle and odd types still read.
+        let cyc = br#"{"resourceType":"Bundle","meta":{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"]},
+          "entry":[{"resource":{"resourceType":"DiagnosticReport","id":"r","result":[{"reference":"Observation/a"}]}},
+          {"resource":{"resourceType":"Observation","id":"a","related":[{"type":"has-member","target":{"reference":"Observation/b"}}]}},
+          {"resource":{"resourceType":"Observation","id":"b","related":[{"type":"has-member","target":{"reference":"Observation/a"}}],"code":7,"effectiveDateTime":3}}]}"#;
+        let ex = read_gpconnect(cyc).unwrap();
+        assert!(ex.nhs_numbers.is_empty());
+        assert_eq!(ex.get("b").unwrap().effective.center, DateField::Invalid);
+    }
+}
