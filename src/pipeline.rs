@@ -315,17 +315,7 @@ fn read_json(
 }
 
 fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
-    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        Ok(_) => Err(InputError::new(
-            ErrorCode::UnsupportedMessage,
-            "a JSON document that is not a GP Connect STU3 structured record bundle",
-        )),
-        Err(e) => Err(InputError {
-            line: Some(e.line() as u64),
-            column: Some(e.column() as u64),
-            ..InputError::new(ErrorCode::NotXml, "not XML, and not valid JSON either")
-        }),
-    }
+    crate::stu3::read_gpconnect(bytes)
 }
 
 /// Decide and build the bundle for a read extract.

@@ -45,6 +45,9 @@ pub enum Element {
     PlanStatement,
     RequestStatement,
     RegistrationStatement,
+    /// A source construct migx has no mapping for (e.g. a GP Connect resource type it does
+    /// not know); never shared, recorded as `category-not-shared`.
+    Other,
 }
 
 impl Element {
@@ -62,6 +65,7 @@ impl Element {
             Element::PlanStatement => "PlanStatement",
             Element::RequestStatement => "RequestStatement",
             Element::RegistrationStatement => "RegistrationStatement",
+            Element::Other => "Other",
         }
     }
 }
@@ -79,6 +83,14 @@ pub enum DateField {
 impl DateField {
     pub fn from_hl7(s: &str) -> DateField {
         match Ts::parse(s) {
+            Ok(ts) if ts.is_placeholder() => DateField::Absent,
+            Ok(ts) => DateField::Value(ts),
+            Err(_) => DateField::Invalid,
+        }
+    }
+    /// From a FHIR `date`/`dateTime`/`instant` string (GP Connect STU3).
+    pub fn from_fhir(s: &str) -> DateField {
+        match Ts::parse_fhir(s) {
             Ok(ts) if ts.is_placeholder() => DateField::Absent,
             Ok(ts) => DateField::Value(ts),
             Err(_) => DateField::Invalid,

@@ -88,6 +88,74 @@ impl Ts {
         })
     }
 
+    /// Parse a FHIR (STU3 or R4) `date`/`dateTime`/`instant`: `YYYY`, `YYYY-MM`,
+    /// `YYYY-MM-DD`, `YYYY-MM-DDThh:mm[:ss[.fff]][Z|±hh:mm]`. Values without an offset are
+    /// UK local time, like HL7 TS values. The text is rewritten as an HL7 TS and parsed by
+    /// [`Ts::parse`], so both formats give the same value for the same instant.
+    pub fn parse_fhir(s: &str) -> Result<Ts, TsError> {
+        let s = s.trim();
+        if !s.is_ascii() {
+            return Err(TsError);
+        }
+        let (date, time) = match s.split_once('T') {
+            Some((d, t)) => (d, Some(t)),
+            None => (s, None),
+        };
+        let parts: Vec<&str> = date.split('-').collect();
+        let ok_len = match parts.as_slice() {
+            [y] => y.len() == 4,
+            [y, m] => y.len() == 4 && m.len() == 2,
+            [y, m, d] => y.len() == 4 && m.len() == 2 && d.len() == 2,
+            _ => false,
+        };
+        if !ok_len || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(TsError);
+        }
+        let mut hl7: String = parts.concat();
+        if let Some(t) = time {
+            if parts.len() != 3 {
+                return Err(TsError);
+            }
+            let (clock, offset) = match t.find(['Z', '+', '-']) {
+                Some(i) => (&t[..i], Some(&t[i..])),
+                None => (t, None),
+            };
+            let (hms, fraction) = match clock.split_once('.') {
+                Some((a, b)) => (a, Some(b)),
+                None => (clock, None),
+            };
+            let hms: Vec<&str> = hms.split(':').collect();
+            if !(hms.len() == 2 || hms.len() == 3)
+                || !hms
+                    .iter()
+                    .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(TsError);
+            }
+            hl7.push_str(&hms.concat());
+            if hms.len() == 2 {
+                hl7.push_str("00");
+            }
+            if let Some(f) = fraction {
+                hl7.push('.');
+                hl7.push_str(f);
+            }
+            match offset {
+                Some("Z") => hl7.push_str("+0000"),
+                Some(o) => {
+                    let b = o.as_bytes();
+                    if o.len() != 6 || b[3] != b':' {
+                        return Err(TsError);
+                    }
+                    hl7.push_str(&o[..3]);
+                    hl7.push_str(&o[4..]);
+                }
+                None => {}
+            }
+        }
+        Ts::parse(&hl7)
+    }
+
     /// SystmOne writes `19000101...` for "no date"; such a value means "not given".
     pub fn is_placeholder(&self) -> bool {
         self.local.date() == NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
@@ -223,6 +291,48 @@ mod tests {
             "2020+99",
         ] {
             assert!(Ts::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fhir_datetimes() {
+        assert_eq!(Ts::parse_fhir("2020").unwrap().fhir(), "2020");
+        assert_eq!(Ts::parse_fhir("2020-03").unwrap().fhir(), "2020-03");
+        assert_eq!(Ts::parse_fhir("1978-12-31").unwrap().fhir(), "1978-12-31");
+        assert_eq!(
+            Ts::parse_fhir("2010-01-14T09:53:33.41+00:00")
+                .unwrap()
+                .fhir(),
+            "2010-01-14T09:53:33+00:00"
+        );
+        assert_eq!(
+            Ts::parse_fhir("2012-05-17T00:00:00+01:00").unwrap().fhir(),
+            "2012-05-17T00:00:00+01:00"
+        );
+        assert_eq!(
+            Ts::parse_fhir("2020-07-14T10:05:01Z").unwrap().fhir(),
+            "2020-07-14T10:05:01+00:00"
+        );
+        // No offset: UK local time, as for HL7 TS.
+        assert_eq!(
+            Ts::parse_fhir("2020-07-14T10:05:01").unwrap(),
+            Ts::parse("20200714100501").unwrap()
+        );
+        for bad in [
+            "",
+            "20200314",
+            "2020-3-14",
+            "2020-02-30",
+            "2020-03-14T",
+            "2020-03-14T10",
+            "2020-03-14T10:05:01+0100",
+            "2020-03-14T10:05:01.+01:00",
+            "2020-03T10:05",
+            "2020-03-14 10:05:01",
+            "yesterday",
+            "２０２０",
+        ] {
+            assert!(Ts::parse_fhir(bad).is_err(), "{bad}");
         }
     }
 

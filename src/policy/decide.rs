@@ -451,9 +451,10 @@ impl<'a> Ctx<'a> {
         match element {
             Element::EhrComposition => (None, Container),
             Element::NarrativeStatement => (None, Withheld(W::FreeText)),
-            Element::RequestStatement | Element::PlanStatement | Element::RegistrationStatement => {
-                (None, Withheld(W::CategoryNotShared))
-            }
+            Element::RequestStatement
+            | Element::PlanStatement
+            | Element::RegistrationStatement
+            | Element::Other => (None, Withheld(W::CategoryNotShared)),
             Element::EhrSupplyAuthorise
             | Element::EhrSupplyPrescribe
             | Element::EhrSupplyDiscontinue => match parent {

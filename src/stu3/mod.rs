@@ -1,0 +1,1279 @@
+//! Reading GP Connect "Access Record Structured" / "Migrate Structured Record" FHIR STU3
+//! bundles into the same typed [`Extract`] the EhrExtract reader produces, so policy,
+//! mapping, validation and output are shared code.
+//!
+//! Each STU3 construct becomes the EhrExtract construct the NHS GP2GP adaptor generates from
+//! it (the `uat-*` corpus pairs show the correspondence):
+//!
+//! | STU3 | model item |
+//! |---|---|
+//! | `Encounter` | `ehrComposition`; resources in its consultation `List` tree (topics and headings flattened, as the adaptor does) are its children |
+//! | `Condition` (problem header) | `LinkSet` coded 394774009 active / 394775005 otherwise; `named_statement` = the `actualProblem` Observation, else a synthesized `ObservationStatement` (id `<condition id>-named`) carrying the Condition's own code |
+//! | `AllergyIntolerance` | `CompoundStatement` (class CATEGORY, as the adaptor) coded Read `14L..00` (medication) / `SN53.00` (other) with one child `ObservationStatement` (id `<allergy id>-obs`) carrying the allergy code |
+//! | `MedicationRequest` intent plan | `MedicationStatement` (id of the GP Connect `MedicationStatement` based on it, else `<plan id>-ms`) with an `ehrSupplyAuthorise` child (id = plan id) and, when stopped, an `ehrSupplyDiscontinue` sibling (id `<plan id>-discontinue`, `prior_ref` = plan id), as in the XML |
+//! | `MedicationRequest` intent order | `MedicationStatement` (`<order id>-ms`) with an `ehrSupplyPrescribe` child (id = order id, `prior_ref` = the `basedOn` plan id) |
+//! | `Observation` | `ObservationStatement`; with `component`s a BATTERY (e.g. blood pressure) of component statements (`<id>-c<n>`); a report's test group (`has-member`) a CLUSTER of its members (outside reports `has-member` only links entries, which stay separate); coded 37331000000100 ("comment note") a `NarrativeStatement` |
+//! | `DiagnosticReport` (+ `Specimen`) | CLUSTER 16488004 containing one CLUSTER 123038009 per specimen containing its results |
+//! | `Immunization` | `ObservationStatement` coded by the vaccination procedure (else the vaccine code); the policy decides |
+//! | `ProcedureRequest` / `ReferralRequest` / `DocumentReference` | `PlanStatement` / `RequestStatement` / `NarrativeStatement` |
+//! | other resource types with clinical content | `Element::Other` (withheld as `category-not-shared`) |
+//!
+//! Free text (`note`, `comment`, `text`, string values, dosage text, descriptions) is only
+//! recorded as present. SNOMED description ids from the GP Connect `Extension-coding-sctdescid`
+//! are not added as codings: the concept id beside them is what the policy checks, and an
+//! R4 coding must carry a concept id (a description id would be a wrong code there).
+//!
+//! Ids: an item's id is the resource's identifier value where that is a UUID (lowercase),
+//! else the resource id (lowercase). References are resolved through one index built once.
+//! `message_id` is the Bundle `id` or `identifier.value` (lowercase), else a UUID derived
+//! from the file's SHA-256 (GP Connect bundles usually carry neither). `created` is the
+//! Bundle `meta.lastUpdated` (or R4 `timestamp`), else the latest *recorded* date of any
+//! item (asserted/issued/authored/recorded dates and encounter starts; never planned dates).
+
+use crate::codes::{CodeSystem, Coding};
+use crate::ehr::model::{
+    DateField, Effective, Element, Extract, Item, MessageKind, ReferenceRange, Value,
+};
+use crate::error::{ErrorCode, InputError};
+use crate::fhir::ids::{derived_uuid, is_uuid, sha256_hex};
+use serde_json::Value as Json;
+use std::collections::{HashMap, HashSet};
+
+pub const SYSTEM_NHS_NUMBER: &str = "https://fhir.nhs.uk/Id/nhs-number";
+pub const SYSTEM_ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+const PROFILE_PREFIXES: [&str; 2] = [
+    "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-",
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-",
+];
+const EXT_ACTUAL_PROBLEM: &str = "Extension-CareConnect-ActualProblem-1";
+const EXT_RELATED_CONTENT: &str = "Extension-CareConnect-RelatedClinicalContent-1";
+const EXT_SIGNIFICANCE: &str = "Extension-CareConnect-ProblemSignificance-1";
+const EXT_PRESCRIPTION_TYPE: &str = "Extension-CareConnect-GPC-PrescriptionType-1";
+const EXT_REPEAT_INFO: &str = "Extension-CareConnect-GPC-MedicationRepeatInformation-1";
+const EXT_STATUS_REASON: &str = "Extension-CareConnect-GPC-MedicationStatusReason-1";
+const EXT_ALLERGY_END: &str = "Extension-CareConnect-GPC-AllergyIntoleranceEnd-1";
+const EXT_ASSOCIATED_ENCOUNTER: &str = "encounter-associatedEncounter";
+const EXT_DATE_RECORDED: &str = "Extension-CareConnect-DateRecorded-1";
+const EXT_VACCINATION_PROCEDURE: &str = "Extension-CareConnect-VaccinationProcedure-1";
+const SNOMED_CONSULTATION_LIST: &str = "325851000000107";
+const SNOMED_COMMENT_NOTE: &str = "37331000000100";
+const NULL_FLAVOR_SYSTEM: &str = "http://hl7.org/fhir/v3/NullFlavor";
+/// Nesting of groups (report > specimen > battery > ...) and list trees beyond this is refused.
+const MAX_NESTING: usize = 64;
+
+/// Resource types that carry no clinical statement of their own (administrative, or read as
+/// part of another resource).
+const STRUCTURAL_TYPES: [&str; 11] = [
+    "Patient",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Location",
+    "HealthcareService",
+    "List",
+    "Medication",
+    "MedicationStatement",
+    "Specimen",
+    "Device",
+];
+
+/// Whether a parsed JSON document is a GP Connect STU3 structured record bundle.
+pub fn is_gpconnect_bundle(json: &Json) -> bool {
+    if json.get("resourceType").and_then(Json::as_str) != Some("Bundle") {
+        return false;
+    }
+    if has_gpc_profile(json) {
+        return true;
+    }
+    entries(json).any(|r| {
+        has_gpc_profile(r)
+            || (str_at(r, "resourceType") == Some("Patient") && nhs_number(r).is_some())
+    })
+}
+
+fn has_gpc_profile(r: &Json) -> bool {
+    arr(r.get("meta"), "profile").any(|p| {
+        p.as_str()
+            .is_some_and(|p| PROFILE_PREFIXES.iter().any(|pre| p.starts_with(pre)))
+    })
+}
+
+/// Read a GP Connect STU3 bundle (UTF-8 JSON) into the model.
+pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(InputError::new(ErrorCode::EmptyFile, "the file is empty"));
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(
+            InputError::new(ErrorCode::InvalidEncoding, "the bytes are not valid UTF-8")
+                .at(e.valid_up_to() as u64),
+        );
+    }
+    let json: Json = serde_json::from_slice(bytes).map_err(|e| {
+        let mut err = InputError::new(
+            ErrorCode::NotXml,
+            format!(
+                "the file is neither XML nor well-formed JSON: {}",
+                e.classify_name()
+            ),
+        );
+        err.line = Some(e.line() as u64);
+        err.column = Some(e.column() as u64);
+        err
+    })?;
+    if !is_gpconnect_bundle(&json) {
+        return Err(InputError::new(
+            ErrorCode::UnsupportedMessage,
+            "the JSON is not a GP Connect STU3 structured record Bundle",
+        ));
+    }
+    let mut r = Reader::new(&json);
+    r.read()?;
+    let mut ex = r.ex;
+    ex.kind = Some(MessageKind::GpConnectStu3);
+    ex.message_id = bundle_id(&json)
+        .or_else(|| Some(derived_uuid(&["gpconnect-stu3-bundle", &sha256_hex(bytes)])));
+    ex.extract_id = ex.message_id.clone();
+    ex.created = match json
+        .get("meta")
+        .and_then(|m| m.get("lastUpdated"))
+        .or_else(|| json.get("timestamp"))
+        .and_then(Json::as_str)
+    {
+        Some(s) => DateField::from_fhir(s),
+        None => latest_recorded(&ex),
+    };
+    ex.finish();
+    Ok(ex)
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "read error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Eof => "unexpected end of input (truncated?)",
+        }
+    }
+}
+
+fn bundle_id(json: &Json) -> Option<String> {
+    let id = str_at(json, "id")
+        .or_else(|| json.get("identifier").and_then(|i| str_at(i, "value")))?
+        .trim();
+    let id = id.strip_prefix("urn:uuid:").unwrap_or(id);
+    (!id.is_empty()).then(|| id.to_ascii_lowercase())
+}
+
+fn latest_recorded(ex: &Extract) -> DateField {
+    ex.items
+        .iter()
+        .filter_map(|i| i.availability.value())
+        .max_by_key(|t| t.epoch_secs())
+        .map(DateField::Value)
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON helpers: every access is checked; nothing on input data can panic.
+
+fn str_at<'a>(v: &'a Json, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Json::as_str)
+}
+
+fn arr<'a>(v: Option<&'a Json>, key: &str) -> impl Iterator<Item = &'a Json> {
+    v.and_then(|v| v.get(key))
+        .and_then(Json::as_array)
+        .map(|a| a.iter())
+        .into_iter()
+        .flatten()
+}
+
+fn entries(bundle: &Json) -> impl Iterator<Item = &Json> {
+    arr(Some(bundle), "entry").filter_map(|e| e.get("resource"))
+}
+
+/// Extensions of `v` whose URL ends with `name` (URLs are versioned and hosted under two
+/// domains; the last path segment identifies them).
+fn extensions<'a>(v: &'a Json, name: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
+    arr(Some(v), "extension").filter(move |e| {
+        str_at(e, "url").is_some_and(|u| u == name || u.rsplit('/').next() == Some(name))
+    })
+}
+
+fn extension<'a>(v: &'a Json, name: &'a str) -> Option<&'a Json> {
+    extensions(v, name).next()
+}
+
+fn reference(v: Option<&Json>) -> Option<&str> {
+    v.and_then(|r| str_at(r, "reference"))
+}
+
+/// Index key of a reference `Type/id` (also absolute URLs ending so), lowercase.
+fn ref_key(r: &str) -> Option<String> {
+    let r = r.split(['#', '?']).next().unwrap_or(r);
+    let mut parts = r.rsplit('/');
+    let id = parts.next()?;
+    let ty = parts.next()?;
+    // `Type/id/_history/n`
+    let (ty, id) = if ty == "_history" {
+        let id2 = parts.next()?;
+        let ty2 = parts.next()?;
+        (ty2, id2)
+    } else {
+        (ty, id)
+    };
+    if ty.is_empty() || id.is_empty() {
+        return None;
+    }
+    Some(format!("{ty}/{id}").to_ascii_lowercase())
+}
+
+fn codings(cc: Option<&Json>) -> Vec<Coding> {
+    arr(cc, "coding")
+        .filter_map(|c| {
+            let system = str_at(c, "system")?.trim();
+            let code = str_at(c, "code")?.trim();
+            if system.is_empty() || code.is_empty() || system == NULL_FLAVOR_SYSTEM {
+                return None;
+            }
+            Some(Coding {
+                system: CodeSystem::from_uri(system),
+                code: code.to_string(),
+                display: str_at(c, "display").map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+fn has_text(v: Option<&Json>) -> bool {
+    match v {
+        Some(Json::String(s)) => !s.trim().is_empty(),
+        Some(Json::Array(a)) => a.iter().any(|x| has_text(Some(x))),
+        Some(Json::Object(o)) => o.get("text").is_some_and(|t| has_text(Some(t))),
+        _ => false,
+    }
+}
+
+fn date(v: Option<&Json>) -> DateField {
+    match v.and_then(Json::as_str) {
+        Some(s) => DateField::from_fhir(s),
+        None if v.is_some_and(|v| !v.is_null()) => DateField::Invalid,
+        None => DateField::Absent,
+    }
+}
+
+fn period(v: Option<&Json>) -> Effective {
+    Effective {
+        low: date(v.and_then(|p| p.get("start"))),
+        high: date(v.and_then(|p| p.get("end"))),
+        center: DateField::Absent,
+    }
+}
+
+fn number(v: Option<&Json>) -> Option<String> {
+    match v? {
+        Json::Number(n) => Some(n.to_string()),
+        Json::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn nhs_number(patient: &Json) -> Option<&str> {
+    arr(Some(patient), "identifier")
+        .find(|i| str_at(i, "system") == Some(SYSTEM_NHS_NUMBER))
+        .and_then(|i| str_at(i, "value"))
+}
+
+fn security(r: &Json) -> Vec<String> {
+    arr(r.get("meta"), "security")
+        .map(|s| {
+            str_at(s, "code")
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                // An unreadable security label is still a restriction: keep a marker.
+                .unwrap_or_else(|| "UNKNOWN".to_string())
+        })
+        .collect()
+}
+
+fn snomed(code: &str) -> Coding {
+    Coding::new(CodeSystem::Snomed, code)
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Res<'a> {
+    ty: &'a str,
+    v: &'a Json,
+    /// Item id derived from the resource.
+    id: String,
+}
+
+struct Reader<'a> {
+    bundle: &'a Json,
+    res: Vec<Res<'a>>,
+    /// `type/id` (lowercase) -> index into `res`.
+    index: HashMap<String, usize>,
+    /// Resource -> the resource that contains it (report result, group member).
+    owner: HashMap<usize, usize>,
+    /// Resource -> the Encounter it was recorded in.
+    encounter_of: HashMap<usize, usize>,
+    /// Plan MedicationRequest -> GP Connect MedicationStatement based on it.
+    statement_of_plan: HashMap<usize, usize>,
+    /// Encounter resource -> composition item.
+    composition: HashMap<usize, usize>,
+    emitted: HashSet<usize>,
+    /// Observations that own members (test groups inside reports).
+    groups: HashSet<usize>,
+    ex: Extract,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bundle: &'a Json) -> Self {
+        Reader {
+            bundle,
+            res: Vec::new(),
+            index: HashMap::new(),
+            owner: HashMap::new(),
+            encounter_of: HashMap::new(),
+            statement_of_plan: HashMap::new(),
+            composition: HashMap::new(),
+            emitted: HashSet::new(),
+            groups: HashSet::new(),
+            ex: Extract::default(),
+        }
+    }
+
+    fn lookup(&self, r: Option<&str>) -> Option<usize> {
+        self.index.get(&ref_key(r?)?).copied()
+    }
+
+    /// The item id a reference stands for (resolved resource's id, else the referenced id).
+    fn ref_item_id(&self, r: &str) -> Option<String> {
+        match self.lookup(Some(r)) {
+            Some(i) => Some(self.res[i].id.clone()),
+            None => ref_key(r).and_then(|k| k.split_once('/').map(|(_, id)| id.to_string())),
+        }
+    }
+
+    fn read(&mut self) -> Result<(), InputError> {
+        let bundle = self.bundle;
+        for (n, e) in arr(Some(bundle), "entry").enumerate() {
+            let Some(v) = e.get("resource") else { continue };
+            let Some(ty) = str_at(v, "resourceType") else {
+                continue;
+            };
+            let rid = str_at(v, "id").unwrap_or("").trim();
+            let ident = arr(Some(v), "identifier")
+                .filter_map(|i| str_at(i, "value"))
+                .map(str::trim)
+                .find(|s| is_uuid(s));
+            let id = match (ident, rid) {
+                (Some(u), _) => u.to_ascii_lowercase(),
+                (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
+                _ => format!("entry-{n}"),
+            };
+            let i = self.res.len();
+            if !rid.is_empty() {
+                self.index
+                    .insert(format!("{ty}/{rid}").to_ascii_lowercase(), i);
+            }
+            if let Some(full) = str_at(e, "fullUrl") {
+                self.index.insert(full.trim().to_ascii_lowercase(), i);
+            }
+            self.res.push(Res { ty, v, id });
+        }
+        self.read_patient();
+        self.structure()?;
+        // Compositions first, so every parent precedes its children.
+        for i in 0..self.res.len() {
+            if self.res[i].ty == "Encounter" {
+                self.encounter(i);
+            }
+        }
+        for i in 0..self.res.len() {
+            if !self.owner.contains_key(&i) {
+                self.emit(i, None, 0)?;
+            }
+        }
+        // Anything left (members of a group cycle with no top-level owner).
+        for i in 0..self.res.len() {
+            self.emit(i, None, 0)?;
+        }
+        Ok(())
+    }
+
+    fn read_patient(&mut self) {
+        let patients: Vec<usize> = (0..self.res.len())
+            .filter(|&i| self.res[i].ty == "Patient")
+            .collect();
+        for &p in &patients {
+            match nhs_number(self.res[p].v) {
+                Some(n) => self.ex.nhs_numbers.push(n.trim().to_string()),
+                None if patients.len() > 1 => self.ex.nhs_numbers.push(String::new()),
+                None => {}
+            }
+        }
+        let ods = |o: &Json| {
+            arr(Some(o), "identifier")
+                .find(|i| str_at(i, "system") == Some(SYSTEM_ODS))
+                .and_then(|i| str_at(i, "value"))
+                .map(|s| s.trim().to_string())
+        };
+        let managing = patients
+            .first()
+            .and_then(|&p| self.lookup(reference(self.res[p].v.get("managingOrganization"))))
+            .and_then(|o| ods(self.res[o].v));
+        self.ex.practice_ods = managing.or_else(|| {
+            self.res
+                .iter()
+                .filter(|r| r.ty == "Organization")
+                .find_map(|r| ods(r.v))
+        });
+    }
+
+    /// Ownership (report results, group members), consultation placement, plan statements.
+    fn structure(&mut self) -> Result<(), InputError> {
+        for i in 0..self.res.len() {
+            let v = self.res[i].v;
+            match self.res[i].ty {
+                "DiagnosticReport" => {
+                    for r in arr(Some(v), "result") {
+                        if let Some(o) = self.lookup(reference(Some(r))) {
+                            if o != i {
+                                self.owner.entry(o).or_insert(i);
+                            }
+                        }
+                    }
+                }
+                "MedicationStatement" => {
+                    for b in arr(Some(v), "basedOn") {
+                        if let Some(p) = self.lookup(reference(Some(b))) {
+                            self.statement_of_plan.entry(p).or_insert(i);
+                        }
+                    }
+                }
+                "List"
+                    if codings(v.get("code")).iter().any(|c| {
+                        c.system == CodeSystem::Snomed && c.code == SNOMED_CONSULTATION_LIST
+                    }) =>
+                {
+                    if let Some(enc) = self.lookup(reference(v.get("encounter"))) {
+                        let mut seen = HashSet::new();
+                        self.place(i, enc, &mut seen, 0)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Test groups: `has-member` builds a group only inside a report, as the adaptor maps
+        // it (elsewhere EMIS uses it to link entries that stay separate statements).
+        let mut work: Vec<usize> = self.owner.keys().copied().collect();
+        while let Some(g) = work.pop() {
+            let v = self.res[g].v;
+            for rel in arr(Some(v), "related") {
+                if str_at(rel, "type") != Some("has-member") {
+                    continue;
+                }
+                if let Some(o) = self.lookup(reference(rel.get("target"))) {
+                    if o != g && self.res[o].ty == "Observation" && !self.owner.contains_key(&o) {
+                        self.owner.insert(o, g);
+                        self.groups.insert(g);
+                        work.push(o);
+                    }
+                }
+            }
+        }
+        // An owner loop (a has-member b has-member a) must not make an item its own ancestor.
+        let keys: Vec<usize> = self.owner.keys().copied().collect();
+        for k in keys {
+            let mut cur = k;
+            let mut hops = 0;
+            while let Some(&o) = self.owner.get(&cur) {
+                if o == k || hops > self.res.len() {
+                    self.owner.remove(&k);
+                    break;
+                }
+                cur = o;
+                hops += 1;
+            }
+        }
+        // Fall back to the resource's own encounter reference.
+        for i in 0..self.res.len() {
+            if self.encounter_of.contains_key(&i) {
+                continue;
+            }
+            let v = self.res[i].v;
+            let r = reference(v.get("context"))
+                .or_else(|| reference(v.get("encounter")))
+                .or_else(|| reference(v.get("context").and_then(|c| c.get("encounter"))))
+                .or_else(|| {
+                    reference(
+                        extension(v, EXT_ASSOCIATED_ENCOUNTER)
+                            .and_then(|e| e.get("valueReference")),
+                    )
+                });
+            if let Some(e) = self.lookup(r) {
+                if self.res[e].ty == "Encounter" {
+                    self.encounter_of.insert(i, e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn place(
+        &mut self,
+        list: usize,
+        enc: usize,
+        seen: &mut HashSet<usize>,
+        depth: usize,
+    ) -> Result<(), InputError> {
+        if depth > MAX_NESTING {
+            return Err(nesting_error());
+        }
+        if !seen.insert(list) {
+            return Ok(());
+        }
+        let v = self.res[list].v;
+        for e in arr(Some(v), "entry") {
+            let Some(t) = self.lookup(reference(e.get("item"))) else {
+                continue;
+            };
+            if self.res[t].ty == "List" {
+                self.place(t, enc, seen, depth + 1)?;
+            } else {
+                self.encounter_of.entry(t).or_insert(enc);
+            }
+        }
+        Ok(())
+    }
+
+    fn encounter(&mut self, i: usize) {
+        let v = self.res[i].v;
+        let mut codes = Vec::new();
+        for t in arr(Some(v), "type") {
+            codes.extend(codings(Some(t)));
+        }
+        let effective = period(v.get("period"));
+        let idx = self.push(Item {
+            id: self.res[i].id.clone(),
+            element: Some(Element::EhrComposition),
+            class_code: Some("COMPOSITION".into()),
+            status_code: Some("COMPLETE".into()),
+            codes,
+            availability: effective.low,
+            effective,
+            confidentiality: security(v),
+            ..Item::default()
+        });
+        self.composition.insert(i, idx);
+        self.emitted.insert(i);
+    }
+
+    fn push(&mut self, mut item: Item) -> usize {
+        item.line = 0;
+        self.ex.items.push(item);
+        self.ex.items.len() - 1
+    }
+
+    /// Emit resource `i` (and what it contains) under `parent` (else its composition).
+    fn emit(&mut self, i: usize, parent: Option<usize>, depth: usize) -> Result<(), InputError> {
+        if depth > MAX_NESTING {
+            return Err(nesting_error());
+        }
+        if self.emitted.contains(&i) {
+            return Ok(());
+        }
+        let ty = self.res[i].ty;
+        if STRUCTURAL_TYPES.contains(&ty) {
+            return Ok(());
+        }
+        self.emitted.insert(i);
+        let parent = parent.or_else(|| {
+            self.encounter_of
+                .get(&i)
+                .and_then(|e| self.composition.get(e))
+                .copied()
+        });
+        match ty {
+            "Encounter" => {}
+            "Condition" => self.condition(i, parent),
+            "AllergyIntolerance" => self.allergy(i, parent),
+            "MedicationRequest" => self.medication_request(i, parent),
+            "Observation" => self.observation(i, parent, depth)?,
+            "DiagnosticReport" => self.report(i, parent, depth)?,
+            "Immunization" => self.immunization(i, parent),
+            "ProcedureRequest" => self.simple(i, parent, Element::PlanStatement),
+            "ReferralRequest" => self.simple(i, parent, Element::RequestStatement),
+            "DocumentReference" => self.simple(i, parent, Element::NarrativeStatement),
+            _ => self.simple(i, parent, Element::Other),
+        }
+        Ok(())
+    }
+
+    fn base(&self, i: usize, element: Element, parent: Option<usize>) -> Item {
+        let v = self.res[i].v;
+        Item {
+            id: self.res[i].id.clone(),
+            element: Some(element),
+            parent,
+            confidentiality: security(v),
+            free_text: has_text(v.get("note"))
+                || has_text(v.get("comment"))
+                || has_text(v.get("description"))
+                || v.get("text").is_some_and(|t| has_text(t.get("div"))),
+            ..Item::default()
+        }
+    }
+
+    fn condition(&mut self, i: usize, parent: Option<usize>) {
+        let v = self.res[i].v;
+        let mut item = self.base(i, Element::LinkSet, parent);
+        item.class_code = Some("OBS".into());
+        item.status_code = Some("COMPLETE".into());
+        // GP Connect requires clinicalStatus; anything but `active` (or none) is not current.
+        let active = str_at(v, "clinicalStatus") == Some("active");
+        item.codes = vec![snomed(if active { "394774009" } else { "394775005" })];
+        if extension(v, EXT_SIGNIFICANCE).and_then(|e| str_at(e, "valueCode")) == Some("major") {
+            item.qualifiers.push(snomed("386134007"));
+        }
+        item.effective.low = date(v.get("onsetDateTime"));
+        item.effective.high = date(v.get("abatementDateTime"));
+        item.availability = date(v.get("assertedDate"));
+        item.code_uncoded = v.get("code").is_some() && codings(v.get("code")).is_empty();
+        for e in extensions(v, EXT_RELATED_CONTENT) {
+            if let Some(r) = reference(e.get("valueReference")) {
+                let is_list = self
+                    .lookup(Some(r))
+                    .is_some_and(|t| self.res[t].ty == "List")
+                    || ref_key(r).is_some_and(|k| k.starts_with("list/"));
+                if !is_list {
+                    if let Some(id) = self.ref_item_id(r) {
+                        item.component_refs.push(id);
+                    }
+                }
+            }
+        }
+        let actual = extension(v, EXT_ACTUAL_PROBLEM)
+            .and_then(|e| reference(e.get("valueReference")))
+            .and_then(|r| self.lookup(Some(r)));
+        let named_obs = actual.filter(|&t| self.is_plain_observation(t));
+        let synth = match named_obs {
+            Some(t) => {
+                item.named_statement = Some(self.res[t].id.clone());
+                None
+            }
+            None => {
+                let id = format!("{}-named", item.id);
+                item.named_statement = Some(id.clone());
+                Some(Item {
+                    id,
+                    element: Some(Element::ObservationStatement),
+                    class_code: Some("OBS".into()),
+                    status_code: Some("COMPLETE".into()),
+                    parent,
+                    codes: codings(v.get("code")),
+                    code_uncoded: codings(v.get("code")).is_empty(),
+                    effective: item.effective,
+                    availability: item.availability,
+                    confidentiality: item.confidentiality.clone(),
+                    free_text: has_text(v.get("code")),
+                    ..Item::default()
+                })
+            }
+        };
+        self.push(item);
+        if let Some(s) = synth {
+            self.push(s);
+        }
+    }
+
+    /// An Observation that becomes a single ObservationStatement (not a group or a note).
+    fn is_plain_observation(&self, t: usize) -> bool {
+        let v = self.res[t].v;
+        self.res[t].ty == "Observation"
+            && v.get("component").is_none()
+            && !self.groups.contains(&t)
+            && !is_comment_note(v)
+    }
+
+    fn allergy(&mut self, i: usize, parent: Option<usize>) {
+        let v = self.res[i].v;
+        let medication = arr(Some(v), "category").any(|c| c.as_str() == Some("medication"));
+        let mut header = self.base(i, Element::CompoundStatement, parent);
+        header.class_code = Some("CATEGORY".into());
+        header.status_code = Some("COMPLETE".into());
+        header.codes = vec![Coding {
+            system: CodeSystem::ReadV2,
+            code: if medication { "14L..00" } else { "SN53.00" }.into(),
+            display: None,
+        }];
+        header.effective.low = date(v.get("onsetDateTime"));
+        // Resolved allergies (GP Connect "Ended allergies") carry an end date.
+        if let Some(end) = extension(v, EXT_ALLERGY_END) {
+            header.effective.high =
+                date(extension(end, "endDate").and_then(|e| e.get("valueDateTime")));
+        }
+        header.availability = date(v.get("assertedDate"));
+        header.free_text |= arr(Some(v), "reaction")
+            .any(|r| has_text(r.get("description")) || has_text(r.get("note")));
+        let obs = Item {
+            id: format!("{}-obs", header.id),
+            element: Some(Element::ObservationStatement),
+            class_code: Some("OBS".into()),
+            status_code: Some("COMPLETE".into()),
+            codes: codings(v.get("code")),
+            code_uncoded: codings(v.get("code")).is_empty(),
+            effective: header.effective,
+            availability: header.availability,
+            free_text: has_text(v.get("code")),
+            ..Item::default()
+        };
+        let h = self.push(header);
+        self.push(Item {
+            parent: Some(h),
+            ..obs
+        });
+    }
+
+    fn medication_request(&mut self, i: usize, parent: Option<usize>) {
+        let v = self.res[i].v;
+        let intent = str_at(v, "intent").unwrap_or("");
+        let status = str_at(v, "status").unwrap_or("");
+        let consumable = self
+            .lookup(reference(v.get("medicationReference")))
+            .map(|m| codings(self.res[m].v.get("code")))
+            .unwrap_or_else(|| codings(v.get("medicationCodeableConcept")));
+        let dispense = v.get("dispenseRequest");
+        let effective = period(dispense.and_then(|d| d.get("validityPeriod")));
+        let availability = date(v.get("authoredOn"));
+        let status_code = Some(
+            if status == "active" {
+                "ACTIVE"
+            } else {
+                "COMPLETE"
+            }
+            .to_string(),
+        );
+        let quantity = number(
+            dispense
+                .and_then(|d| d.get("quantity"))
+                .and_then(|q| q.get("value")),
+        );
+        let dosage_text = arr(Some(v), "dosageInstruction")
+            .any(|d| has_text(d.get("text")) || has_text(d.get("patientInstruction")));
+        let own_id = self.res[i].id.clone();
+        let statement_id = match (intent, self.statement_of_plan.get(&i)) {
+            ("plan", Some(&s)) => self.res[s].id.clone(),
+            _ => format!("{own_id}-ms"),
+        };
+        let mut ms_security = security(v);
+        if let Some(&s) = self.statement_of_plan.get(&i) {
+            for c in security(self.res[s].v) {
+                if !ms_security.contains(&c) {
+                    ms_security.push(c);
+                }
+            }
+        }
+        let ms = self.push(Item {
+            id: statement_id,
+            element: Some(Element::MedicationStatement),
+            class_code: Some("SBADM".into()),
+            mood_code: Some("INT".into()),
+            status_code: status_code.clone(),
+            parent,
+            consumable,
+            effective,
+            availability,
+            confidentiality: ms_security,
+            free_text: dosage_text,
+            ..Item::default()
+        });
+        let supply_text = has_text(v.get("note"));
+        match intent {
+            "plan" => {
+                let acute = extension(v, EXT_PRESCRIPTION_TYPE)
+                    .map(|e| codings(e.get("valueCodeableConcept")))
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.code == "acute" || c.code == "acute-handwritten")
+                    });
+                let repeats = extension(v, EXT_REPEAT_INFO)
+                    .and_then(|e| extension(e, "numberOfRepeatPrescriptionsAllowed"))
+                    .and_then(|e| e.get("valueUnsignedInt").or_else(|| e.get("valueInteger")))
+                    .and_then(Json::as_u64)
+                    .or_else(|| {
+                        dispense
+                            .and_then(|d| d.get("numberOfRepeatsAllowed"))
+                            .and_then(Json::as_u64)
+                    });
+                // As the adaptor: acute 0, else the repeats allowed, else 1.
+                let repeat_number = if acute {
+                    0
+                } else {
+                    repeats.map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX))
+                };
+                self.push(Item {
+                    id: own_id.clone(),
+                    element: Some(Element::EhrSupplyAuthorise),
+                    class_code: Some("SPLY".into()),
+                    mood_code: Some("INT".into()),
+                    status_code,
+                    parent: Some(ms),
+                    effective,
+                    availability,
+                    repeat_number: Some(repeat_number),
+                    quantity,
+                    free_text: supply_text,
+                    ..Item::default()
+                });
+                let reason = extension(v, EXT_STATUS_REASON);
+                if reason.is_some() || status == "stopped" {
+                    let when = date(
+                        reason
+                            .and_then(|r| extension(r, "statusChangeDate"))
+                            .and_then(|e| e.get("valueDateTime")),
+                    );
+                    let reason_cc = reason
+                        .and_then(|r| extension(r, "statusReason"))
+                        .and_then(|e| e.get("valueCodeableConcept"));
+                    self.push(Item {
+                        id: format!("{own_id}-discontinue"),
+                        element: Some(Element::EhrSupplyDiscontinue),
+                        class_code: Some("SPLY".into()),
+                        mood_code: Some("RQO".into()),
+                        status_code: Some("COMPLETE".into()),
+                        parent: Some(ms),
+                        codes: codings(reason_cc),
+                        code_uncoded: codings(reason_cc).is_empty(),
+                        availability: when,
+                        prior_ref: Some(own_id),
+                        free_text: has_text(reason_cc),
+                        ..Item::default()
+                    });
+                }
+            }
+            _ => {
+                // `order` (and anything else: an issue needs a plan to be shared at all).
+                let prior = arr(Some(v), "basedOn")
+                    .filter_map(|b| reference(Some(b)))
+                    .find_map(|r| self.ref_item_id(r));
+                self.push(Item {
+                    id: own_id,
+                    element: Some(Element::EhrSupplyPrescribe),
+                    class_code: Some("SPLY".into()),
+                    mood_code: Some("RQO".into()),
+                    status_code: Some("COMPLETE".into()),
+                    parent: Some(ms),
+                    effective,
+                    availability,
+                    quantity,
+                    prior_ref: prior,
+                    free_text: supply_text,
+                    ..Item::default()
+                });
+            }
+        }
+    }
+
+    fn observation(
+        &mut self,
+        i: usize,
+        parent: Option<usize>,
+        depth: usize,
+    ) -> Result<(), InputError> {
+        let v = self.res[i].v;
+        if is_comment_note(v) {
+            let mut item = self.base(i, Element::NarrativeStatement, parent);
+            item.free_text = true;
+            item.availability = date(v.get("issued"));
+            self.push(item);
+            return Ok(());
+        }
+        let members: Vec<usize> = arr(Some(v), "related")
+            .filter(|r| str_at(r, "type") == Some("has-member"))
+            .filter_map(|r| self.lookup(reference(r.get("target"))))
+            .filter(|&t| self.owner.get(&t) == Some(&i))
+            .collect();
+        let components: Vec<&Json> = arr(Some(v), "component").collect();
+        let mut item = self.base(i, Element::ObservationStatement, parent);
+        item.class_code = Some("OBS".into());
+        item.status_code = Some("COMPLETE".into());
+        item.codes = codings(v.get("code"));
+        item.code_uncoded = item.codes.is_empty();
+        item.free_text |= has_text(v.get("code"));
+        item.effective = match v.get("effectivePeriod") {
+            Some(p) => period(Some(p)),
+            None => Effective {
+                center: date(v.get("effectiveDateTime")),
+                ..Effective::default()
+            },
+        };
+        item.availability = date(v.get("issued"));
+        if members.is_empty() && components.is_empty() {
+            observation_value(&mut item, v);
+            self.push(item);
+            return Ok(());
+        }
+        // A group: BATTERY for a multi-component measurement, CLUSTER for a test group.
+        item.element = Some(Element::CompoundStatement);
+        item.class_code = Some(
+            if components.is_empty() {
+                "CLUSTER"
+            } else {
+                "BATTERY"
+            }
+            .into(),
+        );
+        let (effective, availability) = (item.effective, item.availability);
+        let id = item.id.clone();
+        let g = self.push(item);
+        for (n, c) in components.iter().enumerate() {
+            let mut ci = Item {
+                id: format!("{id}-c{n}"),
+                element: Some(Element::ObservationStatement),
+                class_code: Some("OBS".into()),
+                status_code: Some("COMPLETE".into()),
+                parent: Some(g),
+                codes: codings(c.get("code")),
+                effective,
+                availability,
+                free_text: has_text(c.get("code")),
+                ..Item::default()
+            };
+            ci.code_uncoded = ci.codes.is_empty();
+            observation_value(&mut ci, c);
+            self.push(ci);
+        }
+        for m in members {
+            self.emit(m, Some(g), depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, i: usize, parent: Option<usize>, depth: usize) -> Result<(), InputError> {
+        let v = self.res[i].v;
+        let mut item = self.base(i, Element::CompoundStatement, parent);
+        item.class_code = Some("CLUSTER".into());
+        item.status_code = Some("COMPLETE".into());
+        item.codes = vec![snomed("16488004")];
+        item.effective = match v.get("effectivePeriod") {
+            Some(p) => period(Some(p)),
+            None => Effective {
+                center: date(v.get("effectiveDateTime")),
+                ..Effective::default()
+            },
+        };
+        item.availability = date(v.get("issued"));
+        item.free_text |= has_text(v.get("conclusion")) || v.get("presentedForm").is_some();
+        let availability = item.availability;
+        let report = self.push(item);
+        let mut specimens: Vec<(usize, usize)> = Vec::new();
+        for s in arr(Some(v), "specimen") {
+            let Some(si) = self.lookup(reference(Some(s))) else {
+                continue;
+            };
+            if self.res[si].ty != "Specimen" || specimens.iter().any(|&(r, _)| r == si) {
+                continue;
+            }
+            let sv = self.res[si].v;
+            let collected = sv.get("collection");
+            let it = Item {
+                id: self.res[si].id.clone(),
+                element: Some(Element::CompoundStatement),
+                class_code: Some("CLUSTER".into()),
+                status_code: Some("COMPLETE".into()),
+                parent: Some(report),
+                codes: vec![snomed("123038009")],
+                effective: Effective {
+                    center: date(collected.and_then(|c| c.get("collectedDateTime"))),
+                    ..Effective::default()
+                },
+                availability,
+                confidentiality: security(sv),
+                free_text: has_text(sv.get("note")),
+                ..Item::default()
+            };
+            specimens.push((si, self.push(it)));
+            self.emitted.insert(si);
+        }
+        let results: Vec<usize> = arr(Some(v), "result")
+            .filter_map(|r| self.lookup(reference(Some(r))))
+            .filter(|&t| self.owner.get(&t) == Some(&i))
+            .collect();
+        for r in results {
+            let spec = self.lookup(reference(self.res[r].v.get("specimen")));
+            let target = specimens
+                .iter()
+                .find(|&&(s, _)| Some(s) == spec)
+                .or(specimens.first())
+                .map_or(report, |&(_, item)| item);
+            self.emit(r, Some(target), depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn immunization(&mut self, i: usize, parent: Option<usize>) {
+        let v = self.res[i].v;
+        let mut item = self.base(i, Element::ObservationStatement, parent);
+        item.class_code = Some("OBS".into());
+        item.status_code = Some("COMPLETE".into());
+        let procedure =
+            extension(v, EXT_VACCINATION_PROCEDURE).map(|e| codings(e.get("valueCodeableConcept")));
+        item.codes = procedure.unwrap_or_default();
+        item.codes.extend(codings(v.get("vaccineCode")));
+        item.code_uncoded = item.codes.is_empty();
+        item.effective.center = date(v.get("date"));
+        item.availability = match extension(v, EXT_DATE_RECORDED) {
+            Some(e) => date(e.get("valueDateTime")),
+            None => item.effective.center,
+        };
+        self.push(item);
+    }
+
+    fn simple(&mut self, i: usize, parent: Option<usize>, element: Element) {
+        let v = self.res[i].v;
+        let mut item = self.base(i, element, parent);
+        item.status_code = Some("COMPLETE".into());
+        item.codes = match self.res[i].ty {
+            "ReferralRequest" => {
+                let mut cs = Vec::new();
+                for r in arr(Some(v), "reasonCode") {
+                    cs.extend(codings(Some(r)));
+                }
+                cs.extend(codings(v.get("type")));
+                cs
+            }
+            "DocumentReference" => codings(v.get("type")),
+            _ => codings(v.get("code")),
+        };
+        item.free_text |= self.res[i].ty == "DocumentReference";
+        item.effective.center = date(
+            v.get("occurrenceDateTime")
+                .or_else(|| v.get("effectiveDateTime"))
+                .or_else(|| v.get("created")),
+        );
+        item.availability = date(
+            v.get("authoredOn")
+                .or_else(|| v.get("indexed"))
+                .or_else(|| v.get("issued"))
+                .or_else(|| v.get("authored")),
+        );
+        self.push(item);
+    }
+}
+
+fn is_comment_note(v: &Json) -> bool {
+    codings(v.get("code"))
+        .iter()
+        .any(|c| c.system == CodeSystem::Snomed && c.code == SNOMED_COMMENT_NOTE)
+}
+
+/// Value, interpretation and reference range of an Observation (or one of its components).
+fn observation_value(item: &mut Item, v: &Json) {
+    if let Some(q) = v.get("valueQuantity") {
+        let value = number(q.get("value"));
+        let unit = str_at(q, "unit")
+            .or_else(|| str_at(q, "code"))
+            .map(str::to_string);
+        // A comparator makes the value an open interval, as the adaptor's IVL_PQ.
+        item.value = match (str_at(q, "comparator"), value) {
+            (Some(">=") | Some(">"), v) => Some(Value::Range {
+                low: v,
+                high: None,
+                unit,
+            }),
+            (Some("<=") | Some("<"), v) => Some(Value::Range {
+                low: None,
+                high: v,
+                unit,
+            }),
+            (_, Some(value)) => Some(Value::Quantity { value, unit }),
+            (_, None) => None,
+        };
+    } else if let Some(r) = v.get("valueRange") {
+        let unit = r
+            .get("low")
+            .or_else(|| r.get("high"))
+            .and_then(|q| str_at(q, "unit"))
+            .map(str::to_string);
+        item.value = Some(Value::Range {
+            low: number(r.get("low").and_then(|q| q.get("value"))),
+            high: number(r.get("high").and_then(|q| q.get("value"))),
+            unit,
+        });
+    } else if let Some(cc) = v.get("valueCodeableConcept") {
+        item.value = Some(Value::Coded(codings(Some(cc))));
+        item.free_text |= has_text(Some(cc));
+    } else if let Some(s) = v.get("valueString") {
+        item.value = Some(Value::Text);
+        item.free_text |= has_text(Some(s));
+    }
+    for i in arr(Some(v), "interpretation").chain(v.get("interpretation").filter(|i| i.is_object()))
+    {
+        item.interpretation.extend(codings(Some(i)));
+        item.free_text |= has_text(Some(i));
+    }
+    if let Some(rr) = arr(Some(v), "referenceRange").next() {
+        let low = rr.get("low");
+        let high = rr.get("high");
+        item.reference_range = Some(ReferenceRange {
+            low: number(low.and_then(|q| q.get("value"))),
+            high: number(high.and_then(|q| q.get("value"))),
+            unit: low
+                .or(high)
+                .and_then(|q| str_at(q, "unit"))
+                .map(str::to_string),
+        });
+        item.free_text |= has_text(rr.get("text"));
+    }
+}
+
+fn nesting_error() -> InputError {
+    InputError::new(
+        ErrorCode::LimitExceeded,
+        format!("resources nested (groups, lists) deeper than {MAX_NESTING}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::decide::{decide, Outcome, WithheldReason};
+    use crate::policy::Policy;
+
+    fn fixture() -> Vec<u8> {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stu3/record.json");
+        std::fs::read(p).unwrap()
+    }
+
+    fn item<'a>(ex: &'a Extract, id: &str) -> &'a Item {
+        ex.get(id).unwrap_or_else(|| panic!("no item {id}"))
+    }
+
+    #[test]
+    fn reads_header_fields() {
+        let ex = read_gpconnect(&fixture()).unwrap();
+        assert_eq!(ex.kind, Some(MessageKind::GpConnectStu3));
+        assert_eq!(ex.nhs_numbers, vec!["9000000009".to_string()]);
+        assert_eq!(ex.practice_ods.as_deref(), Some("A12345"));
+        assert_eq!(
+            ex.message_id.as_deref(),
+            Some("f0f0f0f0-0000-4000-8000-000000000001")
+        );
+        assert_eq!(
+            ex.created.value().unwrap().fhir(),
+            "2024-03-05T09:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn maps_constructs_like_the_xml() {
+        let ex = read_gpconnect(&fixture()).unwrap();
+        let obs = item(&ex, "33333333-3333-4333-8333-333333333333");
+        assert_eq!(obs.inherited_confidentiality, vec!["NOPAT".to_string()]);
+        let p = item(&ex, "66666666-6666-4666-8666-666666666666");
+        assert_eq!(p.element, Some(Element::LinkSet));
+        assert_eq!(p.codes[0].code, "394774009");
+        assert_eq!(p.qualifiers[0].code, "386134007");
+        let named = item(&ex, p.named_statement.as_deref().unwrap());
+        assert_eq!(named.codes[0].code, "195967001");
+        let a = item(&ex, "77777777-7777-4777-8777-777777777777");
+        assert_eq!(a.codes[0].code, "14L..00");
+        assert!(a.free_text);
+        assert_eq!(a.children.len(), 1);
+        let auth = item(&ex, "88888888-8888-4888-8888-888888888888");
+        assert_eq!(auth.element, Some(Element::EhrSupplyAuthorise));
+        assert_eq!(auth.repeat_number, Some(6));
+        let presc = item(&ex, "99999999-9999-4999-8999-999999999999");
+        assert_eq!(presc.element, Some(Element::EhrSupplyPrescribe));
+        assert_eq!(
+            presc.prior_ref.as_deref(),
+            Some("88888888-8888-4888-8888-888888888888")
+        );
+        let member = item(&ex, "cccccccc-cccc-4ccc-8ccc-cccccccccccc");
+        let group = &ex.items[member.parent.unwrap()];
+        assert_eq!(group.class_code.as_deref(), Some("CLUSTER"));
+        let spec = &ex.items[group.parent.unwrap()];
+        assert_eq!(spec.codes[0].code, "123038009");
+        let report = &ex.items[spec.parent.unwrap()];
+        assert_eq!(report.codes[0].code, "16488004");
+        assert_eq!(
+            item(&ex, "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee").element,
+            Some(Element::Other)
+        );
+    }
+
+    #[test]
+    fn policy_decisions_on_the_fixture() {
+        let ex = read_gpconnect(&fixture()).unwrap();
+        let policy = Policy::embedded_default().unwrap();
+        let d = decide(&ex, &policy, ex.created.value().unwrap());
+        let out = |id: &str| d.items[ex.index[id]].outcome;
+        use WithheldReason as W;
+        assert_eq!(
+            out("33333333-3333-4333-8333-333333333333"),
+            Outcome::Withheld(W::Confidential)
+        );
+        assert_eq!(
+            out("55555555-5555-4555-8555-555555555555"),
+            Outcome::Withheld(W::Confidential)
+        );
+        assert_eq!(
+            out("44444444-4444-4444-8444-444444444444"),
+            Outcome::Withheld(W::CategoryNotShared)
+        );
+        assert_eq!(
+            out("dddddddd-dddd-4ddd-8ddd-dddddddddddd"),
+            Outcome::Withheld(W::SensitiveCode)
+        );
+        assert_eq!(
+            out("eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"),
+            Outcome::Withheld(W::CategoryNotShared)
+        );
+        assert!(matches!(
+            out("66666666-6666-4666-8666-666666666666"),
+            Outcome::Shared(_)
+        ));
+        assert!(matches!(
+            out("77777777-7777-4777-8777-777777777777"),
+            Outcome::Shared(_)
+        ));
+        let ms = ex.items[ex.index["88888888-8888-4888-8888-888888888888"]]
+            .parent
+            .unwrap();
+        assert!(matches!(d.items[ms].outcome, Outcome::Shared(_)));
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        let code = |b: &[u8]| read_gpconnect(b).unwrap_err().code;
+        assert_eq!(code(b""), ErrorCode::EmptyFile);
+        assert_eq!(code(b"hello"), ErrorCode::NotXml);
+        assert_eq!(code(b"{\"resourceType\":\"Bundle\""), ErrorCode::NotXml);
+        assert_eq!(code(b"\xff\xfe{}"), ErrorCode::InvalidEncoding);
+        assert_eq!(
+            code(b"{\"resourceType\":\"Patient\"}"),
+            ErrorCode::UnsupportedMessage
+        );
+        assert_eq!(code(b"[1,2,3]"), ErrorCode::UnsupportedMessage);
+        // Deeply nested JSON: serde_json's recursion limit, not a stack overflow.
+        let deep = "[".repeat(100_000);
+        assert_eq!(code(deep.as_bytes()), ErrorCode::NotXml);
+        // Hostile structure: a has-member cycle and odd types still read.
+        let cyc = br#"{"resourceType":"Bundle","meta":{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"]},
+          "entry":[{"resource":{"resourceType":"DiagnosticReport","id":"r","result":[{"reference":"Observation/a"}]}},
+          {"resource":{"resourceType":"Observation","id":"a","related":[{"type":"has-member","target":{"reference":"Observation/b"}}]}},
+          {"resource":{"resourceType":"Observation","id":"b","related":[{"type":"has-member","target":{"reference":"Observation/a"}}],"code":7,"effectiveDateTime":3}}]}"#;
+        let ex = read_gpconnect(cyc).unwrap();
+        assert!(ex.nhs_numbers.is_empty());
+        assert_eq!(ex.get("b").unwrap().effective.center, DateField::Invalid);
+    }
+}
