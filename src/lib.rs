@@ -17,4 +17,5 @@ pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod progress;
+pub mod report;
 pub mod validate;
