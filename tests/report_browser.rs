@@ -178,9 +178,7 @@ fn report_renders_in_headless_chromium() {
     );
     let size = std::fs::metadata(&shot).expect("screenshot written").len();
     assert!(size > 20_000, "screenshot is only {size} bytes");
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&shot).unwrap(),
-    ));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
     let mut reader = decoder.read_info().expect("screenshot is a PNG");
     let mut buf = vec![0; reader.output_buffer_size().expect("PNG buffer size")];
     let info = reader.next_frame(&mut buf).expect("decode the screenshot");
@@ -215,7 +213,10 @@ fn report_renders_in_headless_chromium() {
             .any(|p| p.len() >= 3 && p[0] == rgb[0] && p[1] == rgb[1] && p[2] == rgb[2])
     };
     assert!(has([0x1d, 0x2b, 0x3a]), "no header band in the screenshot");
-    assert!(has([0x1f, 0x7a, 0x54]), "no shared-items bars in the screenshot");
+    assert!(
+        has([0x1f, 0x7a, 0x54]),
+        "no shared-items bars in the screenshot"
+    );
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
     if std::fs::copy(&shot, &keep).is_ok() {
         eprintln!("screenshot kept at {}", keep.display());
@@ -225,8 +226,14 @@ fn report_renders_in_headless_chromium() {
     let profile = tempfile::tempdir().unwrap();
     let dom = chromium(&bin, profile.path(), &["--dump-dom".into()], &url);
     let dom = String::from_utf8_lossy(&dom);
-    assert!(dom.contains("<svg id=\"chart-shared\""), "no chart in the DOM");
-    assert!(dom.contains("<svg id=\"chart-withheld\""), "no chart in the DOM");
+    assert!(
+        dom.contains("<svg id=\"chart-shared\""),
+        "no chart in the DOM"
+    );
+    assert!(
+        dom.contains("<svg id=\"chart-withheld\""),
+        "no chart in the DOM"
+    );
     assert!(dom.contains("<title>tests: "), "chart bar titles");
     assert!(
         dom.contains("<table id=\"rejected-files\">"),
