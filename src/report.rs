@@ -681,6 +681,20 @@ mod tests {
     }
 
     #[test]
+    fn long_file_lists_are_capped_with_a_count() {
+        let lines = (0..MAX_ROWS + 500).map(|i| {
+            json!({"kind":"file","input":format!("r/{i:05}.xml"),"status":"rejected","reason":"not-xml",
+                "error":{"code":"not-xml","message":"m","line":null,"column":null}})
+        });
+        let mut s = summary();
+        s["rejected"] = json!(MAX_ROWS + 500);
+        let h = render_html(&s, lines);
+        assert!(h.contains("r/01999.xml") && !h.contains("r/02000.xml"));
+        assert!(h.contains("500 more not shown: see audit.ndjson."));
+        assert!(h.contains("id=\"n-rejected\">2,500<"));
+    }
+
+    #[test]
     fn report_dir_writes_owner_only() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(

@@ -140,9 +140,9 @@ fn no_color_means_no_ansi_escapes() {
     assert!(stdout(&o).contains("shared"), "explain printed its table");
     assert!(!o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b));
 
-    // On a terminal (a pty from util-linux `script`): coloured, unless NO_COLOR is set.
+    // On a terminal (a pty from `script`, Debian package bsdutils): coloured, unless NO_COLOR is set.
     if !Path::new("/usr/bin/script").is_file() {
-        eprintln!("SKIP the terminal half of no_color_means_no_ansi_escapes: no /usr/bin/script (util-linux) to make a pty");
+        eprintln!("SKIP the terminal half of no_color_means_no_ansi_escapes: no /usr/bin/script (Debian package bsdutils) to make a pty");
         return;
     }
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
