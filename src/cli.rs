@@ -66,14 +66,25 @@ pub enum Command {
     )]
     Validate(crate::validate::ValidateArgs),
     /// Show or check a sharing policy.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  migx policy show > my-policy.json\n  migx policy check my-policy.json"
+    )]
     Policy(PolicyCommand),
     /// List the releases recorded in an output folder (subject access requests).
     #[command(after_help = "Example:\n  migx audit out --nhs-number 9990000018")]
     Audit(AuditArgs),
     /// Work with a SNOMED CT release.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  migx snomed index uk_sct2cl_40.0.0/ --out snomed.idx"
+    )]
     Snomed(SnomedCommand),
+    /// Write a self-contained HTML report (figures, charts, rejected and withheld files) of a run.
+    #[command(
+        after_help = "Examples:\n  migx report out\n  migx report out --out /tmp/run-report.html"
+    )]
+    Report(ReportArgs),
     /// Print shell completions.
     #[command(after_help = "Example:\n  migx completions bash > /etc/bash_completion.d/migx")]
     Completions {
@@ -175,6 +186,18 @@ pub struct ConvertArgs {
     /// Stop at the first rejected input.
     #[arg(long)]
     pub fail_fast: bool,
+    /// After the run, also write the HTML report of the output folder here (see `migx report`).
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// An output folder of `migx convert` (reads summary.json and audit.ndjson).
+    pub dir: PathBuf,
+    /// Where to write the report (default: <DIR>/report.html).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +232,7 @@ pub fn main() -> i32 {
         Command::Validate(a) => crate::validate::run(a),
         Command::Policy(p) => policy_cmd(p),
         Command::Audit(a) => audit(a),
+        Command::Report(a) => report(a, &cli),
         Command::Snomed(SnomedCommand::Index { release, out }) => snomed_index(release, out),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "migx", &mut std::io::stdout());
@@ -355,6 +379,11 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     if a.jobs == Some(0) {
         return fail("--jobs must be at least 1");
     }
+    if let Some(r) = &a.report_html {
+        if let Some(e) = report_target_problem(r, Some(&a.out)) {
+            return fail(&e);
+        }
+    }
     let started = Instant::now();
     let inputs = pipeline::collect_inputs(&a.inputs);
     if inputs.is_empty() {
@@ -387,6 +416,17 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         Ok(t) => {
             if !cli.quiet {
                 print_summary(&t, &a.out, started.elapsed().as_secs_f64());
+            }
+            if let Some(r) = &a.report_html {
+                if let Err(e) = crate::report::report_dir(&a.out, r) {
+                    return fail(&format!(
+                        "cannot write the HTML report {}: {e}",
+                        r.display()
+                    ));
+                }
+                if !cli.quiet {
+                    eprintln!("  report: {}", r.display());
+                }
             }
             if t.by_status.get("rejected").copied().unwrap_or(0) > 0 {
                 exit::REJECTED
@@ -542,6 +582,46 @@ fn audit(a: &AuditArgs) -> i32 {
         let _ = writeln!(out, "{} release(s)", events.len());
     }
     exit::OK
+}
+
+/// Why an HTML report cannot be written to `path` (checked before a run, so a typo costs nothing).
+/// `created` is a folder the run itself creates (the output folder).
+fn report_target_problem(
+    path: &std::path::Path,
+    created: Option<&std::path::Path>,
+) -> Option<String> {
+    if path.is_dir() {
+        return Some(format!(
+            "--report-html {} is a folder; give a file name, e.g. {}",
+            path.display(),
+            path.join("report.html").display()
+        ));
+    }
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() && !p.is_dir() && Some(p) != created => Some(format!(
+            "--report-html {}: folder {} does not exist",
+            path.display(),
+            p.display()
+        )),
+        _ => None,
+    }
+}
+
+/// `migx report`.
+fn report(a: &ReportArgs, cli: &Cli) -> i32 {
+    let out = a.out.clone().unwrap_or_else(|| a.dir.join("report.html"));
+    if let Some(e) = report_target_problem(&out, None) {
+        return fail(&e.replace("--report-html", "--out"));
+    }
+    match crate::report::report_dir(&a.dir, &out) {
+        Ok(()) => {
+            if !cli.quiet {
+                eprintln!("migx: report written to {}", out.display());
+            }
+            exit::OK
+        }
+        Err(e) => fail(&format!("cannot write the report {}: {e}", out.display())),
+    }
 }
 
 fn snomed_index(release: &std::path::Path, out: &std::path::Path) -> i32 {

@@ -17,5 +17,6 @@ pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod progress;
+pub mod report;
 pub mod stu3;
 pub mod validate;

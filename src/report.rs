@@ -1,0 +1,727 @@
+//! The run report: one self-contained HTML page for the operator (inline CSS and inline SVG,
+//! no script, no fonts or images fetched) made only from an output folder's `summary.json` and
+//! `audit.ndjson`. Those hold counts, file names, reasons and error codes, never patient data,
+//! and this module adds none. Every piece of text from them is escaped; the layout depends only
+//! on the input, so the same run always gives the same bytes.
+
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::io::{self, BufRead};
+use std::path::Path;
+
+/// At most this many rows in each file table; the rest are counted and left to audit.ndjson.
+pub const MAX_ROWS: usize = 2000;
+
+/// Bar colours (each passes WCAG AA contrast against white for the text beside it).
+const SHARED_COLOUR: &str = "#1f7a54";
+const WITHHELD_COLOUR: &str = "#a85a00";
+
+/// Render the report for one run.
+pub fn render_html(summary: &Value, audit_lines: impl Iterator<Item = Value>) -> String {
+    render_audit(summary, &Audit::collect(audit_lines), 0)
+}
+
+/// Read `<dir>/summary.json` and `<dir>/audit.ndjson` and write the report to `out`
+/// atomically, owner-only (0600).
+pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
+    let summary_path = dir.join("summary.json");
+    let bytes = std::fs::read(&summary_path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot read {}: {e} (is {} an output folder of `migx convert`?)",
+                summary_path.display(),
+                dir.display()
+            ),
+        )
+    })?;
+    let summary: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not valid JSON: {e}", summary_path.display()),
+        )
+    })?;
+    if !summary.is_object() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a JSON object", summary_path.display()),
+        ));
+    }
+    let audit_path = dir.join("audit.ndjson");
+    let file = std::fs::File::open(&audit_path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read {}: {e}", audit_path.display()),
+        )
+    })?;
+    let reader = io::BufReader::new(file);
+    let read_error: RefCell<Option<io::Error>> = RefCell::new(None);
+    let unreadable = Cell::new(0usize);
+    let lines = reader
+        .split(b'\n')
+        .map_while(|r| match r {
+            Ok(l) => Some(l),
+            Err(e) => {
+                *read_error.borrow_mut() = Some(e);
+                None
+            }
+        })
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .filter_map(|l| match serde_json::from_slice::<Value>(&l) {
+            Ok(v) if v.is_object() => Some(v),
+            _ => {
+                unreadable.set(unreadable.get() + 1);
+                None
+            }
+        });
+    let audit = Audit::collect(lines);
+    if let Some(e) = read_error.into_inner() {
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot read {}: {e}", audit_path.display()),
+        ));
+    }
+    let html = render_audit(&summary, &audit, unreadable.get());
+    crate::output::write_atomic(out, html.as_bytes())
+}
+
+/// What the report needs from audit.ndjson.
+#[derive(Default)]
+struct Audit {
+    files: usize,
+    rejected: Vec<Rejected>,
+    rejected_total: usize,
+    withheld: Vec<(String, String)>,
+    withheld_total: usize,
+}
+
+struct Rejected {
+    input: String,
+    code: String,
+    message: String,
+    line: String,
+    column: String,
+}
+
+impl Audit {
+    fn collect(lines: impl Iterator<Item = Value>) -> Audit {
+        let mut a = Audit::default();
+        for v in lines {
+            if v.get("kind").and_then(Value::as_str) != Some("file") {
+                continue;
+            }
+            a.files += 1;
+            let input = text(&v["input"]);
+            match v.get("status").and_then(Value::as_str) {
+                Some("rejected") => {
+                    a.rejected_total += 1;
+                    if a.rejected.len() < MAX_ROWS {
+                        let e = &v["error"];
+                        let code = match e.get("code") {
+                            Some(c) => text(c),
+                            None => text(&v["reason"]),
+                        };
+                        a.rejected.push(Rejected {
+                            input,
+                            code,
+                            message: text(&e["message"]),
+                            line: text(&e["line"]),
+                            column: text(&e["column"]),
+                        });
+                    }
+                }
+                Some("withheld") => {
+                    a.withheld_total += 1;
+                    if a.withheld.len() < MAX_ROWS {
+                        a.withheld.push((input, text(&v["reason"])));
+                    }
+                }
+                _ => {}
+            }
+        }
+        a
+    }
+}
+
+/// Escape text for HTML element content and attribute values; control characters (other
+/// than tab and newline) become U+FFFD so nothing invisible reaches the page.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' => out.push(c),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON scalar as display text ("" for null or absent).
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A count with thousands separators; non-numbers as text, absent as "—".
+fn count(v: &Value) -> String {
+    match v.as_u64() {
+        Some(n) => group(n),
+        None if v.is_null() => "\u{2014}".into(),
+        None => text(v),
+    }
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The (name, count) pairs of a summary map, in the summary's own (deterministic) order.
+fn pairs(v: &Value) -> Vec<(String, u64)> {
+    match v.as_object() {
+        Some(m) => m
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+const CSS: &str = r#"
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f4f6f8; color: #1d2330;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { background: #1d2b3a; color: #fff; padding: 20px 32px; }
+header h1 { margin: 0 0 4px; font-size: 24px; font-weight: 650; }
+header p { margin: 0; color: #c9d4df; }
+main { max-width: 1100px; margin: 0 auto; padding: 20px 32px 40px; }
+section { background: #fff; border: 1px solid #dde3e9; border-radius: 8px; padding: 16px 20px; margin: 0 0 18px; }
+h2 { font-size: 18px; margin: 0 0 12px; }
+h3 { font-size: 15px; margin: 14px 0 8px; }
+.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin-bottom: 14px; }
+.card { border: 1px solid #dde3e9; border-left: 6px solid #5b6b7b; border-radius: 6px; padding: 10px 14px; }
+.card .n { font-size: 28px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.card .l { color: #4a5563; }
+.card.converted { border-left-color: #1f7a54; }
+.card.withheld { border-left-color: #a85a00; }
+.card.rejected { border-left-color: #b3261e; }
+.two { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e6eaee; vertical-align: top; }
+th { background: #eef1f4; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td code { white-space: nowrap; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
+.hash { word-break: break-all; }
+.none { color: #5b6b7b; font-style: italic; }
+.note { background: #fff6e5; border: 1px solid #e8c27a; border-radius: 6px; padding: 8px 12px; margin: 8px 0; }
+.chart { display: block; max-width: 100%; height: auto; }
+.chart text { font: 13px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; fill: #1d2330; }
+.chart .val { font-variant-numeric: tabular-nums; font-weight: 600; }
+.chart .axis { stroke: #8a96a3; stroke-width: 1; }
+footer { max-width: 1100px; margin: 0 auto; padding: 0 32px 32px; color: #4a5563; font-size: 13px; }
+@media print { body { background: #fff; } section { break-inside: avoid; } }
+"#;
+
+fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
+    let mut h = String::with_capacity(16 * 1024 + audit.rejected.len() * 300);
+    let policy_name = text(&summary["policy"]["name"]);
+    let policy_version = text(&summary["policy"]["version"]);
+    let migx_version = text(&summary["migx_version"]);
+    let snomed = match &summary["snomed_release"] {
+        Value::Null => "none".to_string(),
+        v => text(v),
+    };
+
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    // Belt and braces: even if something slipped in, the browser may fetch nothing.
+    h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">\n");
+    h.push_str("<meta name=\"referrer\" content=\"no-referrer\">\n");
+    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    h.push_str("<title>migx run report</title>\n<style>");
+    h.push_str(CSS);
+    h.push_str("</style>\n</head>\n<body>\n<header>\n<h1>migx run report</h1>\n");
+    let _ = writeln!(
+        h,
+        "<p>{} input(s) &middot; policy {} {} &middot; migx {}</p>\n</header>\n<main>",
+        count(&summary["inputs"]),
+        escape(&policy_name),
+        escape(&policy_version),
+        escape(&migx_version)
+    );
+
+    // Notes on anything that makes the figures less than complete.
+    let mut notes = Vec::new();
+    if summary["stopped_early"].as_bool() == Some(true) {
+        notes.push(
+            "The run stopped early (--fail-fast): not every input was processed.".to_string(),
+        );
+    }
+    if unreadable > 0 {
+        notes.push(format!(
+            "{} line(s) of audit.ndjson could not be read and are not in the file lists below.",
+            group(unreadable as u64)
+        ));
+    }
+    for (status, total) in [
+        ("rejected", audit.rejected_total),
+        ("withheld", audit.withheld_total),
+    ] {
+        if let Some(n) = summary[status].as_u64() {
+            if n != total as u64 {
+                notes.push(format!(
+                    "summary.json counts {} {status} file(s) but audit.ndjson lists {}: are they from the same run?",
+                    group(n),
+                    group(total as u64)
+                ));
+            }
+        }
+    }
+
+    // Figures.
+    h.push_str("<section aria-labelledby=\"figures\">\n<h2 id=\"figures\">Figures</h2>\n");
+    for n in &notes {
+        let _ = writeln!(h, "<p class=\"note\" role=\"note\">{}</p>", escape(n));
+    }
+    h.push_str("<div class=\"cards\">\n");
+    for (class, label) in [
+        ("inputs", "inputs"),
+        ("converted", "converted"),
+        ("withheld", "withheld"),
+        ("rejected", "rejected"),
+    ] {
+        let _ = writeln!(
+            h,
+            "<div class=\"card {class}\"><div class=\"n\" id=\"n-{class}\">{}</div><div class=\"l\">{label}</div></div>",
+            count(&summary[class])
+        );
+    }
+    h.push_str("</div>\n<table class=\"facts\">\n<tbody>\n");
+    let mb = summary["input_bytes"]
+        .as_u64()
+        .map(|b| format!("{:.1} MB ({} bytes)", b as f64 / 1e6, group(b)))
+        .unwrap_or_else(|| "\u{2014}".into());
+    let facts: [(&str, String, bool); 8] = [
+        (
+            "policy",
+            format!("{policy_name} version {policy_version}"),
+            false,
+        ),
+        ("policy sha256", text(&summary["policy_sha256"]), true),
+        ("SNOMED CT release", snomed, false),
+        ("migx version", migx_version.clone(), false),
+        ("consent source", text(&summary["consent_source"]), false),
+        (
+            "free-text fields removed",
+            count(&summary["free_text_removed"]),
+            false,
+        ),
+        ("input size", mb, false),
+        (
+            "stopped early",
+            match summary["stopped_early"].as_bool() {
+                Some(true) => "yes (--fail-fast)".into(),
+                Some(false) => "no".into(),
+                None => "\u{2014}".into(),
+            },
+            false,
+        ),
+    ];
+    for (k, v, mono) in facts {
+        let v = if v.is_empty() { "\u{2014}".into() } else { v };
+        let _ = writeln!(
+            h,
+            "<tr><th scope=\"row\">{}</th><td{}>{}</td></tr>",
+            escape(k),
+            if mono { " class=\"mono hash\"" } else { "" },
+            escape(&v)
+        );
+    }
+    h.push_str("</tbody>\n</table>\n<div class=\"two\">\n<div>\n");
+    count_table(
+        &mut h,
+        "files-withheld-by-reason",
+        "Files withheld by reason",
+        "reason",
+        &pairs(&summary["file_reasons"]),
+    );
+    h.push_str("</div>\n<div>\n");
+    count_table(
+        &mut h,
+        "files-rejected-by-code",
+        "Files rejected by error code",
+        "error code",
+        &pairs(&summary["error_codes"]),
+    );
+    h.push_str("</div>\n</div>\n</section>\n");
+
+    // Charts.
+    h.push_str("<section aria-labelledby=\"items\">\n<h2 id=\"items\">Items</h2>\n");
+    bar_chart(
+        &mut h,
+        "chart-shared",
+        "Items shared per category",
+        &pairs(&summary["items_shared"]),
+        SHARED_COLOUR,
+    );
+    bar_chart(
+        &mut h,
+        "chart-withheld",
+        "Items withheld per reason",
+        &pairs(&summary["items_withheld"]),
+        WITHHELD_COLOUR,
+    );
+    h.push_str("</section>\n");
+
+    // Rejected files.
+    h.push_str("<section aria-labelledby=\"rejected\">\n<h2 id=\"rejected\">Rejected files</h2>\n");
+    if audit.rejected.is_empty() {
+        h.push_str("<p class=\"none\">No file was rejected.</p>\n");
+    } else {
+        h.push_str("<table id=\"rejected-files\">\n<thead><tr><th scope=\"col\">file</th><th scope=\"col\">error code</th><th scope=\"col\">message</th><th scope=\"col\" class=\"num\">line</th><th scope=\"col\" class=\"num\">column</th></tr></thead>\n<tbody>\n");
+        for r in &audit.rejected {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"mono\">{}</td><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                escape(&r.input),
+                escape(&r.code),
+                escape(&r.message),
+                escape(&r.line),
+                escape(&r.column)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+        more(&mut h, audit.rejected_total, audit.rejected.len());
+    }
+    h.push_str("</section>\n");
+
+    // Withheld files.
+    h.push_str("<section aria-labelledby=\"withheld\">\n<h2 id=\"withheld\">Withheld files</h2>\n");
+    if audit.withheld.is_empty() {
+        h.push_str("<p class=\"none\">No file was withheld.</p>\n");
+    } else {
+        h.push_str("<table id=\"withheld-files\">\n<thead><tr><th scope=\"col\">file</th><th scope=\"col\">reason</th></tr></thead>\n<tbody>\n");
+        for (input, reason) in &audit.withheld {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"mono\">{}</td><td><code>{}</code></td></tr>",
+                escape(input),
+                escape(reason)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+        more(&mut h, audit.withheld_total, audit.withheld.len());
+    }
+    h.push_str("</section>\n</main>\n");
+    let _ = writeln!(
+        h,
+        "<footer>Made by migx {} from summary.json and audit.ndjson ({} file record(s)): counts, file names, reasons and error codes only; no patient data.</footer>",
+        escape(&migx_version),
+        group(audit.files as u64)
+    );
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+fn more(h: &mut String, total: usize, shown: usize) {
+    if total > shown {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{} more not shown: see audit.ndjson.</p>",
+            group((total - shown) as u64)
+        );
+    }
+}
+
+fn count_table(h: &mut String, id: &str, title: &str, key: &str, rows: &[(String, u64)]) {
+    let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", escape(title));
+    if rows.is_empty() {
+        h.push_str("<p class=\"none\">none</p>\n");
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<table aria-labelledby=\"{id}\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"num\">files</th></tr></thead>\n<tbody>",
+        escape(key)
+    );
+    for (k, n) in rows {
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td></tr>",
+            escape(k),
+            group(*n)
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// A horizontal bar chart with a fixed, input-only layout: labels right-aligned in a fixed
+/// column, bars scaled to the largest count, the count printed after each bar.
+fn bar_chart(h: &mut String, id: &str, title: &str, rows: &[(String, u64)], colour: &str) {
+    const WIDTH: u64 = 760;
+    const LABEL_W: u64 = 230;
+    const BAR_MAX: u64 = 440;
+    const ROW_H: u64 = 28;
+    const BAR_H: u64 = 18;
+    const TOP: u64 = 6;
+    let _ = writeln!(h, "<h3 id=\"{id}-h\">{}</h3>", escape(title));
+    if rows.is_empty() {
+        h.push_str("<p class=\"none\">none</p>\n");
+        return;
+    }
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    let height = TOP * 2 + ROW_H * rows.len() as u64;
+    let desc = rows
+        .iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let _ = writeln!(
+        h,
+        "<svg id=\"{id}\" class=\"chart\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\">\n<title id=\"{id}-t\">{}</title>\n<desc id=\"{id}-d\">{}</desc>",
+        escape(title),
+        escape(&desc)
+    );
+    for (i, (k, n)) in rows.iter().enumerate() {
+        let y = TOP + ROW_H * i as u64;
+        let w = if *n == 0 {
+            0
+        } else {
+            ((n.saturating_mul(BAR_MAX) + max / 2) / max).max(2)
+        };
+        let text_y = y + ROW_H / 2 + 4;
+        let bar_y = y + (ROW_H - BAR_H) / 2;
+        let _ = writeln!(
+            h,
+            "<g><title>{k}: {n}</title><text x=\"{}\" y=\"{text_y}\" text-anchor=\"end\">{k}</text><rect x=\"{LABEL_W}\" y=\"{bar_y}\" width=\"{w}\" height=\"{BAR_H}\" rx=\"2\" fill=\"{colour}\"/><text class=\"val\" x=\"{}\" y=\"{text_y}\">{ns}</text></g>",
+            LABEL_W - 8,
+            LABEL_W + w + 6,
+            k = escape(k),
+            n = n,
+            ns = group(*n),
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<line class=\"axis\" x1=\"{LABEL_W}\" y1=\"{TOP}\" x2=\"{LABEL_W}\" y2=\"{}\"/>\n</svg>",
+        height - TOP
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn summary() -> Value {
+        json!({
+            "migx_version": "0.1.0",
+            "policy": {"name": "migx-default", "version": "1.0.0"},
+            "policy_sha256": "077cfa767bec1688a9012d71ca2425236121bf6429340852886db9302e223370",
+            "snomed_release": null,
+            "consent_source": "consent-file",
+            "inputs": 5, "converted": 2, "withheld": 1, "rejected": 2,
+            "stopped_early": false,
+            "file_reasons": {"dissent-recorded": 1},
+            "error_codes": {"malformed-xml": 1, "not-xml": 1},
+            "items_shared": {"problems": 2, "diagnoses": 14, "medications": 0, "allergies": 3,
+                "tests": 16, "investigations": 6, "procedures": 3, "risks-warnings": 1},
+            "items_withheld": {"confidential": 16, "sensitive-code": 11, "free-text": 3},
+            "free_text_removed": 16,
+            "input_bytes": 310292
+        })
+    }
+
+    fn audit() -> Vec<Value> {
+        vec![
+            json!({"kind":"file","input":"a/01.xml","status":"converted","reason":null,"bundle":"bundles/01.json"}),
+            json!({"kind":"item","input":"a/01.xml","source_id":"x","element":"ObservationStatement","category":"tests","reason":"confidential"}),
+            json!({"kind":"file","input":"a/02.xml","status":"withheld","reason":"dissent-recorded","bundle":null}),
+            json!({"kind":"file","input":"a/03 <b>.xml","status":"rejected","reason":"malformed-xml","bundle":null,
+                "error":{"code":"malformed-xml","message":"tag not closed: `>` not found before <end> & \"eof\"","line":74,"column":15,"element":"depth 7"}}),
+            json!({"kind":"file","input":"a/04.xml","status":"rejected","reason":"not-xml","bundle":null,
+                "error":{"code":"not-xml","message":"see https://example.invalid/x.png","line":null,"column":null}}),
+            json!({"kind":"file","input":"a/05.xml","status":"converted","reason":null,"bundle":"bundles/05.json"}),
+        ]
+    }
+
+    fn html() -> String {
+        render_html(&summary(), audit().into_iter())
+    }
+
+    #[test]
+    fn contains_every_category_reason_and_code() {
+        let h = html();
+        for c in [
+            "problems",
+            "diagnoses",
+            "medications",
+            "allergies",
+            "tests",
+            "investigations",
+            "procedures",
+            "risks-warnings",
+        ] {
+            assert!(
+                h.contains(&format!(">{c}</text>")),
+                "category {c} not charted"
+            );
+            assert!(
+                h.contains(&format!("<title>{c}: ")),
+                "category {c} has no title"
+            );
+        }
+        for r in ["confidential", "sensitive-code", "free-text"] {
+            assert!(
+                h.contains(&format!(">{r}</text>")),
+                "reason {r} not charted"
+            );
+        }
+        assert!(h.contains("<code>dissent-recorded</code>"));
+        assert!(h.contains("<code>malformed-xml</code>"));
+        assert!(h.contains("<code>not-xml</code>"));
+        assert!(h.contains("migx-default version 1.0.0"));
+        assert!(h.contains("077cfa767bec1688a9012d71ca2425236121bf6429340852886db9302e223370"));
+        assert!(h.contains("<th scope=\"row\">SNOMED CT release</th><td>none</td>"));
+        assert!(h.contains("id=\"n-inputs\">5<"));
+        assert!(h.contains("id=\"n-rejected\">2<"));
+        // Rejected file with line and column; withheld file with its reason.
+        assert!(h.contains("<td class=\"num\">74</td><td class=\"num\">15</td>"));
+        assert!(h.contains("<td class=\"mono\">a/02.xml</td><td><code>dissent-recorded</code>"));
+        // Converted files are not listed.
+        assert!(!h.contains("a/01.xml"));
+    }
+
+    #[test]
+    fn escapes_text_from_the_audit() {
+        let h = html();
+        assert!(h.contains("a/03 &lt;b&gt;.xml"));
+        assert!(h.contains("not found before &lt;end&gt; &amp; &quot;eof&quot;"));
+        assert!(!h.contains("<b>"));
+        assert!(!h.contains("<end>"));
+        // Hostile keys in summary maps are escaped in SVG too.
+        let mut s = summary();
+        s["items_withheld"] = json!({"<script>alert(1)</script>": 1});
+        let h = render_html(&s, std::iter::empty());
+        assert!(!h.contains("<script"));
+        assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_eq!(escape("a\u{0}b\u{1b}[31m"), "a\u{FFFD}b\u{FFFD}[31m");
+        assert_eq!(escape("'\""), "&#39;&quot;");
+    }
+
+    #[test]
+    fn fetches_nothing() {
+        let h = html();
+        let lower = h.to_ascii_lowercase();
+        for bad in [
+            "<script",
+            "<link",
+            "<img",
+            "<iframe",
+            "<object",
+            "<embed",
+            "src=",
+            "href=",
+            "url(",
+            "@import",
+            "@font-face",
+        ] {
+            assert!(!lower.contains(bad), "report contains {bad}");
+        }
+        // The only URL is the one in an error message, as escaped text in a table cell.
+        assert_eq!(lower.matches("http://").count(), 0);
+        assert_eq!(lower.matches("https://").count(), 1);
+        assert!(h.contains("<td>see https://example.invalid/x.png</td>"));
+        assert!(h.contains("default-src 'none'"));
+        // Without the message, no URL at all.
+        let clean: Vec<Value> = audit()
+            .into_iter()
+            .filter(|v| v["input"] != "a/04.xml")
+            .collect();
+        let h = render_html(&summary(), clean.into_iter());
+        assert!(!h.contains("http://") && !h.contains("https://"));
+    }
+
+    #[test]
+    fn deterministic_and_notes_mismatches() {
+        assert_eq!(html(), html());
+        // Bars scale to the largest count, deterministically.
+        let h = html();
+        assert!(h.contains("width=\"440\" height=\"18\" rx=\"2\" fill=\"#1f7a54\""));
+        assert!(h.contains("<title>medications: 0</title>"));
+        // summary.json and audit.ndjson disagree: said plainly.
+        let mut s = summary();
+        s["rejected"] = json!(3);
+        let h = render_html(&s, audit().into_iter());
+        assert!(h.contains("counts 3 rejected file(s) but audit.ndjson lists 2"));
+        // Not from this run at all: still a page, with dashes.
+        let h = render_html(&json!({}), std::iter::empty());
+        assert!(h.contains("No file was rejected."));
+        assert!(h.starts_with("<!DOCTYPE html>"));
+    }
+
+    #[test]
+    fn long_file_lists_are_capped_with_a_count() {
+        let lines = (0..MAX_ROWS + 500).map(|i| {
+            json!({"kind":"file","input":format!("r/{i:05}.xml"),"status":"rejected","reason":"not-xml",
+                "error":{"code":"not-xml","message":"m","line":null,"column":null}})
+        });
+        let mut s = summary();
+        s["rejected"] = json!(MAX_ROWS + 500);
+        let h = render_html(&s, lines);
+        assert!(h.contains("r/01999.xml") && !h.contains("r/02000.xml"));
+        assert!(h.contains("500 more not shown: see audit.ndjson."));
+        assert!(h.contains("id=\"n-rejected\">2,500<"));
+    }
+
+    #[test]
+    fn report_dir_writes_owner_only() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("summary.json"),
+            serde_json::to_vec(&summary()).unwrap(),
+        )
+        .unwrap();
+        let mut a = String::new();
+        for v in audit() {
+            a.push_str(&v.to_string());
+            a.push('\n');
+        }
+        a.push_str("not json\n\n");
+        std::fs::write(d.path().join("audit.ndjson"), a).unwrap();
+        let out = d.path().join("r.html");
+        report_dir(d.path(), &out).unwrap();
+        let h = std::fs::read_to_string(&out).unwrap();
+        assert!(h.contains("1 line(s) of audit.ndjson could not be read"));
+        assert!(h.contains("a/02.xml"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let missing = tempfile::tempdir().unwrap();
+        let e = report_dir(missing.path(), &missing.path().join("r.html")).unwrap_err();
+        assert!(e.to_string().contains("summary.json"));
+    }
+}
