@@ -1,8 +1,10 @@
 //! Point-of-care consent decisions: the CSV the gateway records when it asks the patient,
 //! or one operator-asserted decision for fixture and CI runs (`--consent-all`).
 //!
+//! Columns: `nhs_number,decision,recorded_at,requester_ods,requester_name,purpose`, optionally
+//! followed by `requester_person` (who received the record; recorded in the access audit).
 //! The file is checked, not trusted: a bad row is an error naming its line (never the NHS
-//! number in full), and the patient it concerns is withheld. Several rows for one patient:
+//! number in full), and the patient it concerns is withheld (`consent-row-invalid`). Several rows for one patient:
 //! the latest by `recorded_at` wins; two different decisions at the same instant: deny.
 
 use crate::nhs::{is_valid_nhs_number, mask_nhs_number};
@@ -368,6 +370,46 @@ mod tests {
             assert!(!e.message.contains("1234567890"), "{}", e.message);
         }
         assert!(b.errors.iter().any(|e| e.message.contains("*******890")));
+    }
+
+    #[test]
+    fn optional_person_column_and_fail_closed_keys() {
+        let b = ConsentBook::parse(
+            format!(
+                "{}{}",
+                H.trim_end().to_string() + ",requester_person\n",
+                "9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT,Dr A Example\n\
+                 9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT,\n\
+                 9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n"
+            )
+            .as_bytes(),
+            "t.csv",
+            false,
+        )
+        .unwrap();
+        assert!(matches!(b.lookup("9000000009"),
+            Lookup::Found(r) if r.requester_person.as_deref() == Some("Dr A Example")));
+        // A 6-field row in a 7-column file is an error: the patient is withheld.
+        assert_eq!(b.lookup("9434765919"), Lookup::BadRow(4));
+        // A malformed number written with spaces still withholds that patient; so does a row
+        // that is not UTF-8.
+        let mut bytes = H.as_bytes().to_vec();
+        bytes.extend_from_slice(
+            b"9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
+              900 000 0009,permit,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n\
+              9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,O\xffH,TREAT\n",
+        );
+        let b = ConsentBook::parse(&bytes, "t.csv", false).unwrap();
+        assert_eq!(b.lookup("9000000009"), Lookup::BadRow(3));
+        assert_eq!(b.lookup("9434765919"), Lookup::BadRow(4));
+        assert!(b.errors.iter().all(|e| !e.message.contains("9434765919")));
+        // A header with an unknown 7th column is refused.
+        assert!(ConsentBook::parse(
+            format!("{},extra\n", H.trim_end()).as_bytes(),
+            "t.csv",
+            false
+        )
+        .is_err());
     }
 
     #[test]
