@@ -499,7 +499,7 @@ fn policy_cmd(p: &PolicyCommand) -> i32 {
         }
         PolicyCommand::Template => match crate::policy::config::policy_template() {
             Ok(t) => {
-                println!("{t}");
+                let _ = writeln!(std::io::stdout(), "{t}");
                 exit::OK
             }
             Err(e) => fail(&e),

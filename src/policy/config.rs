@@ -30,6 +30,12 @@ pub fn policy_template() -> Result<String, String> {
             "name".into(),
             serde_json::Value::String("site-policy".into()),
         );
+        o.insert(
+            "description".into(),
+            serde_json::Value::String(
+                "Site sharing policy: list the organisations in the sharing agreement under permitted_requesters (ODS code, name, role); code_lists is left out, so the built-in lists are used.".into(),
+            ),
+        );
     }
     serde_json::to_string_pretty(&v).map_err(|e| e.to_string())
 }
