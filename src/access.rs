@@ -6,6 +6,7 @@ use crate::consent::ConsentOrigin;
 use crate::fhir::ids::derived_uuid;
 use crate::fhir::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, UKCORE};
 use crate::pipeline::Conversion;
+use crate::policy::Policy;
 use serde_json::{json, Value as Json};
 use std::io::{self, BufRead};
 use std::path::Path;
@@ -13,11 +14,16 @@ use std::path::Path;
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 
 /// The AuditEvent for one released bundle (`None` when nothing was released).
+///
+/// Who received it: the requesting organisation (ODS code; its name from the consent row,
+/// else from the policy's requester list; its role from the policy) and, when the consent
+/// file's optional `requester_person` column gives one, the person.
 pub fn access_event(
     c: &Conversion,
     bundle: &Json,
     bundle_file: &str,
     bundle_sha256: &str,
+    policy: &Policy,
 ) -> Option<Json> {
     let consent = c.consent.as_ref()?;
     let nhs = c.nhs_number.as_deref()?;
@@ -41,9 +47,31 @@ pub fn access_event(
         "who": { "identifier": { "system": ODS_SYSTEM, "value": consent.requester_ods } },
         "requestor": true
     });
-    if let Some(name) = &consent.requester_name {
+    let listed = policy.requester(&consent.requester_ods);
+    if let Some(name) = consent
+        .requester_name
+        .as_deref()
+        .or(listed.map(|r| r.name.as_str()))
+    {
         requester["who"]["display"] = json!(name);
     }
+    if let Some(r) = listed {
+        requester["role"] = json!([{ "text": r.role }]);
+    }
+    let mut agents = vec![requester];
+    if let Some(person) = &consent.requester_person {
+        agents.push(json!({
+            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user" }] },
+            "who": { "display": person },
+            "name": person,
+            "requestor": true
+        }));
+    }
+    agents.push(json!({
+        "type": { "coding": [{ "system": DCM, "code": "110153", "display": "Source Role ID" }] },
+        "who": { "display": format!("migx {}", env!("CARGO_PKG_VERSION")) },
+        "requestor": false
+    }));
     let mut consent_entity = json!({
         "what": { "reference": consent_ref },
         "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object" },
@@ -64,14 +92,7 @@ pub fn access_event(
         "recorded": as_of.fhir_instant(),
         "outcome": "0",
         "purposeOfEvent": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": consent.purpose }] }],
-        "agent": [
-            requester,
-            {
-                "type": { "coding": [{ "system": DCM, "code": "110153", "display": "Source Role ID" }] },
-                "who": { "display": format!("migx {}", env!("CARGO_PKG_VERSION")) },
-                "requestor": false
-            }
-        ],
+        "agent": agents,
         "source": { "observer": { "display": format!("migx {}", env!("CARGO_PKG_VERSION")) } },
         "entity": [
             {

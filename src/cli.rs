@@ -52,7 +52,13 @@ const fn version_line() -> &'static str {
 pub enum Command {
     /// Convert extracts to consented FHIR R4 Bundles.
     #[command(
-        after_help = "Examples:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --out out"
+        after_help = concat!(
+            "Permitted requesters: records are released only to organisations listed under `permitted_requesters` in the sharing policy, and only for its `permitted_purposes` (default TREAT, ETREAT). The embedded default lists none, so configure them first:\n",
+            "  migx policy template > site-policy.json   # edit: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]\n",
+            "  migx convert ... --policy site-policy.json\n",
+            "or add an organisation for one run with --permit-requester <ODS> (recorded in the Provenance). See policy/README.md.\n\n",
+            "Examples:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --out out"
+        )
     )]
     Convert(ConvertArgs),
     /// Show, for one extract, every source item with its category and decision.
@@ -98,12 +104,17 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Print the policy in force (the embedded default, or --policy FILE) as JSON.
-    #[command(after_help = "Example:\n  migx policy show > my-policy.json")]
+    /// Print the policy in force (the embedded default, or --policy FILE) as JSON: settings, list origins and sizes, hash.
+    #[command(after_help = "Example:\n  migx policy show --policy site-policy.json")]
     Show {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Print a policy file to start from: the embedded default without `code_lists` (so the built-in lists are used); list your requesters under `permitted_requesters`.
+    #[command(
+        after_help = "Example:\n  migx policy template > site-policy.json\n  # edit: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]\n  migx policy check site-policy.json"
+    )]
+    Template,
     /// Check a policy file: schema, code lists, refsets.
     #[command(after_help = "Example:\n  migx policy check my-policy.json")]
     Check { file: PathBuf },
@@ -130,7 +141,7 @@ pub enum AllDecision {
 /// Flags shared by convert and explain: consent, policy, terminology, identity.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Point-of-care consent decisions (CSV: nhs_number,decision,recorded_at,requester_ods,requester_name,purpose).
+    /// Point-of-care consent decisions (CSV: nhs_number,decision,recorded_at,requester_ods,requester_name,purpose[,requester_person]).
     #[arg(
         long,
         value_name = "FILE",
@@ -147,7 +158,7 @@ pub struct PolicyArgs {
     /// Purpose of use with --consent-all.
     #[arg(long, value_name = "TREAT|ETREAT", default_value = "TREAT")]
     pub purpose: String,
-    /// Sharing policy file (default: the embedded migx-default policy).
+    /// Sharing policy file (default: the embedded migx-default policy, which permits no requester: list yours under `permitted_requesters`).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Extra RF2 exclusion refset file(s) (der2_Refset_SimpleSnapshot_*.txt).
@@ -162,7 +173,7 @@ pub struct PolicyArgs {
     /// Accept NHS numbers that fail the modulus 11 check (test data).
     #[arg(long)]
     pub allow_test_identities: bool,
-    /// Permit this requesting organisation for this run only (repeatable; recorded in the Provenance).
+    /// Permit this requesting organisation (ODS code) for this run only, in addition to the policy's `permitted_requesters` (repeatable; recorded in each bundle's Provenance).
     #[arg(long, value_name = "ODS")]
     pub permit_requester: Vec<String>,
     /// Largest input accepted, in bytes.
@@ -252,6 +263,15 @@ fn fail(msg: &str) -> i32 {
     exit::USAGE
 }
 
+/// The refusal when no requester is configured (exit 2).
+pub const NO_REQUESTERS: &str = "no permitted requesters are configured, so nothing may be released.
+  List the organisations in your sharing agreement in a policy file and pass it with --policy:
+    migx policy template > site-policy.json
+    # edit site-policy.json: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]
+    migx convert ... --policy site-policy.json
+  or permit one organisation for this run only with --permit-requester <ODS> (recorded in the Provenance).
+  See policy/README.md, \"Permitted requesters\".";
+
 /// Build the settings convert and explain share; errors are configuration errors (exit 2).
 pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, String> {
     let mut policy = match &a.policy {
@@ -298,7 +318,7 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
         }
     }
     if policy.permitted_requesters().is_empty() && a.permit_requester.is_empty() {
-        return Err("no permitted requesters are configured, so nothing may be released.\n  List the organisations in the sharing agreement under `permitted_requesters` in a policy file (--policy), or add one for this run with --permit-requester <ODS>".into());
+        return Err(NO_REQUESTERS.into());
     }
     let consent = match (&a.consent, a.consent_all) {
         (Some(path), _) => {
@@ -517,6 +537,13 @@ fn policy_cmd(p: &PolicyCommand) -> i32 {
                 Err(e) => fail(&e.to_string()),
             }
         }
+        PolicyCommand::Template => match crate::policy::config::policy_template() {
+            Ok(t) => {
+                let _ = writeln!(std::io::stdout(), "{t}");
+                exit::OK
+            }
+            Err(e) => fail(&e),
+        },
         PolicyCommand::Check { file } => match Policy::check_file(file) {
             Ok(p) => {
                 println!(
@@ -559,24 +586,29 @@ fn audit(a: &AuditArgs) -> i32 {
     } else {
         let _ = writeln!(
             out,
-            "{:<26} {:<8} {:<7} {:<40} bundle sha256",
-            "released (as of)", "to", "purpose", "bundle"
+            "{:<26} {:<10} {:<26} {:<7} {:<40} bundle sha256",
+            "released (as of)", "to", "consent recorded", "purpose", "bundle"
         );
         for e in &events {
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+            let consent_at = e["entity"]
+                .as_array()
+                .and_then(|ents| {
+                    ents.iter()
+                        .flat_map(|en| en["detail"].as_array().into_iter().flatten())
+                        .find(|d| d["type"] == "consent-recorded-at")
+                })
+                .map(|d| s(&d["valueString"]))
+                .unwrap_or_else(|| "operator assertion".to_string());
             let _ = writeln!(
                 out,
-                "{:<26} {:<8} {:<7} {:<40} {}",
-                e["recorded"].as_str().unwrap_or(""),
-                e["agent"][0]["who"]["identifier"]["value"]
-                    .as_str()
-                    .unwrap_or(""),
-                e["purposeOfEvent"][0]["coding"][0]["code"]
-                    .as_str()
-                    .unwrap_or(""),
-                e["entity"][1]["name"].as_str().unwrap_or(""),
-                e["entity"][1]["detail"][0]["valueString"]
-                    .as_str()
-                    .unwrap_or(""),
+                "{:<26} {:<10} {:<26} {:<7} {:<40} {}",
+                s(&e["recorded"]),
+                s(&e["agent"][0]["who"]["identifier"]["value"]),
+                consent_at,
+                s(&e["purposeOfEvent"][0]["coding"][0]["code"]),
+                s(&e["entity"][1]["name"]),
+                s(&e["entity"][1]["detail"][0]["valueString"]),
             );
         }
         let _ = writeln!(out, "{} release(s)", events.len());

@@ -1,8 +1,10 @@
 //! Point-of-care consent decisions: the CSV the gateway records when it asks the patient,
 //! or one operator-asserted decision for fixture and CI runs (`--consent-all`).
 //!
+//! Columns: `nhs_number,decision,recorded_at,requester_ods,requester_name,purpose`, optionally
+//! followed by `requester_person` (who received the record; recorded in the access audit).
 //! The file is checked, not trusted: a bad row is an error naming its line (never the NHS
-//! number in full), and the patient it concerns is withheld. Several rows for one patient:
+//! number in full), and the patient it concerns is withheld (`consent-row-invalid`). Several rows for one patient:
 //! the latest by `recorded_at` wins; two different decisions at the same instant: deny.
 
 use crate::nhs::{is_valid_nhs_number, mask_nhs_number};
@@ -41,6 +43,8 @@ pub struct ConsentRecord {
     pub recorded_at: Option<DateTime<FixedOffset>>,
     pub requester_ods: String,
     pub requester_name: Option<String>,
+    /// The person who received the record (optional `requester_person` column).
+    pub requester_person: Option<String>,
     /// `TREAT` or `ETREAT` (v3 ActReason).
     pub purpose: String,
     pub origin: ConsentOrigin,
@@ -62,6 +66,9 @@ pub struct ConsentBook {
     /// `--consent-all`: one decision for everyone.
     all: Option<ConsentRecord>,
     pub errors: Vec<RowError>,
+    /// The file could not be read to its end: patients without a row are not told apart
+    /// from patients whose row was lost, so every lookup is a bad row (fail closed).
+    truncated: bool,
 }
 
 /// What the book says for one patient.
@@ -81,7 +88,7 @@ pub enum ConsentFileError {
         path: String,
         source: std::io::Error,
     },
-    #[error("consent file {path}: header must be `nhs_number,decision,recorded_at,requester_ods,requester_name,purpose`")]
+    #[error("consent file {path}: header must be `nhs_number,decision,recorded_at,requester_ods,requester_name,purpose` (optionally followed by `,requester_person`)")]
     Header { path: String },
     #[error("consent file {path}: line {line}: {message}")]
     Csv {
@@ -91,7 +98,10 @@ pub enum ConsentFileError {
     },
 }
 
-const HEADER: [&str; 6] = [
+/// The required columns, in order. An optional 7th column `requester_person` names the
+/// person at the requesting organisation who received the record (recorded in the access
+/// audit); files without it stay valid.
+pub const HEADER: [&str; 6] = [
     "nhs_number",
     "decision",
     "recorded_at",
@@ -99,6 +109,17 @@ const HEADER: [&str; 6] = [
     "requester_name",
     "purpose",
 ];
+/// The optional 7th column.
+pub const PERSON_COLUMN: &str = "requester_person";
+
+/// The key a row's NHS number field is filed under: separators (spaces, hyphens) removed,
+/// so that a malformed `999 000 0018` still withholds patient `9990000018`.
+fn patient_key(field: &str) -> String {
+    field
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
 
 /// ODS organisation codes: 3 to 10 upper-case letters and digits (e.g. `Y02345`, `RX1`).
 pub fn is_ods_code(s: &str) -> bool {
@@ -116,6 +137,7 @@ impl ConsentBook {
                 recorded_at: None,
                 requester_ods: requester_ods.to_string(),
                 requester_name: None,
+                requester_person: None,
                 purpose: purpose.to_string(),
                 origin: ConsentOrigin::OperatorAssertion,
             }),
@@ -156,27 +178,49 @@ impl ConsentBook {
             line: 1,
             message: e.to_string(),
         })?;
-        if headers.iter().collect::<Vec<_>>() != HEADER {
+        let cols: Vec<&str> = headers.iter().collect();
+        let width = if cols == HEADER {
+            6
+        } else if cols.len() == 7 && cols[..6] == HEADER && cols[6] == PERSON_COLUMN {
+            7
+        } else {
             return Err(ConsentFileError::Header {
                 path: origin.to_string(),
             });
-        }
+        };
         let mut book = ConsentBook::default();
-        for row in rdr.records() {
-            let row = match row {
-                Ok(r) => r,
+        let mut raw = csv::ByteRecord::new();
+        loop {
+            let line = rdr.position().line();
+            match rdr.read_byte_record(&mut raw) {
+                Ok(false) => break,
+                Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    // Unreadable CSV (e.g. an unterminated quote): the rest of the file cannot
+                    // be trusted to split into the right rows, so stop here; every patient
+                    // named so far stays as read, and the error is reported.
+                    let line = e.position().map(|p| p.line()).unwrap_or(line);
                     book.errors.push(RowError {
                         line,
-                        message: "unreadable CSV row".to_string(),
+                        message: format!(
+                            "line {line}: unreadable CSV; the rest of the file is ignored"
+                        ),
                     });
-                    continue;
+                    book.truncated = true;
+                    break;
                 }
+            }
+            let line = raw.position().map(|p| p.line()).unwrap_or(line);
+            let nhs_field = raw
+                .get(0)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            let nhs = patient_key(&nhs_field);
+            let parsed = match csv::StringRecord::from_byte_record(raw.clone()) {
+                Ok(row) => parse_row(&row, line, width, allow_test_identities),
+                Err(_) => Err(format!("line {line}: not valid UTF-8")),
             };
-            let line = row.position().map(|p| p.line()).unwrap_or(0);
-            let nhs = row.get(0).unwrap_or("").to_string();
-            match parse_row(&row, line, allow_test_identities) {
+            match parsed {
                 Ok(rec) => book.insert(nhs, rec),
                 Err(message) => {
                     book.errors.push(RowError { line, message });
@@ -216,6 +260,10 @@ impl ConsentBook {
         if let Some(&line) = self.tainted.get(nhs_number) {
             return Lookup::BadRow(line);
         }
+        if self.truncated {
+            let line = self.errors.last().map(|e| e.line).unwrap_or(0);
+            return Lookup::BadRow(line);
+        }
         match self.by_patient.get(nhs_number) {
             Some(r) => Lookup::Found(r),
             None => Lookup::None,
@@ -226,11 +274,12 @@ impl ConsentBook {
 fn parse_row(
     row: &csv::StringRecord,
     line: u64,
+    width: usize,
     allow_test: bool,
 ) -> Result<ConsentRecord, String> {
-    if row.len() != 6 {
+    if row.len() != width {
         return Err(format!(
-            "line {line}: expected 6 fields, found {}",
+            "line {line}: expected {width} fields, found {}",
             row.len()
         ));
     }
@@ -253,18 +302,26 @@ fn parse_row(
         .map_err(|_| format!("line {line}: recorded_at must be ISO 8601 with an offset, e.g. 2026-03-14T09:55:00+00:00"))?;
     let ods = &row[3];
     if !is_ods_code(ods) {
-        return Err(format!("line {line}: requester_ods is not an ODS code"));
+        return Err(format!(
+            "line {line}: requester_ods is not an ODS code (3 to 10 upper-case letters and digits)"
+        ));
     }
     let purpose = &row[5];
     if !matches!(purpose, "TREAT" | "ETREAT") {
         return Err(format!("line {line}: purpose must be TREAT or ETREAT"));
     }
-    let name = row[4].trim();
+    let optional = |i: usize| {
+        row.get(i)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     Ok(ConsentRecord {
         decision,
         recorded_at: Some(recorded_at),
         requester_ods: ods.to_string(),
-        requester_name: (!name.is_empty()).then(|| name.to_string()),
+        requester_name: optional(4),
+        requester_person: optional(6),
         purpose: purpose.to_string(),
         origin: ConsentOrigin::FileRow { line },
     })
@@ -313,6 +370,46 @@ mod tests {
             assert!(!e.message.contains("1234567890"), "{}", e.message);
         }
         assert!(b.errors.iter().any(|e| e.message.contains("*******890")));
+    }
+
+    #[test]
+    fn optional_person_column_and_fail_closed_keys() {
+        let b = ConsentBook::parse(
+            format!(
+                "{}{}",
+                H.trim_end().to_string() + ",requester_person\n",
+                "9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT,Dr A Example\n\
+                 9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT,\n\
+                 9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n"
+            )
+            .as_bytes(),
+            "t.csv",
+            false,
+        )
+        .unwrap();
+        assert!(matches!(b.lookup("9000000009"),
+            Lookup::Found(r) if r.requester_person.as_deref() == Some("Dr A Example")));
+        // A 6-field row in a 7-column file is an error: the patient is withheld.
+        assert_eq!(b.lookup("9434765919"), Lookup::BadRow(4));
+        // A malformed number written with spaces still withholds that patient; so does a row
+        // that is not UTF-8.
+        let mut bytes = H.as_bytes().to_vec();
+        bytes.extend_from_slice(
+            b"9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
+              900 000 0009,permit,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n\
+              9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,O\xffH,TREAT\n",
+        );
+        let b = ConsentBook::parse(&bytes, "t.csv", false).unwrap();
+        assert_eq!(b.lookup("9000000009"), Lookup::BadRow(3));
+        assert_eq!(b.lookup("9434765919"), Lookup::BadRow(4));
+        assert!(b.errors.iter().all(|e| !e.message.contains("9434765919")));
+        // A header with an unknown 7th column is refused.
+        assert!(ConsentBook::parse(
+            format!("{},extra\n", H.trim_end()).as_bytes(),
+            "t.csv",
+            false
+        )
+        .is_err());
     }
 
     #[test]

@@ -370,8 +370,9 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
         return Conversion::withheld(PatientWithheld::DissentRecorded, size, nhs);
     }
     let consent = match s.consent.lookup(&nhs) {
-        Lookup::None | Lookup::BadRow(_) => {
-            return Conversion::withheld(PatientWithheld::NoConsentDecision, size, nhs)
+        Lookup::None => return Conversion::withheld(PatientWithheld::NoConsentDecision, size, nhs),
+        Lookup::BadRow(_) => {
+            return Conversion::withheld(PatientWithheld::ConsentRowInvalid, size, nhs)
         }
         Lookup::Found(c) => c.clone(),
     };
@@ -458,6 +459,13 @@ fn consent_window(
     let asof = as_of.epoch_secs();
     if recorded > asof {
         return Err(()); // recorded after the time it is used for: not valid
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    if recorded > now {
+        return Err(()); // a decision "recorded" in the future (with a future --as-of): not valid
     }
     match validity {
         ConsentValidity::EncounterDay => {
@@ -757,7 +765,13 @@ pub fn run_batch(
             write_audit(&mut audit, f, &c, written.as_ref().map(|w| w.name.as_str()));
             tally(&mut totals, &c);
             if let (Some(bundle), Some(w)) = (&c.bundle, &written) {
-                access.push(crate::access::access_event(&c, bundle, &w.name, &w.sha256));
+                access.push(crate::access::access_event(
+                    &c,
+                    bundle,
+                    &w.name,
+                    &w.sha256,
+                    &settings.policy,
+                ));
             }
         }
     }

@@ -19,6 +19,27 @@ use crate::codes::{CodeSystem, Coding};
 /// The embedded default policy file.
 pub const DEFAULT_POLICY_JSON: &str = include_str!("../../policy/default.json");
 
+/// A policy file to start a site policy from: the embedded default without `code_lists`
+/// (so the embedded lists are used), pretty-printed.
+pub fn policy_template() -> Result<String, String> {
+    let mut v: serde_json::Value =
+        serde_json::from_str(DEFAULT_POLICY_JSON).map_err(|e| e.to_string())?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("code_lists");
+        o.insert(
+            "name".into(),
+            serde_json::Value::String("site-policy".into()),
+        );
+        o.insert(
+            "description".into(),
+            serde_json::Value::String(
+                "Site sharing policy: list the organisations in the sharing agreement under permitted_requesters (ODS code, name, role); code_lists is left out, so the built-in lists are used.".into(),
+            ),
+        );
+    }
+    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())
+}
+
 /// Files the embedded default policy can name, by the relative path it uses.
 const EMBEDDED_FILES: &[(&str, &str)] = &[
     (
@@ -163,7 +184,10 @@ struct RawPolicy {
     consent: RawConsent,
     recent_tests_months: u32,
     confidentiality: RawConfidentiality,
-    code_lists: RawCodeLists,
+    /// Absent: the four lists embedded in the binary (a site policy that only lists its
+    /// requesters need not copy them).
+    #[serde(default)]
+    code_lists: Option<RawCodeLists>,
     exclusion_refsets: RawExclusionRefsets,
     permitted_requesters: Vec<Requester>,
     permitted_purposes: Vec<String>,
@@ -198,13 +222,25 @@ struct RawConfidentiality {
     non_restricting_codes: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCodeLists {
     consent: String,
     sensitive: String,
     categories: String,
     risks_warnings: String,
+}
+
+impl RawCodeLists {
+    /// The embedded lists (used when a policy file omits `code_lists`).
+    fn embedded() -> RawCodeLists {
+        RawCodeLists {
+            consent: "codes/consent.tsv".into(),
+            sensitive: "codes/sensitive.tsv".into(),
+            categories: "codes/categories.tsv".into(),
+            risks_warnings: "codes/risks-warnings.tsv".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,15 +482,19 @@ impl Policy {
         let mut hasher = Sha256::new();
         hash_part(&mut hasher, "policy", json.as_bytes());
 
+        let (lists, list_source) = match &raw.code_lists {
+            Some(l) => (l.clone(), source),
+            None => (RawCodeLists::embedded(), &Source::Embedded),
+        };
         let mut load_list = |key: &str, name: &str| -> Result<CodeList, PolicyError> {
-            let (list_origin, text) = source.read(name)?;
+            let (list_origin, text) = list_source.read(name)?;
             hash_part(&mut hasher, key, text.as_bytes());
             Ok(parse_code_list(&text, &list_origin)?)
         };
-        let consent = load_list("consent", &raw.code_lists.consent)?;
-        let sensitive = load_list("sensitive", &raw.code_lists.sensitive)?;
-        let categories = load_list("categories", &raw.code_lists.categories)?;
-        let risks = load_list("risks_warnings", &raw.code_lists.risks_warnings)?;
+        let consent = load_list("consent", &lists.consent)?;
+        let sensitive = load_list("sensitive", &lists.sensitive)?;
+        let categories = load_list("categories", &lists.categories)?;
+        let risks = load_list("risks_warnings", &lists.risks_warnings)?;
         consent.require_column("effect", &CONSENT_EFFECTS)?;
         let groups: Vec<&str> = refset_ids.iter().map(|(g, _)| g.as_str()).collect();
         sensitive.require_column("group", &groups)?;
@@ -890,7 +930,8 @@ mod tests {
         assert!(p.is_purpose_permitted("TREAT"));
         assert!(p.is_purpose_permitted("ETREAT"));
         assert!(!p.is_purpose_permitted("HRESCH"));
-        assert!(p.requester("a99999").is_some());
+        // A fresh install permits nobody until the site lists its requesters.
+        assert!(p.permitted_requesters().is_empty());
         assert!(p.requester("B12345").is_none());
         assert_eq!(p.exclusion_refset_files().len(), 0);
         assert_eq!(p.refset_of_group("std"), Some(999_004_381_000_000_103));
@@ -1022,6 +1063,40 @@ mod tests {
         assert_eq!(p.sha256(), q.sha256());
         // The pretty-printed JSON differs from the embedded text, so the hash differs.
         assert_ne!(p.sha256(), Policy::embedded_default().unwrap().sha256());
+    }
+
+    #[test]
+    fn omitted_code_lists_mean_the_embedded_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        v.as_object_mut().unwrap().remove("code_lists");
+        v["permitted_requesters"] = serde_json::json!([
+            { "ods_code": "Y02345", "name": "Out of hours", "role": "out-of-hours" }
+        ]);
+        let path = dir.path().join("site.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let p = Policy::from_file(&path).unwrap();
+        let d = Policy::embedded_default().unwrap();
+        assert_eq!(p.consent_list().origin, "embedded:policy/codes/consent.tsv");
+        assert_eq!(p.categories_list().len(), d.categories_list().len());
+        assert_eq!(
+            p.requester("y02345").map(|r| r.role.as_str()),
+            Some("out-of-hours")
+        );
+        // The template loads too (and, like the default, permits nobody).
+        let t = dir.path().join("template.json");
+        std::fs::write(&t, policy_template().unwrap()).unwrap();
+        assert!(Policy::from_file(&t)
+            .unwrap()
+            .permitted_requesters()
+            .is_empty());
+        // An empty requester list is a valid policy (it releases nothing).
+        v["permitted_requesters"] = serde_json::json!([]);
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        assert!(Policy::from_file(&path)
+            .unwrap()
+            .permitted_requesters()
+            .is_empty());
     }
 
     #[test]
@@ -1165,6 +1240,13 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
         let mut hours = default.clone();
         hours["consent"]["point_of_care_validity"] = serde_json::json!({"hours": 12});
         assert!(validator.is_valid(&hours));
+        // A site policy may omit the code lists (embedded ones are used) and list requesters.
+        let mut site = default.clone();
+        site.as_object_mut().unwrap().remove("code_lists");
+        site["permitted_requesters"] = serde_json::json!([
+            { "ods_code": "Y02345", "name": "Out of hours", "role": "out-of-hours" }
+        ]);
+        assert!(validator.is_valid(&site));
         let mut bad = default.clone();
         bad["surprise"] = serde_json::json!(true);
         assert!(!validator.is_valid(&bad));

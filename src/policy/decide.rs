@@ -168,6 +168,9 @@ pub enum PatientWithheld {
     DissentRecorded,
     ConsentDenied,
     NoConsentDecision,
+    /// A consent file row for this patient failed its checks: withheld whatever else the
+    /// file says (fail closed).
+    ConsentRowInvalid,
     ConsentOutsideWindow,
     RequesterNotPermitted,
     PurposeNotPermitted,
@@ -175,10 +178,11 @@ pub enum PatientWithheld {
 }
 
 impl PatientWithheld {
-    pub const ALL: [PatientWithheld; 7] = [
+    pub const ALL: [PatientWithheld; 8] = [
         PatientWithheld::DissentRecorded,
         PatientWithheld::ConsentDenied,
         PatientWithheld::NoConsentDecision,
+        PatientWithheld::ConsentRowInvalid,
         PatientWithheld::ConsentOutsideWindow,
         PatientWithheld::RequesterNotPermitted,
         PatientWithheld::PurposeNotPermitted,
@@ -189,6 +193,7 @@ impl PatientWithheld {
             PatientWithheld::DissentRecorded => "dissent-recorded",
             PatientWithheld::ConsentDenied => "consent-denied",
             PatientWithheld::NoConsentDecision => "no-consent-decision",
+            PatientWithheld::ConsentRowInvalid => "consent-row-invalid",
             PatientWithheld::ConsentOutsideWindow => "consent-outside-window",
             PatientWithheld::RequesterNotPermitted => "requester-not-permitted",
             PatientWithheld::PurposeNotPermitted => "purpose-not-permitted",
