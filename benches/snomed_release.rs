@@ -31,8 +31,8 @@ const TAGS: [&str; 8] = [
 fn sctid(item: u64, part: &str) -> u64 {
     let base = format!("{item}{part}");
     for d in 0..10u8 {
-        let mut digits: Vec<u8> = base.bytes().map(|b| b - b'0').collect();
-        digits.push(d);
+        let mut digits: Vec<u8> = base.clone().into_bytes();
+        digits.push(b'0' + d);
         if verhoeff_valid(&digits) {
             return format!("{base}{d}").parse().unwrap_or(0);
         }
