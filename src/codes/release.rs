@@ -664,8 +664,12 @@ mod tests {
         assert_eq!(idx.in_exclusion_refset(15628003), None);
         assert_eq!(idx.in_exclusion_refset(195967001), None);
         assert_eq!(idx.exclusion_member_count(), 3);
-        assert_eq!(idx.concept_count(), 10);
-        assert_eq!(idx.description_count(), 17);
+        assert_eq!(idx.concept_count(), 11);
+        assert_eq!(idx.description_count(), 20);
+        // The UK-namespace description id of fixture extract 15, and the diabetes synonym.
+        assert_eq!(idx.resolve_description(9990011000000115), Some(76272004));
+        assert_eq!(idx.resolve_description(999014019), Some(73211009));
+        assert_eq!(idx.semantic_tag(73211009), Some("disorder"));
     }
 
     #[test]

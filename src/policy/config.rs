@@ -15,6 +15,7 @@ use crate::codes::release::SnomedIndex;
 use crate::codes::rf2::{load_simple_refset, parse_simple_refset, Rf2Error};
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
+use crate::policy::semantic::SemanticTagRules;
 
 /// The embedded default policy file.
 pub const DEFAULT_POLICY_JSON: &str = include_str!("../../policy/default.json");
@@ -193,6 +194,8 @@ struct RawPolicy {
     permitted_purposes: Vec<String>,
     #[serde(default)]
     snomed_release: Option<String>,
+    #[serde(default)]
+    semantic_tags: Option<SemanticTagRules>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,6 +320,7 @@ pub struct Policy {
     purposes: Vec<String>,
     snomed_release: Option<PathBuf>,
     snomed_index: Option<Arc<SnomedIndex>>,
+    semantic_tags: SemanticTagRules,
     hasher: Sha256,
     sha256: String,
 }
@@ -501,6 +505,14 @@ impl Policy {
         categories.require_column("category", &RULE_CATEGORIES)?;
         risks.require_column("flag_category", &FLAG_CATEGORIES)?;
 
+        let semantic_tags = match raw.semantic_tags {
+            Some(t) => {
+                t.check().map_err(|m| invalid(origin, m))?;
+                t
+            }
+            None => SemanticTagRules::default(),
+        };
+
         let snomed_release = raw.snomed_release.as_deref().map(|p| match source {
             Source::Embedded => PathBuf::from(p),
             Source::Dir(dir) => resolve(dir, p),
@@ -527,6 +539,7 @@ impl Policy {
             purposes,
             snomed_release,
             snomed_index: None,
+            semantic_tags,
             hasher,
             sha256: String::new(),
         };
@@ -596,6 +609,11 @@ impl Policy {
     /// The SNOMED CT release index in use, if any.
     pub fn snomed_index(&self) -> Option<&SnomedIndex> {
         self.snomed_index.as_deref()
+    }
+
+    /// The semantic tag rules (`semantic_tags`; empty when the policy has none).
+    pub fn semantic_tag_rules(&self) -> &SemanticTagRules {
+        &self.semantic_tags
     }
 
     /// The codings, plus (with a release index) the concept id of every SNOMED description id.
@@ -892,6 +910,10 @@ impl Policy {
                 "descriptions": i.description_count(),
                 "exclusion_members": i.exclusion_member_count(),
             })),
+            "semantic_tags": {
+                "source": self.semantic_tags.source,
+                "rules": self.semantic_tags.rules.len(),
+            },
         });
         serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
     }

@@ -10,6 +10,7 @@ use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{DateField, Element, Extract, Item, Value};
 use crate::ehr::ts::Ts;
+use crate::policy::semantic::TagClass;
 use crate::policy::{ConsentEffect, Policy};
 use std::collections::HashMap;
 
@@ -559,6 +560,31 @@ impl<'a> Ctx<'a> {
             }
             Some("not-shared") => return (None, Outcome::Withheld(W::CategoryNotShared)),
             _ => {}
+        }
+        let numeric = matches!(
+            item.value,
+            Some(Value::Quantity { .. }) | Some(Value::Range { .. })
+        );
+        // The code lists gave no category: with a SNOMED CT release, the concept's semantic
+        // tag may (policy `semantic_tags`). Inactive concepts are not classified at all.
+        match self.policy.semantic_class(&item.codes, numeric) {
+            TagClass::Category("diagnoses") => {
+                return (Some(Category::Diagnoses), Outcome::Shared(Role::Diagnosis))
+            }
+            TagClass::Category("procedures") => {
+                return (Some(Category::Procedures), Outcome::Shared(Role::Procedure))
+            }
+            TagClass::Category("tests") => {
+                return (
+                    Some(Category::Tests),
+                    Outcome::Shared(Role::Result { group: None }),
+                )
+            }
+            TagClass::Category("not-shared") => {
+                return (None, Outcome::Withheld(W::CategoryNotShared))
+            }
+            TagClass::OnlyInactive => return (None, Outcome::Withheld(W::Unclassified)),
+            TagClass::Category(_) | TagClass::Unknown => {}
         }
         match item.value {
             Some(Value::Quantity { .. }) | Some(Value::Range { .. }) => (
