@@ -12,6 +12,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Print to stdout; a closed pipe (`migx policy show | head`) ends output quietly instead
+/// of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 /// Exit codes: each means one thing.
 pub mod exit {
     /// Every input converted or withheld by policy; every file valid.
@@ -505,12 +520,12 @@ fn explain(a: &ExplainArgs) -> i32 {
     };
     let ex = pipeline::explain_file(&a.file, &settings);
     if a.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&ex.to_json()).unwrap_or_default()
         );
     } else {
-        print!(
+        say_raw!(
             "{}",
             ex.to_table(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         );
@@ -531,7 +546,7 @@ fn policy_cmd(p: &PolicyCommand) -> i32 {
             };
             match pol {
                 Ok(p) => {
-                    println!("{}", p.show_json());
+                    say!("{}", p.show_json());
                     exit::OK
                 }
                 Err(e) => fail(&e.to_string()),
@@ -546,7 +561,7 @@ fn policy_cmd(p: &PolicyCommand) -> i32 {
         },
         PolicyCommand::Check { file } => match Policy::check_file(file) {
             Ok(p) => {
-                println!(
+                say!(
                     "{}: ok (policy {} {}, sha256 {})",
                     file.display(),
                     p.name(),

@@ -24,7 +24,12 @@ fn every_file_ends_as_the_manifest_says() {
     let out = dir.path().join("out");
     let o = convert_fixtures(&out, &[]);
     // Two fixtures are rejected on identity, so the run exits 1.
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let audit = read_ndjson(&out.join("audit.ndjson"));
     let files: BTreeMap<String, &Value> = audit
         .iter()
@@ -34,10 +39,16 @@ fn every_file_ends_as_the_manifest_says() {
     let m = manifest();
     for f in extracts(&m) {
         let path = format!("fixtures/{}", f["path"].as_str().unwrap());
-        let a = files.get(&path).unwrap_or_else(|| panic!("{path} not in audit"));
+        let a = files
+            .get(&path)
+            .unwrap_or_else(|| panic!("{path} not in audit"));
         let exp = &f["expected"];
         assert_eq!(a["status"], exp["status"], "{path}");
-        let want_reason = if exp["reason"].is_null() { &exp["error_code"] } else { &exp["reason"] };
+        let want_reason = if exp["reason"].is_null() {
+            &exp["error_code"]
+        } else {
+            &exp["reason"]
+        };
         if !want_reason.is_null() {
             assert_eq!(&a["reason"], want_reason, "{path}");
         }
@@ -62,7 +73,8 @@ fn explain(path: &str) -> Value {
         "Y02345",
         "--json",
     ]);
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&o.stderr)))
 }
 
 #[test]
@@ -90,19 +102,31 @@ fn every_item_gets_the_manifest_decision_and_explain_agrees_with_convert() {
         let audited: BTreeSet<(String, String)> = audit
             .iter()
             .filter(|a| a["input"] == path.as_str() && a["kind"] == "item")
-            .map(|a| (a["source_id"].as_str().unwrap().to_string(), a["reason"].as_str().unwrap().to_string()))
+            .map(|a| {
+                (
+                    a["source_id"].as_str().unwrap().to_string(),
+                    a["reason"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         let explained: BTreeSet<(String, String)> = ex["items"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|i| i["decision"] == "withheld")
-            .map(|i| (i["source_id"].as_str().unwrap().to_string(), i["reason"].as_str().unwrap().to_string()))
+            .map(|i| {
+                (
+                    i["source_id"].as_str().unwrap().to_string(),
+                    i["reason"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(audited, explained, "{path}: explain and convert disagree");
         for it in f["items"].as_array().into_iter().flatten() {
             let sid = it["source_id"].as_str().unwrap();
-            let got = by_id.get(sid).unwrap_or_else(|| panic!("{path}: item {sid} not explained"));
+            let got = by_id
+                .get(sid)
+                .unwrap_or_else(|| panic!("{path}: item {sid} not explained"));
             let got_s = match got["decision"].as_str().unwrap() {
                 "withheld" => format!("withheld:{}", got["reason"].as_str().unwrap()),
                 _ => format!("shared:{}", got["category"].as_str().unwrap_or("?")),
@@ -111,7 +135,11 @@ fn every_item_gets_the_manifest_decision_and_explain_agrees_with_convert() {
             for a in it["allowed"].as_array().into_iter().flatten() {
                 allowed.push(a.as_str().unwrap().to_string());
             }
-            assert!(allowed.contains(&got_s), "{path}: item {sid} ({}): expected one of {allowed:?}, got {got_s}", it["element"]);
+            assert!(
+                allowed.contains(&got_s),
+                "{path}: item {sid} ({}): expected one of {allowed:?}, got {got_s}",
+                it["element"]
+            );
             checked += 1;
         }
     }
@@ -138,13 +166,20 @@ fn nothing_withheld_appears_anywhere_in_the_output() {
             let mk = mk.as_str().unwrap();
             markers += 1;
             for (p, b) in &all {
-                assert!(!String::from_utf8_lossy(b).contains(mk), "free text {mk} leaked into {p}");
+                assert!(
+                    !String::from_utf8_lossy(b).contains(mk),
+                    "free text {mk} leaked into {p}"
+                );
             }
             assert!(!String::from_utf8_lossy(&printed).contains(mk));
         }
         // A code withheld from this patient must not appear in this patient's bundle, nor in
         // any file that is not a bundle (another patient may legitimately share the code).
-        let stem = std::path::Path::new(f["path"].as_str().unwrap()).file_stem().unwrap().to_string_lossy().into_owned();
+        let stem = std::path::Path::new(f["path"].as_str().unwrap())
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         for c in f["withheld_codes"].as_array().into_iter().flatten() {
             let c = c.as_str().unwrap();
             for (p, b) in &all {
@@ -152,7 +187,10 @@ fn nothing_withheld_appears_anywhere_in_the_output() {
                     continue;
                 }
                 let text = String::from_utf8_lossy(b);
-                assert!(!text.contains(&format!("\"{c}\"")), "withheld code {c} leaked into {p}");
+                assert!(
+                    !text.contains(&format!("\"{c}\"")),
+                    "withheld code {c} leaked into {p}"
+                );
             }
         }
     }
@@ -172,7 +210,10 @@ fn nothing_withheld_appears_anywhere_in_the_output() {
     // Full NHS numbers never printed.
     for f in extracts(&m) {
         if let Some(n) = f["nhs_number"].as_str() {
-            assert!(!String::from_utf8_lossy(&printed).contains(n), "NHS number printed");
+            assert!(
+                !String::from_utf8_lossy(&printed).contains(n),
+                "NHS number printed"
+            );
         }
     }
 }
@@ -194,7 +235,8 @@ fn outputs_conform_to_their_schemas() {
     for line in read_ndjson(&out.join("audit.ndjson")) {
         assert!(validate_audit_line(&line).is_empty(), "{line}");
     }
-    let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert!(validate_summary(&summary).is_empty(), "{summary}");
     assert_eq!(summary["converted"], 14);
     assert_eq!(summary["withheld"], 4);
@@ -205,8 +247,18 @@ fn outputs_conform_to_their_schemas() {
         assert!(validate_value(e, Profile::Fhir).is_empty(), "{e}");
     }
     // And the independent command-line validator agrees.
-    let o = run(&["validate", out.join("bundles").to_str().unwrap(), "--profile", "migx"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = run(&[
+        "validate",
+        out.join("bundles").to_str().unwrap(),
+        "--profile",
+        "migx",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 #[test]
@@ -214,34 +266,67 @@ fn bundles_carry_consent_provenance_and_category_lists() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     convert_fixtures(&out, &[]);
-    let b: Value = serde_json::from_slice(&std::fs::read(out.join("bundles/01-core-shared.json")).unwrap()).unwrap();
+    let b: Value =
+        serde_json::from_slice(&std::fs::read(out.join("bundles/01-core-shared.json")).unwrap())
+            .unwrap();
     assert_eq!(b["type"], "collection");
     let entries = b["entry"].as_array().unwrap();
-    let types: Vec<&str> = entries.iter().map(|e| e["resource"]["resourceType"].as_str().unwrap()).collect();
-    assert_eq!(&types[..5], ["Patient", "Organization", "Organization", "Consent", "Provenance"]);
+    let types: Vec<&str> = entries
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &types[..5],
+        [
+            "Patient",
+            "Organization",
+            "Organization",
+            "Consent",
+            "Provenance"
+        ]
+    );
     assert_eq!(types.iter().filter(|t| **t == "List").count(), 8);
     let consent = &entries[3]["resource"];
     assert_eq!(consent["status"], "active");
     assert_eq!(consent["provision"]["type"], "permit");
     assert_eq!(consent["provision"]["purpose"][0]["code"], "TREAT");
-    assert_eq!(consent["category"][0]["coding"][0]["code"], "887031000000108");
+    assert_eq!(
+        consent["category"][0]["coding"][0]["code"],
+        "887031000000108"
+    );
     assert_eq!(consent["dateTime"], "2026-03-14T09:55:00+00:00");
     let prov = &entries[4]["resource"];
     assert_eq!(prov["target"].as_array().unwrap().len(), entries.len() - 1);
-    let policy_sha = migx::policy::Policy::embedded_default().unwrap().sha256().to_string();
-    assert!(prov.to_string().contains(&policy_sha), "provenance names the policy hash");
+    let policy_sha = migx::policy::Policy::embedded_default()
+        .unwrap()
+        .sha256()
+        .to_string();
+    assert!(
+        prov.to_string().contains(&policy_sha),
+        "provenance names the policy hash"
+    );
     // Every category but investigations (fixture 02) has a populated list in this fixture;
     // the empty one says why.
-    for e in entries.iter().filter(|e| e["resource"]["resourceType"] == "List") {
+    for e in entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "List")
+    {
         let l = &e["resource"];
         if l["title"] == "Investigations and results" {
             assert_eq!(l["emptyReason"]["coding"][0]["code"], "nocontent");
         } else {
-            assert!(l["entry"].is_array(), "{} is empty in the all-categories fixture", l["title"]);
+            assert!(
+                l["entry"].is_array(),
+                "{} is empty in the all-categories fixture",
+                l["title"]
+            );
         }
     }
     // The sensitive-result fixture warns on its category list and says nothing else.
-    let b: Value = serde_json::from_slice(&std::fs::read(out.join("bundles/02-pathology-report.json")).unwrap()).unwrap();
+    let b: Value = serde_json::from_slice(
+        &std::fs::read(out.join("bundles/02-pathology-report.json")).unwrap(),
+    )
+    .unwrap();
     let warned: Vec<&Value> = b["entry"]
         .as_array()
         .unwrap()

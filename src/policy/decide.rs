@@ -737,6 +737,24 @@ impl<'a> Ctx<'a> {
         // 5. Currency and recency.
         match outcome {
             Outcome::Shared(Role::Medication { authorise }) => self.medication_current(*authorise),
+            Outcome::Shared(Role::Allergy { observation }) => {
+                // A resolved allergy (an end date on or before the as-of date) is not current.
+                let ended = [Some(i), *observation]
+                    .into_iter()
+                    .flatten()
+                    .map(|k| self.item(k).effective.high);
+                let mut r = None;
+                for high in ended {
+                    match high {
+                        DateField::Invalid => r = Some(W::InvalidDate),
+                        DateField::Value(h) if h.date() <= self.as_of.date() => {
+                            r = r.or(Some(W::NotCurrent))
+                        }
+                        _ => {}
+                    }
+                }
+                r
+            }
             Outcome::Shared(Role::Problem { .. }) => match item.effective.high {
                 DateField::Invalid => Some(W::InvalidDate),
                 DateField::Value(h) if h.date() < self.as_of.date() => Some(W::NotCurrent),

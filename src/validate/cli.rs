@@ -85,7 +85,10 @@ pub fn run(args: &ValidateArgs) -> i32 {
                     .unwrap_or_default()
             );
         }
-        None => print!("{rendered}"),
+        None => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(rendered.as_bytes());
+        }
     }
     result.exit_code()
 }

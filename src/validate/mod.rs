@@ -95,8 +95,38 @@ fn display_value(value: &Value) -> Option<String> {
         // Whole objects would echo a resource's content; report only their location.
         Value::Object(_) => None,
         Value::Array(items) => Some(format!("[array of {}]", items.len())),
-        other => Some(truncate(&other.to_string(), MAX_VALUE_CHARS)),
+        other => Some(mask_nhs_numbers(&truncate(
+            &other.to_string(),
+            MAX_VALUE_CHARS,
+        ))),
     }
+}
+
+/// Anything shaped like an NHS number (a run of exactly ten digits) is masked to its last
+/// three digits: an offending value may be a patient's identifier.
+fn mask_nhs_numbers(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = &s[start..i];
+            if run.len() == 10 {
+                out.push_str(&crate::nhs::mask_nhs_number(run));
+            } else {
+                out.push_str(run);
+            }
+        } else {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
 }
 
 /// The `description` that migx's own schemas give the failing keyword's schema object (or,
@@ -367,4 +397,17 @@ pub fn validate_summary(value: &Value) -> Vec<Violation> {
 /// `schemas/validate-report.schema.json`.
 pub fn validate_report_json(value: &Value) -> Vec<Violation> {
     validate_with(schemas::own().report.as_ref(), value, "validate-report")
+}
+
+#[cfg(test)]
+mod mask_tests {
+    #[test]
+    fn masks_ten_digit_runs_only() {
+        assert_eq!(super::mask_nhs_numbers("\"9990000018\""), "\"*******018\"");
+        assert_eq!(
+            super::mask_nhs_numbers("12345 2026-03-14"),
+            "12345 2026-03-14"
+        );
+        assert_eq!(super::mask_nhs_numbers("x99900000181"), "x99900000181");
+    }
 }
