@@ -1,0 +1,114 @@
+//! The real GP2GP extracts in `../shared/corpus` (when present): every one converts with an
+//! operator-asserted consent, every bundle is valid, and two runs give identical bytes.
+
+mod common;
+use common::*;
+
+#[test]
+fn every_corpus_extract_converts_and_outputs_are_stable() {
+    let Some(corpus) = corpus() else {
+        eprintln!("SKIP: ../shared/corpus is absent; the corpus test needs it beside the project");
+        return;
+    };
+    let input = corpus.join("gp2gp-ehrextract");
+    let dir = tempfile::tempdir().unwrap();
+    let run_into = |name: &str, jobs: &str| {
+        let out = dir.path().join(name);
+        let o = run(&[
+            "-q",
+            "convert",
+            input.to_str().unwrap(),
+            "--consent-all",
+            "permit",
+            "--requester",
+            "Y02345",
+            "--permit-requester",
+            "Y02345",
+            "--allow-test-identities",
+            "--jobs",
+            jobs,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let a = run_into("a", "2");
+    let b = run_into("b", "1");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    let n = std::fs::read_dir(&input).unwrap().count();
+    assert_eq!(n, 32);
+    assert_eq!(summary["converted"], 32, "{summary}");
+    assert_eq!(summary["rejected"], 0);
+    // Every category the corpus carries is shared somewhere.
+    for cat in ["problems", "medications", "allergies", "tests"] {
+        assert!(
+            summary["items_shared"][cat].as_u64().unwrap() > 0,
+            "{cat}: {summary}"
+        );
+    }
+    let fa = files_under(&a);
+    assert_eq!(
+        fa.iter().filter(|(p, _)| p.starts_with("bundles/")).count(),
+        32
+    );
+    assert!(fa == files_under(&b), "two runs differ");
+    let o = run(&[
+        "validate",
+        a.join("bundles").to_str().unwrap(),
+        "--profile",
+        "migx",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn nopat_items_of_the_uk07_extract_never_reach_a_bundle() {
+    let Some(corpus) = corpus() else {
+        eprintln!("SKIP: ../shared/corpus is absent");
+        return;
+    };
+    let file = corpus.join("gp2gp-ehrextract/psa-integrationTest_RCMR_IN030000UK07_payload_part_with_confidentiality_code.xml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = run(&[
+        "-q",
+        "convert",
+        file.to_str().unwrap(),
+        "--consent-all",
+        "permit",
+        "--requester",
+        "Y02345",
+        "--permit-requester",
+        "Y02345",
+        "--allow-test-identities",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    let confidential: Vec<&str> = audit
+        .iter()
+        .filter(|a| a["reason"] == "confidential")
+        .map(|a| a["source_id"].as_str().unwrap())
+        .collect();
+    assert!(!confidential.is_empty(), "the UK07 extract has NOPAT items");
+    let bundle = std::fs::read_to_string(out.join(
+        "bundles/psa-integrationTest_RCMR_IN030000UK07_payload_part_with_confidentiality_code.json",
+    ))
+    .unwrap();
+    for id in confidential {
+        assert!(!bundle.contains(id), "{id} is NOPAT but in the bundle");
+    }
+}
