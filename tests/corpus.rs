@@ -112,3 +112,49 @@ fn nopat_items_of_the_uk07_extract_never_reach_a_bundle() {
         assert!(!bundle.contains(id), "{id} is NOPAT but in the bundle");
     }
 }
+
+#[test]
+fn every_gp_connect_stu3_record_converts_to_valid_output() {
+    let Some(corpus) = corpus() else {
+        eprintln!("SKIP: ../shared/corpus is absent");
+        return;
+    };
+    let input = corpus.join("gpconnect-stu3");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = run(&[
+        "-q",
+        "convert",
+        input.to_str().unwrap(),
+        "--consent-all",
+        "permit",
+        "--requester",
+        "Y02345",
+        "--permit-requester",
+        "Y02345",
+        "--allow-test-identities",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["converted"], 24, "{summary}");
+    let o = run(&[
+        "validate",
+        out.join("bundles").to_str().unwrap(),
+        "--profile",
+        "migx",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
