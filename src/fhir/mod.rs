@@ -429,7 +429,11 @@ impl Mapper<'_> {
         m.insert("id".into(), json!(id));
         let mut meta = Map::new();
         meta.insert("profile".into(), json!([format!("{UKCORE}{ty}")]));
-        if self.label && !item.inherited_confidentiality.is_empty() {
+        // Label only what a restricting code covers (NOSCRUB, say, restricts nothing).
+        let restricted = item.inherited_confidentiality.iter().any(|c| {
+            self.policy.confidentiality_action(c) == crate::policy::ConfidentialityAction::Label
+        });
+        if self.label && restricted {
             meta.insert(
                 "security".into(),
                 json!([{ "system": V3_ACT_CODE, "code": "NOPAT" }]),
