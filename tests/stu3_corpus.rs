@@ -398,18 +398,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
         "count",
         "9 XML MedicationStatements have a consumable with no usable code (adaptor output) and are withheld `unclassified`; STU3 keeps the EMIS drug code and SNOMED, 3 of them current",
     ),
-    (
-        "uat-tc7-9465699918_Magre_full_20210602",
-        "tests",
-        "count",
-        "three referral Observations (183520008, 831241000006103, 831281000006109) shared as tests from STU3; their XML counterparts are not shared: NOT YET EXPLAINED, to investigate",
-    ),
-    (
-        "uat-tc7-9465699918_Magre_full_20210602",
-        "tests",
-        "stu3+code:*",
-        "three referral Observations (183520008, 831241000006103, 831281000006109) shared as tests from STU3; their XML counterparts are not shared: NOT YET EXPLAINED, to investigate",
-    ),
 ];
 
 #[test]

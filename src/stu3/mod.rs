@@ -902,8 +902,22 @@ impl<'a> Reader<'a> {
             .filter_map(|r| self.lookup(reference(r.get("target"))))
             .filter(|&t| self.owner.get(&t) == Some(&i))
             .collect();
-        let components: Vec<&Json> = arr(Some(v), "component").collect();
+        // Components form a measurement battery only when they are coded; EMIS writes
+        // referral details as text-coded components with string values, which the GP2GP
+        // adaptor flattens into an annotation: that is free text, not a battery.
+        let all_components: Vec<&Json> = arr(Some(v), "component").collect();
+        let coded = all_components
+            .iter()
+            .any(|c| !codings(c.get("code")).is_empty());
+        let components: Vec<&Json> = if coded {
+            all_components.clone()
+        } else {
+            Vec::new()
+        };
         let mut item = self.base(i, Element::ObservationStatement, parent);
+        if !coded && !all_components.is_empty() {
+            item.free_text = true;
+        }
         item.class_code = Some("OBS".into());
         item.status_code = Some("COMPLETE".into());
         item.codes = codings(v.get("code"));
