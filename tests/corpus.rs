@@ -14,22 +14,7 @@ fn every_corpus_extract_converts_and_outputs_are_stable() {
     let dir = tempfile::tempdir().unwrap();
     let run_into = |name: &str, jobs: &str| {
         let out = dir.path().join(name);
-        let o = run(&[
-            "-q",
-            "convert",
-            input.to_str().unwrap(),
-            "--consent-all",
-            "permit",
-            "--requester",
-            "Y02345",
-            "--permit-requester",
-            "Y02345",
-            "--allow-test-identities",
-            "--jobs",
-            jobs,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = convert_permit_all(&input, &out, &["--jobs", jobs]);
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -82,20 +67,7 @@ fn nopat_items_of_the_uk07_extract_never_reach_a_bundle() {
     let file = corpus.join("gp2gp-ehrextract/psa-integrationTest_RCMR_IN030000UK07_payload_part_with_confidentiality_code.xml");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let o = run(&[
-        "-q",
-        "convert",
-        file.to_str().unwrap(),
-        "--consent-all",
-        "permit",
-        "--requester",
-        "Y02345",
-        "--permit-requester",
-        "Y02345",
-        "--allow-test-identities",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = convert_permit_all(&file, &out, &[]);
     assert_eq!(o.status.code(), Some(0));
     let audit = read_ndjson(&out.join("audit.ndjson"));
     let confidential: Vec<&str> = audit
@@ -122,20 +94,7 @@ fn every_gp_connect_stu3_record_converts_to_valid_output() {
     let input = corpus.join("gpconnect-stu3");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let o = run(&[
-        "-q",
-        "convert",
-        input.to_str().unwrap(),
-        "--consent-all",
-        "permit",
-        "--requester",
-        "Y02345",
-        "--permit-requester",
-        "Y02345",
-        "--allow-test-identities",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = convert_permit_all(&input, &out, &[]);
     assert_eq!(
         o.status.code(),
         Some(0),

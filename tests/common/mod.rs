@@ -71,3 +71,25 @@ pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
 pub fn manifest() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(root().join("fixtures/MANIFEST.json")).unwrap()).unwrap()
 }
+
+/// Convert `input` with an operator-asserted permit from requester Y02345 (test identities
+/// allowed), as CI runs over real extracts do.
+pub fn convert_permit_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (input, out) = (input.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec![
+        "-q",
+        "convert",
+        input,
+        "--consent-all",
+        "permit",
+        "--requester",
+        "Y02345",
+        "--permit-requester",
+        "Y02345",
+        "--allow-test-identities",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
