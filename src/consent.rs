@@ -15,11 +15,14 @@ use std::path::Path;
 /// The patient's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentDecision {
+    /// The patient agreed to share the record with the requester for this purpose.
     Permit,
+    /// The patient refused; the whole record is withheld (`consent-denied`).
     Deny,
 }
 
 impl ConsentDecision {
+    /// The value as written in the CSV and the audit (`permit`/`deny`).
     pub fn as_str(self) -> &'static str {
         match self {
             ConsentDecision::Permit => "permit",
@@ -31,29 +34,41 @@ impl ConsentDecision {
 /// Where a decision came from: a consent file row, or the operator's `--consent-all`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsentOrigin {
-    FileRow { line: u64 },
+    /// A row of the consent CSV.
+    FileRow {
+        /// 1-based line number in the file.
+        line: u64,
+    },
+    /// `--consent-all`, asserted by the operator for fixture and CI runs.
     OperatorAssertion,
 }
 
 /// One decision for one patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
+    /// What the patient decided.
     pub decision: ConsentDecision,
     /// When it was recorded; `None` for an operator assertion (valid for the whole run).
     pub recorded_at: Option<DateTime<FixedOffset>>,
+    /// ODS code of the organisation asking for the record; it must be a permitted requester
+    /// (policy or `--permit-requester`).
     pub requester_ods: String,
+    /// That organisation's name, when given.
     pub requester_name: Option<String>,
     /// The person who received the record (optional `requester_person` column).
     pub requester_person: Option<String>,
     /// `TREAT` or `ETREAT` (v3 ActReason).
     pub purpose: String,
+    /// Where this decision came from.
     pub origin: ConsentOrigin,
 }
 
 /// A bad consent row (the message never holds a full NHS number).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
+    /// 1-based line of the bad row.
     pub line: u64,
+    /// What is wrong with it (the NHS number masked).
     pub message: String,
 }
 
@@ -65,6 +80,7 @@ pub struct ConsentBook {
     tainted: HashMap<String, u64>,
     /// `--consent-all`: one decision for everyone.
     all: Option<ConsentRecord>,
+    /// Rows that could not be used, in file order.
     pub errors: Vec<RowError>,
     /// The file could not be read to its end: patients without a row are not told apart
     /// from patients whose row was lost, so every lookup is a bad row (fail closed).
@@ -74,26 +90,39 @@ pub struct ConsentBook {
 /// What the book says for one patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup<'a> {
+    /// A usable decision for this patient.
     Found(&'a ConsentRecord),
     /// A row for this patient was malformed (line number).
     BadRow(u64),
+    /// No decision for this patient (`no-consent-decision`).
     None,
 }
 
 /// A usage problem with the consent source as a whole (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConsentFileError {
+    /// The file could not be opened or read.
     #[error("cannot read consent file {path}: {source}")]
     Io {
+        /// The consent file, as given.
         path: String,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The header row is missing or not the expected columns.
     #[error("consent file {path}: header must be `nhs_number,decision,recorded_at,requester_ods,requester_name,purpose` (optionally followed by `,requester_person`)")]
-    Header { path: String },
+    Header {
+        /// The consent file, as given.
+        path: String,
+    },
+    /// A line could not be read as CSV.
     #[error("consent file {path}: line {line}: {message}")]
     Csv {
+        /// The consent file, as given.
         path: String,
+        /// 1-based line of the problem.
         line: u64,
+        /// What is wrong (never an NHS number in full).
         message: String,
     },
 }

@@ -6,21 +6,40 @@ use std::fmt;
 /// Why an input was rejected. Each has one meaning; the README documents them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorCode {
+    /// `empty-file`: the input has no bytes.
     EmptyFile,
+    /// `not-xml`: neither XML nor a GP Connect JSON bundle.
     NotXml,
+    /// `invalid-encoding`: not valid UTF-8/UTF-16, or an unsupported declared encoding.
     InvalidEncoding,
+    /// `malformed-xml`: not well-formed, often a truncated transfer.
     MalformedXml,
+    /// `unsupported-message`: a root other than `RCMR_IN030000UK06`/`UK07`/`EhrExtract`, or JSON
+    /// that is not a GP Connect STU3 bundle.
     UnsupportedMessage,
+    /// `wrong-namespace`: the root is not in `urn:hl7-org:v3`.
     WrongNamespace,
+    /// `doctype-forbidden`: a DOCTYPE is present; entities are never expanded, so the file is
+    /// refused.
     DoctypeForbidden,
+    /// `limit-exceeded`: a streaming limit (depth, attributes, node size) was exceeded.
     LimitExceeded,
+    /// `file-too-large`: larger than `--max-file-size`.
     FileTooLarge,
+    /// `missing-nhs-number`: no NHS number in `recordTarget`, so the patient cannot be identified.
     MissingNhsNumber,
+    /// `invalid-nhs-number`: fails the modulus 11 check (test identities are allowed only on
+    /// request).
     InvalidNhsNumber,
+    /// `multiple-patients`: more than one patient in one file.
     MultiplePatients,
+    /// `io-error`: the file could not be read.
     IoError,
+    /// `validation-failed`: the bundle migx built failed schema validation (a migx bug).
     ValidationFailed,
+    /// `write-failed`: the output could not be written.
     WriteFailed,
+    /// `internal-error`: migx failed on this file (a bug); the rest of the batch went on.
     InternalError,
 }
 
@@ -100,17 +119,22 @@ impl fmt::Display for ErrorCode {
 /// data), and where in the file it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
+    /// What kind of rejection this is.
     pub code: ErrorCode,
+    /// Human-readable detail; names positions and elements, never patient data.
     pub message: String,
     /// Byte offset in the input, when known (converted to line/column for reports).
     pub offset: Option<u64>,
+    /// 1-based line of `offset`, filled in when the report is written.
     pub line: Option<u64>,
+    /// 1-based column of `offset`, filled in when the report is written.
     pub column: Option<u64>,
     /// The element being read, when known.
     pub element: Option<String>,
 }
 
 impl InputError {
+    /// A rejection with no position yet.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         InputError {
             code,
@@ -121,10 +145,12 @@ impl InputError {
             element: None,
         }
     }
+    /// Record the byte offset where the problem was found.
     pub fn at(mut self, offset: u64) -> Self {
         self.offset = Some(offset);
         self
     }
+    /// Record the element being read when the problem was found.
     pub fn in_element(mut self, element: impl Into<String>) -> Self {
         self.element = Some(element.into());
         self

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Batch progress reporter, shared by the worker threads.
 pub struct Progress {
     bar: Option<ProgressBar>,
     plain: bool,
@@ -15,6 +16,8 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A reporter for `total` files of `total_bytes` bytes: a bar when stderr is a terminal, a line
+    /// every 5 s otherwise, silent when `quiet`.
     pub fn new(total: usize, total_bytes: u64, quiet: bool) -> Progress {
         let terminal = std::io::stderr().is_terminal();
         let bar = (!quiet && terminal).then(|| {
@@ -38,6 +41,7 @@ impl Progress {
         }
     }
 
+    /// Report `done` of `total` files, `bytes` read so far and how many were rejected.
     pub fn update(&self, done: usize, total: usize, bytes: u64, rejected: usize) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-6);
         let mbps = bytes as f64 / 1e6 / secs;
@@ -59,6 +63,7 @@ impl Progress {
         }
     }
 
+    /// Clear the bar at the end of the run.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

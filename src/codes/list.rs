@@ -25,18 +25,25 @@ pub const FIXED_COLUMNS: [&str; 5] = ["system", "code", "match", "term", "source
 /// How an entry's code is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchKind {
+    /// The code itself (Read v2 compared on its first five characters).
     Exact,
+    /// Every code starting with this prefix (Read v2 only, where codes are hierarchical by
+    /// position); the longest matching prefix wins.
     Prefix,
 }
 
 /// One row of a code list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The code system (`snomed`, `readv2`, `ctv3` in the file).
     pub system: CodeSystem,
     /// The normalised code (Read v2: 5 characters; prefix rules: without trailing dots).
     pub code: String,
+    /// Whether the code matches exactly or as a prefix.
     pub match_kind: MatchKind,
+    /// The code's term, for reviewers (never compared).
     pub term: String,
+    /// Where this entry comes from (refset, guidance, supplier page), for review.
     pub source: String,
     /// 1-based line number in the list file.
     pub line: usize,
@@ -88,8 +95,11 @@ pub struct CodeList {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}:{line}: {message}")]
 pub struct CodeListError {
+    /// The file path or embedded name.
     pub origin: String,
+    /// 1-based line of the problem.
     pub line: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -126,10 +136,12 @@ impl CodeList {
         &self.entries
     }
 
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the list has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

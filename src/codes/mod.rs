@@ -19,11 +19,17 @@ pub enum CodeSystem {
     Other(String),
 }
 
+/// HL7 OID of SNOMED CT.
 pub const OID_SNOMED: &str = "2.16.840.1.113883.2.1.3.2.4.15";
+/// HL7 OID of Read v2 (the 5-byte Read codes used by EMIS and Vision).
 pub const OID_READ_V2: &str = "2.16.840.1.113883.2.1.6.2";
+/// HL7 OID of CTV3 (Clinical Terms Version 3, used by SystmOne).
 pub const OID_CTV3: &str = "2.16.840.1.113883.2.1.3.2.4.14";
+/// FHIR system URI of SNOMED CT.
 pub const URI_SNOMED: &str = "http://snomed.info/sct";
+/// FHIR system URI of Read v2.
 pub const URI_READ_V2: &str = "http://read.info/readv2";
+/// FHIR system URI of CTV3.
 pub const URI_CTV3: &str = "http://read.info/ctv3";
 
 impl CodeSystem {
@@ -75,12 +81,18 @@ impl CodeSystem {
 /// text for the code (a term, not free text about the patient).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Coding {
+    /// The code system.
     pub system: CodeSystem,
+    /// The code as written. A Read v2 code may carry a 2-character term suffix (`14L..00`: concept
+    /// `14L..`, term `00`) that picks a synonym, not a different concept; a SNOMED CT code may be a
+    /// description id rather than a concept id.
     pub code: String,
+    /// The source's display term, if any.
     pub display: Option<String>,
 }
 
 impl Coding {
+    /// A coding with no display term.
     pub fn new(system: CodeSystem, code: impl Into<String>) -> Self {
         Coding {
             system,

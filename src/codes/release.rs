@@ -45,22 +45,42 @@ const ACTIVE_BIT: u32 = 1 << 31;
 /// Errors building, writing or loading an index. They name the file (and line).
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
+    /// A release file or the index file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A line of an RF2 file is not in the expected tab-separated format.
     #[error("{file}:{line}: {message}")]
     Format {
+        /// The RF2 file.
         file: String,
+        /// 1-based line of the problem.
         line: usize,
+        /// What is wrong.
         message: String,
     },
+    /// The folder is not a usable release (e.g. no Snapshot concept or description file).
     #[error("{path}: not a usable SNOMED CT release: {message}")]
-    Release { path: String, message: String },
+    Release {
+        /// The release folder.
+        path: String,
+        /// What is missing or wrong.
+        message: String,
+    },
+    /// The index file is not one migx wrote, or is truncated or of another format version.
     #[error("{path}: bad migx SNOMED index: {message}")]
-    Index { path: String, message: String },
+    Index {
+        /// The index file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An exclusion refset file is invalid.
     #[error(transparent)]
     Rf2(#[from] Rf2Error),
 }
@@ -416,14 +436,17 @@ impl SnomedIndex {
         }
     }
 
+    /// Number of description ids the index can resolve.
     pub fn description_count(&self) -> usize {
         self.desc_ids.len()
     }
 
+    /// Number of concepts (active and inactive) in the index.
     pub fn concept_count(&self) -> usize {
         self.concept_ids.len()
     }
 
+    /// Number of distinct concepts in the exclusion refsets.
     pub fn exclusion_member_count(&self) -> usize {
         self.refset_concepts.len()
     }

@@ -26,24 +26,34 @@ pub struct RefsetMember {
     pub id: String,
     /// `YYYYMMDD` as a number.
     pub effective_time: u32,
+    /// The module (edition component) that published the member.
     pub module_id: u64,
+    /// The refset the row belongs to.
     pub refset_id: u64,
+    /// The member concept (or other component).
     pub referenced_component_id: u64,
 }
 
 /// An RF2 file that cannot be loaded. Names the file and the 1-based line (0: whole file).
 #[derive(Debug, thiserror::Error)]
 pub enum Rf2Error {
+    /// The file could not be read.
     #[error("{file}: cannot read: {source}")]
     Io {
+        /// The file concerned.
         file: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The header or a row is not a valid simple refset row.
     #[error("{file}:{line}: {message}")]
     Format {
+        /// The file concerned.
         file: String,
+        /// 1-based line (0: the file as a whole).
         line: usize,
+        /// What is wrong.
         message: String,
     },
 }

@@ -11,15 +11,21 @@ use std::fmt;
 /// What an SCTID identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SctIdKind {
+    /// A concept: a clinical meaning; what code lists, refsets and policy rules name.
     Concept,
+    /// A description: one term for a concept. EMIS often exports these in `code/@code`; they must
+    /// be resolved to their concept (via a release) before any list can match.
     Description,
+    /// A relationship between two concepts; never a valid clinical code.
     Relationship,
 }
 
 /// A parsed, checked SNOMED CT identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SctId {
+    /// The full identifier.
     pub id: u64,
+    /// What it identifies, from the partition digits.
     pub kind: SctIdKind,
     /// The extension namespace (`Some(1000000)` for UK), `None` for the international core.
     pub namespace: Option<u32>,
@@ -28,20 +34,27 @@ pub struct SctId {
 /// Why a string is not a valid SCTID. Messages never echo the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SctIdError {
+    /// The string is empty.
     #[error("SCTID is empty")]
     Empty,
+    /// A character is not `0`-`9`.
     #[error("SCTID has a character that is not a decimal digit")]
     NotDigits,
+    /// Fewer than 6 or more than 18 digits (the count given).
     #[error("SCTID has {0} digits, expected 6 to 18")]
     BadLength(usize),
+    /// Starts with `0`.
     #[error("SCTID starts with a zero")]
     LeadingZero,
     #[error(
         "SCTID partition identifier {0:?} is not a concept, description or relationship partition"
     )]
+    /// The partition digits name no known kind (the partition given).
     UnknownPartition(String),
+    /// An extension partition without room for the 7-digit namespace.
     #[error("SCTID is too short to carry a namespace for its extension partition")]
     MissingNamespace,
+    /// The Verhoeff check digit is wrong (often a mistyped or truncated code).
     #[error("SCTID Verhoeff check digit does not match")]
     BadCheckDigit,
 }

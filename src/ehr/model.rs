@@ -20,6 +20,7 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// The interaction id (or root element name) as written in the source, for audit and messages.
     pub fn name(self) -> &'static str {
         match self {
             MessageKind::Uk06 => "RCMR_IN030000UK06",
@@ -33,17 +34,33 @@ impl MessageKind {
 /// The element (construct) an item came from, named as in the GP2GP specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Element {
+    /// A consultation or filing event; groups the statements recorded together and can carry
+    /// confidentiality for all of them.
     EhrComposition,
+    /// A single coded entry: a finding, diagnosis, result value, allergy code, etc.
     ObservationStatement,
+    /// A container of statements: allergy wrappers, test reports (CLUSTER) and batteries of
+    /// results.
     CompoundStatement,
+    /// A problem header: links a named statement (the problem's code) to related content, with
+    /// active/inactive status.
     LinkSet,
+    /// A medication: the drug (`consumable`) with its authorisations, issues and discontinuation as
+    /// children.
     MedicationStatement,
+    /// An authorisation (the prescribing plan); `repeatNumber` 0 means acute, otherwise repeat.
     EhrSupplyAuthorise,
+    /// An issue (order) made under an authorisation, linked to it by `inFulfillmentOf`.
     EhrSupplyPrescribe,
+    /// The stopping of an authorisation, linked to it by `reversalOf`.
     EhrSupplyDiscontinue,
+    /// Free text (comments, notes, document references); never shared.
     NarrativeStatement,
+    /// A plan for the future (recall, intended procedure); not something that happened.
     PlanStatement,
+    /// A referral or other request to another service; not shared.
     RequestStatement,
+    /// The patient's registration details at the practice; not shared.
     RegistrationStatement,
     /// A source construct migx has no mapping for (e.g. a GP Connect resource type it does
     /// not know); never shared, recorded as `category-not-shared`.
@@ -51,6 +68,7 @@ pub enum Element {
 }
 
 impl Element {
+    /// The GP2GP element name, exactly as it appears in the XML (used in the audit `element`).
     pub fn name(self) -> &'static str {
         match self {
             Element::EhrComposition => "ehrComposition",
@@ -74,13 +92,19 @@ impl Element {
 /// filter decision must treat as "unknown", failing closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DateField {
+    /// No date was given (no element, a `nullFlavor`, or a placeholder such as SystmOne's
+    /// `19000101000000`).
     #[default]
     Absent,
+    /// A parsed timestamp, keeping the source's precision.
     Value(Ts),
+    /// A date was given but could not be parsed; date filters treat it as unknown and fail closed.
     Invalid,
 }
 
 impl DateField {
+    /// From an HL7 v3 TS value (`yyyy[MM[dd[HH[mm[ss]]]]]` with optional offset); placeholders
+    /// count as absent.
     pub fn from_hl7(s: &str) -> DateField {
         match Ts::parse(s) {
             Ok(ts) if ts.is_placeholder() => DateField::Absent,
@@ -96,12 +120,14 @@ impl DateField {
             Err(_) => DateField::Invalid,
         }
     }
+    /// The timestamp, when one was parsed.
     pub fn value(&self) -> Option<Ts> {
         match self {
             DateField::Value(t) => Some(*t),
             _ => None,
         }
     }
+    /// Whether a date was present but unreadable.
     pub fn is_invalid(&self) -> bool {
         matches!(self, DateField::Invalid)
     }
@@ -110,8 +136,12 @@ impl DateField {
 /// `effectiveTime` as an interval or a point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Effective {
+    /// Start of the interval (`effectiveTime/low`): e.g. a problem's onset or a medication's start.
     pub low: DateField,
+    /// End of the interval (`effectiveTime/high`): e.g. a problem's end or an authorisation's
+    /// expiry.
     pub high: DateField,
+    /// A single point in time (`effectiveTime/@value` or `center`).
     pub center: DateField,
 }
 
@@ -128,15 +158,23 @@ impl Effective {
 /// A measured or coded value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A physical quantity (`PQ`): the number as written (not reformatted) and its unit.
     Quantity {
+        /// The number exactly as the source wrote it.
         value: String,
+        /// The unit, when given.
         unit: Option<String>,
     },
+    /// An interval of quantities (`IVL_PQ`), either bound optional.
     Range {
+        /// Lower bound as written.
         low: Option<String>,
+        /// Upper bound as written.
         high: Option<String>,
+        /// Unit of both bounds.
         unit: Option<String>,
     },
+    /// A coded value (`CD`/`CV`): the code and its translations.
     Coded(Vec<Coding>),
     /// A string value: free text, never shared.
     Text,
@@ -145,8 +183,11 @@ pub enum Value {
 /// A reference range on a result (numbers and unit only; its text is free text).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceRange {
+    /// Lower limit of normal, as written.
     pub low: Option<String>,
+    /// Upper limit of normal, as written.
     pub high: Option<String>,
+    /// Unit of the limits.
     pub unit: Option<String>,
 }
 
@@ -157,9 +198,14 @@ pub struct Item {
     pub id: String,
     /// Further ids the element carried (some systems write two).
     pub alt_ids: Vec<String>,
+    /// Which GP2GP construct this is; an item without one is withheld as unclassified.
     pub element: Option<Element>,
+    /// HL7 `classCode` (e.g. `OBS`, `CLUSTER`, `BATTERY`, `SBADM`, `SPLY`): refines what a
+    /// statement is.
     pub class_code: Option<String>,
+    /// HL7 `moodCode`: `EVN` for something that happened, `INT`/`RQO` for an intent or request.
     pub mood_code: Option<String>,
+    /// HL7 `statusCode` (`COMPLETE`, `ACTIVE`, `SUSPENDED`, `ABORTED`, ...).
     pub status_code: Option<String>,
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
@@ -167,27 +213,41 @@ pub struct Item {
     pub codes: Vec<Coding>,
     /// A `code` element was present but carried no usable code (nullFlavor, no codeSystem).
     pub code_uncoded: bool,
+    /// When the thing happened (or the interval it covered).
     pub effective: Effective,
+    /// `availabilityTime`: when it was recorded in the source system.
     pub availability: DateField,
     /// Confidentiality codes on this element itself.
     pub confidentiality: Vec<String>,
     /// Confidentiality codes on this element or any ancestor (filled after reading).
     pub inherited_confidentiality: Vec<String>,
+    /// The statement's `value`, if any.
     pub value: Option<Value>,
+    /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
     pub interpretation: Vec<Coding>,
+    /// The result's normal range, if given.
     pub reference_range: Option<ReferenceRange>,
     /// Free text present in this element (text, annotations, originalText, string values).
     pub free_text: bool,
     // LinkSet
+    /// LinkSet: the id of the statement whose code names the problem
+    /// (`conditionNamed/namedStatementRef`).
     pub named_statement: Option<String>,
+    /// LinkSet: ids of the related statements (`component/statementRef`).
     pub component_refs: Vec<String>,
+    /// LinkSet: `code/qualifier/name` codings (e.g. 386134007 significant/major problem).
     pub qualifiers: Vec<Coding>,
     // MedicationStatement
+    /// MedicationStatement: the drug codings (`consumable/.../manufacturedMaterial/code` and
+    /// translations).
     pub consumable: Vec<Coding>,
     // ehrSupplyAuthorise
+    /// ehrSupplyAuthorise: `repeatNumber` (0 = acute, otherwise the number of repeats allowed).
     pub repeat_number: Option<u32>,
+    /// ehrSupplyAuthorise: the quantity per issue as written.
     pub quantity: Option<String>,
     // ehrSupplyPrescribe / ehrSupplyDiscontinue
+    /// ehrSupplyPrescribe/ehrSupplyDiscontinue: the id of the authorisation it issues or stops.
     pub prior_ref: Option<String>,
     /// ehrComposition / statement child element count (for structure checks).
     pub children: Vec<usize>,
@@ -198,15 +258,19 @@ pub struct Item {
 /// A whole record: one patient's extract.
 #[derive(Debug, Clone, Default)]
 pub struct Extract {
+    /// Which message the file was, once recognised.
     pub kind: Option<MessageKind>,
     /// The message id (wrapper `id/@root`, or the extract's id for a bare extract), lowercase.
     pub message_id: Option<String>,
+    /// The `EhrExtract`'s own `id/@root`, lowercase.
     pub extract_id: Option<String>,
     /// `creationTime` of the wrapper, else `EhrExtract/availabilityTime`.
     pub created: DateField,
     /// NHS numbers found in `recordTarget` (more than one is an error).
     pub nhs_numbers: Vec<String>,
+    /// ODS code of the sending practice (`author/AgentOrgSDS/agentOrganizationSDS/id`).
     pub practice_ods: Option<String>,
+    /// Every item of the record, in document order; indexes elsewhere point into this.
     pub items: Vec<Item>,
     /// Source id -> item index, built once after reading.
     pub index: HashMap<String, usize>,

@@ -24,8 +24,11 @@ pub const OID_ODS: &str = "1.2.826.0.1285.0.1.10";
 /// Streaming limits; a file that exceeds one is rejected with `limit-exceeded`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Deepest element nesting accepted (guards against stack and memory exhaustion).
     pub max_depth: usize,
+    /// Most attributes accepted on one element.
     pub max_attributes: usize,
+    /// Largest single XML node (text, tag or comment) in bytes.
     pub max_text_bytes: usize,
 }
 

@@ -12,10 +12,16 @@ use std::fmt;
 /// How much of the timestamp the source gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Precision {
+    /// Only the year (`yyyy`).
     Year,
+    /// Year and month (`yyyyMM`).
     Month,
+    /// A calendar day (`yyyyMMdd`).
     Day,
+    /// Hours, or hours and minutes (`yyyyMMddHH[mm]`); FHIR has no hour precision, so both map
+    /// here.
     Minute,
+    /// Seconds, with or without a fraction.
     Second,
 }
 
@@ -24,6 +30,7 @@ pub enum Precision {
 pub struct Ts {
     /// Local wall-clock time (missing parts filled with their first value).
     pub local: NaiveDateTime,
+    /// How much of the value the source gave; output keeps it (a year stays a year).
     pub precision: Precision,
     /// Offset east of UTC in seconds: from the value, else the UK rule.
     pub offset_secs: i32,

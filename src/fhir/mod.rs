@@ -15,24 +15,35 @@ use ids::{derived_uuid, source_uuid};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
 
+/// Prefix of UK Core profile URLs; append the resource type (e.g. `UKCore-Patient`).
 pub const UKCORE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-";
+/// Identifier system of NHS numbers.
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
+/// Identifier system of ODS organisation codes.
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+/// Extension carrying a List warning such as `confidential-items` (items withheld from the
+/// category).
 pub const LIST_WARNING_URL: &str =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-ListWarningCode";
+/// Core extension holding a SNOMED CT description id beside the concept id it resolves to (a
+/// description id is a term, not a concept, so it cannot go in `Coding.code`).
 pub const SCT_DESC_ID_URL: &str = "http://hl7.org/fhir/StructureDefinition/coding-sctdescid";
 const V3_ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
 /// What the release is made under: who asked, with what consent, by which rules.
 #[derive(Debug, Clone)]
 pub struct ReleaseContext<'a> {
+    /// The patient's NHS number (the only patient identifier released).
     pub nhs_number: &'a str,
+    /// The consent under which the record is released.
     pub consent: &'a ConsentRecord,
     /// End of the consent's validity (encounter day, or the configured window).
     pub consent_valid_until: Option<String>,
+    /// The date currency and recency were judged against.
     pub as_of: Ts,
     /// SHA-256 of the input file.
     pub source_sha256: &'a str,
+    /// The policy that made the decisions (its hash goes into the Provenance).
     pub policy: &'a Policy,
     /// Organisations added for this run only with `--permit-requester`.
     pub run_permitted_requesters: &'a [String],

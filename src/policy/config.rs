@@ -104,6 +104,7 @@ pub enum ConsentEffect {
 }
 
 impl ConsentEffect {
+    /// The effect id as written in the consent code list (`permit`/`dissent`/`ignore`).
     pub fn as_str(self) -> &'static str {
         match self {
             ConsentEffect::Permit => "permit",
@@ -125,7 +126,9 @@ pub enum ConsentValidity {
 /// What to do with items under a restricting confidentiality code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfidentialHandling {
+    /// Withhold them (the default).
     Drop,
+    /// Share them with a `NOPAT` security label, for a receiver trusted to honour it.
     Label,
 }
 
@@ -144,31 +147,50 @@ pub enum ConfidentialityAction {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requester {
+    /// The organisation's ODS code, as it appears in the consent CSV's `requester_ods`.
     pub ods_code: String,
+    /// Its name, recorded in the requester Organization and the access audit.
     pub name: String,
+    /// What kind of service it is (e.g. `out-of-hours`); recorded in the access audit.
     pub role: String,
 }
 
 /// A policy that cannot be loaded. Messages name the file and, where known, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// A policy or code list file could not be read.
     #[error("{path}: cannot read: {source}")]
     Io {
+        /// The file, as given or resolved.
         path: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The policy JSON does not parse or has an unexpected shape.
     #[error("{origin}:{line}:{column}: invalid policy JSON: {message}")]
     Json {
+        /// The file (or `embedded:...`) the JSON came from.
         origin: String,
+        /// 1-based line of the error.
         line: usize,
+        /// 1-based column of the error.
         column: usize,
+        /// The parser's description of the problem.
         message: String,
     },
+    /// The JSON parses but a value is not allowed (out of range, duplicate, unknown id...).
     #[error("{origin}: {message}")]
-    Invalid { origin: String, message: String },
+    Invalid {
+        /// The file (or `embedded:...`) the value came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A code list (TSV) is invalid.
     #[error(transparent)]
     CodeList(#[from] CodeListError),
+    /// An RF2 refset or SNOMED CT release file is invalid.
     #[error(transparent)]
     Rf2(#[from] Rf2Error),
 }
@@ -649,10 +671,12 @@ impl Policy {
         &self.sha256
     }
 
+    /// The policy's `name` (e.g. `migx-default`).
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The policy's `version`, as the site maintains it.
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -790,30 +814,38 @@ impl Policy {
 
     // ------------------------------------------------------------ accessors
 
+    /// How long point-of-care consent stays valid (`consent.point_of_care_validity`).
     pub fn consent_validity(&self) -> ConsentValidity {
         self.consent_validity
     }
 
+    /// Results older than this many months before the as-of date are not shared.
     pub fn recent_tests_months(&self) -> u32 {
         self.recent_tests_months
     }
 
+    /// Whether restricted items are dropped or shared with a security label.
     pub fn confidential_handling(&self) -> ConfidentialHandling {
         self.confidential_handling
     }
 
+    /// Confidentiality codes that restrict sharing (default `NOPAT`).
     pub fn restricting_codes(&self) -> &[String] {
         &self.restricting_codes
     }
 
+    /// Confidentiality codes known not to restrict sharing (default `NOSCRUB`); any code in neither
+    /// list is dropped.
     pub fn non_restricting_codes(&self) -> &[String] {
         &self.non_restricting_codes
     }
 
+    /// Organisations allowed by the policy to receive records.
     pub fn permitted_requesters(&self) -> &[Requester] {
         &self.requesters
     }
 
+    /// v3-ActReason purposes of use allowed (default `TREAT`, `ETREAT`).
     pub fn permitted_purposes(&self) -> &[String] {
         &self.purposes
     }
@@ -833,22 +865,28 @@ impl Policy {
         self.refset_members.len()
     }
 
+    /// The SNOMED CT release folder or index the policy names, resolved against the policy's
+    /// folder.
     pub fn snomed_release(&self) -> Option<&Path> {
         self.snomed_release.as_deref()
     }
 
+    /// Consent and dissent codes, with their effect on direct-care sharing.
     pub fn consent_list(&self) -> &CodeList {
         &self.consent
     }
 
+    /// Codes that are never shared (sensitive conditions), whatever the consent.
     pub fn sensitive_list(&self) -> &CodeList {
         &self.sensitive
     }
 
+    /// Codes mapped to a shared category (or `not-shared`) ahead of any other rule.
     pub fn categories_list(&self) -> &CodeList {
         &self.categories
     }
 
+    /// Codes shared as risks and warnings (Flags).
     pub fn risks_warnings_list(&self) -> &CodeList {
         &self.risks
     }

@@ -17,17 +17,27 @@ use std::collections::HashMap;
 /// The eight categories a MIG shares, in the order bundles list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Category {
+    /// Problem headers (`LinkSet`s), shared while active.
     Problems,
+    /// Coded diagnoses recorded as observations (FHIR encounter-diagnosis Conditions).
     Diagnoses,
+    /// Current medications: authorisations that have not ended or been discontinued.
     Medications,
+    /// Allergies and intolerances (allergy `CompoundStatement`s, e.g. Read `14L..00` drug,
+    /// `SN53.00` non-drug).
     Allergies,
+    /// Recent test results, alone or in batteries, within the policy's window.
     Tests,
+    /// Investigation reports (pathology CLUSTER 16488004) and their result groups.
     Investigations,
+    /// Procedures that were done (not planned ones).
     Procedures,
+    /// Risks and warnings from the policy's list, shared as FHIR Flags.
     RisksWarnings,
 }
 
 impl Category {
+    /// Every category, in bundle order.
     pub const ALL: [Category; 8] = [
         Category::Problems,
         Category::Diagnoses,
@@ -39,6 +49,7 @@ impl Category {
         Category::RisksWarnings,
     ];
 
+    /// The category id used in policy data, the audit, the summary and List titles.
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Problems => "problems",
@@ -52,6 +63,7 @@ impl Category {
         }
     }
 
+    /// The category with this id, if any.
     pub fn parse(s: &str) -> Option<Category> {
         Category::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -60,20 +72,34 @@ impl Category {
 /// Why one item was not shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WithheldReason {
+    /// Marked confidential (`NOPAT`) on the item or an ancestor.
     Confidential,
+    /// Coded with a concept on a sensitive list (e.g. the GP summary data sharing exclusion
+    /// refsets).
     SensitiveCode,
+    /// Refers to a statement that is missing or withheld, so it cannot be shared on its own.
     UnresolvableReference,
+    /// Coded only by SNOMED description ids the loaded release cannot map to a concept, so
+    /// sensitive lists cannot be checked.
     UnresolvedCode,
+    /// Coded only by malformed SNOMED ids (wrong length, partition or check digit).
     InvalidCode,
+    /// A date that decides currency or recency is present but unreadable (fail closed).
     InvalidDate,
+    /// Free text only (a `NarrativeStatement`); text is never shared.
     FreeText,
+    /// Ended, inactive or discontinued as of the as-of date.
     NotCurrent,
+    /// A result or report older than the policy's recent-tests window.
     OutsideWindow,
+    /// A kind of record the MIG does not share (requests, plans, registration, consent codes...).
     CategoryNotShared,
+    /// No code or rule places it in a shared category.
     Unclassified,
 }
 
 impl WithheldReason {
+    /// Every reason, in documentation order.
     pub const ALL: [WithheldReason; 11] = [
         WithheldReason::Confidential,
         WithheldReason::SensitiveCode,
@@ -88,6 +114,7 @@ impl WithheldReason {
         WithheldReason::Unclassified,
     ];
 
+    /// The reason id written to the audit and summary.
     pub fn as_str(self) -> &'static str {
         match self {
             WithheldReason::Confidential => "confidential",
@@ -119,35 +146,45 @@ impl WithheldReason {
 pub enum Role {
     /// A problem `LinkSet`; `named` is the statement giving its code.
     Problem {
+        /// Index of the statement whose code names the problem.
         named: usize,
     },
+    /// A coded diagnosis (Condition, category encounter-diagnosis).
     Diagnosis,
+    /// A procedure that was done (Procedure).
     Procedure,
     /// A result on its own, or a member of `group` (a battery or a report).
     Result {
+        /// Index of the battery or report holding this result.
         group: Option<usize>,
     },
     /// A battery/cluster of results (e.g. blood pressure), inside `report` if any.
     ResultGroup {
+        /// Index of the enclosing report.
         report: Option<usize>,
     },
     /// A pathology report (CLUSTER 16488004).
     Report,
     /// An allergy `CompoundStatement`; `observation` is the statement naming the allergen.
     Allergy {
+        /// Index of the statement whose code names the allergen, when found.
         observation: Option<usize>,
     },
     /// A `MedicationStatement` with its authorisation (index of the `ehrSupplyAuthorise`).
     Medication {
+        /// Index of the `ehrSupplyAuthorise`.
         authorise: usize,
     },
+    /// A risk or warning (Flag).
     Flag,
 }
 
 /// The outcome for one source item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Shared, becoming this kind of resource.
     Shared(Role),
+    /// Not shared, for this reason (recorded in the audit).
     Withheld(WithheldReason),
     /// Structure only (compositions, topics, specimens): its contents are decided one by one.
     Container,
@@ -159,26 +196,38 @@ pub enum Outcome {
 /// One item's decision, with the category it would belong to (also when withheld).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
+    /// The category it belongs to, when it could be classified.
     pub category: Option<Category>,
+    /// What happens to it.
     pub outcome: Outcome,
 }
 
 /// Why a whole patient gets no bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PatientWithheld {
+    /// The practice record holds a dissent code (a local dissent is never overridden at the point
+    /// of care).
     DissentRecorded,
+    /// The point-of-care consent says deny.
     ConsentDenied,
+    /// The consent source has no decision for this patient.
     NoConsentDecision,
     /// A consent file row for this patient failed its checks: withheld whatever else the
     /// file says (fail closed).
     ConsentRowInvalid,
+    /// The consent is not valid at the as-of time: recorded too long before it, or after it.
     ConsentOutsideWindow,
+    /// The requesting organisation is neither in the policy nor in `--permit-requester`.
     RequesterNotPermitted,
+    /// The consent's purpose of use is not one the policy allows.
     PurposeNotPermitted,
+    /// No as-of date: none given and the extract has no creation time, so currency cannot be
+    /// judged.
     AsOfUnknown,
 }
 
 impl PatientWithheld {
+    /// Every reason, in documentation order.
     pub const ALL: [PatientWithheld; 8] = [
         PatientWithheld::DissentRecorded,
         PatientWithheld::ConsentDenied,
@@ -189,6 +238,7 @@ impl PatientWithheld {
         PatientWithheld::PurposeNotPermitted,
         PatientWithheld::AsOfUnknown,
     ];
+    /// The reason id written to the audit and summary.
     pub fn as_str(self) -> &'static str {
         match self {
             PatientWithheld::DissentRecorded => "dissent-recorded",
@@ -206,6 +256,7 @@ impl PatientWithheld {
 /// All decisions for one extract.
 #[derive(Debug, Clone)]
 pub struct Decisions {
+    /// One decision per item, indexed like `Extract::items`.
     pub items: Vec<Decision>,
     /// Categories in which something was withheld as sensitive or confidential.
     pub warn: Vec<Category>,

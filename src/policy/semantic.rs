@@ -23,8 +23,10 @@ pub const TAG_CATEGORIES: [&str; 4] = ["diagnoses", "procedures", "tests", "not-
 pub struct SemanticTagRules {
     /// Where the tags and their meaning come from (e.g. the SNOMED CT Editorial Guide).
     pub source: String,
+    /// Free comment for the maintainers of the policy file.
     #[serde(default)]
     pub note: Option<String>,
+    /// The rules, tried in file order.
     pub rules: Vec<SemanticTagRule>,
 }
 
@@ -33,17 +35,25 @@ pub struct SemanticTagRules {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SemanticTagRule {
+    /// A semantic tag as it appears in a fully specified name, without parentheses (e.g.
+    /// `disorder`).
     pub tag: String,
+    /// Which items the rule applies to.
     #[serde(default)]
     pub value: ValueCondition,
+    /// The category it gives: one of [`TAG_CATEGORIES`].
     pub category: String,
 }
 
+/// A rule's condition on the item's value (e.g. an `observable entity` is a test result only when
+/// it has a numeric value).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueCondition {
+    /// Any item, whatever its value.
     #[default]
     Any,
+    /// Only items with a quantity or range value.
     Numeric,
 }
 

@@ -39,7 +39,9 @@ use crate::fhir::ids::{derived_uuid, is_uuid, sha256_hex};
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 
+/// Identifier system of NHS numbers (the same URI in STU3 and R4).
 pub const SYSTEM_NHS_NUMBER: &str = "https://fhir.nhs.uk/Id/nhs-number";
+/// Identifier system of ODS organisation codes.
 pub const SYSTEM_ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const PROFILE_PREFIXES: [&str; 2] = [
     "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-",

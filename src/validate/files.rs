@@ -13,6 +13,7 @@ use super::{validate_value, Profile, Violation};
 pub struct ValidateOptions {
     /// Files or folders; folders are walked recursively for `*.json` and `*.ndjson`.
     pub paths: Vec<PathBuf>,
+    /// Which rules to check: plain FHIR R4, or also migx's output profile.
     pub profile: Profile,
     /// Worker threads; 0 = one per core.
     pub jobs: usize,
@@ -34,17 +35,22 @@ impl Default for ValidateOptions {
 /// One violation in a file, with its NDJSON line (or a parse error's line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// 1-based NDJSON line of the resource, or line of a JSON parse error.
     pub line: Option<usize>,
+    /// Column of a JSON parse error.
     pub column: Option<usize>,
+    /// What is wrong, and where in the resource.
     pub violation: Violation,
 }
 
 /// The outcome for one file.
 #[derive(Debug, Clone)]
 pub struct FileReport {
+    /// The file checked.
     pub path: PathBuf,
     /// `json` or `ndjson`.
     pub format: &'static str,
+    /// Size of the file in bytes.
     pub bytes: u64,
     /// Resources (top-level documents or NDJSON lines) checked.
     pub resources: usize,
@@ -55,6 +61,7 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// Whether the file has no violations.
     pub fn is_valid(&self) -> bool {
         self.violation_count == 0
     }
@@ -63,6 +70,7 @@ impl FileReport {
 /// The outcome of [`validate_paths`].
 #[derive(Debug, Clone)]
 pub struct ValidateReport {
+    /// Which rules were checked.
     pub profile: Profile,
     /// Sorted by path.
     pub files: Vec<FileReport>,
@@ -71,9 +79,11 @@ pub struct ValidateReport {
 }
 
 impl ValidateReport {
+    /// Number of files with at least one violation.
     pub fn files_invalid(&self) -> usize {
         self.files.iter().filter(|f| !f.is_valid()).count()
     }
+    /// Violations over all files, counted beyond the per-file cap.
     pub fn violations_total(&self) -> usize {
         self.files.iter().map(|f| f.violation_count).sum()
     }

@@ -51,7 +51,7 @@ fn file_more(file: &FileReport, shown: usize) -> usize {
 }
 
 /// Text report: one line per file, violations indented below invalid files, at most
-/// [`TEXT_CAP_PER_FILE`] per file, then a summary line.
+/// `TEXT_CAP_PER_FILE` per file, then a summary line.
 pub fn render_text(report: &ValidateReport) -> String {
     let mut out = String::new();
     for path in &report.missing {
