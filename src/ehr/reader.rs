@@ -167,7 +167,7 @@ pub fn read_extract<R: BufRead>(
     limits: &Limits,
     len_hint: u64,
 ) -> Result<Extract, InputError> {
-    let mut reader = Reader::from_reader(source);
+    let mut reader = Reader::from_reader(NodeBound::new(source, limits.max_text_bytes));
     {
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
@@ -182,7 +182,8 @@ pub fn read_extract<R: BufRead>(
         text_target: None,
         root_seen: false,
         in_value_text: None,
-        pending_nhs: 0,
+        names: Vec::with_capacity(1024),
+        name_starts: Vec::with_capacity(64),
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -190,7 +191,10 @@ pub fn read_extract<R: BufRead>(
         let pos = reader.buffer_position();
         let ev = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
-            Err(e) => return Err(xml_error(e, reader.error_position(), &st)),
+            Err(e) => {
+                let at = (pos, reader.error_position(), reader.get_ref().consumed);
+                return Err(xml_error(e, at, &st));
+            }
         };
         if (reader.buffer_position() - pos) as usize > limits.max_text_bytes {
             return Err(InputError::new(
@@ -260,11 +264,13 @@ pub fn read_extract<R: BufRead>(
         ));
     }
     if !st.path.is_empty() {
-        return Err(InputError::new(
+        let mut err = InputError::new(
             ErrorCode::MalformedXml,
             "the document ends before its root element is closed (truncated?)",
         )
-        .at(reader.buffer_position()));
+        .at(reader.buffer_position());
+        err.element = st.innermost();
+        return Err(err);
     }
     let mut ex = st.ex;
     if ex.kind == Some(MessageKind::BareExtract) {
@@ -284,27 +290,39 @@ struct State {
     text_target: Option<usize>,
     root_seen: bool,
     in_value_text: Option<usize>,
-    pending_nhs: usize,
+    /// Local names of the open elements, concatenated (for error messages only).
+    names: Vec<u8>,
+    name_starts: Vec<usize>,
 }
 
 impl State {
     fn open(&mut self, e: &BytesStart<'_>, pos: u64, limits: &Limits) -> Result<(), InputError> {
+        let local = e.local_name();
+        let local = local.as_ref();
         if self.path.len() >= limits.max_depth {
             return Err(InputError::new(
                 ErrorCode::LimitExceeded,
                 format!("elements nested deeper than {}", limits.max_depth),
             )
-            .at(pos));
+            .at(pos)
+            .in_element(safe_name(local.as_bytes())));
         }
-        let local = e.local_name();
-        let local = local.as_ref();
         let tag = tag_of(local);
         let attrs = read_attrs(e, limits, pos)?;
         if !self.root_seen {
             self.root_seen = true;
             self.check_root(local, e, &attrs, pos)?;
+        } else if self.path.is_empty() {
+            return Err(InputError::new(
+                ErrorCode::MalformedXml,
+                "a second root element after the first one closed",
+            )
+            .at(pos)
+            .in_element(safe_name(local.as_bytes())));
         }
         self.path.push(tag);
+        self.name_starts.push(self.names.len());
+        self.names.extend_from_slice(local.as_bytes());
         let depth = self.path.len() - 1;
 
         if tag == Tag::EhrExtract && self.extract_depth.is_none() {
@@ -362,6 +380,15 @@ impl State {
             self.text_target = None;
         }
         self.path.pop();
+        if let Some(start) = self.name_starts.pop() {
+            self.names.truncate(start);
+        }
+    }
+
+    /// The innermost open element's name, for an error message.
+    fn innermost(&self) -> Option<String> {
+        let start = *self.name_starts.last()?;
+        Some(safe_name(self.names.get(start..)?))
     }
 
     fn check_root(
@@ -375,13 +402,15 @@ impl State {
             "RCMR_IN030000UK06" => MessageKind::Uk06,
             "RCMR_IN030000UK07" => MessageKind::Uk07,
             "EhrExtract" => MessageKind::BareExtract,
-            _ => {
-                return Err(InputError::new(
-                    ErrorCode::UnsupportedMessage,
-                    format!("root element <{local}> is not RCMR_IN030000UK06, RCMR_IN030000UK07 or EhrExtract"),
-                )
-                .at(pos))
-            }
+            _ => return Err(InputError::new(
+                ErrorCode::UnsupportedMessage,
+                format!(
+                    "root element <{}> is not RCMR_IN030000UK06, RCMR_IN030000UK07 or EhrExtract",
+                    safe_name(local.as_bytes())
+                ),
+            )
+            .at(pos)
+            .in_element(safe_name(local.as_bytes()))),
         };
         let qname = e.name();
         let qname = qname.as_ref();
@@ -400,7 +429,8 @@ impl State {
                 ErrorCode::WrongNamespace,
                 format!("root element <{local}> is not in namespace {HL7_NS}"),
             )
-            .at(pos));
+            .at(pos)
+            .in_element(local));
         }
         self.ex.kind = Some(kind);
         Ok(())
@@ -419,12 +449,16 @@ impl State {
                     self.ex.created = DateField::from_hl7(v);
                 }
             }
-            [Tag::RecordTarget] => self.pending_nhs += 1,
+            // One slot per recordTarget (empty until an NHS number is read): two
+            // recordTargets are two patients, whether or not they carry usable ids.
+            [Tag::RecordTarget] => self.ex.nhs_numbers.push(String::new()),
             [Tag::RecordTarget, Tag::Patient, Tag::Id] => {
                 if attrs.root.as_deref() == Some(OID_NHS_NUMBER) {
-                    self.ex
-                        .nhs_numbers
-                        .push(attrs.extension.clone().unwrap_or_default());
+                    if let Some(slot) = self.ex.nhs_numbers.last_mut() {
+                        if slot.is_empty() {
+                            *slot = attrs.extension.clone().unwrap_or_default();
+                        }
+                    }
                 }
             }
             [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id] => {
@@ -433,10 +467,6 @@ impl State {
                 }
             }
             _ => {}
-        }
-        // Two recordTargets with no usable id still mean two patients.
-        if self.pending_nhs > 1 && self.ex.nhs_numbers.len() < self.pending_nhs {
-            self.ex.nhs_numbers.push(String::new());
         }
     }
 
@@ -634,12 +664,12 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
                 ),
             )
             .at(pos)
-            .in_element(e.local_name().as_ref().to_string()));
+            .in_element(safe_name(e.local_name().as_ref().as_bytes())));
         }
         let attr = attr.map_err(|err| {
             InputError::new(ErrorCode::MalformedXml, format!("bad attribute: {err}"))
                 .at(pos)
-                .in_element(e.local_name().as_ref().to_string())
+                .in_element(safe_name(e.local_name().as_ref().as_bytes()))
         })?;
         let key = attr.key.as_ref();
         let local = attr.key.local_name();
@@ -647,13 +677,14 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
         let value = || -> Result<String, InputError> {
             attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map(|v| v.into_owned())
-                .map_err(|err| {
+                .map_err(|_| {
+                    // Not the escape error's text: it quotes the value's content.
                     InputError::new(
                         ErrorCode::MalformedXml,
-                        format!("bad attribute value: {err}"),
+                        "an attribute value has an unknown entity or a bad character reference",
                     )
                     .at(pos)
-                    .in_element(e.local_name().as_ref().to_string())
+                    .in_element(safe_name(e.local_name().as_ref().as_bytes()))
                 })
         };
         if key == "xmlns" || key.starts_with("xmlns:") {
@@ -676,27 +707,167 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
     Ok(out)
 }
 
-fn xml_error(e: quick_xml::Error, pos: u64, st: &State) -> InputError {
+/// Where a quick-xml error happened: (start of the event being read, quick-xml's own error
+/// offset, bytes consumed from the source).
+type ErrorAt = (u64, u64, u64);
+
+fn xml_error(e: quick_xml::Error, (pos, err_pos, consumed): ErrorAt, st: &State) -> InputError {
+    use quick_xml::encoding::EncodingError;
     use quick_xml::Error as E;
-    let element = st.path.len();
-    let (code, msg) = match &e {
-        E::Io(io) => (ErrorCode::IoError, format!("read failed: {}", io.kind())),
+    let (code, msg, offset) = match &e {
+        E::Io(io) if io.get_ref().is_some_and(|i| i.is::<NodeTooLarge>()) => (
+            ErrorCode::LimitExceeded,
+            "a single XML node (tag or text) is larger than the limit".to_string(),
+            consumed,
+        ),
+        E::Io(io) => (
+            ErrorCode::IoError,
+            format!("read failed: {}", io.kind()),
+            consumed,
+        ),
+        // The event started at `pos`; the bad byte is where valid UTF-8 stopped.
+        E::Encoding(EncodingError::Utf8(u)) => (
+            ErrorCode::InvalidEncoding,
+            "the bytes are not valid UTF-8".to_string(),
+            pos + u.valid_up_to() as u64,
+        ),
         E::Encoding(_) => (
             ErrorCode::InvalidEncoding,
             "the bytes are not valid UTF-8".to_string(),
+            pos,
         ),
-        E::Syntax(s) => (ErrorCode::MalformedXml, format!("XML syntax error: {s}")),
+        E::Syntax(s) => (
+            ErrorCode::MalformedXml,
+            format!("XML syntax error: {s}"),
+            err_pos,
+        ),
         E::IllFormed(s) => (
             ErrorCode::MalformedXml,
-            format!("XML is not well-formed: {s}"),
+            format!("XML is not well-formed: {}", ill_formed(s)),
+            err_pos,
         ),
-        E::InvalidAttr(s) => (ErrorCode::MalformedXml, format!("bad attribute: {s}")),
-        E::Escape(s) => (ErrorCode::MalformedXml, format!("bad escape: {s}")),
-        E::Namespace(s) => (ErrorCode::MalformedXml, format!("namespace error: {s}")),
+        E::InvalidAttr(s) => (
+            ErrorCode::MalformedXml,
+            format!("bad attribute: {s}"),
+            err_pos,
+        ),
+        E::Escape(_) => (
+            ErrorCode::MalformedXml,
+            "an unknown entity or a bad character reference".to_string(),
+            err_pos,
+        ),
+        E::Namespace(s) => (
+            ErrorCode::MalformedXml,
+            format!("namespace error: {s}"),
+            err_pos,
+        ),
     };
-    let mut err = InputError::new(code, msg).at(pos);
-    if element > 0 {
-        err.element = Some(format!("depth {element}"));
-    }
+    let mut err = InputError::new(code, msg).at(offset);
+    err.element = st.innermost();
     err
+}
+
+/// An ill-formedness message without the names quick-xml quotes (a hostile file could put
+/// anything in an end tag's name).
+fn ill_formed(e: &quick_xml::errors::IllFormedError) -> String {
+    use quick_xml::errors::IllFormedError as I;
+    match e {
+        I::MismatchedEndTag { expected, .. } => {
+            format!(
+                "an end tag does not match <{}>",
+                safe_name(expected.as_bytes())
+            )
+        }
+        I::MissingEndTag(name) => format!(
+            "the document ends before <{}> is closed (truncated?)",
+            safe_name(name.as_bytes())
+        ),
+        I::UnmatchedEndTag(_) => "an end tag with no start tag".to_string(),
+        I::MissingDeclVersion(_) => "the XML declaration does not start with version".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// An element name fit for a message: XML name characters only, at most 64 of them.
+fn safe_name(name: &[u8]) -> String {
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':');
+    if name.is_empty() || name.len() > 64 || !name.iter().all(|&b| ok(b)) {
+        return "?".to_string();
+    }
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// The marker inside the I/O error [`NodeBound`] raises.
+#[derive(Debug)]
+struct NodeTooLarge;
+
+impl std::fmt::Display for NodeTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a single XML node is larger than the limit")
+    }
+}
+
+impl std::error::Error for NodeTooLarge {}
+
+/// Bounds the memory one event can take *before* quick-xml has buffered it: quick-xml reads a
+/// whole tag (all its attributes) or a whole text node into memory before returning it, so a
+/// 100 MB text node or a tag with 10 million attributes would be held in full before any
+/// per-event check could see it. This counts the bytes since the last `<`: a start tag
+/// cannot contain `<`, so such a run is at most one tag plus the text after it, and a run
+/// longer than twice the node limit means some node is over the limit. The read then fails
+/// (with [`NodeTooLarge`]) after at most `2 * limit` plus one buffer of bytes.
+struct NodeBound<R> {
+    inner: R,
+    /// Bytes since the last `<`.
+    run: u64,
+    max_run: u64,
+    /// Bytes handed to the parser so far (for the error position).
+    consumed: u64,
+}
+
+impl<R> NodeBound<R> {
+    fn new(inner: R, max_node: usize) -> Self {
+        NodeBound {
+            inner,
+            run: 0,
+            max_run: (max_node as u64).saturating_mul(2),
+            consumed: 0,
+        }
+    }
+}
+
+impl<R: BufRead> std::io::Read for NodeBound<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let avail = self.fill_buf()?;
+            let n = avail.len().min(out.len());
+            out[..n].copy_from_slice(&avail[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for NodeBound<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.run > self.max_run {
+            return Err(std::io::Error::other(NodeTooLarge));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes being consumed are still at the front of the inner buffer (quick-xml
+        // consumes only what fill_buf returned), so this does no I/O.
+        if let Ok(avail) = self.inner.fill_buf() {
+            let done = &avail[..n.min(avail.len())];
+            match done.iter().rposition(|&b| b == b'<') {
+                Some(i) => self.run = (done.len() - i - 1) as u64,
+                None => self.run += done.len() as u64,
+            }
+        }
+        self.consumed += n as u64;
+        self.inner.consume(n);
+    }
 }
