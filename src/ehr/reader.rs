@@ -402,15 +402,17 @@ impl State {
             "RCMR_IN030000UK06" => MessageKind::Uk06,
             "RCMR_IN030000UK07" => MessageKind::Uk07,
             "EhrExtract" => MessageKind::BareExtract,
-            _ => return Err(InputError::new(
-                ErrorCode::UnsupportedMessage,
-                format!(
+            _ => {
+                return Err(InputError::new(
+                    ErrorCode::UnsupportedMessage,
+                    format!(
                     "root element <{}> is not RCMR_IN030000UK06, RCMR_IN030000UK07 or EhrExtract",
                     safe_name(local.as_bytes())
                 ),
-            )
-            .at(pos)
-            .in_element(safe_name(local.as_bytes()))),
+                )
+                .at(pos)
+                .in_element(safe_name(local.as_bytes())))
+            }
         };
         let qname = e.name();
         let qname = qname.as_ref();
