@@ -454,19 +454,17 @@ impl State {
             // One slot per recordTarget (empty until an NHS number is read): two
             // recordTargets are two patients, whether or not they carry usable ids.
             [Tag::RecordTarget] => self.ex.nhs_numbers.push(String::new()),
-            [Tag::RecordTarget, Tag::Patient, Tag::Id] => {
-                if attrs.root.as_deref() == Some(OID_NHS_NUMBER) {
-                    if let Some(slot) = self.ex.nhs_numbers.last_mut() {
-                        if slot.is_empty() {
-                            *slot = attrs.extension.clone().unwrap_or_default();
-                        }
-                    }
+            [Tag::RecordTarget, Tag::Patient, Tag::Id]
+                if attrs.root.as_deref() == Some(OID_NHS_NUMBER) =>
+            {
+                if let Some(slot) = self.ex.nhs_numbers.last_mut().filter(|s| s.is_empty()) {
+                    *slot = attrs.extension.clone().unwrap_or_default();
                 }
             }
-            [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id] => {
-                if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() {
-                    self.ex.practice_ods = attrs.extension.clone();
-                }
+            [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id]
+                if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() =>
+            {
+                self.ex.practice_ods = attrs.extension.clone();
             }
             _ => {}
         }
