@@ -246,7 +246,10 @@ pub fn read_extract<R: BufRead>(
                     if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
                         return Err(InputError::new(
                             ErrorCode::InvalidEncoding,
-                            format!("the XML declaration names an unsupported encoding {enc:?}; re-encode as UTF-8"),
+                            format!(
+                                "the XML declaration names an unsupported encoding {:?}; re-encode as UTF-8",
+                                safe_name(enc.as_bytes())
+                            ),
                         )
                         .at(pos));
                     }
@@ -869,5 +872,68 @@ impl<R: BufRead> BufRead for NodeBound<R> {
         }
         self.consumed += n as u64;
         self.inner.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = r#"<RCMR_IN030000UK06 xmlns="urn:hl7-org:v3">"#;
+
+    fn read(s: &str) -> Result<Extract, InputError> {
+        read_extract(s.as_bytes(), &Limits::default(), s.len() as u64)
+    }
+
+    #[test]
+    fn a_second_root_element_is_malformed() {
+        let doc = format!("{ROOT}</RCMR_IN030000UK06>{ROOT}</RCMR_IN030000UK06>");
+        let e = read(&doc).expect_err("two roots");
+        assert_eq!(e.code, ErrorCode::MalformedXml);
+        assert_eq!(e.element.as_deref(), Some("RCMR_IN030000UK06"));
+    }
+
+    #[test]
+    fn each_record_target_is_one_patient_with_or_without_an_id() {
+        let pt = |id: &str| format!(r#"<recordTarget><patient>{id}</patient></recordTarget>"#);
+        let nhs = r#"<id root="2.16.840.1.113883.2.1.4.1" extension="9990000018"/>"#;
+        let doc = |body: String| {
+            format!("{ROOT}<ControlActEvent><subject><EhrExtract>{body}</EhrExtract></subject></ControlActEvent></RCMR_IN030000UK06>")
+        };
+        let ex = read(&doc(pt(nhs))).expect("one");
+        assert_eq!(ex.nhs_numbers, vec!["9990000018".to_string()]);
+        let ex = read(&doc(format!("{}{}", pt(nhs), pt(nhs)))).expect("two");
+        assert_eq!(ex.nhs_numbers.len(), 2);
+        let ex = read(&doc(format!("{}{}", pt(""), pt(nhs)))).expect("two");
+        assert_eq!(ex.nhs_numbers.len(), 2);
+    }
+
+    #[test]
+    fn a_node_over_the_limit_fails_before_it_is_buffered_whole() {
+        let limits = Limits {
+            max_text_bytes: 1000,
+            ..Limits::default()
+        };
+        // Far bigger than 2 x the limit: the read stops near 2000 bytes in.
+        let doc = format!(
+            "{ROOT}<text>{}</text></RCMR_IN030000UK06>",
+            "x".repeat(1 << 20)
+        );
+        let source = std::io::BufReader::with_capacity(4096, doc.as_bytes());
+        let e = read_extract(source, &limits, 0).expect_err("too big");
+        assert_eq!(e.code, ErrorCode::LimitExceeded);
+        assert!(e.offset.is_some_and(|o| o < 10_000), "{e:?}");
+        assert_eq!(e.element.as_deref(), Some("text"));
+        // Within the limit, the same shape reads.
+        let doc = format!("{ROOT}<text>{}</text></RCMR_IN030000UK06>", "x".repeat(900));
+        assert!(read_extract(doc.as_bytes(), &limits, 0).is_ok());
+    }
+
+    #[test]
+    fn hostile_names_never_reach_messages() {
+        assert_eq!(safe_name(b"ObservationStatement"), "ObservationStatement");
+        assert_eq!(safe_name("Jane Smith".as_bytes()), "?");
+        assert_eq!(safe_name(&[b'a'; 65]), "?");
+        assert_eq!(safe_name(b""), "?");
     }
 }
