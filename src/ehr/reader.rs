@@ -370,6 +370,10 @@ impl State {
 
     fn close(&mut self) {
         let depth = self.path.len().saturating_sub(1);
+        // Past the end of the EhrExtract: a later one (a second patient?) is read afresh.
+        if self.extract_depth == Some(depth) {
+            self.extract_depth = None;
+        }
         if let Some(&(_, idepth)) = self.items.last() {
             if idepth == depth {
                 self.items.pop();
@@ -443,8 +447,9 @@ impl State {
 
     /// Fields of the EhrExtract itself (outside any statement).
     fn extract_field(&mut self, attrs: &Attrs) {
-        let Some(xd) = self.extract_depth else { return };
-        let rel = &self.path[xd + 1..];
+        let Some(rel) = self.extract_depth.and_then(|xd| self.path.get(xd + 1..)) else {
+            return;
+        };
         match rel {
             [Tag::Id] if self.ex.extract_id.is_none() => {
                 self.ex.extract_id = attrs.root.as_deref().map(normalise_id)
@@ -927,6 +932,22 @@ mod tests {
         // Within the limit, the same shape reads.
         let doc = format!("{ROOT}<text>{}</text></RCMR_IN030000UK06>", "x".repeat(900));
         assert!(read_extract(doc.as_bytes(), &limits, 0).is_ok());
+    }
+
+    #[test]
+    fn elements_after_the_extract_closes_are_read_safely() {
+        // Found by fuzzing: an element after </EhrExtract>, shallower than its children,
+        // indexed past the end of the path.
+        let doc = format!(
+            "{ROOT}<a><b><EhrExtract><id root=\"1\"/></EhrExtract></b></a><id root=\"2\"/></RCMR_IN030000UK06>"
+        );
+        assert!(read(&doc).is_ok());
+        // A second EhrExtract in one message is read too: its patient counts.
+        let pt = r#"<recordTarget><patient><id root="2.16.840.1.113883.2.1.4.1" extension="9990000018"/></patient></recordTarget>"#;
+        let doc = format!(
+            "{ROOT}<EhrExtract>{pt}</EhrExtract><EhrExtract>{pt}</EhrExtract></RCMR_IN030000UK06>"
+        );
+        assert_eq!(read(&doc).expect("reads").nhs_numbers.len(), 2);
     }
 
     #[test]
