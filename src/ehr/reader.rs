@@ -26,6 +26,8 @@ pub const OID_ODS: &str = "1.2.826.0.1285.0.1.10";
 pub struct Limits {
     pub max_depth: usize,
     pub max_attributes: usize,
+    /// Largest single node (a text node or a whole tag with its attributes); enforced before
+    /// the node is buffered whole (see `NodeBound`), so memory stays bounded.
     pub max_text_bytes: usize,
 }
 
