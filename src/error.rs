@@ -93,10 +93,10 @@ impl ErrorCode {
             ErrorCode::NotXml => "the file is not XML (or not a GP Connect JSON bundle); check what was exported",
             ErrorCode::InvalidEncoding => "the bytes are not valid UTF-8/UTF-16, or the declaration names an unsupported encoding; re-encode as UTF-8",
             ErrorCode::MalformedXml => "the XML is not well-formed (often a truncated transfer); fetch the file again",
-            ErrorCode::UnsupportedMessage => "the root is not RCMR_IN030000UK06/UK07 or EhrExtract (or the JSON is not a GP Connect STU3 bundle)",
+            ErrorCode::UnsupportedMessage => "the root is not RCMR_IN030000UK06/UK07 or EhrExtract (or the JSON is a GP Connect bundle of a kind migx does not read)",
             ErrorCode::WrongNamespace => "the root element is not in the HL7 v3 namespace urn:hl7-org:v3",
             ErrorCode::DoctypeForbidden => "the file has a DOCTYPE; entities are never expanded or fetched, so it is refused",
-            ErrorCode::LimitExceeded => "a streaming limit (depth, attributes, text size) was exceeded; the file is hostile or corrupt",
+            ErrorCode::LimitExceeded => "a streaming limit (nesting depth, attributes per element, size of one tag or text node) was exceeded; the file is hostile or corrupt",
             ErrorCode::FileTooLarge => "the file is larger than --max-file-size",
             ErrorCode::MissingNhsNumber => "no NHS number in recordTarget; the patient cannot be identified",
             ErrorCode::InvalidNhsNumber => "the NHS number fails the modulus 11 check (use --allow-test-identities for test data)",
@@ -107,6 +107,20 @@ impl ErrorCode {
             ErrorCode::InternalError => "migx failed on this file (a bug); the rest of the batch went on: please report it",
         }
     }
+}
+
+/// The error-code table of `docs/error-codes.md`, generated from [`ErrorCode::ALL`] (a test
+/// keeps the file in step).
+pub fn error_codes_markdown() -> String {
+    let mut s = String::from("| code | meaning and what to do |\n|---|---|\n");
+    for c in ErrorCode::ALL {
+        s.push_str(&format!(
+            "| `{}` | {} |\n",
+            c.as_str(),
+            c.help().replace('|', "\\|")
+        ));
+    }
+    s
 }
 
 impl fmt::Display for ErrorCode {
@@ -171,3 +185,59 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn doc_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/error-codes.md")
+    }
+
+    const HEADER: &str = "# migx error codes\n\n\
+A rejected input's `error.code` in `audit.ndjson` (and its count under `error_codes` in\n\
+`summary.json`) is one of these stable strings; scripts may match on them. A rejection's\n\
+message names the file position (line, column) and element where known, never patient data.\n\
+Any rejection makes `migx convert` exit with 1; the rest of the batch is still converted\n\
+(unless `--fail-fast`).\n\n\
+Generated from `migx::error::ErrorCode::ALL`; a unit test fails if this file drifts.\n\
+Regenerate with `cargo test --lib error::tests::write_error_codes_doc -- --ignored`.\n\n";
+
+    #[test]
+    fn docs_list_every_error_code_with_its_help() {
+        let doc = std::fs::read_to_string(doc_path()).expect("docs/error-codes.md");
+        for c in ErrorCode::ALL {
+            assert!(
+                doc.contains(&format!("| `{}` |", c.as_str())),
+                "docs/error-codes.md does not list {c}"
+            );
+        }
+        assert_eq!(
+            doc,
+            format!("{HEADER}{}", error_codes_markdown()),
+            "docs/error-codes.md is out of date: regenerate it (see its header)"
+        );
+    }
+
+    #[test]
+    fn codes_are_distinct_and_kebab_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert!(c
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-'));
+            assert!(!c.help().is_empty());
+        }
+    }
+
+    #[test]
+    #[ignore = "writes docs/error-codes.md"]
+    fn write_error_codes_doc() {
+        std::fs::create_dir_all(doc_path().parent().expect("docs")).expect("mkdir docs");
+        std::fs::write(doc_path(), format!("{HEADER}{}", error_codes_markdown()))
+            .expect("write docs/error-codes.md");
+    }
+}

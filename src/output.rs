@@ -47,6 +47,15 @@ pub fn secure_dir(dir: &Path) -> io::Result<()> {
 
 /// Write `bytes` to `path` atomically with mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, bytes, |f, b| f.write_all(b))
+}
+
+/// [`write_atomic`] with the write itself supplied (tests inject a failing one: a full disk).
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -55,7 +64,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
     let result = (|| {
         let mut f = open_private(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f, bytes)?;
         f.sync_data()?;
         drop(f);
         fs::rename(&tmp, path)
@@ -98,5 +107,56 @@ pub fn remove_if_exists(path: &PathBuf) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temps(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .expect("read_dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(TEMP_PREFIX))
+            .collect()
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_write_keeps_the_old_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("x.json");
+        write_atomic(&target, b"old complete bundle\n").expect("first write");
+        // Half the bytes go out, then the disk is full (ENOSPC).
+        let err = write_atomic_with(&target, b"new bundle that will not fit", |f, b| {
+            f.write_all(&b[..b.len() / 2])?;
+            Err(io::Error::from_raw_os_error(28))
+        })
+        .expect_err("a full disk fails the write");
+        assert_eq!(err.raw_os_error(), Some(28));
+        assert_eq!(
+            fs::read(&target).expect("old file"),
+            b"old complete bundle\n"
+        );
+        assert!(temps(dir.path()).is_empty(), "{:?}", temps(dir.path()));
+    }
+
+    #[test]
+    fn writing_onto_a_folder_fails_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("x.json");
+        fs::create_dir(&target).expect("mkdir");
+        assert!(write_atomic(&target, b"{}").is_err());
+        assert!(target.is_dir());
+        assert!(temps(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_missing_folder_fails_the_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("gone/x.json");
+        assert!(write_atomic(&target, b"{}").is_err());
+        assert!(!target.exists());
     }
 }

@@ -157,6 +157,7 @@ enum Sniff {
     Xml,
     Utf16Xml { big_endian: bool },
     Json,
+    Html,
     Other,
 }
 
@@ -167,7 +168,19 @@ fn sniff(head: &[u8]) -> Sniff {
         _ => {}
     }
     let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(head);
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let lead: Vec<u8> = body[start..]
+        .iter()
+        .take(14)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    if lead.starts_with(b"<!doctype html") || lead.starts_with(b"<html") {
+        return Sniff::Html;
+    }
+    match body.get(start) {
         Some(b'<') => Sniff::Xml,
         Some(b'{') | Some(b'[') => Sniff::Json,
         _ => Sniff::Other,
@@ -176,6 +189,8 @@ fn sniff(head: &[u8]) -> Sniff {
 
 /// Convert one file: read, identify, decide, map, validate. Writes nothing.
 pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
+    #[cfg(test)]
+    tests::maybe_panic(path);
     match read_input(path, settings) {
         Ok((ex, hash, size)) => release(&ex, &hash, size, settings),
         Err((e, size)) => Conversion::rejected(e, size),
@@ -246,6 +261,10 @@ pub fn read_input(
         }
         Sniff::Utf16Xml { big_endian } => read_utf16(head, file, big_endian, settings),
         Sniff::Json => read_json(head, file, settings),
+        Sniff::Html => Err(InputError::new(
+            ErrorCode::NotXml,
+            "an HTML page, not an XML extract (an error page saved in its place?)",
+        )),
         Sniff::Other => Err(InputError::new(
             ErrorCode::NotXml,
             "the file is neither XML nor JSON (binary, PDF or text?)",
@@ -315,7 +334,16 @@ fn read_json(
 }
 
 fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
-    crate::stu3::read_gpconnect(bytes)
+    // JSON is read as a GP Connect structured record; any other JSON is simply not an
+    // input migx takes (`not-xml`: neither an EhrExtract nor a GP Connect bundle).
+    crate::stu3::read_gpconnect(bytes).map_err(|e| match e.code {
+        ErrorCode::UnsupportedMessage => InputError {
+            code: ErrorCode::NotXml,
+            message: "a JSON document that is not a GP Connect structured record (nor an EhrExtract)".into(),
+            ..e
+        },
+        _ => e,
+    })
 }
 
 /// Decide and build the bundle for a read extract.
@@ -329,7 +357,7 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
             InputError::new(
                 ErrorCode::MultiplePatients,
                 format!(
-                    "{} patients (recordTarget) in one file",
+                    "{} patients (recordTarget elements) in one file",
                     ex.nhs_numbers.len()
                 ),
             ),
@@ -1130,5 +1158,65 @@ impl Explanation {
             );
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test-only seam: converting a file with this name panics, standing in for a bug.
+    const PANIC_NAME: &str = "migx-test-panic.xml";
+
+    pub(super) fn maybe_panic(path: &Path) {
+        if path.file_name().is_some_and(|n| n == PANIC_NAME) {
+            panic!("test-only panic seam");
+        }
+    }
+
+    fn settings() -> ConvertSettings {
+        let policy = Arc::new(Policy::embedded_default().expect("embedded policy"));
+        let consent = Arc::new(ConsentBook::all(ConsentDecision::Permit, "Y02345", "TREAT"));
+        let mut s = ConvertSettings::new(policy, consent);
+        s.allow_test_identities = true;
+        s.run_permitted_requesters = vec!["Y02345".to_string()];
+        s
+    }
+
+    #[test]
+    fn a_panic_in_a_worker_is_an_internal_error_and_the_batch_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/extracts/01-core-shared.xml");
+        let inputs_dir = dir.path().join("in");
+        std::fs::create_dir(&inputs_dir).expect("mkdir");
+        std::fs::copy(&good, inputs_dir.join("a-good.xml")).expect("copy");
+        std::fs::copy(&good, inputs_dir.join(PANIC_NAME)).expect("copy");
+        std::fs::copy(&good, inputs_dir.join("z-good.xml")).expect("copy");
+        let inputs = collect_inputs(&[inputs_dir]);
+        let opts = BatchOptions {
+            out: dir.path().join("out"),
+            jobs: 2,
+            fail_fast: false,
+        };
+        // Keep the expected panic's message out of the test output.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let totals = run_batch(&inputs, &settings(), &opts, &|_, _, _, _| {});
+        std::panic::set_hook(hook);
+        let totals = totals.expect("batch runs");
+        assert_eq!(totals.by_status.get("converted"), Some(&2));
+        assert_eq!(totals.error_codes.get("internal-error"), Some(&1));
+        let audit = std::fs::read_to_string(opts.out.join("audit.ndjson")).expect("audit");
+        let line = audit
+            .lines()
+            .find(|l| l.contains(PANIC_NAME))
+            .expect("an audit line for the panicking file");
+        let v: Json = serde_json::from_str(line).expect("json");
+        assert_eq!(v["status"], "rejected");
+        assert_eq!(v["error"]["code"], "internal-error");
+        assert!(opts.out.join("bundles/a-good.json").is_file());
+        assert!(opts.out.join("bundles/z-good.json").is_file());
+        assert!(!opts.out.join("bundles/migx-test-panic.json").exists());
     }
 }

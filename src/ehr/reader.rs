@@ -28,7 +28,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most attributes accepted on one element.
     pub max_attributes: usize,
-    /// Largest single XML node (text, tag or comment) in bytes.
+    /// Largest single node (a text node or a whole tag with its attributes); enforced before
+    /// the node is buffered whole (see `NodeBound`), so memory stays bounded.
     pub max_text_bytes: usize,
 }
 
@@ -170,7 +171,7 @@ pub fn read_extract<R: BufRead>(
     limits: &Limits,
     len_hint: u64,
 ) -> Result<Extract, InputError> {
-    let mut reader = Reader::from_reader(source);
+    let mut reader = Reader::from_reader(NodeBound::new(source, limits.max_text_bytes));
     {
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
@@ -185,7 +186,8 @@ pub fn read_extract<R: BufRead>(
         text_target: None,
         root_seen: false,
         in_value_text: None,
-        pending_nhs: 0,
+        names: Vec::with_capacity(1024),
+        name_starts: Vec::with_capacity(64),
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -193,7 +195,10 @@ pub fn read_extract<R: BufRead>(
         let pos = reader.buffer_position();
         let ev = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
-            Err(e) => return Err(xml_error(e, reader.error_position(), &st)),
+            Err(e) => {
+                let at = (pos, reader.error_position(), reader.get_ref().consumed);
+                return Err(xml_error(e, at, &st));
+            }
         };
         if (reader.buffer_position() - pos) as usize > limits.max_text_bytes {
             return Err(InputError::new(
@@ -245,7 +250,10 @@ pub fn read_extract<R: BufRead>(
                     if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
                         return Err(InputError::new(
                             ErrorCode::InvalidEncoding,
-                            format!("the XML declaration names an unsupported encoding {enc:?}; re-encode as UTF-8"),
+                            format!(
+                                "the XML declaration names an unsupported encoding {:?}; re-encode as UTF-8",
+                                safe_name(enc.as_bytes())
+                            ),
                         )
                         .at(pos));
                     }
@@ -263,11 +271,13 @@ pub fn read_extract<R: BufRead>(
         ));
     }
     if !st.path.is_empty() {
-        return Err(InputError::new(
+        let mut err = InputError::new(
             ErrorCode::MalformedXml,
             "the document ends before its root element is closed (truncated?)",
         )
-        .at(reader.buffer_position()));
+        .at(reader.buffer_position());
+        err.element = st.innermost();
+        return Err(err);
     }
     let mut ex = st.ex;
     if ex.kind == Some(MessageKind::BareExtract) {
@@ -287,27 +297,39 @@ struct State {
     text_target: Option<usize>,
     root_seen: bool,
     in_value_text: Option<usize>,
-    pending_nhs: usize,
+    /// Local names of the open elements, concatenated (for error messages only).
+    names: Vec<u8>,
+    name_starts: Vec<usize>,
 }
 
 impl State {
     fn open(&mut self, e: &BytesStart<'_>, pos: u64, limits: &Limits) -> Result<(), InputError> {
+        let local = e.local_name();
+        let local = local.as_ref();
         if self.path.len() >= limits.max_depth {
             return Err(InputError::new(
                 ErrorCode::LimitExceeded,
                 format!("elements nested deeper than {}", limits.max_depth),
             )
-            .at(pos));
+            .at(pos)
+            .in_element(safe_name(local.as_bytes())));
         }
-        let local = e.local_name();
-        let local = local.as_ref();
         let tag = tag_of(local);
         let attrs = read_attrs(e, limits, pos)?;
         if !self.root_seen {
             self.root_seen = true;
             self.check_root(local, e, &attrs, pos)?;
+        } else if self.path.is_empty() {
+            return Err(InputError::new(
+                ErrorCode::MalformedXml,
+                "a second root element after the first one closed",
+            )
+            .at(pos)
+            .in_element(safe_name(local.as_bytes())));
         }
         self.path.push(tag);
+        self.name_starts.push(self.names.len());
+        self.names.extend_from_slice(local.as_bytes());
         let depth = self.path.len() - 1;
 
         if tag == Tag::EhrExtract && self.extract_depth.is_none() {
@@ -352,6 +374,10 @@ impl State {
 
     fn close(&mut self) {
         let depth = self.path.len().saturating_sub(1);
+        // Past the end of the EhrExtract: a later one (a second patient?) is read afresh.
+        if self.extract_depth == Some(depth) {
+            self.extract_depth = None;
+        }
         if let Some(&(_, idepth)) = self.items.last() {
             if idepth == depth {
                 self.items.pop();
@@ -365,6 +391,15 @@ impl State {
             self.text_target = None;
         }
         self.path.pop();
+        if let Some(start) = self.name_starts.pop() {
+            self.names.truncate(start);
+        }
+    }
+
+    /// The innermost open element's name, for an error message.
+    fn innermost(&self) -> Option<String> {
+        let start = *self.name_starts.last()?;
+        Some(safe_name(self.names.get(start..)?))
     }
 
     fn check_root(
@@ -381,9 +416,13 @@ impl State {
             _ => {
                 return Err(InputError::new(
                     ErrorCode::UnsupportedMessage,
-                    format!("root element <{local}> is not RCMR_IN030000UK06, RCMR_IN030000UK07 or EhrExtract"),
+                    format!(
+                    "root element <{}> is not RCMR_IN030000UK06, RCMR_IN030000UK07 or EhrExtract",
+                    safe_name(local.as_bytes())
+                ),
                 )
-                .at(pos))
+                .at(pos)
+                .in_element(safe_name(local.as_bytes())))
             }
         };
         let qname = e.name();
@@ -403,7 +442,8 @@ impl State {
                 ErrorCode::WrongNamespace,
                 format!("root element <{local}> is not in namespace {HL7_NS}"),
             )
-            .at(pos));
+            .at(pos)
+            .in_element(local));
         }
         self.ex.kind = Some(kind);
         Ok(())
@@ -411,8 +451,9 @@ impl State {
 
     /// Fields of the EhrExtract itself (outside any statement).
     fn extract_field(&mut self, attrs: &Attrs) {
-        let Some(xd) = self.extract_depth else { return };
-        let rel = &self.path[xd + 1..];
+        let Some(rel) = self.extract_depth.and_then(|xd| self.path.get(xd + 1..)) else {
+            return;
+        };
         match rel {
             [Tag::Id] if self.ex.extract_id.is_none() => {
                 self.ex.extract_id = attrs.root.as_deref().map(normalise_id)
@@ -422,13 +463,15 @@ impl State {
                     self.ex.created = DateField::from_hl7(v);
                 }
             }
-            [Tag::RecordTarget] => self.pending_nhs += 1,
+            // One slot per recordTarget (empty until an NHS number is read): two
+            // recordTargets are two patients, whether or not they carry usable ids.
+            [Tag::RecordTarget] => self.ex.nhs_numbers.push(String::new()),
             [Tag::RecordTarget, Tag::Patient, Tag::Id]
                 if attrs.root.as_deref() == Some(OID_NHS_NUMBER) =>
             {
-                self.ex
-                    .nhs_numbers
-                    .push(attrs.extension.clone().unwrap_or_default());
+                if let Some(slot) = self.ex.nhs_numbers.last_mut().filter(|s| s.is_empty()) {
+                    *slot = attrs.extension.clone().unwrap_or_default();
+                }
             }
             [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id]
                 if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() =>
@@ -436,10 +479,6 @@ impl State {
                 self.ex.practice_ods = attrs.extension.clone();
             }
             _ => {}
-        }
-        // Two recordTargets with no usable id still mean two patients.
-        if self.pending_nhs > 1 && self.ex.nhs_numbers.len() < self.pending_nhs {
-            self.ex.nhs_numbers.push(String::new());
         }
     }
 
@@ -637,12 +676,12 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
                 ),
             )
             .at(pos)
-            .in_element(e.local_name().as_ref().to_string()));
+            .in_element(safe_name(e.local_name().as_ref().as_bytes())));
         }
         let attr = attr.map_err(|err| {
             InputError::new(ErrorCode::MalformedXml, format!("bad attribute: {err}"))
                 .at(pos)
-                .in_element(e.local_name().as_ref().to_string())
+                .in_element(safe_name(e.local_name().as_ref().as_bytes()))
         })?;
         let key = attr.key.as_ref();
         let local = attr.key.local_name();
@@ -650,13 +689,14 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
         let value = || -> Result<String, InputError> {
             attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map(|v| v.into_owned())
-                .map_err(|err| {
+                .map_err(|_| {
+                    // Not the escape error's text: it quotes the value's content.
                     InputError::new(
                         ErrorCode::MalformedXml,
-                        format!("bad attribute value: {err}"),
+                        "an attribute value has an unknown entity or a bad character reference",
                     )
                     .at(pos)
-                    .in_element(e.local_name().as_ref().to_string())
+                    .in_element(safe_name(e.local_name().as_ref().as_bytes()))
                 })
         };
         if key == "xmlns" || key.starts_with("xmlns:") {
@@ -679,27 +719,246 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
     Ok(out)
 }
 
-fn xml_error(e: quick_xml::Error, pos: u64, st: &State) -> InputError {
+/// Where a quick-xml error happened: (start of the event being read, quick-xml's own error
+/// offset, bytes consumed from the source).
+type ErrorAt = (u64, u64, u64);
+
+fn xml_error(e: quick_xml::Error, (pos, err_pos, consumed): ErrorAt, st: &State) -> InputError {
+    use quick_xml::encoding::EncodingError;
     use quick_xml::Error as E;
-    let element = st.path.len();
-    let (code, msg) = match &e {
-        E::Io(io) => (ErrorCode::IoError, format!("read failed: {}", io.kind())),
+    let (code, msg, offset) = match &e {
+        E::Io(io) if io.get_ref().is_some_and(|i| i.is::<NodeTooLarge>()) => (
+            ErrorCode::LimitExceeded,
+            "a single XML node (tag or text) is larger than the limit".to_string(),
+            consumed,
+        ),
+        E::Io(io) => (
+            ErrorCode::IoError,
+            format!("read failed: {}", io.kind()),
+            consumed,
+        ),
+        // The event started at `pos`; the bad byte is where valid UTF-8 stopped.
+        E::Encoding(EncodingError::Utf8(u)) => (
+            ErrorCode::InvalidEncoding,
+            "the bytes are not valid UTF-8".to_string(),
+            pos + u.valid_up_to() as u64,
+        ),
         E::Encoding(_) => (
             ErrorCode::InvalidEncoding,
             "the bytes are not valid UTF-8".to_string(),
+            pos,
         ),
-        E::Syntax(s) => (ErrorCode::MalformedXml, format!("XML syntax error: {s}")),
+        E::Syntax(s) => (
+            ErrorCode::MalformedXml,
+            format!("XML syntax error: {s}"),
+            err_pos,
+        ),
         E::IllFormed(s) => (
             ErrorCode::MalformedXml,
-            format!("XML is not well-formed: {s}"),
+            format!("XML is not well-formed: {}", ill_formed(s)),
+            err_pos,
         ),
-        E::InvalidAttr(s) => (ErrorCode::MalformedXml, format!("bad attribute: {s}")),
-        E::Escape(s) => (ErrorCode::MalformedXml, format!("bad escape: {s}")),
-        E::Namespace(s) => (ErrorCode::MalformedXml, format!("namespace error: {s}")),
+        E::InvalidAttr(s) => (
+            ErrorCode::MalformedXml,
+            format!("bad attribute: {s}"),
+            err_pos,
+        ),
+        E::Escape(_) => (
+            ErrorCode::MalformedXml,
+            "an unknown entity or a bad character reference".to_string(),
+            err_pos,
+        ),
+        E::Namespace(s) => (
+            ErrorCode::MalformedXml,
+            format!("namespace error: {s}"),
+            err_pos,
+        ),
     };
-    let mut err = InputError::new(code, msg).at(pos);
-    if element > 0 {
-        err.element = Some(format!("depth {element}"));
-    }
+    let mut err = InputError::new(code, msg).at(offset);
+    err.element = st.innermost();
     err
+}
+
+/// An ill-formedness message without the names quick-xml quotes (a hostile file could put
+/// anything in an end tag's name).
+fn ill_formed(e: &quick_xml::errors::IllFormedError) -> String {
+    use quick_xml::errors::IllFormedError as I;
+    match e {
+        I::MismatchedEndTag { expected, .. } => {
+            format!(
+                "an end tag does not match <{}>",
+                safe_name(expected.as_bytes())
+            )
+        }
+        I::MissingEndTag(name) => format!(
+            "the document ends before <{}> is closed (truncated?)",
+            safe_name(name.as_bytes())
+        ),
+        I::UnmatchedEndTag(_) => "an end tag with no start tag".to_string(),
+        I::MissingDeclVersion(_) => "the XML declaration does not start with version".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// An element name fit for a message: XML name characters only, at most 64 of them.
+fn safe_name(name: &[u8]) -> String {
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':');
+    if name.is_empty() || name.len() > 64 || !name.iter().all(|&b| ok(b)) {
+        return "?".to_string();
+    }
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// The marker inside the I/O error [`NodeBound`] raises.
+#[derive(Debug)]
+struct NodeTooLarge;
+
+impl std::fmt::Display for NodeTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a single XML node is larger than the limit")
+    }
+}
+
+impl std::error::Error for NodeTooLarge {}
+
+/// Bounds the memory one event can take *before* quick-xml has buffered it: quick-xml reads a
+/// whole tag (all its attributes) or a whole text node into memory before returning it, so a
+/// 100 MB text node or a tag with 10 million attributes would be held in full before any
+/// per-event check could see it. This counts the bytes since the last `<`: a start tag
+/// cannot contain `<`, so such a run is at most one tag plus the text after it, and a run
+/// longer than twice the node limit means some node is over the limit. The read then fails
+/// (with [`NodeTooLarge`]) after at most `2 * limit` plus one buffer of bytes.
+struct NodeBound<R> {
+    inner: R,
+    /// Bytes since the last `<`.
+    run: u64,
+    max_run: u64,
+    /// Bytes handed to the parser so far (for the error position).
+    consumed: u64,
+}
+
+impl<R> NodeBound<R> {
+    fn new(inner: R, max_node: usize) -> Self {
+        NodeBound {
+            inner,
+            run: 0,
+            max_run: (max_node as u64).saturating_mul(2),
+            consumed: 0,
+        }
+    }
+}
+
+impl<R: BufRead> std::io::Read for NodeBound<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let avail = self.fill_buf()?;
+            let n = avail.len().min(out.len());
+            out[..n].copy_from_slice(&avail[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for NodeBound<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.run > self.max_run {
+            return Err(std::io::Error::other(NodeTooLarge));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes being consumed are still at the front of the inner buffer (quick-xml
+        // consumes only what fill_buf returned), so this does no I/O.
+        if let Ok(avail) = self.inner.fill_buf() {
+            let done = &avail[..n.min(avail.len())];
+            match done.iter().rposition(|&b| b == b'<') {
+                Some(i) => self.run = (done.len() - i - 1) as u64,
+                None => self.run += done.len() as u64,
+            }
+        }
+        self.consumed += n as u64;
+        self.inner.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = r#"<RCMR_IN030000UK06 xmlns="urn:hl7-org:v3">"#;
+
+    fn read(s: &str) -> Result<Extract, InputError> {
+        read_extract(s.as_bytes(), &Limits::default(), s.len() as u64)
+    }
+
+    #[test]
+    fn a_second_root_element_is_malformed() {
+        let doc = format!("{ROOT}</RCMR_IN030000UK06>{ROOT}</RCMR_IN030000UK06>");
+        let e = read(&doc).expect_err("two roots");
+        assert_eq!(e.code, ErrorCode::MalformedXml);
+        assert_eq!(e.element.as_deref(), Some("RCMR_IN030000UK06"));
+    }
+
+    #[test]
+    fn each_record_target_is_one_patient_with_or_without_an_id() {
+        let pt = |id: &str| format!(r#"<recordTarget><patient>{id}</patient></recordTarget>"#);
+        let nhs = r#"<id root="2.16.840.1.113883.2.1.4.1" extension="9990000018"/>"#;
+        let doc = |body: String| {
+            format!("{ROOT}<ControlActEvent><subject><EhrExtract>{body}</EhrExtract></subject></ControlActEvent></RCMR_IN030000UK06>")
+        };
+        let ex = read(&doc(pt(nhs))).expect("one");
+        assert_eq!(ex.nhs_numbers, vec!["9990000018".to_string()]);
+        let ex = read(&doc(format!("{}{}", pt(nhs), pt(nhs)))).expect("two");
+        assert_eq!(ex.nhs_numbers.len(), 2);
+        let ex = read(&doc(format!("{}{}", pt(""), pt(nhs)))).expect("two");
+        assert_eq!(ex.nhs_numbers.len(), 2);
+    }
+
+    #[test]
+    fn a_node_over_the_limit_fails_before_it_is_buffered_whole() {
+        let limits = Limits {
+            max_text_bytes: 1000,
+            ..Limits::default()
+        };
+        // Far bigger than 2 x the limit: the read stops near 2000 bytes in.
+        let doc = format!(
+            "{ROOT}<text>{}</text></RCMR_IN030000UK06>",
+            "x".repeat(1 << 20)
+        );
+        let source = std::io::BufReader::with_capacity(4096, doc.as_bytes());
+        let e = read_extract(source, &limits, 0).expect_err("too big");
+        assert_eq!(e.code, ErrorCode::LimitExceeded);
+        assert!(e.offset.is_some_and(|o| o < 10_000), "{e:?}");
+        assert_eq!(e.element.as_deref(), Some("text"));
+        // Within the limit, the same shape reads.
+        let doc = format!("{ROOT}<text>{}</text></RCMR_IN030000UK06>", "x".repeat(900));
+        assert!(read_extract(doc.as_bytes(), &limits, 0).is_ok());
+    }
+
+    #[test]
+    fn elements_after_the_extract_closes_are_read_safely() {
+        // Found by fuzzing: an element after </EhrExtract>, shallower than its children,
+        // indexed past the end of the path.
+        let doc = format!(
+            "{ROOT}<a><b><EhrExtract><id root=\"1\"/></EhrExtract></b></a><id root=\"2\"/></RCMR_IN030000UK06>"
+        );
+        assert!(read(&doc).is_ok());
+        // A second EhrExtract in one message is read too: its patient counts.
+        let pt = r#"<recordTarget><patient><id root="2.16.840.1.113883.2.1.4.1" extension="9990000018"/></patient></recordTarget>"#;
+        let doc = format!(
+            "{ROOT}<EhrExtract>{pt}</EhrExtract><EhrExtract>{pt}</EhrExtract></RCMR_IN030000UK06>"
+        );
+        assert_eq!(read(&doc).expect("reads").nhs_numbers.len(), 2);
+    }
+
+    #[test]
+    fn hostile_names_never_reach_messages() {
+        assert_eq!(safe_name(b"ObservationStatement"), "ObservationStatement");
+        assert_eq!(safe_name("Jane Smith".as_bytes()), "?");
+        assert_eq!(safe_name(&[b'a'; 65]), "?");
+        assert_eq!(safe_name(b""), "?");
+    }
 }
