@@ -6,15 +6,18 @@
 //! output against the official FHIR R4 JSON Schema and migx's own profile.
 
 pub mod access;
+pub mod batch;
 pub mod cli;
 pub mod codes;
 pub mod consent;
 pub mod ehr;
 pub mod error;
 pub mod fhir;
+pub mod ndjson;
 pub mod nhs;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod progress;
+pub mod summary;
 pub mod validate;

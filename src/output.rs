@@ -100,3 +100,75 @@ pub fn remove_if_exists(path: &PathBuf) -> io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// A file written incrementally and published atomically: lines go to an owner-only temp
+/// file next to `path`; `commit` flushes, syncs and renames it into place. Dropped without
+/// `commit` (an error, a panic), the temp file is removed and `path` is left as it was.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<io::BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Start writing `path` (its folder must exist).
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+        let f = open_private(&tmp)?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(io::BufWriter::with_capacity(256 * 1024, f)),
+        })
+    }
+
+    /// Where the file will be published.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flush, sync and rename into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        let Some(out) = self.out.take() else {
+            return Err(io::Error::other("already committed"));
+        };
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_data()?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.out {
+            Some(o) => o.write(buf),
+            None => Err(io::Error::other("already committed")),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.out {
+            Some(o) => o.write_all(buf),
+            None => Err(io::Error::other("already committed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Some(o) => o.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}

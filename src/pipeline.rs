@@ -3,6 +3,7 @@
 //! parallel across files (never inside one file's hot loop); results are merged in input
 //! order, so the audit and summary are byte-identical whatever `--jobs` is.
 
+use crate::batch::{OutputFormat, Shard};
 use crate::consent::{ConsentBook, ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
 use crate::ehr::model::{Element, Extract};
 use crate::ehr::reader::{read_extract, Limits};
@@ -19,6 +20,7 @@ use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write as _;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -558,7 +560,7 @@ fn io_error(e: &io::Error) -> InputError {
     )
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -599,6 +601,9 @@ pub struct InputFile {
     pub bundle_name: String,
     /// An error found while walking (unreadable folder, vanished file).
     pub walk_error: Option<String>,
+    /// Path relative to the input root it was found under (`/`-separated; a file given
+    /// directly: its file name). What `--shard` hashes, so shards agree across machines.
+    pub rel: String,
 }
 
 /// Walk files and folders (recursively, sorted, hidden files skipped) into the run's inputs.
@@ -617,7 +622,9 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                             continue;
                         }
                         if e.file_type().is_file() {
-                            out.push(input(e.path().to_path_buf(), None));
+                            let mut f = input(e.path().to_path_buf(), None);
+                            f.rel = rel_path(e.path(), p);
+                            out.push(f);
                         }
                     }
                     Err(err) => {
@@ -625,7 +632,8 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                             .path()
                             .map(Path::to_path_buf)
                             .unwrap_or_else(|| p.clone());
-                        out.push(input(
+                        let rel = rel_path(&path, p);
+                        let mut f = input(
                             path,
                             Some(format!(
                                 "cannot walk: {}",
@@ -633,7 +641,9 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                                     .map(|e| e.kind().to_string())
                                     .unwrap_or_else(|| "loop".into())
                             )),
-                        ));
+                        );
+                        f.rel = rel;
+                        out.push(f);
                     }
                 }
             }
@@ -663,8 +673,31 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
     out
 }
 
+/// `path` relative to `root`, `/`-separated (the file name when `path` is not under it).
+fn rel_path(path: &Path, root: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        parts.join("/")
+    }
+}
+
 fn input(path: PathBuf, walk_error: Option<String>) -> InputFile {
     InputFile {
+        rel: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         display: path.display().to_string(),
         path,
         bundle_name: String::new(),
@@ -684,6 +717,20 @@ pub struct BatchOptions {
     pub out: PathBuf,
     pub jobs: usize,
     pub fail_fast: bool,
+    pub format: OutputFormat,
+    /// Convert only this share of the inputs; audit and summary go to `shards/K-of-N/`.
+    pub shard: Option<Shard>,
+}
+
+impl BatchOptions {
+    /// Where audit.ndjson, summary.json and access-audit.ndjson (and ndjson/) go: the output
+    /// folder itself, or `shards/K-of-N/` under it for a sharded run.
+    pub fn meta_dir(&self) -> PathBuf {
+        match &self.shard {
+            Some(s) => self.out.join("shards").join(s.dir_name()),
+            None => self.out.clone(),
+        }
+    }
 }
 
 /// Counts for the summary and the end-of-run table.
@@ -703,7 +750,15 @@ pub struct RunTotals {
 /// Progress callback: (files done, total, bytes done, rejected so far).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, u64, usize) + Sync);
 
+/// Results claimed ahead of the writer, per worker: bounds memory (a result holds the
+/// audit lines, and with `--format ndjson` the serialised resources, of one input).
+const WINDOW_PER_JOB: usize = 4;
+
 /// Convert a batch: outputs under `opts.out`, audit and summary merged in input order.
+/// Workers convert and write bundles in parallel; one writer streams the audit, the access
+/// audit and (ndjson) the resources, strictly in input order, to temp files renamed into
+/// place at the end, so outputs are byte-identical whatever `--jobs` is and memory stays
+/// flat however many inputs there are.
 pub fn run_batch(
     inputs: &[InputFile],
     settings: &ConvertSettings,
@@ -711,15 +766,25 @@ pub fn run_batch(
     progress: Progress<'_>,
 ) -> io::Result<RunTotals> {
     let bundles = opts.out.join("bundles");
+    let meta = opts.meta_dir();
     output::secure_dir(&opts.out)?;
-    output::secure_dir(&bundles)?;
-    output::remove_stale_temps(&opts.out)?;
-    output::remove_stale_temps(&bundles)?;
+    output::secure_dir(&meta)?;
+    output::remove_stale_temps(&meta)?;
+    if opts.format == OutputFormat::Bundle {
+        output::secure_dir(&bundles)?;
+        if opts.shard.is_some() {
+            // The bundles folder is shared with other shards that may be running now:
+            // remove only the temp files of this shard's own inputs.
+            remove_own_stale_temps(&bundles, inputs)?;
+        } else {
+            output::remove_stale_temps(&bundles)?;
+        }
+    }
+    let mut ndjson = match opts.format {
+        OutputFormat::Ndjson => Some(crate::ndjson::Writer::new(&meta.join("ndjson"))?),
+        OutputFormat::Bundle => None,
+    };
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()
-        .map_err(io::Error::other)?;
     let done = AtomicUsize::new(0);
     let rejected = AtomicUsize::new(0);
     let bytes_done = AtomicUsize::new(0);
@@ -728,68 +793,115 @@ pub fn run_batch(
         inputs: inputs.len(),
         ..RunTotals::default()
     };
-    let mut audit = Vec::with_capacity(1 << 16);
-    let mut access = Vec::new();
-    // Bounded chunks keep memory flat however many files there are.
-    for chunk in inputs.chunks(256) {
+    let mut audit = output::AtomicFile::create(&meta.join("audit.ndjson"))?;
+    let mut access = output::AtomicFile::create(&meta.join("access-audit.ndjson"))?;
+    let work = |i: usize| {
+        let f = &inputs[i];
         if stop.load(Ordering::Relaxed) {
-            totals.stopped_early = true;
-            break;
+            return None;
         }
-        let results: Vec<Option<(Conversion, Option<Written>)>> = pool.install(|| {
-            use rayon::prelude::*;
-            chunk
-                .par_iter()
-                .map(|f| {
-                    if stop.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    let r = process_one(f, settings, &bundles);
-                    if r.0.status == Status::Rejected {
-                        rejected.fetch_add(1, Ordering::Relaxed);
-                        if opts.fail_fast {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                    }
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let b = bytes_done.fetch_add(r.0.bytes as usize, Ordering::Relaxed)
-                        + r.0.bytes as usize;
-                    progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
-                    Some(r)
-                })
-                .collect()
-        });
-        for (f, r) in chunk.iter().zip(results) {
-            let Some((c, written)) = r else {
-                totals.stopped_early = true;
-                continue;
-            };
-            write_audit(&mut audit, f, &c, written.as_ref().map(|w| w.name.as_str()));
-            tally(&mut totals, &c);
-            if let (Some(bundle), Some(w)) = (&c.bundle, &written) {
-                access.push(crate::access::access_event(&c, bundle, &w.name, &w.sha256));
+        let r = process_one(f, settings, &bundles, opts.format);
+        if r.c.status == Status::Rejected {
+            rejected.fetch_add(1, Ordering::Relaxed);
+            if opts.fail_fast {
+                stop.store(true, Ordering::SeqCst);
             }
         }
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let b = bytes_done.fetch_add(r.c.bytes as usize, Ordering::Relaxed) + r.c.bytes as usize;
+        progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
+        Some(r)
+    };
+    let mut line = Vec::with_capacity(4096);
+    let complete = crate::batch::ordered_map(
+        inputs.len(),
+        opts.jobs,
+        opts.jobs.max(1) * WINDOW_PER_JOB,
+        &stop,
+        &work,
+        |i, r| {
+            let Some(r) = r else {
+                totals.stopped_early = true;
+                return Ok(());
+            };
+            line.clear();
+            write_audit(
+                &mut line,
+                &inputs[i],
+                &r.c,
+                r.written.as_ref().map(|w| w.name.as_str()),
+            );
+            audit.write_all(&line)?;
+            tally(&mut totals, &r.c);
+            if let Some(ev) = &r.access {
+                line.clear();
+                serde_json::to_writer(&mut line, ev).map_err(io::Error::other)?;
+                line.push(b'\n');
+                access.write_all(&line)?;
+            }
+            if let (Some(w), Some(lines)) = (ndjson.as_mut(), &r.lines) {
+                w.append(lines)?;
+            }
+            Ok(())
+        },
+    )?;
+    if !complete {
+        totals.stopped_early = true;
     }
-    output::write_atomic(&opts.out.join("audit.ndjson"), &audit)?;
-    let mut access_bytes = Vec::new();
-    for ev in access.into_iter().flatten() {
-        serde_json::to_writer(&mut access_bytes, &ev).map_err(io::Error::other)?;
-        access_bytes.push(b'\n');
+    if let Some(w) = ndjson {
+        w.commit()?;
     }
-    output::write_atomic(&opts.out.join("access-audit.ndjson"), &access_bytes)?;
-    let summary = summary_json(&totals, settings);
+    audit.commit()?;
+    access.commit()?;
+    let mut summary = summary_json(&totals, settings);
+    if let (Some(s), Some(m)) = (&opts.shard, summary.as_object_mut()) {
+        m.insert(
+            "shard".into(),
+            json!({ "index": s.index, "count": s.count }),
+        );
+    }
     let mut s = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
     s.push(b'\n');
-    output::write_atomic(&opts.out.join("summary.json"), &s)?;
+    output::write_atomic(&meta.join("summary.json"), &s)?;
     Ok(totals)
 }
 
-/// A bundle written to disk.
+/// Remove temp files an interrupted run of the same inputs left in a shared folder
+/// (`.migx-tmp-<pid>-<bundle name>`), leaving other shards' files alone.
+fn remove_own_stale_temps(dir: &Path, inputs: &[InputFile]) -> io::Result<()> {
+    let own: std::collections::HashSet<&str> =
+        inputs.iter().map(|f| f.bundle_name.as_str()).collect();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(output::TEMP_PREFIX) else {
+            continue;
+        };
+        let Some((pid, bundle)) = rest.split_once('-') else {
+            continue;
+        };
+        if pid.bytes().all(|b| b.is_ascii_digit()) && own.contains(bundle) {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// A release written (or, for ndjson, prepared for the writer).
 struct Written {
-    /// Relative to the output folder, e.g. `bundles/x.json`.
+    /// Relative to the output folder, e.g. `bundles/x.json` (`ndjson/` for ndjson).
     name: String,
-    sha256: String,
+}
+
+/// One input's result as the writer receives it: the bundle itself is already written (or
+/// serialised into `lines`) and dropped.
+struct Processed {
+    c: Conversion,
+    written: Option<Written>,
+    access: Option<Json>,
+    lines: Option<crate::ndjson::Lines>,
 }
 
 /// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
@@ -797,68 +909,102 @@ fn process_one(
     f: &InputFile,
     settings: &ConvertSettings,
     bundles: &Path,
-) -> (Conversion, Option<Written>) {
+    format: OutputFormat,
+) -> Processed {
     let target = bundles.join(&f.bundle_name);
+    let plain = |c: Conversion| Processed {
+        c,
+        written: None,
+        access: None,
+        lines: None,
+    };
+    let internal = |msg: String, size: u64| {
+        plain(Conversion::rejected(
+            InputError::new(ErrorCode::InternalError, msg),
+            size,
+        ))
+    };
     if let Some(msg) = &f.walk_error {
-        let _ = output::remove_if_exists(&target);
-        return (
-            Conversion::rejected(InputError::new(ErrorCode::IoError, msg.clone()), 0),
-            None,
-        );
+        if format == OutputFormat::Bundle {
+            let _ = output::remove_if_exists(&target);
+        }
+        return plain(Conversion::rejected(
+            InputError::new(ErrorCode::IoError, msg.clone()),
+            0,
+        ));
     }
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         convert_file(&f.path, settings)
     }));
     let mut c = match caught {
         Ok(c) => c,
-        Err(_) => Conversion::rejected(
-            InputError::new(
-                ErrorCode::InternalError,
-                "migx failed on this file (a bug); the rest of the batch went on",
-            ),
-            0,
-        ),
+        Err(_) => {
+            return internal(
+                "migx failed on this file (a bug); the rest of the batch went on".into(),
+                0,
+            )
+        }
     };
-    match &c.bundle {
-        Some(bundle) => {
-            let mut bytes = match serde_json::to_vec_pretty(bundle) {
+    let Some(bundle) = c.bundle.take() else {
+        // Never leave an earlier run's bundle for an input that is not released now.
+        if format == OutputFormat::Bundle {
+            let _ = output::remove_if_exists(&target);
+        }
+        return plain(c);
+    };
+    match format {
+        OutputFormat::Bundle => {
+            let mut bytes = match serde_json::to_vec_pretty(&bundle) {
                 Ok(b) => b,
-                Err(e) => {
-                    c = Conversion::rejected(
-                        InputError::new(ErrorCode::InternalError, format!("serialise: {e}")),
-                        c.bytes,
-                    );
-                    return (c, None);
-                }
+                Err(e) => return internal(format!("serialise: {e}"), c.bytes),
             };
             bytes.push(b'\n');
             match output::write_atomic(&target, &bytes) {
                 Ok(()) => {
-                    let w = Written {
-                        name: format!("bundles/{}", f.bundle_name),
-                        sha256: hex(&Sha256::digest(&bytes)),
-                    };
-                    (c, Some(w))
+                    let name = format!("bundles/{}", f.bundle_name);
+                    let sha = hex(&Sha256::digest(&bytes));
+                    drop(bytes);
+                    let access = crate::access::access_event(&c, &bundle, &name, &sha);
+                    Processed {
+                        c,
+                        written: Some(Written { name }),
+                        access,
+                        lines: None,
+                    }
                 }
                 Err(e) => {
                     let size = c.bytes;
-                    (
-                        Conversion::rejected(
-                            InputError::new(
-                                ErrorCode::WriteFailed,
-                                format!("cannot write the bundle: {}", e.kind()),
-                            ),
-                            size,
+                    plain(Conversion::rejected(
+                        InputError::new(
+                            ErrorCode::WriteFailed,
+                            format!("cannot write the bundle: {}", e.kind()),
                         ),
-                        None,
-                    )
+                        size,
+                    ))
                 }
             }
         }
-        None => {
-            // Never leave an earlier run's bundle for an input that is not released now.
-            let _ = output::remove_if_exists(&target);
-            (c, None)
+        OutputFormat::Ndjson => {
+            // What the access event needs from the bundle: its id and the entries' types.
+            let skeleton = json!({
+                "id": bundle["id"],
+                "entry": bundle["entry"].as_array().map(|es| es.iter().map(|e| json!({
+                    "fullUrl": e["fullUrl"],
+                    "resource": { "resourceType": e["resource"]["resourceType"] }
+                })).collect::<Vec<_>>()),
+            });
+            let lines = match crate::ndjson::bundle_lines(bundle) {
+                Ok(l) => l,
+                Err(e) => return internal(format!("ndjson: {e}"), c.bytes),
+            };
+            let name = "ndjson/".to_string();
+            let access = crate::access::access_event(&c, &skeleton, &name, &lines.sha256);
+            Processed {
+                c,
+                written: Some(Written { name }),
+                access,
+                lines: Some(lines),
+            }
         }
     }
 }
