@@ -812,39 +812,30 @@ pub fn run_batch(
         progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
         Some(r)
     };
-    let mut line = Vec::with_capacity(4096);
+    let mut sink = Sink {
+        inputs,
+        bundles: &bundles,
+        totals: &mut totals,
+        audit: &mut audit,
+        access: &mut access,
+        ndjson: ndjson.as_mut(),
+        group: Vec::new(),
+        group_bytes: 0,
+        line: Vec::with_capacity(4096),
+    };
     let complete = crate::batch::ordered_map(
         inputs.len(),
         opts.jobs,
         opts.jobs.max(1) * WINDOW_PER_JOB,
         &stop,
         &work,
-        |i, r| {
-            let Some(r) = r else {
-                totals.stopped_early = true;
-                return Ok(());
-            };
-            line.clear();
-            write_audit(
-                &mut line,
-                &inputs[i],
-                &r.c,
-                r.written.as_ref().map(|w| w.name.as_str()),
-            );
-            audit.write_all(&line)?;
-            tally(&mut totals, &r.c);
-            if let Some(ev) = &r.access {
-                line.clear();
-                serde_json::to_writer(&mut line, ev).map_err(io::Error::other)?;
-                line.push(b'\n');
-                access.write_all(&line)?;
-            }
-            if let (Some(w), Some(lines)) = (ndjson.as_mut(), &r.lines) {
-                w.append(lines)?;
-            }
-            Ok(())
-        },
-    )?;
+        |i, r| sink.take(i, r),
+    );
+    let complete = complete.and_then(|c| sink.flush().map(|()| c));
+    if complete.is_err() {
+        sink.discard();
+    }
+    let complete = complete?;
     if !complete {
         totals.stopped_early = true;
     }
@@ -864,6 +855,91 @@ pub fn run_batch(
     s.push(b'\n');
     output::write_atomic(&meta.join("summary.json"), &s)?;
     Ok(totals)
+}
+
+/// Bundles written (unsynced) since the last group commit are published together once
+/// there are this many, or this many input bytes behind them.
+const GROUP_FILES: usize = 64;
+const GROUP_BYTES: u64 = 128 << 20;
+
+/// The single writer: receives results in input order; publishes bundles in groups (one
+/// filesystem sync, then renames), then writes each input's audit lines, tally, access
+/// event and ndjson lines, in order.
+struct Sink<'a> {
+    inputs: &'a [InputFile],
+    bundles: &'a Path,
+    totals: &'a mut RunTotals,
+    audit: &'a mut output::AtomicFile,
+    access: &'a mut output::AtomicFile,
+    ndjson: Option<&'a mut crate::ndjson::Writer>,
+    group: Vec<(usize, Processed)>,
+    group_bytes: u64,
+    line: Vec<u8>,
+}
+
+impl Sink<'_> {
+    fn take(&mut self, i: usize, r: Option<Processed>) -> io::Result<()> {
+        let Some(r) = r else {
+            self.totals.stopped_early = true;
+            return Ok(());
+        };
+        self.group_bytes += r.c.bytes;
+        self.group.push((i, r));
+        let unsynced = self.group.iter().any(|(_, p)| p.pending.is_some());
+        if !unsynced || self.group.len() >= GROUP_FILES || self.group_bytes >= GROUP_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut group = std::mem::take(&mut self.group);
+        self.group_bytes = 0;
+        let tmps: Vec<&Path> = group
+            .iter()
+            .filter_map(|(_, p)| p.pending.as_ref().map(|(t, _)| t.as_path()))
+            .collect();
+        let synced = tmps.is_empty() || output::sync_files(self.bundles, &tmps).is_ok();
+        for (i, p) in &mut group {
+            let f = &self.inputs[*i];
+            if let Some((tmp, target)) = p.pending.take() {
+                let published = synced && output::publish(&tmp, &target).is_ok();
+                if !published {
+                    let _ = std::fs::remove_file(&tmp);
+                    let _ = output::remove_if_exists(&target);
+                    *p = Processed::write_failed(p.c.bytes, "cannot sync or rename the bundle");
+                }
+            }
+            self.line.clear();
+            write_audit(
+                &mut self.line,
+                f,
+                &p.c,
+                p.written.as_ref().map(|w| w.name.as_str()),
+            );
+            self.audit.write_all(&self.line)?;
+            tally(self.totals, &p.c);
+            if let Some(ev) = &p.access {
+                self.line.clear();
+                serde_json::to_writer(&mut self.line, ev).map_err(io::Error::other)?;
+                self.line.push(b'\n');
+                self.access.write_all(&self.line)?;
+            }
+            if let (Some(w), Some(lines)) = (self.ndjson.as_deref_mut(), &p.lines) {
+                w.append(lines)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After an error: remove the temp files of bundles not yet published.
+    fn discard(&mut self) {
+        for (_, p) in self.group.drain(..) {
+            if let Some((tmp, _)) = p.pending {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
 }
 
 /// Remove temp files an interrupted run of the same inputs left in a shared folder
@@ -902,6 +978,20 @@ struct Processed {
     written: Option<Written>,
     access: Option<Json>,
     lines: Option<crate::ndjson::Lines>,
+    /// A bundle written to its temp file, not yet synced: (temp, final path).
+    pending: Option<(PathBuf, PathBuf)>,
+}
+
+impl Processed {
+    fn write_failed(size: u64, what: &str) -> Processed {
+        Processed {
+            c: Conversion::rejected(InputError::new(ErrorCode::WriteFailed, what), size),
+            written: None,
+            access: None,
+            lines: None,
+            pending: None,
+        }
+    }
 }
 
 /// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
@@ -917,6 +1007,7 @@ fn process_one(
         written: None,
         access: None,
         lines: None,
+        pending: None,
     };
     let internal = |msg: String, size: u64| {
         plain(Conversion::rejected(
@@ -959,8 +1050,8 @@ fn process_one(
                 Err(e) => return internal(format!("serialise: {e}"), c.bytes),
             };
             bytes.push(b'\n');
-            match output::write_atomic(&target, &bytes) {
-                Ok(()) => {
+            match output::write_temp(&target, &bytes) {
+                Ok(tmp) => {
                     let name = format!("bundles/{}", f.bundle_name);
                     let sha = hex(&Sha256::digest(&bytes));
                     drop(bytes);
@@ -970,6 +1061,7 @@ fn process_one(
                         written: Some(Written { name }),
                         access,
                         lines: None,
+                        pending: Some((tmp, target)),
                     }
                 }
                 Err(e) => {
@@ -1004,6 +1096,7 @@ fn process_one(
                 written: Some(Written { name }),
                 access,
                 lines: Some(lines),
+                pending: None,
             }
         }
     }
