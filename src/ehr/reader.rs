@@ -428,17 +428,17 @@ impl State {
                 }
             }
             [Tag::RecordTarget] => self.pending_nhs += 1,
-            [Tag::RecordTarget, Tag::Patient, Tag::Id] => {
-                if attrs.root.as_deref() == Some(OID_NHS_NUMBER) {
-                    self.ex
-                        .nhs_numbers
-                        .push(own(&attrs.extension).unwrap_or_default());
-                }
+            [Tag::RecordTarget, Tag::Patient, Tag::Id]
+                if attrs.root.as_deref() == Some(OID_NHS_NUMBER) =>
+            {
+                self.ex
+                    .nhs_numbers
+                    .push(own(&attrs.extension).unwrap_or_default());
             }
-            [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id] => {
-                if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() {
-                    self.ex.practice_ods = own(&attrs.extension);
-                }
+            [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id]
+                if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() =>
+            {
+                self.ex.practice_ods = own(&attrs.extension);
             }
             _ => {}
         }
