@@ -57,20 +57,24 @@ corpus_files() { find "$1" -maxdepth 1 -name '*.xml' | wc -l; }
 largest_bytes() { find "$1" -maxdepth 1 -name '*.xml' -printf '%s\n' | sort -n | tail -1; }
 
 # measure NAME CMD...: runs CMD $RUNS times (clearing $TMP/out first), sets
-# M_SECS (median wall seconds, ns clock), M_RSS (median peak RSS bytes), M_RC (last exit code).
+# M_SECS (median wall seconds, ns clock), M_RSS (median peak RSS bytes), M_CPU (median
+# user+sys CPU seconds: on a shared machine wall time includes waiting for a core), M_RC
+# (last exit code).
 measure() {
     local name=$1; shift
-    local i t0 t1 secs=() rss=()
+    local i t0 t1 secs=() rss=() cpu=()
     for ((i = 1; i <= RUNS; i++)); do
         rm -rf "$TMP/out"
         sync   # flush earlier writes so background writeback does not skew the timing
         t0=$(date +%s%N)
-        /usr/bin/time -f '%e %M' -o "$TMP/time.txt" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr"
+        /usr/bin/time -f '%e %M %U %S' -o "$TMP/time.txt" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr"
         M_RC=$?
         t1=$(date +%s%N)
         secs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')")
         rss+=("$(awk '{ v = $2 } END { print v * 1024 }' "$TMP/time.txt")")
+        cpu+=("$(awk '{ v = $3 + $4 } END { printf "%.3f", v }' "$TMP/time.txt")")
     done
+    M_CPU=$(printf '%s\n' "${cpu[@]}" | median)
     M_SECS=$(printf '%s\n' "${secs[@]}" | median)
     M_RSS=$(printf '%s\n' "${rss[@]}" | median)
 }
@@ -135,10 +139,10 @@ if [ "$HAVE_CONVERT" = 0 ]; then
 fi
 
 echo "convert --jobs 1..." >&2
-convert c1 "$CORPUS" 1; C1_SECS=$M_SECS; C1_RSS=$M_RSS; C1_RC=$M_RC
+convert c1 "$CORPUS" 1; C1_SECS=$M_SECS; C1_RSS=$M_RSS; C1_RC=$M_RC; C1_CPU=$M_CPU
 cp -r "$TMP/out" "$TMP/out-keep" 2>/dev/null
 echo "convert --jobs 2..." >&2
-convert c2 "$CORPUS" 2; C2_SECS=$M_SECS; C2_RSS=$M_RSS; C2_RC=$M_RC
+convert c2 "$CORPUS" 2; C2_SECS=$M_SECS; C2_RSS=$M_RSS; C2_RC=$M_RC; C2_CPU=$M_CPU
 echo "convert --jobs 1 on ${SMALL_MB} MB..." >&2
 convert cs "$SMALL" 1; CS_RSS=$M_RSS; CS_RC=$M_RC
 echo "convert --jobs 2 --format ndjson..." >&2
@@ -152,6 +156,7 @@ SLIM=$(bound "$SMALL_BIG")
 {
 echo "convert -j1: $C1_MBS MB/s per core ($C1_SECS s, exit $C1_RC), peak RSS $(mb "$C1_RSS") MB"
 echo "convert -j2: $C2_MBS MB/s total, $(div "$C2_MBS" 2) MB/s per core ($C2_SECS s, exit $C2_RC), peak RSS $(mb "$C2_RSS") MB"
+echo "cpu time:   -j1 $C1_CPU s, -j2 $C2_CPU s user+sys: $(div "$IN_MB" "$C1_CPU") MB per CPU-second (-j1), $(div "$IN_MB" "$C2_CPU") (-j2); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ndjson -j2: $(div "$IN_MB" "$CN_SECS") MB/s total ($CN_SECS s, exit $CN_RC), peak RSS $(mb "$CN_RSS") MB"
 echo "outcomes:   $STATUS"
 echo "speed-up:   $(awk -v a="$C1_SECS" -v b="$C2_SECS" 'BEGIN { printf "%.2fx", a / b }') (jobs 2 vs jobs 1)"
@@ -167,7 +172,7 @@ if [ -d "$BUNDLES" ] && "$MIGX" validate --help >/dev/null 2>&1 \
     B_BYTES=$(find "$BUNDLES" -name '*.json' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
     measure v "$MIGX" validate "$BUNDLES"
     if [ "$M_RC" -le 1 ]; then
-        echo "validate:   $(div "$(mb "$B_BYTES")" "$M_SECS") MB/s on $(mb "$B_BYTES") MB of bundles ($M_SECS s, exit $M_RC, peak RSS $(mb "$M_RSS") MB)" | tee -a "$TMP/report.txt"
+        echo "validate:   $(div "$(mb "$B_BYTES")" "$M_SECS") MB/s on $(mb "$B_BYTES") MB of bundles ($M_SECS s, exit $M_RC, peak RSS $(mb "$M_RSS") MB; $(div "$(mb "$B_BYTES")" "$M_CPU") MB per CPU-second)" | tee -a "$TMP/report.txt"
     else
         echo "validate:   failed to run (exit $M_RC): $(head -c 200 "$TMP/v.stderr")" | tee -a "$TMP/report.txt"
     fi

@@ -173,17 +173,25 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Write `bytes` to an owner-only temp file beside `path`, without syncing; publish it
-/// with [`sync_files`] then [`publish`] (batched durability: one filesystem sync for many
-/// files instead of one `fsync` each).
-pub fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+/// Write an owner-only temp file beside `path`, its content streamed by `fill` through a
+/// buffered writer (no copy of the whole file in memory), without syncing; publish it with
+/// [`sync_files`] then [`publish`] (batched durability: one filesystem sync for many files
+/// instead of one `fsync` each).
+pub fn write_temp_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
-    let result = open_private(&tmp).and_then(|mut f| f.write_all(bytes));
+    let result = open_private(&tmp).and_then(|f| {
+        let mut w = io::BufWriter::with_capacity(256 * 1024, f);
+        fill(&mut w)?;
+        w.flush()
+    });
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
         return Err(e);

@@ -154,6 +154,23 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// A writer that hashes what passes through it (the access audit names the bundle's SHA-256).
+struct HashingWriter<'a, W: ?Sized> {
+    inner: &'a mut W,
+    hasher: &'a mut Sha256,
+}
+
+impl<W: io::Write + ?Sized> io::Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// What the first bytes say the file is.
 enum Sniff {
     Xml,
@@ -1045,16 +1062,20 @@ fn process_one(
     };
     match format {
         OutputFormat::Bundle => {
-            let mut bytes = match serde_json::to_vec_pretty(&bundle) {
-                Ok(b) => b,
-                Err(e) => return internal(format!("serialise: {e}"), c.bytes),
-            };
-            bytes.push(b'\n');
-            match output::write_temp(&target, &bytes) {
+            // Stream the pretty JSON to the temp file, hashing as it goes.
+            let mut hasher = Sha256::new();
+            let written = output::write_temp_with(&target, |w| {
+                let mut hw = HashingWriter {
+                    inner: w,
+                    hasher: &mut hasher,
+                };
+                serde_json::to_writer_pretty(&mut hw, &bundle).map_err(io::Error::other)?;
+                hw.write_all(b"\n")
+            });
+            match written {
                 Ok(tmp) => {
                     let name = format!("bundles/{}", f.bundle_name);
-                    let sha = hex(&Sha256::digest(&bytes));
-                    drop(bytes);
+                    let sha = hex(&hasher.finalize());
                     let access = crate::access::access_event(&c, &bundle, &name, &sha);
                     Processed {
                         c,
