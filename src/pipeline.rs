@@ -771,6 +771,10 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize, u64, usize) + Sync);
 /// audit lines, and with `--format ndjson` the serialised resources, of one input).
 const WINDOW_PER_JOB: usize = 4;
 
+/// After an input this large, hand freed memory back to the OS, so that peak memory is
+/// set by the largest input, not by how the allocator's free lists fragment over a run.
+const TRIM_AFTER_BYTES: u64 = 8 << 20;
+
 /// Convert a batch: outputs under `opts.out`, audit and summary merged in input order.
 /// Workers convert and write bundles in parallel; one writer streams the audit, the access
 /// audit and (ndjson) the resources, strictly in input order, to temp files renamed into
@@ -818,6 +822,9 @@ pub fn run_batch(
             return None;
         }
         let r = process_one(f, settings, &bundles, opts.format);
+        if r.c.bytes >= TRIM_AFTER_BYTES {
+            output::release_free_memory();
+        }
         if r.c.status == Status::Rejected {
             rejected.fetch_add(1, Ordering::Relaxed);
             if opts.fail_fast {
