@@ -767,9 +767,12 @@ pub struct RunTotals {
 /// Progress callback: (files done, total, bytes done, rejected so far).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, u64, usize) + Sync);
 
-/// Results claimed ahead of the writer, per worker: bounds memory (a result holds the
-/// audit lines, and with `--format ndjson` the serialised resources, of one input).
-const WINDOW_PER_JOB: usize = 4;
+/// Results claimed ahead of the writer, per worker. It bounds memory: a result holds one
+/// input's audit records (small) and, with `--format ndjson`, its serialised resources (about
+/// a fifth of the input). With bundles the window is wide so that workers keep going while
+/// one of them is on a very large input.
+const WINDOW_PER_JOB: usize = 64;
+const WINDOW_PER_JOB_NDJSON: usize = 4;
 
 /// After an input this large, hand freed memory back to the OS, so that peak memory is
 /// set by the largest input, not by how the allocator's free lists fragment over a run.
@@ -850,7 +853,11 @@ pub fn run_batch(
     let complete = crate::batch::ordered_map(
         inputs.len(),
         opts.jobs,
-        opts.jobs.max(1) * WINDOW_PER_JOB,
+        opts.jobs.max(1)
+            * match opts.format {
+                OutputFormat::Bundle => WINDOW_PER_JOB,
+                OutputFormat::Ndjson => WINDOW_PER_JOB_NDJSON,
+            },
         &stop,
         &work,
         |i, r| sink.take(i, r),
