@@ -57,20 +57,24 @@ corpus_files() { find "$1" -maxdepth 1 -name '*.xml' | wc -l; }
 largest_bytes() { find "$1" -maxdepth 1 -name '*.xml' -printf '%s\n' | sort -n | tail -1; }
 
 # measure NAME CMD...: runs CMD $RUNS times (clearing $TMP/out first), sets
-# M_SECS (median wall seconds, ns clock), M_RSS (median peak RSS bytes), M_RC (last exit code).
+# M_SECS (median wall seconds, ns clock), M_RSS (median peak RSS bytes), M_CPU (median
+# user+sys CPU seconds: on a shared machine wall time includes waiting for a core), M_RC
+# (last exit code).
 measure() {
     local name=$1; shift
-    local i t0 t1 secs=() rss=()
+    local i t0 t1 secs=() rss=() cpu=()
     for ((i = 1; i <= RUNS; i++)); do
         rm -rf "$TMP/out"
         sync   # flush earlier writes so background writeback does not skew the timing
         t0=$(date +%s%N)
-        /usr/bin/time -f '%e %M' -o "$TMP/time.txt" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr"
+        /usr/bin/time -f '%e %M %U %S' -o "$TMP/time.txt" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.stderr"
         M_RC=$?
         t1=$(date +%s%N)
         secs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')")
         rss+=("$(awk '{ v = $2 } END { print v * 1024 }' "$TMP/time.txt")")
+        cpu+=("$(awk '{ v = $3 + $4 } END { printf "%.3f", v }' "$TMP/time.txt")")
     done
+    M_CPU=$(printf '%s\n' "${cpu[@]}" | median)
     M_SECS=$(printf '%s\n' "${secs[@]}" | median)
     M_RSS=$(printf '%s\n' "${rss[@]}" | median)
 }
@@ -110,9 +114,14 @@ if "$MIGX" convert --help 2>&1 | grep -q -- '--consent'; then HAVE_CONVERT=1; fi
 bound() { awk -v b="$1" 'BEGIN { printf "%.1f", 64 + 3 * b / 1e6 }'; }
 verdict() { awk -v r="$1" -v lim="$2" 'BEGIN { print (r / 1e6 <= lim) ? "OK" : "OVER" }'; }
 
-convert() { # NAME CORPUS JOBS
-    # migx-gen's consent rows name requester Y02345 (REQUESTER_ODS); the default policy permits none.
-    measure "$1" "$MIGX" convert "$2" --consent "$2/consent.csv" --permit-requester Y02345 --out "$TMP/out" --jobs "$3"
+# The generator writes DIR/consent.csv beside the extracts; move it out so the walk sees
+# extracts only. Its requester is Y02345, permitted for the run with --permit-requester.
+for c in "$CORPUS" "$SMALL"; do mv "$c/consent.csv" "$c.consent.csv" 2>/dev/null; done
+
+convert() { # NAME CORPUS JOBS [EXTRA...]
+    local name=$1 corpus=$2 jobs=$3; shift 3
+    measure "$name" "$MIGX" --quiet convert "$corpus" --consent "$corpus.consent.csv" \
+        --permit-requester Y02345 --out "$TMP/out" --jobs "$jobs" "$@"
 }
 
 {
@@ -130,12 +139,15 @@ if [ "$HAVE_CONVERT" = 0 ]; then
 fi
 
 echo "convert --jobs 1..." >&2
-convert c1 "$CORPUS" 1; C1_SECS=$M_SECS; C1_RSS=$M_RSS; C1_RC=$M_RC
+convert c1 "$CORPUS" 1; C1_SECS=$M_SECS; C1_RSS=$M_RSS; C1_RC=$M_RC; C1_CPU=$M_CPU
 cp -r "$TMP/out" "$TMP/out-keep" 2>/dev/null
 echo "convert --jobs 2..." >&2
-convert c2 "$CORPUS" 2; C2_SECS=$M_SECS; C2_RSS=$M_RSS; C2_RC=$M_RC
+convert c2 "$CORPUS" 2; C2_SECS=$M_SECS; C2_RSS=$M_RSS; C2_RC=$M_RC; C2_CPU=$M_CPU
 echo "convert --jobs 1 on ${SMALL_MB} MB..." >&2
 convert cs "$SMALL" 1; CS_RSS=$M_RSS; CS_RC=$M_RC
+echo "convert --jobs 2 --format ndjson..." >&2
+convert cn "$CORPUS" 2 --format ndjson; CN_SECS=$M_SECS; CN_RSS=$M_RSS; CN_RC=$M_RC
+STATUS=$(grep -o '"\(converted\|withheld\|rejected\)": [0-9]*' "$TMP/out-keep/summary.json" | tr -d '"' | paste -sd ' ')
 
 C1_MBS=$(div "$IN_MB" "$C1_SECS")
 C2_MBS=$(div "$IN_MB" "$C2_SECS")
@@ -144,6 +156,9 @@ SLIM=$(bound "$SMALL_BIG")
 {
 echo "convert -j1: $C1_MBS MB/s per core ($C1_SECS s, exit $C1_RC), peak RSS $(mb "$C1_RSS") MB"
 echo "convert -j2: $C2_MBS MB/s total, $(div "$C2_MBS" 2) MB/s per core ($C2_SECS s, exit $C2_RC), peak RSS $(mb "$C2_RSS") MB"
+echo "cpu time:   -j1 $C1_CPU s, -j2 $C2_CPU s user+sys: $(div "$IN_MB" "$C1_CPU") MB per CPU-second (-j1), $(div "$IN_MB" "$C2_CPU") (-j2); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "ndjson -j2: $(div "$IN_MB" "$CN_SECS") MB/s total ($CN_SECS s, exit $CN_RC), peak RSS $(mb "$CN_RSS") MB"
+echo "outcomes:   $STATUS"
 echo "speed-up:   $(awk -v a="$C1_SECS" -v b="$C2_SECS" 'BEGIN { printf "%.2fx", a / b }') (jobs 2 vs jobs 1)"
 echo "vs floor:   convert -j1 takes $(awk -v a="$C1_SECS" -v b="$FLOOR_SECS" 'BEGIN { printf "%.1fx", a / b }') the floor time ($(awk -v a="$C1_MBS" -v b="$FLOOR_MBS" 'BEGIN { printf "%.0f%%", 100 * a / b }') of floor throughput)"
 echo "RSS budget: 64 MB + 3 x largest input = $LIM MB: -j1 $(verdict "$C1_RSS" "$LIM"), -j2 $(verdict "$C2_RSS" "$LIM")"
@@ -157,7 +172,7 @@ if [ -d "$BUNDLES" ] && "$MIGX" validate --help >/dev/null 2>&1 \
     B_BYTES=$(find "$BUNDLES" -name '*.json' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
     measure v "$MIGX" validate "$BUNDLES"
     if [ "$M_RC" -le 1 ]; then
-        echo "validate:   $(div "$(mb "$B_BYTES")" "$M_SECS") MB/s on $(mb "$B_BYTES") MB of bundles ($M_SECS s, exit $M_RC, peak RSS $(mb "$M_RSS") MB)" | tee -a "$TMP/report.txt"
+        echo "validate:   $(div "$(mb "$B_BYTES")" "$M_SECS") MB/s on $(mb "$B_BYTES") MB of bundles ($M_SECS s, exit $M_RC, peak RSS $(mb "$M_RSS") MB; $(div "$(mb "$B_BYTES")" "$M_CPU") MB per CPU-second)" | tee -a "$TMP/report.txt"
     else
         echo "validate:   failed to run (exit $M_RC): $(head -c 200 "$TMP/v.stderr")" | tee -a "$TMP/report.txt"
     fi

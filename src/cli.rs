@@ -86,6 +86,11 @@ pub enum Command {
         after_help = "Examples:\n  migx validate out/bundles --profile migx\n  migx validate fixtures/ --report junit --report-file junit.xml"
     )]
     Validate(crate::validate::ValidateArgs),
+    /// Merge the audits and summaries of shards (convert --shard K/N) or separate runs.
+    #[command(
+        after_help = "Examples:\n  migx summary out --out out            # out/shards/*-of-N -> out/{audit.ndjson,summary.json,access-audit.ndjson}\n  migx summary run-a run-b --out merged  # separate --out folders\n\nExit codes: 0 merged, nothing rejected; 1 merged, some inputs rejected; 2 cannot merge (missing or duplicated shard, different policy or version)."
+    )]
+    Summary(SummaryArgs),
     /// Show or check a sharing policy.
     #[command(
         subcommand,
@@ -215,6 +220,28 @@ pub struct ConvertArgs {
     /// After the run, also write the HTML report of the output folder here (see `migx report`).
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,
+    /// Output format: one Bundle per input (bundles/), or FHIR bulk NDJSON per resource type (ndjson/).
+    #[arg(long, value_enum, default_value = "bundle")]
+    pub format: FormatArg,
+    /// Convert only shard K of N (0 <= K < N), chosen by a stable hash of each input's path; audit and summary go to DIR/shards/K-of-N/ (merge with `migx summary DIR --out DIR`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Bundle,
+    Ndjson,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Output folders of `migx convert` (a folder with shards/ stands for all its shards).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged audit.ndjson, summary.json and access-audit.ndjson.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +283,7 @@ pub fn main() -> i32 {
         Command::Convert(a) => convert(a, &cli),
         Command::Explain(a) => explain(a),
         Command::Validate(a) => crate::validate::run(a),
+        Command::Summary(a) => summary(a, &cli),
         Command::Policy(p) => policy_cmd(p),
         Command::Audit(a) => audit(a),
         Command::Report(a) => report(a, &cli),
@@ -419,10 +447,19 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
             return fail(&e);
         }
     }
+    let shard = match a.shard.as_deref().map(crate::batch::Shard::parse) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return fail(&e),
+    };
     let started = Instant::now();
-    let inputs = pipeline::collect_inputs(&a.inputs);
+    let mut inputs = pipeline::collect_inputs(&a.inputs);
     if inputs.is_empty() {
         return fail("no input files found; give extract files or folders");
+    }
+    if let Some(s) = &shard {
+        // Bundle names were settled over all inputs, so they match an unsharded run.
+        inputs.retain(|f| s.contains(&f.rel));
     }
     let jobs = a.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -433,6 +470,11 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         out: a.out.clone(),
         jobs,
         fail_fast: a.fail_fast,
+        format: match a.format {
+            FormatArg::Bundle => crate::batch::OutputFormat::Bundle,
+            FormatArg::Ndjson => crate::batch::OutputFormat::Ndjson,
+        },
+        shard,
     };
     let total_bytes: u64 = inputs
         .iter()
@@ -531,6 +573,35 @@ fn explain(a: &ExplainArgs) -> i32 {
         );
     }
     if ex.status == pipeline::Status::Rejected {
+        exit::REJECTED
+    } else {
+        exit::OK
+    }
+}
+
+/// `migx summary`.
+fn summary(a: &SummaryArgs, cli: &Cli) -> i32 {
+    let parts = match crate::summary::resolve_parts(&a.dirs) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let m = match crate::summary::merge(&parts, &a.out) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let n = |k: &str| m.summary[k].as_u64().unwrap_or(0);
+    if !cli.quiet {
+        eprintln!(
+            "migx: merged {} part(s): {} input(s), {} converted, {} withheld, {} rejected -> {} (audit.ndjson, summary.json, access-audit.ndjson)",
+            m.parts,
+            n("inputs"),
+            n("converted"),
+            n("withheld"),
+            n("rejected"),
+            a.out.display()
+        );
+    }
+    if n("rejected") > 0 {
         exit::REJECTED
     } else {
         exit::OK

@@ -34,12 +34,14 @@
 //! ```
 
 pub mod access;
+pub mod batch;
 pub mod cli;
 pub mod codes;
 pub mod consent;
 pub mod ehr;
 pub mod error;
 pub mod fhir;
+pub mod ndjson;
 pub mod nhs;
 pub mod output;
 pub mod pipeline;
@@ -47,4 +49,5 @@ pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod stu3;
+pub mod summary;
 pub mod validate;

@@ -110,6 +110,143 @@ pub fn remove_if_exists(path: &PathBuf) -> io::Result<()> {
     }
 }
 
+/// A file written incrementally and published atomically: lines go to an owner-only temp
+/// file next to `path`; `commit` flushes, syncs and renames it into place. Dropped without
+/// `commit` (an error, a panic), the temp file is removed and `path` is left as it was.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<io::BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Start writing `path` (its folder must exist).
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+        let f = open_private(&tmp)?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(io::BufWriter::with_capacity(256 * 1024, f)),
+        })
+    }
+
+    /// Where the file will be published.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flush, sync and rename into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        let Some(out) = self.out.take() else {
+            return Err(io::Error::other("already committed"));
+        };
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_data()?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.out {
+            Some(o) => o.write(buf),
+            None => Err(io::Error::other("already committed")),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.out {
+            Some(o) => o.write_all(buf),
+            None => Err(io::Error::other("already committed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Some(o) => o.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Write an owner-only temp file beside `path`, its content streamed by `fill` through a
+/// buffered writer (no copy of the whole file in memory), without syncing; publish it with
+/// [`sync_files`] then [`publish`] (batched durability: one filesystem sync for many files
+/// instead of one `fsync` each).
+pub fn write_temp_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+    let result = open_private(&tmp).and_then(|f| {
+        let mut w = io::BufWriter::with_capacity(256 * 1024, f);
+        fill(&mut w)?;
+        w.flush()
+    });
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Make the data of `files` (all on the filesystem of `dir`) durable: one `syncfs` on
+/// Linux, else (or if that fails) `fsync` of each file.
+pub fn sync_files(dir: &Path, files: &[&Path]) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(d) = File::open(dir) {
+            // SAFETY: syncfs takes a valid open file descriptor, which `d` holds until dropped.
+            if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+                return Ok(());
+            }
+        }
+    }
+    let _ = dir;
+    for f in files {
+        File::open(f)?.sync_data()?;
+    }
+    Ok(())
+}
+
+/// Rename a synced temp file into place (removing the temp file if that fails).
+pub fn publish(tmp: &Path, path: &Path) -> io::Result<()> {
+    let r = fs::rename(tmp, path);
+    if r.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    r
+}
+
+/// Return freed heap memory to the OS (glibc keeps it otherwise; after a large input the
+/// freed model and bundle would stay resident and fragment). A no-op elsewhere.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! parallel across files (never inside one file's hot loop); results are merged in input
 //! order, so the audit and summary are byte-identical whatever `--jobs` is.
 
+pub use crate::batch::{OutputFormat, Shard};
 use crate::consent::{ConsentBook, ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
 use crate::ehr::model::{Element, Extract};
 use crate::ehr::reader::{read_extract, Limits};
@@ -19,6 +20,7 @@ use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write as _;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -149,6 +151,23 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+/// A writer that hashes what passes through it (the access audit names the bundle's SHA-256).
+struct HashingWriter<'a, W: ?Sized> {
+    inner: &'a mut W,
+    hasher: &'a mut Sha256,
+}
+
+impl<W: io::Write + ?Sized> io::Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -339,7 +358,9 @@ fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
     crate::stu3::read_gpconnect(bytes).map_err(|e| match e.code {
         ErrorCode::UnsupportedMessage => InputError {
             code: ErrorCode::NotXml,
-            message: "a JSON document that is not a GP Connect structured record (nor an EhrExtract)".into(),
+            message:
+                "a JSON document that is not a GP Connect structured record (nor an EhrExtract)"
+                    .into(),
             ..e
         },
         _ => e,
@@ -584,7 +605,7 @@ fn io_error(e: &io::Error) -> InputError {
     )
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -625,6 +646,9 @@ pub struct InputFile {
     pub bundle_name: String,
     /// An error found while walking (unreadable folder, vanished file).
     pub walk_error: Option<String>,
+    /// Path relative to the input root it was found under (`/`-separated; a file given
+    /// directly: its file name). What `--shard` hashes, so shards agree across machines.
+    pub rel: String,
 }
 
 /// Walk files and folders (recursively, sorted, hidden files skipped) into the run's inputs.
@@ -643,7 +667,9 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                             continue;
                         }
                         if e.file_type().is_file() {
-                            out.push(input(e.path().to_path_buf(), None));
+                            let mut f = input(e.path().to_path_buf(), None);
+                            f.rel = rel_path(e.path(), p);
+                            out.push(f);
                         }
                     }
                     Err(err) => {
@@ -651,7 +677,8 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                             .path()
                             .map(Path::to_path_buf)
                             .unwrap_or_else(|| p.clone());
-                        out.push(input(
+                        let rel = rel_path(&path, p);
+                        let mut f = input(
                             path,
                             Some(format!(
                                 "cannot walk: {}",
@@ -659,7 +686,9 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
                                     .map(|e| e.kind().to_string())
                                     .unwrap_or_else(|| "loop".into())
                             )),
-                        ));
+                        );
+                        f.rel = rel;
+                        out.push(f);
                     }
                 }
             }
@@ -689,8 +718,31 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
     out
 }
 
+/// `path` relative to `root`, `/`-separated (the file name when `path` is not under it).
+fn rel_path(path: &Path, root: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        parts.join("/")
+    }
+}
+
 fn input(path: PathBuf, walk_error: Option<String>) -> InputFile {
     InputFile {
+        rel: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         display: path.display().to_string(),
         path,
         bundle_name: String::new(),
@@ -710,6 +762,20 @@ pub struct BatchOptions {
     pub out: PathBuf,
     pub jobs: usize,
     pub fail_fast: bool,
+    pub format: OutputFormat,
+    /// Convert only this share of the inputs; audit and summary go to `shards/K-of-N/`.
+    pub shard: Option<Shard>,
+}
+
+impl BatchOptions {
+    /// Where audit.ndjson, summary.json and access-audit.ndjson (and ndjson/) go: the output
+    /// folder itself, or `shards/K-of-N/` under it for a sharded run.
+    pub fn meta_dir(&self) -> PathBuf {
+        match &self.shard {
+            Some(s) => self.out.join("shards").join(s.dir_name()),
+            None => self.out.clone(),
+        }
+    }
 }
 
 /// Counts for the summary and the end-of-run table.
@@ -729,7 +795,22 @@ pub struct RunTotals {
 /// Progress callback: (files done, total, bytes done, rejected so far).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, u64, usize) + Sync);
 
+/// Results claimed ahead of the writer, per worker. It bounds memory: a result holds one
+/// input's audit records (small) and, with `--format ndjson`, its serialised resources (about
+/// a fifth of the input). With bundles the window is wide so that workers keep going while
+/// one of them is on a very large input.
+const WINDOW_PER_JOB: usize = 64;
+const WINDOW_PER_JOB_NDJSON: usize = 4;
+
+/// After an input this large, hand freed memory back to the OS, so that peak memory is
+/// set by the largest input, not by how the allocator's free lists fragment over a run.
+const TRIM_AFTER_BYTES: u64 = 8 << 20;
+
 /// Convert a batch: outputs under `opts.out`, audit and summary merged in input order.
+/// Workers convert and write bundles in parallel; one writer streams the audit, the access
+/// audit and (ndjson) the resources, strictly in input order, to temp files renamed into
+/// place at the end, so outputs are byte-identical whatever `--jobs` is and memory stays
+/// flat however many inputs there are.
 pub fn run_batch(
     inputs: &[InputFile],
     settings: &ConvertSettings,
@@ -737,15 +818,25 @@ pub fn run_batch(
     progress: Progress<'_>,
 ) -> io::Result<RunTotals> {
     let bundles = opts.out.join("bundles");
+    let meta = opts.meta_dir();
     output::secure_dir(&opts.out)?;
-    output::secure_dir(&bundles)?;
-    output::remove_stale_temps(&opts.out)?;
-    output::remove_stale_temps(&bundles)?;
+    output::secure_dir(&meta)?;
+    output::remove_stale_temps(&meta)?;
+    if opts.format == OutputFormat::Bundle {
+        output::secure_dir(&bundles)?;
+        if opts.shard.is_some() {
+            // The bundles folder is shared with other shards that may be running now:
+            // remove only the temp files of this shard's own inputs.
+            remove_own_stale_temps(&bundles, inputs)?;
+        } else {
+            output::remove_stale_temps(&bundles)?;
+        }
+    }
+    let mut ndjson = match opts.format {
+        OutputFormat::Ndjson => Some(crate::ndjson::Writer::new(&meta.join("ndjson"))?),
+        OutputFormat::Bundle => None,
+    };
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()
-        .map_err(io::Error::other)?;
     let done = AtomicUsize::new(0);
     let rejected = AtomicUsize::new(0);
     let bytes_done = AtomicUsize::new(0);
@@ -754,74 +845,212 @@ pub fn run_batch(
         inputs: inputs.len(),
         ..RunTotals::default()
     };
-    let mut audit = Vec::with_capacity(1 << 16);
-    let mut access = Vec::new();
-    // Bounded chunks keep memory flat however many files there are.
-    for chunk in inputs.chunks(256) {
+    let mut audit = output::AtomicFile::create(&meta.join("audit.ndjson"))?;
+    let mut access = output::AtomicFile::create(&meta.join("access-audit.ndjson"))?;
+    let work = |i: usize| {
+        let f = &inputs[i];
         if stop.load(Ordering::Relaxed) {
-            totals.stopped_early = true;
-            break;
+            return None;
         }
-        let results: Vec<Option<(Conversion, Option<Written>)>> = pool.install(|| {
-            use rayon::prelude::*;
-            chunk
-                .par_iter()
-                .map(|f| {
-                    if stop.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    let r = process_one(f, settings, &bundles);
-                    if r.0.status == Status::Rejected {
-                        rejected.fetch_add(1, Ordering::Relaxed);
-                        if opts.fail_fast {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                    }
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let b = bytes_done.fetch_add(r.0.bytes as usize, Ordering::Relaxed)
-                        + r.0.bytes as usize;
-                    progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
-                    Some(r)
-                })
-                .collect()
-        });
-        for (f, r) in chunk.iter().zip(results) {
-            let Some((c, written)) = r else {
-                totals.stopped_early = true;
-                continue;
-            };
-            write_audit(&mut audit, f, &c, written.as_ref().map(|w| w.name.as_str()));
-            tally(&mut totals, &c);
-            if let (Some(bundle), Some(w)) = (&c.bundle, &written) {
-                access.push(crate::access::access_event(
-                    &c,
-                    bundle,
-                    &w.name,
-                    &w.sha256,
-                    &settings.policy,
-                ));
+        let r = process_one(f, settings, &bundles, opts.format);
+        if r.c.bytes >= TRIM_AFTER_BYTES {
+            output::release_free_memory();
+        }
+        if r.c.status == Status::Rejected {
+            rejected.fetch_add(1, Ordering::Relaxed);
+            if opts.fail_fast {
+                stop.store(true, Ordering::SeqCst);
             }
         }
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let b = bytes_done.fetch_add(r.c.bytes as usize, Ordering::Relaxed) + r.c.bytes as usize;
+        progress(n, inputs.len(), b as u64, rejected.load(Ordering::Relaxed));
+        Some(r)
+    };
+    let mut sink = Sink {
+        inputs,
+        bundles: &bundles,
+        totals: &mut totals,
+        audit: &mut audit,
+        access: &mut access,
+        ndjson: ndjson.as_mut(),
+        group: Vec::new(),
+        group_bytes: 0,
+        line: Vec::with_capacity(4096),
+    };
+    let complete = crate::batch::ordered_map(
+        inputs.len(),
+        opts.jobs,
+        opts.jobs.max(1)
+            * match opts.format {
+                OutputFormat::Bundle => WINDOW_PER_JOB,
+                OutputFormat::Ndjson => WINDOW_PER_JOB_NDJSON,
+            },
+        &stop,
+        &work,
+        |i, r| sink.take(i, r),
+    );
+    let complete = complete.and_then(|c| sink.flush().map(|()| c));
+    if complete.is_err() {
+        sink.discard();
     }
-    output::write_atomic(&opts.out.join("audit.ndjson"), &audit)?;
-    let mut access_bytes = Vec::new();
-    for ev in access.into_iter().flatten() {
-        serde_json::to_writer(&mut access_bytes, &ev).map_err(io::Error::other)?;
-        access_bytes.push(b'\n');
+    let complete = complete?;
+    if !complete {
+        totals.stopped_early = true;
     }
-    output::write_atomic(&opts.out.join("access-audit.ndjson"), &access_bytes)?;
-    let summary = summary_json(&totals, settings);
+    if let Some(w) = ndjson {
+        w.commit()?;
+    }
+    audit.commit()?;
+    access.commit()?;
+    let mut summary = summary_json(&totals, settings);
+    if let (Some(s), Some(m)) = (&opts.shard, summary.as_object_mut()) {
+        m.insert(
+            "shard".into(),
+            json!({ "index": s.index, "count": s.count }),
+        );
+    }
     let mut s = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
     s.push(b'\n');
-    output::write_atomic(&opts.out.join("summary.json"), &s)?;
+    output::write_atomic(&meta.join("summary.json"), &s)?;
     Ok(totals)
 }
 
-/// A bundle written to disk.
+/// Bundles written (unsynced) since the last group commit are published together once
+/// there are this many, or this many input bytes behind them.
+const GROUP_FILES: usize = 64;
+const GROUP_BYTES: u64 = 128 << 20;
+
+/// The single writer: receives results in input order; publishes bundles in groups (one
+/// filesystem sync, then renames), then writes each input's audit lines, tally, access
+/// event and ndjson lines, in order.
+struct Sink<'a> {
+    inputs: &'a [InputFile],
+    bundles: &'a Path,
+    totals: &'a mut RunTotals,
+    audit: &'a mut output::AtomicFile,
+    access: &'a mut output::AtomicFile,
+    ndjson: Option<&'a mut crate::ndjson::Writer>,
+    group: Vec<(usize, Processed)>,
+    group_bytes: u64,
+    line: Vec<u8>,
+}
+
+impl Sink<'_> {
+    fn take(&mut self, i: usize, r: Option<Processed>) -> io::Result<()> {
+        let Some(r) = r else {
+            self.totals.stopped_early = true;
+            return Ok(());
+        };
+        self.group_bytes += r.c.bytes;
+        self.group.push((i, r));
+        let unsynced = self.group.iter().any(|(_, p)| p.pending.is_some());
+        if !unsynced || self.group.len() >= GROUP_FILES || self.group_bytes >= GROUP_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut group = std::mem::take(&mut self.group);
+        self.group_bytes = 0;
+        let tmps: Vec<&Path> = group
+            .iter()
+            .filter_map(|(_, p)| p.pending.as_ref().map(|(t, _)| t.as_path()))
+            .collect();
+        let synced = tmps.is_empty() || output::sync_files(self.bundles, &tmps).is_ok();
+        for (i, p) in &mut group {
+            let f = &self.inputs[*i];
+            if let Some((tmp, target)) = p.pending.take() {
+                let published = synced && output::publish(&tmp, &target).is_ok();
+                if !published {
+                    let _ = std::fs::remove_file(&tmp);
+                    let _ = output::remove_if_exists(&target);
+                    *p = Processed::write_failed(p.c.bytes, "cannot sync or rename the bundle");
+                }
+            }
+            self.line.clear();
+            write_audit(
+                &mut self.line,
+                f,
+                &p.c,
+                p.written.as_ref().map(|w| w.name.as_str()),
+            );
+            self.audit.write_all(&self.line)?;
+            tally(self.totals, &p.c);
+            if let Some(ev) = &p.access {
+                self.line.clear();
+                serde_json::to_writer(&mut self.line, ev).map_err(io::Error::other)?;
+                self.line.push(b'\n');
+                self.access.write_all(&self.line)?;
+            }
+            if let (Some(w), Some(lines)) = (self.ndjson.as_deref_mut(), &p.lines) {
+                w.append(lines)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After an error: remove the temp files of bundles not yet published.
+    fn discard(&mut self) {
+        for (_, p) in self.group.drain(..) {
+            if let Some((tmp, _)) = p.pending {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
+}
+
+/// Remove temp files an interrupted run of the same inputs left in a shared folder
+/// (`.migx-tmp-<pid>-<bundle name>`), leaving other shards' files alone.
+fn remove_own_stale_temps(dir: &Path, inputs: &[InputFile]) -> io::Result<()> {
+    let own: std::collections::HashSet<&str> =
+        inputs.iter().map(|f| f.bundle_name.as_str()).collect();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(output::TEMP_PREFIX) else {
+            continue;
+        };
+        let Some((pid, bundle)) = rest.split_once('-') else {
+            continue;
+        };
+        if pid.bytes().all(|b| b.is_ascii_digit()) && own.contains(bundle) {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// A release written (or, for ndjson, prepared for the writer).
 struct Written {
-    /// Relative to the output folder, e.g. `bundles/x.json`.
+    /// Relative to the output folder, e.g. `bundles/x.json` (`ndjson/` for ndjson).
     name: String,
-    sha256: String,
+}
+
+/// One input's result as the writer receives it: the bundle itself is already written (or
+/// serialised into `lines`) and dropped.
+struct Processed {
+    c: Conversion,
+    written: Option<Written>,
+    access: Option<Json>,
+    lines: Option<crate::ndjson::Lines>,
+    /// A bundle written to its temp file, not yet synced: (temp, final path).
+    pending: Option<(PathBuf, PathBuf)>,
+}
+
+impl Processed {
+    fn write_failed(size: u64, what: &str) -> Processed {
+        Processed {
+            c: Conversion::rejected(InputError::new(ErrorCode::WriteFailed, what), size),
+            written: None,
+            access: None,
+            lines: None,
+            pending: None,
+        }
+    }
 }
 
 /// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
@@ -829,68 +1058,111 @@ fn process_one(
     f: &InputFile,
     settings: &ConvertSettings,
     bundles: &Path,
-) -> (Conversion, Option<Written>) {
+    format: OutputFormat,
+) -> Processed {
     let target = bundles.join(&f.bundle_name);
+    let plain = |c: Conversion| Processed {
+        c,
+        written: None,
+        access: None,
+        lines: None,
+        pending: None,
+    };
+    let internal = |msg: String, size: u64| {
+        plain(Conversion::rejected(
+            InputError::new(ErrorCode::InternalError, msg),
+            size,
+        ))
+    };
     if let Some(msg) = &f.walk_error {
-        let _ = output::remove_if_exists(&target);
-        return (
-            Conversion::rejected(InputError::new(ErrorCode::IoError, msg.clone()), 0),
-            None,
-        );
+        if format == OutputFormat::Bundle {
+            let _ = output::remove_if_exists(&target);
+        }
+        return plain(Conversion::rejected(
+            InputError::new(ErrorCode::IoError, msg.clone()),
+            0,
+        ));
     }
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         convert_file(&f.path, settings)
     }));
     let mut c = match caught {
         Ok(c) => c,
-        Err(_) => Conversion::rejected(
-            InputError::new(
-                ErrorCode::InternalError,
-                "migx failed on this file (a bug); the rest of the batch went on",
-            ),
-            0,
-        ),
+        Err(_) => {
+            return internal(
+                "migx failed on this file (a bug); the rest of the batch went on".into(),
+                0,
+            )
+        }
     };
-    match &c.bundle {
-        Some(bundle) => {
-            let mut bytes = match serde_json::to_vec_pretty(bundle) {
-                Ok(b) => b,
-                Err(e) => {
-                    c = Conversion::rejected(
-                        InputError::new(ErrorCode::InternalError, format!("serialise: {e}")),
-                        c.bytes,
-                    );
-                    return (c, None);
-                }
-            };
-            bytes.push(b'\n');
-            match output::write_atomic(&target, &bytes) {
-                Ok(()) => {
-                    let w = Written {
-                        name: format!("bundles/{}", f.bundle_name),
-                        sha256: hex(&Sha256::digest(&bytes)),
-                    };
-                    (c, Some(w))
+    let Some(bundle) = c.bundle.take() else {
+        // Never leave an earlier run's bundle for an input that is not released now.
+        if format == OutputFormat::Bundle {
+            let _ = output::remove_if_exists(&target);
+        }
+        return plain(c);
+    };
+    match format {
+        OutputFormat::Bundle => {
+            // Stream the pretty JSON to the temp file, hashing as it goes.
+            let mut hasher = Sha256::new();
+            let written = output::write_temp_with(&target, |w| {
+                let mut hw = HashingWriter {
+                    inner: w,
+                    hasher: &mut hasher,
+                };
+                serde_json::to_writer_pretty(&mut hw, &bundle).map_err(io::Error::other)?;
+                hw.write_all(b"\n")
+            });
+            match written {
+                Ok(tmp) => {
+                    let name = format!("bundles/{}", f.bundle_name);
+                    let sha = hex(&hasher.finalize());
+                    let access =
+                        crate::access::access_event(&c, &bundle, &name, &sha, &settings.policy);
+                    Processed {
+                        c,
+                        written: Some(Written { name }),
+                        access,
+                        lines: None,
+                        pending: Some((tmp, target)),
+                    }
                 }
                 Err(e) => {
                     let size = c.bytes;
-                    (
-                        Conversion::rejected(
-                            InputError::new(
-                                ErrorCode::WriteFailed,
-                                format!("cannot write the bundle: {}", e.kind()),
-                            ),
-                            size,
+                    plain(Conversion::rejected(
+                        InputError::new(
+                            ErrorCode::WriteFailed,
+                            format!("cannot write the bundle: {}", e.kind()),
                         ),
-                        None,
-                    )
+                        size,
+                    ))
                 }
             }
         }
-        None => {
-            // Never leave an earlier run's bundle for an input that is not released now.
-            let _ = output::remove_if_exists(&target);
-            (c, None)
+        OutputFormat::Ndjson => {
+            // What the access event needs from the bundle: its id and the entries' types.
+            let skeleton = json!({
+                "id": bundle["id"],
+                "entry": bundle["entry"].as_array().map(|es| es.iter().map(|e| json!({
+                    "fullUrl": e["fullUrl"],
+                    "resource": { "resourceType": e["resource"]["resourceType"] }
+                })).collect::<Vec<_>>()),
+            });
+            let lines = match crate::ndjson::bundle_lines(bundle) {
+                Ok(l) => l,
+                Err(e) => return internal(format!("ndjson: {e}"), c.bytes),
+            };
+            let name = "ndjson/".to_string();
+            let access =
+                crate::access::access_event(&c, &skeleton, &name, &lines.sha256, &settings.policy);
+            Processed {
+                c,
+                written: Some(Written { name }),
+                access,
+                lines: Some(lines),
+                pending: None,
+            }
         }
     }
 }
@@ -1198,6 +1470,8 @@ mod tests {
             out: dir.path().join("out"),
             jobs: 2,
             fail_fast: false,
+            format: OutputFormat::Bundle,
+            shard: None,
         };
         // Keep the expected panic's message out of the test output.
         let hook = std::panic::take_hook();

@@ -772,6 +772,8 @@ fn a_folder_that_disappears_mid_run() {
         out: out.clone(),
         jobs: 2,
         fail_fast: false,
+        format: migx::pipeline::OutputFormat::Bundle,
+        shard: None,
     };
     let totals = run_batch(&inputs, &settings, &opts, &|_, _, _, _| {}).expect("batch runs");
     assert_eq!(totals.error_codes.get("io-error"), Some(&2));

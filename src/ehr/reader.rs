@@ -12,6 +12,7 @@ use crate::ehr::model::*;
 use crate::error::{ErrorCode, InputError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
 use std::io::BufRead;
 
 /// HL7 v3 namespace.
@@ -152,17 +153,24 @@ fn tag_of(local: &str) -> Tag {
 
 /// The attributes of one element that the reader uses, borrowed from the event.
 #[derive(Default)]
-struct Attrs {
-    root: Option<String>,
-    extension: Option<String>,
-    code: Option<String>,
-    code_system: Option<String>,
-    display_name: Option<String>,
-    value: Option<String>,
-    unit: Option<String>,
-    xsi_type: Option<String>,
+struct Attrs<'a> {
+    // Borrowed from the reader's buffer unless a value needed normalising: most elements'
+    // attributes are read and dropped, so this saves an allocation per attribute.
+    root: Option<Cow<'a, str>>,
+    extension: Option<Cow<'a, str>>,
+    code: Option<Cow<'a, str>>,
+    code_system: Option<Cow<'a, str>>,
+    display_name: Option<Cow<'a, str>>,
+    value: Option<Cow<'a, str>>,
+    unit: Option<Cow<'a, str>>,
+    xsi_type: Option<Cow<'a, str>>,
     null_flavor: bool,
     xmlns: Vec<(String, String)>,
+}
+
+/// An owned copy of an attribute value kept in the model.
+fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
+    v.as_deref().map(str::to_string)
 }
 
 /// Read an EhrExtract from a UTF-8 byte stream. `len_hint` sizes the item vector.
@@ -470,13 +478,13 @@ impl State {
                 if attrs.root.as_deref() == Some(OID_NHS_NUMBER) =>
             {
                 if let Some(slot) = self.ex.nhs_numbers.last_mut().filter(|s| s.is_empty()) {
-                    *slot = attrs.extension.clone().unwrap_or_default();
+                    *slot = own(&attrs.extension).unwrap_or_default();
                 }
             }
             [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id]
                 if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() =>
             {
-                self.ex.practice_ods = attrs.extension.clone();
+                self.ex.practice_ods = own(&attrs.extension);
             }
             _ => {}
         }
@@ -516,7 +524,7 @@ impl State {
                     item.qualifiers.push(c)
                 }
             }
-            [Tag::StatusCode] => item.status_code = a.code.clone(),
+            [Tag::StatusCode] => item.status_code = own(&a.code),
             [Tag::EffectiveTime] => {
                 if let Some(v) = &a.value {
                     item.effective.center = DateField::from_hl7(v);
@@ -529,14 +537,14 @@ impl State {
             [Tag::ConfidentialityCode] => {
                 // An unreadable confidentiality code is still a restriction: keep a marker.
                 item.confidentiality
-                    .push(a.code.clone().unwrap_or_else(|| "UNKNOWN".to_string()));
+                    .push(own(&a.code).unwrap_or_else(|| "UNKNOWN".to_string()));
             }
             [Tag::Value] => {
                 let ty = a.xsi_type.as_deref().unwrap_or("");
                 item.value = match ty {
                     "PQ" | "INT" | "REAL" => a.value.as_ref().map(|v| Value::Quantity {
-                        value: v.clone(),
-                        unit: a.unit.clone().filter(|u| u != "1"),
+                        value: v.to_string(),
+                        unit: own(&a.unit).filter(|u| u != "1"),
                     }),
                     "IVL_PQ" => Some(Value::Range {
                         low: None,
@@ -560,9 +568,9 @@ impl State {
             [Tag::Value, Tag::Low | Tag::High] => {
                 if let Some(Value::Range { low, high, unit }) = &mut item.value {
                     let slot = if tag == Tag::Low { low } else { high };
-                    *slot = a.value.clone();
+                    *slot = own(&a.value);
                     if unit.is_none() {
-                        *unit = a.unit.clone().filter(|u| u != "1");
+                        *unit = own(&a.unit).filter(|u| u != "1");
                     }
                 }
             }
@@ -582,12 +590,12 @@ impl State {
                     .reference_range
                     .get_or_insert_with(ReferenceRange::default);
                 if tag == Tag::Low {
-                    rr.low = a.value.clone();
+                    rr.low = own(&a.value);
                 } else {
-                    rr.high = a.value.clone();
+                    rr.high = own(&a.value);
                 }
                 if rr.unit.is_none() {
-                    rr.unit = a.unit.clone().filter(|u| u != "1");
+                    rr.unit = own(&a.unit).filter(|u| u != "1");
                 }
             }
             [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code]
@@ -609,7 +617,7 @@ impl State {
             [Tag::RepeatNumber] => {
                 item.repeat_number = a.value.as_ref().and_then(|v| v.parse().ok())
             }
-            [Tag::Quantity] => item.quantity = a.value.clone(),
+            [Tag::Quantity] => item.quantity = own(&a.value),
             [Tag::InFulfillmentOf | Tag::ReversalOf, Tag::PriorMedicationRef, Tag::Id] => {
                 if let Some(r) = &a.root {
                     item.prior_ref = Some(normalise_ref(r, a));
@@ -635,7 +643,7 @@ fn coding(a: &Attrs) -> Option<Coding> {
         (Some(code), Some(sys)) if !code.trim().is_empty() => Some(Coding {
             system: CodeSystem::from_oid(sys.trim()),
             code: code.trim().to_string(),
-            display: a.display_name.clone(),
+            display: own(&a.display_name),
         }),
         _ => None,
     }
@@ -664,7 +672,11 @@ fn attr_of(e: &BytesStart<'_>, name: &str) -> Option<String> {
         })
 }
 
-fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, InputError> {
+fn read_attrs<'a>(
+    e: &'a BytesStart<'_>,
+    limits: &Limits,
+    pos: u64,
+) -> Result<Attrs<'a>, InputError> {
     let mut out = Attrs::default();
     for (n, attr) in e.attributes().enumerate() {
         if n >= limits.max_attributes {
@@ -686,9 +698,8 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
         let key = attr.key.as_ref();
         let local = attr.key.local_name();
         let local = local.as_ref();
-        let value = || -> Result<String, InputError> {
+        let value = || -> Result<Cow<'a, str>, InputError> {
             attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map(|v| v.into_owned())
                 .map_err(|_| {
                     // Not the escape error's text: it quotes the value's content.
                     InputError::new(
@@ -700,7 +711,7 @@ fn read_attrs(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> Result<Attrs, In
                 })
         };
         if key == "xmlns" || key.starts_with("xmlns:") {
-            out.xmlns.push((key.to_string(), value()?));
+            out.xmlns.push((key.to_string(), value()?.into_owned()));
             continue;
         }
         match local {
