@@ -222,4 +222,18 @@ fn ndjson_holds_exactly_the_bundles_resources_in_input_then_entry_order() {
     let releases = std::fs::read_to_string(b.join("access-audit.ndjson")).unwrap();
     assert_eq!(access.lines().count(), releases.lines().count());
     assert!(access.contains("\"name\":\"ndjson/\""));
+    // The audit of an ndjson run conforms to the audit schema too.
+    for line in std::fs::read_to_string(n.join("audit.ndjson"))
+        .unwrap()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(migx::validate::validate_audit_line(&v).is_empty(), "{line}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(n.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        migx::validate::validate_summary(&summary).is_empty(),
+        "{summary}"
+    );
 }
