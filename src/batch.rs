@@ -23,7 +23,9 @@ pub enum OutputFormat {
 /// One share of a corpus: inputs whose stable hash modulo `count` is `index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard, `K` in `0..N`.
     pub index: u32,
+    /// How many shards the inputs are split into, `N`.
     pub count: u32,
 }
 
@@ -59,6 +61,7 @@ impl Shard {
         (u64::from_be_bytes(b) % u64::from(count.max(1))) as u32
     }
 
+    /// Whether the input at this path (relative to its input root) belongs to this shard.
     pub fn contains(&self, rel_path: &str) -> bool {
         Shard::of(rel_path, self.count) == self.index
     }

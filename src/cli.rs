@@ -45,6 +45,7 @@ pub mod exit {
     long_about = None,
     after_help = "Example:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out"
 )]
+/// The whole command line: global flags and one subcommand.
 pub struct Cli {
     /// Print less (no progress, no summary table).
     #[arg(short, long, global = true)]
@@ -52,6 +53,7 @@ pub struct Cli {
     /// Print more (each rejected file as it happens).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,6 +65,7 @@ const fn version_line() -> &'static str {
     )
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Convert extracts to consented FHIR R4 Bundles.
@@ -114,6 +117,7 @@ pub enum Command {
     /// Print shell completions.
     #[command(after_help = "Example:\n  migx completions bash > /etc/bash_completion.d/migx")]
     Completions {
+        /// The shell to print completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -122,11 +126,13 @@ pub enum Command {
     Man,
 }
 
+/// `migx policy` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Print the policy in force (the embedded default, or --policy FILE) as JSON: settings, list origins and sizes, hash.
     #[command(after_help = "Example:\n  migx policy show --policy site-policy.json")]
     Show {
+        /// A policy file (default: the embedded migx-default policy).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
@@ -137,15 +143,21 @@ pub enum PolicyCommand {
     Template,
     /// Check a policy file: schema, code lists, refsets.
     #[command(after_help = "Example:\n  migx policy check my-policy.json")]
-    Check { file: PathBuf },
+    Check {
+        /// The policy file to check.
+        file: PathBuf,
+    },
 }
 
+/// `migx snomed` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SnomedCommand {
     /// Build a compact index file from an RF2 release folder (loads in milliseconds).
     #[command(after_help = "Example:\n  migx snomed index uk_sct2cl_40.0.0/ --out snomed.idx")]
     Index {
+        /// An RF2 release folder (searched recursively for snapshot files).
         release: PathBuf,
+        /// Where to write the index file.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -154,14 +166,19 @@ pub enum SnomedCommand {
 /// Operator-asserted decision for every patient (fixtures and CI only).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AllDecision {
+    // Release every patient (the operator asserts consent was given). Plain comments: a
+    // `///` on a value would switch clap's whole --help to the long layout.
+    #[allow(missing_docs)]
     Permit,
+    // Release nobody.
+    #[allow(missing_docs)]
     Deny,
 }
 
 /// Flags shared by convert and explain: consent, policy, terminology, identity.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Point-of-care consent decisions (CSV: nhs_number,decision,recorded_at,requester_ods,requester_name,purpose[,requester_person]).
+    /// Point-of-care consent decisions (CSV: nhs_number,decision,recorded_at,requester_ods,requester_name,purpose, optionally requester_person).
     #[arg(
         long,
         value_name = "FILE",
@@ -201,7 +218,10 @@ pub struct PolicyArgs {
     pub max_file_size: u64,
 }
 
+/// Arguments of `migx convert`.
 #[derive(Debug, Args)]
+// The subcommand's help comes from its variant in `Command`, not from this doc comment.
+#[command(about = None, long_about = None)]
 pub struct ConvertArgs {
     /// Extract files or folders (walked recursively).
     #[arg(value_name = "INPUT", required = true)]
@@ -209,6 +229,7 @@ pub struct ConvertArgs {
     /// Output folder (created owner-only).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Consent, policy, terminology and identity flags.
     #[command(flatten)]
     pub policy: PolicyArgs,
     /// Worker threads (default: one per core).
@@ -228,13 +249,21 @@ pub struct ConvertArgs {
     pub shard: Option<String>,
 }
 
+/// Output layout of `migx convert`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
+    // One Bundle per input under bundles/ (plain comments: see `AllDecision`).
+    #[allow(missing_docs)]
     Bundle,
+    // FHIR bulk data: one NDJSON file per resource type under ndjson/.
+    #[allow(missing_docs)]
     Ndjson,
 }
 
+/// Arguments of `migx summary`.
 #[derive(Debug, Args)]
+// The subcommand's help comes from its variant in `Command`, not from this doc comment.
+#[command(about = None, long_about = None)]
 pub struct SummaryArgs {
     /// Output folders of `migx convert` (a folder with shards/ stands for all its shards).
     #[arg(value_name = "DIR", required = true)]
@@ -244,19 +273,26 @@ pub struct SummaryArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `migx report`.
 #[derive(Debug, Args)]
+// The subcommand's help comes from its variant in `Command`, not from this doc comment.
+#[command(about = None, long_about = None)]
 pub struct ReportArgs {
     /// An output folder of `migx convert` (reads summary.json and audit.ndjson).
     pub dir: PathBuf,
-    /// Where to write the report (default: <DIR>/report.html).
+    /// Where to write the report (default: DIR/report.html).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
+/// Arguments of `migx explain`.
 #[derive(Debug, Args)]
+// The subcommand's help comes from its variant in `Command`, not from this doc comment.
+#[command(about = None, long_about = None)]
 pub struct ExplainArgs {
     /// One extract.
     pub file: PathBuf,
+    /// Consent, policy, terminology and identity flags.
     #[command(flatten)]
     pub policy: PolicyArgs,
     /// Print JSON instead of a table.
@@ -264,7 +300,10 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
+/// Arguments of `migx audit`.
 #[derive(Debug, Args)]
+// The subcommand's help comes from its variant in `Command`, not from this doc comment.
+#[command(about = None, long_about = None)]
 pub struct AuditArgs {
     /// An output folder of `migx convert`.
     pub dir: PathBuf,

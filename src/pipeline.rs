@@ -32,12 +32,17 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
 /// Everything a conversion of one file needs besides the file.
 #[derive(Debug, Clone)]
 pub struct ConvertSettings {
+    /// The sharing policy (rules, code lists, optional SNOMED CT release).
     pub policy: Arc<Policy>,
+    /// Point-of-care consent decisions (a consent file, or one operator assertion).
     pub consent: Arc<ConsentBook>,
     /// Overrides the extract's own creation time as the date "current" is judged against.
     pub as_of: Option<Ts>,
+    /// Accept NHS numbers that fail the modulus 11 check (test data only).
     pub allow_test_identities: bool,
+    /// Streaming limits for hostile input (depth, attributes, node size).
     pub limits: Limits,
+    /// Largest input accepted, in bytes; larger files are rejected `file-too-large`.
     pub max_file_size: u64,
     /// Organisations permitted for this run only (`--permit-requester`).
     pub run_permitted_requesters: Vec<String>,
@@ -46,6 +51,7 @@ pub struct ConvertSettings {
 }
 
 impl ConvertSettings {
+    /// Settings with defaults: no `--as-of`, real identities only, default limits, validation on.
     pub fn new(policy: Arc<Policy>, consent: Arc<ConsentBook>) -> Self {
         ConvertSettings {
             policy,
@@ -63,12 +69,16 @@ impl ConvertSettings {
 /// The three ends an input can come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
+    /// A bundle was released.
     Converted,
+    /// Nothing released, by policy (the reason says which rule).
     Withheld,
+    /// Bad input: nothing released (the error code says why).
     Rejected,
 }
 
 impl Status {
+    /// The stable string written to the audit and summary.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Converted => "converted",
@@ -81,9 +91,13 @@ impl Status {
 /// One source item that was not shared, for the audit (ids and rule names only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditItem {
+    /// The source element id (lowercase), or `#<index>` when the element had none.
     pub source_id: String,
+    /// The construct, named as in the GP2GP specification (e.g. `ObservationStatement`).
     pub element: &'static str,
+    /// The category the item would have been shared in, when known.
     pub category: Option<Category>,
+    /// The rule that withheld it.
     pub reason: WithheldReason,
     /// True when the item itself was shared and only its free text removed.
     pub text_only: bool,
@@ -92,6 +106,7 @@ pub struct AuditItem {
 /// The result of converting one file.
 #[derive(Debug, Clone)]
 pub struct Conversion {
+    /// How the input ended.
     pub status: Status,
     /// Why withheld (patient-level reason).
     pub withheld: Option<PatientWithheld>,
@@ -99,13 +114,17 @@ pub struct Conversion {
     pub error: Option<InputError>,
     /// The released bundle (converted only).
     pub bundle: Option<Json>,
+    /// Every source item not shared (and every shared item whose free text was removed).
     pub items: Vec<AuditItem>,
     /// Shared items (list members) per category.
     pub shared: BTreeMap<Category, usize>,
+    /// Size of the input in bytes.
     pub bytes: u64,
     /// The NHS number, for the access audit only (never logged).
     pub nhs_number: Option<String>,
+    /// The consent the bundle was released under.
     pub consent: Option<ConsentRecord>,
+    /// The date "current" and "recent" were judged against.
     pub as_of: Option<Ts>,
 }
 
@@ -639,6 +658,7 @@ fn with_position(mut e: InputError, path: &Path, bytes: Option<&[u8]>) -> InputE
 /// One input file found by walking the command line's paths.
 #[derive(Debug, Clone)]
 pub struct InputFile {
+    /// The file.
     pub path: PathBuf,
     /// Path as shown in the audit (as walked from the given argument).
     pub display: String,
@@ -759,9 +779,13 @@ fn stem(p: &Path) -> String {
 /// Options for a whole run.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
+    /// Output folder.
     pub out: PathBuf,
+    /// Worker threads.
     pub jobs: usize,
+    /// Stop scheduling inputs after the first rejection.
     pub fail_fast: bool,
+    /// One Bundle per input, or FHIR bulk NDJSON per resource type.
     pub format: OutputFormat,
     /// Convert only this share of the inputs; audit and summary go to `shards/K-of-N/`.
     pub shard: Option<Shard>,
@@ -781,14 +805,23 @@ impl BatchOptions {
 /// Counts for the summary and the end-of-run table.
 #[derive(Debug, Clone, Default)]
 pub struct RunTotals {
+    /// Inputs in this run.
     pub inputs: usize,
+    /// Inputs per status (`converted`, `withheld`, `rejected`).
     pub by_status: BTreeMap<&'static str, usize>,
+    /// Withheld inputs per patient-level reason.
     pub file_reasons: BTreeMap<&'static str, usize>,
+    /// Rejected inputs per error code.
     pub error_codes: BTreeMap<&'static str, usize>,
+    /// Shared items per category.
     pub items_shared: BTreeMap<&'static str, usize>,
+    /// Withheld items per reason.
     pub items_withheld: BTreeMap<&'static str, usize>,
+    /// Shared items whose free text was removed.
     pub text_removed: usize,
+    /// Input bytes read.
     pub bytes: u64,
+    /// `--fail-fast` stopped the run before every input was processed.
     pub stopped_early: bool,
 }
 
@@ -1263,26 +1296,37 @@ fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
 /// One source item as `migx explain` shows it.
 #[derive(Debug, Clone)]
 pub struct ExplainedItem {
+    /// The source element id (lowercase), or `#<index>`.
     pub source_id: String,
+    /// The construct, as in the GP2GP specification.
     pub element: &'static str,
+    /// The category, when the item has one.
     pub category: Option<Category>,
     /// `shared`, `shared-as-part` (of the item named in `part_of`), `container` (structure
     /// whose contents are decided one by one, e.g. a specimen in a report), or `withheld`.
     pub decision: &'static str,
+    /// For `shared-as-part`: the id of the item it is shared as part of.
     pub part_of: Option<String>,
+    /// For `withheld`: the rule.
     pub reason: Option<&'static str>,
+    /// The item is shared but its free text was removed.
     pub free_text_removed: bool,
 }
 
 /// What convert would do with one file, item by item.
 #[derive(Debug, Clone)]
 pub struct Explanation {
+    /// The file explained.
     pub input: String,
+    /// What convert would do with it.
     pub status: Status,
     /// Patient-level reason (withheld) or error code (rejected).
     pub reason: Option<String>,
+    /// The rejection message, when rejected.
     pub message: Option<String>,
+    /// SHA-256 of the policy the decisions were made under.
     pub policy_sha256: String,
+    /// Every item but compositions, in document order.
     pub items: Vec<ExplainedItem>,
 }
 
@@ -1346,6 +1390,7 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
 }
 
 impl Explanation {
+    /// The explanation as JSON (`migx explain --json`).
     pub fn to_json(&self) -> Json {
         let items: Vec<Json> = self
             .items
@@ -1372,6 +1417,7 @@ impl Explanation {
         })
     }
 
+    /// The explanation as a table; `colour` adds ANSI colours (terminals without `NO_COLOR`).
     pub fn to_table(&self, colour: bool) -> String {
         use std::fmt::Write as _;
         let paint = |s: &str, code: &str| {

@@ -38,7 +38,9 @@ const MAPS: [&str; 3] = ["file_reasons", "error_codes", "items_withheld"];
 /// What a merge produced.
 #[derive(Debug, Clone)]
 pub struct Merged {
+    /// How many runs (shard folders or output folders) were merged.
     pub parts: usize,
+    /// The merged `summary.json`.
     pub summary: Json,
 }
 
