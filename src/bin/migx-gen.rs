@@ -164,43 +164,10 @@ fn gen_nhs(rng: &mut Rng) -> String {
     }
 }
 
-const VERHOEFF_D: [[u8; 10]; 10] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
-    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
-    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
-    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-];
-const VERHOEFF_P: [[u8; 10]; 8] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
-    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-];
-const VERHOEFF_INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
-
-/// Verhoeff check digit to append to the decimal digits of `n` (no allocation).
-fn verhoeff_digit(mut n: u64) -> u8 {
-    let mut c = 0u8;
-    let mut i = 1;
-    loop {
-        let digit = (n % 10) as usize;
-        c = VERHOEFF_D[c as usize][VERHOEFF_P[i % 8][digit] as usize];
-        n /= 10;
-        i += 1;
-        if n == 0 {
-            return VERHOEFF_INV[c as usize];
-        }
-    }
+/// Verhoeff check digit to append to the decimal digits of `n` (the library's, so generated
+/// ids pass the same check migx applies).
+fn verhoeff_digit(n: u64) -> u8 {
+    migx::codes::snomed::verhoeff_check_digit(n)
 }
 
 #[cfg(test)]
