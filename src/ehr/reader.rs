@@ -255,7 +255,11 @@ pub fn read_extract<R: BufRead>(
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
         cfg.expand_empty_elements = false;
-        cfg.trim_text(false);
+        // Whitespace-only text (the line breaks between elements, one per element) is
+        // skipped without an event or a copy; text with content is still seen (leading
+        // whitespace trimmed), and only whether there is any is used.
+        cfg.trim_text_start = true;
+        cfg.trim_text_end = false;
     }
     let mut st = State {
         ex: Extract::default(),
