@@ -73,7 +73,10 @@ impl Shard {
 }
 
 struct State<R> {
+    /// Lowest index not yet claimed.
     next: usize,
+    /// Claimed indices at or above `next` (claims within the window may be out of order).
+    claimed: Vec<bool>,
     emitted: usize,
     ready: BTreeMap<usize, R>,
     abort: bool,
@@ -90,11 +93,31 @@ pub fn ordered_map<R: Send>(
     window: usize,
     stop: &AtomicBool,
     work: &(dyn Fn(usize) -> R + Sync),
+    sink: impl FnMut(usize, R) -> io::Result<()>,
+) -> io::Result<bool> {
+    ordered_map_weighted(n, jobs, window, None, stop, work, sink)
+}
+
+/// [`ordered_map`], but within the window each worker claims the unclaimed index of
+/// largest `weights[i]` first (e.g. input size): a large input starts as soon as it enters
+/// the window instead of last, so it rarely holds the writer (and the other workers) up,
+/// and the run does not end with one worker on a large input while the others idle.
+/// Results are still delivered in order of `i`, and at most `window` are claimed ahead of
+/// the writer, so memory stays bounded exactly as without weights.
+pub fn ordered_map_weighted<R: Send>(
+    n: usize,
+    jobs: usize,
+    window: usize,
+    weights: Option<&[u64]>,
+    stop: &AtomicBool,
+    work: &(dyn Fn(usize) -> R + Sync),
     mut sink: impl FnMut(usize, R) -> io::Result<()>,
 ) -> io::Result<bool> {
     let window = window.max(1);
+    let weights = weights.filter(|w| w.len() == n);
     let state = Mutex::new(State {
         next: 0,
+        claimed: vec![false; if weights.is_some() { n } else { 0 }],
         emitted: 0,
         ready: BTreeMap::new(),
         abort: false,
@@ -116,8 +139,28 @@ pub fn ordered_map<R: Send>(
                         }
                         s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
                     }
-                    s.next += 1;
-                    s.next - 1
+                    match weights {
+                        None => {
+                            s.next += 1;
+                            s.next - 1
+                        }
+                        Some(w) => {
+                            // The heaviest unclaimed index in the window (the first of
+                            // equals), then `next` moves past the claimed prefix.
+                            let end = n.min(s.emitted + window);
+                            let mut best = s.next;
+                            for j in s.next..end {
+                                if !s.claimed[j] && (s.claimed[best] || w[j] > w[best]) {
+                                    best = j;
+                                }
+                            }
+                            s.claimed[best] = true;
+                            while s.next < n && s.claimed[s.next] {
+                                s.next += 1;
+                            }
+                            best
+                        }
+                    }
                 };
                 let r = catch_unwind(AssertUnwindSafe(|| work(i)));
                 let mut s = lock();
@@ -143,7 +186,8 @@ pub fn ordered_map<R: Send>(
                     if emitted >= n || s.abort {
                         break None;
                     }
-                    if emitted >= s.next && stop.load(Ordering::SeqCst) {
+                    let started = emitted < s.next || s.claimed.get(emitted) == Some(&true);
+                    if !started && stop.load(Ordering::SeqCst) {
                         break None;
                     }
                     s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -219,6 +263,40 @@ mod tests {
             .unwrap();
             assert!(done);
             assert_eq!(got, (0..50).map(|i| (i, i * 10)).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn weighted_claims_take_the_heaviest_in_the_window_and_deliver_in_order() {
+        let weights: Vec<u64> = vec![1, 5, 3, 9, 2, 7, 4, 8, 6, 0];
+        let claims = Mutex::new(Vec::new());
+        let work = |i: usize| {
+            claims.lock().unwrap().push(i);
+            i * 10
+        };
+        let stop = AtomicBool::new(false);
+        let mut got = Vec::new();
+        let done = ordered_map_weighted(10, 1, 4, Some(&weights), &stop, &work, |i, r| {
+            got.push((i, r));
+            Ok(())
+        })
+        .unwrap();
+        assert!(done);
+        assert_eq!(got, (0..10).map(|i| (i, i * 10)).collect::<Vec<_>>());
+        // One worker, window 4: the writer cannot move before index 0 is done, so the
+        // first window is claimed heaviest first, 0 last; then every index exactly once.
+        let mut claims = claims.into_inner().unwrap();
+        assert_eq!(claims[..4], [3, 1, 2, 0]);
+        claims.sort_unstable();
+        assert_eq!(claims, (0..10).collect::<Vec<_>>());
+        for jobs in [2, 3] {
+            let mut got = Vec::new();
+            ordered_map_weighted(10, jobs, 3, Some(&weights), &stop, &|i| i, |i, r| {
+                got.push((i, r));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, (0..10).map(|i| (i, i)).collect::<Vec<_>>());
         }
     }
 

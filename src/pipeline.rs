@@ -911,7 +911,15 @@ pub fn run_batch(
         group_bytes: 0,
         line: Vec::with_capacity(4096),
     };
-    let complete = crate::batch::ordered_map(
+    // With several workers, start the largest inputs in the window first (output order is
+    // unchanged). One worker keeps plain input order (`--fail-fast` stops where it did).
+    let sizes: Option<Vec<u64>> = (opts.jobs > 1).then(|| {
+        inputs
+            .iter()
+            .map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len()))
+            .collect()
+    });
+    let complete = crate::batch::ordered_map_weighted(
         inputs.len(),
         opts.jobs,
         opts.jobs.max(1)
@@ -919,6 +927,7 @@ pub fn run_batch(
                 OutputFormat::Bundle => WINDOW_PER_JOB,
                 OutputFormat::Ndjson => WINDOW_PER_JOB_NDJSON,
             },
+        sizes.as_deref(),
         &stop,
         &work,
         |i, r| sink.take(i, r),

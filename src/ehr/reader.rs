@@ -92,61 +92,130 @@ enum Tag {
     Statement(Element),
 }
 
+/// Matched on the length first: most lengths hold one or two names, so an unknown element
+/// costs one or two comparisons instead of one per name.
 fn tag_of(local: &str) -> Tag {
-    match local {
-        "id" => Tag::Id,
-        "creationTime" => Tag::CreationTime,
-        "EhrExtract" => Tag::EhrExtract,
-        "recordTarget" => Tag::RecordTarget,
-        "patient" => Tag::Patient,
-        "author" => Tag::Author,
-        "AgentOrgSDS" => Tag::AgentOrgSds,
-        "agentOrganizationSDS" => Tag::AgentOrganizationSds,
-        "availabilityTime" => Tag::AvailabilityTime,
-        "code" => Tag::Code,
-        "translation" => Tag::Translation,
-        "originalText" => Tag::OriginalText,
-        "qualifier" => Tag::Qualifier,
-        "name" => Tag::Name,
-        "statusCode" => Tag::StatusCode,
-        "effectiveTime" => Tag::EffectiveTime,
-        "low" => Tag::Low,
-        "high" => Tag::High,
-        "center" => Tag::Center,
-        "confidentialityCode" => Tag::ConfidentialityCode,
-        "value" => Tag::Value,
-        "interpretationCode" => Tag::InterpretationCode,
-        "referenceRange" => Tag::ReferenceRange,
-        "referenceInterpretationRange" => Tag::ReferenceInterpretationRange,
-        "text" => Tag::Text,
-        "pertinentInformation" => Tag::PertinentInformation,
-        "pertinentAnnotation" => Tag::PertinentAnnotation,
-        "pertinentMedicationDosage" => Tag::PertinentMedicationDosage,
-        "pertinentSupplyAnnotation" => Tag::PertinentSupplyAnnotation,
-        "component" => Tag::Component,
-        "statementRef" => Tag::StatementRef,
-        "conditionNamed" => Tag::ConditionNamed,
-        "namedStatementRef" => Tag::NamedStatementRef,
-        "consumable" => Tag::Consumable,
-        "manufacturedProduct" => Tag::ManufacturedProduct,
-        "manufacturedMaterial" => Tag::ManufacturedMaterial,
-        "repeatNumber" => Tag::RepeatNumber,
-        "quantity" => Tag::Quantity,
-        "inFulfillmentOf" => Tag::InFulfillmentOf,
-        "reversalOf" => Tag::ReversalOf,
-        "priorMedicationRef" => Tag::PriorMedicationRef,
-        "ehrComposition" => Tag::Statement(Element::EhrComposition),
-        "ObservationStatement" => Tag::Statement(Element::ObservationStatement),
-        "CompoundStatement" => Tag::Statement(Element::CompoundStatement),
-        "LinkSet" => Tag::Statement(Element::LinkSet),
-        "MedicationStatement" => Tag::Statement(Element::MedicationStatement),
-        "ehrSupplyAuthorise" => Tag::Statement(Element::EhrSupplyAuthorise),
-        "ehrSupplyPrescribe" => Tag::Statement(Element::EhrSupplyPrescribe),
-        "ehrSupplyDiscontinue" => Tag::Statement(Element::EhrSupplyDiscontinue),
-        "NarrativeStatement" => Tag::Statement(Element::NarrativeStatement),
-        "PlanStatement" => Tag::Statement(Element::PlanStatement),
-        "RequestStatement" => Tag::Statement(Element::RequestStatement),
-        "RegistrationStatement" => Tag::Statement(Element::RegistrationStatement),
+    let b = local.as_bytes();
+    match b.len() {
+        2 => match b {
+            b"id" => Tag::Id,
+            _ => Tag::Other,
+        },
+        3 => match b {
+            b"low" => Tag::Low,
+            _ => Tag::Other,
+        },
+        4 => match b {
+            b"code" => Tag::Code,
+            b"name" => Tag::Name,
+            b"high" => Tag::High,
+            b"text" => Tag::Text,
+            _ => Tag::Other,
+        },
+        5 => match b {
+            b"value" => Tag::Value,
+            _ => Tag::Other,
+        },
+        6 => match b {
+            b"author" => Tag::Author,
+            b"center" => Tag::Center,
+            _ => Tag::Other,
+        },
+        7 => match b {
+            b"patient" => Tag::Patient,
+            b"LinkSet" => Tag::Statement(Element::LinkSet),
+            _ => Tag::Other,
+        },
+        8 => match b {
+            b"quantity" => Tag::Quantity,
+            _ => Tag::Other,
+        },
+        9 => match b {
+            b"qualifier" => Tag::Qualifier,
+            b"component" => Tag::Component,
+            _ => Tag::Other,
+        },
+        10 => match b {
+            b"EhrExtract" => Tag::EhrExtract,
+            b"statusCode" => Tag::StatusCode,
+            b"consumable" => Tag::Consumable,
+            b"reversalOf" => Tag::ReversalOf,
+            _ => Tag::Other,
+        },
+        11 => match b {
+            b"AgentOrgSDS" => Tag::AgentOrgSds,
+            b"translation" => Tag::Translation,
+            _ => Tag::Other,
+        },
+        12 => match b {
+            b"creationTime" => Tag::CreationTime,
+            b"recordTarget" => Tag::RecordTarget,
+            b"originalText" => Tag::OriginalText,
+            b"statementRef" => Tag::StatementRef,
+            b"repeatNumber" => Tag::RepeatNumber,
+            _ => Tag::Other,
+        },
+        13 => match b {
+            b"effectiveTime" => Tag::EffectiveTime,
+            b"PlanStatement" => Tag::Statement(Element::PlanStatement),
+            _ => Tag::Other,
+        },
+        14 => match b {
+            b"referenceRange" => Tag::ReferenceRange,
+            b"conditionNamed" => Tag::ConditionNamed,
+            b"ehrComposition" => Tag::Statement(Element::EhrComposition),
+            _ => Tag::Other,
+        },
+        15 => match b {
+            b"inFulfillmentOf" => Tag::InFulfillmentOf,
+            _ => Tag::Other,
+        },
+        16 => match b {
+            b"availabilityTime" => Tag::AvailabilityTime,
+            b"RequestStatement" => Tag::Statement(Element::RequestStatement),
+            _ => Tag::Other,
+        },
+        17 => match b {
+            b"namedStatementRef" => Tag::NamedStatementRef,
+            b"CompoundStatement" => Tag::Statement(Element::CompoundStatement),
+            _ => Tag::Other,
+        },
+        18 => match b {
+            b"interpretationCode" => Tag::InterpretationCode,
+            b"priorMedicationRef" => Tag::PriorMedicationRef,
+            b"ehrSupplyAuthorise" => Tag::Statement(Element::EhrSupplyAuthorise),
+            b"ehrSupplyPrescribe" => Tag::Statement(Element::EhrSupplyPrescribe),
+            b"NarrativeStatement" => Tag::Statement(Element::NarrativeStatement),
+            _ => Tag::Other,
+        },
+        19 => match b {
+            b"confidentialityCode" => Tag::ConfidentialityCode,
+            b"pertinentAnnotation" => Tag::PertinentAnnotation,
+            b"manufacturedProduct" => Tag::ManufacturedProduct,
+            b"MedicationStatement" => Tag::Statement(Element::MedicationStatement),
+            _ => Tag::Other,
+        },
+        20 => match b {
+            b"agentOrganizationSDS" => Tag::AgentOrganizationSds,
+            b"pertinentInformation" => Tag::PertinentInformation,
+            b"manufacturedMaterial" => Tag::ManufacturedMaterial,
+            b"ObservationStatement" => Tag::Statement(Element::ObservationStatement),
+            b"ehrSupplyDiscontinue" => Tag::Statement(Element::EhrSupplyDiscontinue),
+            _ => Tag::Other,
+        },
+        21 => match b {
+            b"RegistrationStatement" => Tag::Statement(Element::RegistrationStatement),
+            _ => Tag::Other,
+        },
+        25 => match b {
+            b"pertinentMedicationDosage" => Tag::PertinentMedicationDosage,
+            b"pertinentSupplyAnnotation" => Tag::PertinentSupplyAnnotation,
+            _ => Tag::Other,
+        },
+        28 => match b {
+            b"referenceInterpretationRange" => Tag::ReferenceInterpretationRange,
+            _ => Tag::Other,
+        },
         _ => Tag::Other,
     }
 }
@@ -165,6 +234,8 @@ struct Attrs<'a> {
     unit: Option<Cow<'a, str>>,
     xsi_type: Option<Cow<'a, str>>,
     null_flavor: bool,
+    class_code: Option<Cow<'a, str>>,
+    mood_code: Option<Cow<'a, str>>,
     xmlns: Vec<(String, String)>,
 }
 
@@ -184,7 +255,11 @@ pub fn read_extract<R: BufRead>(
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
         cfg.expand_empty_elements = false;
-        cfg.trim_text(false);
+        // Whitespace-only text (the line breaks between elements, one per element) is
+        // skipped without an event or a copy; text with content is still seen (leading
+        // whitespace trimmed), and only whether there is any is used.
+        cfg.trim_text_start = true;
+        cfg.trim_text_end = false;
     }
     let mut st = State {
         ex: Extract::default(),
@@ -363,8 +438,8 @@ impl State {
                 let idx = self.ex.items.len();
                 self.ex.items.push(Item {
                     element: Some(element),
-                    class_code: attr_of(e, "classCode"),
-                    mood_code: attr_of(e, "moodCode"),
+                    class_code: own(&attrs.class_code),
+                    mood_code: own(&attrs.mood_code),
                     parent,
                     line: pos as u32,
                     ..Item::default()
@@ -499,10 +574,7 @@ impl State {
         match rel {
             [Tag::Id] => {
                 if let Some(root) = &a.root {
-                    let id = match &a.extension {
-                        Some(ext) => format!("{}/{}", normalise_id(root), ext),
-                        None => normalise_id(root),
-                    };
+                    let id = normalise_ref(root, a);
                     if item.id.is_empty() {
                         item.id = id;
                     } else {
@@ -654,22 +726,18 @@ pub fn normalise_id(root: &str) -> String {
     root.trim().to_ascii_lowercase()
 }
 
+/// `root` (normalised) and `/extension` when there is one, built in one allocation.
 fn normalise_ref(root: &str, a: &Attrs) -> String {
-    match &a.extension {
-        Some(ext) => format!("{}/{}", normalise_id(root), ext),
-        None => normalise_id(root),
+    let root = root.trim();
+    let ext = a.extension.as_deref();
+    let mut s = String::with_capacity(root.len() + ext.map_or(0, |e| e.len() + 1));
+    s.push_str(root);
+    s.make_ascii_lowercase();
+    if let Some(ext) = ext {
+        s.push('/');
+        s.push_str(ext);
     }
-}
-
-fn attr_of(e: &BytesStart<'_>, name: &str) -> Option<String> {
-    e.attributes()
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| {
-            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .ok()
-                .map(|v| v.into_owned())
-        })
+    s
 }
 
 fn read_attrs<'a>(
@@ -724,6 +792,9 @@ fn read_attrs<'a>(
             "unit" => out.unit = Some(value()?),
             "type" if key.starts_with("xsi:") || key == "type" => out.xsi_type = Some(value()?),
             "nullFlavor" => out.null_flavor = true,
+            // The first one, as a search for it would find (a duplicate is an error anyway).
+            "classCode" if out.class_code.is_none() => out.class_code = Some(value()?),
+            "moodCode" if out.mood_code.is_none() => out.mood_code = Some(value()?),
             _ => {}
         }
     }
@@ -885,7 +956,7 @@ impl<R: BufRead> BufRead for NodeBound<R> {
         // consumes only what fill_buf returned), so this does no I/O.
         if let Ok(avail) = self.inner.fill_buf() {
             let done = &avail[..n.min(avail.len())];
-            match done.iter().rposition(|&b| b == b'<') {
+            match memchr::memrchr(b'<', done) {
                 Some(i) => self.run = (done.len() - i - 1) as u64,
                 None => self.run += done.len() as u64,
             }
