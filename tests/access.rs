@@ -76,6 +76,22 @@ fn convert(dir: &Path, extra: &[&str]) -> Output {
     migx(&args)
 }
 
+/// Convert the fixtures with consent file `c`, requester Y02345 permitted for the run;
+/// the run must succeed. Returns the output folder.
+fn convert_permitted(dir: &Path, c: &Path) -> PathBuf {
+    let o = convert(
+        dir,
+        &[
+            "--consent",
+            c.to_str().unwrap(),
+            "--permit-requester",
+            "Y02345",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    dir.join("out")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -166,17 +182,7 @@ fn unlisted_requester_releases_nothing_and_run_permits_are_recorded() {
             row(N02, "permit", AT, "RX999", "TREAT"),
         ],
     );
-    let o = convert(
-        d.path(),
-        &[
-            "--consent",
-            c.to_str().unwrap(),
-            "--permit-requester",
-            "Y02345",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let out = d.path().join("out");
+    let out = convert_permitted(d.path(), &c);
     assert_eq!(status_of(&out, "01"), converted());
     assert_eq!(status_of(&out, "02"), withheld("requester-not-permitted"));
     assert!(!out.join("bundles/02-pathology-report.json").exists());
@@ -325,17 +331,7 @@ fn duplicate_and_conflicting_rows() {
             row(N04, "permit", AT, "Y02345", "TREAT"),
         ],
     );
-    let o = convert(
-        d.path(),
-        &[
-            "--consent",
-            c.to_str().unwrap(),
-            "--permit-requester",
-            "Y02345",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let out = d.path().join("out");
+    let out = convert_permitted(d.path(), &c);
     assert_eq!(status_of(&out, "01"), withheld("consent-denied"));
     assert_eq!(status_of(&out, "02"), converted());
     assert_eq!(status_of(&out, "03"), withheld("consent-denied"));
@@ -535,17 +531,7 @@ fn migx_audit_lists_one_patients_releases_only() {
             row(N03, "permit", AT, "Y02345", "TREAT"),
         ],
     );
-    let o = convert(
-        d.path(),
-        &[
-            "--consent",
-            c.to_str().unwrap(),
-            "--permit-requester",
-            "Y02345",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let out = d.path().join("out");
+    let out = convert_permitted(d.path(), &c);
     let dir = out.to_str().unwrap();
 
     let t = migx(&["audit", dir, "--nhs-number", N02]);
