@@ -103,7 +103,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
 }
 
 /// Remove a file if it exists (a stale bundle for an input that is no longer released).
-pub fn remove_if_exists(path: &PathBuf) -> io::Result<()> {
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

@@ -389,9 +389,7 @@ fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
 /// Decide and build the bundle for a read extract.
 fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
     let policy = &*s.policy;
-    // Identity.
-    let mut numbers: Vec<&String> = ex.nhs_numbers.iter().collect();
-    numbers.dedup();
+    // Identity: one recordTarget slot per patient, so more than one is more than one patient.
     if ex.nhs_numbers.len() > 1 {
         return Conversion::rejected(
             InputError::new(
@@ -404,7 +402,8 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
             size,
         );
     }
-    let Some(nhs) = numbers
+    let Some(nhs) = ex
+        .nhs_numbers
         .first()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())

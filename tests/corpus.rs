@@ -44,18 +44,7 @@ fn every_corpus_extract_converts_and_outputs_are_stable() {
         32
     );
     assert!(fa == files_under(&b), "two runs differ");
-    let o = run(&[
-        "validate",
-        a.join("bundles").to_str().unwrap(),
-        "--profile",
-        "migx",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_bundles_valid(&a);
 }
 
 #[test]
@@ -104,16 +93,5 @@ fn every_gp_connect_stu3_record_converts_to_valid_output() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["converted"], 24, "{summary}");
-    let o = run(&[
-        "validate",
-        out.join("bundles").to_str().unwrap(),
-        "--profile",
-        "migx",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_bundles_valid(&out);
 }

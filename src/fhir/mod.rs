@@ -66,7 +66,6 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         d,
         policy: rc.policy,
         patient_ref: urn(&patient_id),
-        label: rc.policy.confidential_label(),
         report_results: report_results(ex, d),
     };
 
@@ -238,10 +237,6 @@ fn consent_resource(id: &str, patient: &str, requester: &str, rc: &ReleaseContex
     if let Some(end) = &rc.consent_valid_until {
         period.insert("end".into(), json!(end));
     }
-    let policy_rule = match c.origin {
-        ConsentOrigin::OperatorAssertion => "OPTIN",
-        ConsentOrigin::FileRow { .. } => "OPTIN",
-    };
     json!({
         "resourceType": "Consent",
         "id": id,
@@ -254,7 +249,9 @@ fn consent_resource(id: &str, patient: &str, requester: &str, rc: &ReleaseContex
         ],
         "patient": { "reference": urn(patient) },
         "dateTime": recorded,
-        "policyRule": { "coding": [{ "system": V3_ACT_CODE, "code": policy_rule }] },
+        // Opt-in: the patient agreed at the point of care (an operator assertion says so too,
+        // and the Provenance records which it was).
+        "policyRule": { "coding": [{ "system": V3_ACT_CODE, "code": "OPTIN" }] },
         "provision": {
             "type": "permit",
             "period": Json::Object(period),
@@ -341,7 +338,6 @@ struct Mapper<'a> {
     d: &'a Decisions,
     policy: &'a Policy,
     patient_ref: String,
-    label: bool,
     /// Report -> its top-level shared results and groups, found in one pass.
     report_results: HashMap<usize, Vec<usize>>,
 }
@@ -440,11 +436,12 @@ impl Mapper<'_> {
         m.insert("id".into(), json!(id));
         let mut meta = Map::new();
         meta.insert("profile".into(), json!([format!("{UKCORE}{ty}")]));
-        // Label only what a restricting code covers (NOSCRUB, say, restricts nothing).
+        // Label what a restricting code covers when the policy labels instead of dropping
+        // (NOSCRUB, say, restricts nothing).
         let restricted = item.inherited_confidentiality.iter().any(|c| {
             self.policy.confidentiality_action(c) == crate::policy::ConfidentialityAction::Label
         });
-        if self.label && restricted {
+        if restricted {
             meta.insert(
                 "security".into(),
                 json!([{ "system": V3_ACT_CODE, "code": "NOPAT" }]),

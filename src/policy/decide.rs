@@ -12,7 +12,7 @@ use crate::ehr::model::{DateField, Element, Extract, Item, Value};
 use crate::ehr::ts::Ts;
 use crate::policy::semantic::TagClass;
 use crate::policy::{ConsentEffect, Policy};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The eight categories a MIG shares, in the order bundles list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -397,7 +397,7 @@ struct Ctx<'a> {
     /// Authorisation id -> (its MedicationStatement, the ehrSupplyAuthorise item).
     authorisations: HashMap<&'a str, (usize, usize)>,
     /// Authorisation ids discontinued on or before the as-of date (or undated).
-    discontinued: HashMap<&'a str, bool>,
+    discontinued: HashSet<&'a str>,
 }
 
 impl<'a> Ctx<'a> {
@@ -429,7 +429,7 @@ impl<'a> Ctx<'a> {
                 _ => {}
             }
         }
-        let mut discontinued = HashMap::new();
+        let mut discontinued = HashSet::new();
         for item in &ex.items {
             if item.element != Some(Element::EhrSupplyDiscontinue) {
                 continue;
@@ -448,7 +448,7 @@ impl<'a> Ctx<'a> {
                 None => true, // undated discontinuation: treat as done (fail closed)
             };
             if effective {
-                discontinued.insert(auth, true);
+                discontinued.insert(auth);
             }
         }
         Ctx {
@@ -541,7 +541,7 @@ impl<'a> Ctx<'a> {
                 }
                 match self.policy.category_rule(&item.codes) {
                     Some("allergy-header") => {
-                        let obs = item.children_hint(self.ex);
+                        let obs = self.first_observation(i);
                         (
                             Some(Category::Allergies),
                             Shared(Role::Allergy { observation: obs }),
@@ -727,6 +727,13 @@ impl<'a> Ctx<'a> {
         (cat, Outcome::Withheld(W::Unclassified))
     }
 
+    /// An allergy compound's allergen: its first statement child (children are linked by
+    /// `Extract::finish` before any decision is made).
+    fn first_observation(&self, i: usize) -> Option<usize> {
+        self.children(i)
+            .find(|&c| self.item(c).element == Some(Element::ObservationStatement))
+    }
+
     fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.ex.items[i].children.iter().copied()
     }
@@ -873,7 +880,7 @@ impl<'a> Ctx<'a> {
 
     fn medication_current(&self, authorise: usize) -> Option<WithheldReason> {
         let auth = self.item(authorise);
-        if self.discontinued.contains_key(auth.id.as_str()) {
+        if self.discontinued.contains(auth.id.as_str()) {
             return Some(WithheldReason::NotCurrent);
         }
         match auth.effective.high {
@@ -916,16 +923,5 @@ fn withheld(category: Option<Category>, r: WithheldReason) -> Decision {
     Decision {
         category,
         outcome: Outcome::Withheld(r),
-    }
-}
-
-impl Item {
-    /// For an allergy compound: its first statement child. Children are not known while
-    /// deciding top-down, so this is found when the allergy is mapped (see `fhir`).
-    fn children_hint(&self, ex: &Extract) -> Option<usize> {
-        self.children
-            .iter()
-            .copied()
-            .find(|&c| ex.items[c].element == Some(Element::ObservationStatement))
     }
 }

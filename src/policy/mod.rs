@@ -16,11 +16,6 @@ impl Policy {
         self.confidentiality_action(code) == ConfidentialityAction::Drop
     }
 
-    /// Whether restricted items are shared with a `NOPAT` security label instead of dropped.
-    pub fn confidential_label(&self) -> bool {
-        self.confidential_handling() == ConfidentialHandling::Label
-    }
-
     /// The concept a SNOMED CT description id belongs to, from the loaded release.
     pub fn resolve_description(&self, description_id: u64) -> Option<u64> {
         self.snomed_index()?.resolve_description(description_id)

@@ -93,3 +93,20 @@ pub fn convert_permit_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     run(&args)
 }
+
+/// `migx validate <DIR>/bundles --profile migx` must pass: the independent command-line
+/// validator agrees with convert's own check.
+pub fn assert_bundles_valid(out: &Path) {
+    let o = run(&[
+        "validate",
+        out.join("bundles").to_str().unwrap(),
+        "--profile",
+        "migx",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
