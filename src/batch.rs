@@ -72,6 +72,84 @@ impl Shard {
     }
 }
 
+/// Longest file name (bytes) most filesystems accept (ext4, XFS, APFS, NTFS: 255).
+pub const NAME_MAX: usize = 255;
+
+/// Give every input its bundle file name, unique within the run however the inputs are
+/// named, and the same in every shard (every shard names the whole input list).
+///
+/// Names are claimed in input path order (`display`), each taking the first candidate no
+/// earlier input holds, compared case-insensitively (so a case-insensitive output
+/// filesystem cannot merge two bundles either):
+/// 1. `<stem>.json`, when no other input has that stem;
+/// 2. `<stem>-<h8>.json`, `<stem>-<h16>.json`, `<stem>-<h64>.json`, where `h` is the hex
+///    SHA-256 of the input's path as shown in the audit;
+/// 3. `<stem>-<h64>-<n>.json` for n = 2, 3, ... (two inputs can only reach this by a
+///    SHA-256 collision, but the loop makes uniqueness unconditional).
+///
+/// A stem starting with `.` gets `_` instead (a bundle is never a hidden or temporary
+/// file), an empty one is `input`, and a stem too long for the file-name limit is cut (on
+/// a character boundary) and always takes a hash, so every name fits in [`NAME_MAX`].
+pub fn assign_bundle_names(files: &mut [crate::pipeline::InputFile]) {
+    use std::collections::{HashMap, HashSet};
+    let stems: Vec<String> = files.iter().map(|f| safe_stem(&f.path)).collect();
+    let mut stem_counts: HashMap<String, usize> = HashMap::new();
+    for s in &stems {
+        *stem_counts.entry(s.to_lowercase()).or_insert(0) += 1;
+    }
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by(|&a, &b| files[a].display.cmp(&files[b].display));
+    let mut used: HashSet<String> = HashSet::new();
+    for i in order {
+        let stem = &stems[i];
+        let h = crate::pipeline::hex(&Sha256::digest(files[i].display.as_bytes()));
+        let unique_stem = stem_counts[&stem.to_lowercase()] == 1;
+        let mut candidates: Vec<String> = Vec::new();
+        if unique_stem && stem.len() + ".json".len() <= NAME_MAX {
+            candidates.push(format!("{stem}.json"));
+        }
+        for n in [8, 16, 64] {
+            candidates.push(with_suffix(stem, &format!("-{}.json", &h[..n])));
+        }
+        let mut k = 2u64;
+        let name = loop {
+            if let Some(c) = candidates
+                .iter()
+                .find(|c| !used.contains(&c.to_lowercase()))
+            {
+                break c.clone();
+            }
+            candidates = vec![with_suffix(stem, &format!("-{h}-{k}.json"))];
+            k += 1;
+        };
+        used.insert(name.to_lowercase());
+        files[i].bundle_name = name;
+    }
+}
+
+/// `stem` cut (on a character boundary) so that `stem + suffix` fits in [`NAME_MAX`].
+fn with_suffix(stem: &str, suffix: &str) -> String {
+    let room = NAME_MAX.saturating_sub(suffix.len());
+    let mut end = stem.len().min(room);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &stem[..end])
+}
+
+/// The file stem, made safe as the start of a bundle name.
+fn safe_stem(p: &std::path::Path) -> String {
+    let s = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match s.strip_prefix('.') {
+        _ if s.is_empty() => "input".into(),
+        Some(rest) => format!("_{rest}"),
+        None => s,
+    }
+}
+
 struct State<R> {
     /// Lowest index not yet claimed.
     next: usize,
@@ -214,6 +292,107 @@ pub fn ordered_map_weighted<R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(paths: &[String]) -> BTreeMap<String, String> {
+        let mut files: Vec<crate::pipeline::InputFile> = paths
+            .iter()
+            .map(|p| crate::pipeline::InputFile {
+                path: std::path::PathBuf::from(p),
+                display: p.clone(),
+                bundle_name: String::new(),
+                walk_error: None,
+                rel: p.clone(),
+            })
+            .collect();
+        assign_bundle_names(&mut files);
+        files
+            .into_iter()
+            .map(|f| (f.display, f.bundle_name))
+            .collect()
+    }
+
+    fn assert_names_safe(names: &BTreeMap<String, String>) {
+        let mut seen = std::collections::HashSet::new();
+        for (input, name) in names {
+            assert!(
+                seen.insert(name.to_lowercase()),
+                "{input}: {name} is taken (case-insensitively) by another input"
+            );
+            assert!(name.len() <= NAME_MAX, "{input}: {} bytes", name.len());
+            assert!(name.ends_with(".json") && !name.starts_with('.'), "{name}");
+            assert!(!name.contains('/'), "{name}");
+        }
+    }
+
+    /// Adversarial names, generated: every round adds, in fresh folders, inputs whose stems
+    /// are exactly the names (plain, hashed, cut) the previous round handed out, in varied
+    /// case, beside dot-files, empty stems and stems at the file-name limit. Names stay
+    /// unique, fit, and do not depend on the order the inputs are listed in.
+    #[test]
+    fn bundle_names_never_collide_whatever_the_inputs_are_called() {
+        let long_ascii = "r".repeat(NAME_MAX - 4);
+        let long_multi = "é".repeat(NAME_MAX / 2 - 1);
+        let mut paths: Vec<String> = vec![
+            "a/rec.xml".into(),
+            "b/rec.xml".into(),
+            "c/REC.xml".into(),
+            "d/.rec.xml".into(),
+            "d/_rec.xml".into(),
+            "e/.xml".into(),
+            "e/_xml.xml".into(),
+            "f/input".into(),
+            format!("g/{long_ascii}.xml"),
+            format!("h/{long_ascii}.xml"),
+            format!("i/{long_multi}.xml"),
+            format!("j/{long_multi}.json"),
+            "k/.migx-tmp-1-rec.xml".into(),
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..4 {
+            let names = named(&paths);
+            assert_names_safe(&names);
+            // Reversed and shuffled listings give every input the same name.
+            let mut shuffled = paths.clone();
+            shuffled.reverse();
+            for i in (1..shuffled.len()).rev() {
+                let j = (next() % (i as u64 + 1)) as usize;
+                shuffled.swap(i, j);
+            }
+            assert_eq!(named(&shuffled), names, "round {round}");
+            // Next round: impersonate every name handed out, from new folders.
+            let mut more = Vec::new();
+            for (k, name) in names.values().enumerate() {
+                let stem = name.trim_end_matches(".json");
+                let stem = if next() % 2 == 0 {
+                    stem.to_uppercase()
+                } else {
+                    stem.to_string()
+                };
+                more.push(format!("r{round}-{k}/{stem}.xml"));
+                more.push(format!("r{round}-{k}/sub/{stem}.json"));
+            }
+            paths.extend(more);
+        }
+        assert!(paths.len() > 1000, "{}", paths.len());
+    }
+
+    #[test]
+    fn the_three_inputs_of_the_issue_get_three_names() {
+        let h = crate::pipeline::hex(&Sha256::digest(b"b/rec.xml"));
+        let third = format!("c/rec-{}.xml", &h[..8]);
+        let names = named(&["a/rec.xml".into(), "b/rec.xml".into(), third.clone()]);
+        assert_names_safe(&names);
+        assert_eq!(names["b/rec.xml"], format!("rec-{}.json", &h[..8]));
+        assert_ne!(names[&third], names["b/rec.xml"]);
+        // A stem no other input shares keeps its plain name.
+        assert_eq!(named(&["x/only.xml".into()])["x/only.xml"], "only.json");
+    }
 
     #[test]
     fn shard_parse() {

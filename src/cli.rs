@@ -492,7 +492,16 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         Some(Err(e)) => return fail(&e),
     };
     let started = Instant::now();
-    let mut inputs = pipeline::collect_inputs(&a.inputs);
+    if let Err(e) = crate::rundir::check_apart(&a.out, &a.inputs) {
+        return fail(&e);
+    }
+    let (mut inputs, excluded) = pipeline::collect_inputs_apart(&a.inputs, Some(&a.out));
+    if excluded > 0 {
+        eprintln!(
+            "migx: note: {excluded} folder(s) reached through symlinks resolve inside the output folder {} and were left out of the inputs",
+            a.out.display()
+        );
+    }
     if inputs.is_empty() {
         return fail("no input files found; give extract files or folders");
     }

@@ -50,6 +50,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod progress;
 pub mod report;
+pub mod rundir;
 pub mod stu3;
 pub mod summary;
 pub mod validate;

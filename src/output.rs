@@ -12,6 +12,30 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 /// Prefix of temporary files; a run removes stale ones left by an interrupted run.
 pub const TEMP_PREFIX: &str = ".migx-tmp-";
 
+/// The temporary name `path` is written under before it is renamed into place:
+/// `.migx-tmp-<pid>-<first 16 hex digits of SHA-256(file name)>` in the same folder. Its
+/// length does not depend on the final name, so a final name at the file-name limit (255
+/// bytes) still has a temporary name that fits; [`temp_tag`] gives the part after the pid.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        temp_tag(&name)
+    ))
+}
+
+/// The part of a temporary name that identifies its final file name (see [`temp_path`]).
+pub fn temp_tag(final_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(final_name.as_bytes());
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Create `dir` (and parents) as owner-only, or check an existing one is safe to write to.
 pub fn secure_dir(dir: &Path) -> io::Result<()> {
     if dir.exists() {
@@ -56,12 +80,7 @@ fn write_atomic_with(
     bytes: &[u8],
     write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+    let tmp = temp_path(path);
     let result = (|| {
         let mut f = open_private(&tmp)?;
         write(&mut f, bytes)?;
@@ -122,12 +141,7 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Start writing `path` (its folder must exist).
     pub fn create(path: &Path) -> io::Result<AtomicFile> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+        let tmp = temp_path(path);
         let f = open_private(&tmp)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
@@ -190,12 +204,7 @@ pub fn write_temp_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
+    let tmp = temp_path(path);
     let result = open_private(&tmp).and_then(|f| {
         let mut w = io::BufWriter::with_capacity(256 * 1024, f);
         fill(&mut w)?;

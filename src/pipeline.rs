@@ -672,12 +672,34 @@ pub struct InputFile {
 
 /// Walk files and folders (recursively, sorted, hidden files skipped) into the run's inputs.
 pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
+    collect_inputs_apart(paths, None).0
+}
+
+/// [`collect_inputs`], never entering `out` (the output folder): symlinks inside an input
+/// root are followed (a symlink loop or a dangling link becomes an input rejected
+/// `io-error` in the audit, never a silent skip), and a folder that resolves inside `out`
+/// is left out of the walk. Returns the inputs and how many folders were left out.
+pub fn collect_inputs_apart(paths: &[PathBuf], out: Option<&Path>) -> (Vec<InputFile>, usize) {
+    let out_resolved = out.map(crate::rundir::resolved);
+    let excluded = std::cell::Cell::new(0usize);
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
+            let keep = |e: &walkdir::DirEntry| {
+                let inside = e.file_type().is_dir()
+                    && out_resolved.as_ref().is_some_and(|o| {
+                        std::fs::canonicalize(e.path()).is_ok_and(|c| c.starts_with(o))
+                    });
+                if inside {
+                    excluded.set(excluded.get() + 1);
+                }
+                !inside
+            };
             for entry in walkdir::WalkDir::new(p)
-                .follow_links(false)
+                .follow_links(true)
                 .sort_by_file_name()
+                .into_iter()
+                .filter_entry(keep)
             {
                 match entry {
                     Ok(e) => {
@@ -717,24 +739,8 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<InputFile> {
     }
     out.sort_by(|a, b| a.display.cmp(&b.display));
     out.dedup_by(|a, b| a.display == b.display);
-    // Bundle names: the input's stem; a stem shared by several inputs gets a short hash of
-    // the path so outputs never collide.
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for f in &out {
-        *counts.entry(stem(&f.path)).or_insert(0) += 1;
-    }
-    for f in &mut out {
-        let s = stem(&f.path);
-        f.bundle_name = if counts[&s] > 1 {
-            format!(
-                "{s}-{}.json",
-                &hex(&Sha256::digest(f.display.as_bytes()))[..8]
-            )
-        } else {
-            format!("{s}.json")
-        };
-    }
-    out
+    crate::batch::assign_bundle_names(&mut out);
+    (out, excluded.get())
 }
 
 /// `path` relative to `root`, `/`-separated (the file name when `path` is not under it).
@@ -767,12 +773,6 @@ fn input(path: PathBuf, walk_error: Option<String>) -> InputFile {
         bundle_name: String::new(),
         walk_error,
     }
-}
-
-fn stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "input".into())
 }
 
 /// Options for a whole run.
@@ -1043,10 +1043,12 @@ impl Sink<'_> {
 }
 
 /// Remove temp files an interrupted run of the same inputs left in a shared folder
-/// (`.migx-tmp-<pid>-<bundle name>`), leaving other shards' files alone.
+/// (`.migx-tmp-<pid>-<tag of the bundle name>`), leaving other shards' files alone.
 fn remove_own_stale_temps(dir: &Path, inputs: &[InputFile]) -> io::Result<()> {
-    let own: std::collections::HashSet<&str> =
-        inputs.iter().map(|f| f.bundle_name.as_str()).collect();
+    let own: std::collections::HashSet<String> = inputs
+        .iter()
+        .map(|f| output::temp_tag(&f.bundle_name))
+        .collect();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Ok(());
     };

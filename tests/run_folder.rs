@@ -1,0 +1,229 @@
+//! One run, one folder (issue 14): bundle names that cannot collide, outputs never read
+//! back as inputs, symlinks followed or reported, names at the file-name limit. After each
+//! run the folder invariant is checked: every file in `bundles/` is audited, and every
+//! audited release exists and holds the patient its audit names.
+
+mod common;
+
+use common::{convert_permit_all, read_ndjson, root};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures/extracts").join(name)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The NHS number of the Patient in a bundle.
+fn bundle_patient(b: &Json) -> String {
+    let entries = b["entry"].as_array().expect("entries");
+    let p = entries
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Patient")
+        .expect("a Patient");
+    p["resource"]["identifier"][0]["value"]
+        .as_str()
+        .expect("NHS number")
+        .to_string()
+}
+
+/// The folder invariant. Returns bundle name -> NHS number of its patient.
+fn assert_folder_consistent(out: &Path) -> BTreeMap<String, String> {
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    let access = read_ndjson(&out.join("access-audit.ndjson"));
+    let released: Vec<&Json> = audit
+        .iter()
+        .filter(|l| l["kind"] == "file" && l["status"] == "converted")
+        .collect();
+    assert_eq!(released.len(), access.len(), "one access event per release");
+    let mut by_name = BTreeMap::new();
+    for ev in &access {
+        let name = ev["entity"][1]["name"].as_str().expect("bundle name");
+        let nhs = ev["entity"][0]["what"]["identifier"]["value"]
+            .as_str()
+            .expect("patient");
+        let sha = ev["entity"][1]["detail"][0]["valueString"]
+            .as_str()
+            .expect("sha256");
+        let bytes =
+            fs::read(out.join(name)).unwrap_or_else(|e| panic!("audited {name} missing: {e}"));
+        assert_eq!(
+            hex(&Sha256::digest(&bytes)),
+            sha,
+            "{name}: not the bytes audited"
+        );
+        let b: Json = serde_json::from_slice(&bytes).expect("bundle JSON");
+        assert_eq!(bundle_patient(&b), nhs, "{name} holds another patient");
+        assert!(
+            by_name.insert(name.to_string(), nhs.to_string()).is_none(),
+            "{name} released twice"
+        );
+    }
+    let audited: Vec<&str> = released
+        .iter()
+        .map(|l| l["bundle"].as_str().expect("bundle"))
+        .collect();
+    for e in fs::read_dir(out.join("bundles"))
+        .expect("bundles/")
+        .flatten()
+    {
+        let name = format!("bundles/{}", e.file_name().to_string_lossy());
+        assert!(by_name.contains_key(&name), "{name} is in no access audit");
+        assert!(audited.contains(&name.as_str()), "{name} is in no audit");
+    }
+    by_name
+}
+
+fn audit_files(out: &Path) -> BTreeMap<String, Json> {
+    read_ndjson(&out.join("audit.ndjson"))
+        .into_iter()
+        .filter(|l| l["kind"] == "file")
+        .map(|l| (l["input"].as_str().expect("input").to_string(), l))
+        .collect()
+}
+
+#[test]
+fn inputs_whose_names_collide_after_hashing_get_one_bundle_each() {
+    let t = tempfile::tempdir().unwrap();
+    let inp = t.path().join("in");
+    for d in ["a", "b", "c"] {
+        fs::create_dir_all(inp.join(d)).unwrap();
+    }
+    let b_display = inp.join("b/rec.xml").display().to_string();
+    let h = hex(&Sha256::digest(b_display.as_bytes()));
+    let third = inp.join(format!("c/rec-{}.xml", &h[..8]));
+    fs::copy(fixture("01-core-shared.xml"), inp.join("a/rec.xml")).unwrap();
+    fs::copy(fixture("02-pathology-report.xml"), inp.join("b/rec.xml")).unwrap();
+    fs::copy(fixture("03-medications.xml"), &third).unwrap();
+    // More inputs impersonating the hashed names of the others.
+    fs::create_dir_all(inp.join("d")).unwrap();
+    fs::copy(fixture("04-problems.xml"), inp.join("d/REC.xml")).unwrap();
+    let out = t.path().join("out");
+    let o = convert_permit_all(&inp, &out, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let released = assert_folder_consistent(&out);
+    assert_eq!(released.len(), 4, "{released:?}");
+    let patients: std::collections::BTreeSet<&String> = released.values().collect();
+    assert_eq!(patients.len(), 4, "four patients, four bundles");
+}
+
+#[test]
+fn an_output_folder_inside_an_input_folder_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let inp = t.path().join("in");
+    fs::create_dir_all(&inp).unwrap();
+    fs::copy(fixture("01-core-shared.xml"), inp.join("a.xml")).unwrap();
+    let out = inp.join("out");
+    let o = convert_permit_all(&inp, &out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("inside the input folder"), "{err}");
+    assert!(!out.exists(), "nothing written");
+    // The other way round: an input inside the output folder.
+    let out = t.path().join("out");
+    let o = convert_permit_all(&inp, &out, &[]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = convert_permit_all(&out.join("bundles"), &out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("inside the output folder"));
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_an_input_root_are_followed_or_reported_never_skipped() {
+    use std::os::unix::fs::symlink;
+    let t = tempfile::tempdir().unwrap();
+    let inp = t.path().join("in");
+    let elsewhere = t.path().join("elsewhere");
+    fs::create_dir_all(inp.join("real")).unwrap();
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::copy(fixture("01-core-shared.xml"), inp.join("real/a.xml")).unwrap();
+    fs::copy(fixture("02-pathology-report.xml"), elsewhere.join("b.xml")).unwrap();
+    fs::copy(fixture("03-medications.xml"), elsewhere.join("c.xml")).unwrap();
+    symlink(elsewhere.join("b.xml"), inp.join("linked-file.xml")).unwrap();
+    symlink(&elsewhere, inp.join("linked-dir")).unwrap();
+    symlink(&inp, inp.join("real/loop")).unwrap();
+    symlink(t.path().join("gone.xml"), inp.join("dangling.xml")).unwrap();
+    let out = t.path().join("out");
+    // A symlink into the output folder: left out of the walk, with a note.
+    fs::create_dir(&out).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).unwrap();
+    symlink(&out, elsewhere.join("into-out")).unwrap();
+    let o = convert_permit_all(&inp, &out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("left out of the inputs"), "{err}");
+    let files = audit_files(&out);
+    let status = |rel: &str| {
+        let key = inp.join(rel).display().to_string();
+        let f = files
+            .get(&key)
+            .unwrap_or_else(|| panic!("{rel} not audited: {files:?}"));
+        (
+            f["status"].as_str().unwrap().to_string(),
+            f["reason"].as_str().map(str::to_string),
+        )
+    };
+    assert_eq!(status("real/a.xml").0, "converted");
+    assert_eq!(status("linked-file.xml").0, "converted");
+    assert_eq!(status("linked-dir/b.xml").0, "converted");
+    assert_eq!(status("linked-dir/c.xml").0, "converted");
+    assert_eq!(
+        status("real/loop"),
+        ("rejected".into(), Some("io-error".into()))
+    );
+    assert_eq!(
+        status("dangling.xml"),
+        ("rejected".into(), Some("io-error".into()))
+    );
+    assert_eq!(files.len(), 6, "{:?}", files.keys());
+    assert_folder_consistent(&out);
+    // Rerun: the bundles folder reached through `elsewhere/into-out` is not read back.
+    let o = convert_permit_all(&inp, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("left out of the inputs"));
+    assert_eq!(audit_files(&out).len(), 6);
+}
+
+#[test]
+fn input_names_at_the_file_name_limit_convert() {
+    let t = tempfile::tempdir().unwrap();
+    let inp = t.path().join("in");
+    fs::create_dir_all(inp.join("a")).unwrap();
+    fs::create_dir_all(inp.join("b")).unwrap();
+    let long = format!("{}.xml", "n".repeat(251)); // 255 bytes
+    fs::copy(fixture("01-core-shared.xml"), inp.join("a").join(&long)).unwrap();
+    fs::copy(
+        fixture("02-pathology-report.xml"),
+        inp.join("b").join(&long),
+    )
+    .unwrap();
+    let long_multibyte = format!("{}.xml", "é".repeat(125)); // 254 bytes
+    fs::copy(fixture("03-medications.xml"), inp.join(&long_multibyte)).unwrap();
+    let out = t.path().join("out");
+    let o = convert_permit_all(&inp, &out, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let released = assert_folder_consistent(&out);
+    assert_eq!(released.len(), 3);
+    for name in released.keys() {
+        let file = name.trim_start_matches("bundles/");
+        assert!(file.len() <= 255, "{file}");
+    }
+}
