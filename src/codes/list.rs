@@ -10,9 +10,11 @@
 //! Lines starting with `#` are comments; `# key: value` comments before the header are kept as
 //! metadata. The first other line is the column header: the five fixed columns, then any
 //! extra columns, whose values each entry carries. Read v2 codes are compared on their first
-//! five characters (`14L..00` == `14L..`); `prefix` rules (Read v2 only: its codes are positional) match every
-//! code starting with the prefix (trailing dots ignored), the longest prefix winning; exact
-//! rules win over prefix rules. Codes are case-sensitive (Read `A` is not Read `a`).
+//! five characters (`14L..00` == `14L..`); `prefix` rules match every code starting with the
+//! prefix (trailing dots ignored), the longest prefix winning; exact rules win over prefix
+//! rules. Prefix rules are for positional codes only: Read v2, and the part of CTV3 inherited
+//! from Read v2 (CTV3-native codes start with `X` or `Y` and carry no positional hierarchy, so a
+//! CTV3 prefix may not start with either). Codes are case-sensitive (Read `A` is not Read `a`).
 
 use std::collections::HashMap;
 
@@ -27,8 +29,8 @@ pub const FIXED_COLUMNS: [&str; 5] = ["system", "code", "match", "term", "source
 pub enum MatchKind {
     /// The code itself (Read v2 compared on its first five characters).
     Exact,
-    /// Every code starting with this prefix (Read v2 only, where codes are hierarchical by
-    /// position); the longest matching prefix wins.
+    /// Every code starting with this prefix (Read v2, and CTV3 codes inherited from Read v2,
+    /// which are hierarchical by position); the longest matching prefix wins.
     Prefix,
 }
 
@@ -306,10 +308,16 @@ pub fn parse_code_list(text: &str, origin: &str) -> Result<CodeList, CodeListErr
             return Err(err(line_no, "empty code or code with spaces".to_string()));
         }
         let code = match (&system, match_kind) {
-            (CodeSystem::Snomed | CodeSystem::Ctv3, MatchKind::Prefix) => {
+            (CodeSystem::Snomed, MatchKind::Prefix) => {
                 return Err(err(
                     line_no,
-                    "prefix rules are for Read v2 chapters only (SNOMED CT and CTV3 codes carry no hierarchy)".to_string(),
+                    "prefix rules are for Read v2 and Read-derived CTV3 chapters only (SNOMED CT ids carry no hierarchy)".to_string(),
+                ))
+            }
+            (CodeSystem::Ctv3, MatchKind::Prefix) if raw_code.starts_with(['X', 'Y']) => {
+                return Err(err(
+                    line_no,
+                    "prefix rules are for Read v2 and Read-derived CTV3 chapters only (CTV3-native X/Y codes carry no hierarchy)".to_string(),
                 ))
             }
             (CodeSystem::Snomed, MatchKind::Exact) => {
@@ -460,6 +468,25 @@ ctv3\tXE0Uc\texact\tSomething\tt\tdiagnoses\n\
     }
 
     #[test]
+    fn ctv3_prefix_rules_match_read_derived_codes() {
+        let text = "system\tcode\tmatch\tterm\tsource\tgroup\n\
+ctv3\tA9...\tprefix\tVenereal\tt\tstd\n\
+ctv3\tA98..\texact\tGonococcal\tt\tgono\n";
+        let l = parse_code_list(text, "c.tsv").unwrap();
+        assert_eq!(
+            l.lookup(&c(CodeSystem::Ctv3, "A9810")).unwrap().group(),
+            Some("std")
+        );
+        assert_eq!(
+            l.lookup(&c(CodeSystem::Ctv3, "A98..")).unwrap().group(),
+            Some("gono")
+        );
+        // The prefix is per system: a Read v2 code with the same characters does not match.
+        assert!(l.lookup(&c(CodeSystem::ReadV2, "A9810")).is_none());
+        assert!(l.lookup(&c(CodeSystem::Ctv3, "A8...")).is_none());
+    }
+
+    #[test]
     fn lookup_any_takes_first_matching() {
         let l = parse_code_list(SAMPLE, "sample.tsv").unwrap();
         let codings = vec![
@@ -481,7 +508,7 @@ ctv3\tXE0Uc\texact\tSomething\tt\tdiagnoses\n\
             ("x\n", 1, "header"),
             ("system\tcode\tmatch\tterm\tsource\nfoo\t1\texact\tt\ts\n", 2, "unknown system"),
             ("system\tcode\tmatch\tterm\tsource\nsnomed\t90560008\texact\tt\ts\n", 2, "bad SNOMED"),
-            ("system\tcode\tmatch\tterm\tsource\nsnomed\t9056\tprefix\tt\ts\n", 2, "prefix rules"),
+            ("system\tcode\tmatch\tterm\tsource\nsnomed\t9056\tprefix\tt\ts\n", 2, "SNOMED CT ids carry no hierarchy"),
             ("system\tcode\tmatch\tterm\tsource\n\nreadv2\t14L\texact\tt\ts\n", 3, "expected 5"),
             ("system\tcode\tmatch\tterm\tsource\nreadv2\t14L..\tfuzzy\tt\ts\n", 2, "unknown match"),
             ("system\tcode\tmatch\tterm\tsource\nreadv2\t14L..\texact\tt\n", 2, "columns"),
@@ -491,7 +518,8 @@ ctv3\tXE0Uc\texact\tSomething\tt\tdiagnoses\n\
                 "duplicate",
             ),
             ("# only comments\n", 1, "no column header"),
-            ("system\tcode\tmatch\tterm\tsource\nctv3\tX\tprefix\tt\ts\n", 2, "Read v2 chapters only"),
+            ("system\tcode\tmatch\tterm\tsource\nctv3\tX\tprefix\tt\ts\n", 2, "CTV3-native"),
+            ("system\tcode\tmatch\tterm\tsource\nctv3\tYa1\tprefix\tt\ts\n", 2, "CTV3-native"),
         ];
         for (text, line, needle) in cases {
             let e = parse_code_list(text, "x.tsv").unwrap_err();

@@ -1031,6 +1031,27 @@ mod tests {
             Some(ConsentEffect::Ignore)
         );
         assert_eq!(p.consent_effect(&[snomed("90560007")]), None);
+        // Consent to share with a *specified* third party is not consent for direct care.
+        assert_eq!(
+            p.consent_effect(&[snomed("319951000000105")]),
+            Some(ConsentEffect::Ignore)
+        );
+        // CTV3 forms of the dissent codes, and the withdrawal of third-party consent.
+        for code in ["XaKII", "XaKRw", "XaNwT", "XaNwU"] {
+            assert_eq!(
+                p.consent_effect(&[Coding::new(CodeSystem::Ctv3, code)]),
+                Some(ConsentEffect::Dissent),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            p.consent_effect(&[read("9NdJ.00")]),
+            Some(ConsentEffect::Dissent)
+        );
+        assert_eq!(
+            p.consent_effect(&[Coding::new(CodeSystem::Ctv3, "XaNwR")]),
+            Some(ConsentEffect::Ignore)
+        );
         // Disagreeing codings: the most restrictive wins.
         assert_eq!(
             p.consent_effect(&[snomed("425691002"), read("9Nd1.00")]),
@@ -1053,6 +1074,39 @@ mod tests {
             Some("termination-of-pregnancy")
         );
         assert_eq!(p.sensitive_group(&[snomed("90560007")]), None);
+        // Issue 21's examples: each set in each coding GP systems use.
+        let ctv3 = |c: &str| Coding::new(CodeSystem::Ctv3, c);
+        for (coding, group) in [
+            (read("L05..00"), "termination-of-pregnancy"),
+            (read("L0510"), "termination-of-pregnancy"),
+            (read("7E066"), "termination-of-pregnancy"),
+            (ctv3("Xa36H"), "termination-of-pregnancy"),
+            (ctv3("L052."), "termination-of-pregnancy"),
+            (snomed("386639001"), "termination-of-pregnancy"),
+            (read("A788.00"), "std"),
+            (read("A7891"), "std"),
+            (read("43C3.11"), "std"),
+            (read("A78A.00"), "std"),
+            (ctv3("A98.."), "std"),
+            (ctv3("A9810"), "std"),
+            (ctv3("X70M6"), "std"),
+            (snomed("86406008"), "std"),
+            (snomed("8098009"), "std"),
+            (read("7E0A."), "assisted-fertilisation"),
+            (snomed("63487001"), "assisted-fertilisation"),
+            (snomed("407374003"), "gender-identity"),
+            (read("Eu640"), "gender-identity"),
+        ] {
+            assert_eq!(
+                p.sensitive_group(std::slice::from_ref(&coding)),
+                Some(group),
+                "{coding:?}"
+            );
+        }
+        // Prefix rules do not spill into neighbouring chapters.
+        assert_eq!(p.sensitive_group(&[read("L04..")]), None);
+        assert_eq!(p.sensitive_group(&[read("43C2.")]), None);
+        assert_eq!(p.sensitive_group(&[ctv3("XaBcd")]), None);
 
         assert_eq!(p.category_rule(&[snomed("90560007")]), Some("diagnoses"));
         assert_eq!(p.category_rule(&[snomed("150085018")]), Some("diagnoses"));
@@ -1244,13 +1298,32 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
             .show_json()
             .contains("der2_Refset_SimpleSnapshot_LOCAL.txt"));
 
-        // Named in the policy file itself.
+        // Named in the policy file itself. migx's own RF2 file carries migx's refset ids, so
+        // a policy naming the official refsets loads none of its rows as official members...
         let (_d2, path2) = policy_dir(|v| {
             v["exclusion_refsets"]["files"] =
                 serde_json::json!(["codes/der2_Refset_SimpleSnapshot_MIGX_default.txt"]);
         });
-        let mut p2 = Policy::from_file(&path2).unwrap();
-        assert_eq!(p2.exclusion_refset_member_count(), 7);
+        let p2 = Policy::from_file(&path2).unwrap();
+        assert_eq!(p2.exclusion_refset_member_count(), 0);
+        // ...while a policy that names migx's refset ids loads every SNOMED row of the TSV.
+        let (_, migx_refsets) = migx_rf2_identity(&p2);
+        let snomed_rows = p2
+            .sensitive_list()
+            .entries()
+            .iter()
+            .filter(|e| e.system == CodeSystem::Snomed)
+            .count();
+        let (_d3, path3) = policy_dir(|v| {
+            v["exclusion_refsets"]["files"] =
+                serde_json::json!(["codes/der2_Refset_SimpleSnapshot_MIGX_default.txt"]);
+            for (g, id) in &migx_refsets {
+                v["exclusion_refsets"]["refset_ids"][g.as_str()] =
+                    serde_json::json!(id.to_string());
+            }
+        });
+        let mut p2 = Policy::from_file(&path3).unwrap();
+        assert_eq!(p2.exclusion_refset_member_count(), snomed_rows);
         assert!(p2
             .add_exclusion_refset(dir.path().join("nope.txt"))
             .is_err());
@@ -1315,10 +1388,52 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
         assert!(!validator.is_valid(&bad));
     }
 
-    /// The shipped RF2 snapshot and the SNOMED concept rows of sensitive.tsv agree.
+    /// migx's own RF2 identity for the built-in list, from `# migx_rf2:` in sensitive.tsv:
+    /// (module id, group -> refset id).
+    fn migx_rf2_identity(p: &Policy) -> (u64, Vec<(String, u64)>) {
+        let meta = p.sensitive_list().meta("migx_rf2").unwrap();
+        let mut module = 0;
+        let mut refsets = Vec::new();
+        for part in meta.split(';') {
+            let (k, v) = part.trim().split_once(' ').unwrap();
+            let id = parse_sctid(v.trim()).unwrap();
+            assert_eq!(id.kind, SctIdKind::Concept, "{part}");
+            if k == "module" {
+                module = id.id;
+            } else {
+                refsets.push((k.to_string(), id.id));
+            }
+        }
+        (module, refsets)
+    }
+
+    /// The shipped RF2 snapshot and the SNOMED concept rows of sensitive.tsv agree, and the
+    /// snapshot carries migx's own module and refset ids, never the UK module or an official
+    /// exclusion refset id (its rows are not official members).
     #[test]
     fn sensitive_tsv_and_rf2_snapshot_agree() {
         let p = Policy::embedded_default().unwrap();
+        let (module, migx_refsets) = migx_rf2_identity(&p);
+        let official: Vec<u64> = p.exclusion_refset_ids().iter().map(|(_, id)| *id).collect();
+        assert_eq!(migx_refsets.len(), official.len());
+        for (group, id) in &migx_refsets {
+            assert!(p.refset_of_group(group).is_some(), "{group}");
+            assert!(
+                !official.contains(id),
+                "{group} claims an official refset id"
+            );
+        }
+        assert_ne!(
+            module, 999_000_011_000_000_103,
+            "must not claim the UK module"
+        );
+        let migx_refset = |g: &str| {
+            migx_refsets
+                .iter()
+                .find(|(name, _)| name == g)
+                .map(|(_, id)| *id)
+                .unwrap()
+        };
         let mut from_tsv: Vec<(u64, u64)> = p
             .sensitive_list()
             .entries()
@@ -1327,7 +1442,7 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
             .filter_map(|e| {
                 let id = parse_sctid(&e.code).ok()?;
                 (id.kind == SctIdKind::Concept)
-                    .then(|| (p.refset_of_group(e.group().unwrap_or("")).unwrap(), id.id))
+                    .then(|| (migx_refset(e.group().unwrap_or("")), id.id))
             })
             .collect();
         from_tsv.sort_unstable();
@@ -1337,6 +1452,7 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
             .unwrap()
             .1;
         let members = parse_simple_refset(rf2_text, "default rf2", &[]).unwrap();
+        assert!(members.iter().all(|m| m.module_id == module));
         let mut from_rf2: Vec<(u64, u64)> = members
             .iter()
             .map(|m| (m.refset_id, m.referenced_component_id))
