@@ -1319,6 +1319,10 @@ pub struct ExplainedItem {
     pub part_of: Option<String>,
     /// For `withheld`: the rule.
     pub reason: Option<&'static str>,
+    /// For `withheld: confidential` by a code on another construct (an enclosing
+    /// composition, the problem naming it, the extract, a GP Connect `List`): that
+    /// construct's name, never its id.
+    pub inherited_from: Option<&'static str>,
     /// The item is shared but its free text was removed.
     pub free_text_removed: bool,
 }
@@ -1393,6 +1397,10 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
             decision,
             part_of,
             reason,
+            inherited_from: match dec.outcome {
+                Outcome::Withheld(WithheldReason::Confidential) => d.inherited_from(i),
+                _ => None,
+            },
             free_text_removed: text.contains(&i),
         });
     }
@@ -1413,6 +1421,7 @@ impl Explanation {
                     "decision": i.decision,
                     "part_of": i.part_of,
                     "reason": i.reason,
+                    "inherited_from": i.inherited_from,
                     "free_text_removed": i.free_text_removed,
                 })
             })
@@ -1467,7 +1476,10 @@ impl Explanation {
         );
         for i in &self.items {
             let decision = match (i.decision, i.reason, &i.part_of) {
-                ("withheld", Some(r), _) => paint(&format!("withheld: {r}"), "33"),
+                ("withheld", Some(r), _) => match i.inherited_from {
+                    Some(from) => paint(&format!("withheld: {r} (from {from})"), "33"),
+                    None => paint(&format!("withheld: {r}"), "33"),
+                },
                 ("shared-as-part", _, Some(o)) => paint(&format!("shared as part of {o}"), "32"),
                 _ => paint(i.decision, "32"),
             };

@@ -192,3 +192,299 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 13.2 / 24.1 / 24.7: confidentiality at ANY ancestor or referrer. One generator: a
+// target of a random shape inside a random nesting of containers, with random referrers,
+// and a confidentiality code at any subset of the positions that cover it. The property:
+// the target is withheld exactly when a restricting code sits at a covering position, and
+// no withheld id or marker appears in any output or printed line.
+
+/// Where a confidentiality code can sit relative to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pos {
+    /// On the target statement itself (for a medication: the MedicationStatement).
+    Own,
+    /// On the k-th container around it (battery, group, report, allergy compound).
+    Wrapper(usize),
+    /// On the allergy's observation / the medication's authorisation (the part that gives
+    /// the shared resource its meaning).
+    Part,
+    /// On the ehrComposition holding it.
+    Composition,
+    /// On the ehrFolder.
+    Folder,
+    /// On the EhrExtract.
+    Extract,
+    /// On a LinkSet (in another composition) naming the target as its problem.
+    NamingLinkSet,
+    /// On a LinkSet (in another composition) listing the target as a component.
+    ComponentLinkSet,
+    /// Nested deeper inside the target statement (not a direct child).
+    Nested,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Diagnosis,
+    Result,
+    Allergy,
+    Medication,
+}
+
+#[derive(Debug, Clone)]
+struct Placement {
+    shape: Shape,
+    /// Containers around a Diagnosis/Result: true = pathology report, false = battery.
+    wrappers: Vec<bool>,
+    naming: bool,
+    component: bool,
+    /// (position, code) pairs; codes other than NOSCRUB restrict.
+    codes: Vec<(Pos, &'static str)>,
+}
+
+const CONF_SYS: &str = "2.16.840.1.113883.4.642.3.47";
+
+fn conf(codes: &[(Pos, &'static str)], at: Pos) -> String {
+    codes
+        .iter()
+        .filter(|(p, _)| *p == at)
+        .map(|(_, c)| format!(r#"<confidentialityCode code="{c}" codeSystem="{CONF_SYS}"/>"#))
+        .collect()
+}
+
+fn nested(codes: &[(Pos, &'static str)]) -> String {
+    let c = conf(codes, Pos::Nested);
+    if c.is_empty() {
+        String::new()
+    } else {
+        format!("<pertinentInformation>{c}</pertinentInformation>")
+    }
+}
+
+/// The extract; returns (xml, target ids, ids of the naming LinkSet, bystander id).
+fn placed(p: &Placement, salt: u32) -> (String, Vec<String>, Option<String>, String) {
+    let id = |n: usize| uuid(n, salt);
+    let c = &p.codes;
+    let mut targets = Vec::new();
+    let stmt = match p.shape {
+        Shape::Diagnosis | Shape::Result => {
+            let t = id(1);
+            targets.push(t.clone());
+            let value = if p.shape == Shape::Result {
+                r#"<value xsi:type="PQ" value="5.4" unit="mmol/L"/>"#
+            } else {
+                ""
+            };
+            let code = if p.shape == Shape::Result {
+                "44J3.00"
+            } else {
+                "H33..00"
+            };
+            let mut s = format!(
+                r#"<component typeCode="COMP"><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{t}"/><code code="{code}" codeSystem="{READ}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20260301"/></effectiveTime><availabilityTime value="20260301"/>{value}{}{}<text>{}</text></ObservationStatement></component>"#,
+                conf(c, Pos::Own),
+                nested(c),
+                marker(1)
+            );
+            for (k, &report) in p.wrappers.iter().enumerate() {
+                let w = id(10 + k);
+                let (cls, code) = if report {
+                    (
+                        "CLUSTER",
+                        format!(r#"<code code="16488004" codeSystem="{SCT}"/>"#),
+                    )
+                } else {
+                    (
+                        "BATTERY",
+                        format!(r#"<code code="44J..00" codeSystem="{READ}"/>"#),
+                    )
+                };
+                s = format!(
+                    r#"<component typeCode="COMP"><CompoundStatement classCode="{cls}" moodCode="EVN"><id root="{w}"/>{code}<statusCode code="COMPLETE"/><effectiveTime><center value="20260301"/></effectiveTime><availabilityTime value="20260301"/>{}{s}</CompoundStatement></component>"#,
+                    conf(c, Pos::Wrapper(k))
+                );
+            }
+            s
+        }
+        Shape::Allergy => {
+            let (h, o) = (id(1), id(2));
+            targets.push(h.clone());
+            targets.push(o.clone());
+            format!(
+                r#"<component typeCode="COMP"><CompoundStatement classCode="CATEGORY" moodCode="EVN"><id root="{h}"/><code code="14L..00" codeSystem="{READ}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20190402"/></effectiveTime><availabilityTime value="20190402"/>{}{}<component typeCode="COMP"><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{o}"/><code code="91936005" codeSystem="{SCT}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20190402"/></effectiveTime><availabilityTime value="20190402"/>{}</ObservationStatement></component></CompoundStatement></component>"#,
+                conf(c, Pos::Own),
+                nested(c),
+                conf(c, Pos::Part)
+            )
+        }
+        Shape::Medication => {
+            let (ms, auth, ms2, presc) = (id(1), id(2), id(3), id(4));
+            targets.extend([ms.clone(), auth.clone(), ms2.clone(), presc.clone()]);
+            let drug = format!(
+                r#"<consumable typeCode="CSM"><manufacturedProduct classCode="MANU"><manufacturedMaterial classCode="MMAT" determinerCode="KIND"><code code="320000009" codeSystem="{SCT}"/></manufacturedMaterial></manufacturedProduct></consumable>"#
+            );
+            format!(
+                r#"<component typeCode="COMP"><MedicationStatement classCode="SBADM" moodCode="INT"><id root="{ms}"/><statusCode code="ACTIVE"/><effectiveTime><low value="20260101"/><high value="20261231"/></effectiveTime><availabilityTime value="20260101"/>{drug}{}{}<component typeCode="COMP"><ehrSupplyAuthorise classCode="SPLY" moodCode="INT"><id root="{auth}"/><statusCode code="ACTIVE"/><effectiveTime><low value="20260101"/><high value="20261231"/></effectiveTime><availabilityTime value="20260101"/><repeatNumber value="3"/><quantity value="28" unit="1"/>{}</ehrSupplyAuthorise></component></MedicationStatement></component><component typeCode="COMP"><MedicationStatement classCode="SBADM" moodCode="ORD"><id root="{ms2}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20260201"/></effectiveTime><availabilityTime value="20260201"/>{drug}<component typeCode="COMP"><ehrSupplyPrescribe classCode="SPLY" moodCode="RQO"><id root="{presc}"/><statusCode code="COMPLETE"/><availabilityTime value="20260201"/><quantity value="28" unit="1"/><inFulfillmentOf typeCode="FLFS"><priorMedicationRef classCode="SBADM" moodCode="INT"><id root="{auth}"/></priorMedicationRef></inFulfillmentOf></ehrSupplyPrescribe></component></MedicationStatement></component>"#,
+                conf(c, Pos::Own),
+                nested(c),
+                conf(c, Pos::Part)
+            )
+        }
+    };
+    let comp = |cid: String, body: String, at: Option<Pos>| {
+        format!(
+            r#"<component typeCode="COMP"><ehrComposition classCode="COMPOSITION" moodCode="EVN"><id root="{cid}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20260301"/></effectiveTime><availabilityTime value="20260301"/>{}{body}</ehrComposition></component>"#,
+            at.map(|a| conf(c, a)).unwrap_or_default()
+        )
+    };
+    let mut body = comp(id(20), stmt, Some(Pos::Composition));
+    let first = targets[0].clone();
+    let linkset = |lid: &str, named: &str, components: &[&str], at: Pos| {
+        let comps: String = components
+            .iter()
+            .map(|x| format!(r#"<component typeCode="COMP"><statementRef classCode="OBS" moodCode="EVN"><id root="{x}"/></statementRef></component>"#))
+            .collect();
+        format!(
+            r#"<component typeCode="COMP"><LinkSet classCode="OBS" moodCode="EVN"><id root="{lid}"/><code code="394774009" codeSystem="{SCT}"/><statusCode code="COMPLETE"/><effectiveTime><low value="20250101"/></effectiveTime><availabilityTime value="20250101"/>{}{comps}<conditionNamed typeCode="NAME" inversionInd="true"><namedStatementRef classCode="OBS" moodCode="EVN"><id root="{named}"/></namedStatementRef></conditionNamed></LinkSet></component>"#,
+            conf(c, at)
+        )
+    };
+    let mut naming = None;
+    if p.naming {
+        let lid = id(30);
+        body.push_str(&comp(
+            id(31),
+            linkset(&lid, &first, &[], Pos::NamingLinkSet),
+            None,
+        ));
+        naming = Some(lid.to_ascii_lowercase());
+    }
+    if p.component {
+        let (lid, named) = (id(40), id(41));
+        let o = format!(
+            r#"<component typeCode="COMP"><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{named}"/><code code="H33..00" codeSystem="{READ}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20250101"/></effectiveTime><availabilityTime value="20250101"/></ObservationStatement></component>"#
+        );
+        let ls = linkset(&lid, &named, &[first.as_str()], Pos::ComponentLinkSet);
+        body.push_str(&comp(id(42), format!("{o}{ls}"), None));
+    }
+    // A bystander no code covers (unless the whole record is covered).
+    let by = id(50);
+    body.push_str(&comp(
+        id(51),
+        format!(
+            r#"<component typeCode="COMP"><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{by}"/><code code="H33..00" codeSystem="{READ}"/><statusCode code="COMPLETE"/><effectiveTime><center value="20260301"/></effectiveTime><availabilityTime value="20260301"/></ObservationStatement></component>"#
+        ),
+        None,
+    ));
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><RCMR_IN030000UK07 xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><id root="{}"/><creationTime value="20260314100000"/><ControlActEvent classCode="CACT" moodCode="EVN"><subject typeCode="SUBJ"><EhrExtract classCode="EXTRACT" moodCode="EVN"><id root="{}"/>{}<availabilityTime value="20260314100000"/><recordTarget typeCode="RCT"><patient classCode="PAT"><id root="2.16.840.1.113883.2.1.4.1" extension="9000000009"/></patient></recordTarget><author typeCode="AUT"><AgentOrgSDS classCode="AGNT"><agentOrganizationSDS classCode="ORG" determinerCode="INSTANCE"><id root="1.2.826.0.1285.0.1.10" extension="A12345"/></agentOrganizationSDS></AgentOrgSDS></author><component typeCode="COMP"><ehrFolder classCode="FOLDER" moodCode="EVN"><id root="{}"/>{}{body}</ehrFolder></component></EhrExtract></subject></ControlActEvent></RCMR_IN030000UK07>"#,
+        id(90001),
+        id(90002),
+        conf(c, Pos::Extract),
+        id(90003),
+        conf(c, Pos::Folder),
+    );
+    let lower = |v: Vec<String>| v.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+    (xml, lower(targets), naming, by.to_ascii_lowercase())
+}
+
+fn placement() -> impl Strategy<Value = Placement> {
+    let shape = prop_oneof![
+        Just(Shape::Diagnosis),
+        Just(Shape::Result),
+        Just(Shape::Allergy),
+        Just(Shape::Medication),
+    ];
+    let code = prop_oneof![Just("NOPAT"), Just("R"), Just("V"), Just("NOSCRUB")];
+    (
+        shape,
+        proptest::collection::vec(any::<bool>(), 0..3),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::collection::vec((0usize..12, code), 0..3),
+    )
+        .prop_map(|(shape, wrappers, naming, component, raw)| {
+            let wrappers = if matches!(shape, Shape::Diagnosis | Shape::Result) {
+                wrappers
+            } else {
+                Vec::new()
+            };
+            let mut positions = vec![
+                Pos::Own,
+                Pos::Composition,
+                Pos::Folder,
+                Pos::Extract,
+                Pos::Nested,
+            ];
+            positions.extend((0..wrappers.len()).map(Pos::Wrapper));
+            if matches!(shape, Shape::Allergy | Shape::Medication) {
+                positions.push(Pos::Part);
+            }
+            if naming {
+                positions.push(Pos::NamingLinkSet);
+            }
+            if component {
+                positions.push(Pos::ComponentLinkSet);
+            }
+            let codes = raw
+                .into_iter()
+                .map(|(k, c)| (positions[k % positions.len()], c))
+                .collect();
+            Placement {
+                shape,
+                wrappers,
+                naming,
+                component,
+                codes,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn confidentiality_at_any_ancestor_or_referrer_withholds(p in placement(), salt in 1u32..0xFFFF) {
+        let (xml, targets, naming, bystander) = placed(&p, salt);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.xml");
+        std::fs::write(&path, &xml).unwrap();
+        let s = settings();
+        let c = convert_file(&path, &s);
+        prop_assert_eq!(c.status, Status::Converted, "{:?}", c.error);
+        let bundle = serde_json::to_string(c.bundle.as_ref().unwrap()).unwrap();
+        let restricted = p.codes.iter().any(|(_, code)| *code != "NOSCRUB");
+        let record = p
+            .codes
+            .iter()
+            .any(|(pos, code)| *code != "NOSCRUB" && matches!(pos, Pos::Folder | Pos::Extract));
+        let explained = migx::pipeline::explain_file(&path, &s).to_table(false);
+        prop_assert!(!bundle.contains(&marker(1)) && !explained.contains(&marker(1)));
+        if restricted {
+            for t in &targets {
+                prop_assert!(!bundle.contains(t.as_str()), "withheld {} in the bundle: {:?}", t, p);
+            }
+            if let Some(l) = &naming {
+                prop_assert!(!bundle.contains(l.as_str()), "the problem naming a withheld item is shared: {:?}", p);
+            }
+            prop_assert!(c.items.iter().any(|i| targets.contains(&i.source_id) && i.reason.as_str() == "confidential"), "{:?}", p);
+            // explain says where an inherited reason came from, by element name.
+            prop_assert!(explained.contains("withheld: confidential"), "{}", explained);
+            for line in explained.lines().filter(|l| l.contains("(from ")) {
+                let from = line.rsplit("(from ").next().unwrap_or("").trim_end_matches(')');
+                prop_assert!(
+                    ["ehrComposition", "ehrFolder", "EhrExtract", "LinkSet", "CompoundStatement", "ObservationStatement", "MedicationStatement", "ehrSupplyAuthorise"].contains(&from),
+                    "origin {:?} is not an element name", from
+                );
+            }
+        } else {
+            // Shared itself, or (a plain statement a problem names) as that problem.
+            let shared = bundle.contains(targets[0].as_str())
+                || naming.as_ref().is_some_and(|l| bundle.contains(l.as_str()));
+            prop_assert!(shared, "shareable target missing: {:?}", p);
+        }
+        // Nothing reduces what no code covers.
+        prop_assert_eq!(bundle.contains(bystander.as_str()), !record, "bystander: {:?}", p);
+    }
+}

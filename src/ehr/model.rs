@@ -219,8 +219,18 @@ pub struct Item {
     pub availability: DateField,
     /// Confidentiality codes on this element itself.
     pub confidentiality: Vec<String>,
-    /// Confidentiality codes on this element or any ancestor (filled after reading).
-    pub inherited_confidentiality: Vec<String>,
+    /// Confidentiality codes of source constructs that are not items of their own but cover
+    /// this one (GP Connect: a `List` that lists it, the `Medication` it uses), with the
+    /// construct's name. They count as this item's own codes; `policy::graph` spreads them.
+    pub covered_by: Vec<(&'static str, String)>,
+    /// Further placements beside `parent` (GP Connect: every consultation, report, group or
+    /// list that places the item, when it is emitted under another one). Confidentiality
+    /// follows every placement (`policy::graph`).
+    pub also_in: Vec<usize>,
+    /// A reference a confidentiality decision about this item depends on (its consultation,
+    /// report, list placement) could not be resolved, or resolved ambiguously: withheld as
+    /// `unresolvable-reference` (fail closed).
+    pub unresolved_placement: bool,
     /// The statement's `value`, if any.
     pub value: Option<Value>,
     /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
@@ -276,6 +286,9 @@ pub struct Extract {
     pub index: HashMap<String, usize>,
     /// Ids seen on more than one element.
     pub duplicate_ids: Vec<String>,
+    /// Confidentiality codes on the whole record, with the construct that carried them
+    /// (`EhrExtract`, `ehrFolder`; GP Connect `Bundle`, `Patient`). They cover every item.
+    pub record_confidentiality: Vec<(&'static str, String)>,
 }
 
 impl Extract {
@@ -284,21 +297,11 @@ impl Extract {
         self.index.get(id).map(|&i| &self.items[i])
     }
 
-    /// Fill `inherited_confidentiality` and `children`, and build the id index. Parents
-    /// always precede their children in `items`, so one forward pass suffices.
+    /// Fill `children` and build the id index (confidentiality over containment and
+    /// references is computed once per extract by `policy::graph`).
     pub fn finish(&mut self) {
         for i in 0..self.items.len() {
-            let mut inherited = match self.items[i].parent {
-                Some(p) => self.items[p].inherited_confidentiality.clone(),
-                None => Vec::new(),
-            };
-            for c in &self.items[i].confidentiality {
-                if !inherited.contains(c) {
-                    inherited.push(c.clone());
-                }
-            }
-            self.items[i].inherited_confidentiality = inherited;
-            if let Some(p) = self.items[i].parent {
+            if let Some(p) = self.items[i].parent.filter(|&p| p < self.items.len()) {
                 self.items[p].children.push(i);
             }
         }

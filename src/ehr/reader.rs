@@ -51,6 +51,7 @@ enum Tag {
     Id,
     CreationTime,
     EhrExtract,
+    EhrFolder,
     RecordTarget,
     Patient,
     Author,
@@ -133,6 +134,7 @@ fn tag_of(local: &str) -> Tag {
         9 => match b {
             b"qualifier" => Tag::Qualifier,
             b"component" => Tag::Component,
+            b"ehrFolder" => Tag::EhrFolder,
             _ => Tag::Other,
         },
         10 => match b {
@@ -450,6 +452,19 @@ impl State {
         }
         match self.items.last().copied() {
             Some((idx, idepth)) => self.item_field(idx, idepth, tag, &attrs),
+            None if tag == Tag::ConfidentialityCode => {
+                // Outside every statement: on the folder, the extract or the message around
+                // it, and so on the whole record (fail closed wherever it sits).
+                let construct = if self.path.contains(&Tag::EhrFolder) {
+                    "ehrFolder"
+                } else if self.extract_depth.is_some() {
+                    "EhrExtract"
+                } else {
+                    self.ex.kind.map_or("EhrExtract", MessageKind::name)
+                };
+                let code = own(&attrs.code).unwrap_or_else(|| "UNKNOWN".to_string());
+                self.ex.record_confidentiality.push((construct, code));
+            }
             None => self.extract_field(&attrs),
         }
         Ok(())
@@ -606,7 +621,9 @@ impl State {
             [Tag::EffectiveTime, Tag::High] => set_date(&mut item.effective.high, a),
             [Tag::EffectiveTime, Tag::Center] => set_date(&mut item.effective.center, a),
             [Tag::AvailabilityTime] => set_date(&mut item.availability, a),
-            [Tag::ConfidentialityCode] => {
+            // At any depth inside the statement (not only as its direct child): a code the
+            // reader does not place is still a restriction on the statement.
+            [.., Tag::ConfidentialityCode] => {
                 // An unreadable confidentiality code is still a restriction: keep a marker.
                 item.confidentiality
                     .push(own(&a.code).unwrap_or_else(|| "UNKNOWN".to_string()));

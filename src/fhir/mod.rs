@@ -438,10 +438,7 @@ impl Mapper<'_> {
         meta.insert("profile".into(), json!([format!("{UKCORE}{ty}")]));
         // Label what a restricting code covers when the policy labels instead of dropping
         // (NOSCRUB, say, restricts nothing).
-        let restricted = item.inherited_confidentiality.iter().any(|c| {
-            self.policy.confidentiality_action(c) == crate::policy::ConfidentialityAction::Label
-        });
-        if restricted {
+        if self.d.labelled(i) {
             meta.insert(
                 "security".into(),
                 json!([{ "system": V3_ACT_CODE, "code": "NOPAT" }]),

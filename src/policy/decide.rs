@@ -10,8 +10,9 @@ use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{DateField, Element, Extract, Item, Value};
 use crate::ehr::ts::Ts;
+use crate::policy::graph::{self, Reach};
 use crate::policy::semantic::TagClass;
-use crate::policy::{ConsentEffect, Policy};
+use crate::policy::{ConfidentialityAction, ConsentEffect, Policy};
 use std::collections::{HashMap, HashSet};
 
 /// The eight categories a MIG shares, in the order bundles list them.
@@ -266,6 +267,27 @@ pub struct Decisions {
     pub issues: HashMap<usize, Vec<usize>>,
     /// The date "current" and "recent" were judged against.
     pub as_of: Ts,
+    /// Per item, the confidentiality that reaches it over containment and references
+    /// (`policy::graph`), with where it came from.
+    pub confidentiality: Vec<Option<Reach>>,
+}
+
+impl Decisions {
+    /// Whether item `i` is shared under a security label (policy handling `label`).
+    pub fn labelled(&self, i: usize) -> bool {
+        self.confidentiality
+            .get(i)
+            .copied()
+            .flatten()
+            .is_some_and(|r| r.action == ConfidentialityAction::Label)
+    }
+
+    /// Where the confidentiality that withheld item `i` came from, when it was inherited
+    /// (the construct's name, never a source id).
+    pub fn inherited_from(&self, i: usize) -> Option<&'static str> {
+        let r = self.confidentiality.get(i).copied().flatten()?;
+        (r.action == ConfidentialityAction::Drop && !r.origin.own).then_some(r.origin.construct)
+    }
 }
 
 /// The latest practice consent/dissent entry decides; a dissent with no readable date is
@@ -316,6 +338,25 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
     for i in 0..n {
         let d = ctx.decide_item(i, &items);
         items.push(d);
+    }
+    // A shared item whose meaning is a part withheld as confidential or sensitive (also
+    // through the part's own parent: a sensitive battery around a problem's named statement)
+    // is withheld for the same reason. Medications and allergies first: a problem may name
+    // a medication.
+    for pass in 0..2 {
+        for i in 0..n {
+            let part = match items[i].outcome {
+                Outcome::Shared(Role::Medication { authorise }) if pass == 0 => Some(authorise),
+                Outcome::Shared(Role::Allergy { observation }) if pass == 0 => observation,
+                Outcome::Shared(Role::Problem { named }) if pass == 1 => Some(named),
+                _ => None,
+            };
+            if let Some(Outcome::Withheld(r)) = part.map(|p| items[p].outcome) {
+                if r.warns() {
+                    items[i].outcome = Outcome::Withheld(r);
+                }
+            }
+        }
     }
     // Parts share the fate of what they are part of (owners may come later in the document).
     for i in 0..n {
@@ -385,6 +426,7 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
         free_text_removed,
         issues,
         as_of,
+        confidentiality: ctx.conf,
     }
 }
 
@@ -398,6 +440,8 @@ struct Ctx<'a> {
     authorisations: HashMap<&'a str, (usize, usize)>,
     /// Authorisation ids discontinued on or before the as-of date (or undated).
     discontinued: HashSet<&'a str>,
+    /// Per item, the confidentiality reaching it (`policy::graph`), computed once.
+    conf: Vec<Option<Reach>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -458,6 +502,7 @@ impl<'a> Ctx<'a> {
             named_by,
             authorisations,
             discontinued,
+            conf: graph::confidentiality(ex, policy),
         }
     }
 
@@ -749,9 +794,11 @@ impl<'a> Ctx<'a> {
     fn filter(&self, i: usize, element: Element, outcome: &Outcome) -> Option<WithheldReason> {
         use WithheldReason as W;
         let item = self.item(i);
-        // 1. Confidential: a restricting code on the item or any ancestor. The named
-        // statement of a problem counts too: it is the problem's meaning.
-        if self.restricted(item) {
+        // 1. Confidential: a restricting code reaching the item over the confidentiality
+        // graph (containment, references, chains, placements). The part that gives a shared
+        // item its meaning counts too (a problem's named statement, an allergy's allergen, a
+        // medication's authorisation).
+        if self.restricted(i) {
             return Some(W::Confidential);
         }
         let named = match outcome {
@@ -759,10 +806,16 @@ impl<'a> Ctx<'a> {
             Outcome::Shared(Role::Allergy { observation }) => *observation,
             _ => None,
         };
-        if let Some(n) = named {
-            if self.restricted(self.item(n)) {
-                return Some(W::Confidential);
-            }
+        let part = match outcome {
+            Outcome::Shared(Role::Medication { authorise }) => Some(*authorise),
+            _ => named,
+        };
+        if part.is_some_and(|n| self.restricted(n)) {
+            return Some(W::Confidential);
+        }
+        // A placement a confidentiality decision depends on could not be resolved.
+        if item.unresolved_placement || part.is_some_and(|n| self.item(n).unresolved_placement) {
+            return Some(W::UnresolvableReference);
         }
         // 2. Sensitive: any coding of the item, its value, its drug, or its named statement.
         if self.sensitive(item) || named.is_some_and(|n| self.sensitive(self.item(n))) {
@@ -825,10 +878,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn restricted(&self, item: &Item) -> bool {
-        item.inherited_confidentiality
-            .iter()
-            .any(|c| self.policy.confidentiality_restricts(c))
+    fn restricted(&self, i: usize) -> bool {
+        self.conf
+            .get(i)
+            .copied()
+            .flatten()
+            .is_some_and(|r| r.action == ConfidentialityAction::Drop)
     }
 
     fn sensitive(&self, item: &Item) -> bool {

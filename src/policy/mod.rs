@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod graph;
 pub mod semantic;
 
 pub use config::{

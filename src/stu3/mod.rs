@@ -1194,7 +1194,11 @@ mod tests {
     fn maps_constructs_like_the_xml() {
         let ex = read_gpconnect(&fixture()).unwrap();
         let obs = item(&ex, "33333333-3333-4333-8333-333333333333");
-        assert_eq!(obs.inherited_confidentiality, vec!["NOPAT".to_string()]);
+        let policy = crate::policy::Policy::embedded_default().unwrap();
+        let conf = crate::policy::graph::confidentiality(&ex, &policy);
+        let reach = conf[ex.index["33333333-3333-4333-8333-333333333333"]].unwrap();
+        assert_eq!(reach.origin.construct, "ehrComposition");
+        assert!(!reach.origin.own && obs.confidentiality.is_empty());
         let p = item(&ex, "66666666-6666-4666-8666-666666666666");
         assert_eq!(p.element, Some(Element::LinkSet));
         assert_eq!(p.codes[0].code, "394774009");

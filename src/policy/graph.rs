@@ -1,0 +1,326 @@
+//! Confidentiality as a property inherited over one graph of containment and reference,
+//! computed once per extract.
+//!
+//! A confidentiality code on any construct covers everything the construct contains or
+//! refers to, and whatever is shared as one resource with it. The edges, in both formats
+//! (GP Connect constructs are read into the same model):
+//!
+//! | from | to | why |
+//! |---|---|---|
+//! | the record (`EhrExtract`, `ehrFolder`; GP Connect `Bundle`, `Patient`) | every item | the whole record is covered |
+//! | an item | its children (composition, compound, battery, report, specimen, medication) | containment |
+//! | an item | every further placement's contents (`Item::also_in`: GP Connect consultations, reports, groups, lists) | every placement counts |
+//! | a `LinkSet` | its named statement and its component statements | the problem covers what it links |
+//! | a named statement | its `LinkSet` | the statement is the problem's meaning |
+//! | an `ehrSupplyAuthorise` | its `MedicationStatement` | shared as one MedicationRequest |
+//! | an `ehrSupplyAuthorise` / `ehrSupplyPrescribe` | the issues and discontinuations that name it (`inFulfillmentOf`, `reversalOf`) | the chain |
+//! | an allergy's observation | the allergy | shared as one AllergyIntolerance |
+//!
+//! Codes of constructs that are not items (a GP Connect `List` or `Medication`) arrive as
+//! `Item::covered_by`. The walk is a breadth-first search from every restricted item at once:
+//! each item and each edge is visited once per level (withhold, then label), so the cost is
+//! linear in the size of the record whatever its shape.
+
+use crate::ehr::model::{Element, Extract};
+use crate::policy::{ConfidentialityAction, Policy};
+use std::collections::VecDeque;
+
+/// Where the code that reaches an item was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The construct carrying the code, by migx's element names (`ehrComposition`,
+    /// `LinkSet`, `EhrExtract`, `List`, ...); never a source id.
+    pub construct: &'static str,
+    /// The code is on the item itself (not inherited).
+    pub own: bool,
+}
+
+/// A confidentiality code that reaches an item, and what it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Withhold (`Drop`) or share with a security label (`Label`); never `Share`.
+    pub action: ConfidentialityAction,
+    /// Where it came from (for `migx explain`).
+    pub origin: Origin,
+}
+
+/// The strongest action among `codes` (unknown codes withhold: fail closed).
+fn strongest<'a>(policy: &Policy, codes: impl Iterator<Item = &'a str>) -> ConfidentialityAction {
+    let mut best = ConfidentialityAction::Share;
+    for c in codes {
+        match policy.confidentiality_action(c) {
+            ConfidentialityAction::Drop => return ConfidentialityAction::Drop,
+            ConfidentialityAction::Label => best = ConfidentialityAction::Label,
+            ConfidentialityAction::Share => {}
+        }
+    }
+    best
+}
+
+/// Outgoing edges of every item, in one flat adjacency (built once).
+struct Edges {
+    start: Vec<usize>,
+    to: Vec<usize>,
+}
+
+impl Edges {
+    fn build(ex: &Extract, policy: &Policy) -> Edges {
+        let n = ex.items.len();
+        let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(n * 2);
+        let resolve = |id: &str| ex.index.get(id).copied();
+        for (i, item) in ex.items.iter().enumerate() {
+            for &c in &item.children {
+                pairs.push((i, c));
+            }
+            for &p in &item.also_in {
+                if p < n {
+                    pairs.push((p, i));
+                }
+            }
+            match item.element {
+                Some(Element::LinkSet) => {
+                    if let Some(named) = item.named_statement.as_deref().and_then(resolve) {
+                        pairs.push((i, named));
+                        pairs.push((named, i));
+                    }
+                    for r in &item.component_refs {
+                        if let Some(c) = resolve(r) {
+                            pairs.push((i, c));
+                        }
+                    }
+                }
+                Some(Element::EhrSupplyAuthorise) => {
+                    if let Some(p) = item.parent {
+                        pairs.push((i, p));
+                    }
+                }
+                Some(Element::CompoundStatement)
+                    if policy.category_rule(&item.codes) == Some("allergy-header") =>
+                {
+                    // The allergen is the first observation (as `decide` reads it).
+                    if let Some(&obs) = item
+                        .children
+                        .iter()
+                        .find(|&&c| ex.items[c].element == Some(Element::ObservationStatement))
+                    {
+                        pairs.push((obs, i));
+                    }
+                }
+                _ => {}
+            }
+            if let Some(prior) = item.prior_ref.as_deref().and_then(resolve) {
+                pairs.push((prior, i));
+            }
+        }
+        // Counting sort by source: O(n + e).
+        let mut start = vec![0usize; n + 1];
+        for &(a, _) in &pairs {
+            start[a + 1] += 1;
+        }
+        for k in 0..n {
+            start[k + 1] += start[k];
+        }
+        let mut fill = start.clone();
+        let mut to = vec![0usize; pairs.len()];
+        for &(a, b) in &pairs {
+            to[fill[a]] = b;
+            fill[a] += 1;
+        }
+        Edges { start, to }
+    }
+
+    fn from(&self, i: usize) -> &[usize] {
+        &self.to[self.start[i]..self.start[i + 1]]
+    }
+}
+
+/// For every item (indexed like `Extract::items`), the confidentiality that reaches it, if
+/// any: the most restrictive over every path (withhold beats label).
+pub fn confidentiality(ex: &Extract, policy: &Policy) -> Vec<Option<Reach>> {
+    let n = ex.items.len();
+    let mut reach: Vec<Option<Reach>> = vec![None; n];
+    let record = strongest(
+        policy,
+        ex.record_confidentiality.iter().map(|(_, c)| c.as_str()),
+    );
+    if record == ConfidentialityAction::Drop {
+        // The whole record is covered: nothing to walk.
+        let construct = ex
+            .record_confidentiality
+            .iter()
+            .find(|(_, c)| policy.confidentiality_action(c) == ConfidentialityAction::Drop)
+            .map_or("EhrExtract", |(k, _)| k);
+        let r = Reach {
+            action: ConfidentialityAction::Drop,
+            origin: Origin {
+                construct,
+                own: false,
+            },
+        };
+        return vec![Some(r); n];
+    }
+    let edges = Edges::build(ex, policy);
+    // Own codes (and those of covering constructs) of each item: (action, construct, own).
+    let own: Vec<(ConfidentialityAction, &'static str, bool)> = ex
+        .items
+        .iter()
+        .map(|item| {
+            let name = item.element.map_or("unknown", Element::name);
+            let a = strongest(policy, item.confidentiality.iter().map(String::as_str));
+            let cov = item
+                .covered_by
+                .iter()
+                .map(|(k, c)| (policy.confidentiality_action(c), *k))
+                .max_by_key(|(a, _)| rank(*a));
+            match cov {
+                Some((ca, k)) if rank(ca) > rank(a) => (ca, k, false),
+                _ => (a, name, true),
+            }
+        })
+        .collect();
+    for level in [ConfidentialityAction::Drop, ConfidentialityAction::Label] {
+        let mut queue = VecDeque::new();
+        for (i, &(a, construct, is_own)) in own.iter().enumerate() {
+            if a == level && reach[i].is_none() {
+                reach[i] = Some(Reach {
+                    action: level,
+                    origin: Origin {
+                        construct,
+                        own: is_own,
+                    },
+                });
+                queue.push_back(i);
+            }
+        }
+        if level == ConfidentialityAction::Label && record == ConfidentialityAction::Label {
+            let construct = ex
+                .record_confidentiality
+                .first()
+                .map_or("EhrExtract", |(k, _)| k);
+            for (i, r) in reach.iter_mut().enumerate() {
+                if r.is_none() {
+                    *r = Some(Reach {
+                        action: level,
+                        origin: Origin {
+                            construct,
+                            own: false,
+                        },
+                    });
+                    queue.push_back(i);
+                }
+            }
+        }
+        while let Some(i) = queue.pop_front() {
+            let Some(from) = reach[i] else { continue };
+            for &t in edges.from(i) {
+                if reach[t].is_none() {
+                    reach[t] = Some(Reach {
+                        action: level,
+                        origin: Origin {
+                            construct: from.origin.construct,
+                            own: false,
+                        },
+                    });
+                    queue.push_back(t);
+                }
+            }
+        }
+    }
+    reach
+}
+
+fn rank(a: ConfidentialityAction) -> u8 {
+    match a {
+        ConfidentialityAction::Share => 0,
+        ConfidentialityAction::Label => 1,
+        ConfidentialityAction::Drop => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ehr::model::Item;
+
+    fn item(id: &str, element: Element, parent: Option<usize>) -> Item {
+        Item {
+            id: id.into(),
+            element: Some(element),
+            parent,
+            ..Item::default()
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::embedded_default().expect("embedded policy")
+    }
+
+    #[test]
+    fn a_code_reaches_contents_referrers_and_chains_with_its_origin() {
+        let mut ex = Extract::default();
+        ex.items = vec![
+            item("comp", Element::EhrComposition, None),
+            item("obs", Element::ObservationStatement, Some(0)),
+            item("ls", Element::LinkSet, None),
+            item("ms", Element::MedicationStatement, None),
+            item("auth", Element::EhrSupplyAuthorise, Some(3)),
+            item("presc", Element::EhrSupplyPrescribe, None),
+            item("other", Element::ObservationStatement, None),
+        ];
+        ex.items[2].named_statement = Some("obs".into());
+        ex.items[2].confidentiality = vec!["NOPAT".into()];
+        ex.items[4].confidentiality = vec!["NOPAT".into()];
+        ex.items[5].prior_ref = Some("auth".into());
+        ex.finish();
+        let r = confidentiality(&ex, &policy());
+        let drop = |i: usize| r[i].is_some_and(|r| r.action == ConfidentialityAction::Drop);
+        assert!(!drop(0), "the problem does not cover the consultation");
+        assert!(drop(1) && drop(2) && drop(3) && drop(4) && drop(5));
+        assert!(!drop(6));
+        assert_eq!(
+            r[1].map(|r| r.origin),
+            Some(Origin {
+                construct: "LinkSet",
+                own: false
+            })
+        );
+        assert_eq!(r[3].map(|r| r.origin.construct), Some("ehrSupplyAuthorise"));
+        assert!(r[4].is_some_and(|r| r.origin.own));
+    }
+
+    #[test]
+    fn the_record_covers_every_item_and_label_yields_to_drop() {
+        let mut ex = Extract::default();
+        ex.items = vec![
+            item("a", Element::ObservationStatement, None),
+            item("b", Element::ObservationStatement, None),
+        ];
+        ex.record_confidentiality = vec![("ehrFolder", "NOPAT".into())];
+        ex.finish();
+        let r = confidentiality(&ex, &policy());
+        assert!(r.iter().all(|r| r.is_some_and(
+            |r| r.action == ConfidentialityAction::Drop && r.origin.construct == "ehrFolder"
+        )));
+    }
+
+    #[test]
+    fn a_long_chain_is_linear() {
+        let n = 200_000;
+        let mut ex = Extract::default();
+        ex.items = (0..n)
+            .map(|k| {
+                item(
+                    &format!("i{k}"),
+                    Element::CompoundStatement,
+                    k.checked_sub(1),
+                )
+            })
+            .collect();
+        ex.items[0].confidentiality = vec!["NOPAT".into()];
+        ex.finish();
+        let t = std::time::Instant::now();
+        let r = confidentiality(&ex, &policy());
+        assert!(r.iter().all(Option::is_some));
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    }
+}
