@@ -257,16 +257,18 @@ mod tests {
 
     #[test]
     fn a_code_reaches_contents_referrers_and_chains_with_its_origin() {
-        let mut ex = Extract::default();
-        ex.items = vec![
-            item("comp", Element::EhrComposition, None),
-            item("obs", Element::ObservationStatement, Some(0)),
-            item("ls", Element::LinkSet, None),
-            item("ms", Element::MedicationStatement, None),
-            item("auth", Element::EhrSupplyAuthorise, Some(3)),
-            item("presc", Element::EhrSupplyPrescribe, None),
-            item("other", Element::ObservationStatement, None),
-        ];
+        let mut ex = Extract {
+            items: vec![
+                item("comp", Element::EhrComposition, None),
+                item("obs", Element::ObservationStatement, Some(0)),
+                item("ls", Element::LinkSet, None),
+                item("ms", Element::MedicationStatement, None),
+                item("auth", Element::EhrSupplyAuthorise, Some(3)),
+                item("presc", Element::EhrSupplyPrescribe, None),
+                item("other", Element::ObservationStatement, None),
+            ],
+            ..Extract::default()
+        };
         ex.items[2].named_statement = Some("obs".into());
         ex.items[2].confidentiality = vec!["NOPAT".into()];
         ex.items[4].confidentiality = vec!["NOPAT".into()];
@@ -290,12 +292,14 @@ mod tests {
 
     #[test]
     fn the_record_covers_every_item_and_label_yields_to_drop() {
-        let mut ex = Extract::default();
-        ex.items = vec![
-            item("a", Element::ObservationStatement, None),
-            item("b", Element::ObservationStatement, None),
-        ];
-        ex.record_confidentiality = vec![("ehrFolder", "NOPAT".into())];
+        let mut ex = Extract {
+            items: vec![
+                item("a", Element::ObservationStatement, None),
+                item("b", Element::ObservationStatement, None),
+            ],
+            record_confidentiality: vec![("ehrFolder", "NOPAT".into())],
+            ..Extract::default()
+        };
         ex.finish();
         let r = confidentiality(&ex, &policy());
         assert!(r.iter().all(|r| r.is_some_and(
@@ -305,17 +309,19 @@ mod tests {
 
     #[test]
     fn a_long_chain_is_linear() {
-        let n = 200_000;
-        let mut ex = Extract::default();
-        ex.items = (0..n)
-            .map(|k| {
-                item(
-                    &format!("i{k}"),
-                    Element::CompoundStatement,
-                    k.checked_sub(1),
-                )
-            })
-            .collect();
+        let n: usize = 200_000;
+        let mut ex = Extract {
+            items: (0..n)
+                .map(|k| {
+                    item(
+                        &format!("i{k}"),
+                        Element::CompoundStatement,
+                        k.checked_sub(1),
+                    )
+                })
+                .collect(),
+            ..Extract::default()
+        };
         ex.items[0].confidentiality = vec!["NOPAT".into()];
         ex.finish();
         let t = std::time::Instant::now();
