@@ -302,7 +302,9 @@ fn bundles_carry_consent_provenance_and_category_lists() {
     {
         let l = &e["resource"];
         if l["title"] == "Investigations and results" {
-            assert_eq!(l["emptyReason"]["coding"][0]["code"], "nocontent");
+            // Nothing of the category was recorded: UK Core's own code (HL7's
+            // list-empty-reason has no `nocontent`).
+            assert_eq!(l["emptyReason"]["coding"][0]["code"], "no-content-recorded");
         } else {
             assert!(
                 l["entry"].is_array(),
@@ -324,7 +326,12 @@ fn bundles_carry_consent_provenance_and_category_lists() {
         .filter(|r| r["resourceType"] == "List" && r["extension"].is_array())
         .collect();
     assert_eq!(warned.len(), 1);
-    assert_eq!(warned[0]["extension"][0]["valueCode"], "confidential-items");
+    // Extension-UKCore-ListWarningCode carries a CodeableConcept (a `valueCode` is invalid).
+    assert_eq!(
+        warned[0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        "confidential-items"
+    );
+    assert!(warned[0]["extension"][0].get("valueCode").is_none());
 }
 
 #[test]

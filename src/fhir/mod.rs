@@ -3,6 +3,7 @@
 //! does not even hold it). Resource ids derive from source ids, so output is deterministic.
 
 pub mod ids;
+pub mod lists;
 
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
@@ -21,13 +22,13 @@ pub const UKCORE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-";
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 /// Identifier system of ODS organisation codes.
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-/// Extension carrying a List warning such as `confidential-items` (items withheld from the
-/// category).
-pub const LIST_WARNING_URL: &str =
-    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-ListWarningCode";
+pub use lists::LIST_WARNING_URL;
 /// Core extension holding a SNOMED CT description id beside the concept id it resolves to (a
 /// description id is a term, not a concept, so it cannot go in `Coding.code`).
 pub const SCT_DESC_ID_URL: &str = "http://hl7.org/fhir/StructureDefinition/coding-sctdescid";
+/// Core extension saying why a value is absent.
+pub const DATA_ABSENT_REASON_URL: &str =
+    "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 const V3_ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
 /// What the release is made under: who asked, with what consent, by which rules.
@@ -134,6 +135,7 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         consent_resource(&consent_id, &patient_id, &requester_id, rc),
     );
 
+    let withholding = lists::withholding(d);
     let mut lists = Vec::new();
     for cat in Category::ALL {
         let items: Vec<Json> = per_cat[cat as usize]
@@ -141,30 +143,23 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
             .filter(|(_, _, member)| *member)
             .map(|(id, _, _)| json!({ "item": { "reference": urn(id) } }))
             .collect();
-        let warned = d.warn.contains(&cat);
+        let withheld = withholding[cat as usize];
         let list_id = derived_uuid(&["list", &key, cat.as_str()]);
         let mut list = Map::new();
         list.insert("resourceType".into(), json!("List"));
         list.insert("id".into(), json!(list_id));
         list.insert("meta".into(), meta("List"));
-        if warned {
-            list.insert(
-                "extension".into(),
-                json!([{ "url": LIST_WARNING_URL, "valueCode": "confidential-items" }]),
-            );
+        if withheld.warns() {
+            list.insert("extension".into(), json!([lists::warning_extension()]));
         }
         list.insert("status".into(), json!("current"));
         list.insert("mode".into(), json!("snapshot"));
-        list.insert("title".into(), json!(list_title(cat)));
-        list.insert("code".into(), list_code(cat));
+        list.insert("title".into(), json!(lists::list_title(cat)));
+        list.insert("code".into(), lists::list_code(cat));
         list.insert("subject".into(), json!({ "reference": urn(&patient_id) }));
         list.insert("date".into(), json!(rc.as_of.fhir_instant()));
         if items.is_empty() {
-            let code = if warned { "withheld" } else { "nocontent" };
-            list.insert(
-                "emptyReason".into(),
-                json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": code }] }),
-            );
+            list.insert("emptyReason".into(), lists::empty_reason(withheld));
         } else {
             list.insert("entry".into(), json!(items));
         }
@@ -191,31 +186,6 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         "timestamp": rc.as_of.fhir_instant(),
         "entry": entries,
     })
-}
-
-fn list_title(c: Category) -> &'static str {
-    match c {
-        Category::Problems => "Problems",
-        Category::Diagnoses => "Diagnoses",
-        Category::Medications => "Medications",
-        Category::Allergies => "Allergies and adverse reactions",
-        Category::Tests => "Recent tests",
-        Category::Investigations => "Investigations and results",
-        Category::Procedures => "Procedures",
-        Category::RisksWarnings => "Risks and warnings",
-    }
-}
-
-/// GP Connect list codes where one exists; otherwise the title as text.
-fn list_code(c: Category) -> Json {
-    let sct = |code: &str, display: &str| json!({ "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }], "text": list_title(c) });
-    match c {
-        Category::Problems => sct("717711000000103", "Problems"),
-        Category::Medications => sct("933361000000108", "Medications and medical devices"),
-        Category::Allergies => sct("886921000000105", "Allergies and adverse reactions"),
-        Category::Investigations => sct("887191000000108", "Investigations and results"),
-        _ => json!({ "text": list_title(c) }),
-    }
 }
 
 fn meta(ty: &str) -> Json {
@@ -680,6 +650,7 @@ impl Mapper<'_> {
         plan.insert("intent".into(), json!("plan"));
         plan.insert("medicationCodeableConcept".into(), med.clone());
         plan.insert("subject".into(), json!({ "reference": self.patient_ref }));
+        plan.insert("substitution".into(), substitution_not_recorded());
         if let Some(t) = auth.availability.value() {
             plan.insert("authoredOn".into(), json!(t.fhir()));
         }
@@ -722,6 +693,7 @@ impl Mapper<'_> {
             order.insert("intent".into(), json!("order"));
             order.insert("medicationCodeableConcept".into(), med.clone());
             order.insert("subject".into(), json!({ "reference": self.patient_ref }));
+            order.insert("substitution".into(), substitution_not_recorded());
             if let Some(t) = p.availability.value() {
                 order.insert("authoredOn".into(), json!(t.fhir()));
             }
@@ -732,6 +704,14 @@ impl Mapper<'_> {
         }
         out
     }
+}
+
+/// `MedicationRequest.substitution`, which UKCore-MedicationRequest requires (1..1) and whose
+/// `allowed[x]` is 1..1: neither GP2GP nor GP Connect records whether substitution was
+/// allowed, so the value is absent with the core `data-absent-reason` `unknown` rather than
+/// an invented yes or no.
+fn substitution_not_recorded() -> Json {
+    json!({ "_allowedBoolean": { "extension": [{ "url": DATA_ABSENT_REASON_URL, "valueCode": "unknown" }] } })
 }
 
 /// A FHIR Quantity from a decimal string; `None` when the value is not a plain number.

@@ -132,13 +132,23 @@ impl WithheldReason {
         }
     }
 
-    /// Withheld for a reason the category list must warn about (GP Connect's
-    /// `confidential-items`).
-    pub fn warns(self) -> bool {
+    /// Withheld by the category's own scope: not current, outside the recent window, a kind
+    /// of record the MIG does not share, or free text (never shared). Such an item is not part
+    /// of what its List claims to hold; every other reason leaves the List incomplete.
+    pub fn is_scope(self) -> bool {
         matches!(
             self,
-            WithheldReason::Confidential | WithheldReason::SensitiveCode
+            WithheldReason::NotCurrent
+                | WithheldReason::OutsideWindow
+                | WithheldReason::CategoryNotShared
+                | WithheldReason::FreeText
         )
+    }
+
+    /// Withheld for a reason the category List must warn about (UK Core's
+    /// `confidential-items` list warning): every reason but the category's own scope.
+    pub fn warns(self) -> bool {
+        !self.is_scope()
     }
 }
 
@@ -259,7 +269,8 @@ impl PatientWithheld {
 pub struct Decisions {
     /// One decision per item, indexed like `Extract::items`.
     pub items: Vec<Decision>,
-    /// Categories in which something was withheld as sensitive or confidential.
+    /// Categories in which something was withheld for a reason other than scope
+    /// ([`WithheldReason::warns`]).
     pub warn: Vec<Category>,
     /// Shared items whose free text was removed.
     pub free_text_removed: Vec<usize>,

@@ -1,0 +1,245 @@
+//! The category Lists (UKCore-List) and what they say about withheld items.
+//!
+//! One rule for every category: a List never claims that nothing is recorded when items of
+//! its category were withheld for a reason other than the category's own scope (see
+//! [`WithheldReason::is_scope`]). Such a List carries the UK Core warning extension
+//! (`Extension-UKCore-ListWarningCode`, a `valueCodeableConcept` bound to
+//! UKCore-ListWarningCode) and, when empty, an `emptyReason` from UKCore-ListEmptyReasonCode
+//! that says what happened (`withheld` or `unavailable`), never `no-content-recorded`.
+//! `docs/uk-core.md` lists the UK Core rules relied on.
+
+use crate::policy::decide::{Category, Decisions, Outcome, WithheldReason};
+use serde_json::{json, Value as Json};
+
+/// Extension carrying a List warning (`Extension-UKCore-ListWarningCode`).
+pub const LIST_WARNING_URL: &str =
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-ListWarningCode";
+/// UK Core's code system of List warnings.
+pub const LIST_WARNING_SYSTEM: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-ListWarningCode";
+/// HL7's code system of List empty reasons (`nilknown`, `notasked`, `withheld`,
+/// `unavailable`, `notstarted`, `closed`).
+pub const EMPTY_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/list-empty-reason";
+/// UK Core's own List empty reasons (`no-content-recorded`).
+pub const UKCORE_EMPTY_REASON_SYSTEM: &str =
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-ListEmptyReasonCode";
+
+/// What the withheld items of one category mean for its List.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Withholding {
+    /// Items withheld by policy (confidential, sensitive, or not screenable because their
+    /// codes cannot be resolved).
+    pub by_policy: usize,
+    /// Items withheld because their data are unusable (invalid codes or dates, references
+    /// that do not resolve, nothing to classify them by).
+    pub unusable: usize,
+}
+
+impl Withholding {
+    /// Whether the List must warn (something of its category was withheld outside its scope).
+    pub fn warns(self) -> bool {
+        self.by_policy + self.unusable > 0
+    }
+}
+
+/// Whether a reason is a policy decision about the item (`withheld`) rather than data that
+/// could not be used (`unavailable`). Only meaningful for reasons that are not scope.
+fn by_policy(r: WithheldReason) -> bool {
+    use WithheldReason as W;
+    match r {
+        W::Confidential | W::SensitiveCode | W::UnresolvedCode | W::FreeText => true,
+        W::UnresolvableReference | W::InvalidCode | W::InvalidDate | W::Unclassified => false,
+        W::NotCurrent | W::OutsideWindow | W::CategoryNotShared => false,
+    }
+}
+
+/// Per category (indexed like [`Category::ALL`]), the items withheld outside its scope.
+pub fn withholding(d: &Decisions) -> [Withholding; Category::ALL.len()] {
+    let mut out = [Withholding::default(); Category::ALL.len()];
+    for dec in &d.items {
+        let (Outcome::Withheld(r), Some(c)) = (dec.outcome, dec.category) else {
+            continue;
+        };
+        if r.is_scope() {
+            continue;
+        }
+        let w = &mut out[c as usize];
+        if by_policy(r) {
+            w.by_policy += 1;
+        } else {
+            w.unusable += 1;
+        }
+    }
+    out
+}
+
+/// Withheld items whose category could not be known, counted by reason (in
+/// [`WithheldReason::ALL`] order): no List can warn about them, so the whole bundle is
+/// marked incomplete.
+pub fn uncategorised(d: &Decisions) -> Vec<(WithheldReason, usize)> {
+    let mut counts = [0usize; WithheldReason::ALL.len()];
+    for dec in &d.items {
+        if let (Outcome::Withheld(r), None) = (dec.outcome, dec.category) {
+            if let Some(k) = WithheldReason::ALL.iter().position(|&x| x == r) {
+                if !r.is_scope() {
+                    counts[k] += 1;
+                }
+            }
+        }
+    }
+    WithheldReason::ALL
+        .into_iter()
+        .zip(counts)
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// The List warning extension: items of the category were withheld.
+pub fn warning_extension() -> Json {
+    json!({
+        "url": LIST_WARNING_URL,
+        "valueCodeableConcept": {
+            "coding": [{ "system": LIST_WARNING_SYSTEM, "code": "confidential-items", "display": "Confidential Items" }],
+            "text": "Items withheld under the data-sharing policy: this list is incomplete"
+        }
+    })
+}
+
+/// The `emptyReason` of an empty List.
+pub fn empty_reason(w: Withholding) -> Json {
+    let (system, code, display) = if w.by_policy > 0 {
+        (EMPTY_REASON_SYSTEM, "withheld", "Information Withheld")
+    } else if w.unusable > 0 {
+        (EMPTY_REASON_SYSTEM, "unavailable", "Unavailable")
+    } else {
+        (
+            UKCORE_EMPTY_REASON_SYSTEM,
+            "no-content-recorded",
+            "No Content Recorded",
+        )
+    };
+    json!({ "coding": [{ "system": system, "code": code, "display": display }] })
+}
+
+/// The UK Core List code of a category (UKCore-ListCode, SNOMED CT), where one exists;
+/// otherwise the title as text.
+pub fn list_code(c: Category) -> Json {
+    let sct = |code: &str, display: &str| json!({ "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }], "text": list_title(c) });
+    match c {
+        Category::Problems => sct("717711000000103", "Problems"),
+        Category::Diagnoses => sct("887161000000102", "Diagnoses"),
+        Category::Medications => sct("933361000000108", "Medications and medical devices"),
+        Category::Allergies => sct("886921000000105", "Allergies and adverse reactions"),
+        Category::Investigations => sct("887191000000108", "Investigations and results"),
+        Category::Procedures => sct("887171000000109", "Procedures"),
+        Category::Tests | Category::RisksWarnings => json!({ "text": list_title(c) }),
+    }
+}
+
+/// The List title of a category.
+pub fn list_title(c: Category) -> &'static str {
+    match c {
+        Category::Problems => "Problems",
+        Category::Diagnoses => "Diagnoses",
+        Category::Medications => "Medications",
+        Category::Allergies => "Allergies and adverse reactions",
+        Category::Tests => "Recent tests",
+        Category::Investigations => "Investigations and results",
+        Category::Procedures => "Procedures",
+        Category::RisksWarnings => "Risks and warnings",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ehr::ts::Ts;
+    use crate::policy::decide::Decision;
+    use std::collections::HashMap;
+
+    fn decisions(items: Vec<Decision>) -> Decisions {
+        Decisions {
+            items,
+            warn: Vec::new(),
+            free_text_removed: Vec::new(),
+            issues: HashMap::new(),
+            as_of: Ts::parse("20260101").unwrap(),
+        }
+    }
+
+    /// Every reason in every category: the List warns exactly when the reason is not the
+    /// category's scope, and an empty List never says `no-content-recorded` then.
+    #[test]
+    fn every_reason_in_every_category_warns_unless_scope() {
+        for cat in Category::ALL {
+            for r in WithheldReason::ALL {
+                let d = decisions(vec![Decision {
+                    category: Some(cat),
+                    outcome: Outcome::Withheld(r),
+                }]);
+                let w = withholding(&d)[cat as usize];
+                assert_eq!(w.warns(), !r.is_scope(), "{cat:?} {r:?}");
+                let code = empty_reason(w)["coding"][0]["code"].clone();
+                if r.is_scope() {
+                    assert_eq!(code, "no-content-recorded", "{cat:?} {r:?}");
+                } else {
+                    assert!(code == "withheld" || code == "unavailable", "{cat:?} {r:?}");
+                }
+                // Other categories are untouched.
+                for other in Category::ALL.into_iter().filter(|&o| o != cat) {
+                    assert!(!withholding(&d)[other as usize].warns());
+                }
+                assert!(uncategorised(&d).is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn uncategorised_items_are_counted_by_reason() {
+        for r in WithheldReason::ALL {
+            let d = decisions(vec![
+                Decision {
+                    category: None,
+                    outcome: Outcome::Withheld(r),
+                },
+                Decision {
+                    category: None,
+                    outcome: Outcome::Withheld(r),
+                },
+            ]);
+            let u = uncategorised(&d);
+            if r.is_scope() {
+                assert!(u.is_empty(), "{r:?}");
+            } else {
+                assert_eq!(u, vec![(r, 2)], "{r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn policy_withholding_outranks_unusable_data_in_the_empty_reason() {
+        let w = Withholding {
+            by_policy: 1,
+            unusable: 3,
+        };
+        assert_eq!(empty_reason(w)["coding"][0]["code"], "withheld");
+        let w = Withholding {
+            by_policy: 0,
+            unusable: 1,
+        };
+        assert_eq!(empty_reason(w)["coding"][0]["code"], "unavailable");
+        assert_eq!(
+            empty_reason(Withholding::default())["coding"][0]["system"],
+            UKCORE_EMPTY_REASON_SYSTEM
+        );
+    }
+
+    #[test]
+    fn warning_is_a_codeable_concept_from_the_uk_core_code_system() {
+        let e = warning_extension();
+        assert!(e.get("valueCode").is_none());
+        assert_eq!(
+            e["valueCodeableConcept"]["coding"][0]["system"],
+            LIST_WARNING_SYSTEM
+        );
+    }
+}
