@@ -157,12 +157,14 @@ mod tests {
     use std::collections::HashMap;
 
     fn decisions(items: Vec<Decision>) -> Decisions {
+        let n = items.len();
         Decisions {
             items,
             warn: Vec::new(),
             free_text_removed: Vec::new(),
             issues: HashMap::new(),
             as_of: Ts::parse("20260101").unwrap(),
+            confidentiality: vec![None; n],
         }
     }
 
