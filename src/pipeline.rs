@@ -433,7 +433,7 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
         return Conversion::withheld(PatientWithheld::AsOfUnknown, size, nhs);
     };
     // A dissent recorded in the practice stands, whatever is asked at the point of care.
-    if practice_dissent(ex, policy) {
+    if practice_dissent(ex, policy, as_of) {
         return Conversion::withheld(PatientWithheld::DissentRecorded, size, nhs);
     }
     let consent = match s.consent.lookup(&nhs) {

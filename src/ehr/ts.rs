@@ -18,8 +18,10 @@ pub enum Precision {
     Month,
     /// A calendar day (`yyyyMMdd`).
     Day,
-    /// Hours, or hours and minutes (`yyyyMMddHH[mm]`); FHIR has no hour precision, so both map
-    /// here.
+    /// Hours only (`yyyyMMddHH`); FHIR has no hour precision, so output renders it like a
+    /// minute, but the span it denotes (see [`Ts::end_epoch_secs`]) is the whole hour.
+    Hour,
+    /// Hours and minutes (`yyyyMMddHHmm`).
     Minute,
     /// Seconds, with or without a fraction.
     Second,
@@ -70,7 +72,8 @@ impl Ts {
             4 => Precision::Year,
             6 => Precision::Month,
             8 => Precision::Day,
-            10 | 12 => Precision::Minute,
+            10 => Precision::Hour,
+            12 => Precision::Minute,
             14 => Precision::Second,
             _ => return Err(TsError),
         };
@@ -173,6 +176,43 @@ impl Ts {
         self.local.and_utc().timestamp() - i64::from(self.offset_secs)
     }
 
+    /// The first UTC instant (seconds since the epoch) after the period this value denotes
+    /// at its precision: `2025` denotes the whole of 2025, so its end is the start of 2026;
+    /// `20250314` ends at the next midnight. `[epoch_secs, end_epoch_secs)` holds every instant
+    /// the source may have meant, which is what an order decided "at the precision given"
+    /// needs (a fraction of a second counts as its whole second).
+    pub fn end_epoch_secs(&self) -> i64 {
+        let l = self.local;
+        let date = l.date();
+        let next = match self.precision {
+            Precision::Year => NaiveDate::from_ymd_opt(l.year().saturating_add(1), 1, 1)
+                .map(|d| d.and_time(NaiveTime::MIN)),
+            Precision::Month => {
+                let (y, m) = if l.month() == 12 {
+                    (l.year().saturating_add(1), 1)
+                } else {
+                    (l.year(), l.month() + 1)
+                };
+                NaiveDate::from_ymd_opt(y, m, 1).map(|d| d.and_time(NaiveTime::MIN))
+            }
+            Precision::Day => date.succ_opt().map(|d| d.and_time(NaiveTime::MIN)),
+            Precision::Hour => l.checked_add_signed(chrono::Duration::hours(1)),
+            Precision::Minute => l.checked_add_signed(chrono::Duration::minutes(1)),
+            Precision::Second => l.checked_add_signed(chrono::Duration::seconds(1)),
+        };
+        let Some(next) = next else {
+            return i64::MAX; // past the calendar's end: the period never ends
+        };
+        // Without an offset in the source the end is UK local time too (it may fall on the
+        // other side of a clock change than the start).
+        let offset = if self.explicit_offset {
+            self.offset_secs
+        } else {
+            uk_offset_secs(next)
+        };
+        next.and_utc().timestamp() - i64::from(offset)
+    }
+
     /// The calendar date in local time.
     pub fn date(&self) -> NaiveDate {
         self.local.date()
@@ -185,7 +225,7 @@ impl Ts {
             Precision::Year => format!("{:04}", l.year()),
             Precision::Month => format!("{:04}-{:02}", l.year(), l.month()),
             Precision::Day => format!("{:04}-{:02}-{:02}", l.year(), l.month(), l.day()),
-            Precision::Minute | Precision::Second => {
+            Precision::Hour | Precision::Minute | Precision::Second => {
                 format!(
                     "{}{}",
                     l.format("%Y-%m-%dT%H:%M:%S"),
@@ -341,6 +381,50 @@ mod tests {
         ] {
             assert!(Ts::parse_fhir(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn spans_follow_the_precision() {
+        let span = |v: &str| {
+            let t = Ts::parse(v).unwrap();
+            (t.epoch_secs(), t.end_epoch_secs())
+        };
+        let at = |v: &str| Ts::parse(v).unwrap().epoch_secs();
+        assert_eq!(span("2025"), (at("20250101000000"), at("20260101000000")));
+        assert_eq!(span("202512"), (at("20251201000000"), at("20260101000000")));
+        // Month across the spring clock change: starts GMT, ends BST.
+        assert_eq!(span("202503"), (at("20250301000000"), at("20250401000000")));
+        assert_eq!(
+            span("20250314"),
+            (at("20250314000000"), at("20250315000000"))
+        );
+        assert_eq!(
+            span("2025031410"),
+            (at("20250314100000"), at("20250314110000"))
+        );
+        assert_eq!(
+            span("202503141005"),
+            (at("20250314100500"), at("20250314100600"))
+        );
+        assert_eq!(
+            span("20250314100501"),
+            (at("20250314100501"), at("20250314100502"))
+        );
+        assert_eq!(
+            span("20250314100501.5"),
+            (at("20250314100501"), at("20250314100502"))
+        );
+        assert_eq!(
+            span("20250714+0200"),
+            (at("20250714000000+0200"), at("20250715000000+0200"))
+        );
+        assert_eq!(Ts::parse("2025031410").unwrap().precision, Precision::Hour);
+        assert_eq!(
+            Ts::parse("2025031410").unwrap().fhir(),
+            "2025-03-14T10:00:00+00:00"
+        );
+        let last = Ts::parse("99991231").unwrap();
+        assert!(last.end_epoch_secs() > last.epoch_secs());
     }
 
     #[test]

@@ -301,11 +301,21 @@ impl Decisions {
     }
 }
 
-/// The latest practice consent/dissent entry decides; a dissent with no readable date is
-/// taken as the latest (fail closed); a consent with no readable date is ignored.
-pub fn practice_dissent(ex: &Extract, policy: &Policy) -> bool {
-    let mut latest: Option<(i64, ConsentEffect)> = None;
-    let mut undated_dissent = false;
+/// Whether a practice dissent stands at `as_of` (the extract's own time, or `--as-of`).
+///
+/// Every consent/dissent entry of the record is dated by its effective time, else its
+/// availability time, at the precision the source gave (a year denotes the whole year, see
+/// [`Ts::end_epoch_secs`]). A dissent stands unless a practice consent certainly comes after
+/// it; failing closed at every step:
+/// - a dissent with no readable date is taken as the latest;
+/// - a consent with no readable date, or one that is not certainly at or before `as_of`
+///   (dated after it, a placeholder such as `99991231`, or a period reaching past it)
+///   grants nothing;
+/// - a consent overrides only when it certainly follows every dissent at the precision given:
+///   the same instant, or a dissent whose period contains the consent (`2025` against
+///   `2025-06-01`), leaves the dissent standing.
+pub fn practice_dissent(ex: &Extract, policy: &Policy, as_of: Ts) -> bool {
+    let mut entries = Vec::new();
     for item in &ex.items {
         if item.codes.is_empty() {
             continue;
@@ -318,27 +328,34 @@ pub fn practice_dissent(ex: &Extract, policy: &Policy) -> bool {
             DateField::Absent => item.availability,
             d => d,
         };
-        match when.value() {
-            Some(ts) => {
-                let t = ts.epoch_secs();
-                latest = match latest {
-                    None => Some((t, effect)),
-                    Some((lt, _)) if t > lt => Some((t, effect)),
-                    // Same instant: dissent wins.
-                    Some((lt, _)) if t == lt && effect == ConsentEffect::Dissent => {
-                        Some((lt, ConsentEffect::Dissent))
-                    }
-                    keep => keep,
-                };
-            }
-            None => {
-                if effect == ConsentEffect::Dissent {
-                    undated_dissent = true;
-                }
-            }
-        }
+        entries.push((effect, when.value()));
     }
-    undated_dissent || matches!(latest, Some((_, ConsentEffect::Dissent)))
+    dissent_stands(&entries, as_of)
+}
+
+/// The decision of [`practice_dissent`] over (effect, date) entries; order does not matter.
+pub fn dissent_stands(entries: &[(ConsentEffect, Option<Ts>)], as_of: Ts) -> bool {
+    // The end of the latest dissent's period; `None` while no dissent has been seen.
+    let mut dissent_end: Option<i64> = None;
+    for (effect, when) in entries {
+        if *effect != ConsentEffect::Dissent {
+            continue;
+        }
+        let Some(ts) = when else {
+            return true; // undated dissent: the latest, whatever else is recorded
+        };
+        let end = ts.end_epoch_secs();
+        dissent_end = Some(dissent_end.map_or(end, |e| e.max(end)));
+    }
+    let Some(dissent_end) = dissent_end else {
+        return false;
+    };
+    let limit = as_of.end_epoch_secs();
+    let overridden = entries.iter().any(|(effect, when)| {
+        *effect == ConsentEffect::Permit
+            && when.is_some_and(|ts| ts.end_epoch_secs() <= limit && ts.epoch_secs() >= dissent_end)
+    });
+    !overridden
 }
 
 /// Decide every item of an extract at `as_of`.
@@ -989,5 +1006,116 @@ fn withheld(category: Option<Category>, r: WithheldReason) -> Decision {
     Decision {
         category,
         outcome: Outcome::Withheld(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ConsentEffect::{Dissent as D, Permit as P};
+
+    fn ts(v: &str) -> Option<Ts> {
+        Some(Ts::parse(v).unwrap())
+    }
+
+    /// The decision, checked in both entry orders (order in the record never matters).
+    fn stands(entries: &[(ConsentEffect, Option<Ts>)], as_of: &str) -> bool {
+        let as_of = Ts::parse(as_of).unwrap();
+        let forward = dissent_stands(entries, as_of);
+        let mut rev = entries.to_vec();
+        rev.reverse();
+        assert_eq!(
+            forward,
+            dissent_stands(&rev, as_of),
+            "order changed the result"
+        );
+        forward
+    }
+
+    const AS_OF: &str = "20260314100000";
+
+    #[test]
+    fn no_dissent_no_withholding() {
+        assert!(!stands(&[], AS_OF));
+        assert!(!stands(&[(P, ts("2020"))], AS_OF));
+        assert!(!stands(&[(P, None)], AS_OF));
+    }
+
+    #[test]
+    fn a_later_consent_overrides_and_an_earlier_one_does_not() {
+        assert!(!stands(&[(D, ts("20200101")), (P, ts("20210101"))], AS_OF));
+        assert!(stands(&[(P, ts("20200101")), (D, ts("20210101"))], AS_OF));
+    }
+
+    #[test]
+    fn ties_and_undated_dissents_keep_the_dissent() {
+        let t = "20250601120000";
+        assert!(stands(&[(D, ts(t)), (P, ts(t))], AS_OF));
+        // One second later is certainly later.
+        assert!(!stands(&[(D, ts(t)), (P, ts("20250601120001"))], AS_OF));
+        assert!(stands(&[(D, None), (P, ts("20250601120001"))], AS_OF));
+        // A consent without a readable date grants nothing.
+        assert!(stands(&[(D, ts(t)), (P, None)], AS_OF));
+    }
+
+    #[test]
+    fn a_consent_dated_after_the_as_of_time_grants_nothing() {
+        let d = (D, ts("20200101"));
+        // Boundary at the as-of instant: at it grants, one second after does not.
+        assert!(!stands(&[d, (P, ts("20260314100000"))], AS_OF));
+        assert!(stands(&[d, (P, ts("20260314100001"))], AS_OF));
+        // Placeholders far in the future.
+        assert!(stands(&[d, (P, ts("99991231"))], AS_OF));
+        assert!(stands(&[d, (P, ts("9999"))], AS_OF));
+        // A period reaching past the as-of time is not certainly before it.
+        assert!(stands(&[d, (P, ts("20260314"))], AS_OF));
+        assert!(stands(&[d, (P, ts("2026"))], AS_OF));
+        assert!(!stands(&[d, (P, ts("20260313"))], AS_OF));
+        assert!(!stands(&[d, (P, ts("2025"))], AS_OF));
+        // An as-of given as a whole day (its span ends at the next midnight).
+        assert!(!stands(&[d, (P, ts("20260314"))], "20260314"));
+        assert!(stands(&[d, (P, ts("20260315"))], "20260314"));
+    }
+
+    #[test]
+    fn a_dissent_at_coarse_precision_is_not_overridden_inside_its_period() {
+        for inside in ["2025", "202501", "20250101", "20250601", "20251231235959"] {
+            assert!(
+                stands(&[(D, ts("2025")), (P, ts(inside))], AS_OF),
+                "{inside}"
+            );
+        }
+        assert!(!stands(&[(D, ts("2025")), (P, ts("20260101"))], AS_OF));
+        assert!(stands(
+            &[(D, ts("202506")), (P, ts("20250630235959"))],
+            AS_OF
+        ));
+        assert!(!stands(&[(D, ts("202506")), (P, ts("20250701"))], AS_OF));
+        assert!(stands(
+            &[(D, ts("2025061412")), (P, ts("202506141259"))],
+            AS_OF
+        ));
+        assert!(!stands(
+            &[(D, ts("2025061412")), (P, ts("202506141300"))],
+            AS_OF
+        ));
+        // A consent at coarse precision that may precede the dissent does not override it.
+        assert!(stands(&[(D, ts("20250601")), (P, ts("2025"))], AS_OF));
+    }
+
+    #[test]
+    fn every_dissent_must_be_overridden() {
+        let entries = [
+            (D, ts("2020")),
+            (P, ts("2021")),
+            (D, ts("2022")),
+            (P, ts("202101")),
+        ];
+        assert!(stands(&entries, AS_OF));
+        let mut more = entries.to_vec();
+        more.push((P, ts("2023")));
+        assert!(!stands(&more, AS_OF));
+        // A dissent dated after the as-of time still counts (it can only withhold).
+        assert!(stands(&[(D, ts("20270101")), (P, ts("20250101"))], AS_OF));
     }
 }

@@ -46,6 +46,29 @@ pub fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
     run(&args)
 }
 
+/// Convert `input` (a file or folder) with the consent file `consent` and requester Y02345
+/// permitted for this run, as `convert_fixtures` does for the authored fixtures.
+pub fn convert_with_consent(input: &Path, consent: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (input, consent, out) = (
+        input.to_str().unwrap(),
+        consent.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let mut args = vec![
+        "-q",
+        "convert",
+        input,
+        "--consent",
+        consent,
+        "--permit-requester",
+        "Y02345",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// Every regular file under a folder, sorted, as (relative path, bytes).
 pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
