@@ -592,6 +592,14 @@ pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
         let _ = writeln!(w, "    {:<26} {:>8}", r, n);
     }
     let _ = writeln!(w, "    {:<26} {:>8}", "free text removed", t.text_removed);
+    let no_release = t.withheld_no_snomed_release();
+    if no_release > 0 {
+        let _ = writeln!(
+            w,
+            "  {no_release} item(s) withheld because no SNOMED CT release was loaded: {}",
+            pipeline::NO_SNOMED_RELEASE_ADVICE
+        );
+    }
     if t.stopped_early {
         let _ = writeln!(w, "  stopped early (--fail-fast)");
     }

@@ -822,6 +822,28 @@ pub struct RunTotals {
     pub bytes: u64,
     /// `--fail-fast` stopped the run before every input was processed.
     pub stopped_early: bool,
+    /// No SNOMED CT release was loaded, so items coded only by description ids were withheld
+    /// (`unresolved-code`).
+    pub no_snomed_release: bool,
+}
+
+/// What the operator can do about items withheld because no SNOMED CT release was loaded
+/// (printed at the end of a run, in `summary.json` and in the HTML report).
+pub const NO_SNOMED_RELEASE_ADVICE: &str = "these items are coded only by SNOMED CT description ids, which need a release to resolve: load a SNOMED CT UK release (--snomed <RF2 folder, or an index made by `migx snomed index`>, or the policy's snomed_release) and convert again";
+
+impl RunTotals {
+    /// Items withheld only because no SNOMED CT release was loaded (`unresolved-code` items
+    /// of a run without a release; with a release they are ids it does not hold).
+    pub fn withheld_no_snomed_release(&self) -> usize {
+        if self.no_snomed_release {
+            self.items_withheld
+                .get("unresolved-code")
+                .copied()
+                .unwrap_or(0)
+        } else {
+            0
+        }
+    }
 }
 
 /// Progress callback: (files done, total, bytes done, rejected so far).
@@ -875,6 +897,7 @@ pub fn run_batch(
     let stop = AtomicBool::new(false);
     let mut totals = RunTotals {
         inputs: inputs.len(),
+        no_snomed_release: settings.policy.snomed_release_version().is_none(),
         ..RunTotals::default()
     };
     let mut audit = output::AtomicFile::create(&meta.join("audit.ndjson"))?;
@@ -1297,6 +1320,8 @@ fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
         "items_shared": shared,
         "items_withheld": t.items_withheld,
         "free_text_removed": t.text_removed,
+        "withheld_no_snomed_release": t.withheld_no_snomed_release(),
+        "snomed_advice": t.no_snomed_release.then_some(NO_SNOMED_RELEASE_ADVICE),
         "input_bytes": t.bytes,
     })
 }

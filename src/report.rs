@@ -321,7 +321,15 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
         .as_u64()
         .map(|b| format!("{:.1} MB ({} bytes)", b as f64 / 1e6, group(b)))
         .unwrap_or_else(|| "\u{2014}".into());
-    let facts: [(&str, String, bool); 8] = [
+    // Items withheld for want of a SNOMED CT release, and what to do about it.
+    let no_release = match summary["withheld_no_snomed_release"].as_u64() {
+        Some(0) | None => count(&summary["withheld_no_snomed_release"]),
+        Some(n) => match summary["snomed_advice"].as_str() {
+            Some(advice) => format!("{}: {advice}", group(n)),
+            None => group(n),
+        },
+    };
+    let facts: [(&str, String, bool); 9] = [
         (
             "policy",
             format!("{policy_name} version {policy_version}"),
@@ -329,6 +337,11 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
         ),
         ("policy sha256", text(&summary["policy_sha256"]), true),
         ("SNOMED CT release", snomed, false),
+        (
+            "items withheld because no SNOMED CT release was loaded",
+            no_release,
+            false,
+        ),
         ("migx version", migx_version.clone(), false),
         ("consent source", text(&summary["consent_source"]), false),
         (

@@ -23,7 +23,7 @@ const SAME: [&str; 5] = [
     "consent_source",
 ];
 /// Summary counts that are summed.
-const SUMS: [&str; 7] = [
+const SUMS: [&str; 8] = [
     "inputs",
     "converted",
     "withheld",
@@ -31,6 +31,7 @@ const SUMS: [&str; 7] = [
     "free_text_removed",
     "input_bytes",
     "items_shared",
+    "withheld_no_snomed_release",
 ];
 /// Summary maps (reason or code -> count) that are summed and kept sorted.
 const MAPS: [&str; 3] = ["file_reasons", "error_codes", "items_withheld"];

@@ -93,6 +93,23 @@ pub fn uncategorised(d: &Decisions) -> Vec<(WithheldReason, usize)> {
         .collect()
 }
 
+/// HL7 security labels (integrity observations such as `REDACTED`).
+pub const V3_OBSERVATION_VALUE: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+/// What the Provenance says of an incomplete bundle (no reason or count: a reason such as a
+/// sensitive code must not be revealed).
+pub const INCOMPLETE_DISPLAY: &str = "incomplete: items were withheld whose category could not be determined (unclassified, or coded only by SNOMED CT ids that could not be resolved); any list of this bundle may be missing items";
+
+/// The Bundle's security label when it is incomplete: HL7 `REDACTED` (information removed),
+/// in `Bundle.meta.security`, which every receiver reads with the Bundle.
+pub fn incomplete_label() -> Json {
+    json!({ "system": V3_OBSERVATION_VALUE, "code": "REDACTED", "display": "redacted" })
+}
+
+/// The Provenance entity of an incomplete bundle (role `removal`: removed from the target).
+pub fn incomplete_entity() -> Json {
+    json!({ "role": "removal", "what": { "display": INCOMPLETE_DISPLAY } })
+}
+
 /// The List warning extension: items of the category were withheld.
 pub fn warning_extension() -> Json {
     json!({

@@ -173,15 +173,27 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
             push(&mut entries, &mut targets, r);
         }
     }
-    let provenance = provenance_resource(&provenance_id, &targets, ex, rc, &urn(&practice_id));
+    // Items withheld whose category could not be known: no List can warn about them, so the
+    // whole Bundle is marked incomplete (its security label, and a removal in the Provenance).
+    let incomplete = !lists::uncategorised(d).is_empty();
+    let mut provenance = provenance_resource(&provenance_id, &targets, ex, rc, &urn(&practice_id));
+    if incomplete {
+        if let Some(e) = provenance["entity"].as_array_mut() {
+            e.push(lists::incomplete_entity());
+        }
+    }
     let prov_entry = json!({ "fullUrl": urn(&provenance_id), "resource": provenance });
     // Provenance sits after the Consent (index 4), before the lists.
     entries.insert(4, prov_entry);
 
+    let mut bundle_meta = meta("Bundle");
+    if incomplete {
+        bundle_meta["security"] = json!([lists::incomplete_label()]);
+    }
     json!({
         "resourceType": "Bundle",
         "id": bundle_id,
-        "meta": meta("Bundle"),
+        "meta": bundle_meta,
         "type": "collection",
         "timestamp": rc.as_of.fhir_instant(),
         "entry": entries,

@@ -98,6 +98,15 @@ pub fn manifest() -> serde_json::Value {
 /// Convert `input` with an operator-asserted permit from requester Y02345 (test identities
 /// allowed), as CI runs over real extracts do.
 pub fn convert_permit_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    permit_all(input, out, extra, true)
+}
+
+/// [`convert_permit_all`] without `-q`: the end-of-run summary is printed on stderr.
+pub fn convert_permit_all_loud(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    permit_all(input, out, extra, false)
+}
+
+fn permit_all(input: &Path, out: &Path, extra: &[&str], quiet: bool) -> Output {
     let (input, out) = (input.to_str().unwrap(), out.to_str().unwrap());
     let mut args = vec![
         "-q",
@@ -113,6 +122,9 @@ pub fn convert_permit_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
         "--out",
         out,
     ];
+    if !quiet {
+        args.retain(|a| *a != "-q");
+    }
     args.extend_from_slice(extra);
     run(&args)
 }
