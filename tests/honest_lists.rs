@@ -43,13 +43,16 @@ fn list_title(category: &str) -> &'static str {
     }
 }
 
-/// Per converted input: its bundle path and its withheld items (category, reason).
+/// A withheld item: (category, reason).
+type Withheld = (Option<String>, String);
+
+/// Per converted input: its bundle path and its withheld items.
 struct Run {
-    bundles: BTreeMap<String, (String, Vec<(Option<String>, String)>)>,
+    bundles: BTreeMap<String, (String, Vec<Withheld>)>,
 }
 
 fn read_run(out: &Path) -> Run {
-    let mut bundles: BTreeMap<String, (String, Vec<(Option<String>, String)>)> = BTreeMap::new();
+    let mut bundles: BTreeMap<String, (String, Vec<Withheld>)> = BTreeMap::new();
     for r in read_ndjson(&out.join("audit.ndjson")) {
         let input = r["input"].as_str().unwrap().to_string();
         match r["kind"].as_str() {
@@ -70,8 +73,8 @@ fn read_run(out: &Path) -> Run {
 }
 
 /// The honest-list rule for one bundle and its input's withheld items.
-fn assert_honest(name: &str, bundle: &Value, withheld: &[(Option<String>, String)]) {
-    let outside_scope = |(_, r): &&(Option<String>, String)| !SCOPE.contains(&r.as_str());
+fn assert_honest(name: &str, bundle: &Value, withheld: &[Withheld]) {
+    let outside_scope = |(_, r): &&Withheld| !SCOPE.contains(&r.as_str());
     let warned: BTreeSet<&str> = withheld
         .iter()
         .filter(outside_scope)
