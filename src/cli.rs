@@ -35,6 +35,22 @@ pub mod exit {
     pub const REJECTED: i32 = 1;
     /// Usage or configuration error: nothing was converted.
     pub const USAGE: i32 = 2;
+    /// A write error (disk full, read-only, I/O) stopped the run: the output folder is
+    /// incomplete; what was released is audited; fix the cause and rerun to complete it.
+    pub const WRITE_STOPPED: i32 = 3;
+    /// The output folder was refused: it holds a different run (see `--replace`), or
+    /// another run is writing to it now. Nothing was written.
+    pub const FOLDER_REFUSED: i32 = 4;
+
+    /// Every exit code with its meaning, as the README and `docs/error-codes.md` list them
+    /// (a test keeps them in step).
+    pub const ALL: [(i32, &str); 5] = [
+        (OK, "every input converted or withheld by policy (for `validate`: every file valid)"),
+        (REJECTED, "at least one input rejected, each with its error code in the audit (for `validate`: at least one invalid file)"),
+        (USAGE, "usage or configuration error: nothing converted"),
+        (WRITE_STOPPED, "a write error (disk full, read-only or failing storage) stopped the run: the folder is incomplete, every record released so far is audited and the count is on stderr; fix the cause and rerun the same command to complete it"),
+        (FOLDER_REFUSED, "the output folder was refused, nothing written: it holds a different run (give `--replace` or a fresh `--out`), or another run is writing to it now"),
+    ];
 }
 
 #[derive(Debug, Parser)]
@@ -247,6 +263,9 @@ pub struct ConvertArgs {
     /// Convert only shard K of N (0 <= K < N), chosen by a stable hash of each input's path; audit and summary go to DIR/shards/K-of-N/ (merge with `migx summary DIR --out DIR`).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// Replace the different run the output folder holds: the new run is built beside it and swapped in whole when complete (not with --shard).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// Output layout of `migx convert`.
@@ -313,6 +332,23 @@ pub struct AuditArgs {
     /// Print the AuditEvents as NDJSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The exit-code table (README and `docs/error-codes.md`), from [`exit::ALL`].
+pub fn exit_codes_markdown() -> String {
+    let mut s = String::from("| exit code | meaning |\n|---|---|\n");
+    for (code, meaning) in exit::ALL {
+        s.push_str(&format!("| `{code}` | {} |\n", meaning.replace('|', "\\|")));
+    }
+    s
+}
+
+/// The exit-code section of `docs/error-codes.md`.
+pub fn exit_codes_section() -> String {
+    format!(
+        "\n## Exit codes\n\nEvery command exits with one of these; each means one thing (`migx::cli::exit::ALL`).\n\n{}",
+        exit_codes_markdown()
+    )
 }
 
 /// Parse the process arguments and run; returns the exit code.
@@ -505,6 +541,48 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     if inputs.is_empty() {
         return fail("no input files found; give extract files or folders");
     }
+    let format = match a.format {
+        FormatArg::Bundle => crate::batch::OutputFormat::Bundle,
+        FormatArg::Ndjson => crate::batch::OutputFormat::Ndjson,
+    };
+    let consent_id = match (&a.policy.consent, a.policy.consent_all) {
+        (Some(path), _) => match std::fs::read(path) {
+            Ok(b) => serde_json::json!({
+                "source": "consent-file",
+                "sha256": pipeline::hex(&sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&b))),
+            }),
+            Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
+        },
+        (None, d) => serde_json::json!({
+            "source": "operator-assertion",
+            "decision": d.map(|d| match d { AllDecision::Permit => "permit", AllDecision::Deny => "deny" }),
+            "requester": a.policy.requester,
+            "purpose": a.policy.purpose,
+        }),
+    };
+    let manifest = crate::rundir::manifest(
+        match format {
+            crate::batch::OutputFormat::Bundle => "bundle",
+            crate::batch::OutputFormat::Ndjson => "ndjson",
+        },
+        &a.inputs,
+        &inputs,
+        &settings,
+        consent_id,
+    );
+    let names: std::collections::HashSet<String> =
+        inputs.iter().map(|f| f.bundle_name.clone()).collect();
+    let mut claim = match crate::rundir::claim(&a.out, &manifest, &names, shard, a.replace) {
+        Ok(c) => c,
+        Err(crate::rundir::Refusal::Unusable(e)) => return fail(&e),
+        Err(e) => {
+            eprintln!("migx: error: {e}");
+            return exit::FOLDER_REFUSED;
+        }
+    };
+    for n in &claim.notes {
+        eprintln!("migx: note: {n}");
+    }
     if let Some(s) = &shard {
         // Bundle names were settled over all inputs, so they match an unsharded run.
         inputs.retain(|f| s.contains(&f.rel));
@@ -515,13 +593,10 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
             .unwrap_or(1)
     });
     let opts = BatchOptions {
-        out: a.out.clone(),
+        out: claim.dir.clone(),
         jobs,
         fail_fast: a.fail_fast,
-        format: match a.format {
-            FormatArg::Bundle => crate::batch::OutputFormat::Bundle,
-            FormatArg::Ndjson => crate::batch::OutputFormat::Ndjson,
-        },
+        format,
         shard,
     };
     let total_bytes: u64 = inputs
@@ -537,6 +612,8 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         &|done, total, bytes, rejected| progress.update(done, total, bytes, rejected),
     );
     progress.finish();
+    let result = result.and_then(|t| claim.finish().map(|()| t));
+    drop(claim);
     match result {
         Ok(t) => {
             if !cli.quiet {
@@ -559,7 +636,13 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
                 exit::OK
             }
         }
-        Err(e) => fail(&format!("cannot write to {}: {e}", a.out.display())),
+        Err(e) => {
+            eprintln!(
+                "migx: error: the run stopped: cannot write to {}: {e}\n  the folder is incomplete; fix the cause (e.g. free disk space) and rerun the same command to complete it",
+                a.out.display()
+            );
+            exit::WRITE_STOPPED
+        }
     }
 }
 
@@ -818,4 +901,26 @@ fn snomed_index(release: &std::path::Path, out: &std::path::Path) -> i32 {
         out.display()
     );
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_exit_code_with_its_one_meaning() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        assert!(
+            readme.contains(&exit_codes_markdown()),
+            "README.md's exit-code table is out of date; it must read:\n{}",
+            exit_codes_markdown()
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, meaning) in exit::ALL {
+            assert!(seen.insert(code), "exit code {code} twice");
+            assert!(!meaning.is_empty());
+        }
+        assert_eq!(seen.len(), 5);
+    }
 }

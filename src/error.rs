@@ -215,7 +215,11 @@ Regenerate with `cargo test --lib error::tests::write_error_codes_doc -- --ignor
         }
         assert_eq!(
             doc,
-            format!("{HEADER}{}", error_codes_markdown()),
+            format!(
+                "{HEADER}{}{}",
+                error_codes_markdown(),
+                crate::cli::exit_codes_section()
+            ),
             "docs/error-codes.md is out of date: regenerate it (see its header)"
         );
     }
@@ -237,7 +241,14 @@ Regenerate with `cargo test --lib error::tests::write_error_codes_doc -- --ignor
     #[ignore = "writes docs/error-codes.md"]
     fn write_error_codes_doc() {
         std::fs::create_dir_all(doc_path().parent().expect("docs")).expect("mkdir docs");
-        std::fs::write(doc_path(), format!("{HEADER}{}", error_codes_markdown()))
-            .expect("write docs/error-codes.md");
+        std::fs::write(
+            doc_path(),
+            format!(
+                "{HEADER}{}{}",
+                error_codes_markdown(),
+                crate::cli::exit_codes_section()
+            ),
+        )
+        .expect("write docs/error-codes.md");
     }
 }

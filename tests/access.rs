@@ -71,6 +71,9 @@ fn convert(dir: &Path, extra: &[&str]) -> Output {
         "-q",
         "--jobs",
         "2",
+        // Tests here rerun into one folder with another consent file: a different run,
+        // which replaces the one the folder holds.
+        "--replace",
     ];
     args.extend_from_slice(extra);
     migx(&args)

@@ -227,3 +227,255 @@ fn input_names_at_the_file_name_limit_convert() {
         assert!(file.len() <= 255, "{file}");
     }
 }
+
+// ------------------------------------------------------------------ one run per folder
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file under `dir` (relative path -> bytes).
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    common::files_under(dir).into_iter().collect()
+}
+
+fn assert_same_folder(a: &Path, b: &Path) {
+    let (sa, sb) = (snapshot(a), snapshot(b));
+    assert_eq!(
+        sa.keys().collect::<Vec<_>>(),
+        sb.keys().collect::<Vec<_>>(),
+        "different file sets"
+    );
+    for (k, v) in &sa {
+        assert!(v == &sb[k], "{k} differs");
+    }
+}
+
+fn consent_file(dir: &Path, deny: &[&str]) -> PathBuf {
+    let text = fs::read_to_string(root().join("fixtures/consent.csv")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        if deny.iter().any(|n| line.starts_with(n)) {
+            out.push_str(&line.replace(",permit,", ",deny,"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    let p = dir.join(format!("consent-{}.csv", deny.len()));
+    fs::write(&p, out).unwrap();
+    p
+}
+
+fn convert_with(consent: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    common::convert_with_consent(&root().join("fixtures/extracts"), consent, out, extra)
+}
+
+#[test]
+fn a_reused_folder_with_a_withdrawn_consent_is_refused_or_replaced_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let all = consent_file(t.path(), &[]);
+    let withdrawn = consent_file(t.path(), &["9990000018"]); // 01-core-shared.xml
+    let out = t.path().join("out");
+    let o = convert_with(&all, &out, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(assert_folder_consistent(&out)
+        .values()
+        .any(|n| n == "9990000018"));
+    let before = snapshot(&out);
+    assert!(before.contains_key("manifest.json"));
+
+    // The same command again confirms the same folder, byte for byte.
+    let o = convert_with(&all, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("already holds this run"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&out), before);
+
+    // Another run (the consent file changed) is refused, and nothing changes.
+    let o = convert_with(&withdrawn, &out, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("holds a different run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("consent"), "{}", stderr(&o));
+    assert_eq!(snapshot(&out), before);
+
+    // --replace: the folder now holds the new run only: the withdrawn patient has no
+    // bundle, and the folder is what a clean run writes.
+    let o = convert_with(&withdrawn, &out, &["--replace"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let released = assert_folder_consistent(&out);
+    assert!(
+        !released.values().any(|n| n == "9990000018"),
+        "{released:?}"
+    );
+    let clean = t.path().join("clean");
+    assert_eq!(convert_with(&withdrawn, &clean, &[]).status.code(), Some(1));
+    assert_same_folder(&out, &clean);
+    let siblings: Vec<String> = fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("migx"))
+        .collect();
+    assert!(siblings.is_empty(), "left beside the folder: {siblings:?}");
+}
+
+#[test]
+fn a_folder_with_foreign_files_is_refused_and_stray_bundles_are_removed() {
+    let t = tempfile::tempdir().unwrap();
+    let consent = consent_file(t.path(), &[]);
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    fs::write(out.join("notes.txt"), b"someone else's").unwrap();
+    let o = convert_with(&consent, &out, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no migx manifest"), "{}", stderr(&o));
+    assert_eq!(
+        convert_with(&consent, &out, &["--replace"]).status.code(),
+        Some(1)
+    );
+    assert!(!out.join("notes.txt").exists());
+    assert_folder_consistent(&out);
+    // A file in bundles/ that no input names: the rerun removes it and says so.
+    fs::write(out.join("bundles/planted.json"), b"{}").unwrap();
+    let o = convert_with(&consent, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("removed 1 file(s)"), "{}", stderr(&o));
+    assert!(!out.join("bundles/planted.json").exists());
+    assert_folder_consistent(&out);
+}
+
+/// A batch big enough to take a moment: copies of the fixtures under distinct names.
+fn big_batch(dir: &Path, n: usize) -> PathBuf {
+    let inp = dir.join("big");
+    fs::create_dir_all(&inp).unwrap();
+    let goods: Vec<PathBuf> = fs::read_dir(root().join("fixtures/extracts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    for i in 0..n {
+        fs::copy(&goods[i % goods.len()], inp.join(format!("f{i:04}.xml"))).unwrap();
+    }
+    inp
+}
+
+#[test]
+fn a_second_concurrent_run_refuses_at_once_and_shards_of_one_run_share_the_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let inp = big_batch(t.path(), 400);
+    let out = t.path().join("out");
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "-q",
+            "convert",
+            inp.to_str().unwrap(),
+            "--consent-all",
+            "permit",
+            "--requester",
+            "Y02345",
+            "--permit-requester",
+            "Y02345",
+            "--allow-test-identities",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let mut first = common::migx().args(args(&[])).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !out.join("manifest.json").exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = common::migx().args(args(&[])).output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    let first_rc = first.wait().unwrap().code();
+    assert_eq!(first_rc, Some(1), "two fixtures are rejected on purpose");
+    if still_running {
+        assert_eq!(second.status.code(), Some(4), "{}", stderr(&second));
+        assert!(stderr(&second).contains("another migx run is writing"));
+    } else {
+        eprintln!("note: the first run finished before the second started");
+    }
+    assert_folder_consistent(&out);
+
+    // Shards of one run, at the same time, into one fresh folder: all accepted; a second
+    // process for the same shard is refused.
+    let sharded = t.path().join("sharded");
+    let sargs = |k: u32| {
+        let mut v = args(&["--shard", &format!("{k}/3")]);
+        let i = v.iter().position(|a| a == "--out").unwrap();
+        v[i + 1] = sharded.to_str().unwrap().to_string();
+        v
+    };
+    let kids: Vec<_> = (0..3)
+        .map(|k| common::migx().args(sargs(k)).spawn().unwrap())
+        .collect();
+    let dup = common::migx().args(sargs(0)).output().unwrap();
+    let codes: Vec<Option<i32>> = kids
+        .into_iter()
+        .map(|k| k.wait_with_output().unwrap())
+        .map(|o| {
+            eprintln!("{}", stderr(&o));
+            o.status.code()
+        })
+        .collect();
+    // Shards 1 and 2 ran; of the two processes for shard 0, one ran (and the other, if
+    // they overlapped, was refused at once).
+    assert!(codes[1..].iter().all(|c| *c == Some(1)), "{codes:?}");
+    let zero = [codes[0], dup.status.code()];
+    assert!(zero.contains(&Some(1)), "{zero:?} {}", stderr(&dup));
+    assert!(
+        zero.iter().all(|c| matches!(c, Some(1) | Some(4))),
+        "{zero:?}"
+    );
+    let m = common::run(&[
+        "-q",
+        "summary",
+        sharded.to_str().unwrap(),
+        "--out",
+        sharded.to_str().unwrap(),
+    ]);
+    assert_eq!(m.status.code(), Some(1), "{}", stderr(&m));
+    assert_folder_consistent(&sharded);
+    let whole: BTreeMap<String, Vec<u8>> = snapshot(&out);
+    let parts: BTreeMap<String, Vec<u8>> = snapshot(&sharded)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("shards/"))
+        .collect();
+    assert_eq!(whole, parts, "the shards' folder is the unsharded run's");
+
+    // A shard of a different run (other consent source) is refused.
+    let o = common::run(&[
+        "-q",
+        "convert",
+        inp.to_str().unwrap(),
+        "--consent",
+        root().join("fixtures/consent.csv").to_str().unwrap(),
+        "--permit-requester",
+        "Y02345",
+        "--shard",
+        "1/3",
+        "--out",
+        sharded.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+}
