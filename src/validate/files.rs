@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::profile::{self, Definitions, Note, NoteKind, PackageInfo, ProfileOptions};
 use super::{validate_value, Profile, Violation};
 
 /// What to validate and how.
@@ -19,6 +22,11 @@ pub struct ValidateOptions {
     pub jobs: usize,
     /// At most this many violations are kept per file (all are counted).
     pub max_errors_per_file: usize,
+    /// Loaded packages (`--package`): when given, every resource is also validated against
+    /// the base R4 definitions and its profiles.
+    pub definitions: Option<Arc<Definitions>>,
+    /// Which profiles (`--profile-url`), else each resource's `meta.profile`.
+    pub profile_options: ProfileOptions,
 }
 
 impl Default for ValidateOptions {
@@ -28,6 +36,8 @@ impl Default for ValidateOptions {
             profile: Profile::Fhir,
             jobs: 0,
             max_errors_per_file: 50,
+            definitions: None,
+            profile_options: ProfileOptions::default(),
         }
     }
 }
@@ -41,6 +51,25 @@ pub struct Finding {
     pub column: Option<usize>,
     /// What is wrong, and where in the resource.
     pub violation: Violation,
+    /// FHIRPath location (`Bundle.entry[3].resource.code.coding[0]`), from the pointer.
+    pub location: String,
+}
+
+/// Notes of one kind, rule and message in a file, counted (first location kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileNote {
+    /// Warning or not evaluated.
+    pub kind: NoteKind,
+    /// The rule.
+    pub rule: String,
+    /// The message.
+    pub message: String,
+    /// FHIRPath location of the first occurrence.
+    pub location: String,
+    /// 1-based NDJSON line of the first occurrence.
+    pub line: Option<usize>,
+    /// Occurrences in the file.
+    pub count: usize,
 }
 
 /// The outcome for one file.
@@ -58,6 +87,8 @@ pub struct FileReport {
     pub violation_count: usize,
     /// The first `max_errors_per_file` violations.
     pub findings: Vec<Finding>,
+    /// Warnings and rules not evaluated (profile validation), grouped.
+    pub notes: Vec<FileNote>,
 }
 
 impl FileReport {
@@ -76,6 +107,10 @@ pub struct ValidateReport {
     pub files: Vec<FileReport>,
     /// Paths given that do not exist (a usage error: exit code 2).
     pub missing: Vec<PathBuf>,
+    /// Packages validated against (`--package`); empty without.
+    pub packages: Vec<PackageInfo>,
+    /// Whether profile validation ran (`--package` given, even if empty).
+    pub profiles_checked: bool,
 }
 
 impl ValidateReport {
@@ -86,6 +121,15 @@ impl ValidateReport {
     /// Violations over all files, counted beyond the per-file cap.
     pub fn violations_total(&self) -> usize {
         self.files.iter().map(|f| f.violation_count).sum()
+    }
+    /// Notes of a kind over all files (each occurrence counted).
+    pub fn notes_total(&self, kind: NoteKind) -> usize {
+        self.files
+            .iter()
+            .flat_map(|f| &f.notes)
+            .filter(|n| n.kind == kind)
+            .map(|n| n.count)
+            .sum()
     }
     /// True when every file is valid and every path existed.
     pub fn is_valid(&self) -> bool {
@@ -172,6 +216,7 @@ fn parse_error(err: &serde_json::Error, line_offset: Option<usize>) -> Finding {
     Finding {
         line: Some(line),
         column: Some(err.column()),
+        location: String::new(),
         violation: plain(
             "json",
             format!(
@@ -193,6 +238,7 @@ struct Sink {
     cap: usize,
     count: usize,
     findings: Vec<Finding>,
+    notes: Vec<FileNote>,
 }
 
 impl Sink {
@@ -202,10 +248,60 @@ impl Sink {
             self.findings.push(finding);
         }
     }
+    fn note(&mut self, root: &Value, note: Note, line: Option<usize>) {
+        if let Some(n) = self
+            .notes
+            .iter_mut()
+            .find(|n| n.kind == note.kind && n.rule == note.rule && n.message == note.message)
+        {
+            n.count += 1;
+            return;
+        }
+        self.notes.push(FileNote {
+            kind: note.kind,
+            rule: note.rule,
+            location: super::fhirpath_location(root, &note.pointer),
+            message: note.message,
+            line,
+            count: 1,
+        });
+    }
+    /// All findings of one document (schema and profile), with FHIRPath locations.
+    fn document(&mut self, value: &Value, ctx: &Check<'_>, line: Option<usize>) {
+        let mut violations = validate_value(value, ctx.profile);
+        let mut notes = Vec::new();
+        if let Some(defs) = ctx.definitions {
+            let outcome = profile::validate(defs, value, ctx.profile_options);
+            let mut extra = outcome.violations;
+            for v in &mut extra {
+                super::locate(value, v);
+            }
+            violations.extend(extra);
+            notes = outcome.notes;
+        }
+        for v in violations {
+            self.push(Finding {
+                line,
+                column: None,
+                location: super::fhirpath_location(value, &v.pointer),
+                violation: v,
+            });
+        }
+        for n in notes {
+            self.note(value, n, line);
+        }
+    }
+}
+
+/// What every document of a run is checked against.
+struct Check<'a> {
+    profile: Profile,
+    definitions: Option<&'a Definitions>,
+    profile_options: &'a ProfileOptions,
 }
 
 /// Validate one file's content (already read).
-fn check_bytes(bytes: &[u8], format: &'static str, profile: Profile, sink: &mut Sink) -> usize {
+fn check_bytes(bytes: &[u8], format: &'static str, ctx: &Check<'_>, sink: &mut Sink) -> usize {
     if format == "ndjson" {
         let mut resources = 0;
         for (idx, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -216,15 +312,7 @@ fn check_bytes(bytes: &[u8], format: &'static str, profile: Profile, sink: &mut 
             }
             resources += 1;
             match serde_json::from_slice::<Value>(raw) {
-                Ok(value) => {
-                    for v in validate_value(&value, profile) {
-                        sink.push(Finding {
-                            line: Some(line_no),
-                            column: None,
-                            violation: v,
-                        });
-                    }
-                }
+                Ok(value) => sink.document(&value, ctx, Some(line_no)),
                 Err(err) => sink.push(parse_error(&err, Some(line_no))),
             }
         }
@@ -232,13 +320,7 @@ fn check_bytes(bytes: &[u8], format: &'static str, profile: Profile, sink: &mut 
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => {
-            for v in validate_value(&value, profile) {
-                sink.push(Finding {
-                    line: None,
-                    column: None,
-                    violation: v,
-                });
-            }
+            sink.document(&value, ctx, None);
             1
         }
         Err(err) => {
@@ -246,6 +328,7 @@ fn check_bytes(bytes: &[u8], format: &'static str, profile: Profile, sink: &mut 
                 Finding {
                     line: None,
                     column: None,
+                    location: String::new(),
                     violation: plain("json", "empty file".into()),
                 }
             } else {
@@ -263,6 +346,12 @@ fn check_file(path: &Path, walk_error: Option<&str>, opts: &ValidateOptions) -> 
         cap: opts.max_errors_per_file,
         count: 0,
         findings: Vec::new(),
+        notes: Vec::new(),
+    };
+    let ctx = Check {
+        profile: opts.profile,
+        definitions: opts.definitions.as_deref(),
+        profile_options: &opts.profile_options,
     };
     let mut bytes_len = 0;
     let mut resources = 0;
@@ -270,17 +359,19 @@ fn check_file(path: &Path, walk_error: Option<&str>, opts: &ValidateOptions) -> 
         sink.push(Finding {
             line: None,
             column: None,
+            location: String::new(),
             violation: plain("io", format!("cannot read: {msg}")),
         });
     } else {
         match std::fs::read(path) {
             Ok(bytes) => {
                 bytes_len = bytes.len() as u64;
-                resources = check_bytes(&bytes, format, opts.profile, &mut sink);
+                resources = check_bytes(&bytes, format, &ctx, &mut sink);
             }
             Err(err) => sink.push(Finding {
                 line: None,
                 column: None,
+                location: String::new(),
                 violation: plain("io", format!("cannot read: {}", err.kind())),
             }),
         }
@@ -292,6 +383,7 @@ fn check_file(path: &Path, walk_error: Option<&str>, opts: &ValidateOptions) -> 
         resources,
         violation_count: sink.count,
         findings: sink.findings,
+        notes: sink.notes,
     }
 }
 
@@ -317,5 +409,11 @@ pub fn validate_paths(opts: &ValidateOptions) -> ValidateReport {
         profile: opts.profile,
         files: reports,
         missing,
+        packages: opts
+            .definitions
+            .as_ref()
+            .map(|d| d.packages.clone())
+            .unwrap_or_default(),
+        profiles_checked: opts.definitions.is_some(),
     }
 }

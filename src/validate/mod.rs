@@ -14,6 +14,7 @@
 mod cli;
 mod files;
 mod links;
+pub mod profile;
 mod report;
 mod schemas;
 #[cfg(test)]
@@ -22,7 +23,7 @@ mod tests;
 use serde_json::Value;
 
 pub use cli::{run, ReportFormat, ValidateArgs};
-pub use files::{validate_paths, FileReport, Finding, ValidateOptions, ValidateReport};
+pub use files::{validate_paths, FileNote, FileReport, Finding, ValidateOptions, ValidateReport};
 pub use report::{render, render_json, render_junit, render_text, report_value};
 pub use schemas::{
     AUDIT_SCHEMA, FHIR_SCHEMA, FHIR_SCHEMA_ID, FHIR_SCHEMA_SHA256, MIGX_BUNDLE_SCHEMA,
@@ -327,6 +328,34 @@ fn locate(root: &Value, v: &mut Violation) {
     };
     v.resource_type = field("resourceType");
     v.resource_id = field("id");
+}
+
+/// The FHIRPath location of a JSON Pointer in a document: the root's `resourceType`, then
+/// each property, with `[i]` for array items (`Bundle.entry[3].resource.code.coding[0]`).
+pub fn fhirpath_location(root: &Value, pointer: &str) -> String {
+    let mut out = root
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .map(|s| truncate(s, MAX_VALUE_CHARS))
+        .unwrap_or_default();
+    let mut cur = Some(root);
+    for token in pointer.split('/').skip(1) {
+        let token = unescape_token(token);
+        match cur {
+            Some(Value::Array(items)) => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("[{token}]"));
+                cur = token.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&truncate(&token, MAX_VALUE_CHARS));
+                cur = other.and_then(|o| o.get(&token));
+            }
+        }
+    }
+    out
 }
 
 /// Validate a resource or a Bundle held in memory.

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use super::files::{FileReport, Finding, ValidateReport};
+use super::files::{FileNote, FileReport, Finding, ValidateReport};
+use super::profile::NoteKind;
 
 /// How many findings per file the text report prints before "... and N more".
 pub const TEXT_CAP_PER_FILE: usize = 20;
@@ -29,12 +30,37 @@ fn location(f: &Finding) -> String {
         }
         out.push(' ');
     }
-    if !v.pointer.is_empty() {
+    if !f.location.is_empty() && !v.pointer.is_empty() {
+        out.push_str(&f.location);
+    } else if !v.pointer.is_empty() {
         out.push_str(&v.pointer);
     } else if out.is_empty() {
         out.push('/');
     }
     out.trim_end().to_string()
+}
+
+fn note_line(n: &FileNote) -> String {
+    let mut s = String::new();
+    if let Some(line) = n.line {
+        let _ = write!(s, "line {line} ");
+    }
+    let _ = write!(
+        s,
+        "{}: {} [{}] {}",
+        if n.location.is_empty() {
+            "/"
+        } else {
+            n.location.as_str()
+        },
+        n.kind.as_str(),
+        n.rule,
+        n.message
+    );
+    if n.count > 1 {
+        let _ = write!(s, " ({} times)", n.count);
+    }
+    s
 }
 
 fn finding_line(f: &Finding) -> String {
@@ -57,9 +83,36 @@ pub fn render_text(report: &ValidateReport) -> String {
     for path in &report.missing {
         let _ = writeln!(out, "{}: no such file or folder", path.display());
     }
+    for p in &report.packages {
+        let _ = writeln!(
+            out,
+            "package {}#{} ({} definitions){}",
+            p.name,
+            p.version,
+            p.resources,
+            if p.missing_dependencies.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; dependencies not loaded (not evaluated): {}",
+                    p.missing_dependencies.join(", ")
+                )
+            }
+        );
+    }
     for file in &report.files {
         if file.is_valid() {
-            let _ = writeln!(out, "{}: valid", file.path.display());
+            let _ = writeln!(out, "{}: valid{}", file.path.display(), notes_suffix(file));
+            for n in file.notes.iter().take(TEXT_CAP_PER_FILE) {
+                let _ = writeln!(out, "  {}", note_line(n));
+            }
+            if file.notes.len() > TEXT_CAP_PER_FILE {
+                let _ = writeln!(
+                    out,
+                    "  ... and {} more notes",
+                    file.notes.len() - TEXT_CAP_PER_FILE
+                );
+            }
             continue;
         }
         let n = file.violation_count;
@@ -76,6 +129,16 @@ pub fn render_text(report: &ValidateReport) -> String {
         let more = file_more(file, shown);
         if more > 0 {
             let _ = writeln!(out, "  ... and {more} more");
+        }
+        for n in file.notes.iter().take(TEXT_CAP_PER_FILE) {
+            let _ = writeln!(out, "  {}", note_line(n));
+        }
+        if file.notes.len() > TEXT_CAP_PER_FILE {
+            let _ = writeln!(
+                out,
+                "  ... and {} more notes",
+                file.notes.len() - TEXT_CAP_PER_FILE
+            );
         }
     }
     let invalid = report.files_invalid();
@@ -99,7 +162,49 @@ pub fn render_text(report: &ValidateReport) -> String {
             format!(", {} missing path(s)", report.missing.len())
         }
     );
+    if report.profiles_checked {
+        // Keep the verdict the last line; the profile summary goes just before it.
+        let verdict = out.lines().last().unwrap_or("").to_string();
+        out.truncate(out.len() - verdict.len() - 1);
+        let _ = writeln!(
+            out,
+            "profiles: {} warning(s), {} rule(s) not evaluated (listed per file)",
+            report.notes_total(NoteKind::Warning),
+            report.notes_total(NoteKind::NotEvaluated)
+        );
+        let _ = writeln!(out, "{verdict}");
+    }
     out
+}
+
+fn notes_suffix(file: &FileReport) -> String {
+    let w: usize = file
+        .notes
+        .iter()
+        .filter(|n| n.kind == NoteKind::Warning)
+        .map(|n| n.count)
+        .sum();
+    let ne: usize = file
+        .notes
+        .iter()
+        .filter(|n| n.kind == NoteKind::NotEvaluated)
+        .map(|n| n.count)
+        .sum();
+    match (w, ne) {
+        (0, 0) => String::new(),
+        _ => format!(" ({w} warning(s), {ne} not evaluated)"),
+    }
+}
+
+fn note_json(n: &FileNote) -> Value {
+    json!({
+        "kind": n.kind.as_str(),
+        "rule": n.rule,
+        "message": n.message,
+        "location": n.location,
+        "line": n.line,
+        "count": n.count,
+    })
 }
 
 fn finding_json(f: &Finding) -> Value {
@@ -111,6 +216,7 @@ fn finding_json(f: &Finding) -> Value {
         "resource_type": v.resource_type,
         "resource_id": v.resource_id,
         "pointer": v.pointer,
+        "location": f.location,
         "rule": v.rule,
         "message": v.message,
         "value": v.value,
@@ -131,6 +237,7 @@ pub fn report_value(report: &ValidateReport) -> Value {
                 "resources": f.resources,
                 "violation_count": f.violation_count,
                 "violations": f.findings.iter().map(finding_json).collect::<Vec<_>>(),
+                "notes": f.notes.iter().map(note_json).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -143,6 +250,16 @@ pub fn report_value(report: &ValidateReport) -> Value {
         "files_valid": report.files.len() - invalid,
         "files_invalid": invalid,
         "violations_total": report.violations_total(),
+        "profiles_checked": report.profiles_checked,
+        "packages": report.packages.iter().map(|p| json!({
+            "name": p.name,
+            "version": p.version,
+            "path": p.path.display().to_string(),
+            "definitions": p.resources,
+            "missing_dependencies": p.missing_dependencies,
+        })).collect::<Vec<_>>(),
+        "warnings_total": report.notes_total(NoteKind::Warning),
+        "not_evaluated_total": report.notes_total(NoteKind::NotEvaluated),
         "files": files,
     })
 }
@@ -209,11 +326,28 @@ pub fn render_junit(report: &ValidateReport) -> String {
     }
     for file in &report.files {
         let name = xml_escape(&file.path.display().to_string());
+        let system_out = if file.notes.is_empty() {
+            String::new()
+        } else {
+            let mut body = String::new();
+            for n in &file.notes {
+                body.push_str(&note_line(n));
+                body.push('\n');
+            }
+            format!("\n      <system-out>{}</system-out>", xml_text(&body))
+        };
         if file.is_valid() {
-            let _ = writeln!(
-                out,
-                "    <testcase classname=\"migx.validate\" name=\"{name}\"/>"
-            );
+            if system_out.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"migx.validate\" name=\"{name}\"/>"
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"migx.validate\" name=\"{name}\">{system_out}\n    </testcase>"
+                );
+            }
             continue;
         }
         let n = file.violation_count;
@@ -236,7 +370,7 @@ pub fn render_junit(report: &ValidateReport) -> String {
         }
         let _ = writeln!(
             out,
-            "    <testcase classname=\"migx.validate\" name=\"{name}\">\n      <failure message=\"{}\" type=\"schema\">{}</failure>\n    </testcase>",
+            "    <testcase classname=\"migx.validate\" name=\"{name}\">\n      <failure message=\"{}\" type=\"schema\">{}</failure>{system_out}\n    </testcase>",
             xml_escape(&crate::validate::truncate(&summary, 500)),
             xml_text(&body)
         );

@@ -357,6 +357,7 @@ fn opts(paths: Vec<PathBuf>, profile: Profile) -> ValidateOptions {
         profile,
         jobs: 2,
         max_errors_per_file: 50,
+        ..ValidateOptions::default()
     }
 }
 
@@ -466,6 +467,8 @@ fn args(paths: Vec<PathBuf>) -> ValidateArgs {
         report_file: None,
         jobs: Some(1),
         max_errors: 50,
+        packages: Vec::new(),
+        profile_urls: Vec::new(),
     }
 }
 
