@@ -3,6 +3,7 @@
 //! does not even hold it). Resource ids derive from source ids, so output is deterministic.
 
 pub mod ids;
+pub mod interpretation;
 pub mod lists;
 
 use crate::codes::snomed::{parse_sctid, SctIdKind};
@@ -582,10 +583,9 @@ impl Mapper<'_> {
             _ => {}
         }
         if has_emittable(self.policy, &item.interpretation) {
-            m.insert(
-                "interpretation".into(),
-                json!([concept(self.policy, &item.interpretation)]),
-            );
+            let mut flag = concept(self.policy, &item.interpretation);
+            interpretation::add_v3(&mut flag);
+            m.insert("interpretation".into(), json!([flag]));
         }
         if let Some(rr) = &item.reference_range {
             let mut r = Map::new();
