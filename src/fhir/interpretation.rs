@@ -13,12 +13,15 @@ pub const V3_INTERPRETATION: &str =
 const TABLE: &str = include_str!("../../policy/codes/interpretation.tsv");
 
 /// (source system URI, source code) -> (v3 code, display).
-fn table() -> &'static HashMap<(String, String), (String, String)> {
-    static T: OnceLock<HashMap<(String, String), (String, String)>> = OnceLock::new();
+type Table = HashMap<(String, String), (String, String)>;
+
+/// (source system URI, source code) -> (v3 code, display).
+fn table() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
     T.get_or_init(|| parse(TABLE).unwrap_or_default())
 }
 
-fn parse(text: &str) -> Result<HashMap<(String, String), (String, String)>, String> {
+fn parse(text: &str) -> Result<Table, String> {
     let mut out = HashMap::new();
     let mut header = false;
     for (n, line) in text.lines().enumerate() {
