@@ -616,6 +616,12 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     drop(claim);
     match result {
         Ok(t) => {
+            if let Some(n) = t.resumed {
+                eprintln!(
+                    "migx: note: an earlier run into {} was interrupted (its journal described {n} input(s)); this run completed the batch",
+                    a.out.display()
+                );
+            }
             if !cli.quiet {
                 print_summary(&t, &a.out, started.elapsed().as_secs_f64());
             }
@@ -637,9 +643,15 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
             }
         }
         Err(e) => {
+            let released = e
+                .get_ref()
+                .and_then(|r| r.downcast_ref::<pipeline::Stopped>())
+                .map(|s| s.released);
             eprintln!(
-                "migx: error: the run stopped: cannot write to {}: {e}\n  the folder is incomplete; fix the cause (e.g. free disk space) and rerun the same command to complete it",
-                a.out.display()
+                "migx: error: the run stopped: cannot write to {}: {e}\n  {} record(s) were released before it stopped, each described in {}; the folder is incomplete: fix the cause (e.g. free disk space) and rerun the same command to complete it",
+                a.out.display(),
+                released.unwrap_or(0),
+                opts.meta_dir().join(crate::output::JOURNAL).display()
             );
             exit::WRITE_STOPPED
         }

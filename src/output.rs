@@ -246,6 +246,146 @@ pub fn publish(tmp: &Path, path: &Path) -> io::Result<()> {
     r
 }
 
+/// Test-only fault injection, read only in debug builds (release builds compile it out):
+/// with `MIGX_FAULT_AFTER_WRITES=N`, the N-th call (counted over the whole process) fails:
+/// `MIGX_FAULT=abort` (the default) ends the process at once, as `kill -9` would (no
+/// destructor runs, temporary files stay); `MIGX_FAULT=enospc` returns "no space left on
+/// device". Every write stage of a run calls it first: bundle temp files, the write-ahead
+/// journal, publishing and removing bundles, the audits, the summary.
+pub fn fault_point() -> io::Result<()> {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::OnceLock;
+        static AT: OnceLock<Option<(usize, bool)>> = OnceLock::new();
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let at = AT.get_or_init(|| {
+            let n = std::env::var("MIGX_FAULT_AFTER_WRITES")
+                .ok()?
+                .parse()
+                .ok()?;
+            let enospc = std::env::var("MIGX_FAULT").is_ok_and(|k| k == "enospc");
+            Some((n, enospc))
+        });
+        if let Some((n, enospc)) = *at {
+            if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                if !enospc {
+                    std::process::abort();
+                }
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a write error stops the whole run (the storage is full, read-only or failing:
+/// every later write would fail too), rather than failing one input.
+pub fn stops_run(e: &io::Error) -> bool {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::ReadOnlyFilesystem
+    ) {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(c) = e.raw_os_error() {
+        return [
+            libc::ENOSPC,
+            libc::EDQUOT,
+            libc::EROFS,
+            libc::EIO,
+            libc::EFBIG,
+        ]
+        .contains(&c);
+    }
+    false
+}
+
+/// The write-ahead journal of a run (`journal.ndjson` beside its audit): one line per input,
+/// `{"input": ..., "audit": [its audit records], "access": its AuditEvent or null}`,
+/// appended and made durable before the input's bundle is published or an earlier bundle of
+/// it removed, so whatever stops the process every file in `bundles/` is described. A later
+/// record for an input supersedes an earlier one. A complete run removes it (its audit then
+/// says the same); a rerun of the same run after an interruption appends to it.
+pub struct Journal {
+    path: PathBuf,
+    out: io::BufWriter<File>,
+    /// Lines it held when opened, if it was there (an earlier run of the same manifest was
+    /// interrupted).
+    pub inherited: Option<usize>,
+}
+
+/// The journal's file name.
+pub const JOURNAL: &str = "journal.ndjson";
+
+impl Journal {
+    /// Open (append) `dir/journal.ndjson`.
+    pub fn open(dir: &Path) -> io::Result<Journal> {
+        let path = dir.join(JOURNAL);
+        let inherited = match fs::read(&path) {
+            Ok(b) => Some(b.iter().filter(|&&c| c == b'\n').count()),
+            Err(_) => None,
+        };
+        let mut o = OpenOptions::new();
+        o.append(true).create(true);
+        #[cfg(unix)]
+        o.mode(0o600);
+        let f = o.open(&path)?;
+        Ok(Journal {
+            path,
+            out: io::BufWriter::with_capacity(256 * 1024, f),
+            inherited,
+        })
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one input's record: `audit` is its audit lines (NDJSON), `access` its event
+    /// line (or empty).
+    pub fn record(&mut self, input: &str, audit: &[u8], access: &[u8]) -> io::Result<()> {
+        self.out.write_all(b"{\"input\":")?;
+        serde_json::to_writer(&mut self.out, input).map_err(io::Error::other)?;
+        self.out.write_all(b",\"audit\":[")?;
+        let mut first = true;
+        for line in audit.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            if !first {
+                self.out.write_all(b",")?;
+            }
+            first = false;
+            self.out.write_all(line)?;
+        }
+        self.out.write_all(b"],\"access\":")?;
+        let access = access.strip_suffix(b"\n").unwrap_or(access);
+        if access.is_empty() {
+            self.out.write_all(b"null")?;
+        } else {
+            self.out.write_all(access)?;
+        }
+        self.out.write_all(b"}\n")
+    }
+
+    /// Hand everything appended so far to the OS (durable after the next sync).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Flush and sync.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()
+    }
+
+    /// The run is complete and its audit published: remove the journal.
+    pub fn finish(self) -> io::Result<()> {
+        drop(self.out);
+        remove_if_exists(&self.path)
+    }
+}
+
 /// Return freed heap memory to the OS (glibc keeps it otherwise; after a large input the
 /// freed model and bundle would stay resident and fragment). A no-op elsewhere.
 pub fn release_free_memory() {

@@ -822,6 +822,11 @@ pub struct RunTotals {
     pub bytes: u64,
     /// `--fail-fast` stopped the run before every input was processed.
     pub stopped_early: bool,
+    /// An earlier run of the same manifest into this folder was interrupted: its journal
+    /// held this many records, which this run completed.
+    pub resumed: Option<usize>,
+    /// Records released so far: bundles published (ndjson: records, once the files are).
+    pub released: usize,
     /// No SNOMED CT release was loaded, so items coded only by description ids were withheld
     /// (`unresolved-code`).
     pub no_snomed_release: bool,
@@ -900,6 +905,8 @@ pub fn run_batch(
         no_snomed_release: settings.policy.snomed_release_version().is_none(),
         ..RunTotals::default()
     };
+    let mut journal = output::Journal::open(&meta)?;
+    totals.resumed = journal.inherited;
     let mut audit = output::AtomicFile::create(&meta.join("audit.ndjson"))?;
     let mut access = output::AtomicFile::create(&meta.join("access-audit.ndjson"))?;
     let work = |i: usize| {
@@ -928,10 +935,10 @@ pub fn run_batch(
         totals: &mut totals,
         audit: &mut audit,
         access: &mut access,
+        journal: &mut journal,
         ndjson: ndjson.as_mut(),
         group: Vec::new(),
         group_bytes: 0,
-        line: Vec::with_capacity(4096),
     };
     // With several workers, start the largest inputs in the window first (output order is
     // unchanged). One worker keeps plain input order (`--fail-fast` stops where it did).
@@ -958,15 +965,42 @@ pub fn run_batch(
     if complete.is_err() {
         sink.discard();
     }
-    let complete = complete?;
+    let stopped = |e: io::Error, t: &RunTotals| -> io::Error {
+        io::Error::new(
+            e.kind(),
+            Stopped {
+                released: t.released,
+                source: e,
+            },
+        )
+    };
+    let complete = match complete {
+        Ok(c) => c,
+        Err(e) => return Err(stopped(e, &totals)),
+    };
     if !complete {
         totals.stopped_early = true;
     }
-    if let Some(w) = ndjson {
-        w.commit()?;
+    // Publish the audit (its journal durable first: the ndjson files and the bundles'
+    // renames it describes come after it), then the summary, then drop the journal.
+    let finish = (|| -> io::Result<()> {
+        output::fault_point()?;
+        journal.sync()?;
+        if let Some(w) = ndjson {
+            output::fault_point()?;
+            w.commit()?;
+            totals.released = totals.by_status.get("converted").copied().unwrap_or(0);
+        }
+        crate::rundir::sync_dir(&bundles);
+        output::fault_point()?;
+        audit.commit()?;
+        output::fault_point()?;
+        access.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = finish {
+        return Err(stopped(e, &totals));
     }
-    audit.commit()?;
-    access.commit()?;
     let mut summary = summary_json(&totals, settings);
     if let (Some(s), Some(m)) = (&opts.shard, summary.as_object_mut()) {
         m.insert(
@@ -976,9 +1010,37 @@ pub fn run_batch(
     }
     let mut s = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
     s.push(b'\n');
-    output::write_atomic(&meta.join("summary.json"), &s)?;
+    let finish = (|| -> io::Result<()> {
+        output::fault_point()?;
+        output::write_atomic(&meta.join("summary.json"), &s)?;
+        output::fault_point()?;
+        journal.finish()?;
+        crate::rundir::sync_dir(&meta);
+        Ok(())
+    })();
+    if let Err(e) = finish {
+        return Err(stopped(e, &totals));
+    }
     Ok(totals)
 }
+
+/// The error of a run stopped by a write error: how many records it had released (each
+/// published and audited in the journal) when it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Records released (bundles published, or ndjson records written) before the stop.
+    pub released: usize,
+    /// The write error.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.source)
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// Bundles written (unsynced) since the last group commit are published together once
 /// there are this many, or this many input bytes behind them.
@@ -994,18 +1056,23 @@ struct Sink<'a> {
     totals: &'a mut RunTotals,
     audit: &'a mut output::AtomicFile,
     access: &'a mut output::AtomicFile,
+    journal: &'a mut output::Journal,
     ndjson: Option<&'a mut crate::ndjson::Writer>,
     group: Vec<(usize, Processed)>,
     group_bytes: u64,
-    line: Vec<u8>,
 }
 
 impl Sink<'_> {
     fn take(&mut self, i: usize, r: Option<Processed>) -> io::Result<()> {
-        let Some(r) = r else {
+        let Some(mut r) = r else {
             self.totals.stopped_early = true;
             return Ok(());
         };
+        if let Some(e) = r.fatal.take() {
+            // The storage failed under this input's bundle: stop the run (nothing of this
+            // input was written).
+            return Err(e);
+        }
         self.group_bytes += r.c.bytes;
         self.group.push((i, r));
         let unsynced = self.group.iter().any(|(_, p)| p.pending.is_some());
@@ -1015,41 +1082,98 @@ impl Sink<'_> {
         Ok(())
     }
 
+    /// One input's audit lines and access-event line.
+    fn records(&self, i: usize, p: &Processed) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        let mut a = Vec::new();
+        write_audit(
+            &mut a,
+            &self.inputs[i],
+            &p.c,
+            p.written.as_ref().map(|w| w.name.as_str()),
+        );
+        let mut ev = Vec::new();
+        if let Some(e) = &p.access {
+            serde_json::to_writer(&mut ev, e).map_err(io::Error::other)?;
+            ev.push(b'\n');
+        }
+        Ok((a, ev))
+    }
+
+    /// Write-ahead: the group's records go to the journal and are made durable (with the
+    /// bundles' temp files, one filesystem sync) before any bundle is published or an
+    /// earlier one removed; then the audit and access audit get the same records.
     fn flush(&mut self) -> io::Result<()> {
         let mut group = std::mem::take(&mut self.group);
         self.group_bytes = 0;
-        let tmps: Vec<&Path> = group
-            .iter()
-            .filter_map(|(_, p)| p.pending.as_ref().map(|(t, _)| t.as_path()))
-            .collect();
-        let synced = tmps.is_empty() || output::sync_files(self.bundles, &tmps).is_ok();
-        for (i, p) in &mut group {
-            let f = &self.inputs[*i];
-            if let Some((tmp, target)) = p.pending.take() {
-                let published = synced && output::publish(&tmp, &target).is_ok();
-                if !published {
-                    let _ = std::fs::remove_file(&tmp);
-                    let _ = output::remove_if_exists(&target);
-                    *p = Processed::write_failed(p.c.bytes, "cannot sync or rename the bundle");
-                }
+        let mut records = Vec::with_capacity(group.len());
+        let ahead = (|| -> io::Result<()> {
+            let mut must_sync = false;
+            for (i, p) in &group {
+                let (a, ev) = self.records(*i, p)?;
+                self.journal.record(&self.inputs[*i].display, &a, &ev)?;
+                must_sync |= p.pending.is_some() || p.remove.as_ref().is_some_and(|t| t.exists());
+                records.push((a, ev));
             }
-            self.line.clear();
-            write_audit(
-                &mut self.line,
-                f,
-                &p.c,
-                p.written.as_ref().map(|w| w.name.as_str()),
-            );
-            self.audit.write_all(&self.line)?;
+            output::fault_point()?;
+            self.journal.flush()?;
+            if must_sync {
+                let mut files: Vec<&Path> = group
+                    .iter()
+                    .filter_map(|(_, p)| p.pending.as_ref().map(|(t, _)| t.as_path()))
+                    .collect();
+                files.push(self.journal.path());
+                output::sync_files(self.bundles, &files)?;
+            }
+            Ok(())
+        })();
+        let published = ahead.and_then(|()| self.publish(&mut group, &mut records));
+        if let Err(e) = published {
+            self.group = group;
+            return Err(e);
+        }
+        for ((_, p), (a, ev)) in group.iter().zip(records) {
+            self.audit.write_all(&a)?;
             tally(self.totals, &p.c);
-            if let Some(ev) = &p.access {
-                self.line.clear();
-                serde_json::to_writer(&mut self.line, ev).map_err(io::Error::other)?;
-                self.line.push(b'\n');
-                self.access.write_all(&self.line)?;
-            }
+            self.access.write_all(&ev)?;
             if let (Some(w), Some(lines)) = (self.ndjson.as_deref_mut(), &p.lines) {
                 w.append(lines)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rename the group's bundles into place and remove earlier bundles of inputs not
+    /// released now. A rename that fails for one input (say a folder in the way) makes that
+    /// input `write-failed` (recorded again in the journal); a failing storage stops the run.
+    fn publish(
+        &mut self,
+        group: &mut [(usize, Processed)],
+        records: &mut [(Vec<u8>, Vec<u8>)],
+    ) -> io::Result<()> {
+        for ((i, p), rec) in group.iter_mut().zip(records.iter_mut()) {
+            if let Some((tmp, target)) = p.pending.take() {
+                if let Err(e) = output::fault_point().and_then(|()| output::publish(&tmp, &target))
+                {
+                    let _ = std::fs::remove_file(&tmp);
+                    if output::stops_run(&e) {
+                        return Err(e);
+                    }
+                    *p = Processed::write_failed(p.c.bytes, "cannot rename the bundle into place");
+                    *rec = self.records(*i, p)?;
+                    self.journal
+                        .record(&self.inputs[*i].display, &rec.0, &rec.1)?;
+                    p.remove = Some(target);
+                } else {
+                    self.totals.released += 1;
+                }
+            }
+            if let Some(t) = p.remove.take() {
+                output::fault_point()?;
+                if let Err(e) = output::remove_if_exists(&t) {
+                    if output::stops_run(&e) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(())
@@ -1105,6 +1229,11 @@ struct Processed {
     lines: Option<crate::ndjson::Lines>,
     /// A bundle written to its temp file, not yet synced: (temp, final path).
     pending: Option<(PathBuf, PathBuf)>,
+    /// An earlier bundle of this input to remove (it is not released now), once the
+    /// journal says so.
+    remove: Option<PathBuf>,
+    /// A write error that stops the run (the storage is full or failing).
+    fatal: Option<io::Error>,
 }
 
 impl Processed {
@@ -1115,6 +1244,8 @@ impl Processed {
             access: None,
             lines: None,
             pending: None,
+            remove: None,
+            fatal: None,
         }
     }
 }
@@ -1127,12 +1258,17 @@ fn process_one(
     format: OutputFormat,
 ) -> Processed {
     let target = bundles.join(&f.bundle_name);
+    // Never leave an earlier run's bundle for an input that is not released now (removed
+    // by the writer once the journal records why).
+    let remove = (format == OutputFormat::Bundle).then(|| target.clone());
     let plain = |c: Conversion| Processed {
         c,
         written: None,
         access: None,
         lines: None,
         pending: None,
+        remove: remove.clone(),
+        fatal: None,
     };
     let internal = |msg: String, size: u64| {
         plain(Conversion::rejected(
@@ -1141,9 +1277,6 @@ fn process_one(
         ))
     };
     if let Some(msg) = &f.walk_error {
-        if format == OutputFormat::Bundle {
-            let _ = output::remove_if_exists(&target);
-        }
         return plain(Conversion::rejected(
             InputError::new(ErrorCode::IoError, msg.clone()),
             0,
@@ -1162,10 +1295,6 @@ fn process_one(
         }
     };
     let Some(bundle) = c.bundle.take() else {
-        // Never leave an earlier run's bundle for an input that is not released now.
-        if format == OutputFormat::Bundle {
-            let _ = output::remove_if_exists(&target);
-        }
         return plain(c);
     };
     match format {
@@ -1173,6 +1302,7 @@ fn process_one(
             // Stream the pretty JSON to the temp file, hashing as it goes.
             let mut hasher = Sha256::new();
             let written = output::write_temp_with(&target, |w| {
+                output::fault_point()?;
                 let mut hw = HashingWriter {
                     inner: w,
                     hasher: &mut hasher,
@@ -1192,17 +1322,23 @@ fn process_one(
                         access,
                         lines: None,
                         pending: Some((tmp, target)),
+                        remove: None,
+                        fatal: None,
                     }
                 }
                 Err(e) => {
                     let size = c.bytes;
-                    plain(Conversion::rejected(
+                    let mut p = plain(Conversion::rejected(
                         InputError::new(
                             ErrorCode::WriteFailed,
                             format!("cannot write the bundle: {}", e.kind()),
                         ),
                         size,
-                    ))
+                    ));
+                    if output::stops_run(&e) {
+                        p.fatal = Some(e);
+                    }
+                    p
                 }
             }
         }
@@ -1228,6 +1364,8 @@ fn process_one(
                 access,
                 lines: Some(lines),
                 pending: None,
+                remove: None,
+                fatal: None,
             }
         }
     }

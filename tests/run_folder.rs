@@ -479,3 +479,204 @@ fn a_second_concurrent_run_refuses_at_once_and_shards_of_one_run_share_the_folde
     ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
 }
+
+// ------------------------------------------------------------------ faults
+
+/// What describes the folder after a stop: access events of its audit and of its journal
+/// (bundle name -> every (sha256, NHS number) recorded for it).
+fn descriptions(out: &Path) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut events = Vec::new();
+    if out.join("access-audit.ndjson").exists() {
+        events.extend(read_ndjson(&out.join("access-audit.ndjson")));
+    }
+    if out.join("journal.ndjson").exists() {
+        for r in read_ndjson(&out.join("journal.ndjson")) {
+            if r["access"].is_object() {
+                events.push(r["access"].clone());
+            }
+        }
+    }
+    let mut m: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for ev in events {
+        m.entry(ev["entity"][1]["name"].as_str().unwrap().to_string())
+            .or_default()
+            .push((
+                ev["entity"][1]["detail"][0]["valueString"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                ev["entity"][0]["what"]["identifier"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            ));
+    }
+    m
+}
+
+/// After a stop: every file in `bundles/` is described (audit or journal), with its exact
+/// bytes and the patient it holds; ndjson files exist only beside an audit or journal.
+fn assert_every_output_described(out: &Path) {
+    let d = descriptions(out);
+    if let Ok(rd) = fs::read_dir(out.join("bundles")) {
+        for e in rd.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if file.starts_with(".migx-tmp-") {
+                continue;
+            }
+            let name = format!("bundles/{file}");
+            let bytes = fs::read(e.path()).unwrap();
+            let sha = hex(&Sha256::digest(&bytes));
+            let nhs = bundle_patient(&serde_json::from_slice(&bytes).expect("complete JSON"));
+            let described = d.get(&name).is_some_and(|v| v.contains(&(sha, nhs)));
+            assert!(
+                described,
+                "{name} is described by no audit or journal record"
+            );
+        }
+    }
+    if let Ok(rd) = fs::read_dir(out.join("ndjson")) {
+        let published = rd
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".ndjson"));
+        assert!(
+            !published || out.join("audit.ndjson").exists() || out.join("journal.ndjson").exists(),
+            "ndjson published with no audit"
+        );
+    }
+}
+
+fn small_batch(dir: &Path) -> PathBuf {
+    let inp = dir.join("small");
+    fs::create_dir_all(&inp).unwrap();
+    // Converted, withheld (dissent), rejected (invalid NHS number), converted.
+    for f in [
+        "01-core-shared.xml",
+        "08-practice-dissent.xml",
+        "17-invalid-nhs-number.xml",
+        "03-medications.xml",
+    ] {
+        fs::copy(fixture(f), inp.join(f)).unwrap();
+    }
+    inp
+}
+
+fn run_faulty(
+    inp: &Path,
+    out: &Path,
+    format: &str,
+    fault: Option<(usize, &str)>,
+) -> std::process::Output {
+    let mut c = common::migx();
+    c.args(["-q", "convert", inp.to_str().unwrap()])
+        .args([
+            "--consent",
+            root().join("fixtures/consent.csv").to_str().unwrap(),
+        ])
+        .args([
+            "--permit-requester",
+            "Y02345",
+            "--jobs",
+            "1",
+            "--format",
+            format,
+        ])
+        .args(["--out", out.to_str().unwrap()]);
+    if let Some((n, kind)) = fault {
+        c.env("MIGX_FAULT_AFTER_WRITES", n.to_string())
+            .env("MIGX_FAULT", kind);
+    }
+    c.output().unwrap()
+}
+
+/// Stop the run at every write stage in turn (`MIGX_FAULT_AFTER_WRITES`, debug builds), by
+/// an abort (as `kill -9`) or by a full disk (an injected ENOSPC: mounting a tmpfs needs
+/// privileges tests do not have): after each stop every output is described; a full disk exits 3
+/// saying how many records were released; the rerun says it completes an interrupted run,
+/// and leaves the folder byte-identical to a clean run.
+fn stop_at_every_write(format: &str, kind: &str) {
+    let t = tempfile::tempdir().unwrap();
+    let inp = small_batch(t.path());
+    {
+        let clean = t.path().join(format!("clean-{format}"));
+        assert_eq!(
+            run_faulty(&inp, &clean, format, None).status.code(),
+            Some(1)
+        );
+        {
+            let mut stages = 0;
+            for n in 1..200 {
+                let out = t.path().join(format!("{format}-{kind}-{n}"));
+                let o = run_faulty(&inp, &out, format, Some((n, kind)));
+                if o.status.code() == Some(1) {
+                    break; // fewer than n write stages: the run completed
+                }
+                stages = n;
+                match kind {
+                    "abort" => assert_eq!(o.status.code(), None, "{}", stderr(&o)),
+                    _ => {
+                        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+                        let err = stderr(&o);
+                        let released: usize = err
+                            .split(" record(s) were released")
+                            .next()
+                            .and_then(|s| s.rsplit(' ').next())
+                            .and_then(|s| s.trim().parse().ok())
+                            .unwrap_or_else(|| panic!("no count: {err}"));
+                        if format == "bundle" {
+                            let published = fs::read_dir(out.join("bundles"))
+                                .map(|rd| {
+                                    rd.flatten()
+                                        .filter(|e| {
+                                            !e.file_name().to_string_lossy().starts_with('.')
+                                        })
+                                        .count()
+                                })
+                                .unwrap_or(0);
+                            assert_eq!(released, published, "{err}");
+                        }
+                        // The summary is written last, then the journal dropped.
+                        assert!(
+                            !out.join("summary.json").exists()
+                                || out.join("journal.ndjson").exists()
+                        );
+                    }
+                }
+                assert_every_output_described(&out);
+                let interrupted = out.join("journal.ndjson").exists();
+                let o = run_faulty(&inp, &out, format, None);
+                assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+                if interrupted {
+                    assert!(stderr(&o).contains("was interrupted"), "{}", stderr(&o));
+                }
+                if format == "bundle" {
+                    assert_folder_consistent(&out);
+                }
+                assert_same_folder(&out, &clean);
+                fs::remove_dir_all(&out).unwrap();
+            }
+            eprintln!("{format} {kind}: stopped at each of {stages} write stages");
+            assert!(stages >= 6, "{format} {kind}: only {stages} write stages");
+        }
+    }
+}
+
+#[test]
+fn bundles_a_run_aborted_at_any_write_leaves_a_described_folder_that_a_rerun_completes() {
+    stop_at_every_write("bundle", "abort");
+}
+
+#[test]
+fn bundles_a_full_disk_at_any_write_exits_3_and_a_rerun_completes() {
+    stop_at_every_write("bundle", "enospc");
+}
+
+#[test]
+fn ndjson_a_run_aborted_at_any_write_leaves_a_described_folder_that_a_rerun_completes() {
+    stop_at_every_write("ndjson", "abort");
+}
+
+#[test]
+fn ndjson_a_full_disk_at_any_write_exits_3_and_a_rerun_completes() {
+    stop_at_every_write("ndjson", "enospc");
+}
