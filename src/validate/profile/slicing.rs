@@ -247,10 +247,7 @@ fn conforms(w: &mut Walker<'_>, v: &Value, url: &str) -> bool {
     let Ok(t) = tree.as_ref() else { return false };
     let opts = super::ProfileOptions::default();
     let mut sub = Walker::new(w.defs, v, &opts);
-    let place = Place {
-        path: t.type_name.clone(),
-        type_path: t.type_name.clone(),
-    };
+    let place = Place::root(&t.type_name);
     sub.item(v, &t.root, &t.root, "", Some(&t.type_name), &place, 0);
     sub.error_count() == 0
 }

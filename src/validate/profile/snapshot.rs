@@ -414,6 +414,9 @@ fn place<'a>(
                 let mut fresh = cur.clone();
                 fresh.slices.clear();
                 fresh.slicing = None;
+                // A slice's own minimum is 0 unless the differential states one (the
+                // sliced element's minimum counts all slices together).
+                fresh.min = 0;
                 if cur.is_choice() {
                     // A type slice has the one type its name says.
                     let suffix = s

@@ -114,6 +114,9 @@ fn each_rule_kind_has_a_valid_and_an_invalid_instance() {
     wrong_colour["extension"] = colour("blue");
     let mut to_group = observation();
     to_group["subject"] = json!({ "reference": "Group/g1" });
+    let mut nameless = patient();
+    nameless.as_object_mut().unwrap().remove("name");
+    nameless.as_object_mut().unwrap().remove("identifier");
     let mut genderless = patient();
     genderless.as_object_mut().unwrap().remove("gender");
 

@@ -36,13 +36,24 @@ pub struct Place {
     pub path: String,
     /// Path from the nearest complex datatype (`Identifier.period`).
     pub type_path: String,
+    /// The element's own type, when known (`string` for `Coding.display`).
+    pub type_name: Option<String>,
 }
 
 impl Place {
+    /// The place of a resource or datatype root.
+    pub fn root(type_name: &str) -> Place {
+        Place {
+            path: type_name.to_string(),
+            type_path: type_name.to_string(),
+            type_name: Some(type_name.to_string()),
+        }
+    }
     fn child(&self, name: &str) -> Place {
         Place {
             path: format!("{}.{name}", self.path),
             type_path: format!("{}.{name}", self.type_path),
+            type_name: None,
         }
     }
 }
@@ -191,10 +202,7 @@ impl<'a> Walker<'a> {
         }
         self.depth += 1;
         self.resources.push(res);
-        let place = Place {
-            path: rt.to_string(),
-            type_path: rt.to_string(),
-        };
+        let place = Place::root(rt);
         let core = self.defs.core_tree(rt);
         match core.as_ref() {
             Ok(tree) => self.item(res, &tree.root, &tree.root, pointer, Some(rt), &place, 0),
@@ -326,7 +334,13 @@ impl<'a> Walker<'a> {
                 .as_deref()
                 .and_then(|id| root.find_id(id))
             {
-                self.children(obj, target, root, pointer, place, depth);
+                // The content repeats that of another element: its place is that one's.
+                let inner = Place {
+                    path: target.id.clone(),
+                    type_path: target.id.clone(),
+                    type_name: None,
+                };
+                self.children(obj, target, root, pointer, &inner, depth);
             } else if !elem.children.is_empty() {
                 self.children(obj, elem, root, pointer, place, depth);
             } else if let Some(code) = type_code.filter(|c| !is_primitive(c)) {
@@ -335,6 +349,7 @@ impl<'a> Walker<'a> {
                     let inner = Place {
                         path: place.path.clone(),
                         type_path: code.to_string(),
+                        type_name: Some(code.to_string()),
                     };
                     for c in &t.root.constraints {
                         if !constraints.iter().any(|x| x.key == c.key) {
@@ -558,7 +573,7 @@ impl<'a> Walker<'a> {
                                 format!("{pointer}/_{}/{i}", child.name)
                             };
                             let mut inner = cplace.clone();
-                            inner.type_path = child.types[0].code.clone();
+                            inner.type_name = Some(child.types[0].code.clone());
                             let mut only = t.root.clone();
                             only.children.retain(|c| c.name != "value");
                             self.children(cobj, &only, &only, &p, &inner, depth + 1);
@@ -621,6 +636,7 @@ impl<'a> Walker<'a> {
                     let tp = host_place.type_path.replace("[x]", "");
                     e == p
                         || e == tp
+                        || host_place.type_name.as_deref() == Some(e.as_str())
                         || e == "Element"
                         || e == "Base"
                         || (host_is_resource && (e == "Resource" || e == "DomainResource"))
@@ -661,6 +677,7 @@ impl<'a> Walker<'a> {
         let place = Place {
             path: host_place.path.clone() + ".extension",
             type_path: "Extension".into(),
+            type_name: Some("Extension".into()),
         };
         self.item(
             v,
@@ -800,7 +817,11 @@ impl<'a> Walker<'a> {
             Some(i) => &parts[..i],
             None => &parts[..],
         };
-        if parts.len() >= 2 && self.defs.is_resource_type(parts[parts.len() - 2]) {
+        if parts.len() >= 2 && self.defs.is_resource_type(parts[0]) {
+            // Relative: `Type/id`.
+            return Ok(Some(parts[0].to_string()));
+        }
+        if r.contains("://") && parts.len() >= 2 && self.defs.is_resource_type(parts[parts.len() - 2]) {
             return Ok(Some(parts[parts.len() - 2].to_string()));
         }
         if let Some(rt) = self.full_urls.get(r) {
