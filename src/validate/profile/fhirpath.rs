@@ -14,15 +14,69 @@ use serde_json::Value;
 
 /// Functions this evaluator implements.
 pub const SUPPORTED_FUNCTIONS: &[&str] = &[
-    "empty", "exists", "all", "allTrue", "anyTrue", "allFalse", "anyFalse", "subsetOf",
-    "supersetOf", "count", "distinct", "isDistinct", "where", "select", "repeat", "ofType",
-    "single", "first", "last", "tail", "skip", "take", "intersect", "exclude", "union",
-    "combine", "iif", "toInteger", "toDecimal", "toString", "toBoolean", "convertsToInteger",
-    "convertsToDecimal", "convertsToString", "convertsToBoolean", "indexOf", "substring",
-    "startsWith", "endsWith", "contains", "upper", "lower", "replace", "matches",
-    "replaceMatches", "length", "trim", "split", "join", "children", "descendants", "trace",
-    "not", "hasValue", "extension", "is", "as", "abs", "ceiling", "floor", "round",
-    "lastIndexOf", "getValue",
+    "empty",
+    "exists",
+    "all",
+    "allTrue",
+    "anyTrue",
+    "allFalse",
+    "anyFalse",
+    "subsetOf",
+    "supersetOf",
+    "count",
+    "distinct",
+    "isDistinct",
+    "where",
+    "select",
+    "repeat",
+    "ofType",
+    "single",
+    "first",
+    "last",
+    "tail",
+    "skip",
+    "take",
+    "intersect",
+    "exclude",
+    "union",
+    "combine",
+    "iif",
+    "toInteger",
+    "toDecimal",
+    "toString",
+    "toBoolean",
+    "convertsToInteger",
+    "convertsToDecimal",
+    "convertsToString",
+    "convertsToBoolean",
+    "indexOf",
+    "substring",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "upper",
+    "lower",
+    "replace",
+    "matches",
+    "replaceMatches",
+    "length",
+    "trim",
+    "split",
+    "join",
+    "children",
+    "descendants",
+    "trace",
+    "not",
+    "hasValue",
+    "extension",
+    "is",
+    "as",
+    "abs",
+    "ceiling",
+    "floor",
+    "round",
+    "lastIndexOf",
+    "getValue",
 ];
 
 /// Expressions deeper than this are refused (a hostile profile).
@@ -76,7 +130,8 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
                         'f' => s.push('\u{c}'),
                         'u' if i + 4 < c.len() => {
                             let hex: String = c[i + 1..i + 5].iter().collect();
-                            let code = u32::from_str_radix(&hex, 16).map_err(|_| "bad \\u escape")?;
+                            let code =
+                                u32::from_str_radix(&hex, 16).map_err(|_| "bad \\u escape")?;
                             s.push(char::from_u32(code).ok_or("bad \\u escape")?);
                             i += 4;
                         }
@@ -91,7 +146,11 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
                 return Err("unterminated string".into());
             }
             i += 1;
-            out.push(if quote == '\'' { Tok::Str(s) } else { Tok::Id(s) });
+            out.push(if quote == '\'' {
+                Tok::Str(s)
+            } else {
+                Tok::Id(s)
+            });
             continue;
         }
         if ch.is_ascii_digit() {
@@ -108,7 +167,13 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
             if i < c.len() && c[i] == 'L' {
                 i += 1;
             }
-            out.push(Tok::Num(c[start..i].iter().collect::<String>().trim_end_matches('L').to_string()));
+            out.push(Tok::Num(
+                c[start..i]
+                    .iter()
+                    .collect::<String>()
+                    .trim_end_matches('L')
+                    .to_string(),
+            ));
             continue;
         }
         if ch == '@' {
@@ -138,7 +203,10 @@ fn lex(src: &str) -> Result<Vec<Tok>, String> {
             while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '-') {
                 i += 1;
             }
-            out.push(Tok::Var(format!("{ch}{}", c[start..i].iter().collect::<String>())));
+            out.push(Tok::Var(format!(
+                "{ch}{}",
+                c[start..i].iter().collect::<String>()
+            )));
             continue;
         }
         if ch.is_alphabetic() || ch == '_' {
@@ -191,8 +259,22 @@ struct Parser {
 }
 
 const CALENDAR: &[&str] = &[
-    "year", "years", "month", "months", "week", "weeks", "day", "days", "hour", "hours",
-    "minute", "minutes", "second", "seconds", "millisecond", "milliseconds",
+    "year",
+    "years",
+    "month",
+    "months",
+    "week",
+    "weeks",
+    "day",
+    "days",
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
+    "second",
+    "seconds",
+    "millisecond",
+    "milliseconds",
 ];
 
 impl Parser {
@@ -452,7 +534,11 @@ impl Parser {
 
 fn parse(src: &str) -> Result<Expr, String> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.expr()?;
     if p.pos != p.toks.len() {
         return Err("unexpected trailing input".into());
@@ -462,7 +548,8 @@ fn parse(src: &str) -> Result<Expr, String> {
 
 /// Parsed expressions, shared across threads.
 fn parsed(src: &str) -> Result<Arc<Expr>, String> {
-    static CACHE: OnceLock<RwLock<HashMap<String, Result<Arc<Expr>, String>>>> = OnceLock::new();
+    type Cache = RwLock<HashMap<String, Result<Arc<Expr>, String>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| RwLock::new(HashMap::new()));
     if let Ok(map) = cache.read() {
         if let Some(r) = map.get(src) {
@@ -503,7 +590,10 @@ fn node(v: &Value) -> Item<'_> {
     Item::Node {
         v,
         ext: None,
-        ty: v.get("resourceType").and_then(Value::as_str).map(str::to_string),
+        ty: v
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 
@@ -517,10 +607,17 @@ fn prim<'a>(it: &Item<'a>) -> Item<'a> {
                 _ => Item::Dec(n.as_f64().unwrap_or(0.0)),
             },
             Value::String(s) => match ty.as_deref() {
-                Some("date" | "dateTime" | "instant" | "Date" | "DateTime") => Item::Date(s.clone()),
+                Some("date" | "dateTime" | "instant" | "Date" | "DateTime") => {
+                    Item::Date(s.clone())
+                }
                 _ => Item::Str(s.clone()),
             },
-            Value::Object(o) if ty.as_deref() == Some("Quantity") || o.contains_key("value") && o.contains_key("unit") && !o.contains_key("resourceType") => {
+            Value::Object(o)
+                if ty.as_deref() == Some("Quantity")
+                    || o.contains_key("value")
+                        && o.contains_key("unit")
+                        && !o.contains_key("resourceType") =>
+            {
                 match o.get("value").and_then(Value::as_f64) {
                     Some(x) => Item::Quantity(
                         x,
@@ -540,7 +637,13 @@ fn prim<'a>(it: &Item<'a>) -> Item<'a> {
 }
 
 fn is_object(it: &Item<'_>) -> bool {
-    matches!(it, Item::Node { v: Value::Object(_), .. })
+    matches!(
+        it,
+        Item::Node {
+            v: Value::Object(_),
+            ..
+        }
+    )
 }
 
 fn upper_first(s: &str) -> String {
@@ -559,9 +662,14 @@ fn lower_first(s: &str) -> String {
 
 /// Children of an item by name (with choice types and primitive companions).
 fn member<'a>(it: &Item<'a>, name: &str, out: &mut Coll<'a>) {
-    let Item::Node { v, ext, .. } = it else { return };
+    let Item::Node { v, ext, .. } = it else {
+        return;
+    };
     if let Value::Object(obj) = v {
-        let push_all = |out: &mut Coll<'a>, val: Option<&'a Value>, comp: Option<&'a Value>, ty: Option<String>| {
+        let push_all = |out: &mut Coll<'a>,
+                        val: Option<&'a Value>,
+                        comp: Option<&'a Value>,
+                        ty: Option<String>| {
             let vals: Vec<&'a Value> = match val {
                 Some(Value::Array(a)) => a.iter().collect(),
                 Some(x) => vec![x],
@@ -579,7 +687,11 @@ fn member<'a>(it: &Item<'a>, name: &str, out: &mut Coll<'a>) {
                 if v.is_null() && ext.is_none() {
                     continue;
                 }
-                let ty = ty.clone().or_else(|| v.get("resourceType").and_then(Value::as_str).map(str::to_string));
+                let ty = ty.clone().or_else(|| {
+                    v.get("resourceType")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
                 out.push(Item::Node { v, ext, ty });
             }
         };
@@ -592,7 +704,39 @@ fn member<'a>(it: &Item<'a>, name: &str, out: &mut Coll<'a>) {
             if let Some(rest) = k.strip_prefix(name) {
                 if rest.starts_with(|c: char| c.is_ascii_uppercase()) {
                     let ty = if rest.chars().nth(1).is_some_and(|c| c.is_ascii_lowercase())
-                        && !["Quantity", "Coding", "CodeableConcept", "Reference", "Period", "Range", "Ratio", "Attachment", "Identifier", "HumanName", "Address", "ContactPoint", "Timing", "Signature", "Annotation", "SampledData", "Age", "Duration", "Count", "Distance", "Money", "Meta", "Dosage", "Expression", "Contributor", "DataRequirement", "ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext"].contains(&rest)
+                        && ![
+                            "Quantity",
+                            "Coding",
+                            "CodeableConcept",
+                            "Reference",
+                            "Period",
+                            "Range",
+                            "Ratio",
+                            "Attachment",
+                            "Identifier",
+                            "HumanName",
+                            "Address",
+                            "ContactPoint",
+                            "Timing",
+                            "Signature",
+                            "Annotation",
+                            "SampledData",
+                            "Age",
+                            "Duration",
+                            "Count",
+                            "Distance",
+                            "Money",
+                            "Meta",
+                            "Dosage",
+                            "Expression",
+                            "Contributor",
+                            "DataRequirement",
+                            "ParameterDefinition",
+                            "RelatedArtifact",
+                            "TriggerDefinition",
+                            "UsageContext",
+                        ]
+                        .contains(&rest)
                     {
                         lower_first(rest)
                     } else {
@@ -615,7 +759,11 @@ fn member<'a>(it: &Item<'a>, name: &str, out: &mut Coll<'a>) {
 
 fn children<'a>(it: &Item<'a>) -> Coll<'a> {
     let mut out = Vec::new();
-    if let Item::Node { v: Value::Object(obj), .. } = it {
+    if let Item::Node {
+        v: Value::Object(obj),
+        ..
+    } = it
+    {
         for k in obj.keys() {
             if k == "resourceType" || k.starts_with('_') {
                 continue;
@@ -629,7 +777,11 @@ fn children<'a>(it: &Item<'a>) -> Coll<'a> {
                 }
             }
         }
-    } else if let Item::Node { ext: Some(Value::Object(c)), .. } = it {
+    } else if let Item::Node {
+        ext: Some(Value::Object(c)),
+        ..
+    } = it
+    {
         for k in c.keys() {
             member(it, k, &mut out);
         }
@@ -641,7 +793,10 @@ fn type_name(it: &Item<'_>) -> Option<String> {
     match it {
         Item::Node { v, ty, .. } => ty.clone().or_else(|| match v {
             Value::Bool(_) => Some("boolean".into()),
-            Value::Object(o) => o.get("resourceType").and_then(Value::as_str).map(str::to_string),
+            Value::Object(o) => o
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             _ => None,
         }),
         Item::Bool(_) => Some("Boolean".into()),
@@ -664,13 +819,28 @@ fn is_type(it: &Item<'_>, t: &str) -> R<bool> {
     if actual == t || upper_first(&actual) == t || lower_first(t) == actual {
         return Ok(true);
     }
-    if let Item::Node { v: Value::Object(o), .. } = it {
+    if let Item::Node {
+        v: Value::Object(o),
+        ..
+    } = it
+    {
         if o.contains_key("resourceType") && RESOURCE_SUPERTYPES.contains(&t) {
             return Ok(actual != "Bundle" || t == "Resource");
         }
     }
     // FHIR primitive kinds: string-like types are Strings at the system level.
-    let stringish = ["code", "id", "uri", "url", "canonical", "oid", "uuid", "markdown", "base64Binary", "xhtml"];
+    let stringish = [
+        "code",
+        "id",
+        "uri",
+        "url",
+        "canonical",
+        "oid",
+        "uuid",
+        "markdown",
+        "base64Binary",
+        "xhtml",
+    ];
     Ok(t == "string" && stringish.contains(&actual.as_str()))
 }
 
@@ -700,7 +870,10 @@ fn num(it: &Item<'_>) -> Option<f64> {
 fn string(it: &Item<'_>) -> Option<String> {
     match prim(it) {
         Item::Str(s) | Item::Date(s) => Some(s),
-        Item::Node { v: Value::String(s), .. } => Some(s.clone()),
+        Item::Node {
+            v: Value::String(s),
+            ..
+        } => Some(s.clone()),
         _ => None,
     }
 }
@@ -711,7 +884,9 @@ fn item_eq(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
     match (&pa, &pb) {
         (Item::Node { v: x, .. }, Item::Node { v: y, .. }) => Some(x == y),
         (Item::Bool(x), Item::Bool(y)) => Some(x == y),
-        (Item::Date(x), Item::Date(y)) | (Item::Date(x), Item::Str(y)) | (Item::Str(x), Item::Date(y)) => {
+        (Item::Date(x), Item::Date(y))
+        | (Item::Date(x), Item::Str(y))
+        | (Item::Str(x), Item::Date(y)) => {
             if pa_is_date(x) && pa_is_date(y) && date_precision(x) != date_precision(y) {
                 None
             } else {
@@ -738,7 +913,12 @@ fn date_precision(s: &str) -> usize {
 fn item_equiv(a: &Item<'_>, b: &Item<'_>) -> bool {
     match (string(a), string(b)) {
         (Some(x), Some(y)) => {
-            let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            let norm = |s: &str| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
             norm(&x) == norm(&y)
         }
         _ => match (num(a), num(b)) {
@@ -799,7 +979,13 @@ fn distinct<'a>(c: Coll<'a>) -> Coll<'a> {
     out
 }
 
-fn eval<'a>(env: &Env<'a>, e: &Expr, focus: &Coll<'a>, this: Option<&Item<'a>>, index: usize) -> R<Coll<'a>> {
+fn eval<'a>(
+    env: &Env<'a>,
+    e: &Expr,
+    focus: &Coll<'a>,
+    this: Option<&Item<'a>>,
+    index: usize,
+) -> R<Coll<'a>> {
     Ok(match e {
         Expr::Empty => Vec::new(),
         Expr::Bool(x) => vec![Item::Bool(*x)],
@@ -829,7 +1015,9 @@ fn eval<'a>(env: &Env<'a>, e: &Expr, focus: &Coll<'a>, this: Option<&Item<'a>>, 
                 // A leading type name selects the focus itself (`Patient.name`).
                 if recv.is_none() && name.starts_with(|c: char| c.is_ascii_uppercase()) {
                     if let Some(t) = type_name(it) {
-                        if t == *name || RESOURCE_SUPERTYPES.contains(&name.as_str()) && is_object(it) {
+                        if t == *name
+                            || RESOURCE_SUPERTYPES.contains(&name.as_str()) && is_object(it)
+                        {
                             out.push(it.clone());
                             continue;
                         }
@@ -859,7 +1047,9 @@ fn eval<'a>(env: &Env<'a>, e: &Expr, focus: &Coll<'a>, this: Option<&Item<'a>>, 
         }
         Expr::TypeOp(op, x, t) => {
             let v = eval(env, x, focus, this, index)?;
-            let Some(it) = singleton(&v)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&v)? else {
+                return Ok(Vec::new());
+            };
             let ok = is_type(&it, t)?;
             if op == "is" {
                 vec![Item::Bool(ok)]
@@ -880,7 +1070,15 @@ fn eval<'a>(env: &Env<'a>, e: &Expr, focus: &Coll<'a>, this: Option<&Item<'a>>, 
     })
 }
 
-fn binary<'a>(env: &Env<'a>, op: &str, l: &Expr, r: &Expr, focus: &Coll<'a>, this: Option<&Item<'a>>, index: usize) -> R<Coll<'a>> {
+fn binary<'a>(
+    env: &Env<'a>,
+    op: &str,
+    l: &Expr,
+    r: &Expr,
+    focus: &Coll<'a>,
+    this: Option<&Item<'a>>,
+    index: usize,
+) -> R<Coll<'a>> {
     let lv = eval(env, l, focus, this, index)?;
     match op {
         "and" | "or" | "xor" | "implies" => {
@@ -950,7 +1148,9 @@ fn binary<'a>(env: &Env<'a>, op: &str, l: &Expr, r: &Expr, focus: &Coll<'a>, thi
             b(Some(if op == "~" { eq } else { !eq }))
         }
         "<" | ">" | "<=" | ">=" => {
-            let (Some(x), Some(y)) = (singleton(&lv)?, singleton(&rv)?) else { return Ok(Vec::new()) };
+            let (Some(x), Some(y)) = (singleton(&lv)?, singleton(&rv)?) else {
+                return Ok(Vec::new());
+            };
             match compare(&x, &y)? {
                 None => Vec::new(),
                 Some(o) => b(Some(match op {
@@ -963,15 +1163,21 @@ fn binary<'a>(env: &Env<'a>, op: &str, l: &Expr, r: &Expr, focus: &Coll<'a>, thi
         }
         "in" | "contains" => {
             let (item, coll) = if op == "in" { (&lv, &rv) } else { (&rv, &lv) };
-            let Some(x) = singleton(item)? else { return Ok(Vec::new()) };
+            let Some(x) = singleton(item)? else {
+                return Ok(Vec::new());
+            };
             b(Some(coll.iter().any(|y| item_eq(&x, y) == Some(true))))
         }
         "&" => {
-            let s = |c: &Coll<'_>| -> R<String> { Ok(singleton(c)?.and_then(|i| string(&i)).unwrap_or_default()) };
+            let s = |c: &Coll<'_>| -> R<String> {
+                Ok(singleton(c)?.and_then(|i| string(&i)).unwrap_or_default())
+            };
             vec![Item::Str(s(&lv)? + &s(&rv)?)]
         }
         "+" | "-" | "*" | "/" | "div" | "mod" => {
-            let (Some(x), Some(y)) = (singleton(&lv)?, singleton(&rv)?) else { return Ok(Vec::new()) };
+            let (Some(x), Some(y)) = (singleton(&lv)?, singleton(&rv)?) else {
+                return Ok(Vec::new());
+            };
             if op == "+" {
                 if let (Item::Str(a), Item::Str(c)) = (prim(&x), prim(&y)) {
                     return Ok(vec![Item::Str(a + &c)]);
@@ -983,19 +1189,53 @@ fn binary<'a>(env: &Env<'a>, op: &str, l: &Expr, r: &Expr, focus: &Coll<'a>, thi
                     "+" => vec![Item::Int(a.checked_add(*c).ok_or("overflow")?)],
                     "-" => vec![Item::Int(a.checked_sub(*c).ok_or("overflow")?)],
                     "*" => vec![Item::Int(a.checked_mul(*c).ok_or("overflow")?)],
-                    "div" => if *c == 0 { Vec::new() } else { vec![Item::Int(a / c)] },
-                    _ => if *c == 0 { Vec::new() } else { vec![Item::Int(a % c)] },
+                    "div" => {
+                        if *c == 0 {
+                            Vec::new()
+                        } else {
+                            vec![Item::Int(a / c)]
+                        }
+                    }
+                    _ => {
+                        if *c == 0 {
+                            Vec::new()
+                        } else {
+                            vec![Item::Int(a % c)]
+                        }
+                    }
                 },
                 _ => match (num(&px), num(&py)) {
                     (Some(a), Some(c)) => match op {
                         "+" => vec![Item::Dec(a + c)],
                         "-" => vec![Item::Dec(a - c)],
                         "*" => vec![Item::Dec(a * c)],
-                        "/" => if c == 0.0 { Vec::new() } else { vec![Item::Dec(a / c)] },
-                        "div" => if c == 0.0 { Vec::new() } else { vec![Item::Int((a / c).trunc() as i64)] },
-                        _ => if c == 0.0 { Vec::new() } else { vec![Item::Dec(a % c)] },
+                        "/" => {
+                            if c == 0.0 {
+                                Vec::new()
+                            } else {
+                                vec![Item::Dec(a / c)]
+                            }
+                        }
+                        "div" => {
+                            if c == 0.0 {
+                                Vec::new()
+                            } else {
+                                vec![Item::Int((a / c).trunc() as i64)]
+                            }
+                        }
+                        _ => {
+                            if c == 0.0 {
+                                Vec::new()
+                            } else {
+                                vec![Item::Dec(a % c)]
+                            }
+                        }
                     },
-                    _ => return Err(format!("arithmetic '{op}' on these values is not supported")),
+                    _ => {
+                        return Err(format!(
+                            "arithmetic '{op}' on these values is not supported"
+                        ))
+                    }
                 },
             }
         }
@@ -1003,7 +1243,15 @@ fn binary<'a>(env: &Env<'a>, op: &str, l: &Expr, r: &Expr, focus: &Coll<'a>, thi
     })
 }
 
-fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Coll<'a>, this: Option<&Item<'a>>, index: usize) -> R<Coll<'a>> {
+fn call<'a>(
+    env: &Env<'a>,
+    name: &str,
+    base: Coll<'a>,
+    args: &[Expr],
+    focus: &Coll<'a>,
+    this: Option<&Item<'a>>,
+    index: usize,
+) -> R<Coll<'a>> {
     let arg = |i: usize| -> R<Coll<'a>> {
         match args.get(i) {
             Some(a) => eval(env, a, focus, this, index),
@@ -1011,14 +1259,22 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
         }
     };
     let str_arg = |i: usize| -> R<String> {
-        singleton(&arg(i)?)?.and_then(|x| string(&x)).ok_or_else(|| format!("{name}(): argument is not a string"))
+        singleton(&arg(i)?)?
+            .and_then(|x| string(&x))
+            .ok_or_else(|| format!("{name}(): argument is not a string"))
     };
     let int_arg = |i: usize| -> R<i64> {
-        singleton(&arg(i)?)?.and_then(|x| num(&x)).map(|n| n as i64).ok_or_else(|| format!("{name}(): argument is not a number"))
+        singleton(&arg(i)?)?
+            .and_then(|x| num(&x))
+            .map(|n| n as i64)
+            .ok_or_else(|| format!("{name}(): argument is not a number"))
     };
     // Per-item criteria: evaluated with $this bound to each item.
-    let each = |crit: &Expr, it: &Item<'a>, i: usize| -> R<Coll<'a>> { eval(env, crit, &vec![it.clone()], Some(it), i) };
-    let one_str = |base: &Coll<'a>| -> R<Option<String>> { Ok(singleton(base)?.and_then(|x| string(&x))) };
+    let each = |crit: &Expr, it: &Item<'a>, i: usize| -> R<Coll<'a>> {
+        eval(env, crit, &vec![it.clone()], Some(it), i)
+    };
+    let one_str =
+        |base: &Coll<'a>| -> R<Option<String>> { Ok(singleton(base)?.and_then(|x| string(&x))) };
     Ok(match name {
         "empty" => b(Some(base.is_empty())),
         "exists" => match args.first() {
@@ -1046,7 +1302,13 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
             b(Some(all))
         }
         "allTrue" | "anyTrue" | "allFalse" | "anyFalse" => {
-            let vals: Vec<Option<bool>> = base.iter().map(|i| match prim(i) { Item::Bool(x) => Some(x), _ => None }).collect();
+            let vals: Vec<Option<bool>> = base
+                .iter()
+                .map(|i| match prim(i) {
+                    Item::Bool(x) => Some(x),
+                    _ => None,
+                })
+                .collect();
             b(Some(match name {
                 "allTrue" => vals.iter().all(|v| *v == Some(true)),
                 "anyTrue" => vals.contains(&Some(true)),
@@ -1056,8 +1318,16 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
         }
         "subsetOf" | "supersetOf" => {
             let other = arg(0)?;
-            let (small, big) = if name == "subsetOf" { (&base, &other) } else { (&other, &base) };
-            b(Some(small.iter().all(|x| big.iter().any(|y| item_eq(x, y) == Some(true)))))
+            let (small, big) = if name == "subsetOf" {
+                (&base, &other)
+            } else {
+                (&other, &base)
+            };
+            b(Some(
+                small
+                    .iter()
+                    .all(|x| big.iter().any(|y| item_eq(x, y) == Some(true))),
+            ))
         }
         "count" => vec![Item::Int(base.len() as i64)],
         "distinct" => distinct(base),
@@ -1124,9 +1394,17 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
                 Some(Expr::Member(None, t)) => t.clone(),
                 _ => return Err(format!("{name}() needs a type name")),
             };
-            let Some(it) = singleton(&base)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&base)? else {
+                return Ok(Vec::new());
+            };
             let ok = is_type(&it, &t)?;
-            if name == "is" { vec![Item::Bool(ok)] } else if ok { vec![it] } else { Vec::new() }
+            if name == "is" {
+                vec![Item::Bool(ok)]
+            } else if ok {
+                vec![it]
+            } else {
+                Vec::new()
+            }
         }
         "single" => singleton(&base)?.into_iter().collect(),
         "first" => base.into_iter().take(1).collect(),
@@ -1142,11 +1420,17 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
         }
         "intersect" => {
             let other = arg(0)?;
-            distinct(base.into_iter().filter(|x| other.iter().any(|y| item_eq(x, y) == Some(true))).collect())
+            distinct(
+                base.into_iter()
+                    .filter(|x| other.iter().any(|y| item_eq(x, y) == Some(true)))
+                    .collect(),
+            )
         }
         "exclude" => {
             let other = arg(0)?;
-            base.into_iter().filter(|x| !other.iter().any(|y| item_eq(x, y) == Some(true))).collect()
+            base.into_iter()
+                .filter(|x| !other.iter().any(|y| item_eq(x, y) == Some(true)))
+                .collect()
         }
         "union" => distinct(base.into_iter().chain(arg(0)?).collect()),
         "combine" => base.into_iter().chain(arg(0)?).collect(),
@@ -1165,7 +1449,10 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
             None => Vec::new(),
             Some(x) => b(Some(!x)),
         },
-        "hasValue" => b(Some(matches!(singleton(&base)?, Some(Item::Node { v, .. }) if !v.is_null() && !v.is_object() && !v.is_array()) || matches!(singleton(&base)?, Some(ref i) if !matches!(i, Item::Node { .. })))),
+        "hasValue" => b(Some(
+            matches!(singleton(&base)?, Some(Item::Node { v, .. }) if !v.is_null() && !v.is_object() && !v.is_array())
+                || matches!(singleton(&base)?, Some(ref i) if !matches!(i, Item::Node { .. })),
+        )),
         "getValue" => match singleton(&base)? {
             Some(it @ Item::Node { v, .. }) if !v.is_null() && !v.is_object() => vec![prim(&it)],
             _ => Vec::new(),
@@ -1195,17 +1482,25 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
                 .collect()
         }
         "toInteger" | "convertsToInteger" => {
-            let Some(it) = singleton(&base)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&base)? else {
+                return Ok(Vec::new());
+            };
             let v = match prim(&it) {
                 Item::Int(i) => Some(i),
                 Item::Str(s) => s.parse().ok(),
                 Item::Bool(x) => Some(x as i64),
                 _ => None,
             };
-            if name == "toInteger" { v.map(Item::Int).into_iter().collect() } else { b(Some(v.is_some())) }
+            if name == "toInteger" {
+                v.map(Item::Int).into_iter().collect()
+            } else {
+                b(Some(v.is_some()))
+            }
         }
         "toDecimal" | "convertsToDecimal" => {
-            let Some(it) = singleton(&base)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&base)? else {
+                return Ok(Vec::new());
+            };
             let v = match prim(&it) {
                 Item::Int(i) => Some(i as f64),
                 Item::Dec(d) => Some(d),
@@ -1213,10 +1508,16 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
                 Item::Bool(x) => Some(if x { 1.0 } else { 0.0 }),
                 _ => None,
             };
-            if name == "toDecimal" { v.map(Item::Dec).into_iter().collect() } else { b(Some(v.is_some())) }
+            if name == "toDecimal" {
+                v.map(Item::Dec).into_iter().collect()
+            } else {
+                b(Some(v.is_some()))
+            }
         }
         "toBoolean" | "convertsToBoolean" => {
-            let Some(it) = singleton(&base)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&base)? else {
+                return Ok(Vec::new());
+            };
             let v = match prim(&it) {
                 Item::Bool(x) => Some(x),
                 Item::Int(1) => Some(true),
@@ -1228,10 +1529,16 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
                 },
                 _ => None,
             };
-            if name == "toBoolean" { v.map(Item::Bool).into_iter().collect() } else { b(Some(v.is_some())) }
+            if name == "toBoolean" {
+                v.map(Item::Bool).into_iter().collect()
+            } else {
+                b(Some(v.is_some()))
+            }
         }
         "toString" | "convertsToString" => {
-            let Some(it) = singleton(&base)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&base)? else {
+                return Ok(Vec::new());
+            };
             let s = match prim(&it) {
                 Item::Str(s) | Item::Date(s) => Some(s),
                 Item::Int(i) => Some(i.to_string()),
@@ -1240,26 +1547,48 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
                 Item::Quantity(v, u) => Some(format!("{v} '{u}'")),
                 Item::Node { .. } => None,
             };
-            if name == "toString" { s.map(Item::Str).into_iter().collect() } else { b(Some(s.is_some())) }
+            if name == "toString" {
+                s.map(Item::Str).into_iter().collect()
+            } else {
+                b(Some(s.is_some()))
+            }
         }
         "indexOf" | "lastIndexOf" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             let sub = str_arg(0)?;
-            let found = if name == "indexOf" { s.find(&sub) } else { s.rfind(&sub) };
-            vec![Item::Int(found.map(|i| s[..i].chars().count() as i64).unwrap_or(-1))]
+            let found = if name == "indexOf" {
+                s.find(&sub)
+            } else {
+                s.rfind(&sub)
+            };
+            vec![Item::Int(
+                found.map(|i| s[..i].chars().count() as i64).unwrap_or(-1),
+            )]
         }
         "substring" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             let start = int_arg(0)?;
             let chars: Vec<char> = s.chars().collect();
             if start < 0 || start as usize >= chars.len() {
                 return Ok(Vec::new());
             }
-            let len = if args.len() > 1 { int_arg(1)?.max(0) as usize } else { chars.len() };
-            vec![Item::Str(chars[start as usize..].iter().take(len).collect())]
+            let len = if args.len() > 1 {
+                int_arg(1)?.max(0) as usize
+            } else {
+                chars.len()
+            };
+            vec![Item::Str(
+                chars[start as usize..].iter().take(len).collect(),
+            )]
         }
         "startsWith" | "endsWith" | "contains" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             let sub = str_arg(0)?;
             b(Some(match name {
                 "startsWith" => s.starts_with(&sub),
@@ -1268,7 +1597,9 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
             }))
         }
         "upper" | "lower" | "trim" | "length" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             match name {
                 "upper" => vec![Item::Str(s.to_uppercase())],
                 "lower" => vec![Item::Str(s.to_lowercase())],
@@ -1277,7 +1608,9 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
             }
         }
         "replace" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             let (from, to) = (str_arg(0)?, str_arg(1)?);
             if from.is_empty() {
                 let mut out = to.clone();
@@ -1291,9 +1624,13 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
             }
         }
         "matches" | "replaceMatches" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             let pattern = str_arg(0)?;
-            let re = regex::Regex::new(&pattern).map_err(|_| format!("{name}(): the pattern is not a supported regular expression"))?;
+            let re = regex::Regex::new(&pattern).map_err(|_| {
+                format!("{name}(): the pattern is not a supported regular expression")
+            })?;
             if name == "matches" {
                 b(Some(re.is_match(&s)))
             } else {
@@ -1303,22 +1640,34 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
             }
         }
         "split" => {
-            let Some(s) = one_str(&base)? else { return Ok(Vec::new()) };
+            let Some(s) = one_str(&base)? else {
+                return Ok(Vec::new());
+            };
             let sep = str_arg(0)?;
-            s.split(sep.as_str()).map(|p| Item::Str(p.to_string())).collect()
+            s.split(sep.as_str())
+                .map(|p| Item::Str(p.to_string()))
+                .collect()
         }
         "join" => {
-            let sep = if args.is_empty() { String::new() } else { str_arg(0)? };
+            let sep = if args.is_empty() {
+                String::new()
+            } else {
+                str_arg(0)?
+            };
             let parts: Vec<String> = base.iter().filter_map(string).collect();
             vec![Item::Str(parts.join(&sep))]
         }
         "abs" | "ceiling" | "floor" | "round" => {
-            let Some(it) = singleton(&base)? else { return Ok(Vec::new()) };
+            let Some(it) = singleton(&base)? else {
+                return Ok(Vec::new());
+            };
             match (name, prim(&it)) {
                 ("abs", Item::Int(i)) => vec![Item::Int(i.abs())],
                 ("abs", Item::Quantity(v, u)) => vec![Item::Quantity(v.abs(), u)],
                 (_, p) => {
-                    let Some(x) = num(&p) else { return Err(format!("{name}() of a non-number")) };
+                    let Some(x) = num(&p) else {
+                        return Err(format!("{name}() of a non-number"));
+                    };
                     match name {
                         "abs" => vec![Item::Dec(x.abs())],
                         "ceiling" => vec![Item::Int(x.ceil() as i64)],
@@ -1337,9 +1686,18 @@ fn call<'a>(env: &Env<'a>, name: &str, base: Coll<'a>, args: &[Expr], focus: &Co
 }
 
 /// Evaluate an expression on a focus; the result as JSON-ish strings for tests.
-fn evaluate<'a>(expr: &Expr, focus: &'a Value, resource: &'a Value, root: &'a Value) -> R<Coll<'a>> {
+fn evaluate<'a>(
+    expr: &Expr,
+    focus: &'a Value,
+    resource: &'a Value,
+    root: &'a Value,
+) -> R<Coll<'a>> {
     let f = node(focus);
-    let env = Env { resource, root, context: f.clone() };
+    let env = Env {
+        resource,
+        root,
+        context: f.clone(),
+    };
     eval(&env, expr, &vec![f.clone()], Some(&f), 0)
 }
 
@@ -1362,10 +1720,7 @@ pub fn evaluate_to_strings(expr: &str, focus: &Value) -> Result<Vec<String>, Str
         .map(|i| match prim(i) {
             Item::Bool(x) => x.to_string(),
             Item::Int(x) => x.to_string(),
-            Item::Dec(x) => {
-                let s = x.to_string();
-                s
-            }
+            Item::Dec(x) => x.to_string(),
             Item::Str(s) | Item::Date(s) => s,
             Item::Quantity(v, u) => format!("{v} '{u}'"),
             Item::Node { v, .. } => v.to_string(),
@@ -1421,8 +1776,24 @@ mod tests {
         assert_eq!(check(ele1, &json!("v"), &ok, &ok), Ok(true));
         // per-1
         let per1 = "start.hasValue().not() or end.hasValue().not() or (start <= end)";
-        assert_eq!(check(per1, &json!({"start": "2020-01-01", "end": "2019-01-01"}), &ok, &ok), Ok(false));
-        assert_eq!(check(per1, &json!({"start": "2020-01-01", "end": "2021-01-01"}), &ok, &ok), Ok(true));
+        assert_eq!(
+            check(
+                per1,
+                &json!({"start": "2020-01-01", "end": "2019-01-01"}),
+                &ok,
+                &ok
+            ),
+            Ok(false)
+        );
+        assert_eq!(
+            check(
+                per1,
+                &json!({"start": "2020-01-01", "end": "2021-01-01"}),
+                &ok,
+                &ok
+            ),
+            Ok(true)
+        );
         // Unsupported functions are not evaluated, never passed.
         assert!(check("text.div.htmlChecks()", &ok, &ok, &ok).is_err());
         assert!(check("today() > birthDate", &ok, &ok, &ok).is_err());

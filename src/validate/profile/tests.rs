@@ -443,3 +443,20 @@ fn fhirpath_locations_name_the_element() {
     );
     assert_eq!(crate::validate::fhirpath_location(&doc, ""), "Bundle");
 }
+
+/// A primitive choice known only by its extensions (`_valueBoolean`) counts as present.
+#[test]
+fn primitive_choice_present_only_by_extensions_counts() {
+    let mut obs = observation();
+    obs["_valueBoolean"] = json!({ "extension": [{ "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown" }] });
+    assert!(run(&obs).violations.is_empty(), "{}", brief(&run(&obs)));
+    obs["valueString"] = json!("x");
+    let o = run(&obs);
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.rule == "cardinality" && v.pointer == "/value"),
+        "{}",
+        brief(&o)
+    );
+}

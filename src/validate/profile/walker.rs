@@ -439,6 +439,13 @@ impl<'a> Walker<'a> {
         if child.is_choice() {
             let base = child.name.trim_end_matches("[x]");
             for (k, v) in obj {
+                // `_valueBoolean` alone: a primitive choice known only by its extensions.
+                let real = k.as_str();
+                let k = match k.strip_prefix('_') {
+                    Some(plain) if !obj.contains_key(plain) => plain,
+                    Some(_) => continue,
+                    None => real,
+                };
                 let Some(rest) = k.strip_prefix(base) else {
                     continue;
                 };
@@ -447,6 +454,7 @@ impl<'a> Walker<'a> {
                 }
                 let allowed = child.types.iter().find(|t| type_suffix(&t.code) == rest);
                 match allowed {
+                    Some(_) if real != k => push(&mut out, real, v, None),
                     Some(t) => push(&mut out, k, v, Some(t.code.clone())),
                     None => {
                         let lower = {
@@ -821,7 +829,10 @@ impl<'a> Walker<'a> {
             // Relative: `Type/id`.
             return Ok(Some(parts[0].to_string()));
         }
-        if r.contains("://") && parts.len() >= 2 && self.defs.is_resource_type(parts[parts.len() - 2]) {
+        if r.contains("://")
+            && parts.len() >= 2
+            && self.defs.is_resource_type(parts[parts.len() - 2])
+        {
             return Ok(Some(parts[parts.len() - 2].to_string()));
         }
         if let Some(rt) = self.full_urls.get(r) {
