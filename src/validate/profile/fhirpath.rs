@@ -1799,4 +1799,70 @@ mod tests {
         assert!(check("today() > birthDate", &ok, &ok, &ok).is_err());
         assert!(check("code.memberOf('x')", &ok, &ok, &ok).is_err());
     }
+
+    /// The official FHIRPath test suite (R4), prepared by `benches/fhirpath_suite.py`:
+    /// prints the pass rate. `MIGX_FHIRPATH_CASES=cases.json`; ignored without.
+    #[test]
+    #[ignore]
+    fn official_suite() {
+        let Ok(path) = std::env::var("MIGX_FHIRPATH_CASES") else {
+            eprintln!("skipped: MIGX_FHIRPATH_CASES not set");
+            return;
+        };
+        let cases: Vec<Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let (mut pass, mut fail) = (0, 0);
+        let mut failures = Vec::new();
+        for c in &cases {
+            let expr = c["expression"].as_str().unwrap_or("");
+            let input = &c["input"];
+            let invalid = c["invalid"].as_bool().unwrap_or(false);
+            let got = evaluate_to_strings(expr, input);
+            let ok = match (&got, invalid) {
+                (Err(_), true) => true,
+                (Ok(_), true) | (Err(_), false) => false,
+                (Ok(out), false) => {
+                    let want: Vec<(String, String)> = c["outputs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|o| {
+                            (
+                                o[0].as_str().unwrap().to_string(),
+                                o[1].as_str().unwrap().to_string(),
+                            )
+                        })
+                        .collect();
+                    if c["predicate"].as_bool() == Some(true) {
+                        let truth = !out.is_empty();
+                        want.first()
+                            .map(|w| w.1 == truth.to_string())
+                            .unwrap_or(false)
+                    } else {
+                        out.len() == want.len()
+                            && out.iter().zip(&want).all(|(g, (t, w))| {
+                                let w = w.trim_start_matches('@');
+                                g == w
+                                    || (t == "decimal" || t == "integer")
+                                        && g.parse::<f64>().ok() == w.parse::<f64>().ok()
+                                    || t == "Quantity" && g.replace('\'', "") == w.replace('\'', "")
+                            })
+                    }
+                }
+            };
+            if ok {
+                pass += 1;
+            } else {
+                fail += 1;
+                failures.push(format!("{}: {expr} -> {:?}", c["name"], got));
+            }
+        }
+        for f in failures.iter().take(400) {
+            eprintln!("FAIL {f}");
+        }
+        eprintln!(
+            "official FHIRPath suite: {pass} passed, {fail} failed of {}",
+            cases.len()
+        );
+        assert_eq!(pass + fail, cases.len());
+    }
 }
