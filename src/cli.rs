@@ -402,6 +402,15 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
             format!("{e}\n  --exclusion-refset takes an RF2 der2_Refset_SimpleSnapshot_*.txt file")
         })?;
     }
+    for (file, ids) in policy.refsets_not_named() {
+        let shown: Vec<String> = ids.iter().take(5).map(u64::to_string).collect();
+        eprintln!(
+            "migx: {file}: {} refset(s) not named by the policy were not loaded ({}{}); only the policy's exclusion_refsets.refset_ids exclude",
+            ids.len(),
+            shown.join(", "),
+            if ids.len() > 5 { ", ..." } else { "" }
+        );
+    }
     let snomed = a
         .snomed
         .clone()

@@ -26,6 +26,18 @@ pub fn is_valid_nhs_number(s: &str) -> bool {
     u32::from(bytes[9] - b'0') == check
 }
 
+/// True if `s` has the shape of an NHS ODS organisation code: 3 to 10 ASCII letters and
+/// digits, upper case (practices `A12345`, trusts `RXX`, sites `RXX01`, out-of-hours
+/// services `Y02345`, commissioners `00L`), at least one of them a letter or the code 3
+/// characters long. Anything else (a name, a phrase, an NHS number) is not an ODS code.
+pub fn is_ods_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    (3..=10).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && (b.len() == 3 || b.iter().any(u8::is_ascii_uppercase))
+}
+
 /// Most stars a mask ever shows, so that a huge input does not make a huge log line.
 const MAX_STARS: usize = 16;
 
@@ -95,5 +107,24 @@ mod tests {
         // Multi-byte input never panics and reveals at most three characters.
         let m = mask_nhs_number("éééééééééé");
         assert_eq!(m.chars().filter(|c| *c != '*').count(), 3);
+    }
+
+    #[test]
+    fn ods_code_shape() {
+        for ok in ["A12345", "Y02345", "RXX", "RXX01", "00L", "8HK32"] {
+            assert!(is_ods_code(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "A1",
+            "a12345",
+            "A12 345",
+            "Dr Smith",
+            "9434765919",
+            "A123456789X",
+            "Ａ12345",
+        ] {
+            assert!(!is_ods_code(bad), "{bad}");
+        }
     }
 }

@@ -613,6 +613,16 @@ fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Categor
             text_only: true,
         });
     }
+    // Record-level values dropped for their syntax (an ODS code carrying text).
+    for &field in &ex.record_text_removed {
+        items.push(AuditItem {
+            source_id: format!("#{field}"),
+            element: "Organization",
+            category: None,
+            reason: WithheldReason::FreeText,
+            text_only: true,
+        });
+    }
     (items, shared)
 }
 

@@ -23,7 +23,9 @@ fn a_bundle_that_fails_validation_is_not_written() {
             r["code"]["coding"]
                 .as_array_mut()
                 .unwrap()
-                .push(serde_json::json!({ "system": "local-codes", "code": "X1" }));
+                // A URI, so the code screen keeps it (text such as `local-codes` is dropped
+                // before it can reach the bundle), but not one the migx profile accepts.
+                .push(serde_json::json!({ "system": "urn:x-local:codes", "code": "X1" }));
             touched += 1;
         }
     }

@@ -110,7 +110,7 @@ fn sys_index(system: &CodeSystem) -> Option<usize> {
         CodeSystem::Snomed => Some(0),
         CodeSystem::ReadV2 => Some(1),
         CodeSystem::Ctv3 => Some(2),
-        CodeSystem::Other(_) => None,
+        CodeSystem::Other(_) | CodeSystem::Invalid => None,
     }
 }
 

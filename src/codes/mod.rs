@@ -17,6 +17,9 @@ pub enum CodeSystem {
     Ctv3,
     /// Any other system, kept by OID (emitted as `urn:oid:<oid>`) or URI.
     Other(String),
+    /// A `codeSystem`/`system` that is neither an OID nor a URI (it may hold text): its
+    /// codings are screened as if they were in every listed system and never emitted.
+    Invalid,
 }
 
 /// HL7 OID of SNOMED CT.
@@ -33,27 +36,31 @@ pub const URI_READ_V2: &str = "http://read.info/readv2";
 pub const URI_CTV3: &str = "http://read.info/ctv3";
 
 impl CodeSystem {
-    /// From an HL7 v3 `codeSystem` OID.
-    pub fn from_oid(oid: &str) -> Self {
-        match oid {
-            OID_SNOMED => CodeSystem::Snomed,
-            OID_READ_V2 => CodeSystem::ReadV2,
-            OID_CTV3 => CodeSystem::Ctv3,
-            other => CodeSystem::Other(format!("urn:oid:{other}")),
-        }
+    /// The one normalisation of a code-system identifier, used by both readers and every
+    /// rule: an HL7 OID (bare or `urn:oid:`), or a URI in any spelling the alias table
+    /// (`policy/codes/systems.tsv`, see [`systems`]) knows. Text that is neither an OID nor a
+    /// URI (free text in a `codeSystem`/`system`) is [`CodeSystem::Invalid`]: screened like an
+    /// unknown system, never emitted.
+    pub fn parse(raw: &str) -> Self {
+        systems::identify(raw)
     }
 
-    /// From a FHIR `system` URI (STU3 or R4 spelling).
+    /// From an HL7 v3 `codeSystem` (same normalisation as [`CodeSystem::parse`]).
+    pub fn from_oid(oid: &str) -> Self {
+        Self::parse(oid)
+    }
+
+    /// From a FHIR `system` URI (same normalisation as [`CodeSystem::parse`]).
     pub fn from_uri(uri: &str) -> Self {
-        match uri {
-            URI_SNOMED => CodeSystem::Snomed,
-            URI_READ_V2 => CodeSystem::ReadV2,
-            URI_CTV3 => CodeSystem::Ctv3,
-            other => match other.strip_prefix("urn:oid:") {
-                Some(oid) => CodeSystem::from_oid(oid),
-                None => CodeSystem::Other(other.to_string()),
-            },
-        }
+        Self::parse(uri)
+    }
+
+    /// Whether this is one of the systems the code lists can hold (SNOMED CT, Read v2, CTV3).
+    pub fn is_listed(&self) -> bool {
+        matches!(
+            self,
+            CodeSystem::Snomed | CodeSystem::ReadV2 | CodeSystem::Ctv3
+        )
     }
 
     /// The FHIR `system` URI.
@@ -63,6 +70,7 @@ impl CodeSystem {
             CodeSystem::ReadV2 => URI_READ_V2,
             CodeSystem::Ctv3 => URI_CTV3,
             CodeSystem::Other(uri) => uri,
+            CodeSystem::Invalid => "",
         }
     }
 
@@ -73,6 +81,7 @@ impl CodeSystem {
             CodeSystem::ReadV2 => "readv2",
             CodeSystem::Ctv3 => "ctv3",
             CodeSystem::Other(uri) => uri,
+            CodeSystem::Invalid => "invalid",
         }
     }
 }
@@ -106,3 +115,5 @@ pub mod list;
 pub mod release;
 pub mod rf2;
 pub mod snomed;
+pub mod syntax;
+pub mod systems;

@@ -259,10 +259,84 @@ pub struct Item {
     // ehrSupplyPrescribe / ehrSupplyDiscontinue
     /// ehrSupplyPrescribe/ehrSupplyDiscontinue: the id of the authorisation it issues or stops.
     pub prior_ref: Option<String>,
+    /// Every other coding the source construct carries, wherever it sits: in XML any
+    /// element inside the statement with `code` and `codeSystem` that no field above reads
+    /// (qualifier values, method, body site, reason, reference-range interpretation, ...); in
+    /// STU3 every Coding (any object with a string `code`) anywhere in the resource, its
+    /// extensions and contained resources, and in resources merged into it. Never emitted;
+    /// screened with the rest (see [`Item::codings`]).
+    pub carried: Vec<Coding>,
     /// ehrComposition / statement child element count (for structure checks).
     pub children: Vec<usize>,
     /// Source line of the element's start, for messages.
     pub line: u32,
+}
+
+impl Item {
+    /// The one enumeration of every coding this item carries: its code and translations,
+    /// qualifiers, coded value, interpretation, drug, and every other coding the source
+    /// construct carries. The sensitive screen and the consent/dissent screen both read
+    /// this, and only this (see `policy::screen`).
+    pub fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        // Exhaustive on purpose: a field added to `Item` breaks this destructuring until
+        // it is placed on one side (a coding the screen reads, or not a coding).
+        let Item {
+            codes,
+            qualifiers,
+            value,
+            interpretation,
+            consumable,
+            carried,
+            id: _,
+            alt_ids: _,
+            element: _,
+            class_code: _,
+            mood_code: _,
+            status_code: _,
+            parent: _,
+            code_uncoded: _,
+            effective: _,
+            availability: _,
+            confidentiality: _,
+            covered_by: _,
+            also_in: _,
+            unresolved_placement: _,
+            reference_range: _,
+            free_text: _,
+            named_statement: _,
+            component_refs: _,
+            repeat_number: _,
+            quantity: _,
+            prior_ref: _,
+            children: _,
+            line: _,
+        } = self;
+        let value_codes: &[Coding] = match value {
+            Some(Value::Coded(cs)) => cs,
+            _ => &[],
+        };
+        codes
+            .iter()
+            .chain(qualifiers)
+            .chain(value_codes)
+            .chain(interpretation)
+            .chain(consumable)
+            .chain(carried)
+    }
+
+    /// The codings of this item that a FHIR resource may carry (the subset of
+    /// [`Item::codings`] the mapping emits): code, coded value, interpretation, drug.
+    pub fn emitted_codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        let value_codes: &[Coding] = match &self.value {
+            Some(Value::Coded(cs)) => cs,
+            _ => &[],
+        };
+        self.codes
+            .iter()
+            .chain(value_codes)
+            .chain(&self.interpretation)
+            .chain(&self.consumable)
+    }
 }
 
 /// A whole record: one patient's extract.
@@ -289,9 +363,31 @@ pub struct Extract {
     /// Confidentiality codes on the whole record, with the construct that carried them
     /// (`EhrExtract`, `ehrFolder`; GP Connect `Bundle`, `Patient`). They cover every item.
     pub record_confidentiality: Vec<(&'static str, String)>,
+    /// Codings carried by source constructs that are not items (XML: the extract, folder
+    /// and record target outside any statement; STU3: Lists, Patient, Organization and the
+    /// other structural resources). Screened for dissent: a dissent coded there withholds
+    /// the patient.
+    pub record_codings: Vec<Coding>,
+    /// Record-level values dropped because they were not in their syntax (text where an
+    /// identifier belongs), by migx's own name for the field (e.g. `practice-ods`): audited
+    /// `free-text`.
+    pub record_text_removed: Vec<&'static str>,
 }
 
 impl Extract {
+    /// Set the sending practice's ODS code, when it has the ODS code shape; otherwise
+    /// (text, a phrase, an NHS number) drop it and record `practice-ods` as text removed.
+    pub fn set_practice_ods(&mut self, raw: Option<&str>) {
+        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+            return;
+        };
+        if crate::nhs::is_ods_code(raw) {
+            self.practice_ods = Some(raw.to_string());
+        } else if !self.record_text_removed.contains(&"practice-ods") {
+            self.record_text_removed.push("practice-ods");
+        }
+    }
+
     /// Look an item up by source id (already lowercase).
     pub fn get(&self, id: &str) -> Option<&Item> {
         self.index.get(id).map(|&i| &self.items[i])

@@ -574,9 +574,14 @@ impl State {
             [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id]
                 if attrs.root.as_deref() == Some(OID_ODS) && self.ex.practice_ods.is_none() =>
             {
-                self.ex.practice_ods = own(&attrs.extension);
+                self.ex.set_practice_ods(attrs.extension.as_deref());
             }
-            _ => {}
+            // Codings on the extract, folder or record target: screened for dissent.
+            _ => {
+                if let Some(c) = coding(attrs).or_else(|| systemless(attrs)) {
+                    self.ex.record_codings.push(c)
+                }
+            }
         }
     }
 
@@ -599,18 +604,19 @@ impl State {
             }
             [Tag::Code] => match coding(a) {
                 Some(c) => item.codes.push(c),
-                None => item.code_uncoded = true,
+                None => {
+                    item.code_uncoded = true;
+                    item.carried.extend(systemless(a));
+                }
             },
-            [Tag::Code, Tag::Translation] => {
-                if let Some(c) = coding(a) {
-                    item.codes.push(c)
-                }
-            }
-            [Tag::Code, Tag::Qualifier, Tag::Name] => {
-                if let Some(c) = coding(a) {
-                    item.qualifiers.push(c)
-                }
-            }
+            [Tag::Code, Tag::Translation] => match coding(a) {
+                Some(c) => item.codes.push(c),
+                None => item.carried.extend(systemless(a)),
+            },
+            [Tag::Code, Tag::Qualifier, Tag::Name] => match coding(a) {
+                Some(c) => item.qualifiers.push(c),
+                None => item.carried.extend(systemless(a)),
+            },
             [Tag::StatusCode] => item.status_code = own(&a.code),
             [Tag::EffectiveTime] => {
                 if let Some(v) = &a.value {
@@ -640,9 +646,9 @@ impl State {
                         high: None,
                         unit: None,
                     }),
-                    "CD" | "CV" | "CE" | "CS" => {
-                        Some(Value::Coded(coding(a).into_iter().collect()))
-                    }
+                    "CD" | "CV" | "CE" | "CS" => Some(Value::Coded(
+                        coding(a).or_else(|| systemless(a)).into_iter().collect(),
+                    )),
                     _ => {
                         // ST, ED and anything unknown: free text.
                         self.in_value_text = Some(depth);
@@ -664,15 +670,16 @@ impl State {
                 }
             }
             [Tag::Value, Tag::Translation] => {
-                if let (Some(Value::Coded(cs)), Some(c)) = (&mut item.value, coding(a)) {
+                if let (Some(Value::Coded(cs)), Some(c)) =
+                    (&mut item.value, coding(a).or_else(|| systemless(a)))
+                {
                     cs.push(c);
                 }
             }
-            [Tag::InterpretationCode] => {
-                if let Some(c) = coding(a) {
-                    item.interpretation.push(c)
-                }
-            }
+            [Tag::InterpretationCode] => match coding(a) {
+                Some(c) => item.interpretation.push(c),
+                None => item.carried.extend(systemless(a)),
+            },
             [Tag::ReferenceRange, Tag::ReferenceInterpretationRange, Tag::Value, Tag::Low | Tag::High] =>
             {
                 let rr = item
@@ -689,8 +696,9 @@ impl State {
             }
             [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code]
             | [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code, Tag::Translation] => {
-                if let Some(c) = coding(a) {
-                    item.consumable.push(c)
+                match coding(a) {
+                    Some(c) => item.consumable.push(c),
+                    None => item.carried.extend(systemless(a)),
                 }
             }
             [Tag::Component, Tag::StatementRef, Tag::Id] if element == Some(Element::LinkSet) => {
@@ -716,7 +724,9 @@ impl State {
             [.., Tag::Text] | [Tag::Code, Tag::OriginalText] | [.., Tag::OriginalText] => {
                 self.text_target = Some(idx);
             }
-            _ => {}
+            // Every other coding inside the statement, wherever it sits (qualifier values,
+            // method, target site, reason, range interpretation, ...): screened, never emitted.
+            _ => item.carried.extend(coding(a).or_else(|| systemless(a))),
         }
     }
 }
@@ -730,9 +740,22 @@ fn set_date(slot: &mut DateField, a: &Attrs) {
 fn coding(a: &Attrs) -> Option<Coding> {
     match (&a.code, &a.code_system) {
         (Some(code), Some(sys)) if !code.trim().is_empty() => Some(Coding {
-            system: CodeSystem::from_oid(sys.trim()),
+            system: CodeSystem::parse(sys),
             code: code.trim().to_string(),
             display: own(&a.display_name),
+        }),
+        _ => None,
+    }
+}
+
+/// A code given without a `codeSystem`: its system is unknown, so it is screened under
+/// every listed system and never emitted.
+fn systemless(a: &Attrs) -> Option<Coding> {
+    match (&a.code, &a.code_system) {
+        (Some(code), None) if !code.trim().is_empty() => Some(Coding {
+            system: CodeSystem::Invalid,
+            code: code.trim().to_string(),
+            display: None,
         }),
         _ => None,
     }

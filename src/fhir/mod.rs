@@ -6,12 +6,12 @@ pub mod ids;
 pub mod interpretation;
 pub mod lists;
 
-use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
 use crate::consent::{ConsentOrigin, ConsentRecord};
 use crate::ehr::model::{DateField, Extract, Item, Value};
 use crate::ehr::ts::Ts;
 use crate::policy::decide::{Category, Decisions, Outcome, Role};
+use crate::policy::screen::{self, ScreenedCoding};
 use crate::policy::Policy;
 use ids::{derived_uuid, source_uuid};
 use serde_json::{json, Map, Value as Json};
@@ -288,6 +288,15 @@ fn provenance_resource(
     }));
     entities.push(json!({ "role": "derivation", "what": { "display": consent_origin } }));
     entities.push(json!({ "role": "derivation", "what": { "display": snomed } }));
+    let displays = match rc.policy.displays() {
+        crate::policy::DisplaySource::Terminology => {
+            "code displays: terminology (terms of the policy's code lists; the source's display text is never copied)"
+        }
+        crate::policy::DisplaySource::Source => {
+            "code displays: source (displayName/display as the GP system wrote it)"
+        }
+    };
+    entities.push(json!({ "role": "derivation", "what": { "display": displays } }));
     if !rc.run_permitted_requesters.is_empty() {
         entities.push(json!({
             "role": "derivation",
@@ -747,56 +756,35 @@ fn quantity(value: &str, unit: Option<&str>) -> Option<Json> {
 }
 
 fn has_emittable(policy: &Policy, codes: &[Coding]) -> bool {
-    codes.iter().any(|c| emit_coding(policy, c).is_some())
+    !screen::shareable(policy, codes).is_empty()
 }
 
-/// A coding as FHIR, or `None` when it must not be emitted: SNOMED ids that fail their
-/// check digit or kind, and description ids the loaded release cannot resolve (never
-/// presented as concept codes). A resolved description id becomes its concept id, with
-/// the description id kept in the core `coding-sctdescid` extension.
-fn emit_coding(policy: &Policy, c: &Coding) -> Option<Json> {
+/// One screened coding as FHIR. A resolved description id is emitted as its concept id,
+/// with the description id kept in the core `coding-sctdescid` extension.
+fn coding_json(c: &ScreenedCoding) -> Json {
     let mut m = Map::new();
-    let mut code = c.code.clone();
-    let mut desc_id = None;
-    if c.system == CodeSystem::Snomed {
-        match parse_sctid(&c.code) {
-            Ok(id) if id.kind == SctIdKind::Concept => {}
-            Ok(id) if id.kind == SctIdKind::Description => {
-                let concept = policy.resolve_description(id.id)?;
-                desc_id = Some(c.code.clone());
-                code = concept.to_string();
-            }
-            _ => return None,
-        }
-    }
-    if let Some(d) = desc_id {
+    if let Some(d) = c.description_id() {
         m.insert(
             "extension".into(),
             json!([{ "url": SCT_DESC_ID_URL, "valueId": d }]),
         );
     }
-    m.insert("system".into(), json!(c.system.uri()));
-    m.insert("code".into(), json!(code));
-    if let Some(d) = &c.display {
-        if !d.trim().is_empty() {
-            m.insert("display".into(), json!(d.trim()));
-        }
+    m.insert("system".into(), json!(c.system()));
+    m.insert("code".into(), json!(c.code()));
+    if let Some(d) = c.display() {
+        m.insert("display".into(), json!(d));
     }
-    Some(Json::Object(m))
+    Json::Object(m)
 }
 
-/// A CodeableConcept with every emittable coding the source had, without duplicates.
+/// A CodeableConcept of the codings that pass the screen (see [`screen::shareable`]): the
+/// only way a source coding reaches a bundle.
 pub fn concept(policy: &Policy, codes: &[Coding]) -> Json {
-    let mut out: Vec<Json> = Vec::new();
-    for c in codes {
-        if let Some(j) = emit_coding(policy, c) {
-            if !out
-                .iter()
-                .any(|o| o["system"] == j["system"] && o["code"] == j["code"])
-            {
-                out.push(j);
-            }
-        }
-    }
+    concept_of(&screen::shareable(policy, codes))
+}
+
+/// A CodeableConcept from screened codings.
+pub fn concept_of(codes: &[ScreenedCoding]) -> Json {
+    let out: Vec<Json> = codes.iter().map(coding_json).collect();
     json!({ "coding": out })
 }

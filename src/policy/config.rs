@@ -123,6 +123,26 @@ pub enum ConsentValidity {
     Hours(u32),
 }
 
+/// Where the display text of an emitted coding comes from (policy `displays`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisplaySource {
+    /// The terminology: the term of the code in the policy's code lists (a loaded SNOMED CT
+    /// release adds none yet); no display when the terminology has none. The default.
+    Terminology,
+    /// The source's own `displayName`/`display`, as the GP system wrote it.
+    Source,
+}
+
+impl DisplaySource {
+    /// The value as written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisplaySource::Terminology => "terminology",
+            DisplaySource::Source => "source",
+        }
+    }
+}
+
 /// What to do with items under a restricting confidentiality code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfidentialHandling {
@@ -218,6 +238,9 @@ struct RawPolicy {
     snomed_release: Option<String>,
     #[serde(default)]
     semantic_tags: Option<SemanticTagRules>,
+    /// Where a coding's display text comes from: `terminology` (default) or `source`.
+    #[serde(default)]
+    displays: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,11 +361,14 @@ pub struct Policy {
     /// referenced component (concept) id -> refset id, from loaded RF2 files.
     refset_members: HashMap<u64, u64>,
     refset_files: Vec<String>,
+    /// Per loaded refset file, the refset ids in it the policy does not name.
+    refsets_not_named: Vec<(String, Vec<u64>)>,
     requesters: Vec<Requester>,
     purposes: Vec<String>,
     snomed_release: Option<PathBuf>,
     snomed_index: Option<Arc<SnomedIndex>>,
     semantic_tags: SemanticTagRules,
+    displays: DisplaySource,
     hasher: Sha256,
     sha256: String,
 }
@@ -535,6 +561,17 @@ impl Policy {
             None => SemanticTagRules::default(),
         };
 
+        let displays = match raw.displays.as_deref() {
+            None | Some("terminology") => DisplaySource::Terminology,
+            Some("source") => DisplaySource::Source,
+            Some(other) => {
+                return Err(invalid(
+                    origin,
+                    format!("displays {other:?}: expected \"terminology\" or \"source\""),
+                ))
+            }
+        };
+
         let snomed_release = raw.snomed_release.as_deref().map(|p| match source {
             Source::Embedded => PathBuf::from(p),
             Source::Dir(dir) => resolve(dir, p),
@@ -557,11 +594,13 @@ impl Policy {
             refset_ids,
             refset_members: HashMap::new(),
             refset_files: Vec::new(),
+            refsets_not_named: Vec::new(),
             requesters: raw.permitted_requesters,
             purposes,
             snomed_release,
             snomed_index: None,
             semantic_tags,
+            displays,
             hasher,
             sha256: String::new(),
         };
@@ -580,12 +619,17 @@ impl Policy {
 
     /// Load an RF2 simple refset file and exclude the members of the policy's exclusion
     /// refsets it holds (other refsets in the file are ignored). Updates [`Policy::sha256`].
+    ///
+    /// A file holding no active member of any refset the policy names is refused (it would
+    /// otherwise exclude nothing, in silence); refsets in the file the policy does not name
+    /// are not loaded and are listed by [`Policy::refsets_not_named`].
     pub fn add_exclusion_refset(&mut self, path: impl AsRef<Path>) -> Result<usize, PolicyError> {
         let path = path.as_ref();
-        let wanted: Vec<u64> = self.refset_ids.iter().map(|(_, id)| *id).collect();
-        let members = load_simple_refset(path, &wanted)?;
+        let members = load_simple_refset(path, &[])?;
+        let origin = path.display().to_string();
+        let members = self.named_members(members, &origin)?;
         let bytes = std::fs::read(path).map_err(|source| PolicyError::Io {
-            path: path.display().to_string(),
+            path: origin.clone(),
             source,
         })?;
         hash_part(&mut self.hasher, "exclusion_refset", &bytes);
@@ -595,14 +639,57 @@ impl Policy {
                 .entry(m.referenced_component_id)
                 .or_insert(m.refset_id);
         }
-        self.refset_files.push(path.display().to_string());
+        self.refset_files.push(origin);
         self.sha256 = hex(&self.hasher.clone().finalize());
         Ok(n)
     }
 
-    fn add_refset_text(&mut self, text: &str, origin: &str) -> Result<usize, PolicyError> {
+    /// Keep the members of the refsets the policy names; refuse a file with none.
+    fn named_members(
+        &mut self,
+        members: Vec<crate::codes::rf2::RefsetMember>,
+        origin: &str,
+    ) -> Result<Vec<crate::codes::rf2::RefsetMember>, PolicyError> {
         let wanted: Vec<u64> = self.refset_ids.iter().map(|(_, id)| *id).collect();
-        let members = parse_simple_refset(text, origin, &wanted)?;
+        let (named, others): (Vec<_>, Vec<_>) = members
+            .into_iter()
+            .partition(|m| wanted.contains(&m.refset_id));
+        let mut other_ids: Vec<u64> = others.iter().map(|m| m.refset_id).collect();
+        other_ids.sort_unstable();
+        other_ids.dedup();
+        if named.is_empty() {
+            let held = if other_ids.is_empty() {
+                "no active member of any refset".to_string()
+            } else {
+                let shown: Vec<String> = other_ids.iter().take(5).map(u64::to_string).collect();
+                format!(
+                    "only refset(s) the policy does not name ({}{})",
+                    shown.join(", "),
+                    if other_ids.len() > 5 { ", ..." } else { "" }
+                )
+            };
+            return Err(invalid(
+                origin,
+                format!(
+                    "exclusion refset file holds {held}: it would exclude nothing. Name its refset id under exclusion_refsets.refset_ids in the policy (see `migx policy show`), or pass the file that holds the named refsets"
+                ),
+            ));
+        }
+        if !other_ids.is_empty() {
+            self.refsets_not_named.push((origin.to_string(), other_ids));
+        }
+        Ok(named)
+    }
+
+    /// Refsets found in loaded exclusion refset files that the policy does not name (so not
+    /// loaded), by file: the caller says so to the operator.
+    pub fn refsets_not_named(&self) -> &[(String, Vec<u64>)] {
+        &self.refsets_not_named
+    }
+
+    fn add_refset_text(&mut self, text: &str, origin: &str) -> Result<usize, PolicyError> {
+        let members = parse_simple_refset(text, origin, &[])?;
+        let members = self.named_members(members, origin)?;
         hash_part(&mut self.hasher, "exclusion_refset", text.as_bytes());
         let n = members.len();
         for m in members {
@@ -714,6 +801,23 @@ impl Policy {
             });
         }
         best
+    }
+
+    /// Where emitted codings take their display text from.
+    pub fn displays(&self) -> DisplaySource {
+        self.displays
+    }
+
+    /// The terminology's term for a coding: its term in the consent, categories or
+    /// risks-warnings list (the sensitive list is never consulted: its codes are never
+    /// emitted). Read v2 codes match on their concept, as every lookup.
+    pub fn term_of(&self, coding: &Coding) -> Option<&str> {
+        [&self.categories, &self.risks, &self.consent]
+            .into_iter()
+            .filter_map(|l| l.lookup(coding))
+            .find(|e| e.match_kind == crate::codes::list::MatchKind::Exact)
+            .map(|e| e.term.as_str())
+            .filter(|t| !t.trim().is_empty())
     }
 
     /// The sensitive group (`std`, `assisted-fertilisation`, `termination-of-pregnancy`,
@@ -1149,6 +1253,17 @@ mod tests {
             ConfidentialityAction::Share
         );
         assert_eq!(p.confidentiality_action("R"), ConfidentialityAction::Drop);
+        assert_eq!(p.confidentiality_action("V"), ConfidentialityAction::Drop);
+        // v3-Confidentiality N (normal), L, U restrict nothing; unknown codes still drop.
+        for c in ["N", "n", " L ", "U"] {
+            assert_eq!(
+                p.confidentiality_action(c),
+                ConfidentialityAction::Share,
+                "{c}"
+            );
+        }
+        assert_eq!(p.confidentiality_action("M"), ConfidentialityAction::Drop);
+        assert_eq!(p.confidentiality_action("XYZ"), ConfidentialityAction::Drop);
     }
 
     /// Write a policy folder: default.json (edited by `edit`) plus copies of the lists.
@@ -1294,19 +1409,43 @@ m3\t20240101\t1\t999000011000000103\t123456789\t38341003\r\n"
         assert_eq!(p.sensitive_group(&[snomed("38341003")]), None);
         assert_ne!(p.sha256(), before);
         assert_eq!(p.exclusion_refset_member_count(), 1);
+        // The refset the policy does not name is reported, not loaded.
+        assert_eq!(
+            p.refsets_not_named(),
+            &[(rf2.display().to_string(), vec![123456789])]
+        );
+        // A file holding only refsets the policy does not name is refused, with the reason.
+        let other = dir.path().join("der2_Refset_SimpleSnapshot_OTHER.txt");
+        std::fs::write(
+            &other,
+            "id\teffectiveTime\tactive\tmoduleId\trefsetId\treferencedComponentId\r\n\
+m9\t20240101\t1\t999000011000000103\t123456789\t90560007\r\n",
+        )
+        .unwrap();
+        let e = p.add_exclusion_refset(&other).unwrap_err().to_string();
+        assert!(
+            e.contains("123456789") && e.contains("exclusion_refsets.refset_ids"),
+            "{e}"
+        );
+        assert_eq!(p.exclusion_refset_member_count(), 1);
         assert!(p
             .show_json()
             .contains("der2_Refset_SimpleSnapshot_LOCAL.txt"));
 
         // Named in the policy file itself. migx's own RF2 file carries migx's refset ids, so
-        // a policy naming the official refsets loads none of its rows as official members...
+        // a policy naming the official refsets loads none of its rows as official members: it
+        // refuses the file, naming the refsets it holds, rather than load nothing in silence...
         let (_d2, path2) = policy_dir(|v| {
             v["exclusion_refsets"]["files"] =
                 serde_json::json!(["codes/der2_Refset_SimpleSnapshot_MIGX_default.txt"]);
         });
-        let p2 = Policy::from_file(&path2).unwrap();
-        assert_eq!(p2.exclusion_refset_member_count(), 0);
+        let e = Policy::from_file(&path2).unwrap_err().to_string();
+        assert!(
+            e.contains("29999999105") && e.contains("does not name"),
+            "{e}"
+        );
         // ...while a policy that names migx's refset ids loads every SNOMED row of the TSV.
+        let p2 = Policy::embedded_default().unwrap();
         let (_, migx_refsets) = migx_rf2_identity(&p2);
         let snomed_rows = p2
             .sensitive_list()

@@ -7,10 +7,12 @@
 //! may lose a shareable item but never leaks a withheld one.
 
 use crate::codes::snomed::{parse_sctid, SctIdKind};
+use crate::codes::syntax::emittable_code;
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{DateField, Element, Extract, Item, Value};
 use crate::ehr::ts::Ts;
 use crate::policy::graph::{self, Reach};
+use crate::policy::screen;
 use crate::policy::semantic::TagClass;
 use crate::policy::{ConfidentialityAction, ConsentEffect, Policy};
 use std::collections::{HashMap, HashSet};
@@ -314,13 +316,18 @@ impl Decisions {
 /// - a consent overrides only when it certainly follows every dissent at the precision given:
 ///   the same instant, or a dissent whose period contains the consent (`2025` against
 ///   `2025-06-01`), leaves the dissent standing.
+///
+/// Consent and dissent are found by the same screen as sensitive codes, over every coding an
+/// item carries ([`screen::item_consent`]); a dissent coded outside any item (STU3 Lists and
+/// other structural resources, the XML extract and folder) has no date of its own and
+/// withholds the patient.
 pub fn practice_dissent(ex: &Extract, policy: &Policy, as_of: Ts) -> bool {
+    if screen::record_dissent(policy, ex) {
+        return true;
+    }
     let mut entries = Vec::new();
     for item in &ex.items {
-        if item.codes.is_empty() {
-            continue;
-        }
-        let effect = match policy.consent_effect(&item.codes) {
+        let effect = match screen::item_consent(policy, item) {
             Some(e @ (ConsentEffect::Permit | ConsentEffect::Dissent)) => e,
             _ => continue,
         };
@@ -421,7 +428,9 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
                     }
                 }
             }
-            Outcome::Shared(_) | Outcome::PartOf(_) if ex.items[i].free_text => {
+            Outcome::Shared(_) | Outcome::PartOf(_)
+                if ex.items[i].free_text || screen::drops_text(&ex.items[i]) =>
+            {
                 free_text_removed.push(i)
             }
             _ => {}
@@ -544,6 +553,11 @@ impl<'a> Ctx<'a> {
             return withheld(None, WithheldReason::Unclassified);
         };
         if element == Element::EhrComposition {
+            // A consultation coded (anywhere: its type, its lists) with a sensitive code
+            // takes everything recorded in it along.
+            if screen::item_sensitive(self.policy, item).is_some() {
+                return withheld(None, WithheldReason::SensitiveCode);
+            }
             return Decision {
                 category: None,
                 outcome: Outcome::Container,
@@ -914,19 +928,9 @@ impl<'a> Ctx<'a> {
             .is_some_and(|r| r.action == ConfidentialityAction::Drop)
     }
 
+    /// Any coding the item carries, wherever it sits, on a sensitive list (the one screen).
     fn sensitive(&self, item: &Item) -> bool {
-        let value_codes: &[Coding] = match &item.value {
-            Some(Value::Coded(cs)) => cs,
-            _ => &[],
-        };
-        [
-            &item.codes[..],
-            value_codes,
-            &item.consumable[..],
-            &item.qualifiers[..],
-        ]
-        .iter()
-        .any(|cs| !cs.is_empty() && self.policy.sensitive_group(cs).is_some())
+        screen::item_sensitive(self.policy, item).is_some()
     }
 
     /// Fail closed on codes: an item coded only by SNOMED ids that are invalid, or only by
@@ -950,8 +954,11 @@ impl<'a> Ctx<'a> {
                     }
                     _ => {}
                 },
-                CodeSystem::ReadV2 | CodeSystem::Ctv3 => settled = true,
-                CodeSystem::Other(_) => settled = true,
+                // A code not in its system's syntax is text: it settles nothing.
+                CodeSystem::ReadV2 | CodeSystem::Ctv3 | CodeSystem::Other(_) => {
+                    settled |= emittable_code(&c.system, c.code.trim()).is_some()
+                }
+                CodeSystem::Invalid => {}
             }
         }
         match (settled, unresolved) {

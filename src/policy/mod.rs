@@ -4,11 +4,12 @@
 pub mod config;
 pub mod decide;
 pub mod graph;
+pub mod screen;
 pub mod semantic;
 
 pub use config::{
-    ConfidentialHandling, ConfidentialityAction, ConsentEffect, ConsentValidity, Policy,
-    PolicyError, Requester,
+    ConfidentialHandling, ConfidentialityAction, ConsentEffect, ConsentValidity, DisplaySource,
+    Policy, PolicyError, Requester,
 };
 
 impl Policy {

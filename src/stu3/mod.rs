@@ -62,6 +62,8 @@ const SNOMED_COMMENT_NOTE: &str = "37331000000100";
 const NULL_FLAVOR_SYSTEM: &str = "http://hl7.org/fhir/v3/NullFlavor";
 /// Nesting of groups (report > specimen > battery > ...) and list trees beyond this is refused.
 const MAX_NESTING: usize = 64;
+/// JSON nesting the coding enumeration follows (serde_json refuses deeper input anyway).
+const MAX_JSON_DEPTH: usize = 256;
 
 /// Resource types that carry no clinical statement of their own (administrative, or read as
 /// part of another resource).
@@ -253,6 +255,44 @@ fn codings(cc: Option<&Json>) -> Vec<Coding> {
         .collect()
 }
 
+/// Every coding anywhere in `v` (its elements, extensions, contained resources): any object
+/// with a string `code`, in whatever system it names (none, text or an unknown URI included:
+/// those are screened under every listed system). The screen reads these; they are never
+/// emitted.
+fn all_codings(v: &Json) -> Vec<Coding> {
+    fn walk(v: &Json, out: &mut Vec<Coding>, depth: usize) {
+        if depth > MAX_JSON_DEPTH {
+            return;
+        }
+        match v {
+            Json::Object(o) => {
+                if let Some(code) = o.get("code").and_then(Json::as_str) {
+                    let code = code.trim();
+                    if !code.is_empty() {
+                        let system = match o.get("system").and_then(Json::as_str) {
+                            Some(s) => CodeSystem::parse(s),
+                            None => CodeSystem::Invalid,
+                        };
+                        out.push(Coding::new(system, code));
+                    }
+                }
+                for x in o.values() {
+                    walk(x, out, depth + 1);
+                }
+            }
+            Json::Array(a) => {
+                for x in a {
+                    walk(x, out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out, 0);
+    out
+}
+
 fn has_text(v: Option<&Json>) -> bool {
     match v {
         Some(Json::String(s)) => !s.trim().is_empty(),
@@ -333,6 +373,8 @@ struct Reader<'a> {
     emitted: HashSet<usize>,
     /// Observations that own members (test groups inside reports).
     groups: HashSet<usize>,
+    /// Encounter resource -> the codings of its consultation list tree.
+    list_codings: HashMap<usize, Vec<Coding>>,
     ex: Extract,
 }
 
@@ -348,6 +390,7 @@ impl<'a> Reader<'a> {
             composition: HashMap::new(),
             emitted: HashSet::new(),
             groups: HashSet::new(),
+            list_codings: HashMap::new(),
             ex: Extract::default(),
         }
     }
@@ -392,6 +435,13 @@ impl<'a> Reader<'a> {
             self.res.push(Res { ty, v, id });
         }
         self.read_patient();
+        // Resources that become no item (Lists, Patient, Medication, ...): their codings are
+        // screened for dissent all the same.
+        for r in &self.res {
+            if STRUCTURAL_TYPES.contains(&r.ty) {
+                self.ex.record_codings.extend(all_codings(r.v));
+            }
+        }
         self.structure()?;
         // Compositions first, so every parent precedes its children.
         for i in 0..self.res.len() {
@@ -432,12 +482,13 @@ impl<'a> Reader<'a> {
             .first()
             .and_then(|&p| self.lookup(reference(self.res[p].v.get("managingOrganization"))))
             .and_then(|o| ods(self.res[o].v));
-        self.ex.practice_ods = managing.or_else(|| {
+        let practice = managing.or_else(|| {
             self.res
                 .iter()
                 .filter(|r| r.ty == "Organization")
                 .find_map(|r| ods(r.v))
         });
+        self.ex.set_practice_ods(practice.as_deref());
     }
 
     /// Ownership (report results, group members), consultation placement, plan statements.
@@ -544,6 +595,11 @@ impl<'a> Reader<'a> {
             return Ok(());
         }
         let v = self.res[list].v;
+        // A consultation's lists are part of it: their codings are the composition's.
+        self.list_codings
+            .entry(enc)
+            .or_default()
+            .extend(all_codings(v));
         for e in arr(Some(v), "entry") {
             let Some(t) = self.lookup(reference(e.get("item"))) else {
                 continue;
@@ -564,8 +620,11 @@ impl<'a> Reader<'a> {
             codes.extend(codings(Some(t)));
         }
         let effective = period(v.get("period"));
+        let mut carried = all_codings(v);
+        carried.extend(self.list_codings.remove(&i).unwrap_or_default());
         let idx = self.push(Item {
             id: self.res[i].id.clone(),
+            carried,
             element: Some(Element::EhrComposition),
             class_code: Some("COMPOSITION".into()),
             status_code: Some("COMPLETE".into()),
@@ -627,6 +686,7 @@ impl<'a> Reader<'a> {
             element: Some(element),
             parent,
             confidentiality: security(v),
+            carried: all_codings(v),
             free_text: has_text(v.get("note"))
                 || has_text(v.get("comment"))
                 || has_text(v.get("description"))
@@ -777,7 +837,12 @@ impl<'a> Reader<'a> {
             _ => format!("{own_id}-ms"),
         };
         let mut ms_security = security(v);
+        let mut carried = all_codings(v);
+        if let Some(m) = self.lookup(reference(v.get("medicationReference"))) {
+            carried.extend(all_codings(self.res[m].v));
+        }
         if let Some(&s) = self.statement_of_plan.get(&i) {
+            carried.extend(all_codings(self.res[s].v));
             for c in security(self.res[s].v) {
                 if !ms_security.contains(&c) {
                     ms_security.push(c);
@@ -795,6 +860,7 @@ impl<'a> Reader<'a> {
             effective,
             availability,
             confidentiality: ms_security,
+            carried,
             free_text: dosage_text,
             ..Item::default()
         });
@@ -1014,6 +1080,7 @@ impl<'a> Reader<'a> {
                 },
                 availability,
                 confidentiality: security(sv),
+                carried: all_codings(sv),
                 free_text: has_text(sv.get("note")),
                 ..Item::default()
             };

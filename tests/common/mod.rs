@@ -145,3 +145,6 @@ pub fn assert_bundles_valid(out: &Path) {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// Generated extracts of both formats with markers at chosen positions.
+pub mod positions;
