@@ -78,10 +78,11 @@ pub fn v3_coding(system: &str, code: &str) -> Option<Json> {
 }
 
 /// Add the v3 coding beside every mapped source coding of a CodeableConcept (kept first, so
-/// the receiver sees the standard code; the source coding stays for fidelity).
-pub fn add_v3(concept: &mut Json) {
+/// the receiver sees the standard code; the source coding stays for fidelity). Returns
+/// whether the concept now has a v3 coding (a flag without one is not written).
+pub fn add_v3(concept: &mut Json) -> bool {
     let Some(codings) = concept.get_mut("coding").and_then(Json::as_array_mut) else {
-        return;
+        return false;
     };
     let mut added: Vec<Json> = Vec::new();
     for c in codings.iter() {
@@ -101,6 +102,7 @@ pub fn add_v3(concept: &mut Json) {
     for (k, v) in added.into_iter().enumerate() {
         codings.insert(k, v);
     }
+    codings.iter().any(|c| c["system"] == V3_INTERPRETATION)
 }
 
 #[cfg(test)]
@@ -129,14 +131,16 @@ mod tests {
     fn gp2gp_high_is_v3_h_and_the_source_coding_stays() {
         let mut c =
             json!({ "coding": [{ "system": "urn:oid:2.16.840.1.113883.2.1.6.5", "code": "HI" }] });
-        add_v3(&mut c);
+        assert!(add_v3(&mut c));
         assert_eq!(c["coding"][0]["system"], V3_INTERPRETATION);
         assert_eq!(c["coding"][0]["code"], "H");
         assert_eq!(c["coding"][1]["code"], "HI");
         // Unknown flags and v3 codings are left alone.
         let mut u = json!({ "coding": [{ "system": V3_INTERPRETATION, "code": "H" }, { "system": "urn:oid:1.2.3", "code": "ZZ" }] });
         let before = u.clone();
-        add_v3(&mut u);
+        assert!(add_v3(&mut u));
         assert_eq!(u, before);
+        let mut local = json!({ "coding": [{ "system": "urn:oid:1.2.3", "code": "ZZ" }] });
+        assert!(!add_v3(&mut local), "an unmapped flag has no v3 coding");
     }
 }

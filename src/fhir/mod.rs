@@ -592,9 +592,11 @@ impl Mapper<'_> {
             _ => {}
         }
         if has_emittable(self.policy, &item.interpretation) {
+            // Only a flag FHIR R4's bound vocabulary can say (the mapping table) is written.
             let mut flag = concept(self.policy, &item.interpretation);
-            interpretation::add_v3(&mut flag);
-            m.insert("interpretation".into(), json!([flag]));
+            if interpretation::add_v3(&mut flag) {
+                m.insert("interpretation".into(), json!([flag]));
+            }
         }
         if let Some(rr) = &item.reference_range {
             let mut r = Map::new();

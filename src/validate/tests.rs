@@ -210,6 +210,69 @@ const CASES: &[Case] = &[
         entry: Some(6),
         resource_type: Some("Condition"),
     },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-list-nocontent.json",
+        profile: Profile::Migx,
+        pointer: "/entry/8/resource/emptyReason/coding/0",
+        rule: "anyOf",
+        entry: Some(8),
+        resource_type: Some("List"),
+    },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-list-warning-valuecode.json",
+        profile: Profile::Migx,
+        pointer: "/entry/8/resource/extension/0/valueCode",
+        rule: "not",
+        entry: Some(8),
+        resource_type: Some("List"),
+    },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-list-warned-no-content-recorded.json",
+        profile: Profile::Migx,
+        pointer: "/entry/8/resource/emptyReason/coding/0",
+        rule: "not",
+        entry: Some(8),
+        resource_type: Some("List"),
+    },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-list-code-text-only.json",
+        profile: Profile::Migx,
+        pointer: "/entry/8/resource/code",
+        rule: "required",
+        entry: Some(8),
+        resource_type: Some("List"),
+    },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-medicationrequest-no-substitution.json",
+        profile: Profile::Migx,
+        pointer: "/entry/9/resource",
+        rule: "required",
+        entry: Some(9),
+        resource_type: Some("MedicationRequest"),
+    },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-observation-interpretation-local.json",
+        profile: Profile::Migx,
+        pointer: "/entry/7/resource/interpretation/0/coding",
+        rule: "contains",
+        entry: Some(7),
+        resource_type: Some("Observation"),
+    },
+    // Issue 16 (UK Core 2.0).
+    Case {
+        file: "bundle-condition-problem-no-clinical-status.json",
+        profile: Profile::Migx,
+        pointer: "/entry/6/resource",
+        rule: "required",
+        entry: Some(6),
+        resource_type: Some("Condition"),
+    },
 ];
 
 #[test]
