@@ -453,9 +453,14 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
                 ConsentBook::from_file(path, a.allow_test_identities).map_err(|e| e.to_string())?;
             for e in &book.errors {
                 eprintln!(
-                    "migx: warning: consent file {}: {}; that patient is withheld",
+                    "migx: warning: consent file {}: {}; {}",
                     path.display(),
-                    e.message
+                    e.message,
+                    if e.withholds_everyone {
+                        "the row names no readable patient, so no patient is released from this file (consent-row-invalid)"
+                    } else {
+                        "that patient is withheld (consent-row-invalid)"
+                    }
                 );
             }
             book

@@ -4,10 +4,16 @@
 //! Columns: `nhs_number,decision,recorded_at,requester_ods,requester_name,purpose`, optionally
 //! followed by `requester_person` (who received the record; recorded in the access audit).
 //! The file is checked, not trusted: a bad row is an error naming its line (never the NHS
-//! number in full), and the patient it concerns is withheld (`consent-row-invalid`). Several rows for one patient:
-//! the latest by `recorded_at` wins; two different decisions at the same instant: deny.
+//! number in full), and the patient it concerns is withheld (`consent-row-invalid`). NHS
+//! numbers are read in the forms spreadsheets write them ([`normalise_nhs_number`]: spaced
+//! groups, a leading apostrophe, a trailing `.0`, a `+`, invisible and full-width
+//! characters). A row whose NHS number cannot be read as a valid NHS number names no patient
+//! migx can find, yet it may be the later `deny` of any of them: then no patient is released
+//! from this file (every lookup is a bad row), as when the file cannot be read to its end.
+//! Several rows for one patient: the latest by `recorded_at` wins; two different decisions
+//! at the same instant: deny, in either row order.
 
-use crate::nhs::{is_valid_nhs_number, mask_nhs_number};
+use crate::nhs::{is_valid_nhs_number, mask_nhs_number, normalise_nhs_number};
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashMap;
 use std::path::Path;
@@ -70,6 +76,9 @@ pub struct RowError {
     pub line: u64,
     /// What is wrong with it (the NHS number masked).
     pub message: String,
+    /// The row names no readable patient, so every patient is withheld; otherwise only the
+    /// patient it names.
+    pub withholds_everyone: bool,
 }
 
 /// Everything the run knows about point-of-care consent.
@@ -82,9 +91,10 @@ pub struct ConsentBook {
     all: Option<ConsentRecord>,
     /// Rows that could not be used, in file order.
     pub errors: Vec<RowError>,
-    /// The file could not be read to its end: patients without a row are not told apart
-    /// from patients whose row was lost, so every lookup is a bad row (fail closed).
-    truncated: bool,
+    /// A row that names no readable patient (its NHS number cannot be read), or the file
+    /// could not be read to its end: that row may be the latest decision of any patient, so
+    /// every lookup is a bad row, naming this line (fail closed).
+    unidentified: Option<u64>,
 }
 
 /// What the book says for one patient.
@@ -141,13 +151,10 @@ pub const HEADER: [&str; 6] = [
 /// The optional 7th column.
 pub const PERSON_COLUMN: &str = "requester_person";
 
-/// The key a row's NHS number field is filed under: separators (spaces, hyphens) removed,
-/// so that a malformed `999 000 0018` still withholds patient `9990000018`.
-fn patient_key(field: &str) -> String {
-    field
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect()
+/// The patient a row's NHS number field names, when it can be read as one: the normalised
+/// 10 digits, passing the modulus 11 check unless test identities are allowed.
+fn patient_key(field: &str, allow_test: bool) -> Option<String> {
+    normalise_nhs_number(field).filter(|n| allow_test || is_valid_nhs_number(n))
 }
 
 /// ODS organisation codes: 3 to 10 upper-case letters and digits (e.g. `Y02345`, `RX1`).
@@ -234,8 +241,9 @@ impl ConsentBook {
                         message: format!(
                             "line {line}: unreadable CSV; the rest of the file is ignored"
                         ),
+                        withholds_everyone: true,
                     });
-                    book.truncated = true;
+                    book.unidentified.get_or_insert(line);
                     break;
                 }
             }
@@ -244,18 +252,35 @@ impl ConsentBook {
                 .get(0)
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default();
-            let nhs = patient_key(&nhs_field);
+            let Some(nhs) = patient_key(&nhs_field, allow_test_identities) else {
+                let message = match normalise_nhs_number(&nhs_field) {
+                    Some(n) => format!(
+                        "line {line}: NHS number {} fails the modulus 11 check",
+                        mask_nhs_number(&n)
+                    ),
+                    None => format!("line {line}: nhs_number cannot be read as 10 digits"),
+                };
+                book.errors.push(RowError {
+                    line,
+                    message,
+                    withholds_everyone: true,
+                });
+                book.unidentified.get_or_insert(line);
+                continue;
+            };
             let parsed = match csv::StringRecord::from_byte_record(raw.clone()) {
-                Ok(row) => parse_row(&row, line, width, allow_test_identities),
+                Ok(row) => parse_row(&row, line, width),
                 Err(_) => Err(format!("line {line}: not valid UTF-8")),
             };
             match parsed {
                 Ok(rec) => book.insert(nhs, rec),
                 Err(message) => {
-                    book.errors.push(RowError { line, message });
-                    if !nhs.is_empty() {
-                        book.tainted.entry(nhs).or_insert(line);
-                    }
+                    book.errors.push(RowError {
+                        line,
+                        message,
+                        withholds_everyone: false,
+                    });
+                    book.tainted.entry(nhs).or_insert(line);
                 }
             }
         }
@@ -289,8 +314,7 @@ impl ConsentBook {
         if let Some(&line) = self.tainted.get(nhs_number) {
             return Lookup::BadRow(line);
         }
-        if self.truncated {
-            let line = self.errors.last().map(|e| e.line).unwrap_or(0);
+        if let Some(line) = self.unidentified {
             return Lookup::BadRow(line);
         }
         match self.by_patient.get(nhs_number) {
@@ -300,26 +324,12 @@ impl ConsentBook {
     }
 }
 
-fn parse_row(
-    row: &csv::StringRecord,
-    line: u64,
-    width: usize,
-    allow_test: bool,
-) -> Result<ConsentRecord, String> {
+/// The rest of a row whose NHS number was read (see [`patient_key`]).
+fn parse_row(row: &csv::StringRecord, line: u64, width: usize) -> Result<ConsentRecord, String> {
     if row.len() != width {
         return Err(format!(
             "line {line}: expected {width} fields, found {}",
             row.len()
-        ));
-    }
-    let nhs = &row[0];
-    if !(nhs.len() == 10 && nhs.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(format!("line {line}: nhs_number is not 10 digits"));
-    }
-    if !is_valid_nhs_number(nhs) && !allow_test {
-        return Err(format!(
-            "line {line}: NHS number {} fails the modulus 11 check",
-            mask_nhs_number(nhs)
         ));
     }
     let decision = match &row[1] {
@@ -420,16 +430,18 @@ mod tests {
             Lookup::Found(r) if r.requester_person.as_deref() == Some("Dr A Example")));
         // A 6-field row in a 7-column file is an error: the patient is withheld.
         assert_eq!(b.lookup("9434765919"), Lookup::BadRow(4));
-        // A malformed number written with spaces still withholds that patient; so does a row
-        // that is not UTF-8.
+        // A number written in spaced groups is that patient's row (issue 13.5: spreadsheet
+        // forms are read, not dropped); a row that is not UTF-8 withholds its patient.
         let mut bytes = H.as_bytes().to_vec();
         bytes.extend_from_slice(
             b"9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
-              900 000 0009,permit,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n\
+              900 000 0009,deny,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n\
               9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,O\xffH,TREAT\n",
         );
         let b = ConsentBook::parse(&bytes, "t.csv", false).unwrap();
-        assert_eq!(b.lookup("9000000009"), Lookup::BadRow(3));
+        assert!(matches!(b.lookup("9000000009"),
+            Lookup::Found(r) if r.decision == ConsentDecision::Deny
+                && r.origin == ConsentOrigin::FileRow { line: 3 }));
         assert_eq!(b.lookup("9434765919"), Lookup::BadRow(4));
         assert!(b.errors.iter().all(|e| !e.message.contains("9434765919")));
         // A header with an unknown 7th column is refused.
@@ -439,6 +451,117 @@ mod tests {
             false
         )
         .is_err());
+    }
+
+    /// A CSV field holding `v`, quoted when it needs to be.
+    fn field(v: &str) -> String {
+        if v.contains([',', '"', '\n']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        } else {
+            v.to_string()
+        }
+    }
+
+    #[test]
+    fn a_later_deny_in_any_spreadsheet_form_is_read() {
+        for form in [
+            "'9434765919",
+            "9434765919.0",
+            "+9434765919",
+            "\u{200B}9434765919",
+            "9434765919\u{FEFF}",
+            "94347\u{200C}65919",
+            "\u{2060}9434765919",
+            "９４３４７６５９１９",
+            " 9434765919 ",
+            "\u{00A0}9434765919\u{00A0}",
+            "943 476 5919",
+            "943-476-5919",
+            "=\"9434765919\"",
+            "9.434765919E+09",
+        ] {
+            let b = book(&format!(
+                "9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
+                 {},deny,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n",
+                field(form)
+            ));
+            assert!(b.errors.is_empty(), "{form:?}: {:?}", b.errors);
+            assert!(
+                matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Deny),
+                "{form:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_naming_no_readable_patient_withholds_everyone() {
+        for form in [
+            "9.43477E+09",
+            "943476591",
+            "94347659190",
+            "9434765918",
+            "94347659l9",
+            "",
+            "9434765919\u{FFFD}",
+            "٩٤٣٤٧٦٥٩١٩",
+        ] {
+            let b = book(&format!(
+                "9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
+                 9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n\
+                 {},deny,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n",
+                field(form)
+            ));
+            assert_eq!(b.errors.len(), 1, "{form:?}");
+            assert!(b.errors[0].withholds_everyone, "{form:?}");
+            assert!(!b.errors[0].message.contains("9434765918"));
+            for n in ["9434765919", "9000000009", "9990000018"] {
+                assert_eq!(b.lookup(n), Lookup::BadRow(4), "{form:?} {n}");
+            }
+        }
+        // Test identities allowed: a number failing modulus 11 is that (test) patient's row.
+        let b = ConsentBook::parse(
+            format!("{H}9434765918,deny,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n").as_bytes(),
+            "t.csv",
+            true,
+        )
+        .unwrap();
+        assert!(b.errors.is_empty());
+        assert!(
+            matches!(b.lookup("9434765918"), Lookup::Found(r) if r.decision == ConsentDecision::Deny)
+        );
+        assert_eq!(b.lookup("9434765919"), Lookup::None);
+    }
+
+    #[test]
+    fn deny_and_permit_at_one_instant_deny_in_both_orders() {
+        let rows = [
+            "9434765919,deny,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n",
+            "9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n",
+            // The same instant written with another offset.
+            "9434765919,permit,2026-03-14T10:00:00+01:00,Y02345,OOH,TREAT\n",
+        ];
+        for order in [
+            [0, 1, 2],
+            [1, 0, 2],
+            [2, 1, 0],
+            [1, 2, 0],
+            [2, 0, 1],
+            [0, 2, 1],
+        ] {
+            let b = book(&order.iter().map(|&i| rows[i]).collect::<String>());
+            assert!(
+                matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Deny),
+                "{order:?}"
+            );
+        }
+        // One second later, the permit is the latest.
+        let b = book(&format!(
+            "{}9434765919,permit,2026-03-14T09:00:01+00:00,Y02345,OOH,TREAT\n",
+            rows[0]
+        ));
+        assert!(
+            matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Permit)
+        );
     }
 
     #[test]

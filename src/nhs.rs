@@ -58,6 +58,91 @@ pub fn mask_nhs_number(s: &str) -> String {
     out
 }
 
+/// Characters that are invisible in a spreadsheet cell and carry nothing: zero-width spaces
+/// and joiners, the byte-order mark, word joiner, soft hyphen, and bidirectional marks.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Full-width forms (U+FF01 to U+FF5E) of ASCII characters, as East Asian input methods and
+/// some spreadsheets write digits, back to ASCII; the ideographic space to a space.
+fn narrow(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// Read an NHS number as spreadsheets and hand-typed files write it, or `None` when no
+/// 10-digit number can be read from it without guessing.
+///
+/// Accepted forms, each undone exactly: surrounding and inner white space of any kind
+/// (including no-break and ideographic spaces), so spaced groups `943 476 5919`; hyphenated
+/// groups `943-476-5919`; invisible characters (zero-width spaces and joiners, byte-order
+/// marks, soft hyphens, bidirectional marks); full-width characters (`９４３４７６５９１９`);
+/// a leading text-marker apostrophe (`'9434765919`, also `’`); a leading `+`; the
+/// `="9434765919"` formula form; a trailing decimal fraction of zeros (`9434765919.0`); and
+/// scientific notation that keeps every digit (`9.434765919E+09`). Scientific notation that
+/// dropped digits (`9.43477E+09`) is refused: its last digits are a guess. The check digit is
+/// not tested here ([`is_valid_nhs_number`]).
+pub fn normalise_nhs_number(field: &str) -> Option<String> {
+    let s: String = field
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .map(narrow)
+        .collect();
+    let mut s = s.trim();
+    if let Some(inner) = s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
+        s = inner.trim();
+    }
+    if let Some(rest) = s.strip_prefix(['\'', '\u{2019}', '\u{2018}']) {
+        s = rest.trim_start();
+    }
+    if let Some(rest) = s.strip_prefix('+') {
+        s = rest.trim_start();
+    }
+    let compact: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    let digits = match compact.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => from_scientific(mantissa, exponent)?,
+        None => match compact.split_once('.') {
+            Some((int, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => {
+                int.to_string()
+            }
+            Some(_) => return None,
+            None => compact,
+        },
+    };
+    (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// `d.ddddddddd` times ten to `exponent`, only when every digit of the integer is written.
+fn from_scientific(mantissa: &str, exponent: &str) -> Option<String> {
+    let exponent: usize = exponent
+        .strip_prefix('+')
+        .unwrap_or(exponent)
+        .parse()
+        .ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.len() != 1 || frac.len() != exponent {
+        return None;
+    }
+    let all = format!("{int}{frac}");
+    all.bytes().all(|b| b.is_ascii_digit()).then_some(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +210,58 @@ mod tests {
             "Ａ12345",
         ] {
             assert!(!is_ods_code(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spreadsheet_forms_are_read_exactly() {
+        let n = "9434765919";
+        for form in [
+            "9434765919",
+            " 9434765919 ",
+            "\t9434765919\u{00A0}",
+            "'9434765919",
+            "\u{2019}9434765919",
+            "9434765919.0",
+            "9434765919.00",
+            "+9434765919",
+            "\u{200B}9434765919",
+            "9434\u{200D}765919\u{FEFF}",
+            "\u{FEFF}'9434765919",
+            "９４３４７６５９１９",
+            "９４３ ４７６ ５９１９",
+            "943 476 5919",
+            "943\u{00A0}476\u{00A0}5919",
+            "943\u{3000}476\u{3000}5919",
+            "943-476-5919",
+            "=\"9434765919\"",
+            "9.434765919E+09",
+            "9.434765919e9",
+            "'943 476 5919.0",
+        ] {
+            assert_eq!(normalise_nhs_number(form).as_deref(), Some(n), "{form:?}");
+        }
+    }
+
+    #[test]
+    fn forms_that_lose_or_add_digits_are_refused() {
+        for form in [
+            "",
+            "'",
+            "943476591",
+            "94347659190",
+            "9.43477E+09",
+            "9.4347659190E+09",
+            "9434765919.5",
+            "9434765919.",
+            "94347659a9",
+            "9434765919 x",
+            "٩٤٣٤٧٦٥٩١٩",
+            "9434765919\u{FFFD}",
+            "-",
+            "+-'",
+        ] {
+            assert_eq!(normalise_nhs_number(form), None, "{form:?}");
         }
     }
 }
