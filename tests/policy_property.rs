@@ -739,7 +739,6 @@ fn splaced(p: &SPlacement, salt: u32) -> (String, String, Option<String>, String
         &by,
         r#""status":"final","code":{"coding":[{"system":"http://snomed.info/sct","code":"1000731000000107"}]},"effectiveDateTime":"2026-03-02","issued":"2026-03-02T10:00:00+00:00","valueQuantity":{"value":4.4,"unit":"mmol/L"}"#.to_string(),
     );
-    drop(entry);
     let bundle_labels = labels(l, SPos::Bundle);
     let bundle_meta = if bundle_labels.is_empty() {
         r#""meta":{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"],"lastUpdated":"2026-03-14T10:00:00+00:00"},"#.to_string()
