@@ -33,6 +33,12 @@ pub enum ErrorCode {
     InvalidNhsNumber,
     /// `multiple-patients`: more than one patient in one file.
     MultiplePatients,
+    /// `duplicate-json-key`: a JSON object names one key twice (a parser keeps only one of
+    /// them, so what the file says is ambiguous, e.g. two `meta`s).
+    DuplicateJsonKey,
+    /// `malformed-security`: security metadata (`meta`, `meta.security`, `meta.tag`) of the
+    /// wrong shape, so its confidentiality cannot be read.
+    MalformedSecurity,
     /// `io-error`: the file could not be read.
     IoError,
     /// `validation-failed`: the bundle migx built failed schema validation (a migx bug).
@@ -45,7 +51,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::EmptyFile,
         ErrorCode::NotXml,
         ErrorCode::InvalidEncoding,
@@ -58,6 +64,8 @@ impl ErrorCode {
         ErrorCode::MissingNhsNumber,
         ErrorCode::InvalidNhsNumber,
         ErrorCode::MultiplePatients,
+        ErrorCode::DuplicateJsonKey,
+        ErrorCode::MalformedSecurity,
         ErrorCode::IoError,
         ErrorCode::ValidationFailed,
         ErrorCode::WriteFailed,
@@ -79,6 +87,8 @@ impl ErrorCode {
             ErrorCode::MissingNhsNumber => "missing-nhs-number",
             ErrorCode::InvalidNhsNumber => "invalid-nhs-number",
             ErrorCode::MultiplePatients => "multiple-patients",
+            ErrorCode::DuplicateJsonKey => "duplicate-json-key",
+            ErrorCode::MalformedSecurity => "malformed-security",
             ErrorCode::IoError => "io-error",
             ErrorCode::ValidationFailed => "validation-failed",
             ErrorCode::WriteFailed => "write-failed",
@@ -101,6 +111,8 @@ impl ErrorCode {
             ErrorCode::MissingNhsNumber => "no NHS number in recordTarget; the patient cannot be identified",
             ErrorCode::InvalidNhsNumber => "the NHS number fails the modulus 11 check (use --allow-test-identities for test data)",
             ErrorCode::MultiplePatients => "more than one patient in one file; split the extract",
+            ErrorCode::DuplicateJsonKey => "a JSON object names the same key twice (e.g. two `meta`s), so what it says is ambiguous; the file is refused, re-export it",
+            ErrorCode::MalformedSecurity => "security metadata (`meta`, `meta.security`, `meta.tag`) has the wrong shape (an object for an array, a label that is not a coding), so its confidentiality cannot be read; the file is refused",
             ErrorCode::IoError => "the file could not be read (permissions, vanished); fix access and re-run",
             ErrorCode::ValidationFailed => "the bundle migx built failed schema validation; this is a migx bug: please report it",
             ErrorCode::WriteFailed => "the output could not be written (permissions, disk full); fix and re-run",

@@ -488,3 +488,381 @@ proptest! {
         prop_assert_eq!(bundle.contains(bystander.as_str()), !record, "bystander: {:?}", p);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 13.2 / 24.1 / 24.3 / 24.4 / 24.7 in GP Connect STU3: the same property, with every
+// reference written in a random FHIR form, the target placed in several containers at
+// once (consultation and topic lists, a problem list, a report outside the consultation, a
+// panel, a problem), and a label at any subset of the positions that cover it.
+
+/// Where a label can sit relative to the STU3 target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SPos {
+    Own,
+    Encounter,
+    OuterEncounter,
+    ConsultationList,
+    TopicList,
+    ProblemList,
+    Report,
+    Panel,
+    Problem,
+    Medication,
+    Contained,
+    Bundle,
+    Patient,
+}
+
+#[derive(Debug, Clone)]
+struct SPlacement {
+    /// Target is a MedicationRequest (with a referenced Medication), else an Observation.
+    medication: bool,
+    /// Placed in the consultation through lists (else through its own `context`).
+    via_list: bool,
+    /// The consultation is `partOf` an outer one.
+    outer: bool,
+    problem_list: bool,
+    report: bool,
+    panel: bool,
+    /// 0 none, 1 actualProblem, 2 related content.
+    problem: u8,
+    contained: bool,
+    /// Reference form per reference (index into `FORMS`).
+    forms: Vec<usize>,
+    labels: Vec<(SPos, &'static str)>,
+}
+
+const FORMS: usize = 6;
+
+fn sid(n: usize, salt: u32) -> String {
+    format!("{:08x}-{:04x}-4000-8000-{:012x}", salt, n, n * 11 + 3)
+}
+
+/// A reference to `ty`/`id` in form `f`.
+fn sref(ty: &str, id: &str, f: usize) -> String {
+    match f % FORMS {
+        0 => format!(r#"{{"reference":"{ty}/{id}"}}"#),
+        1 => format!(r#"{{"reference":"  {ty}/{id} "}}"#),
+        2 => format!(r#"{{"reference":"https://gp.example.org/fhir/{ty}/{id}"}}"#),
+        3 => format!(r#"{{"reference":"urn:uuid:{id}"}}"#),
+        4 => format!(r#"{{"identifier":{{"system":"https://example.org/ids","value":"{id}"}}}}"#),
+        _ => format!(
+            r#"{{"reference":"{ty}/{}/_history/2"}}"#,
+            id.to_ascii_uppercase()
+        ),
+    }
+}
+
+fn labels(l: &[(SPos, &'static str)], at: SPos) -> String {
+    let codes: Vec<String> = l
+        .iter()
+        .filter(|(p, _)| *p == at)
+        .map(|(_, c)| format!(r#"{{"system":"http://hl7.org/fhir/v3/ActCode","code":"{c}"}}"#))
+        .collect();
+    if codes.is_empty() {
+        String::new()
+    } else {
+        format!(r#""meta":{{"security":[{}]}},"#, codes.join(","))
+    }
+}
+
+/// The bundle; returns (json, target id, problem id if any, bystander id).
+fn sentry(entries: &mut Vec<String>, ty: &str, rid: &str, ident: &str, body: String) {
+    entries.push(format!(
+        r#"{{"fullUrl":"urn:uuid:{rid}","resource":{{"resourceType":"{ty}","id":"{rid}","identifier":[{ident}{{"system":"https://example.org/ids","value":"{rid}"}}],{body}}}}}"#
+    ));
+}
+
+fn splaced(p: &SPlacement, salt: u32) -> (String, String, Option<String>, String) {
+    let id = |n: usize| sid(n, salt);
+    let mut forms = p.forms.iter().copied().cycle();
+    let mut r = |ty: &str, i: &str| sref(ty, i, forms.next().unwrap_or(0));
+    let l = &p.labels;
+    let mut entries: Vec<String> = Vec::new();
+    let mut entry = |ty: &str, rid: &str, body: String| sentry(&mut entries, ty, rid, "", body);
+    let (pat, org, enc, outer, t, by) = (id(1), id(2), id(3), id(4), id(5), id(6));
+    let patient = format!(
+        r#"{}"managingOrganization":{},"active":true"#,
+        labels(l, SPos::Patient),
+        r("Organization", &org)
+    );
+    let organisation = r#""name":"Practice","active":true"#.to_string();
+    let part_of = if p.outer {
+        format!(r#""partOf":{},"#, r("Encounter", &outer))
+    } else {
+        String::new()
+    };
+    entry(
+        "Encounter",
+        &enc,
+        format!(
+            r#"{}{part_of}"status":"finished","period":{{"start":"2026-03-01T09:00:00+00:00"}}"#,
+            labels(l, SPos::Encounter)
+        ),
+    );
+    if p.outer {
+        entry(
+            "Encounter",
+            &outer,
+            format!(
+                r#"{}"status":"finished","period":{{"start":"2026-03-01T08:00:00+00:00"}}"#,
+                labels(l, SPos::OuterEncounter)
+            ),
+        );
+    }
+    let target_ty = if p.medication {
+        "MedicationRequest"
+    } else {
+        "Observation"
+    };
+    let contained = if p.contained {
+        let inner = labels(l, SPos::Contained);
+        format!(
+            r#""contained":[{{"resourceType":"Provenance","id":"prov1",{inner}"recorded":"2026-03-01T09:00:00+00:00"}}],"#
+        )
+    } else {
+        String::new()
+    };
+    let context = if p.via_list {
+        String::new()
+    } else {
+        format!(r#""context":{},"#, r("Encounter", &enc))
+    };
+    if p.medication {
+        let med = id(7);
+        entry(
+            "Medication",
+            &med,
+            format!(
+                r#"{}"code":{{"coding":[{{"system":"http://snomed.info/sct","code":"322236009"}}]}}"#,
+                labels(l, SPos::Medication)
+            ),
+        );
+        entry(
+            "MedicationRequest",
+            &t,
+            format!(
+                r#"{}{contained}{context}"intent":"plan","status":"active","medicationReference":{},"authoredOn":"2026-03-01","dispenseRequest":{{"validityPeriod":{{"start":"2026-03-01"}},"numberOfRepeatsAllowed":3}},"note":[{{"text":"{}"}}]"#,
+                labels(l, SPos::Own),
+                r("Medication", &med),
+                marker(7)
+            ),
+        );
+    } else {
+        entry(
+            "Observation",
+            &t,
+            format!(
+                r#"{}{contained}{context}"status":"final","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"1000731000000107"}}]}},"effectiveDateTime":"2026-03-01","issued":"2026-03-01T10:00:00+00:00","valueQuantity":{{"value":5.4,"unit":"mmol/L"}},"comment":"{}""#,
+                labels(l, SPos::Own),
+                marker(7)
+            ),
+        );
+    }
+    if p.via_list {
+        let (consult, topic) = (id(8), id(9));
+        entry(
+            "List",
+            &consult,
+            format!(
+                r#"{}"status":"current","mode":"snapshot","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"325851000000107"}}]}},"encounter":{},"entry":[{{"item":{}}}]"#,
+                labels(l, SPos::ConsultationList),
+                r("Encounter", &enc),
+                r("List", &topic)
+            ),
+        );
+        entry(
+            "List",
+            &topic,
+            format!(
+                r#"{}"status":"current","mode":"snapshot","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"25851000000105"}}]}},"entry":[{{"item":{}}}]"#,
+                labels(l, SPos::TopicList),
+                r(target_ty, &t)
+            ),
+        );
+    }
+    if p.problem_list {
+        entry(
+            "List",
+            &id(10),
+            format!(
+                r#"{}"status":"current","mode":"snapshot","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"717711000000103"}}]}},"entry":[{{"item":{}}}]"#,
+                labels(l, SPos::ProblemList),
+                r(target_ty, &t)
+            ),
+        );
+    }
+    if p.report && !p.medication {
+        entry(
+            "DiagnosticReport",
+            &id(11),
+            format!(
+                r#"{}"status":"final","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"721981007"}}]}},"issued":"2026-03-01T10:00:00+00:00","result":[{}]"#,
+                labels(l, SPos::Report),
+                r("Observation", &t)
+            ),
+        );
+    }
+    if p.panel && !p.medication {
+        entry(
+            "Observation",
+            &id(12),
+            format!(
+                r#"{}"status":"final","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"1000731000000107"}}]}},"effectiveDateTime":"2026-03-01","issued":"2026-03-01T10:00:00+00:00","valueQuantity":{{"value":1,"unit":"mmol/L"}},"related":[{{"type":"has-member","target":{}}}]"#,
+                labels(l, SPos::Panel),
+                r("Observation", &t)
+            ),
+        );
+    }
+    let mut problem = None;
+    if p.problem > 0 {
+        let c = id(13);
+        let ext = if p.problem == 1 {
+            "Extension-CareConnect-ActualProblem-1"
+        } else {
+            "Extension-CareConnect-RelatedClinicalContent-1"
+        };
+        entry(
+            "Condition",
+            &c,
+            format!(
+                r#"{}"extension":[{{"url":"https://fhir.nhs.uk/STU3/StructureDefinition/{ext}","valueReference":{}}}],"clinicalStatus":"active","verificationStatus":"confirmed","code":{{"coding":[{{"system":"http://snomed.info/sct","code":"195967001"}}]}},"onsetDateTime":"2025-01-01","assertedDate":"2025-01-01""#,
+                labels(l, SPos::Problem),
+                r(target_ty, &t)
+            ),
+        );
+        problem = Some(c);
+    }
+    // A bystander nothing covers but the record.
+    entry(
+        "Observation",
+        &by,
+        r#""status":"final","code":{"coding":[{"system":"http://snomed.info/sct","code":"1000731000000107"}]},"effectiveDateTime":"2026-03-02","issued":"2026-03-02T10:00:00+00:00","valueQuantity":{"value":4.4,"unit":"mmol/L"}"#.to_string(),
+    );
+    let bundle_labels = labels(l, SPos::Bundle);
+    let bundle_meta = if bundle_labels.is_empty() {
+        r#""meta":{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"],"lastUpdated":"2026-03-14T10:00:00+00:00"},"#.to_string()
+    } else {
+        bundle_labels.replace(
+            r#""meta":{"#,
+            r#""meta":{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"],"lastUpdated":"2026-03-14T10:00:00+00:00","#,
+        )
+    };
+    sentry(
+        &mut entries,
+        "Patient",
+        &pat,
+        r#"{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"},"#,
+        patient,
+    );
+    sentry(
+        &mut entries,
+        "Organization",
+        &org,
+        r#"{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"A12345"},"#,
+        organisation,
+    );
+    let json = format!(
+        r#"{{"resourceType":"Bundle","id":"{}",{bundle_meta}"type":"collection","entry":[{}]}}"#,
+        id(99),
+        entries.join(",")
+    );
+    (json, t, problem, by)
+}
+
+fn splacement() -> impl Strategy<Value = SPlacement> {
+    let code = prop_oneof![Just("NOPAT"), Just("R"), Just("V"), Just("NOSCRUB")];
+    (
+        any::<bool>(),
+        any::<[bool; 6]>(),
+        0u8..3,
+        proptest::collection::vec(0usize..FORMS, 1..8),
+        proptest::collection::vec((0usize..16, code), 0..3),
+    )
+        .prop_map(|(medication, f, problem, forms, raw)| {
+            let [via_list, outer, problem_list, report, panel, contained] = f;
+            let mut positions = vec![SPos::Own, SPos::Encounter, SPos::Bundle, SPos::Patient];
+            if outer {
+                positions.push(SPos::OuterEncounter);
+            }
+            if via_list {
+                positions.extend([SPos::ConsultationList, SPos::TopicList]);
+            }
+            if problem_list {
+                positions.push(SPos::ProblemList);
+            }
+            if report && !medication {
+                positions.push(SPos::Report);
+            }
+            if panel && !medication {
+                positions.push(SPos::Panel);
+            }
+            if problem > 0 {
+                positions.push(SPos::Problem);
+            }
+            if medication {
+                positions.push(SPos::Medication);
+            }
+            if contained {
+                positions.push(SPos::Contained);
+            }
+            let labels = raw
+                .into_iter()
+                .map(|(k, c)| (positions[k % positions.len()], c))
+                .collect();
+            SPlacement {
+                medication,
+                via_list,
+                outer,
+                problem_list,
+                report,
+                panel,
+                problem,
+                contained,
+                forms,
+                labels,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn gp_connect_labels_at_any_container_or_referrer_withhold(p in splacement(), salt in 1u32..0xFFFF) {
+        let (json, target, problem, bystander) = splaced(&p, salt);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, &json).unwrap();
+        let s = settings();
+        let c = convert_file(&path, &s);
+        prop_assert_eq!(c.status, Status::Converted, "{:?} {}", c.error, json);
+        let bundle = serde_json::to_string(c.bundle.as_ref().unwrap()).unwrap();
+        let explained = migx::pipeline::explain_file(&path, &s).to_table(false);
+        prop_assert!(!bundle.contains(&marker(7)) && !explained.contains(&marker(7)));
+        let restricted = p.labels.iter().any(|(_, code)| *code != "NOSCRUB");
+        let record = p
+            .labels
+            .iter()
+            .any(|(pos, code)| *code != "NOSCRUB" && matches!(pos, SPos::Bundle | SPos::Patient));
+        if restricted {
+            prop_assert!(!bundle.contains(target.as_str()), "withheld target in the bundle: {:?}", p);
+            if p.problem == 1 {
+                prop_assert!(!bundle.contains(problem.as_deref().unwrap_or("-")), "problem naming a withheld item: {:?}", p);
+            }
+            prop_assert!(explained.contains("withheld: confidential"), "{}", explained);
+            for line in explained.lines().filter(|l| l.contains("(from ")) {
+                let from = line.rsplit("(from ").next().unwrap_or("").trim_end_matches(')');
+                prop_assert!(
+                    ["ehrComposition", "LinkSet", "CompoundStatement", "ObservationStatement", "MedicationStatement", "List", "Medication", "contained", "Bundle", "Patient"].contains(&from),
+                    "origin {:?} is not an element name", from
+                );
+            }
+        } else {
+            let shared = bundle.contains(target.as_str())
+                || problem.as_ref().is_some_and(|c| bundle.contains(c.as_str()));
+            prop_assert!(shared, "shareable target missing: {:?}\n{}", p, explained);
+        }
+        prop_assert_eq!(bundle.contains(bystander.as_str()), !record, "bystander: {:?}\n{}", p, explained);
+    }
+}

@@ -219,10 +219,6 @@ pub struct Item {
     pub availability: DateField,
     /// Confidentiality codes on this element itself.
     pub confidentiality: Vec<String>,
-    /// Confidentiality codes of source constructs that are not items of their own but cover
-    /// this one (GP Connect: a `List` that lists it, the `Medication` it uses), with the
-    /// construct's name. They count as this item's own codes; `policy::graph` spreads them.
-    pub covered_by: Vec<(&'static str, String)>,
     /// Further placements beside `parent` (GP Connect: every consultation, report, group or
     /// list that places the item, when it is emitted under another one). Confidentiality
     /// follows every placement (`policy::graph`).
@@ -231,6 +227,10 @@ pub struct Item {
     /// report, list placement) could not be resolved, or resolved ambiguously: withheld as
     /// `unresolvable-reference` (fail closed).
     pub unresolved_placement: bool,
+    /// Items whose withholding as confidential or sensitive withholds this one (GP Connect:
+    /// the resource a problem's `actualProblem` points at, when it is not read as the
+    /// problem's named statement). Confidentiality also flows along these (`policy::graph`).
+    pub depends_on: Vec<usize>,
     /// The statement's `value`, if any.
     pub value: Option<Value>,
     /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
@@ -298,7 +298,7 @@ impl Item {
             effective: _,
             availability: _,
             confidentiality: _,
-            covered_by: _,
+            depends_on: _,
             also_in: _,
             unresolved_placement: _,
             reference_range: _,
@@ -372,6 +372,27 @@ pub struct Extract {
     /// identifier belongs), by migx's own name for the field (e.g. `practice-ods`): audited
     /// `free-text`.
     pub record_text_removed: Vec<&'static str>,
+    /// Source constructs that are not items but cover items (GP Connect `List`s, referenced
+    /// or contained resources); `policy::graph` spreads their codes.
+    pub covers: Vec<Cover>,
+}
+
+/// A source construct that is not an item of its own but whose confidentiality covers
+/// items (GP Connect: a `List` covers its entries and sub-lists; a `Medication` the
+/// medications that use it; a contained resource the resource containing it).
+#[derive(Debug, Clone, Default)]
+pub struct Cover {
+    /// migx's name for the construct (`List`, `Medication`, `contained`), never a source id.
+    pub construct: &'static str,
+    /// Its own confidentiality codes.
+    pub codes: Vec<String>,
+    /// Items it covers (indexes into `Extract::items`).
+    pub items: Vec<usize>,
+    /// Other covers it covers (sub-lists), indexes into `Extract::covers`.
+    pub covers: Vec<usize>,
+    /// Items whose confidentiality covers this construct's contents (a problem relating a
+    /// list).
+    pub owners: Vec<usize>,
 }
 
 impl Extract {

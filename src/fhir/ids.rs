@@ -38,10 +38,15 @@ pub fn derived_uuid(parts: &[&str]) -> String {
     )
 }
 
-/// The resource id (and `urn:uuid:` identifier) for a source element id.
+/// The resource id (and `urn:uuid:` identifier) for a source element id. A source UUID is
+/// used as it is unless it has version 8, the version of every id migx derives: such a
+/// UUID is derived too, so no source id can equal another item's derived id (two entries
+/// with one `fullUrl`).
 pub fn source_uuid(source_id: &str) -> String {
-    if is_uuid(source_id) {
+    if is_uuid(source_id) && source_id.as_bytes()[14] != b'8' {
         source_id.to_ascii_lowercase()
+    } else if is_uuid(source_id) {
+        derived_uuid(&["source-uuid", &source_id.to_ascii_lowercase()])
     } else {
         derived_uuid(&["source-id", source_id])
     }
@@ -72,5 +77,15 @@ mod tests {
         assert_eq!(a, source_uuid("394559384658936"));
         assert_ne!(derived_uuid(&["a", "bc"]), derived_uuid(&["ab", "c"]));
         assert_eq!(&a[14..15], "8");
+    }
+
+    #[test]
+    fn a_source_id_equal_to_a_derived_id_does_not_collide() {
+        let derived = source_uuid("394559384658936");
+        // An item whose source id IS that derived UUID gets another id.
+        assert_ne!(source_uuid(&derived), derived);
+        assert_ne!(source_uuid(&derived.to_ascii_uppercase()), derived);
+        assert!(is_uuid(&source_uuid(&derived)));
+        assert_eq!(source_uuid(&derived), source_uuid(&derived));
     }
 }

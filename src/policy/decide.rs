@@ -391,6 +391,19 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
                     items[i].outcome = Outcome::Withheld(r);
                 }
             }
+            if pass == 1 && matches!(items[i].outcome, Outcome::Shared(_)) {
+                let dep = ex.items[i]
+                    .depends_on
+                    .iter()
+                    .filter_map(|&d| match items.get(d).map(|x| x.outcome) {
+                        Some(Outcome::Withheld(r)) if r.warns() => Some(r),
+                        _ => None,
+                    })
+                    .min();
+                if let Some(r) = dep {
+                    items[i].outcome = Outcome::Withheld(r);
+                }
+            }
         }
     }
     // Parts share the fate of what they are part of (owners may come later in the document).

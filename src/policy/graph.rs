@@ -12,6 +12,7 @@
 //! | an item | every further placement's contents (`Item::also_in`: GP Connect consultations, reports, groups, lists) | every placement counts |
 //! | a `LinkSet` | its named statement and its component statements | the problem covers what it links |
 //! | a named statement | its `LinkSet` | the statement is the problem's meaning |
+//! | a problem and what its GP Connect `actualProblem` points at (`Item::depends_on`) | each other | the same |
 //! | an `ehrSupplyAuthorise` | its `MedicationStatement` | shared as one MedicationRequest |
 //! | an `ehrSupplyAuthorise` / `ehrSupplyPrescribe` | the issues and discontinuations that name it (`inFulfillmentOf`, `reversalOf`) | the chain |
 //! | an allergy's observation | the allergy | shared as one AllergyIntolerance |
@@ -66,7 +67,20 @@ struct Edges {
 impl Edges {
     fn build(ex: &Extract, policy: &Policy) -> Edges {
         let n = ex.items.len();
+        let total = n + ex.covers.len();
         let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(n * 2);
+        for (k, cover) in ex.covers.iter().enumerate() {
+            let node = n + k;
+            pairs.extend(cover.items.iter().filter(|&&i| i < n).map(|&i| (node, i)));
+            pairs.extend(
+                cover
+                    .covers
+                    .iter()
+                    .filter(|&&c| c < ex.covers.len())
+                    .map(|&c| (node, n + c)),
+            );
+            pairs.extend(cover.owners.iter().filter(|&&i| i < n).map(|&i| (i, node)));
+        }
         let resolve = |id: &str| ex.index.get(id).copied();
         for (i, item) in ex.items.iter().enumerate() {
             for &c in &item.children {
@@ -75,6 +89,13 @@ impl Edges {
             for &p in &item.also_in {
                 if p < n {
                     pairs.push((p, i));
+                }
+            }
+            // A problem and the resource its meaning is read from cover each other.
+            for &d in &item.depends_on {
+                if d < n {
+                    pairs.push((d, i));
+                    pairs.push((i, d));
                 }
             }
             match item.element {
@@ -113,11 +134,11 @@ impl Edges {
             }
         }
         // Counting sort by source: O(n + e).
-        let mut start = vec![0usize; n + 1];
+        let mut start = vec![0usize; total + 1];
         for &(a, _) in &pairs {
             start[a + 1] += 1;
         }
-        for k in 0..n {
+        for k in 0..total {
             start[k + 1] += start[k];
         }
         let mut fill = start.clone();
@@ -138,7 +159,8 @@ impl Edges {
 /// any: the most restrictive over every path (withhold beats label).
 pub fn confidentiality(ex: &Extract, policy: &Policy) -> Vec<Option<Reach>> {
     let n = ex.items.len();
-    let mut reach: Vec<Option<Reach>> = vec![None; n];
+    // Items, then covers (constructs that are not items), as one node space.
+    let mut reach: Vec<Option<Reach>> = vec![None; n + ex.covers.len()];
     let record = strongest(
         policy,
         ex.record_confidentiality.iter().map(|(_, c)| c.as_str()),
@@ -160,23 +182,18 @@ pub fn confidentiality(ex: &Extract, policy: &Policy) -> Vec<Option<Reach>> {
         return vec![Some(r); n];
     }
     let edges = Edges::build(ex, policy);
-    // Own codes (and those of covering constructs) of each item: (action, construct, own).
+    // Own codes of each item, then of each cover: (action, construct, own).
     let own: Vec<(ConfidentialityAction, &'static str, bool)> = ex
         .items
         .iter()
         .map(|item| {
-            let name = item.element.map_or("unknown", Element::name);
             let a = strongest(policy, item.confidentiality.iter().map(String::as_str));
-            let cov = item
-                .covered_by
-                .iter()
-                .map(|(k, c)| (policy.confidentiality_action(c), *k))
-                .max_by_key(|(a, _)| rank(*a));
-            match cov {
-                Some((ca, k)) if rank(ca) > rank(a) => (ca, k, false),
-                _ => (a, name, true),
-            }
+            (a, item.element.map_or("unknown", Element::name), true)
         })
+        .chain(ex.covers.iter().map(|c| {
+            let a = strongest(policy, c.codes.iter().map(String::as_str));
+            (a, c.construct, false)
+        }))
         .collect();
     for level in [ConfidentialityAction::Drop, ConfidentialityAction::Label] {
         let mut queue = VecDeque::new();
@@ -197,7 +214,7 @@ pub fn confidentiality(ex: &Extract, policy: &Policy) -> Vec<Option<Reach>> {
                 .record_confidentiality
                 .first()
                 .map_or("EhrExtract", |(k, _)| k);
-            for (i, r) in reach.iter_mut().enumerate() {
+            for (i, r) in reach.iter_mut().enumerate().take(n) {
                 if r.is_none() {
                     *r = Some(Reach {
                         action: level,
@@ -226,21 +243,14 @@ pub fn confidentiality(ex: &Extract, policy: &Policy) -> Vec<Option<Reach>> {
             }
         }
     }
+    reach.truncate(n);
     reach
-}
-
-fn rank(a: ConfidentialityAction) -> u8 {
-    match a {
-        ConfidentialityAction::Share => 0,
-        ConfidentialityAction::Label => 1,
-        ConfidentialityAction::Drop => 2,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ehr::model::Item;
+    use crate::ehr::model::{Cover, Item};
 
     fn item(id: &str, element: Element, parent: Option<usize>) -> Item {
         Item {
@@ -305,6 +315,49 @@ mod tests {
         assert!(r.iter().all(|r| r.is_some_and(
             |r| r.action == ConfidentialityAction::Drop && r.origin.construct == "ehrFolder"
         )));
+    }
+
+    #[test]
+    fn a_list_covers_its_entries_and_sub_lists_and_a_problem_its_related_list() {
+        let mut ex = Extract {
+            items: vec![
+                item("a", Element::ObservationStatement, None),
+                item("b", Element::ObservationStatement, None),
+                item("c", Element::ObservationStatement, None),
+                item("ls", Element::LinkSet, None),
+            ],
+            covers: vec![
+                Cover {
+                    construct: "List",
+                    codes: vec!["NOPAT".into()],
+                    items: vec![0],
+                    covers: vec![1],
+                    owners: vec![],
+                },
+                Cover {
+                    construct: "List",
+                    codes: vec![],
+                    items: vec![1],
+                    covers: vec![],
+                    owners: vec![],
+                },
+                Cover {
+                    construct: "List",
+                    codes: vec![],
+                    items: vec![2],
+                    covers: vec![],
+                    owners: vec![3],
+                },
+            ],
+            ..Extract::default()
+        };
+        ex.items[3].confidentiality = vec!["R".into()];
+        ex.finish();
+        let r = confidentiality(&ex, &policy());
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].map(|r| r.origin.construct), Some("List"));
+        assert_eq!(r[1].map(|r| r.origin.construct), Some("List"));
+        assert_eq!(r[2].map(|r| r.origin.construct), Some("LinkSet"));
     }
 
     #[test]

@@ -32,7 +32,7 @@
 
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{
-    DateField, Effective, Element, Extract, Item, MessageKind, ReferenceRange, Value,
+    Cover, DateField, Effective, Element, Extract, Item, MessageKind, ReferenceRange, Value,
 };
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::ids::{derived_uuid, is_uuid, sha256_hex};
@@ -132,6 +132,8 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
             "the JSON is not a GP Connect STU3 structured record Bundle",
         ));
     }
+    check_duplicate_keys(bytes)?;
+    check_labels(&json)?;
     let mut r = Reader::new(&json);
     r.read()?;
     let mut ex = r.ex;
@@ -332,8 +334,13 @@ fn nhs_number(patient: &Json) -> Option<&str> {
         .and_then(|i| str_at(i, "value"))
 }
 
+/// The confidentiality labels of a resource: every `meta.security` coding, and every
+/// `meta.tag` coding that is one (from an HL7 v3 ActCode or Confidentiality code system, or
+/// coded `NOPAT`, `R` or `V`). The shapes were checked by [`check_labels`] first.
 fn security(r: &Json) -> Vec<String> {
-    arr(r.get("meta"), "security")
+    let meta = r.get("meta");
+    arr(meta, "security")
+        .chain(arr(meta, "tag").filter(|t| is_security_tag(t)))
         .map(|s| {
             str_at(s, "code")
                 .map(|c| c.trim().to_string())
@@ -342,6 +349,139 @@ fn security(r: &Json) -> Vec<String> {
                 .unwrap_or_else(|| "UNKNOWN".to_string())
         })
         .collect()
+}
+
+/// Code systems of security labels (any spelling: URL, OID).
+const SECURITY_SYSTEMS: [&str; 5] = [
+    "actcode",
+    "confidentiality",
+    "2.16.840.1.113883.5.4",
+    "2.16.840.1.113883.5.25",
+    "2.16.840.1.113883.4.642.3.47",
+];
+
+fn is_security_tag(t: &Json) -> bool {
+    let system = str_at(t, "system").unwrap_or("").to_ascii_lowercase();
+    let code = str_at(t, "code").unwrap_or("").trim().to_ascii_uppercase();
+    SECURITY_SYSTEMS.iter().any(|s| system.contains(s))
+        || matches!(code.as_str(), "NOPAT" | "R" | "V")
+}
+
+/// Whether a resource's security metadata has the shape FHIR gives it: `meta` an object,
+/// `meta.security` and `meta.tag` arrays of codings (objects whose `system` and `code` are
+/// strings).
+fn labels_well_formed(r: &Json) -> bool {
+    let Some(meta) = r.get("meta") else {
+        return true;
+    };
+    let Some(meta) = meta.as_object() else {
+        return false;
+    };
+    ["security", "tag"].iter().all(|k| match meta.get(*k) {
+        None => true,
+        Some(Json::Array(codings)) => codings.iter().all(|c| {
+            c.as_object().is_some_and(|o| {
+                o.get("code").is_none_or(Json::is_string)
+                    && o.get("system").is_none_or(Json::is_string)
+            })
+        }),
+        Some(_) => false,
+    })
+}
+
+/// Refuse a bundle whose security metadata cannot be read as FHIR defines it, on the
+/// Bundle, any entry's resource or any contained resource: never read past it.
+fn check_labels(bundle: &Json) -> Result<(), InputError> {
+    let bad = |what: String| {
+        Err(InputError::new(
+            ErrorCode::MalformedSecurity,
+            format!(
+                "the security metadata of {what} is not shaped as FHIR defines it (meta an object; meta.security and meta.tag arrays of codings)"
+            ),
+        ))
+    };
+    if !labels_well_formed(bundle) {
+        return bad("the Bundle".into());
+    }
+    for (n, e) in arr(Some(bundle), "entry").enumerate() {
+        let Some(r) = e.get("resource") else { continue };
+        if !labels_well_formed(r) || !arr(Some(r), "contained").all(labels_well_formed) {
+            return bad(format!("entry {n}"));
+        }
+        if r.get("contained").is_some_and(|c| !c.is_array()) {
+            return bad(format!("entry {n} (contained is not an array)"));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a JSON document in which an object names one key twice: serde_json keeps the last
+/// one, so a second `meta` would silently replace the first (and its labels).
+fn check_duplicate_keys(bytes: &[u8]) -> Result<(), InputError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match <NoDuplicateKeys as serde::Deserialize>::deserialize(&mut de) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let mut err = InputError::new(
+                ErrorCode::DuplicateJsonKey,
+                "a JSON object names the same key twice, so which one counts is ambiguous",
+            );
+            err.line = Some(e.line() as u64);
+            err.column = Some(e.column() as u64);
+            Err(err)
+        }
+    }
+}
+
+/// Walks a JSON document, failing on the first object that repeats a key.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        while a.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if !seen.insert(k) {
+                // Not the key itself: a hostile file could put anything there.
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            a.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
+    }
 }
 
 fn snomed(code: &str) -> Coding {
@@ -357,11 +497,68 @@ struct Res<'a> {
     id: String,
 }
 
+/// An index entry: one resource, or several (duplicate ids, ids differing only by case,
+/// shared fullUrls or identifiers), which no reference may pick from.
+#[derive(Debug, Clone)]
+enum Slot {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+fn add(map: &mut HashMap<String, Slot>, key: String, i: usize) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, Slot::One(i));
+        }
+        Some(Slot::One(j)) if *j == i => {}
+        Some(slot @ Slot::One(_)) => {
+            if let Slot::One(j) = *slot {
+                *slot = Slot::Many(vec![j, i]);
+            }
+        }
+        Some(Slot::Many(v)) => {
+            if v.last() != Some(&i) {
+                v.push(i);
+            }
+        }
+    }
+}
+
+/// What a FHIR `Reference` resolves to, in every form FHIR allows: `Type/id` (padded,
+/// any case, `_history`), absolute `http(s)://.../Type/id`, `urn:uuid:` / `urn:oid:` matched
+/// against `fullUrl`, `#id` of a contained resource, and `identifier` (system and value,
+/// or value alone).
+#[derive(Debug)]
+enum Resolved<'a> {
+    /// No reference was given.
+    Absent,
+    /// One resource of the Bundle.
+    Found(usize),
+    /// A resource contained in the referring one.
+    Contained(&'a Json),
+    /// Several resources match: none is picked (fail closed).
+    Ambiguous(Vec<usize>),
+    /// A reference was given but matches nothing in the Bundle.
+    Missing,
+}
+
 struct Reader<'a> {
     bundle: &'a Json,
     res: Vec<Res<'a>>,
-    /// `type/id` (lowercase) -> index into `res`.
-    index: HashMap<String, usize>,
+    /// `type/id`, `fullUrl` and its `type/id` (lowercase) -> resources.
+    index: HashMap<String, Slot>,
+    /// `system|value` and `|value` of every identifier (lowercase) -> resources.
+    idents: HashMap<String, Slot>,
+    /// Resources whose confidentiality depends on a reference that did not resolve to
+    /// exactly one resource: withheld as `unresolvable-reference`.
+    unresolved: HashSet<usize>,
+    /// Resource -> every container placing it (reports, groups, panels, consultations),
+    /// beside the one it is emitted under: confidentiality follows each.
+    placed_in: HashMap<usize, Vec<usize>>,
+    /// Resource -> its main item (composition, group, statement, medication statement).
+    item_of: HashMap<usize, usize>,
+    /// Resource -> every item made from it.
+    items_of: HashMap<usize, Vec<usize>>,
     /// Resource -> the resource that contains it (report result, group member).
     owner: HashMap<usize, usize>,
     /// Resource -> the Encounter it was recorded in.
@@ -371,6 +568,15 @@ struct Reader<'a> {
     /// Encounter resource -> composition item.
     composition: HashMap<usize, usize>,
     emitted: HashSet<usize>,
+    /// The resource being emitted (its items are recorded in `items_of`).
+    current: Option<usize>,
+    /// (problem item, List resource) for problems relating a list.
+    related_lists: Vec<(usize, usize)>,
+    /// (Medication resource, MedicationRequest resource using it).
+    medication_users: Vec<(usize, usize)>,
+    /// (item, resource) whose withholding withholds the item (a problem's `actualProblem`
+    /// when it is not read as the named statement itself).
+    depends: Vec<(usize, usize)>,
     /// Observations that own members (test groups inside reports).
     groups: HashSet<usize>,
     /// Encounter resource -> the codings of its consultation list tree.
@@ -384,26 +590,107 @@ impl<'a> Reader<'a> {
             bundle,
             res: Vec::new(),
             index: HashMap::new(),
+            idents: HashMap::new(),
+            unresolved: HashSet::new(),
+            placed_in: HashMap::new(),
+            item_of: HashMap::new(),
+            items_of: HashMap::new(),
             owner: HashMap::new(),
             encounter_of: HashMap::new(),
             statement_of_plan: HashMap::new(),
             composition: HashMap::new(),
             emitted: HashSet::new(),
+            current: None,
+            related_lists: Vec::new(),
+            medication_users: Vec::new(),
+            depends: Vec::new(),
             groups: HashSet::new(),
             list_codings: HashMap::new(),
             ex: Extract::default(),
         }
     }
 
-    fn lookup(&self, r: Option<&str>) -> Option<usize> {
-        self.index.get(&ref_key(r?)?).copied()
+    /// Resolve a `Reference` made by resource `from` (the one reader of every form).
+    fn resolve(&self, r: Option<&'a Json>, from: usize) -> Resolved<'a> {
+        let Some(r) = r.filter(|r| r.is_object()) else {
+            return Resolved::Absent;
+        };
+        let slot = |s: Option<&Slot>| match s {
+            Some(Slot::One(i)) => Resolved::Found(*i),
+            Some(Slot::Many(v)) => Resolved::Ambiguous(v.clone()),
+            None => Resolved::Missing,
+        };
+        match r.get("reference") {
+            Some(Json::String(s)) if !s.trim().is_empty() => {
+                let s = s.trim();
+                if let Some(local) = s.strip_prefix('#') {
+                    return arr(Some(self.res[from].v), "contained")
+                        .find(|c| str_at(c, "id").map(str::trim) == Some(local))
+                        .map_or(Resolved::Missing, Resolved::Contained);
+                }
+                let lower = s.to_ascii_lowercase();
+                if let Some(found) = self.index.get(&lower) {
+                    return slot(Some(found));
+                }
+                if lower.starts_with("urn:") {
+                    return Resolved::Missing;
+                }
+                return slot(ref_key(&lower).and_then(|k| self.index.get(&k)));
+            }
+            Some(Json::Null) | None => {}
+            // A reference that is not a string cannot be read: it refers to something.
+            Some(_) => return Resolved::Missing,
+        }
+        match r.get("identifier") {
+            Some(ident) => {
+                let value = str_at(ident, "value").map(str::trim).unwrap_or("");
+                if value.is_empty() {
+                    return Resolved::Missing;
+                }
+                let system = str_at(ident, "system").map(str::trim).unwrap_or("");
+                slot(
+                    self.idents
+                        .get(&format!("{system}|{value}").to_ascii_lowercase()),
+                )
+            }
+            None => Resolved::Absent,
+        }
+    }
+
+    /// The one resource a reference names, if it names exactly one in the Bundle.
+    fn lookup(&self, r: Option<&'a Json>, from: usize) -> Option<usize> {
+        match self.resolve(r, from) {
+            Resolved::Found(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Like `lookup`, for a reference `from`'s confidentiality depends on: a reference that
+    /// is given but does not resolve to exactly one resource withholds `from` (and, when
+    /// ambiguous, every candidate).
+    fn depend(&mut self, r: Option<&'a Json>, from: usize) -> Option<usize> {
+        match self.resolve(r, from) {
+            Resolved::Found(i) => Some(i),
+            Resolved::Absent | Resolved::Contained(_) => None,
+            Resolved::Missing => {
+                self.unresolved.insert(from);
+                None
+            }
+            Resolved::Ambiguous(v) => {
+                self.unresolved.insert(from);
+                self.unresolved.extend(v);
+                None
+            }
+        }
     }
 
     /// The item id a reference stands for (resolved resource's id, else the referenced id).
-    fn ref_item_id(&self, r: &str) -> Option<String> {
-        match self.lookup(Some(r)) {
-            Some(i) => Some(self.res[i].id.clone()),
-            None => ref_key(r).and_then(|k| k.split_once('/').map(|(_, id)| id.to_string())),
+    fn ref_item_id(&self, r: &'a Json, from: usize) -> Option<String> {
+        match self.resolve(Some(r), from) {
+            Resolved::Found(i) => Some(self.res[i].id.clone()),
+            _ => reference(Some(r))
+                .and_then(|s| ref_key(s.trim()))
+                .and_then(|k| k.split_once('/').map(|(_, id)| id.to_string())),
         }
     }
 
@@ -426,11 +713,42 @@ impl<'a> Reader<'a> {
             };
             let i = self.res.len();
             if !rid.is_empty() {
-                self.index
-                    .insert(format!("{ty}/{rid}").to_ascii_lowercase(), i);
+                add(
+                    &mut self.index,
+                    format!("{ty}/{rid}").to_ascii_lowercase(),
+                    i,
+                );
             }
-            if let Some(full) = str_at(e, "fullUrl") {
-                self.index.insert(full.trim().to_ascii_lowercase(), i);
+            if let Some(full) = str_at(e, "fullUrl")
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+            {
+                let full = full.to_ascii_lowercase();
+                if !full.starts_with("urn:") {
+                    if let Some(k) = ref_key(&full) {
+                        add(&mut self.index, k, i);
+                    }
+                }
+                add(&mut self.index, full, i);
+            }
+            for ident in arr(Some(v), "identifier") {
+                let value = str_at(ident, "value").map(str::trim).unwrap_or("");
+                if value.is_empty() {
+                    continue;
+                }
+                let system = str_at(ident, "system").map(str::trim).unwrap_or("");
+                add(
+                    &mut self.idents,
+                    format!("{system}|{value}").to_ascii_lowercase(),
+                    i,
+                );
+                if !system.is_empty() {
+                    add(
+                        &mut self.idents,
+                        format!("|{value}").to_ascii_lowercase(),
+                        i,
+                    );
+                }
             }
             self.res.push(Res { ty, v, id });
         }
@@ -458,7 +776,140 @@ impl<'a> Reader<'a> {
         for i in 0..self.res.len() {
             self.emit(i, None, 0)?;
         }
+        self.confidentiality_graph();
         Ok(())
+    }
+
+    /// Hand the confidentiality graph everything that is not containment: further
+    /// placements, lists, referenced and contained resources, encounters within encounters,
+    /// references that did not resolve, and the record's own labels.
+    fn confidentiality_graph(&mut self) {
+        let n = self.res.len();
+        // The whole record: the Bundle's and the Patient's labels.
+        for c in security(self.bundle) {
+            self.ex.record_confidentiality.push(("Bundle", c));
+        }
+        for i in 0..n {
+            if self.res[i].ty == "Patient" {
+                for c in security(self.res[i].v) {
+                    self.ex.record_confidentiality.push(("Patient", c));
+                }
+            }
+        }
+        // An encounter within another (`partOf`): the outer one covers it.
+        for i in 0..n {
+            if self.res[i].ty != "Encounter" {
+                continue;
+            }
+            if let Some(o) = self.depend(self.res[i].v.get("partOf"), i) {
+                self.placed_in.entry(i).or_default().push(o);
+            }
+        }
+        // Every placement beside the one the item is emitted under.
+        let placed: Vec<(usize, Vec<usize>)> = self.placed_in.drain().collect();
+        for (r, containers) in placed {
+            let Some(&main) = self.item_of.get(&r) else {
+                continue;
+            };
+            for c in containers {
+                if let Some(&ci) = self.item_of.get(&c) {
+                    if ci != main && self.ex.items[main].parent != Some(ci) {
+                        self.ex.items[main].also_in.push(ci);
+                    }
+                }
+            }
+        }
+        // Lists (consultation, topic, heading, problem lists, any other): each covers its
+        // entries and its sub-lists.
+        let mut list_cover: HashMap<usize, usize> = HashMap::new();
+        for i in 0..n {
+            if self.res[i].ty == "List" {
+                list_cover.insert(i, self.ex.covers.len());
+                self.ex.covers.push(Cover {
+                    construct: "List",
+                    codes: security(self.res[i].v),
+                    ..Cover::default()
+                });
+            }
+        }
+        for i in 0..n {
+            let Some(&k) = list_cover.get(&i) else {
+                continue;
+            };
+            let v = self.res[i].v;
+            for e in arr(Some(v), "entry") {
+                let targets = match self.resolve(e.get("item"), i) {
+                    Resolved::Found(t) => vec![t],
+                    Resolved::Ambiguous(ts) => {
+                        // Every candidate counts, and none is shared on a guess.
+                        self.unresolved.extend(ts.iter().copied());
+                        ts
+                    }
+                    Resolved::Contained(c) => {
+                        let codes = security(c);
+                        self.ex.covers[k].codes.extend(codes);
+                        Vec::new()
+                    }
+                    Resolved::Absent | Resolved::Missing => Vec::new(),
+                };
+                for t in targets {
+                    match list_cover.get(&t) {
+                        Some(&sub) => self.ex.covers[k].covers.push(sub),
+                        None => {
+                            let items = self.items_of.get(&t).cloned().unwrap_or_default();
+                            self.ex.covers[k].items.extend(items);
+                        }
+                    }
+                }
+            }
+        }
+        // A problem relating a list covers the list's contents.
+        for (item, list) in std::mem::take(&mut self.related_lists) {
+            if let Some(&k) = list_cover.get(&list) {
+                self.ex.covers[k].owners.push(item);
+            }
+        }
+        // A referenced Medication covers the medications using it.
+        let mut med_cover: HashMap<usize, usize> = HashMap::new();
+        for (m, user) in std::mem::take(&mut self.medication_users) {
+            let k = *med_cover.entry(m).or_insert_with(|| {
+                self.ex.covers.push(Cover {
+                    construct: "Medication",
+                    codes: security(self.res[m].v),
+                    ..Cover::default()
+                });
+                self.ex.covers.len() - 1
+            });
+            let items = self.items_of.get(&user).cloned().unwrap_or_default();
+            self.ex.covers[k].items.extend(items);
+        }
+        // A contained resource's labels cover the resource containing it.
+        for i in 0..n {
+            let codes: Vec<String> = arr(Some(self.res[i].v), "contained")
+                .flat_map(security)
+                .collect();
+            if !codes.is_empty() {
+                let items = self.items_of.get(&i).cloned().unwrap_or_default();
+                self.ex.covers.push(Cover {
+                    construct: "contained",
+                    codes,
+                    items,
+                    ..Cover::default()
+                });
+            }
+        }
+        // What a problem's meaning depends on.
+        for (item, r) in std::mem::take(&mut self.depends) {
+            if let Some(&t) = self.item_of.get(&r) {
+                self.ex.items[item].depends_on.push(t);
+            }
+        }
+        // References a confidentiality decision depends on that did not resolve.
+        for r in std::mem::take(&mut self.unresolved) {
+            for &it in self.items_of.get(&r).map(Vec::as_slice).unwrap_or(&[]) {
+                self.ex.items[it].unresolved_placement = true;
+            }
+        }
     }
 
     fn read_patient(&mut self) {
@@ -480,7 +931,7 @@ impl<'a> Reader<'a> {
         };
         let managing = patients
             .first()
-            .and_then(|&p| self.lookup(reference(self.res[p].v.get("managingOrganization"))))
+            .and_then(|&p| self.lookup(self.res[p].v.get("managingOrganization"), p))
             .and_then(|o| ods(self.res[o].v));
         let practice = managing.or_else(|| {
             self.res
@@ -498,16 +949,24 @@ impl<'a> Reader<'a> {
             match self.res[i].ty {
                 "DiagnosticReport" => {
                     for r in arr(Some(v), "result") {
-                        if let Some(o) = self.lookup(reference(Some(r))) {
-                            if o != i {
-                                self.owner.entry(o).or_insert(i);
+                        let o = match self.resolve(Some(r), i) {
+                            Resolved::Found(o) => o,
+                            Resolved::Ambiguous(ts) => {
+                                self.unresolved.insert(i);
+                                self.unresolved.extend(ts);
+                                continue;
                             }
+                            _ => continue,
+                        };
+                        if o != i {
+                            self.owner.entry(o).or_insert(i);
+                            self.placed_in.entry(o).or_default().push(i);
                         }
                     }
                 }
                 "MedicationStatement" => {
                     for b in arr(Some(v), "basedOn") {
-                        if let Some(p) = self.lookup(reference(Some(b))) {
+                        if let Some(p) = self.depend(Some(b), i) {
                             self.statement_of_plan.entry(p).or_insert(i);
                         }
                     }
@@ -517,9 +976,16 @@ impl<'a> Reader<'a> {
                         c.system == CodeSystem::Snomed && c.code == SNOMED_CONSULTATION_LIST
                     }) =>
                 {
-                    if let Some(enc) = self.lookup(reference(v.get("encounter"))) {
-                        let mut seen = HashSet::new();
-                        self.place(i, enc, &mut seen, 0)?;
+                    let enc = self.resolve(v.get("encounter"), i);
+                    let mut seen = HashSet::new();
+                    match enc {
+                        Resolved::Found(enc) => self.place(i, Some(enc), &mut seen, 0)?,
+                        // The consultation it belongs to is unknown: its items cannot be
+                        // judged (fail closed).
+                        Resolved::Missing | Resolved::Ambiguous(_) => {
+                            self.place(i, None, &mut seen, 0)?
+                        }
+                        Resolved::Absent | Resolved::Contained(_) => {}
                     }
                 }
                 _ => {}
@@ -527,14 +993,32 @@ impl<'a> Reader<'a> {
         }
         // Test groups: `has-member` builds a group only inside a report, as the adaptor maps
         // it (elsewhere EMIS uses it to link entries that stay separate statements).
+        // A panel's members, wherever it sits, are placed in it (a confidential panel covers
+        // them).
+        for i in 0..self.res.len() {
+            if self.res[i].ty != "Observation" {
+                continue;
+            }
+            for rel in arr(Some(self.res[i].v), "related") {
+                if str_at(rel, "type") != Some("has-member") {
+                    continue;
+                }
+                if let Some(o) = self.depend(rel.get("target"), i) {
+                    if o != i {
+                        self.placed_in.entry(o).or_default().push(i);
+                    }
+                }
+            }
+        }
         let mut work: Vec<usize> = self.owner.keys().copied().collect();
+        work.sort_unstable();
         while let Some(g) = work.pop() {
             let v = self.res[g].v;
             for rel in arr(Some(v), "related") {
                 if str_at(rel, "type") != Some("has-member") {
                     continue;
                 }
-                if let Some(o) = self.lookup(reference(rel.get("target"))) {
+                if let Some(o) = self.lookup(rel.get("target"), g) {
                     if o != g && self.res[o].ty == "Observation" && !self.owner.contains_key(&o) {
                         self.owner.insert(o, g);
                         self.groups.insert(g);
@@ -543,48 +1027,72 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        // An owner loop (a has-member b has-member a) must not make an item its own ancestor.
-        let keys: Vec<usize> = self.owner.keys().copied().collect();
+        // An owner loop (a has-member b has-member a) must not make an item its own
+        // ancestor: each resource has one owner, so one colouring walk finds every loop in
+        // linear time, and the edge closing it is cut.
+        let mut state = vec![0u8; self.res.len()]; // 0 new, 1 on the current walk, 2 done
+        let mut keys: Vec<usize> = self.owner.keys().copied().collect();
+        keys.sort_unstable();
         for k in keys {
+            let mut path = Vec::new();
             let mut cur = k;
-            let mut hops = 0;
-            while let Some(&o) = self.owner.get(&cur) {
-                if o == k || hops > self.res.len() {
-                    self.owner.remove(&k);
-                    break;
+            loop {
+                match state[cur] {
+                    2 => break,
+                    1 => {
+                        // `cur` closes a loop: cut its owner edge.
+                        self.owner.remove(&cur);
+                        break;
+                    }
+                    _ => {}
                 }
-                cur = o;
-                hops += 1;
+                state[cur] = 1;
+                path.push(cur);
+                match self.owner.get(&cur) {
+                    Some(&o) => cur = o,
+                    None => break,
+                }
+            }
+            for p in path {
+                state[p] = 2;
             }
         }
         // Fall back to the resource's own encounter reference.
+        // Every resource's own encounter references count too (not only the first: each
+        // placement counts), whether or not a consultation list placed it.
         for i in 0..self.res.len() {
-            if self.encounter_of.contains_key(&i) {
+            let v = self.res[i].v;
+            if matches!(self.res[i].ty, "Encounter" | "List") {
                 continue;
             }
-            let v = self.res[i].v;
-            let r = reference(v.get("context"))
-                .or_else(|| reference(v.get("encounter")))
-                .or_else(|| reference(v.get("context").and_then(|c| c.get("encounter"))))
-                .or_else(|| {
-                    reference(
-                        extension(v, EXT_ASSOCIATED_ENCOUNTER)
-                            .and_then(|e| e.get("valueReference")),
-                    )
-                });
-            if let Some(e) = self.lookup(r) {
+            let refs = [
+                v.get("context"),
+                v.get("encounter"),
+                v.get("context").and_then(|c| c.get("encounter")),
+                extension(v, EXT_ASSOCIATED_ENCOUNTER).and_then(|e| e.get("valueReference")),
+            ];
+            for r in refs.into_iter().flatten() {
+                if r.get("encounter").is_some() && r.get("reference").is_none() {
+                    continue; // `context` holding `encounter` (read on its own)
+                }
+                let Some(e) = self.depend(Some(r), i) else {
+                    continue;
+                };
                 if self.res[e].ty == "Encounter" {
-                    self.encounter_of.insert(i, e);
+                    self.encounter_of.entry(i).or_insert(e);
+                    self.placed_in.entry(i).or_default().push(e);
                 }
             }
         }
         Ok(())
     }
 
+    /// Place a consultation list's items (through its sub-lists) in its encounter; with no
+    /// resolvable encounter, its items cannot be judged and are withheld.
     fn place(
         &mut self,
         list: usize,
-        enc: usize,
+        enc: Option<usize>,
         seen: &mut HashSet<usize>,
         depth: usize,
     ) -> Result<(), InputError> {
@@ -596,18 +1104,25 @@ impl<'a> Reader<'a> {
         }
         let v = self.res[list].v;
         // A consultation's lists are part of it: their codings are the composition's.
-        self.list_codings
-            .entry(enc)
-            .or_default()
-            .extend(all_codings(v));
+        match enc {
+            Some(enc) => self
+                .list_codings
+                .entry(enc)
+                .or_default()
+                .extend(all_codings(v)),
+            None => self.ex.record_codings.extend(all_codings(v)),
+        }
         for e in arr(Some(v), "entry") {
-            let Some(t) = self.lookup(reference(e.get("item"))) else {
+            let Some(t) = self.lookup(e.get("item"), list) else {
                 continue;
             };
             if self.res[t].ty == "List" {
                 self.place(t, enc, seen, depth + 1)?;
-            } else {
+            } else if let Some(enc) = enc {
                 self.encounter_of.entry(t).or_insert(enc);
+                self.placed_in.entry(t).or_default().push(enc);
+            } else {
+                self.unresolved.insert(t);
             }
         }
         Ok(())
@@ -622,6 +1137,7 @@ impl<'a> Reader<'a> {
         let effective = period(v.get("period"));
         let mut carried = all_codings(v);
         carried.extend(self.list_codings.remove(&i).unwrap_or_default());
+        self.current = Some(i);
         let idx = self.push(Item {
             id: self.res[i].id.clone(),
             carried,
@@ -634,6 +1150,7 @@ impl<'a> Reader<'a> {
             confidentiality: security(v),
             ..Item::default()
         });
+        self.current = None;
         self.composition.insert(i, idx);
         self.emitted.insert(i);
     }
@@ -641,7 +1158,12 @@ impl<'a> Reader<'a> {
     fn push(&mut self, mut item: Item) -> usize {
         item.line = 0;
         self.ex.items.push(item);
-        self.ex.items.len() - 1
+        let idx = self.ex.items.len() - 1;
+        if let Some(r) = self.current {
+            self.item_of.entry(r).or_insert(idx);
+            self.items_of.entry(r).or_default().push(idx);
+        }
+        idx
     }
 
     /// Emit resource `i` (and what it contains) under `parent` (else its composition).
@@ -663,6 +1185,19 @@ impl<'a> Reader<'a> {
                 .and_then(|e| self.composition.get(e))
                 .copied()
         });
+        let saved = self.current.replace(i);
+        let r = self.emit_as(i, ty, parent, depth);
+        self.current = saved;
+        r
+    }
+
+    fn emit_as(
+        &mut self,
+        i: usize,
+        ty: &str,
+        parent: Option<usize>,
+        depth: usize,
+    ) -> Result<(), InputError> {
         match ty {
             "Encounter" => {}
             "Condition" => self.condition(i, parent),
@@ -710,22 +1245,26 @@ impl<'a> Reader<'a> {
         item.effective.high = date(v.get("abatementDateTime"));
         item.availability = date(v.get("assertedDate"));
         item.code_uncoded = v.get("code").is_some() && codings(v.get("code")).is_empty();
+        let mut lists = Vec::new();
         for e in extensions(v, EXT_RELATED_CONTENT) {
-            if let Some(r) = reference(e.get("valueReference")) {
-                let is_list = self
-                    .lookup(Some(r))
-                    .is_some_and(|t| self.res[t].ty == "List")
-                    || ref_key(r).is_some_and(|k| k.starts_with("list/"));
-                if !is_list {
-                    if let Some(id) = self.ref_item_id(r) {
-                        item.component_refs.push(id);
-                    }
-                }
+            let Some(r) = e.get("valueReference") else {
+                continue;
+            };
+            let target = self.lookup(Some(r), i);
+            let is_list = target.is_some_and(|t| self.res[t].ty == "List")
+                || reference(Some(r))
+                    .and_then(|s| ref_key(s.trim()))
+                    .is_some_and(|k| k.starts_with("list/"));
+            if is_list {
+                lists.extend(target);
+            } else if let Some(id) = self.ref_item_id(r, i) {
+                item.component_refs.push(id);
             }
         }
-        let actual = extension(v, EXT_ACTUAL_PROBLEM)
-            .and_then(|e| reference(e.get("valueReference")))
-            .and_then(|r| self.lookup(Some(r)));
+        let actual = self.depend(
+            extension(v, EXT_ACTUAL_PROBLEM).and_then(|e| e.get("valueReference")),
+            i,
+        );
         let named_obs = actual.filter(|&t| self.is_plain_observation(t));
         let synth = match named_obs {
             Some(t) => {
@@ -751,9 +1290,17 @@ impl<'a> Reader<'a> {
                 })
             }
         };
-        self.push(item);
+        let ls = self.push(item);
         if let Some(s) = synth {
             self.push(s);
+            // The problem's meaning is the resource its actualProblem points at, whatever
+            // that is read as (a group, a note): withheld with it.
+            if let Some(t) = actual {
+                self.depends.push((ls, t));
+            }
+        }
+        for l in lists {
+            self.related_lists.push((ls, l));
         }
     }
 
@@ -809,10 +1356,19 @@ impl<'a> Reader<'a> {
         let v = self.res[i].v;
         let intent = str_at(v, "intent").unwrap_or("");
         let status = str_at(v, "status").unwrap_or("");
-        let consumable = self
-            .lookup(reference(v.get("medicationReference")))
-            .map(|m| codings(self.res[m].v.get("code")))
-            .unwrap_or_else(|| codings(v.get("medicationCodeableConcept")));
+        let consumable = match self.resolve(v.get("medicationReference"), i) {
+            Resolved::Found(m) => {
+                self.medication_users.push((m, i));
+                codings(self.res[m].v.get("code"))
+            }
+            Resolved::Contained(m) => codings(m.get("code")),
+            Resolved::Absent => codings(v.get("medicationCodeableConcept")),
+            Resolved::Missing | Resolved::Ambiguous(_) => {
+                // The drug, and its labels, cannot be read: withheld.
+                self.depend(v.get("medicationReference"), i);
+                Vec::new()
+            }
+        };
         let dispense = v.get("dispenseRequest");
         let effective = period(dispense.and_then(|d| d.get("validityPeriod")));
         let availability = date(v.get("authoredOn"));
@@ -838,7 +1394,7 @@ impl<'a> Reader<'a> {
         };
         let mut ms_security = security(v);
         let mut carried = all_codings(v);
-        if let Some(m) = self.lookup(reference(v.get("medicationReference"))) {
+        if let Some(m) = self.lookup(v.get("medicationReference"), i) {
             carried.extend(all_codings(self.res[m].v));
         }
         if let Some(&s) = self.statement_of_plan.get(&i) {
@@ -930,9 +1486,7 @@ impl<'a> Reader<'a> {
             }
             _ => {
                 // `order` (and anything else: an issue needs a plan to be shared at all).
-                let prior = arr(Some(v), "basedOn")
-                    .filter_map(|b| reference(Some(b)))
-                    .find_map(|r| self.ref_item_id(r));
+                let prior = arr(Some(v), "basedOn").find_map(|b| self.ref_item_id(b, i));
                 self.push(Item {
                     id: own_id,
                     element: Some(Element::EhrSupplyPrescribe),
@@ -967,7 +1521,7 @@ impl<'a> Reader<'a> {
         }
         let members: Vec<usize> = arr(Some(v), "related")
             .filter(|r| str_at(r, "type") == Some("has-member"))
-            .filter_map(|r| self.lookup(reference(r.get("target"))))
+            .filter_map(|r| self.lookup(r.get("target"), i))
             .filter(|&t| self.owner.get(&t) == Some(&i))
             .collect();
         // Components form a measurement battery only when they are coded; EMIS writes
@@ -1059,7 +1613,7 @@ impl<'a> Reader<'a> {
         let report = self.push(item);
         let mut specimens: Vec<(usize, usize)> = Vec::new();
         for s in arr(Some(v), "specimen") {
-            let Some(si) = self.lookup(reference(Some(s))) else {
+            let Some(si) = self.lookup(Some(s), i) else {
                 continue;
             };
             if self.res[si].ty != "Specimen" || specimens.iter().any(|&(r, _)| r == si) {
@@ -1088,11 +1642,11 @@ impl<'a> Reader<'a> {
             self.emitted.insert(si);
         }
         let results: Vec<usize> = arr(Some(v), "result")
-            .filter_map(|r| self.lookup(reference(Some(r))))
+            .filter_map(|r| self.lookup(Some(r), i))
             .filter(|&t| self.owner.get(&t) == Some(&i))
             .collect();
         for r in results {
-            let spec = self.lookup(reference(self.res[r].v.get("specimen")));
+            let spec = self.lookup(self.res[r].v.get("specimen"), r);
             let target = specimens
                 .iter()
                 .find(|&&(s, _)| Some(s) == spec)
@@ -1337,6 +1891,155 @@ mod tests {
             .parent
             .unwrap();
         assert!(matches!(d.items[ms].outcome, Outcome::Shared(_)));
+    }
+
+    /// A bundle with a patient and `entries` (JSON resource objects).
+    fn bundle(meta: &str, entries: &[&str]) -> Vec<u8> {
+        let mut all = vec![
+            r#"{"resourceType":"Patient","id":"p","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}]}"#,
+        ];
+        all.extend_from_slice(entries);
+        let entries: Vec<String> = all
+            .iter()
+            .map(|r| format!(r#"{{"resource":{r}}}"#))
+            .collect();
+        format!(
+            r#"{{"resourceType":"Bundle","meta":{{"lastUpdated":"2026-03-14T10:00:00+00:00"{meta}}},"entry":[{}]}}"#,
+            entries.join(",")
+        )
+        .into_bytes()
+    }
+
+    fn outcomes(b: &[u8]) -> (Extract, Vec<Outcome>) {
+        let ex = read_gpconnect(b).expect("reads");
+        let policy = Policy::embedded_default().unwrap();
+        let d = decide(&ex, &policy, ex.created.value().unwrap());
+        let o = d.items.iter().map(|d| d.outcome).collect();
+        (ex, o)
+    }
+
+    const OBS: &str = r#""status":"final","code":{"coding":[{"system":"http://snomed.info/sct","code":"1000731000000107"}]},"effectiveDateTime":"2026-03-01","issued":"2026-03-01T10:00:00+00:00","valueQuantity":{"value":5.4,"unit":"mmol/L"}"#;
+
+    #[test]
+    fn malformed_security_metadata_is_refused_and_tags_count() {
+        let obs = |meta: &str| format!(r#"{{"resourceType":"Observation","id":"b",{meta}{OBS}}}"#);
+        let code = |b: &[u8]| read_gpconnect(b).map(|_| ()).unwrap_err().code;
+        // meta.security as an object, meta as a string, a label that is not a coding.
+        for meta in [
+            r#""meta":{"security":{"code":"NOPAT"}},"#,
+            r#""meta":"NOPAT","#,
+            r#""meta":{"security":["NOPAT"]},"#,
+            r#""meta":{"tag":{"code":"NOPAT"}},"#,
+            r#""meta":{"security":[{"code":7}]},"#,
+        ] {
+            assert_eq!(
+                code(&bundle("", &[&obs(meta)])),
+                ErrorCode::MalformedSecurity,
+                "{meta}"
+            );
+        }
+        // meta twice: the second would silently replace the first.
+        let twice = obs(r#""meta":{"security":[{"code":"NOPAT"}]},"meta":{},"#);
+        let e = read_gpconnect(&bundle("", &[&twice])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::DuplicateJsonKey);
+        assert!(!e.to_string().contains("NOPAT") && !e.to_string().contains("\"meta\""));
+        // On a contained resource and on the Bundle too.
+        let contained =
+            obs(r#""contained":[{"resourceType":"Provenance","meta":{"security":{}}}],"#);
+        assert_eq!(
+            code(&bundle("", &[&contained])),
+            ErrorCode::MalformedSecurity
+        );
+        assert_eq!(
+            code(&bundle(r#","security":{"code":"R"}"#, &[&obs("")])),
+            ErrorCode::MalformedSecurity
+        );
+        // NOPAT in meta.tag is a label.
+        let tagged =
+            obs(r#""meta":{"tag":[{"system":"http://hl7.org/fhir/v3/ActCode","code":"NOPAT"}]},"#);
+        let (ex, o) = outcomes(&bundle("", &[&tagged]));
+        assert_eq!(
+            o[ex.index["b"]],
+            Outcome::Withheld(WithheldReason::Confidential)
+        );
+        // A tag that is not a label changes nothing.
+        let other =
+            obs(r#""meta":{"tag":[{"system":"https://example.org/workflow","code":"reviewed"}]},"#);
+        let (ex, o) = outcomes(&bundle("", &[&other]));
+        assert!(matches!(o[ex.index["b"]], Outcome::Shared(_)));
+    }
+
+    #[test]
+    fn ids_differing_only_by_case_are_ambiguous_and_withheld() {
+        let a = format!(r#"{{"resourceType":"Observation","id":"abc",{OBS}}}"#);
+        let b2 = format!(r#"{{"resourceType":"Observation","id":"ABC",{OBS}}}"#);
+        let enc = r#"{"resourceType":"Encounter","id":"e","meta":{"security":[{"code":"NOPAT"}]},"period":{"start":"2026-03-01"}}"#;
+        let list = r#"{"resourceType":"List","id":"l","code":{"coding":[{"system":"http://snomed.info/sct","code":"325851000000107"}]},"encounter":{"reference":"Encounter/e"},"entry":[{"item":{"reference":"Observation/abc"}}]}"#;
+        let (ex, o) = outcomes(&bundle("", &[enc, list, &a, &b2]));
+        let obs: Vec<usize> = (0..ex.items.len())
+            .filter(|&i| ex.items[i].element == Some(Element::ObservationStatement))
+            .collect();
+        assert_eq!(obs.len(), 2);
+        for i in obs {
+            assert!(matches!(o[i], Outcome::Withheld(_)), "{:?}", o[i]);
+        }
+    }
+
+    #[test]
+    fn an_unresolvable_placement_withholds_and_says_so() {
+        let lost = format!(
+            r#"{{"resourceType":"Observation","id":"a","context":{{"reference":"Encounter/nowhere"}},{OBS}}}"#
+        );
+        let ok = format!(r#"{{"resourceType":"Observation","id":"b",{OBS}}}"#);
+        let (ex, o) = outcomes(&bundle("", &[&lost, &ok]));
+        assert_eq!(
+            o[ex.index["a"]],
+            Outcome::Withheld(WithheldReason::UnresolvableReference)
+        );
+        assert!(matches!(o[ex.index["b"]], Outcome::Shared(_)));
+    }
+
+    #[test]
+    fn the_bundle_or_the_patient_covers_every_item() {
+        let ok = format!(r#"{{"resourceType":"Observation","id":"b",{OBS}}}"#);
+        let (_, o) = outcomes(&bundle(r#","security":[{"code":"NOPAT"}]"#, &[&ok]));
+        assert!(o
+            .iter()
+            .all(|o| *o == Outcome::Withheld(WithheldReason::Confidential)));
+        let patient_r = r#"{"resourceType":"Patient","id":"p2","meta":{"security":[{"system":"http://hl7.org/fhir/v3/Confidentiality","code":"R"}]}}"#;
+        let (ex, o) = outcomes(&bundle("", &[patient_r, &ok]));
+        assert_eq!(
+            ex.record_confidentiality,
+            vec![("Patient", "R".to_string())]
+        );
+        assert!(o
+            .iter()
+            .all(|o| *o == Outcome::Withheld(WithheldReason::Confidential)));
+    }
+
+    #[test]
+    fn a_confidential_medication_or_list_covers_what_uses_or_lists_it() {
+        let med = r#"{"resourceType":"Medication","id":"m","meta":{"security":[{"code":"NOPAT"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"322236009"}]}}"#;
+        let plan = r#"{"resourceType":"MedicationRequest","id":"rq","intent":"plan","status":"active","medicationReference":{"reference":"urn:uuid:0f0f0f0f-0000-4000-8000-000000000001"},"authoredOn":"2026-03-01","dispenseRequest":{"validityPeriod":{"start":"2026-03-01"}}}"#;
+        let ok = format!(r#"{{"resourceType":"Observation","id":"b",{OBS}}}"#);
+        let list = r#"{"resourceType":"List","id":"pl","meta":{"security":[{"code":"NOPAT"}]},"entry":[{"item":{"identifier":{"value":"B-IDENT"}}}]}"#;
+        let ok = ok.replace(
+            r#""id":"b","#,
+            r#""id":"b","identifier":[{"system":"https://x.example/ids","value":"B-IDENT"}],"#,
+        );
+        let mut b = String::from_utf8(bundle("", &[med, plan, &ok, list])).unwrap();
+        // The Medication's fullUrl is a urn:uuid, as GP Connect bundles often write.
+        b = b.replace(
+            r#"{"resource":{"resourceType":"Medication""#,
+            r#"{"fullUrl":"urn:uuid:0f0f0f0f-0000-4000-8000-000000000001","resource":{"resourceType":"Medication""#,
+        );
+        let (ex, o) = outcomes(b.as_bytes());
+        let ms = ex.items[ex.index["rq"]].parent.unwrap();
+        assert_eq!(o[ms], Outcome::Withheld(WithheldReason::Confidential));
+        assert_eq!(
+            o[ex.index["b"]],
+            Outcome::Withheld(WithheldReason::Confidential)
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! migx-profile checks that span entries and so cannot be written in JSON Schema:
-//! `fullUrl` = `urn:uuid:<id>`, every `urn:uuid:` reference resolves inside the Bundle,
+//! `fullUrl` = `urn:uuid:<id>` and unique, every `urn:uuid:` reference resolves inside the Bundle,
 //! and the Provenance targets every other entry.
 
 use std::collections::HashSet;
@@ -84,6 +84,21 @@ pub(crate) fn check(bundle: &Value, out: &mut Vec<Violation>) {
         .map(|e| e.get("fullUrl").and_then(Value::as_str))
         .collect();
     let known: HashSet<&str> = full_urls.iter().flatten().copied().collect();
+    // Each fullUrl names one entry: a second entry with the same one is ambiguous.
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, u) in full_urls.iter().enumerate() {
+        let Some(u) = u else { continue };
+        if let Some(&j) = first.get(u) {
+            out.push(violation(
+                format!("/entry/{i}/fullUrl"),
+                "fullUrl-unique",
+                format!("fullUrl is not unique: entry {j} has the same one"),
+                display_value(&Value::String((*u).to_string())),
+            ));
+        } else {
+            first.insert(u, i);
+        }
+    }
     for (i, entry) in entries.iter().enumerate() {
         let resource = entry.get("resource");
         let id = resource.and_then(|r| r.get("id")).and_then(Value::as_str);
