@@ -31,7 +31,8 @@ pub enum ErrorCode {
     /// `invalid-nhs-number`: fails the modulus 11 check (test identities are allowed only on
     /// request).
     InvalidNhsNumber,
-    /// `multiple-patients`: more than one patient in one file.
+    /// `multiple-patients`: more than one patient in one file (two recordTargets or Patients,
+    /// two different NHS numbers for the patient, or a resource about another patient).
     MultiplePatients,
     /// `duplicate-json-key`: a JSON object names one key twice (a parser keeps only one of
     /// them, so what the file says is ambiguous, e.g. two `meta`s).
@@ -39,6 +40,9 @@ pub enum ErrorCode {
     /// `malformed-security`: security metadata (`meta`, `meta.security`, `meta.tag`) of the
     /// wrong shape, so its confidentiality cannot be read.
     MalformedSecurity,
+    /// `unverified-identity`: the NHS number is not verified (a GP Connect verification
+    /// status other than `01`), or is given under a legacy identifier system.
+    UnverifiedIdentity,
     /// `io-error`: the file could not be read.
     IoError,
     /// `validation-failed`: the bundle migx built failed schema validation (a migx bug).
@@ -51,7 +55,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::EmptyFile,
         ErrorCode::NotXml,
         ErrorCode::InvalidEncoding,
@@ -66,6 +70,7 @@ impl ErrorCode {
         ErrorCode::MultiplePatients,
         ErrorCode::DuplicateJsonKey,
         ErrorCode::MalformedSecurity,
+        ErrorCode::UnverifiedIdentity,
         ErrorCode::IoError,
         ErrorCode::ValidationFailed,
         ErrorCode::WriteFailed,
@@ -89,6 +94,7 @@ impl ErrorCode {
             ErrorCode::MultiplePatients => "multiple-patients",
             ErrorCode::DuplicateJsonKey => "duplicate-json-key",
             ErrorCode::MalformedSecurity => "malformed-security",
+            ErrorCode::UnverifiedIdentity => "unverified-identity",
             ErrorCode::IoError => "io-error",
             ErrorCode::ValidationFailed => "validation-failed",
             ErrorCode::WriteFailed => "write-failed",
@@ -110,9 +116,10 @@ impl ErrorCode {
             ErrorCode::FileTooLarge => "the file is larger than --max-file-size",
             ErrorCode::MissingNhsNumber => "no NHS number in recordTarget; the patient cannot be identified",
             ErrorCode::InvalidNhsNumber => "the NHS number fails the modulus 11 check (use --allow-test-identities for test data)",
-            ErrorCode::MultiplePatients => "more than one patient in one file; split the extract",
+            ErrorCode::MultiplePatients => "more than one patient in one file (two patients, two different NHS numbers for the patient, or an item whose subject is another patient); split or correct the extract",
             ErrorCode::DuplicateJsonKey => "a JSON object names the same key twice (e.g. two `meta`s), so what it says is ambiguous; the file is refused, re-export it",
             ErrorCode::MalformedSecurity => "security metadata (`meta`, `meta.security`, `meta.tag`) has the wrong shape (an object for an array, a label that is not a coding), so its confidentiality cannot be read; the file is refused",
+            ErrorCode::UnverifiedIdentity => "the NHS number is not verified (GP Connect verification status other than 01, e.g. 05 trace needs to be resolved) or is given under a legacy identifier system (http://fhir.nhs.net/Id/nhs-number); trace the patient and re-export",
             ErrorCode::IoError => "the file could not be read (permissions, vanished); fix access and re-run",
             ErrorCode::ValidationFailed => "the bundle migx built failed schema validation; this is a migx bug: please report it",
             ErrorCode::WriteFailed => "the output could not be written (permissions, disk full); fix and re-run",

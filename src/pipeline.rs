@@ -5,7 +5,7 @@
 
 pub use crate::batch::{OutputFormat, Shard};
 use crate::consent::{ConsentBook, ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
-use crate::ehr::model::{Element, Extract};
+use crate::ehr::model::{Element, Extract, IdentityProblem};
 use crate::ehr::reader::{read_extract, Limits};
 use crate::ehr::ts::Ts;
 use crate::error::{ErrorCode, InputError};
@@ -389,6 +389,14 @@ fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
 /// Decide and build the bundle for a read extract.
 fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
     let policy = &*s.policy;
+    // One bundle, one verified patient: what the reader found against it rejects the file.
+    if let Some(p) = &ex.identity_problem {
+        let (code, message) = match p {
+            IdentityProblem::Conflicting(m) => (ErrorCode::MultiplePatients, m),
+            IdentityProblem::Unverified(m) => (ErrorCode::UnverifiedIdentity, m),
+        };
+        return Conversion::rejected(InputError::new(code, message.clone()), size);
+    }
     // Identity: one recordTarget slot per patient, so more than one is more than one patient.
     if ex.nhs_numbers.len() > 1 {
         return Conversion::rejected(

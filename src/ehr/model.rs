@@ -375,6 +375,9 @@ pub struct Extract {
     /// Source constructs that are not items but cover items (GP Connect `List`s, referenced
     /// or contained resources); `policy::graph` spreads their codes.
     pub covers: Vec<Cover>,
+    /// Why the record does not name one verified patient, found while reading; the pipeline
+    /// rejects such a record before any decision (one bundle, one verified patient).
+    pub identity_problem: Option<IdentityProblem>,
 }
 
 /// A source construct that is not an item of its own but whose confidentiality covers
@@ -393,6 +396,26 @@ pub struct Cover {
     /// Items whose confidentiality covers this construct's contents (a problem relating a
     /// list).
     pub owners: Vec<usize>,
+}
+
+/// Why a record does not identify exactly one verified patient. The messages are migx's own
+/// words: they never hold an NHS number, an id or a name from the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityProblem {
+    /// More than one patient (`multiple-patients`): two different NHS numbers for the
+    /// patient, or a resource whose subject is not the record's patient.
+    Conflicting(String),
+    /// The NHS number is not a verified one (`unverified-identity`): a verification status
+    /// other than `01` (number present and verified), or an identifier system that is not the
+    /// current NHS number system.
+    Unverified(String),
+}
+
+impl Extract {
+    /// Record an identity problem; the first one found is the one reported.
+    pub fn identity(&mut self, p: IdentityProblem) {
+        self.identity_problem.get_or_insert(p);
+    }
 }
 
 impl Extract {

@@ -567,8 +567,15 @@ impl State {
             [Tag::RecordTarget, Tag::Patient, Tag::Id]
                 if attrs.root.as_deref() == Some(OID_NHS_NUMBER) =>
             {
-                if let Some(slot) = self.ex.nhs_numbers.last_mut().filter(|s| s.is_empty()) {
-                    *slot = own(&attrs.extension).unwrap_or_default();
+                let n = own(&attrs.extension).unwrap_or_default();
+                match self.ex.nhs_numbers.last_mut() {
+                    Some(slot) if slot.is_empty() => *slot = n,
+                    Some(slot) if slot.trim() != n.trim() => {
+                        self.ex.identity(IdentityProblem::Conflicting(
+                            "one recordTarget carries two different NHS numbers".into(),
+                        ));
+                    }
+                    _ => {}
                 }
             }
             [Tag::Author, Tag::AgentOrgSds, Tag::AgentOrganizationSds, Tag::Id]
