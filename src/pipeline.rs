@@ -581,6 +581,18 @@ fn fmt_off(secs: i32) -> String {
     )
 }
 
+/// The id the audit and `explain` show for an item: the id its bundle resource has or would
+/// have ([`crate::fhir::ids::source_uuid`]: a source UUID as it is, anything else a UUID
+/// derived from it), never a raw non-UUID source id, which may hold an NHS number or text;
+/// `#<n>` (its position) for an item without an id.
+fn audit_id(item: &crate::ehr::model::Item, i: usize) -> String {
+    if item.id.is_empty() {
+        format!("#{i}")
+    } else {
+        crate::fhir::ids::source_uuid(&item.id)
+    }
+}
+
 fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Category, usize>) {
     let mut items = Vec::new();
     let mut shared = BTreeMap::new();
@@ -589,11 +601,7 @@ fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Categor
         let element = item.element.map(Element::name).unwrap_or("unknown");
         match dec.outcome {
             Outcome::Withheld(reason) => items.push(AuditItem {
-                source_id: if item.id.is_empty() {
-                    format!("#{i}")
-                } else {
-                    item.id.clone()
-                },
+                source_id: audit_id(item, i),
                 element,
                 category: dec.category,
                 reason,
@@ -610,11 +618,7 @@ fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Categor
     for &i in &d.free_text_removed {
         let item = &ex.items[i];
         items.push(AuditItem {
-            source_id: if item.id.is_empty() {
-                format!("#{i}")
-            } else {
-                item.id.clone()
-            },
+            source_id: audit_id(item, i),
             element: item.element.map(Element::name).unwrap_or("unknown"),
             category: d.items[i].category,
             reason: WithheldReason::FreeText,
@@ -1564,15 +1568,11 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
             Outcome::Container if item.element == Some(Element::EhrComposition) => continue,
             Outcome::Container => ("container", None, None),
             Outcome::Shared(_) => ("shared", None, None),
-            Outcome::PartOf(o) => ("shared-as-part", Some(ex.items[o].id.clone()), None),
+            Outcome::PartOf(o) => ("shared-as-part", Some(audit_id(&ex.items[o], o)), None),
             Outcome::Withheld(r) => ("withheld", None, Some(r.as_str())),
         };
         out.items.push(ExplainedItem {
-            source_id: if item.id.is_empty() {
-                format!("#{i}")
-            } else {
-                item.id.clone()
-            },
+            source_id: audit_id(item, i),
             element: item.element.map(Element::name).unwrap_or("unknown"),
             category: dec.category,
             decision,

@@ -335,10 +335,7 @@ pub fn read_extract<R: BufRead>(
                     if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
                         return Err(InputError::new(
                             ErrorCode::InvalidEncoding,
-                            format!(
-                                "the XML declaration names an unsupported encoding {:?}; re-encode as UTF-8",
-                                safe_name(enc.as_bytes())
-                            ),
+                            "the XML declaration names an encoding other than UTF-8 or ASCII; re-encode as UTF-8",
                         )
                         .at(pos));
                     }
@@ -899,7 +896,11 @@ fn xml_error(e: quick_xml::Error, (pos, err_pos, consumed): ErrorAt, st: &State)
         ),
         E::Namespace(s) => (
             ErrorCode::MalformedXml,
-            format!("namespace error: {s}"),
+            // Not the error's text: it quotes the prefix, which comes from the input.
+            {
+                let _ = s;
+                "a namespace prefix is undeclared or declared wrongly".to_string()
+            },
             err_pos,
         ),
     };
@@ -925,17 +926,30 @@ fn ill_formed(e: &quick_xml::errors::IllFormedError) -> String {
         ),
         I::UnmatchedEndTag(_) => "an end tag with no start tag".to_string(),
         I::MissingDeclVersion(_) => "the XML declaration does not start with version".to_string(),
-        other => other.to_string(),
+        // Other variants may quote input text (names, comment or doctype content).
+        _ => "the XML is not well-formed".to_string(),
     }
 }
 
 /// An element name fit for a message: XML name characters only, at most 64 of them.
+/// An element name fit for a message: only names from migx's own vocabulary (the elements
+/// the reader knows, and the three roots it accepts). Any other name came from the input,
+/// which may have put a patient's name or NHS number there: it is shown as `?`.
 fn safe_name(name: &[u8]) -> String {
-    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':');
-    if name.is_empty() || name.len() > 64 || !name.iter().all(|&b| ok(b)) {
+    let Ok(s) = std::str::from_utf8(name) else {
         return "?".to_string();
+    };
+    let local = s.rsplit(':').next().unwrap_or(s);
+    let known = tag_of(local) != Tag::Other
+        || matches!(
+            local,
+            "RCMR_IN030000UK06" | "RCMR_IN030000UK07" | "EhrExtract"
+        );
+    if known {
+        local.to_string()
+    } else {
+        "?".to_string()
     }
-    String::from_utf8_lossy(name).into_owned()
 }
 
 /// The marker inside the I/O error [`NodeBound`] raises.

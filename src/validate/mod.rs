@@ -173,6 +173,19 @@ fn message_for(error: &jsonschema::ValidationError<'_>) -> String {
         K::Pattern { .. } | K::Contains | K::Not { .. } | K::AnyOf { .. } => own_description(error),
         _ => None,
     };
+    // Property names come from the instance (a key may be a name or an NHS number): count
+    // them, never quote them.
+    match kind {
+        K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+            return format!(
+                "{} propert{} not allowed here (names not shown)",
+                unexpected.len(),
+                if unexpected.len() == 1 { "y" } else { "ies" }
+            );
+        }
+        K::PropertyNames { .. } => return "a property name is not allowed here".to_string(),
+        _ => {}
+    }
     let message = match (kind, described) {
         (K::Pattern { .. }, Some((d, _))) => format!("value does not have the expected form: {d}"),
         (K::Not { .. }, Some((d, _))) => format!("not allowed: {d}"),

@@ -10,6 +10,87 @@ use super::profile::NoteKind;
 /// How many findings per file the text report prints before "... and N more".
 pub const TEXT_CAP_PER_FILE: usize = 20;
 
+/// A resource id as the reports show it: a UUID as it is (the ids migx derives, or the
+/// source's own), anything else masked to its last three characters: a resource id may be
+/// an NHS number or text.
+fn shown_id(id: &str) -> String {
+    if crate::fhir::ids::is_uuid(id) {
+        id.to_string()
+    } else {
+        crate::nhs::mask_nhs_number(id)
+    }
+}
+
+/// A JSON Pointer as the reports show it: array indexes and element-like names (letters,
+/// `_`, and digit runs of at most three) as they are; any other token (an object key that may
+/// be a name, an NHS number or text) masked.
+fn shown_pointer(pointer: &str) -> String {
+    let index = |t: &str| (1..=6).contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit());
+    pointer
+        .split('/')
+        .enumerate()
+        .map(|(i, t)| {
+            if i == 0 || index(t) || element_like(t) {
+                t.to_string()
+            } else {
+                crate::nhs::mask_nhs_number(t)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether a pointer or FHIRPath token looks like an element name (letters, digits and `_`,
+/// starting with a letter or `_`, no run of more than three digits), not an object key
+/// taken from the instance.
+fn element_like(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut run = 0;
+    b.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        && b.len() <= 64
+        && b.iter().all(|&c| {
+            run = if c.is_ascii_digit() { run + 1 } else { 0 };
+            (c.is_ascii_alphanumeric() || c == b'_') && run <= 3
+        })
+}
+
+/// A FHIRPath location (`Bundle.entry[3].resource.code`) as the reports show it: element-like
+/// steps and their indexes as they are, any other step masked.
+fn shown_location(location: &str) -> String {
+    location
+        .split('.')
+        .map(|step| {
+            let (name, index) = match step.find('[') {
+                Some(i) if step.ends_with(']') => (&step[..i], &step[i..]),
+                _ => (step, ""),
+            };
+            let index_ok = index.is_empty()
+                || index[1..index.len() - 1]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit());
+            if element_like(name) && index_ok {
+                step.to_string()
+            } else {
+                crate::nhs::mask_nhs_number(step)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// An offending value as the reports show it: its JSON kind, never its content (a value may be
+/// a name, an NHS number or clinical text); `true`, `false`, `null` and array sizes as they
+/// are.
+fn shown_value(value: &str) -> String {
+    match value {
+        "true" | "false" | "null" => value.to_string(),
+        v if v.starts_with("[array of ") => v.to_string(),
+        v if v.starts_with('"') => "a string (masked)".to_string(),
+        _ => "a number (masked)".to_string(),
+    }
+}
+
 fn location(f: &Finding) -> String {
     let v = &f.violation;
     let mut out = String::new();
@@ -26,14 +107,14 @@ fn location(f: &Finding) -> String {
     if let Some(rt) = &v.resource_type {
         out.push_str(rt);
         if let Some(id) = &v.resource_id {
-            let _ = write!(out, "/{id}");
+            let _ = write!(out, "/{}", shown_id(id));
         }
         out.push(' ');
     }
     if !f.location.is_empty() && !v.pointer.is_empty() {
-        out.push_str(&f.location);
+        out.push_str(&shown_location(&f.location));
     } else if !v.pointer.is_empty() {
-        out.push_str(&v.pointer);
+        out.push_str(&shown_pointer(&v.pointer));
     } else if out.is_empty() {
         out.push('/');
     }
@@ -49,9 +130,9 @@ fn note_line(n: &FileNote) -> String {
         s,
         "{}: {} [{}] {}",
         if n.location.is_empty() {
-            "/"
+            "/".to_string()
         } else {
-            n.location.as_str()
+            shown_location(&n.location)
         },
         n.kind.as_str(),
         n.rule,
@@ -67,7 +148,7 @@ fn finding_line(f: &Finding) -> String {
     let v = &f.violation;
     let mut s = format!("{}: [{}] {}", location(f), v.rule, v.message);
     if let Some(value) = &v.value {
-        let _ = write!(s, " (value: {value})");
+        let _ = write!(s, " (value: {})", shown_value(value));
     }
     s
 }
@@ -201,7 +282,7 @@ fn note_json(n: &FileNote) -> Value {
         "kind": n.kind.as_str(),
         "rule": n.rule,
         "message": n.message,
-        "location": n.location,
+        "location": shown_location(&n.location),
         "line": n.line,
         "count": n.count,
     })
@@ -214,12 +295,12 @@ fn finding_json(f: &Finding) -> Value {
         "column": f.column,
         "entry": v.entry,
         "resource_type": v.resource_type,
-        "resource_id": v.resource_id,
-        "pointer": v.pointer,
-        "location": f.location,
+        "resource_id": v.resource_id.as_deref().map(shown_id),
+        "pointer": shown_pointer(&v.pointer),
+        "location": shown_location(&f.location),
         "rule": v.rule,
         "message": v.message,
-        "value": v.value,
+        "value": v.value.as_deref().map(shown_value),
     })
 }
 
