@@ -931,6 +931,18 @@ fn ill_formed(e: &quick_xml::errors::IllFormedError) -> String {
     }
 }
 
+/// HL7 v3 interaction ids (`MCCI_IN010000UK13`: four letters, `_`, two letters, six digits,
+/// two letters, two digits), HL7's own vocabulary: shown so a wrong message type is named.
+fn is_interaction_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 17
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            0..=3 | 5..=6 | 13..=14 => c.is_ascii_uppercase(),
+            4 => c == b'_',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// An element name fit for a message: XML name characters only, at most 64 of them.
 /// An element name fit for a message: only names from migx's own vocabulary (the elements
 /// the reader knows, and the three roots it accepts). Any other name came from the input,
@@ -944,7 +956,8 @@ fn safe_name(name: &[u8]) -> String {
         || matches!(
             local,
             "RCMR_IN030000UK06" | "RCMR_IN030000UK07" | "EhrExtract"
-        );
+        )
+        || is_interaction_id(local);
     if known {
         local.to_string()
     } else {
