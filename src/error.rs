@@ -26,6 +26,9 @@ pub enum ErrorCode {
     LimitExceeded,
     /// `file-too-large`: larger than `--max-file-size`.
     FileTooLarge,
+    /// `json-too-deep`: a JSON input nests arrays and objects deeper than the reader allows
+    /// (128 levels).
+    JsonTooDeep,
     /// `missing-nhs-number`: no NHS number in `recordTarget`, so the patient cannot be identified.
     MissingNhsNumber,
     /// `invalid-nhs-number`: fails the modulus 11 check (test identities are allowed only on
@@ -55,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::EmptyFile,
         ErrorCode::NotXml,
         ErrorCode::InvalidEncoding,
@@ -65,6 +68,7 @@ impl ErrorCode {
         ErrorCode::DoctypeForbidden,
         ErrorCode::LimitExceeded,
         ErrorCode::FileTooLarge,
+        ErrorCode::JsonTooDeep,
         ErrorCode::MissingNhsNumber,
         ErrorCode::InvalidNhsNumber,
         ErrorCode::MultiplePatients,
@@ -89,6 +93,7 @@ impl ErrorCode {
             ErrorCode::DoctypeForbidden => "doctype-forbidden",
             ErrorCode::LimitExceeded => "limit-exceeded",
             ErrorCode::FileTooLarge => "file-too-large",
+            ErrorCode::JsonTooDeep => "json-too-deep",
             ErrorCode::MissingNhsNumber => "missing-nhs-number",
             ErrorCode::InvalidNhsNumber => "invalid-nhs-number",
             ErrorCode::MultiplePatients => "multiple-patients",
@@ -114,6 +119,7 @@ impl ErrorCode {
             ErrorCode::DoctypeForbidden => "the file has a DOCTYPE; entities are never expanded or fetched, so it is refused",
             ErrorCode::LimitExceeded => "a streaming limit (nesting depth, attributes per element, size of one tag or text node) was exceeded; the file is hostile or corrupt",
             ErrorCode::FileTooLarge => "the file is larger than --max-file-size",
+            ErrorCode::JsonTooDeep => "the JSON nests arrays and objects deeper than 128 levels (GP Connect records need far fewer); the file is hostile or corrupt",
             ErrorCode::MissingNhsNumber => "no NHS number in recordTarget; the patient cannot be identified",
             ErrorCode::InvalidNhsNumber => "the NHS number fails the modulus 11 check (use --allow-test-identities for test data)",
             ErrorCode::MultiplePatients => "more than one patient in one file (two patients, two different NHS numbers for the patient, or an item whose subject is another patient); split or correct the extract",

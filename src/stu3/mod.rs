@@ -124,13 +124,22 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
         );
     }
     let json: Json = serde_json::from_slice(bytes).map_err(|e| {
-        let mut err = InputError::new(
-            ErrorCode::NotXml,
-            format!(
-                "the file is neither XML nor well-formed JSON: {}",
-                e.classify_name()
-            ),
-        );
+        // serde_json stops at 128 levels of nesting; that is a limit, not a wrong format.
+        let too_deep = e.to_string().starts_with("recursion limit exceeded");
+        let mut err = if too_deep {
+            InputError::new(
+                ErrorCode::JsonTooDeep,
+                "the JSON nests arrays and objects deeper than 128 levels",
+            )
+        } else {
+            InputError::new(
+                ErrorCode::NotXml,
+                format!(
+                    "the file is neither XML nor well-formed JSON: {}",
+                    e.classify_name()
+                ),
+            )
+        };
         err.line = Some(e.line() as u64);
         err.column = Some(e.column() as u64);
         err
@@ -2147,9 +2156,16 @@ mod tests {
             ErrorCode::UnsupportedMessage
         );
         assert_eq!(code(b"[1,2,3]"), ErrorCode::UnsupportedMessage);
-        // Deeply nested JSON: serde_json's recursion limit, not a stack overflow.
+        // Deeply nested JSON: serde_json's recursion limit, not a stack overflow, and its own
+        // code (issue 24.12), on both sides of the limit.
         let deep = "[".repeat(100_000);
-        assert_eq!(code(deep.as_bytes()), ErrorCode::NotXml);
+        assert_eq!(code(deep.as_bytes()), ErrorCode::JsonTooDeep);
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(code(nested(129).as_bytes()), ErrorCode::JsonTooDeep);
+        assert_eq!(code(nested(128).as_bytes()), ErrorCode::UnsupportedMessage);
+        let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        assert_eq!(code(objects(200).as_bytes()), ErrorCode::JsonTooDeep);
+        assert_eq!(code(objects(100).as_bytes()), ErrorCode::UnsupportedMessage);
         // Hostile structure: a has-member cycle and odd types still read.
         let cyc = br#"{"resourceType":"Bundle","meta":{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"]},
           "entry":[{"resource":{"resourceType":"DiagnosticReport","id":"r","result":[{"reference":"Observation/a"}]}},
