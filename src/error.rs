@@ -27,7 +27,7 @@ pub enum ErrorCode {
     /// `file-too-large`: larger than `--max-file-size`.
     FileTooLarge,
     /// `json-too-deep`: a JSON input nests arrays and objects deeper than the reader allows
-    /// (128 levels).
+    /// (127 levels).
     JsonTooDeep,
     /// `missing-nhs-number`: no NHS number in `recordTarget`, so the patient cannot be identified.
     MissingNhsNumber,
@@ -119,7 +119,7 @@ impl ErrorCode {
             ErrorCode::DoctypeForbidden => "the file has a DOCTYPE; entities are never expanded or fetched, so it is refused",
             ErrorCode::LimitExceeded => "a streaming limit (nesting depth, attributes per element, size of one tag or text node) was exceeded; the file is hostile or corrupt",
             ErrorCode::FileTooLarge => "the file is larger than --max-file-size",
-            ErrorCode::JsonTooDeep => "the JSON nests arrays and objects deeper than 128 levels (GP Connect records need far fewer); the file is hostile or corrupt",
+            ErrorCode::JsonTooDeep => "the JSON nests arrays and objects 128 levels deep or more (GP Connect records need far fewer); the file is hostile or corrupt",
             ErrorCode::MissingNhsNumber => "no NHS number in recordTarget; the patient cannot be identified",
             ErrorCode::InvalidNhsNumber => "the NHS number fails the modulus 11 check (use --allow-test-identities for test data)",
             ErrorCode::MultiplePatients => "more than one patient in one file (two patients, two different NHS numbers for the patient, or an item whose subject is another patient); split or correct the extract",

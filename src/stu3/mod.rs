@@ -124,12 +124,13 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
         );
     }
     let json: Json = serde_json::from_slice(bytes).map_err(|e| {
-        // serde_json stops at 128 levels of nesting; that is a limit, not a wrong format.
+        // serde_json stops at 128 levels of nesting (127 are read); that is a limit, not a
+        // wrong format.
         let too_deep = e.to_string().starts_with("recursion limit exceeded");
         let mut err = if too_deep {
             InputError::new(
                 ErrorCode::JsonTooDeep,
-                "the JSON nests arrays and objects deeper than 128 levels",
+                "the JSON nests arrays and objects 128 levels deep or more",
             )
         } else {
             InputError::new(
@@ -2161,8 +2162,8 @@ mod tests {
         let deep = "[".repeat(100_000);
         assert_eq!(code(deep.as_bytes()), ErrorCode::JsonTooDeep);
         let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert_eq!(code(nested(129).as_bytes()), ErrorCode::JsonTooDeep);
-        assert_eq!(code(nested(128).as_bytes()), ErrorCode::UnsupportedMessage);
+        assert_eq!(code(nested(128).as_bytes()), ErrorCode::JsonTooDeep);
+        assert_eq!(code(nested(127).as_bytes()), ErrorCode::UnsupportedMessage);
         let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
         assert_eq!(code(objects(200).as_bytes()), ErrorCode::JsonTooDeep);
         assert_eq!(code(objects(100).as_bytes()), ErrorCode::UnsupportedMessage);
