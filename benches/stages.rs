@@ -67,7 +67,9 @@ fn main() {
             let s = Instant::now();
             let d = decide(&ex, &policy, as_of);
             t[1] += s.elapsed();
+            let exclusion = policy.exclusion_basis(true);
             let rc = ReleaseContext {
+                exclusion: &exclusion,
                 nhs_number: &nhs,
                 consent: record,
                 consent_valid_until: None,

@@ -59,7 +59,7 @@ pub mod exit {
     version = version_line(),
     about = "Share a GP record safely: GP2GP EhrExtract (and GP Connect STU3) in, consented FHIR R4 UK Core Bundles out",
     long_about = None,
-    after_help = "Example:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out"
+    after_help = "Example:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --without-official-refsets --out out"
 )]
 /// The whole command line: global flags and one subcommand.
 pub struct Cli {
@@ -91,7 +91,8 @@ pub enum Command {
             "  migx policy template > site-policy.json   # edit: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]\n",
             "  migx convert ... --policy site-policy.json\n",
             "or add an organisation for one run with --permit-requester <ODS> (recorded in the Provenance). See policy/README.md.\n\n",
-            "Examples:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --out out"
+            "Exclusion refsets: a run that may release records needs the four official GP summary exclusion refsets (licensed UK SNOMED CT release: --snomed <release> or --exclusion-refset <der2_Refset_SimpleSnapshot_*.txt>), or the operator's assertion --without-official-refsets (fixtures and tests; recorded in each Provenance and in summary.json). Otherwise convert refuses (exit 2) before writing anything.\n\n",
+            "Examples:\n  migx convert extracts/ --consent consent.csv --policy site-policy.json --snomed uk_sct2cl/ --out out\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --without-official-refsets --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --without-official-refsets --out out"
         )
     )]
     Convert(ConvertArgs),
@@ -180,7 +181,7 @@ pub enum SnomedCommand {
 }
 
 /// Operator-asserted decision for every patient (fixtures and CI only).
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AllDecision {
     // Release every patient (the operator asserts consent was given). Plain comments: a
     // `///` on a value would switch clap's whole --help to the long layout.
@@ -220,6 +221,9 @@ pub struct PolicyArgs {
     /// SNOMED CT release folder (RF2) or an index made by `migx snomed index`.
     #[arg(long, value_name = "PATH")]
     pub snomed: Option<PathBuf>,
+    /// Release without the official GP summary exclusion refsets (fixtures and tests only): an operator assertion, recorded in each bundle's Provenance and in summary.json. Without it, convert refuses unless --snomed or --exclusion-refset loads all four official refsets.
+    #[arg(long)]
+    pub without_official_refsets: bool,
     /// Judge "current" and "recent" at this date/time (YYYY-MM-DD, RFC 3339, or HL7 TS; default: each extract's creation time).
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
@@ -390,6 +394,30 @@ pub const NO_REQUESTERS: &str = "no permitted requesters are configured, so noth
   or permit one organisation for this run only with --permit-requester <ODS> (recorded in the Provenance).
   See policy/README.md, \"Permitted requesters\".";
 
+/// The refusal when a run would release records without the official exclusion refsets
+/// (exit 2, nothing written).
+pub fn no_official_refsets(policy: &Policy) -> String {
+    let missing: Vec<String> = policy
+        .official_refset_members()
+        .iter()
+        .filter(|(_, group, n)| group.is_none() || *n == 0)
+        .map(|(id, group, _)| match group {
+            Some(g) => format!("{g} {id}"),
+            None => format!("{id} (not named in the policy's exclusion_refsets.refset_ids)"),
+        })
+        .collect();
+    format!(
+        "the official GP summary exclusion refsets are not loaded (missing: {}), so sensitive records could be released.
+  Load them from the licensed UK SNOMED CT release (NHS TRUD):
+    migx convert ... --snomed <UK release folder or index>          # a release holding the four refsets
+    migx convert ... --exclusion-refset der2_Refset_SimpleSnapshot_GB1000000_<date>.txt
+  or, for fixtures and tests only, assert that this run goes without them:
+    migx convert ... --without-official-refsets                      # recorded in each bundle's Provenance and in summary.json
+  See policy/README.md, \"codes/sensitive.tsv\".",
+        missing.join(", ")
+    )
+}
+
 /// Build the settings convert and explain share; errors are configuration errors (exit 2).
 pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, String> {
     let mut policy = match &a.policy {
@@ -492,6 +520,7 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
     s.allow_test_identities = a.allow_test_identities;
     s.max_file_size = a.max_file_size;
     s.run_permitted_requesters = a.permit_requester.clone();
+    s.without_official_refsets = a.without_official_refsets;
     s.as_of = match &a.as_of {
         Some(v) => Some(parse_as_of(v).ok_or_else(|| {
             format!(
@@ -530,6 +559,16 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     };
     if a.jobs == Some(0) {
         return fail("--jobs must be at least 1");
+    }
+    // A run that may release records needs the official exclusion refsets, or the operator's
+    // explicit assertion that it goes without them (a deny-all run releases nothing).
+    let may_release = a.policy.consent_all != Some(AllDecision::Deny);
+    if settings.policy.has_official_refsets() {
+        if settings.without_official_refsets && !cli.quiet {
+            eprintln!("migx: note: the official exclusion refsets are loaded; --without-official-refsets is not needed and is not recorded");
+        }
+    } else if may_release && !settings.without_official_refsets {
+        return fail(&no_official_refsets(&settings.policy));
     }
     if let Some(r) = &a.report_html {
         if let Some(e) = report_target_problem(r, Some(&a.out)) {

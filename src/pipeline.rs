@@ -48,6 +48,10 @@ pub struct ConvertSettings {
     pub run_permitted_requesters: Vec<String>,
     /// Validate every bundle against the FHIR R4 schema and the migx profile before writing.
     pub validate: bool,
+    /// The operator asserts that this run releases without the official exclusion refsets
+    /// (`--without-official-refsets`, for fixtures and tests); recorded in each bundle's
+    /// Provenance and in `summary.json` when the official sets are not loaded.
+    pub without_official_refsets: bool,
 }
 
 impl ConvertSettings {
@@ -62,7 +66,14 @@ impl ConvertSettings {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             run_permitted_requesters: Vec::new(),
             validate: true,
+            without_official_refsets: false,
         }
+    }
+
+    /// What the sensitive-code check of this run rests on (official refsets, the operator's
+    /// assertion, SNOMED CT subtypes).
+    pub fn exclusion_basis(&self) -> crate::policy::config::ExclusionBasis {
+        self.policy.exclusion_basis(self.without_official_refsets)
     }
 }
 
@@ -470,7 +481,9 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
     };
 
     let decisions = decide(ex, policy, as_of);
+    let exclusion = s.exclusion_basis();
     let rc = ReleaseContext {
+        exclusion: &exclusion,
         nhs_number: &nhs,
         consent: &consent,
         consent_valid_until: valid_until,
@@ -1469,6 +1482,7 @@ fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
         "policy": { "name": s.policy.name(), "version": s.policy.version() },
         "policy_sha256": s.policy.sha256(),
         "snomed_release": s.policy.snomed_release_version(),
+        "exclusion_refsets": s.exclusion_basis().summary_json(),
         "consent_source": if s.consent.is_operator_assertion() { "operator-assertion" } else { "consent-file" },
         "inputs": t.inputs,
         "converted": get("converted"),
@@ -1525,6 +1539,9 @@ pub struct Explanation {
     pub message: Option<String>,
     /// SHA-256 of the policy the decisions were made under.
     pub policy_sha256: String,
+    /// What the sensitive-code check rested on (official refsets or not; SNOMED CT subtypes
+    /// or only exact matches and Read v2/CTV3 prefixes).
+    pub exclusion_checked: Vec<String>,
     /// Every item but compositions, in document order.
     pub items: Vec<ExplainedItem>,
 }
@@ -1537,6 +1554,10 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
         reason: None,
         message: None,
         policy_sha256: settings.policy.sha256().to_string(),
+        exclusion_checked: {
+            let b = settings.exclusion_basis();
+            vec![b.refsets_text(), b.hierarchy_text()]
+        },
         items: Vec::new(),
     };
     let (ex, hash, size) = match read_input(path, settings) {
@@ -1613,6 +1634,7 @@ impl Explanation {
             "reason": self.reason,
             "message": self.message,
             "policy_sha256": self.policy_sha256,
+            "exclusion_checked": self.exclusion_checked,
             "items": items,
         })
     }
@@ -1647,6 +1669,9 @@ impl Explanation {
             let _ = writeln!(t, "  {m}");
         }
         let _ = writeln!(t, "policy sha256 {}", self.policy_sha256);
+        for line in &self.exclusion_checked {
+            let _ = writeln!(t, "{line}");
+        }
         if self.items.is_empty() {
             return t;
         }

@@ -329,7 +329,21 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
             None => group(n),
         },
     };
-    let facts: [(&str, String, bool); 9] = [
+    let ex = &summary["exclusion_refsets"];
+    let exclusion = match ex["official_complete"].as_bool() {
+        Some(true) => "the official GP summary exclusion refsets".to_string(),
+        Some(false) => format!(
+            "NOT the official refsets ({}); {}",
+            if ex["operator_assertion"].is_null() {
+                "no operator assertion"
+            } else {
+                "operator assertion --without-official-refsets"
+            },
+            text(&ex["subtypes"])
+        ),
+        None => "\u{2014}".into(),
+    };
+    let facts: [(&str, String, bool); 10] = [
         (
             "policy",
             format!("{policy_name} version {policy_version}"),
@@ -342,6 +356,7 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
             no_release,
             false,
         ),
+        ("sensitive codes checked against", exclusion, false),
         ("migx version", migx_version.clone(), false),
         ("consent source", text(&summary["consent_source"]), false),
         (

@@ -15,11 +15,12 @@ use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
 /// Summary keys that must agree across everything merged.
-const SAME: [&str; 5] = [
+const SAME: [&str; 6] = [
     "migx_version",
     "policy",
     "policy_sha256",
     "snomed_release",
+    "exclusion_refsets",
     "consent_source",
 ];
 /// Summary counts that are summed.

@@ -74,6 +74,7 @@ fn convert(dir: &Path, extra: &[&str]) -> Output {
         // Tests here rerun into one folder with another consent file: a different run,
         // which replaces the one the folder holds.
         "--replace",
+        "--without-official-refsets",
     ];
     args.extend_from_slice(extra);
     migx(&args)
@@ -424,6 +425,7 @@ fn one_valid_audit_event_per_converted_bundle_in_a_mixed_batch() {
             manifest().join("fixtures/consent.csv").to_str().unwrap(),
             "--permit-requester",
             "Y02345",
+            "--without-official-refsets",
             "--out",
             out.to_str().unwrap(),
             "-q",
@@ -626,6 +628,7 @@ fn outputs_are_owner_only_even_with_a_permissive_umask() {
                 c.to_str().unwrap(),
                 "--permit-requester",
                 "Y02345",
+                "--without-official-refsets",
                 "--out",
                 out.to_str().unwrap(),
                 "-q",

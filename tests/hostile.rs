@@ -74,7 +74,12 @@ fn convert_cmd(inputs: &[PathBuf], out: &Path, extra: &[&str]) -> Command {
         .args(inputs)
         .arg("--consent")
         .arg(fixture("consent.csv"))
-        .args(["--permit-requester", "Y02345", "--out"])
+        .args([
+            "--permit-requester",
+            "Y02345",
+            "--without-official-refsets",
+            "--out",
+        ])
         .arg(out)
         .args(extra)
         .stdin(Stdio::null());

@@ -21,6 +21,7 @@ fn convert_with(handling: &str, dir: &std::path::Path) -> serde_json::Value {
         "fixtures/consent.csv",
         "--policy",
         policy.to_str().unwrap(),
+        "--without-official-refsets",
         "--out",
         out.to_str().unwrap(),
     ]);

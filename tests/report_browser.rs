@@ -22,7 +22,13 @@ fn convert(out: &Path) -> PathBuf {
         .arg(f.join("hostile"))
         .arg("--consent")
         .arg(f.join("consent.csv"))
-        .args(["--permit-requester", "Y02345", "--quiet", "--out"])
+        .args([
+            "--permit-requester",
+            "Y02345",
+            "--without-official-refsets",
+            "--quiet",
+            "--out",
+        ])
         .arg(out)
         .arg("--report-html")
         .arg(&report)
@@ -85,7 +91,13 @@ fn report_is_written_both_ways_identically_and_owner_only() {
         .arg(fixtures().join("extracts"))
         .arg("--consent")
         .arg(fixtures().join("consent.csv"))
-        .args(["--permit-requester", "Y02345", "--quiet", "--out"])
+        .args([
+            "--permit-requester",
+            "Y02345",
+            "--without-official-refsets",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out2)
         .arg("--report-html")
         .arg(tmp.path().join("no/such/dir/r.html"))

@@ -389,6 +389,7 @@ fn a_second_concurrent_run_refuses_at_once_and_shards_of_one_run_share_the_folde
             "--permit-requester",
             "Y02345",
             "--allow-test-identities",
+            "--without-official-refsets",
             "--jobs",
             "1",
             "--out",
@@ -472,6 +473,7 @@ fn a_second_concurrent_run_refuses_at_once_and_shards_of_one_run_share_the_folde
         root().join("fixtures/consent.csv").to_str().unwrap(),
         "--permit-requester",
         "Y02345",
+        "--without-official-refsets",
         "--shard",
         "1/3",
         "--out",
@@ -576,6 +578,7 @@ fn run_faulty(
         .args([
             "--permit-requester",
             "Y02345",
+            "--without-official-refsets",
             "--jobs",
             "1",
             "--format",

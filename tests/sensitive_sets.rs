@@ -246,3 +246,177 @@ fn every_row_of_the_sensitive_list_is_withheld() {
     assert!(cases.len() > 100, "the list has {} rows", cases.len());
     assert_all_withheld(&cases);
 }
+
+/// A run that may release records refuses without the official refsets (exit 2, nothing
+/// written, the fix in the message) unless the operator asserts `--without-official-refsets`;
+/// the assertion, or the official sets, are recorded in every Provenance and in summary.json.
+#[test]
+fn a_release_needs_the_official_refsets_or_the_operator_assertion() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = |out: &Path| {
+        vec![
+            "-q".to_string(),
+            "convert".into(),
+            "fixtures/extracts/01-core-shared.xml".into(),
+            "--consent".into(),
+            "fixtures/consent.csv".into(),
+            "--permit-requester".into(),
+            "Y02345".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let go = |args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&a)
+    };
+
+    // Neither: refused before anything is written.
+    let out = dir.path().join("refused");
+    let o = go(base(&out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!out.exists(), "nothing may be written when refused");
+    for needle in [
+        "official GP summary exclusion refsets are not loaded",
+        "999004381000000103",
+        "999004371000000100",
+        "999004361000000107",
+        "999004351000000109",
+        "--snomed",
+        "--exclusion-refset",
+        "--without-official-refsets",
+    ] {
+        assert!(err.contains(needle), "the refusal lacks {needle:?}: {err}");
+    }
+    // A release missing one of the four (the fixture release has no assisted-fertilisation
+    // member) is not enough either.
+    let out = dir.path().join("partial");
+    let mut args = base(&out);
+    args.extend(["--snomed".into(), "fixtures/snomed-release".into()]);
+    let o = go(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("assisted-fertilisation 999004371000000100"),
+        "{err}"
+    );
+    assert!(!err.contains("std 999004381000000103"), "{err}");
+    assert!(!out.exists());
+
+    // The operator's assertion: released, and recorded.
+    let out = dir.path().join("asserted");
+    let mut args = base(&out);
+    args.push(WITHOUT_OFFICIAL_REFSETS.into());
+    let o = go(args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let ex = &summary["exclusion_refsets"];
+    assert_eq!(ex["official_complete"], false);
+    assert_eq!(ex["operator_assertion"], "--without-official-refsets");
+    assert_eq!(
+        ex["subtypes"],
+        "only exact matches and Read v2/CTV3 prefixes were checked"
+    );
+    let bundle = std::fs::read_to_string(out.join("bundles/01-core-shared.json")).unwrap();
+    assert!(bundle.contains("operator assertion --without-official-refsets"));
+    assert!(bundle.contains("only exact matches and Read v2/CTV3 prefixes were checked"));
+
+    // All four official refsets loaded from RF2 files: released without the assertion, and
+    // the Provenance says which sets were used.
+    let rf2 = dir.path().join("der2_Refset_SimpleSnapshot_TEST.txt");
+    std::fs::write(
+        &rf2,
+        "id\teffectiveTime\tactive\tmoduleId\trefsetId\treferencedComponentId\r\n\
+m1\t20250101\t1\t999000011000000103\t999004381000000103\t76272004\r\n\
+m2\t20250101\t1\t999000011000000103\t999004371000000100\t52637005\r\n\
+m3\t20250101\t1\t999000011000000103\t999004361000000107\t57797005\r\n\
+m4\t20250101\t1\t999000011000000103\t999004351000000109\t407377005\r\n",
+    )
+    .unwrap();
+    let out = dir.path().join("official");
+    let mut args = base(&out);
+    args.extend(["--exclusion-refset".into(), rf2.display().to_string()]);
+    let o = go(args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["exclusion_refsets"]["official_complete"], true);
+    assert!(summary["exclusion_refsets"]["operator_assertion"].is_null());
+    let bundle = std::fs::read_to_string(out.join("bundles/01-core-shared.json")).unwrap();
+    assert!(bundle.contains("exclusion refsets: the official GP summary exclusion refsets"));
+    assert!(!bundle.contains("--without-official-refsets"));
+
+    // A deny-all run releases nothing, so it needs neither.
+    let out = dir.path().join("deny");
+    let o = run(&[
+        "-q",
+        "convert",
+        "fixtures/extracts/01-core-shared.xml",
+        "--consent-all",
+        "deny",
+        "--requester",
+        "Y02345",
+        "--permit-requester",
+        "Y02345",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.join("bundles/01-core-shared.json").exists());
+}
+
+/// `explain` releases nothing: it runs without the official refsets and says what it checked.
+#[test]
+fn explain_runs_without_the_official_refsets_and_says_what_it_checked() {
+    let o = run(&[
+        "explain",
+        "fixtures/extracts/16-sensitive-other-bare-root.xml",
+        "--consent",
+        "fixtures/consent.csv",
+        "--permit-requester",
+        "Y02345",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("exclusion refsets: NOT the official sets"),
+        "{out}"
+    );
+    assert!(out.contains("no operator assertion"), "{out}");
+    assert!(out.contains("only exact matches and Read v2/CTV3 prefixes were checked"));
+    assert!(out.contains("withheld: sensitive-code"), "{out}");
+    let o = run(&[
+        "explain",
+        "fixtures/extracts/16-sensitive-other-bare-root.xml",
+        "--consent",
+        "fixtures/consent.csv",
+        "--permit-requester",
+        "Y02345",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let checked = v["exclusion_checked"].as_array().unwrap();
+    assert_eq!(checked.len(), 2);
+}

@@ -35,6 +35,7 @@ fn convert(out: &Path, extra: &[&str]) -> i32 {
         consent.to_str().unwrap(),
         "--permit-requester",
         "Y02345",
+        "--without-official-refsets",
         "--out",
         out.to_str().unwrap(),
     ];

@@ -36,6 +36,7 @@ fn convert(out: &Path, extra: &[&str]) -> Output {
         "fixtures/consent.csv",
         "--permit-requester",
         "Y02345",
+        "--without-official-refsets",
         "--out",
         out_s,
     ];

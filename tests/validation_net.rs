@@ -43,6 +43,7 @@ fn a_bundle_that_fails_validation_is_not_written() {
         "Y02345",
         "--permit-requester",
         "Y02345",
+        "--without-official-refsets",
         "--out",
         out.to_str().unwrap(),
     ]);

@@ -451,6 +451,12 @@ impl SnomedIndex {
         self.refset_concepts.len()
     }
 
+    /// Number of active members the release holds in one exclusion refset (a concept in
+    /// several exclusion refsets counts for the lowest refset id only).
+    pub fn exclusion_members_in(&self, refset_id: u64) -> usize {
+        self.refset_ids.iter().filter(|&&r| r == refset_id).count()
+    }
+
     /// Serialise to the binary index format.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
@@ -687,6 +693,8 @@ mod tests {
         assert_eq!(idx.in_exclusion_refset(15628003), None);
         assert_eq!(idx.in_exclusion_refset(195967001), None);
         assert_eq!(idx.exclusion_member_count(), 3);
+        assert_eq!(idx.exclusion_members_in(999004381000000103), 1);
+        assert_eq!(idx.exclusion_members_in(999004371000000100), 0);
         assert_eq!(idx.concept_count(), 11);
         assert_eq!(idx.description_count(), 20);
         // The UK-namespace description id of fixture extract 15, and the diabetes synonym.

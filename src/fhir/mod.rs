@@ -49,6 +49,8 @@ pub struct ReleaseContext<'a> {
     pub policy: &'a Policy,
     /// Organisations added for this run only with `--permit-requester`.
     pub run_permitted_requesters: &'a [String],
+    /// What the sensitive-code check rested on (recorded in the Provenance).
+    pub exclusion: &'a crate::policy::config::ExclusionBasis,
 }
 
 /// Build the released Bundle.
@@ -297,6 +299,11 @@ fn provenance_resource(
         }
     };
     entities.push(json!({ "role": "derivation", "what": { "display": displays } }));
+    entities
+        .push(json!({ "role": "derivation", "what": { "display": rc.exclusion.refsets_text() } }));
+    entities.push(
+        json!({ "role": "derivation", "what": { "display": rc.exclusion.hierarchy_text() } }),
+    );
     if !rc.run_permitted_requesters.is_empty() {
         entities.push(json!({
             "role": "derivation",

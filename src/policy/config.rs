@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::codes::list::{parse_code_list, CodeList, CodeListError, Entry};
-use crate::codes::release::SnomedIndex;
+use crate::codes::release::{SnomedIndex, EXCLUSION_REFSETS};
 use crate::codes::rf2::{load_simple_refset, parse_simple_refset, Rf2Error};
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
@@ -91,6 +91,106 @@ pub const FLAG_CATEGORIES: [&str; 10] = [
     "advance-directive",
     "safety",
 ];
+
+/// One official exclusion refset as a run loaded it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OfficialRefset {
+    /// The NHS refset concept id.
+    pub refset_id: u64,
+    /// The policy's group name for it (`None`: the policy does not use it).
+    pub group: Option<String>,
+    /// Members loaded (RF2 files and SNOMED CT release).
+    pub members: usize,
+}
+
+/// What a run's sensitive-code check rests on: the official exclusion refsets (all four
+/// loaded, or not), the operator's assertion that it runs without them, and whether SNOMED CT
+/// subtypes were checked through a release's IS-A hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExclusionBasis {
+    /// Every official refset has members loaded and is used by the policy.
+    pub complete: bool,
+    /// The four official refsets, in [`EXCLUSION_REFSETS`] order.
+    pub official: Vec<OfficialRefset>,
+    /// The operator asserted `--without-official-refsets` (recorded only when the official
+    /// sets are not complete).
+    pub operator_assertion: bool,
+    /// The release whose IS-A hierarchy was used for subtypes (`None`: only exact SNOMED CT
+    /// matches and Read v2/CTV3 prefixes were checked).
+    pub subtypes_release: Option<String>,
+}
+
+impl ExclusionBasis {
+    fn missing(&self) -> Vec<String> {
+        self.official
+            .iter()
+            .filter(|r| r.group.is_none() || r.members == 0)
+            .map(|r| match &r.group {
+                Some(g) => format!("{g} {}", r.refset_id),
+                None => r.refset_id.to_string(),
+            })
+            .collect()
+    }
+
+    /// One line for the Provenance (and explain): which sets the check used.
+    pub fn refsets_text(&self) -> String {
+        if self.complete {
+            let parts: Vec<String> = self
+                .official
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}: {} members",
+                        r.group.as_deref().unwrap_or("?"),
+                        r.refset_id,
+                        r.members
+                    )
+                })
+                .collect();
+            format!(
+                "exclusion refsets: the official GP summary exclusion refsets ({})",
+                parts.join(", ")
+            )
+        } else if self.operator_assertion {
+            format!(
+                "exclusion refsets: NOT the official sets (missing: {}); operator assertion --without-official-refsets: checked against migx's built-in fallback lists and whatever was loaded",
+                self.missing().join(", ")
+            )
+        } else {
+            format!(
+                "exclusion refsets: NOT the official sets (missing: {}); no operator assertion: checked against migx's built-in fallback lists and whatever was loaded",
+                self.missing().join(", ")
+            )
+        }
+    }
+
+    /// One line for the Provenance (and explain): how far SNOMED CT codes were matched.
+    pub fn hierarchy_text(&self) -> String {
+        match &self.subtypes_release {
+            Some(v) => format!(
+                "sensitive SNOMED CT codes: listed concepts and their IS-A subtypes (release {v})"
+            ),
+            None => "sensitive SNOMED CT codes: only exact matches and Read v2/CTV3 prefixes were checked (no SNOMED CT release: subtypes not checked)".to_string(),
+        }
+    }
+
+    /// The `exclusion_refsets` object of `summary.json`.
+    pub fn summary_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "official_complete": self.complete,
+            "official": self.official.iter().map(|r| serde_json::json!({
+                "refset_id": r.refset_id.to_string(),
+                "group": r.group,
+                "members": r.members,
+            })).collect::<Vec<_>>(),
+            "operator_assertion": if self.operator_assertion { Some("--without-official-refsets") } else { None },
+            "subtypes": match &self.subtypes_release {
+                Some(v) => format!("IS-A subtypes checked (release {v})"),
+                None => "only exact matches and Read v2/CTV3 prefixes were checked".to_string(),
+            },
+        })
+    }
+}
 
 /// What a consent code says about sharing for direct care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -969,6 +1069,52 @@ impl Policy {
         self.refset_members.len()
     }
 
+    /// For each of the four official NHS exclusion refsets ([`EXCLUSION_REFSETS`]): the
+    /// policy's group name for it (if the policy names it) and how many members were loaded,
+    /// from `--exclusion-refset` / `exclusion_refsets.files` and from the SNOMED CT release.
+    pub fn official_refset_members(&self) -> Vec<(u64, Option<&str>, usize)> {
+        EXCLUSION_REFSETS
+            .iter()
+            .map(|&id| {
+                let from_files = self.refset_members.values().filter(|&&r| r == id).count();
+                let from_release = self
+                    .snomed_index
+                    .as_ref()
+                    .map_or(0, |idx| idx.exclusion_members_in(id));
+                (id, self.group_of_refset(id), from_files + from_release)
+            })
+            .collect()
+    }
+
+    /// True when every one of the four official exclusion refsets has members loaded and the
+    /// policy uses it (names its id in `exclusion_refsets.refset_ids`).
+    pub fn has_official_refsets(&self) -> bool {
+        self.official_refset_members()
+            .iter()
+            .all(|(_, group, n)| group.is_some() && *n > 0)
+    }
+
+    /// What this policy's exclusion check rests on, for the Provenance, summary and explain;
+    /// `asserted` is the operator's `--without-official-refsets`.
+    pub fn exclusion_basis(&self, asserted: bool) -> ExclusionBasis {
+        let official = self
+            .official_refset_members()
+            .into_iter()
+            .map(|(id, group, n)| OfficialRefset {
+                refset_id: id,
+                group: group.map(str::to_string),
+                members: n,
+            })
+            .collect();
+        let complete = self.has_official_refsets();
+        ExclusionBasis {
+            complete,
+            official,
+            operator_assertion: asserted && !complete,
+            subtypes_release: None,
+        }
+    }
+
     /// The SNOMED CT release folder or index the policy names, resolved against the policy's
     /// folder.
     pub fn snomed_release(&self) -> Option<&Path> {
@@ -1466,6 +1612,62 @@ m9\t20240101\t1\t999000011000000103\t123456789\t90560007\r\n",
         assert!(p2
             .add_exclusion_refset(dir.path().join("nope.txt"))
             .is_err());
+    }
+
+    #[test]
+    fn official_refsets_all_four_or_not() {
+        let (dir, path) = policy_dir(|_| {});
+        let mut p = Policy::from_file(&path).unwrap();
+        assert!(!p.has_official_refsets());
+        let b = p.exclusion_basis(true);
+        assert!(!b.complete && b.operator_assertion);
+        assert!(b
+            .refsets_text()
+            .contains("operator assertion --without-official-refsets"));
+        assert!(!p.exclusion_basis(false).operator_assertion);
+        // Three of the four (the fixture release has no assisted-fertilisation member).
+        let mut q = p.clone();
+        q.set_snomed_index(Arc::new(
+            SnomedIndex::build(manifest("fixtures/snomed-release")).unwrap(),
+        ));
+        assert!(!q.has_official_refsets());
+        let missing: Vec<u64> = q
+            .official_refset_members()
+            .iter()
+            .filter(|(_, _, n)| *n == 0)
+            .map(|(id, _, _)| *id)
+            .collect();
+        assert_eq!(missing, vec![999_004_371_000_000_100]);
+        // All four from an RF2 file.
+        let rf2 = dir.path().join("der2_Refset_SimpleSnapshot_ALL4.txt");
+        std::fs::write(
+            &rf2,
+            "id\teffectiveTime\tactive\tmoduleId\trefsetId\treferencedComponentId\r\n\
+a\t20250101\t1\t1\t999004381000000103\t76272004\r\n\
+b\t20250101\t1\t1\t999004371000000100\t52637005\r\n\
+c\t20250101\t1\t1\t999004361000000107\t57797005\r\n\
+d\t20250101\t0\t1\t999004351000000109\t407377005\r\n",
+        )
+        .unwrap();
+        p.add_exclusion_refset(&rf2).unwrap();
+        assert!(
+            !p.has_official_refsets(),
+            "an inactive member does not count"
+        );
+        std::fs::write(
+            &rf2,
+            "id\teffectiveTime\tactive\tmoduleId\trefsetId\treferencedComponentId\r\n\
+d\t20250101\t1\t1\t999004351000000109\t407377005\r\n",
+        )
+        .unwrap();
+        p.add_exclusion_refset(&rf2).unwrap();
+        assert!(p.has_official_refsets());
+        let b = p.exclusion_basis(true);
+        assert!(b.complete && !b.operator_assertion, "the assertion is moot");
+        assert!(b
+            .refsets_text()
+            .contains("std 999004381000000103: 1 members"));
+        assert_eq!(b.summary_json()["official_complete"], true);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod semantic;
 
 pub use config::{
     ConfidentialHandling, ConfidentialityAction, ConsentEffect, ConsentValidity, DisplaySource,
-    Policy, PolicyError, Requester,
+    ExclusionBasis, OfficialRefset, Policy, PolicyError, Requester,
 };
 
 impl Policy {

@@ -28,6 +28,10 @@ pub fn corpus() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
+/// The flag every test conversion that releases records needs: the fixtures and tests run
+/// without the licensed official exclusion refsets, which the operator must assert.
+pub const WITHOUT_OFFICIAL_REFSETS: &str = "--without-official-refsets";
+
 /// Convert the authored fixtures with their consent file into `out`.
 pub fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
     let out = out.to_str().unwrap();
@@ -39,6 +43,7 @@ pub fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
         "fixtures/consent.csv",
         "--permit-requester",
         "Y02345",
+        "--without-official-refsets",
         "--out",
         out,
     ];
@@ -62,6 +67,7 @@ pub fn convert_with_consent(input: &Path, consent: &Path, out: &Path, extra: &[&
         consent,
         "--permit-requester",
         "Y02345",
+        WITHOUT_OFFICIAL_REFSETS,
         "--out",
         out,
     ];
@@ -119,6 +125,7 @@ fn permit_all(input: &Path, out: &Path, extra: &[&str], quiet: bool) -> Output {
         "--permit-requester",
         "Y02345",
         "--allow-test-identities",
+        "--without-official-refsets",
         "--out",
         out,
     ];
