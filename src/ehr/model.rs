@@ -251,11 +251,19 @@ pub struct Item {
     /// MedicationStatement: the drug codings (`consumable/.../manufacturedMaterial/code` and
     /// translations).
     pub consumable: Vec<Coding>,
+    /// MedicationStatement: the dose instruction (`pertinentMedicationDosage/text`, STU3
+    /// `dosageInstruction.text`). Prescribing content, not clinician narrative: the one text
+    /// the model keeps, shared only when the policy's `clinical_detail` allows it.
+    pub dosage_text: Option<String>,
     // ehrSupplyAuthorise
     /// ehrSupplyAuthorise: `repeatNumber` (0 = acute, otherwise the number of repeats allowed).
     pub repeat_number: Option<u32>,
     /// ehrSupplyAuthorise: the quantity per issue as written.
     pub quantity: Option<String>,
+    /// ehrSupplyAuthorise/ehrSupplyPrescribe: the quantity's unit as the source wrote it
+    /// (`quantity/@unit` unless `1`, else `translation/originalText`; STU3
+    /// `dispenseRequest.quantity.unit`). Emitted only when the policy's unit list knows it.
+    pub quantity_unit: Option<String>,
     // ehrSupplyPrescribe / ehrSupplyDiscontinue
     /// ehrSupplyPrescribe/ehrSupplyDiscontinue: the id of the authorisation it issues or stops.
     pub prior_ref: Option<String>,
@@ -307,6 +315,8 @@ impl Item {
             component_refs: _,
             repeat_number: _,
             quantity: _,
+            dosage_text: _,
+            quantity_unit: _,
             prior_ref: _,
             children: _,
             line: _,

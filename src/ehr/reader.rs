@@ -273,6 +273,9 @@ pub fn read_extract<R: BufRead>(
         in_value_text: None,
         names: Vec::with_capacity(1024),
         name_starts: Vec::with_capacity(64),
+        capture: None,
+        captured: String::new(),
+        capture_overflow: false,
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -304,6 +307,27 @@ pub fn read_extract<R: BufRead>(
                 st.close();
             }
             Event::End(_) => st.close(),
+            Event::Text(t) if st.capture.is_some() => st.keep_text(&t.xml10_content()),
+            Event::CData(t) if st.capture.is_some() => st.keep_text(&t.into_inner()),
+            Event::GeneralRef(r) if st.capture.is_some() => {
+                let c = match r.resolve_char_ref() {
+                    Ok(Some(c)) => Some(c),
+                    Ok(None) => match r.as_ref() {
+                        "amp" => Some('&'),
+                        "lt" => Some('<'),
+                        "gt" => Some('>'),
+                        "quot" => Some('"'),
+                        "apos" => Some('\''),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                match c {
+                    Some(c) => st.keep_text(c.encode_utf8(&mut [0u8; 4])),
+                    // An entity nobody defined: not text migx can stand behind.
+                    None => st.capture_overflow = true,
+                }
+            }
             Event::Text(t) => {
                 if let Some(i) = st.text_target {
                     if !t.as_ref().bytes().all(|b| b.is_ascii_whitespace()) {
@@ -344,6 +368,8 @@ pub fn read_extract<R: BufRead>(
             Event::Eof => break,
             Event::Comment(_) | Event::PI(_) => {}
         }
+        // Kept text is read whole (the spaces after an entity are part of it).
+        reader.config_mut().trim_text_start = st.capture.is_none();
         buf.clear();
     }
     if !st.root_seen {
@@ -382,7 +408,27 @@ struct State {
     /// Local names of the open elements, concatenated (for error messages only).
     names: Vec<u8>,
     name_starts: Vec<usize>,
+    /// A text node the model keeps (dose instruction, unit text): (item, slot, depth of the
+    /// element holding the text).
+    capture: Option<(usize, Slot, usize)>,
+    captured: String,
+    /// The kept text was too long or held an undefined entity: recorded as free text instead.
+    capture_overflow: bool,
 }
+
+/// The texts the model keeps (everything else is only "present").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// `pertinentMedicationDosage/text` of a MedicationStatement.
+    Dosage,
+    /// `quantity/translation/originalText` of a supply (the unit EMIS writes as text).
+    QuantityUnit,
+    /// `value/translation/originalText` of a physical quantity (`unit="1"` in EMIS).
+    ValueUnit,
+}
+
+/// Longest dose instruction or unit text kept; longer is treated as free text.
+const MAX_KEPT_TEXT: usize = 1024;
 
 impl State {
     fn open(&mut self, e: &BytesStart<'_>, pos: u64, limits: &Limits) -> Result<(), InputError> {
@@ -478,6 +524,36 @@ impl State {
                 self.items.pop();
             }
         }
+        if let Some((idx, slot, d)) = self.capture {
+            if d == depth {
+                self.capture = None;
+                let text = std::mem::take(&mut self.captured);
+                let text = text.trim();
+                let item = &mut self.ex.items[idx];
+                if self.capture_overflow {
+                    item.free_text = true;
+                } else if !text.is_empty() {
+                    let text = Some(text.to_string());
+                    match slot {
+                        Slot::Dosage => item.dosage_text = text,
+                        Slot::QuantityUnit if item.quantity_unit.is_none() => {
+                            item.quantity_unit = text
+                        }
+                        Slot::ValueUnit => match &mut item.value {
+                            Some(Value::Quantity { unit, .. })
+                            | Some(Value::Range { unit, .. })
+                                if unit.is_none() =>
+                            {
+                                *unit = text
+                            }
+                            _ => {}
+                        },
+                        _ => {}
+                    }
+                }
+                self.capture_overflow = false;
+            }
+        }
         if self.in_value_text == Some(depth) {
             self.in_value_text = None;
             self.text_target = None;
@@ -488,6 +564,15 @@ impl State {
         self.path.pop();
         if let Some(start) = self.name_starts.pop() {
             self.names.truncate(start);
+        }
+    }
+
+    /// Append to the text being kept, within its bound.
+    fn keep_text(&mut self, t: &str) {
+        if self.captured.len() + t.len() > MAX_KEPT_TEXT {
+            self.capture_overflow = true;
+        } else {
+            self.captured.push_str(t);
         }
     }
 
@@ -718,7 +803,27 @@ impl State {
             [Tag::RepeatNumber] => {
                 item.repeat_number = a.value.as_ref().and_then(|v| v.parse().ok())
             }
-            [Tag::Quantity] => item.quantity = own(&a.value),
+            [Tag::Quantity] => {
+                item.quantity = own(&a.value);
+                item.quantity_unit = own(&a.unit).filter(|u| u != "1");
+            }
+            // Kept texts: the dose instruction and the unit EMIS writes as text.
+            [Tag::PertinentInformation, Tag::PertinentMedicationDosage, Tag::Text]
+                if element == Some(Element::MedicationStatement) =>
+            {
+                self.capture = Some((idx, Slot::Dosage, depth));
+            }
+            [Tag::Quantity, Tag::Translation, Tag::OriginalText] => {
+                self.capture = Some((idx, Slot::QuantityUnit, depth));
+            }
+            [Tag::Value, Tag::Translation, Tag::OriginalText]
+                if matches!(
+                    item.value,
+                    Some(Value::Quantity { .. }) | Some(Value::Range { .. })
+                ) =>
+            {
+                self.capture = Some((idx, Slot::ValueUnit, depth));
+            }
             [Tag::InFulfillmentOf | Tag::ReversalOf, Tag::PriorMedicationRef, Tag::Id] => {
                 if let Some(r) = &a.root {
                     item.prior_ref = Some(normalise_ref(r, a));
@@ -1108,6 +1213,62 @@ mod tests {
             "{ROOT}<EhrExtract>{pt}</EhrExtract><EhrExtract>{pt}</EhrExtract></RCMR_IN030000UK06>"
         );
         assert_eq!(read(&doc).expect("reads").nhs_numbers.len(), 2);
+    }
+
+    #[test]
+    fn dose_text_and_unit_texts_are_kept_free_text_only_flagged() {
+        let med = r#"<MedicationStatement classCode="SBADM" moodCode="INT"><id root="M1"/>
+            <component><ehrSupplyAuthorise classCode="SPLY" moodCode="INT"><id root="A1"/>
+              <quantity value="28" unit="1"><translation value="28"><originalText>tablet</originalText></translation></quantity>
+              <pertinentInformation><pertinentSupplyAnnotation><text>note</text></pertinentSupplyAnnotation></pertinentInformation>
+            </ehrSupplyAuthorise></component>
+            <pertinentInformation><pertinentMedicationDosage><text>
+              One &amp; a half &#x2013; daily</text></pertinentMedicationDosage></pertinentInformation>
+          </MedicationStatement>"#;
+        let obs = |id: &str, value: &str| {
+            format!(
+                r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/>{value}</ObservationStatement>"#
+            )
+        };
+        let body = [
+            med.to_string(),
+            obs("O1", r#"<value xsi:type="PQ" value="5.1" unit="1"><translation value="5.1"><originalText>10*9/L</originalText></translation></value>"#),
+            obs("O2", r#"<value xsi:type="PQ" value="140" unit="mm[Hg]"/>"#),
+            obs("O3", &format!(r#"<value xsi:type="PQ" value="1" unit="1"><translation value="1"><originalText>{}</originalText></translation></value>"#, "x".repeat(MAX_KEPT_TEXT + 1))),
+            obs("O4", r#"<value xsi:type="PQ" value="1" unit="1"><translation value="1"><originalText>a &bogus; b</originalText></translation></value>"#),
+        ]
+        .concat();
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let m = ex.get("m1").expect("medication");
+        assert_eq!(
+            m.dosage_text.as_deref(),
+            Some("One & a half \u{2013} daily")
+        );
+        assert!(
+            !m.free_text,
+            "the dose text is kept, not flagged as narrative"
+        );
+        let a = ex.get("a1").expect("authorise");
+        assert_eq!(
+            (a.quantity.as_deref(), a.quantity_unit.as_deref()),
+            (Some("28"), Some("tablet"))
+        );
+        assert!(a.free_text, "the supply annotation stays free text");
+        let unit = |id: &str| match &ex.get(id).expect(id).value {
+            Some(Value::Quantity { unit, .. }) => unit.clone(),
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(unit("o1").as_deref(), Some("10*9/L"));
+        assert_eq!(unit("o2").as_deref(), Some("mm[Hg]"));
+        // Too long, or an undefined entity: not kept, flagged as free text instead.
+        for id in ["o3", "o4"] {
+            assert_eq!(unit(id), None, "{id}");
+            assert!(ex.get(id).expect(id).free_text, "{id}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::ehr::model::{DateField, Extract, Item, Value};
 use crate::ehr::ts::Ts;
 use crate::policy::decide::{Category, Decisions, Outcome, Role};
 use crate::policy::screen::{self, ScreenedCoding};
+use crate::policy::detail::{KnownUnit, UCUM_SYSTEM};
 use crate::policy::Policy;
 use ids::{derived_uuid, source_uuid};
 use serde_json::{json, Map, Value as Json};
@@ -575,18 +576,25 @@ impl Mapper<'_> {
         if let Some(t) = item.effective.point().value().or(item.availability.value()) {
             m.insert("effectiveDateTime".into(), json!(t.fhir()));
         }
+        let detail = self.policy.detail();
+        let value_unit = match &item.value {
+            Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
+                detail.unit(unit.as_deref())
+            }
+            _ => None,
+        };
         match &item.value {
-            Some(Value::Quantity { value, unit }) => {
-                if let Some(q) = quantity(value, unit.as_deref()) {
+            Some(Value::Quantity { value, .. }) => {
+                if let Some(q) = quantity(value, value_unit) {
                     m.insert("valueQuantity".into(), q);
                 }
             }
-            Some(Value::Range { low, high, unit }) => {
+            Some(Value::Range { low, high, .. }) => {
                 let mut r = Map::new();
-                if let Some(q) = low.as_deref().and_then(|v| quantity(v, unit.as_deref())) {
+                if let Some(q) = low.as_deref().and_then(|v| quantity(v, value_unit)) {
                     r.insert("low".into(), q);
                 }
-                if let Some(q) = high.as_deref().and_then(|v| quantity(v, unit.as_deref())) {
+                if let Some(q) = high.as_deref().and_then(|v| quantity(v, value_unit)) {
                     r.insert("high".into(), q);
                 }
                 if !r.is_empty() {
@@ -606,19 +614,17 @@ impl Mapper<'_> {
             }
         }
         if let Some(rr) = &item.reference_range {
+            // A range given without a unit is in the result's unit (EMIS writes the unit
+            // once, on the value), as the NHS GP2GP translator reads it.
+            let rr_unit = match &rr.unit {
+                Some(u) => detail.unit(Some(u)),
+                None => value_unit,
+            };
             let mut r = Map::new();
-            if let Some(q) = rr
-                .low
-                .as_deref()
-                .and_then(|v| quantity(v, rr.unit.as_deref()))
-            {
+            if let Some(q) = rr.low.as_deref().and_then(|v| quantity(v, rr_unit)) {
                 r.insert("low".into(), q);
             }
-            if let Some(q) = rr
-                .high
-                .as_deref()
-                .and_then(|v| quantity(v, rr.unit.as_deref()))
-            {
+            if let Some(q) = rr.high.as_deref().and_then(|v| quantity(v, rr_unit)) {
                 r.insert("high".into(), q);
             }
             if !r.is_empty() {
@@ -662,6 +668,8 @@ impl Mapper<'_> {
         let plan_id = source_uuid(&auth.id);
         let mut out = Vec::new();
 
+        let detail = self.policy.detail();
+        let dosage = detail.dosage(item).map(|t| json!([{ "text": t }]));
         let mut ms = self.base("MedicationStatement", i);
         ms.insert("basedOn".into(), json!([{ "reference": urn(&plan_id) }]));
         ms.insert("status".into(), json!("active"));
@@ -672,6 +680,9 @@ impl Mapper<'_> {
         }
         if let Some(t) = auth.availability.value().or(item.availability.value()) {
             ms.insert("dateAsserted".into(), json!(t.fhir()));
+        }
+        if let Some(d) = &dosage {
+            ms.insert("dosage".into(), d.clone());
         }
         out.push(Json::Object(ms));
 
@@ -693,6 +704,9 @@ impl Mapper<'_> {
             "courseOfTherapyType".into(),
             json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": course }] }),
         );
+        if let Some(d) = &dosage {
+            plan.insert("dosageInstruction".into(), d.clone());
+        }
         let mut dr = Map::new();
         let mut validity = Map::new();
         if let Some(t) = auth.effective.low.value() {
@@ -707,7 +721,11 @@ impl Mapper<'_> {
         if let Some(n) = auth.repeat_number {
             dr.insert("numberOfRepeatsAllowed".into(), json!(n));
         }
-        if let Some(q) = auth.quantity.as_deref().and_then(|v| quantity(v, None)) {
+        if let Some(q) = auth
+            .quantity
+            .as_deref()
+            .and_then(|v| quantity(v, detail.quantity_unit(auth)))
+        {
             dr.insert("quantity".into(), q);
         }
         if !dr.is_empty() {
@@ -727,7 +745,14 @@ impl Mapper<'_> {
             if let Some(t) = p.availability.value() {
                 order.insert("authoredOn".into(), json!(t.fhir()));
             }
-            if let Some(q) = p.quantity.as_deref().and_then(|v| quantity(v, None)) {
+            if let Some(d) = &dosage {
+                order.insert("dosageInstruction".into(), d.clone());
+            }
+            if let Some(q) = p
+                .quantity
+                .as_deref()
+                .and_then(|v| quantity(v, detail.quantity_unit(p)))
+            {
                 order.insert("dispenseRequest".into(), json!({ "quantity": q }));
             }
             out.push(Json::Object(order));
@@ -744,8 +769,10 @@ fn substitution_not_recorded() -> Json {
     json!({ "_allowedBoolean": { "extension": [{ "url": DATA_ABSENT_REASON_URL, "valueCode": "unknown" }] } })
 }
 
-/// A FHIR Quantity from a decimal string; `None` when the value is not a plain number.
-fn quantity(value: &str, unit: Option<&str>) -> Option<Json> {
+/// A FHIR Quantity from a decimal string, with its unit when the policy's unit list knows
+/// it (and UCUM `system`/`code` when the list gives one); `None` when the value is not a
+/// plain number.
+fn quantity(value: &str, unit: Option<KnownUnit<'_>>) -> Option<Json> {
     let v = value.trim();
     let n: f64 = v.parse().ok()?;
     if !n.is_finite() {
@@ -758,8 +785,12 @@ fn quantity(value: &str, unit: Option<&str>) -> Option<Json> {
     };
     let mut q = Map::new();
     q.insert("value".into(), num);
-    if let Some(u) = unit.filter(|u| !u.is_empty()) {
-        q.insert("unit".into(), json!(u));
+    if let Some(u) = unit {
+        q.insert("unit".into(), json!(u.text));
+        if let Some(code) = u.ucum {
+            q.insert("system".into(), json!(UCUM_SYSTEM));
+            q.insert("code".into(), json!(code));
+        }
     }
     Some(Json::Object(q))
 }

@@ -15,6 +15,7 @@ use crate::codes::release::{SnomedIndex, EXCLUSION_REFSETS};
 use crate::codes::rf2::{load_simple_refset, parse_simple_refset, Rf2Error};
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
+use crate::policy::detail::{Detail, RawDetail, UnitList};
 use crate::policy::semantic::SemanticTagRules;
 
 /// The embedded default policy file.
@@ -58,6 +59,10 @@ const EMBEDDED_FILES: &[(&str, &str)] = &[
     (
         "codes/risks-warnings.tsv",
         include_str!("../../policy/codes/risks-warnings.tsv"),
+    ),
+    (
+        "codes/units.tsv",
+        include_str!("../../policy/codes/units.tsv"),
     ),
     (
         "codes/der2_Refset_SimpleSnapshot_MIGX_default.txt",
@@ -341,6 +346,9 @@ struct RawPolicy {
     /// Where a coding's display text comes from: `terminology` (default) or `source`.
     #[serde(default)]
     displays: Option<String>,
+    /// Absent: share dose and quantity text, the embedded unit list.
+    #[serde(default)]
+    clinical_detail: RawDetail,
 }
 
 #[derive(Debug, Deserialize)]
@@ -469,6 +477,7 @@ pub struct Policy {
     snomed_index: Option<Arc<SnomedIndex>>,
     semantic_tags: SemanticTagRules,
     displays: DisplaySource,
+    detail: Detail,
     hasher: Sha256,
     sha256: String,
 }
@@ -671,6 +680,18 @@ impl Policy {
                 ))
             }
         };
+        let (units_origin, units_text) = match &raw.clinical_detail.units {
+            Some(name) => source.read(name)?,
+            None => Source::Embedded.read("codes/units.tsv")?,
+        };
+        hash_part(&mut hasher, "units", units_text.as_bytes());
+        let units = UnitList::parse(&units_text)
+            .map_err(|(line, m)| invalid(&units_origin, format!("line {line}: {m}")))?;
+        let detail = Detail {
+            dose_instructions: raw.clinical_detail.dose_instructions,
+            quantity_text: raw.clinical_detail.quantity_text,
+            units,
+        };
 
         let snomed_release = raw.snomed_release.as_deref().map(|p| match source {
             Source::Embedded => PathBuf::from(p),
@@ -701,6 +722,7 @@ impl Policy {
             snomed_index: None,
             semantic_tags,
             displays,
+            detail,
             hasher,
             sha256: String::new(),
         };
@@ -710,6 +732,11 @@ impl Policy {
         }
         policy.sha256 = hex(&policy.hasher.clone().finalize());
         Ok(policy)
+    }
+
+    /// The clinical detail switches and unit list (`clinical_detail`).
+    pub fn detail(&self) -> &Detail {
+        &self.detail
     }
 
     /// Load and check a policy file (for `migx policy check`).
@@ -1188,6 +1215,11 @@ impl Policy {
                 "files": self.refset_files,
                 "refset_ids": refset_ids,
                 "members_loaded": self.refset_members.len(),
+            },
+            "clinical_detail": {
+                "dose_instructions": self.detail.dose_instructions,
+                "quantity_text": self.detail.quantity_text,
+                "units": self.detail.units.len(),
             },
             "permitted_requesters": self.requesters,
             "permitted_purposes": self.purposes,

@@ -442,7 +442,9 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
                 }
             }
             Outcome::Shared(_) | Outcome::PartOf(_)
-                if ex.items[i].free_text || screen::drops_text(&ex.items[i]) =>
+                if ex.items[i].free_text
+                    || screen::drops_text(&ex.items[i])
+                    || policy.detail().drops(&ex.items[i]) =>
             {
                 free_text_removed.push(i)
             }

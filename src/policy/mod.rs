@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod detail;
 pub mod graph;
 pub mod screen;
 pub mod semantic;

@@ -1483,13 +1483,14 @@ impl<'a> Reader<'a> {
             }
             .to_string(),
         );
-        let quantity = number(
-            dispense
-                .and_then(|d| d.get("quantity"))
-                .and_then(|q| q.get("value")),
-        );
-        let dosage_text = arr(Some(v), "dosageInstruction")
-            .any(|d| has_text(d.get("text")) || has_text(d.get("patientInstruction")));
+        let quantity_json = dispense.and_then(|d| d.get("quantity"));
+        let quantity = number(quantity_json.and_then(|q| q.get("value")));
+        let quantity_unit = quantity_json.and_then(quantity_unit_text);
+        // The dose instruction is prescribing content the model keeps (the policy decides
+        // whether it is shared); patient instructions and notes stay free text.
+        let (dosage, dosage_free_text) = dosage_text(v);
+        let dosage_text = dosage_free_text
+            || arr(Some(v), "dosageInstruction").any(|d| has_text(d.get("patientInstruction")));
         let own_id = self.res[i].id.clone();
         let statement_id = match (intent, self.statement_of_plan.get(&i)) {
             ("plan", Some(&s)) => self.res[s].id.clone(),
@@ -1521,6 +1522,7 @@ impl<'a> Reader<'a> {
             confidentiality: ms_security,
             carried,
             free_text: dosage_text,
+            dosage_text: dosage,
             ..Item::default()
         });
         let supply_text = has_text(v.get("note"));
@@ -1558,6 +1560,7 @@ impl<'a> Reader<'a> {
                     availability,
                     repeat_number: Some(repeat_number),
                     quantity,
+                    quantity_unit,
                     free_text: supply_text,
                     ..Item::default()
                 });
@@ -1600,6 +1603,7 @@ impl<'a> Reader<'a> {
                     effective,
                     availability,
                     quantity,
+                    quantity_unit,
                     prior_ref: prior,
                     free_text: supply_text,
                     ..Item::default()
@@ -1810,6 +1814,40 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Longest dose instruction or unit text kept (as the XML reader); longer is free text.
+const MAX_KEPT_TEXT: usize = 1024;
+
+/// The dose instruction of a MedicationRequest (`dosageInstruction[].text`, joined by `; `),
+/// and whether some of it had to be treated as free text instead (not a string, too long).
+fn dosage_text(v: &Json) -> (Option<String>, bool) {
+    let mut parts = Vec::new();
+    let mut free = false;
+    for d in arr(Some(v), "dosageInstruction") {
+        match d.get("text") {
+            Some(Json::String(t)) if !t.trim().is_empty() => parts.push(t.trim()),
+            Some(t) if has_text(Some(t)) => free = true,
+            _ => {}
+        }
+    }
+    let text = parts.join("; ");
+    if text.len() > MAX_KEPT_TEXT {
+        return (None, true);
+    }
+    ((!text.is_empty()).then_some(text), free)
+}
+
+/// The unit of a Quantity as text: its UCUM code when the system is UCUM, else `unit`, else
+/// `code` (the policy's unit list decides whether it is emitted).
+fn quantity_unit_text(q: &Json) -> Option<String> {
+    let ucum = str_at(q, "system").is_some_and(|s| s.trim() == crate::policy::detail::UCUM_SYSTEM);
+    let code = str_at(q, "code").filter(|_| ucum);
+    code.or_else(|| str_at(q, "unit"))
+        .or_else(|| str_at(q, "code"))
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && u.len() <= MAX_KEPT_TEXT)
+        .map(str::to_string)
+}
+
 fn is_comment_note(v: &Json) -> bool {
     codings(v.get("code"))
         .iter()
@@ -1820,9 +1858,7 @@ fn is_comment_note(v: &Json) -> bool {
 fn observation_value(item: &mut Item, v: &Json) {
     if let Some(q) = v.get("valueQuantity") {
         let value = number(q.get("value"));
-        let unit = str_at(q, "unit")
-            .or_else(|| str_at(q, "code"))
-            .map(str::to_string);
+        let unit = quantity_unit_text(q);
         // A comparator makes the value an open interval, as the adaptor's IVL_PQ.
         item.value = match (str_at(q, "comparator"), value) {
             (Some(">=") | Some(">"), v) => Some(Value::Range {
@@ -1842,8 +1878,7 @@ fn observation_value(item: &mut Item, v: &Json) {
         let unit = r
             .get("low")
             .or_else(|| r.get("high"))
-            .and_then(|q| str_at(q, "unit"))
-            .map(str::to_string);
+            .and_then(quantity_unit_text);
         item.value = Some(Value::Range {
             low: number(r.get("low").and_then(|q| q.get("value"))),
             high: number(r.get("high").and_then(|q| q.get("value"))),
@@ -1867,10 +1902,7 @@ fn observation_value(item: &mut Item, v: &Json) {
         item.reference_range = Some(ReferenceRange {
             low: number(low.and_then(|q| q.get("value"))),
             high: number(high.and_then(|q| q.get("value"))),
-            unit: low
-                .or(high)
-                .and_then(|q| str_at(q, "unit"))
-                .map(str::to_string),
+            unit: low.or(high).and_then(quantity_unit_text),
         });
         item.free_text |= has_text(rr.get("text"));
     }
