@@ -361,7 +361,7 @@ pub fn main() -> i32 {
     match &cli.command {
         Command::Convert(a) => convert(a, &cli),
         Command::Explain(a) => explain(a),
-        Command::Validate(a) => crate::validate::run(a),
+        Command::Validate(a) => validate_cmd(a),
         Command::Summary(a) => summary(a, &cli),
         Command::Policy(p) => policy_cmd(p),
         Command::Audit(a) => audit(a),
@@ -758,6 +758,40 @@ pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
     );
 }
 
+/// `migx validate`: the files, and, for an output folder of `migx convert` (or its
+/// `bundles/`), the folder as one run: its manifest, a finished run, every bundle audited
+/// and every audited release there with the bytes audited.
+fn validate_cmd(a: &crate::validate::ValidateArgs) -> i32 {
+    let rc = crate::validate::run(a);
+    let mut problems = 0;
+    for p in &a.paths {
+        let dir = if p.join(crate::rundir::MANIFEST).is_file() {
+            p.clone()
+        } else if p.file_name().is_some_and(|n| n == "bundles")
+            && p.parent()
+                .is_some_and(|d| d.join(crate::rundir::MANIFEST).is_file())
+        {
+            p.parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default()
+        } else {
+            continue;
+        };
+        if let Some(d) = crate::rundir::describe(&dir) {
+            eprintln!("migx validate: {}: {d}", dir.display());
+        }
+        for prob in crate::rundir::check_folder(&dir) {
+            eprintln!("migx validate: {prob}");
+            problems += 1;
+        }
+    }
+    if problems > 0 && rc == exit::OK {
+        exit::REJECTED
+    } else {
+        rc
+    }
+}
+
 /// `migx explain`.
 fn explain(a: &ExplainArgs) -> i32 {
     let settings = match settings_from(&a.policy, true) {
@@ -868,6 +902,12 @@ fn audit(a: &AuditArgs) -> i32 {
             ))
         }
     };
+    if let Some(d) = crate::rundir::describe(&a.dir) {
+        eprintln!("migx audit: {}: {d}", a.dir.display());
+    }
+    for prob in crate::rundir::check_folder(&a.dir) {
+        eprintln!("migx audit: warning: {prob}");
+    }
     let mut out = std::io::stdout().lock();
     if a.json {
         for e in &events {
@@ -934,6 +974,12 @@ fn report(a: &ReportArgs, cli: &Cli) -> i32 {
     let out = a.out.clone().unwrap_or_else(|| a.dir.join("report.html"));
     if let Some(e) = report_target_problem(&out, None) {
         return fail(&e.replace("--report-html", "--out"));
+    }
+    if let Some(d) = crate::rundir::describe(&a.dir) {
+        eprintln!("migx report: {}: {d}", a.dir.display());
+    }
+    for prob in crate::rundir::check_folder(&a.dir) {
+        eprintln!("migx report: warning: {prob}");
     }
     match crate::report::report_dir(&a.dir, &out) {
         Ok(()) => {

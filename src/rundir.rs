@@ -512,6 +512,101 @@ pub fn manifest(
     })
 }
 
+/// A one-line description of the run an output folder holds, from its manifest.
+pub fn describe(dir: &Path) -> Option<String> {
+    let m = manifest_of(dir)?;
+    let s = |v: &Json| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    Some(format!(
+        "run: {} input(s) from {}, format {}, policy {} {} (sha256 {}), consent {}, migx {}",
+        m["inputs"]["count"],
+        m["inputs"]["arguments"]
+            .as_array()
+            .map(|a| a.iter().map(s).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+        s(&m["format"]),
+        s(&m["policy"]["name"]),
+        s(&m["policy"]["version"]),
+        s(&m["policy_sha256"]).get(..12).unwrap_or(""),
+        s(&m["consent"]["source"]),
+        s(&m["migx_version"]),
+    ))
+}
+
+/// What is wrong with an output folder as the record of one run: no manifest, a run that
+/// did not finish (a journal), a file in `bundles/` no access event describes, or an
+/// audited release that is missing or is not the bytes audited. Empty when the folder is
+/// one complete, consistent run.
+pub fn check_folder(dir: &Path) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut problems = Vec::new();
+    if manifest_of(dir).is_none() {
+        problems.push(format!(
+            "{}: no {MANIFEST}: not the folder of one migx run",
+            dir.display()
+        ));
+    }
+    let mut metas = vec![dir.to_path_buf()];
+    if let Ok(rd) = fs::read_dir(dir.join("shards")) {
+        metas.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for m in &metas {
+        if m.join(crate::output::JOURNAL).exists() {
+            problems.push(format!(
+                "{}: the run did not finish ({} is there): rerun the same command to complete it",
+                m.display(),
+                crate::output::JOURNAL
+            ));
+        }
+    }
+    // Access events: the folder's own, else (shards not merged yet) the shards'.
+    let sources: Vec<&PathBuf> = if dir.join("access-audit.ndjson").exists() {
+        vec![&metas[0]]
+    } else {
+        metas[1..].iter().collect()
+    };
+    let mut described: HashSet<String> = HashSet::new();
+    for src in sources {
+        let Ok(events) = crate::access::releases(src, None) else {
+            problems.push(format!(
+                "{}: no readable access-audit.ndjson",
+                src.display()
+            ));
+            continue;
+        };
+        for ev in events {
+            let (Some(name), Some(sha)) = (
+                ev["entity"][1]["name"].as_str(),
+                ev["entity"][1]["detail"][0]["valueString"].as_str(),
+            ) else {
+                continue;
+            };
+            if !name.starts_with("bundles/") {
+                continue; // ndjson: one release spread over the per-type files
+            }
+            match fs::read(dir.join(name)) {
+                Ok(b) if crate::pipeline::hex(&Sha256::digest(&b)) == sha => {}
+                Ok(_) => problems.push(format!("{name}: not the bytes its audit records")),
+                Err(_) => problems.push(format!("{name}: audited as released but missing")),
+            }
+            described.insert(name.to_string());
+        }
+    }
+    if let Ok(rd) = fs::read_dir(dir.join("bundles")) {
+        for e in rd.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let name = format!("bundles/{file}");
+            if !file.starts_with(crate::output::TEMP_PREFIX) && !described.contains(&name) {
+                problems.push(format!("{name}: in no access audit of this run"));
+            }
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -350,11 +350,28 @@ fn a_folder_with_foreign_files_is_refused_and_stray_bundles_are_removed() {
     assert_folder_consistent(&out);
     // A file in bundles/ that no input names: the rerun removes it and says so.
     fs::write(out.join("bundles/planted.json"), b"{}").unwrap();
+    // validate and audit describe the folder as one run, and name the stray file.
+    let v = common::run(&["validate", out.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stderr(&v));
+    assert!(
+        stderr(&v).contains("bundles/planted.json: in no access audit"),
+        "{}",
+        stderr(&v)
+    );
+    assert!(stderr(&v).contains("run: 20 input(s)"), "{}", stderr(&v));
+    let a = common::run(&["audit", out.to_str().unwrap()]);
+    assert!(
+        stderr(&a).contains("warning: bundles/planted.json"),
+        "{}",
+        stderr(&a)
+    );
     let o = convert_with(&consent, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("removed 1 file(s)"), "{}", stderr(&o));
     assert!(!out.join("bundles/planted.json").exists());
     assert_folder_consistent(&out);
+    let v = common::run(&["validate", out.join("bundles").to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
 }
 
 /// A batch big enough to take a moment: copies of the fixtures under distinct names.
