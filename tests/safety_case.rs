@@ -122,7 +122,7 @@ fn every_hazard_has_a_test_and_the_required_hazards_are_covered() {
         );
     }
     // Every hazard states severity, likelihood and residual risk on the matrix.
-    for (id, _) in &hz {
+    for id in hz.keys() {
         let section = log
             .split(&format!("## {id} "))
             .nth(1)
