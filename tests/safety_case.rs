@@ -75,12 +75,7 @@ fn defines_test(file: &Path, name: &str) -> bool {
     // The attribute lines just above the function must mark it as a test (or it is a
     // proptest! case, whose body is a test by construction).
     let before = &src[..at];
-    let window: String = before
-        .lines()
-        .rev()
-        .take(6)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let window: String = before.lines().rev().take(6).collect::<Vec<_>>().join("\n");
     window.contains("#[test]") || before.contains("proptest!")
 }
 
@@ -128,7 +123,13 @@ fn every_hazard_has_a_test_and_the_required_hazards_are_covered() {
             .nth(1)
             .and_then(|s| s.split("\n## ").next())
             .unwrap_or("");
-        for field in ["**Cause.**", "**Effect.**", "**Controls.**", "**Severity**", "residual"] {
+        for field in [
+            "**Cause.**",
+            "**Effect.**",
+            "**Controls.**",
+            "**Severity**",
+            "residual",
+        ] {
             assert!(section.contains(field), "{id} lacks {field}");
         }
     }
