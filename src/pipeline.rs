@@ -1708,6 +1708,9 @@ impl Explanation {
 }
 
 #[cfg(test)]
+mod admission_rules;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1032,6 +1032,9 @@ fn withheld(category: Option<Category>, r: WithheldReason) -> Decision {
 }
 
 #[cfg(test)]
+mod rules;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use ConsentEffect::{Dissent as D, Permit as P};
