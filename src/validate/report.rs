@@ -26,18 +26,24 @@ fn shown_id(id: &str) -> String {
 /// be a name, an NHS number or text) masked.
 fn shown_pointer(pointer: &str) -> String {
     let index = |t: &str| (1..=6).contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit());
-    pointer
-        .split('/')
-        .enumerate()
-        .map(|(i, t)| {
-            if i == 0 || index(t) || element_like(t) {
-                t.to_string()
-            } else {
-                crate::nhs::mask_nhs_number(t)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    masked_steps(pointer, '/', |i, t| i == 0 || index(t) || element_like(t))
+}
+
+/// One masking walk for both path forms: the steps `keep` accepts are shown as they are, any
+/// other step is masked (it may be an object key or an id taken from the instance).
+fn masked_steps(path: &str, sep: char, keep: impl Fn(usize, &str) -> bool) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, step) in path.split(sep).enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        if keep(i, step) {
+            out.push_str(step);
+        } else {
+            out.push_str(&crate::nhs::mask_nhs_number(step));
+        }
+    }
+    out
 }
 
 /// Whether a pointer or FHIRPath token looks like an element name (letters, digits and `_`,
@@ -58,25 +64,13 @@ fn element_like(t: &str) -> bool {
 /// A FHIRPath location (`Bundle.entry[3].resource.code`) as the reports show it: element-like
 /// steps and their indexes as they are, any other step masked.
 fn shown_location(location: &str) -> String {
-    location
-        .split('.')
-        .map(|step| {
-            let (name, index) = match step.find('[') {
-                Some(i) if step.ends_with(']') => (&step[..i], &step[i..]),
-                _ => (step, ""),
-            };
-            let index_ok = index.is_empty()
-                || index[1..index.len() - 1]
-                    .bytes()
-                    .all(|c| c.is_ascii_digit());
-            if element_like(name) && index_ok {
-                step.to_string()
-            } else {
-                crate::nhs::mask_nhs_number(step)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
+    masked_steps(location, '.', |_, step| {
+        let (name, index) = match step.find('[') {
+            Some(i) if step.ends_with(']') => (&step[..i], &step[i + 1..step.len() - 1]),
+            _ => (step, ""),
+        };
+        element_like(name) && index.bytes().all(|c| c.is_ascii_digit())
+    })
 }
 
 /// An offending value as the reports show it: its JSON kind, never its content (a value may be
@@ -466,5 +460,44 @@ pub fn render(report: &ValidateReport, format: super::ReportFormat) -> String {
         super::ReportFormat::Text => render_text(report),
         super::ReportFormat::Json => render_json(report),
         super::ReportFormat::Junit => render_junit(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_keep_element_names_and_indexes_and_mask_instance_keys() {
+        assert_eq!(
+            shown_pointer("/entry/3/resource/code"),
+            "/entry/3/resource/code"
+        );
+        let shown = shown_pointer("/contained/9434765919/name");
+        assert!(!shown.contains("9434765919"), "{shown}");
+        assert!(shown.starts_with("/contained/") && shown.ends_with("/name"));
+        let shown = shown_pointer("/extension/Mrs Smith");
+        assert!(!shown.contains("Smith"), "{shown}");
+    }
+
+    #[test]
+    fn locations_keep_element_steps_and_mask_the_rest() {
+        assert_eq!(
+            shown_location("Bundle.entry[3].resource.code"),
+            "Bundle.entry[3].resource.code"
+        );
+        for leak in [
+            "Bundle.entry[3].9434765919",
+            "Bundle.entry[x1].code",
+            "Bundle.Smith John",
+        ] {
+            let shown = shown_location(leak);
+            assert_ne!(shown, leak);
+            assert!(shown.starts_with("Bundle."), "{shown}");
+            assert!(
+                !shown.contains("9434765919") && !shown.contains("Smith"),
+                "{shown}"
+            );
+        }
     }
 }
