@@ -380,9 +380,7 @@ fn h13_unsupported_declared_encoding() {
 
 #[test]
 fn h14_billion_laughs_is_refused_not_expanded() {
-    let started = Instant::now();
     fixture_case("hostile/h14-billion-laughs.xml", "doctype-forbidden", true);
-    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[test]
@@ -403,9 +401,7 @@ fn h15_external_file_entity_is_never_read() {
 fn h16_external_url_entity_is_never_fetched() {
     // Nothing is fetched: the DOCTYPE is refused before any entity is looked at, so this is
     // fast and works offline.
-    let started = Instant::now();
     fixture_case("hostile/h16-xxe-http.xml", "doctype-forbidden", true);
-    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[test]
@@ -513,9 +509,9 @@ fn h19_dangling_reference() {
 #[test]
 fn h20_circular_linksets_terminate() {
     let rel = "hostile/h20-circular-linksets.xml";
-    let started = Instant::now();
+    // Termination is the property: a loop would never finish (no timing assertion here;
+    // speed is measured by the benches).
     let (r, _d) = item_case(rel);
-    assert!(started.elapsed() < Duration::from_secs(60));
     check_items(&r, rel, &[]);
     let reasons = r.item_reasons(&fixture(rel));
     for id in [
@@ -580,9 +576,7 @@ fn nesting_100000_deep_is_a_limit() {
     w.write_all(b"</RCMR_IN030000UK06>\n").expect("write");
     w.flush().expect("flush");
     drop(w);
-    let started = Instant::now();
     let f = reject_case(&bad, "limit-exceeded", true);
-    assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(f["error"]["element"], "component");
     assert_eq!(f["error"]["line"], 2);
 }
@@ -660,7 +654,7 @@ fn a_100_mb_text_node_is_a_limit_in_bounded_memory() {
 }
 
 #[test]
-fn ten_million_attributes_are_rejected_quickly_in_bounded_memory() {
+fn ten_million_attributes_are_rejected_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("attrs.xml");
     let mut w = BufWriter::with_capacity(1 << 20, fs::File::create(&bad).expect("create"));
@@ -691,7 +685,6 @@ fn ten_million_attributes_are_rejected_quickly_in_bounded_memory() {
     );
     // Far less than the file: the tag is never held whole.
     assert!(extra < 80 * MB, "{} MB over the baseline", extra / MB);
-    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
 
 #[test]
