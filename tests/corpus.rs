@@ -63,20 +63,98 @@ fn nopat_items_of_the_uk07_extract_never_reach_a_bundle() {
     let out = dir.path().join("o");
     let o = convert_permit_all(&file, &out, &[]);
     assert_eq!(o.status.code(), Some(0));
+    // The oracle is the source itself, read here without migx: every statement carrying a
+    // NOPAT confidentialityCode, and every id inside it.
+    let (marked, inside) = nopat_statements(&std::fs::read(&file).unwrap());
+    assert_eq!(
+        marked.len(),
+        2,
+        "the UK07 extract marks two statements NOPAT: {marked:?}"
+    );
     let audit = read_ndjson(&out.join("audit.ndjson"));
-    let confidential: Vec<&str> = audit
-        .iter()
-        .filter(|a| a["reason"] == "confidential")
-        .map(|a| a["source_id"].as_str().unwrap())
-        .collect();
-    assert!(!confidential.is_empty(), "the UK07 extract has NOPAT items");
+    for id in &marked {
+        let reason = audit
+            .iter()
+            .find(|a| a["source_id"].as_str() == Some(id.as_str()))
+            .map(|a| a["reason"].clone());
+        assert_eq!(
+            reason,
+            Some(serde_json::json!("confidential")),
+            "{id} is marked NOPAT in the source"
+        );
+    }
     let bundle = std::fs::read_to_string(out.join(
         "bundles/psa-integrationTest_RCMR_IN030000UK07_payload_part_with_confidentiality_code.json",
     ))
-    .unwrap();
-    for id in confidential {
-        assert!(!bundle.contains(id), "{id} is NOPAT but in the bundle");
+    .unwrap()
+    .to_ascii_lowercase();
+    for id in marked.iter().chain(&inside) {
+        assert!(
+            !bundle.contains(id.as_str()),
+            "{id} is NOPAT (or inside it) but in the bundle"
+        );
     }
+}
+
+/// Ids (lower case) of the elements that carry a NOPAT `confidentialityCode` as a direct
+/// child, and the ids of everything nested inside them (agent references excluded: they name
+/// staff, not record content). The code may come after the children, so each open element
+/// keeps its descendants' ids until it closes.
+fn nopat_statements(xml: &[u8]) -> (Vec<String>, Vec<String>) {
+    use quick_xml::events::Event;
+    struct Open {
+        name: String,
+        id: Option<String>,
+        nopat: bool,
+        below: Vec<String>,
+    }
+    let attr = |e: &quick_xml::events::BytesStart, name: &str| {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.0 == name)
+            .map(|a| a.value.to_ascii_lowercase())
+    };
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let (mut marked, mut inside) = (Vec::new(), Vec::new());
+    loop {
+        match reader.read_event_into(&mut buf).unwrap() {
+            Event::Start(e) => stack.push(Open {
+                name: e.name().0.to_string(),
+                id: None,
+                nopat: false,
+                below: Vec::new(),
+            }),
+            Event::Empty(e) => {
+                let Some(top) = stack.last_mut() else {
+                    continue;
+                };
+                if e.name().0 == "id" && top.name != "agentRef" && top.id.is_none() {
+                    top.id = attr(&e, "root");
+                } else if e.name().0 == "confidentialityCode"
+                    && attr(&e, "code").as_deref() == Some("nopat")
+                {
+                    top.nopat = true;
+                }
+            }
+            Event::End(_) => {
+                let Some(open) = stack.pop() else { continue };
+                let mut ids = open.below;
+                if open.nopat {
+                    marked.extend(open.id);
+                    inside.append(&mut ids);
+                } else if let Some(parent) = stack.last_mut() {
+                    parent.below.extend(open.id);
+                    parent.below.append(&mut ids);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    (marked, inside)
 }
 
 #[test]
