@@ -87,3 +87,134 @@ fn dose_and_quantity_text_are_shared_by_default_and_the_policy_turns_them_off() 
     let audit = read_ndjson(&off.join("audit.ndjson"));
     assert!(text_lines(&audit) > before, "{before}");
 }
+
+/// Every plan's repeat information agrees with the orders shared under it, and every
+/// statement's last issue date is no earlier than any of them (one rule, every bundle).
+fn assert_issue_facts(b: &Value) {
+    let orders: Vec<&Value> = resources(b, "MedicationRequest")
+        .filter(|r| r["intent"] == "order")
+        .collect();
+    for plan in resources(b, "MedicationRequest").filter(|r| r["intent"] == "plan") {
+        let urn = format!("urn:uuid:{}", plan["id"].as_str().unwrap());
+        let under: Vec<&&Value> = orders
+            .iter()
+            .filter(|o| o["basedOn"][0]["reference"] == urn.as_str())
+            .collect();
+        let info = plan["extension"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["url"].as_str().unwrap().ends_with("MedicationRepeatInformation"));
+        if let Some(info) = info {
+            let issued = info["extension"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["url"] == "numberOfPrescriptionsIssued")
+                .and_then(|e| e["valueUnsignedInt"].as_u64());
+            // A repeat-dispensing prescription is issued once and dispensed in batches: the
+            // source counts prescriptions, not the batch issues.
+            let batches = plan["courseOfTherapyType"]["coding"][0]["code"]
+                == "continuous-repeating-dispensing";
+            if let Some(n) = issued.filter(|_| !batches) {
+                assert!(n as usize >= under.len(), "{n} < {} orders: {plan}", under.len());
+            }
+        } else {
+            assert!(under.is_empty(), "orders but no repeat information: {plan}");
+        }
+        let course = &plan["courseOfTherapyType"]["coding"][0]["code"];
+        let repeats = plan["dispenseRequest"]["numberOfRepeatsAllowed"].as_u64();
+        assert_eq!(course == "acute", repeats == Some(0), "{plan}");
+        for ms in resources(b, "MedicationStatement")
+            .filter(|m| m["basedOn"][0]["reference"] == urn.as_str())
+        {
+            let last = ms["extension"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["url"].as_str().unwrap().ends_with("LastIssueDate"))
+                .and_then(|e| e["valueDateTime"].as_str());
+            for o in &under {
+                let day = &o["authoredOn"].as_str().unwrap()[..10];
+                let last = last.unwrap_or_else(|| panic!("issued, no last issue date: {ms}"));
+                assert!(last[..10.min(last.len())] >= day[..10.min(last.len())], "{last} < {day}");
+            }
+        }
+    }
+}
+
+#[test]
+fn results_and_reports_say_when_they_were_issued_and_plans_how_often() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fx");
+    convert_fixtures(&out, &[]);
+    let b = bundle(&out, "02-pathology-report");
+    let mut n = 0;
+    for ty in ["Observation", "DiagnosticReport"] {
+        for r in resources(&b, ty) {
+            // The composition's author/time (a minute-precision instant), as the translator.
+            assert_eq!(r["issued"], "2026-02-11T12:00:00+00:00", "{r}");
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "a report and its results");
+    let b = bundle(&out, "03-medications");
+    let plan = resources(&b, "MedicationRequest")
+        .find(|r| r["intent"] == "plan")
+        .expect("a plan");
+    let info = &plan["extension"][0];
+    assert_eq!(
+        info["url"],
+        "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-MedicationRepeatInformation"
+    );
+    assert_eq!(info["extension"][0]["url"], "numberOfPrescriptionsIssued");
+    assert_eq!(info["extension"][0]["valueUnsignedInt"], 1);
+    let ms = resources(&b, "MedicationStatement").next().unwrap();
+    assert!(ms["extension"][0]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("Extension-UKCore-MedicationStatementLastIssueDate"));
+    for b in bundles_of(&out) {
+        assert_issue_facts(&b);
+    }
+    // The corpora, both formats: the same rules on every bundle, and the GP Connect
+    // prescription types survive (repeat dispensing is UK Core's own course of therapy).
+    let Some(corpus) = corpus() else {
+        eprintln!("SKIP corpus part: ../shared/corpus absent");
+        return;
+    };
+    let mut courses = std::collections::BTreeSet::new();
+    for sub in ["gp2gp-ehrextract", "gpconnect-stu3"] {
+        let o = dir.path().join(sub);
+        convert_permit_all(&corpus.join(sub), &o, &[]);
+        for b in bundles_of(&o) {
+            assert_issue_facts(&b);
+            for r in resources(&b, "MedicationRequest") {
+                if let Some(c) = r["courseOfTherapyType"]["coding"][0]["code"].as_str() {
+                    courses.insert(c.to_string());
+                }
+                assert!(r["issued"].is_null());
+            }
+            for r in resources(&b, "Observation").chain(resources(&b, "DiagnosticReport")) {
+                if let Some(t) = r["issued"].as_str() {
+                    assert!(t.len() >= 20 && t.contains('T'), "an instant: {t}");
+                }
+            }
+        }
+    }
+    assert!(
+        courses.contains("continuous-repeating-dispensing") && courses.contains("acute"),
+        "{courses:?}"
+    );
+}
+
+fn bundles_of(out: &Path) -> Vec<Value> {
+    let mut v: Vec<_> = std::fs::read_dir(out.join("bundles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v.iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}

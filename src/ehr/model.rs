@@ -217,6 +217,10 @@ pub struct Item {
     pub effective: Effective,
     /// `availabilityTime`: when it was recorded in the source system.
     pub availability: DateField,
+    /// When the author committed it: XML `author/time` (on an `ehrComposition`, the time its
+    /// statements were filed; the NHS translator's `issued`); STU3 `Observation.issued` and
+    /// `DiagnosticReport.issued`. Shared as `issued` only at minute precision or finer.
+    pub authored: DateField,
     /// Confidentiality codes on this element itself.
     pub confidentiality: Vec<String>,
     /// Further placements beside `parent` (GP Connect: every consultation, report, group or
@@ -258,6 +262,15 @@ pub struct Item {
     // ehrSupplyAuthorise
     /// ehrSupplyAuthorise: `repeatNumber` (0 = acute, otherwise the number of repeats allowed).
     pub repeat_number: Option<u32>,
+    /// ehrSupplyAuthorise: how many issues the source says were made under it (STU3
+    /// `numberOfRepeatPrescriptionsIssued`); XML counts its `ehrSupplyPrescribe`s instead.
+    pub issues_recorded: Option<u32>,
+    /// ehrSupplyAuthorise: repeat dispensing (STU3 prescription type `repeat-dispensing`):
+    /// UK Core's `continuous-repeating-dispensing` course of therapy.
+    pub repeat_dispensing: bool,
+    /// MedicationStatement: the date of the last issue as the source states it (STU3
+    /// `MedicationStatementLastIssueDate`); XML takes the latest issue's date instead.
+    pub last_issue: DateField,
     /// ehrSupplyAuthorise: the quantity per issue as written.
     pub quantity: Option<String>,
     /// ehrSupplyAuthorise/ehrSupplyPrescribe: the quantity's unit as the source wrote it
@@ -305,6 +318,10 @@ impl Item {
             code_uncoded: _,
             effective: _,
             availability: _,
+            authored: _,
+            issues_recorded: _,
+            repeat_dispensing: _,
+            last_issue: _,
             confidentiality: _,
             depends_on: _,
             also_in: _,

@@ -74,6 +74,7 @@ enum Tag {
     ReferenceRange,
     ReferenceInterpretationRange,
     Text,
+    Time,
     PertinentInformation,
     PertinentAnnotation,
     PertinentMedicationDosage,
@@ -111,6 +112,7 @@ fn tag_of(local: &str) -> Tag {
             b"name" => Tag::Name,
             b"high" => Tag::High,
             b"text" => Tag::Text,
+            b"time" => Tag::Time,
             _ => Tag::Other,
         },
         5 => match b {
@@ -716,6 +718,7 @@ impl State {
             [Tag::EffectiveTime, Tag::High] => set_date(&mut item.effective.high, a),
             [Tag::EffectiveTime, Tag::Center] => set_date(&mut item.effective.center, a),
             [Tag::AvailabilityTime] => set_date(&mut item.availability, a),
+            [Tag::Author, Tag::Time] => set_date(&mut item.authored, a),
             // At any depth inside the statement (not only as its direct child): a code the
             // reader does not place is still a restriction on the statement.
             [.., Tag::ConfidentialityCode] => {

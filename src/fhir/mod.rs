@@ -32,6 +32,12 @@ pub const SCT_DESC_ID_URL: &str = "http://hl7.org/fhir/StructureDefinition/codin
 pub const DATA_ABSENT_REASON_URL: &str =
     "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 const V3_ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+/// Prefix of UK Core extension URLs; append the extension name.
+pub const UKCORE_EXT: &str = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-";
+const HL7_COURSE_OF_THERAPY: &str =
+    "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy";
+const UKCORE_COURSE_OF_THERAPY: &str =
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-MedicationRequestCourseOfTherapy";
 
 /// What the release is made under: who asked, with what consent, by which rules.
 #[derive(Debug, Clone)]
@@ -72,6 +78,7 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         policy: rc.policy,
         patient_ref: urn(&patient_id),
         report_results: report_results(ex, d),
+        source_issues: source_issues(ex),
     };
 
     // Clinical resources per category, in document order.
@@ -340,6 +347,21 @@ struct Mapper<'a> {
     patient_ref: String,
     /// Report -> its top-level shared results and groups, found in one pass.
     report_results: HashMap<usize, Vec<usize>>,
+    /// Authorisation source id -> every issue made under it in the source, in one pass.
+    source_issues: HashMap<&'a str, Vec<usize>>,
+}
+
+fn source_issues(ex: &Extract) -> HashMap<&str, Vec<usize>> {
+    let mut out: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, item) in ex.items.iter().enumerate() {
+        if item.element != Some(crate::ehr::model::Element::EhrSupplyPrescribe) {
+            continue;
+        }
+        if let Some(a) = item.prior_ref.as_deref().filter(|a| !a.is_empty()) {
+            out.entry(a).or_default().push(i);
+        }
+    }
+    out
 }
 
 fn report_results(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
@@ -426,6 +448,18 @@ impl Mapper<'_> {
             })
             .map(|c| json!({ "reference": urn(&source_uuid(&self.item(c).id)) }))
             .collect()
+    }
+
+    /// `issued` (a FHIR `instant`) of a result or report: when its author committed it,
+    /// on the item itself (STU3 `issued`) or on the nearest container that says (XML: the
+    /// `ehrComposition`'s `author/time`, as the NHS translator reads it). Only a time given
+    /// to the minute or finer is an instant; a bare date is not invented into one.
+    fn issued(&self, i: usize) -> Option<String> {
+        std::iter::once(i)
+            .chain(self.ex.ancestors(i))
+            .find_map(|a| self.item(a).authored.value())
+            .filter(|t| t.precision >= crate::ehr::ts::Precision::Minute)
+            .map(|t| t.fhir_instant())
     }
 
     fn base(&self, ty: &str, i: usize) -> Map<String, Json> {
@@ -576,6 +610,9 @@ impl Mapper<'_> {
         if let Some(t) = item.effective.point().value().or(item.availability.value()) {
             m.insert("effectiveDateTime".into(), json!(t.fhir()));
         }
+        if let Some(t) = self.issued(i) {
+            m.insert("issued".into(), json!(t));
+        }
         let detail = self.policy.detail();
         let value_unit = match &item.value {
             Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
@@ -647,6 +684,9 @@ impl Mapper<'_> {
         if let Some(t) = item.effective.point().value().or(item.availability.value()) {
             m.insert("effectiveDateTime".into(), json!(t.fhir()));
         }
+        if let Some(t) = self.issued(i) {
+            m.insert("issued".into(), json!(t));
+        }
         let results: Vec<Json> = self
             .report_results
             .get(&i)
@@ -684,9 +724,48 @@ impl Mapper<'_> {
         if let Some(d) = &dosage {
             ms.insert("dosage".into(), d.clone());
         }
+        // The issues made under this authorisation in the source (shared or not: only
+        // their count and latest date are stated, never what was withheld).
+        let issues: Vec<&Item> = self
+            .source_issues
+            .get(auth.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&p| self.item(p))
+            .collect();
+        // The latest of the issues' own dates and the date the source states (GP Connect's
+        // last issue date can predate an issue the same record holds).
+        let last_issue = issues
+            .iter()
+            .filter_map(|p| p.availability.value())
+            .chain(item.last_issue.value())
+            .max_by_key(|t| t.epoch_secs());
+        if let Some(t) = last_issue {
+            ms.insert(
+                "extension".into(),
+                json!([{ "url": format!("{UKCORE_EXT}MedicationStatementLastIssueDate"), "valueDateTime": t.fhir() }]),
+            );
+        }
         out.push(Json::Object(ms));
 
         let mut plan = self.base("MedicationRequest", authorise);
+        let mut repeat_info = Vec::new();
+        let issued = auth
+            .issues_recorded
+            .or_else(|| u32::try_from(issues.len()).ok());
+        if let Some(n) = issued {
+            repeat_info.push(json!({ "url": "numberOfPrescriptionsIssued", "valueUnsignedInt": n }));
+        }
+        if let Some(t) = auth.effective.high.value() {
+            repeat_info.push(json!({ "url": "authorisationExpiryDate", "valueDateTime": t.fhir() }));
+        }
+        if !repeat_info.is_empty() {
+            plan.insert(
+                "extension".into(),
+                json!([{ "url": format!("{UKCORE_EXT}MedicationRepeatInformation"), "extension": repeat_info }]),
+            );
+        }
         plan.insert("status".into(), json!("active"));
         plan.insert("intent".into(), json!("plan"));
         plan.insert("medicationCodeableConcept".into(), med.clone());
@@ -695,14 +774,18 @@ impl Mapper<'_> {
         if let Some(t) = auth.availability.value() {
             plan.insert("authoredOn".into(), json!(t.fhir()));
         }
-        let course = if auth.repeat_number.unwrap_or(0) == 0 {
-            "acute"
+        // UK Core's PrescriptionType extension is retired: acute, repeat and repeat
+        // dispensing are the course of therapy (UKCore-MedicationRequestCourseOfTherapy).
+        let (course_system, course) = if auth.repeat_number.unwrap_or(0) == 0 {
+            (HL7_COURSE_OF_THERAPY, "acute")
+        } else if auth.repeat_dispensing {
+            (UKCORE_COURSE_OF_THERAPY, "continuous-repeating-dispensing")
         } else {
-            "continuous"
+            (HL7_COURSE_OF_THERAPY, "continuous")
         };
         plan.insert(
             "courseOfTherapyType".into(),
-            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": course }] }),
+            json!({ "coding": [{ "system": course_system, "code": course }] }),
         );
         if let Some(d) = &dosage {
             plan.insert("dosageInstruction".into(), d.clone());

@@ -61,6 +61,7 @@ const EXT_RELATED_CONTENT: &str = "Extension-CareConnect-RelatedClinicalContent-
 const EXT_SIGNIFICANCE: &str = "Extension-CareConnect-ProblemSignificance-1";
 const EXT_PRESCRIPTION_TYPE: &str = "Extension-CareConnect-GPC-PrescriptionType-1";
 const EXT_REPEAT_INFO: &str = "Extension-CareConnect-GPC-MedicationRepeatInformation-1";
+const EXT_LAST_ISSUE: &str = "Extension-CareConnect-GPC-MedicationStatementLastIssueDate-1";
 const EXT_STATUS_REASON: &str = "Extension-CareConnect-GPC-MedicationStatusReason-1";
 const EXT_ALLERGY_END: &str = "Extension-CareConnect-GPC-AllergyIntoleranceEnd-1";
 const EXT_ASSOCIATED_ENCOUNTER: &str = "encounter-associatedEncounter";
@@ -1496,6 +1497,11 @@ impl<'a> Reader<'a> {
             ("plan", Some(&s)) => self.res[s].id.clone(),
             _ => format!("{own_id}-ms"),
         };
+        let last_issue = self
+            .statement_of_plan
+            .get(&i)
+            .and_then(|&s| extension(self.res[s].v, EXT_LAST_ISSUE))
+            .map_or(DateField::Absent, |e| date(e.get("valueDateTime")));
         let mut ms_security = security(v);
         let mut carried = all_codings(v);
         if let Some(m) = self.lookup(v.get("medicationReference"), i) {
@@ -1523,17 +1529,27 @@ impl<'a> Reader<'a> {
             carried,
             free_text: dosage_text,
             dosage_text: dosage,
+            last_issue,
             ..Item::default()
         });
         let supply_text = has_text(v.get("note"));
         match intent {
             "plan" => {
-                let acute = extension(v, EXT_PRESCRIPTION_TYPE)
+                let prescription_type = extension(v, EXT_PRESCRIPTION_TYPE)
                     .map(|e| codings(e.get("valueCodeableConcept")))
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c.code == "acute" || c.code == "acute-handwritten")
-                    });
+                    .unwrap_or_default();
+                let acute = prescription_type
+                    .iter()
+                    .any(|c| c.code == "acute" || c.code == "acute-handwritten");
+                let repeat_dispensing = !acute
+                    && prescription_type
+                        .iter()
+                        .any(|c| c.code == "repeat-dispensing");
+                let issues_recorded = extension(v, EXT_REPEAT_INFO)
+                    .and_then(|e| extension(e, "numberOfRepeatPrescriptionsIssued"))
+                    .and_then(|e| e.get("valueUnsignedInt").or_else(|| e.get("valueInteger")))
+                    .and_then(Json::as_u64)
+                    .and_then(|n| u32::try_from(n).ok());
                 let repeats = extension(v, EXT_REPEAT_INFO)
                     .and_then(|e| extension(e, "numberOfRepeatPrescriptionsAllowed"))
                     .and_then(|e| e.get("valueUnsignedInt").or_else(|| e.get("valueInteger")))
@@ -1559,6 +1575,8 @@ impl<'a> Reader<'a> {
                     effective,
                     availability,
                     repeat_number: Some(repeat_number),
+                    issues_recorded,
+                    repeat_dispensing,
                     quantity,
                     quantity_unit,
                     free_text: supply_text,
@@ -1660,6 +1678,7 @@ impl<'a> Reader<'a> {
             },
         };
         item.availability = date(v.get("issued"));
+        item.authored = item.availability;
         if members.is_empty() && components.is_empty() {
             observation_value(&mut item, v);
             self.push(item);
@@ -1688,6 +1707,7 @@ impl<'a> Reader<'a> {
                 codes: codings(c.get("code")),
                 effective,
                 availability,
+                authored: availability,
                 free_text: has_text(c.get("code")),
                 ..Item::default()
             };
@@ -1715,6 +1735,7 @@ impl<'a> Reader<'a> {
             },
         };
         item.availability = date(v.get("issued"));
+        item.authored = item.availability;
         item.free_text |= has_text(v.get("conclusion")) || v.get("presentedForm").is_some();
         let availability = item.availability;
         let report = self.push(item);
