@@ -104,7 +104,12 @@ fn assert_issue_facts(b: &Value) {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|e| e["url"].as_str().unwrap().ends_with("MedicationRepeatInformation"));
+            .find(|e| {
+                e["url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("MedicationRepeatInformation")
+            });
         if let Some(info) = info {
             let issued = info["extension"]
                 .as_array()
@@ -117,7 +122,11 @@ fn assert_issue_facts(b: &Value) {
             let batches = plan["courseOfTherapyType"]["coding"][0]["code"]
                 == "continuous-repeating-dispensing";
             if let Some(n) = issued.filter(|_| !batches) {
-                assert!(n as usize >= under.len(), "{n} < {} orders: {plan}", under.len());
+                assert!(
+                    n as usize >= under.len(),
+                    "{n} < {} orders: {plan}",
+                    under.len()
+                );
             }
         } else {
             assert!(under.is_empty(), "orders but no repeat information: {plan}");
@@ -137,7 +146,10 @@ fn assert_issue_facts(b: &Value) {
             for o in &under {
                 let day = &o["authoredOn"].as_str().unwrap()[..10];
                 let last = last.unwrap_or_else(|| panic!("issued, no last issue date: {ms}"));
-                assert!(last[..10.min(last.len())] >= day[..10.min(last.len())], "{last} < {day}");
+                assert!(
+                    last[..10.min(last.len())] >= day[..10.min(last.len())],
+                    "{last} < {day}"
+                );
             }
         }
     }

@@ -755,10 +755,12 @@ impl Mapper<'_> {
             .issues_recorded
             .or_else(|| u32::try_from(issues.len()).ok());
         if let Some(n) = issued {
-            repeat_info.push(json!({ "url": "numberOfPrescriptionsIssued", "valueUnsignedInt": n }));
+            repeat_info
+                .push(json!({ "url": "numberOfPrescriptionsIssued", "valueUnsignedInt": n }));
         }
         if let Some(t) = auth.effective.high.value() {
-            repeat_info.push(json!({ "url": "authorisationExpiryDate", "valueDateTime": t.fhir() }));
+            repeat_info
+                .push(json!({ "url": "authorisationExpiryDate", "valueDateTime": t.fhir() }));
         }
         if !repeat_info.is_empty() {
             plan.insert(
