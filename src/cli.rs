@@ -740,6 +740,9 @@ pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
         let _ = writeln!(w, "    {:<26} {:>8}", r, n);
     }
     let _ = writeln!(w, "    {:<26} {:>8}", "free text removed", t.text_removed);
+    if !t.hierarchy.is_empty() {
+        let _ = writeln!(w, "  {}", t.hierarchy);
+    }
     let no_release = t.withheld_no_snomed_release();
     if no_release > 0 {
         let _ = writeln!(
@@ -1003,11 +1006,16 @@ fn snomed_index(release: &std::path::Path, out: &std::path::Path) -> i32 {
         return fail(&format!("{}: {e}", out.display()));
     }
     eprintln!(
-        "migx: indexed release {} ({} concepts, {} descriptions, {} exclusion members) in {:.2} s -> {}",
+        "migx: indexed release {} ({} concepts, {} descriptions, {} exclusion members, {}) in {:.2} s -> {}",
         idx.release_version(),
         idx.concept_count(),
         idx.description_count(),
         idx.exclusion_member_count(),
+        if idx.has_hierarchy() {
+            format!("{} IS-A relationships", idx.is_a_count())
+        } else {
+            "no relationship file: subtypes will not be checked".to_string()
+        },
         built.as_secs_f64(),
         out.display()
     );

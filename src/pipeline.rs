@@ -865,6 +865,9 @@ pub struct RunTotals {
     /// No SNOMED CT release was loaded, so items coded only by description ids were withheld
     /// (`unresolved-code`).
     pub no_snomed_release: bool,
+    /// How far sensitive SNOMED CT codes were matched (IS-A subtypes with a release's
+    /// hierarchy, or only exact matches and Read v2/CTV3 prefixes), for the end-of-run table.
+    pub hierarchy: String,
 }
 
 /// What the operator can do about items withheld because no SNOMED CT release was loaded
@@ -938,6 +941,7 @@ pub fn run_batch(
     let mut totals = RunTotals {
         inputs: inputs.len(),
         no_snomed_release: settings.policy.snomed_release_version().is_none(),
+        hierarchy: settings.exclusion_basis().hierarchy_text(),
         ..RunTotals::default()
     };
     let mut journal = output::Journal::open(&meta)?;

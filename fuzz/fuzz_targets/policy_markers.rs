@@ -7,12 +7,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use migx::consent::{ConsentBook, ConsentDecision};
 use migx::pipeline::{convert_file, ConvertSettings, Status};
 use migx::policy::decide::PatientWithheld;
-use migx::policy::Policy;
+use migx_fuzz::{permissive_settings, scratch_dir};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 #[allow(dead_code)]
 #[path = "../../tests/common/positions.rs"]
@@ -27,14 +26,10 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let policy = Arc::new(Policy::embedded_default().expect("embedded policy"));
-        let consent = Arc::new(ConsentBook::all(ConsentDecision::Permit, "Y02345", "TREAT"));
-        let mut settings = ConvertSettings::new(policy, consent);
-        settings.allow_test_identities = true;
-        settings.run_permitted_requesters = vec!["Y02345".to_string()];
-        let dir = std::env::temp_dir().join(format!("migx-fuzz-markers-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        Fixture { settings, dir }
+        Fixture {
+            settings: permissive_settings(),
+            dir: scratch_dir("markers"),
+        }
     })
 }
 

@@ -1,22 +1,35 @@
 //! A compact index of a SNOMED CT RF2 release: description id -> concept id, concept active
-//! flags, semantic tags (from the fully specified names) and the members of the GP summary
-//! exclusion refsets. Built once from a release folder (`SnomedIndex::build`), written to a
-//! single binary file (`write`) and loaded in milliseconds (`load`) by later runs.
+//! flags, semantic tags (from the fully specified names), one display term per concept, the
+//! IS-A hierarchy and the members of the GP summary exclusion refsets. Built once from a
+//! release folder (`SnomedIndex::build`), written to a single binary file (`write`) and
+//! loaded in milliseconds (`load`) by later runs.
 //!
-//! Only Snapshot files are read: `sct2_Concept_Snapshot*.txt`, `sct2_Description_Snapshot*.txt`
-//! and `der2_Refset_SimpleSnapshot*.txt`, found recursively (an edition is usually the
-//! International release plus the UK extension side by side).
+//! Only Snapshot files are read: `sct2_Concept_Snapshot*.txt`, `sct2_Description_Snapshot*.txt`,
+//! `sct2_Relationship_Snapshot*.txt` (inferred relationships: active IS-A rows only),
+//! `der2_cRefset_LanguageSnapshot*.txt` and `der2_Refset_SimpleSnapshot*.txt`, found
+//! recursively (an edition is usually the International release plus the UK extension side
+//! by side).
+//!
+//! **Display term** of a concept (see [`SnomedIndex::term`]): among its active descriptions,
+//! the synonym marked *preferred* in a language refset; else its fully specified name if that
+//! is preferred; else (a release without a language refset entry for the concept) an active
+//! synonym; else its active FSN. Ties go to the language refset first in
+//! [`LANGUAGE_REFSET_PRIORITY`] (NHS realm clinical, NHS realm pharmacy, GB English, US
+//! English, then any other by id), then the smallest description id.
 //!
 //! Index file layout (all integers little-endian):
 //! ```text
 //! magic      8 bytes  "MIGXSCT\0"
-//! format     u32      1
+//! format     u32      2
 //! version    u32 len + UTF-8 release version string
 //! tags       u32 count, then count x (u32 len + UTF-8 semantic tag)
 //! descs      u64 count, count x u64 description id (sorted), count x u64 concept id
 //! concepts   u64 count, count x u64 concept id (sorted), count x u32 flags
 //!            (bit 31 = active, low 31 bits = tag index + 1, 0 = no tag)
 //! refset     u64 count, count x u64 concept id (sorted), count x u64 refset id
+//! terms      u64 len + UTF-8 blob, (concepts + 1) x u32 offsets into it (concept order)
+//! is-a       u32 1 if a relationship file was read, else 0; u64 count,
+//!            count x u64 parent (sorted with the child), count x u64 child
 //! end        8 bytes  "MIGXEND\0"
 //! ```
 
@@ -36,10 +49,26 @@ pub const EXCLUSION_REFSETS: [u64; 4] = [
 
 /// `typeId` of a fully specified name.
 pub const FSN_TYPE_ID: u64 = 900_000_000_000_003_001;
+/// `typeId` of a synonym.
+pub const SYNONYM_TYPE_ID: u64 = 900_000_000_000_013_009;
+/// `typeId` of the IS-A relationship (116680003 |Is a|).
+pub const IS_A_TYPE_ID: u64 = 116_680_003;
+/// `acceptabilityId` of a preferred description in a language refset.
+pub const PREFERRED_ID: u64 = 900_000_000_000_548_007;
+/// Language refsets in the order their preferred terms are chosen: the NHS realm language
+/// refsets of the UK Edition (clinical part 999001261000000100, pharmacy part
+/// 999000691000001104), then the International GB English (900000000000508004) and US English
+/// (900000000000509007) refsets. Any other language refset comes after these, by id.
+pub const LANGUAGE_REFSET_PRIORITY: [u64; 4] = [
+    999_001_261_000_000_100,
+    999_000_691_000_001_104,
+    900_000_000_000_508_004,
+    900_000_000_000_509_007,
+];
 
 const MAGIC: &[u8; 8] = b"MIGXSCT\0";
 const END: &[u8; 8] = b"MIGXEND\0";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const ACTIVE_BIT: u32 = 1 << 31;
 
 /// Errors building, writing or loading an index. They name the file (and line).
@@ -96,12 +125,22 @@ pub struct SnomedIndex {
     concept_flags: Vec<u32>,
     refset_concepts: Vec<u64>,
     refset_ids: Vec<u64>,
+    /// Display terms, concatenated; concept `i`'s term is `term_blob[term_offsets[i]..term_offsets[i + 1]]`.
+    term_blob: String,
+    term_offsets: Vec<u32>,
+    /// A relationship file was read (so [`SnomedIndex::has_hierarchy`]).
+    hierarchy: bool,
+    /// Active IS-A edges, sorted by (parent, child).
+    isa_parents: Vec<u64>,
+    isa_children: Vec<u64>,
 }
 
 /// The kind of RF2 file, from its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum FileKind {
     Concept,
+    Relationship,
+    LanguageRefset,
     Description,
     SimpleRefset,
 }
@@ -114,6 +153,10 @@ fn file_kind(name: &str) -> Option<FileKind> {
         Some(FileKind::Concept)
     } else if name.starts_with("sct2_Description_Snapshot") {
         Some(FileKind::Description)
+    } else if name.starts_with("sct2_Relationship_Snapshot") {
+        Some(FileKind::Relationship)
+    } else if name.starts_with("der2_cRefset_LanguageSnapshot") {
+        Some(FileKind::LanguageRefset)
     } else if name.starts_with("der2_Refset_SimpleSnapshot") {
         Some(FileKind::SimpleRefset)
     } else {
@@ -238,7 +281,8 @@ impl SnomedIndex {
                 files.push((kind, entry.path().to_path_buf()));
             }
         }
-        files.sort_by(|a, b| a.1.cmp(&b.1));
+        // By kind, then path: language refsets are read before the descriptions they rank.
+        files.sort();
         let has = |k: FileKind| files.iter().any(|(kind, _)| *kind == k);
         if !has(FileKind::Concept) || !has(FileKind::Description) {
             return Err(ReleaseError::Release {
@@ -251,11 +295,20 @@ impl SnomedIndex {
 
         // Concepts: id -> (effectiveTime, active).
         let mut concepts: HashMap<u64, (u32, bool)> = HashMap::new();
-        // Descriptions: id -> (effectiveTime, concept).
-        let mut descs: HashMap<u64, (u32, u64)> = HashMap::new();
+        // Descriptions: id -> (effectiveTime, concept, active).
+        let mut descs: HashMap<u64, (u32, u64, bool)> = HashMap::new();
         // FSN semantic tags: concept -> (effectiveTime, tag).
         let mut fsn_tags: HashMap<u64, (u32, String)> = HashMap::new();
         let mut versions: Vec<String> = Vec::new();
+        // IS-A relationships: id -> (effectiveTime, active, child, parent).
+        let mut isa: HashMap<u64, (u32, bool, u64, u64)> = HashMap::new();
+        let mut hierarchy = false;
+        // Language refset members: (refset, description) -> (effectiveTime, active, preferred).
+        let mut language: HashMap<(u64, u64), (u32, bool, bool)> = HashMap::new();
+        // Best rank of a description preferred in some language refset (lower is better).
+        let mut preferred: HashMap<u64, u64> = HashMap::new();
+        // The display term chosen so far: concept -> (rank key, description id, term).
+        let mut terms: HashMap<u64, (TermRank, u64, String)> = HashMap::new();
 
         for (kind, path) in &files {
             match kind {
@@ -290,7 +343,80 @@ impl SnomedIndex {
                         },
                     )?;
                 }
+                FileKind::Relationship => {
+                    hierarchy = true;
+                    for_each_row(
+                        path,
+                        &[
+                            "id",
+                            "effectiveTime",
+                            "active",
+                            "moduleId",
+                            "sourceId",
+                            "destinationId",
+                            "relationshipGroup",
+                            "typeId",
+                            "characteristicTypeId",
+                            "modifierId",
+                        ],
+                        |line, c| {
+                            let type_id = num(path, line, c[7], "typeId")?;
+                            if type_id != IS_A_TYPE_ID {
+                                return Ok(());
+                            }
+                            let id = num(path, line, c[0], "id")?;
+                            let et = num(path, line, c[1], "effectiveTime")? as u32;
+                            let active = flag(path, line, c[2])?;
+                            let child = num(path, line, c[4], "sourceId")?;
+                            let parent = num(path, line, c[5], "destinationId")?;
+                            match isa.get(&id) {
+                                Some((t, ..)) if *t > et => {}
+                                _ => {
+                                    isa.insert(id, (et, active, child, parent));
+                                }
+                            }
+                            Ok(())
+                        },
+                    )?;
+                }
+                FileKind::LanguageRefset => {
+                    for_each_row(
+                        path,
+                        &[
+                            "id",
+                            "effectiveTime",
+                            "active",
+                            "moduleId",
+                            "refsetId",
+                            "referencedComponentId",
+                            "acceptabilityId",
+                        ],
+                        |line, c| {
+                            let et = num(path, line, c[1], "effectiveTime")? as u32;
+                            let active = flag(path, line, c[2])?;
+                            let refset = num(path, line, c[4], "refsetId")?;
+                            let desc = num(path, line, c[5], "referencedComponentId")?;
+                            let pref = num(path, line, c[6], "acceptabilityId")? == PREFERRED_ID;
+                            match language.get(&(refset, desc)) {
+                                Some((t, ..)) if *t > et => {}
+                                _ => {
+                                    language.insert((refset, desc), (et, active, pref));
+                                }
+                            }
+                            Ok(())
+                        },
+                    )?;
+                }
                 FileKind::Description => {
+                    if preferred.is_empty() {
+                        for (&(refset, desc), &(_, active, pref)) in &language {
+                            if active && pref {
+                                let rank = language_rank(refset);
+                                let e = preferred.entry(desc).or_insert(rank);
+                                *e = (*e).min(rank);
+                            }
+                        }
+                    }
                     for_each_row(
                         path,
                         &[
@@ -311,9 +437,24 @@ impl SnomedIndex {
                             let concept = num(path, line, c[4], "conceptId")?;
                             let type_id = num(path, line, c[6], "typeId")?;
                             match descs.get(&id) {
-                                Some((t, _)) if *t > et => {}
+                                Some((t, ..)) if *t > et => {}
                                 _ => {
-                                    descs.insert(id, (et, concept));
+                                    descs.insert(id, (et, concept, active));
+                                }
+                            }
+                            if active && (type_id == FSN_TYPE_ID || type_id == SYNONYM_TYPE_ID) {
+                                let rank = TermRank {
+                                    not_preferred: !preferred.contains_key(&id),
+                                    fsn: type_id == FSN_TYPE_ID,
+                                    refset: preferred.get(&id).copied().unwrap_or(u64::MAX),
+                                };
+                                let term = c[7].trim();
+                                let better = match terms.get(&concept) {
+                                    Some((r, d, _)) => (rank, id) < (*r, *d),
+                                    None => true,
+                                };
+                                if better && !term.is_empty() {
+                                    terms.insert(concept, (rank, id, term.to_string()));
                                 }
                             }
                             if active && type_id == FSN_TYPE_ID {
@@ -367,10 +508,38 @@ impl SnomedIndex {
             })
             .collect();
         concept_rows.sort_unstable();
-        let mut desc_rows: Vec<(u64, u64)> = descs.iter().map(|(d, (_, c))| (*d, *c)).collect();
+        let mut desc_rows: Vec<(u64, u64)> = descs.iter().map(|(d, (_, c, _))| (*d, *c)).collect();
         desc_rows.sort_unstable();
         let mut refset_rows: Vec<(u64, u64)> = refset.into_iter().collect();
         refset_rows.sort_unstable();
+
+        // One display term per concept, in concept order. A term whose description a later
+        // row made inactive (several files holding one description) is not used.
+        let mut term_blob = String::new();
+        let mut term_offsets: Vec<u32> = Vec::with_capacity(concept_rows.len() + 1);
+        term_offsets.push(0);
+        for (id, _) in &concept_rows {
+            if let Some((_, desc, term)) = terms.get(id) {
+                if descs
+                    .get(desc)
+                    .is_some_and(|(_, c, active)| c == id && *active)
+                {
+                    term_blob.push_str(term);
+                }
+            }
+            let end = u32::try_from(term_blob.len()).map_err(|_| ReleaseError::Release {
+                path: dir.display().to_string(),
+                message: "display terms exceed 4 GB".to_string(),
+            })?;
+            term_offsets.push(end);
+        }
+        let mut isa_rows: Vec<(u64, u64)> = isa
+            .into_values()
+            .filter(|(_, active, child, parent)| *active && child != parent)
+            .map(|(_, _, child, parent)| (parent, child))
+            .collect();
+        isa_rows.sort_unstable();
+        isa_rows.dedup();
 
         versions.sort();
         versions.dedup();
@@ -389,6 +558,11 @@ impl SnomedIndex {
             concept_flags: concept_rows.iter().map(|r| r.1).collect(),
             refset_concepts: refset_rows.iter().map(|r| r.0).collect(),
             refset_ids: refset_rows.iter().map(|r| r.1).collect(),
+            term_blob,
+            term_offsets,
+            hierarchy,
+            isa_parents: isa_rows.iter().map(|r| r.0).collect(),
+            isa_children: isa_rows.iter().map(|r| r.1).collect(),
         })
     }
 
@@ -427,6 +601,49 @@ impl SnomedIndex {
         self.refset_ids.get(i).copied()
     }
 
+    /// The display term of a concept (see the module documentation for which description it
+    /// is): `None` when the release has no active description for it.
+    pub fn term(&self, concept_id: u64) -> Option<&str> {
+        let i = self.concept_ids.binary_search(&concept_id).ok()?;
+        let start = usize::try_from(*self.term_offsets.get(i)?).ok()?;
+        let end = usize::try_from(*self.term_offsets.get(i + 1)?).ok()?;
+        self.term_blob.get(start..end).filter(|t| !t.is_empty())
+    }
+
+    /// Whether the release had a relationship file, so that IS-A subtypes can be found.
+    pub fn has_hierarchy(&self) -> bool {
+        self.hierarchy
+    }
+
+    /// Number of active IS-A relationships in the index.
+    pub fn is_a_count(&self) -> usize {
+        self.isa_parents.len()
+    }
+
+    /// The direct IS-A children of a concept (active relationships), sorted.
+    pub fn children(&self, concept_id: u64) -> &[u64] {
+        let start = self.isa_parents.partition_point(|&p| p < concept_id);
+        let end = self.isa_parents.partition_point(|&p| p <= concept_id);
+        self.isa_children.get(start..end).unwrap_or(&[])
+    }
+
+    /// Every concept below `root` in the IS-A hierarchy (not `root` itself unless a cycle leads
+    /// back to it), each once, in breadth-first order. Cycles end the walk, never loop.
+    pub fn descendants(&self, root: u64) -> Vec<u64> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([root]);
+        while let Some(c) = queue.pop_front() {
+            for &child in self.children(c) {
+                if seen.insert(child) {
+                    out.push(child);
+                    queue.push_back(child);
+                }
+            }
+        }
+        out
+    }
+
     /// Resolve a code that may be a concept id or a description id to a concept id.
     pub fn concept_of(&self, id: u64) -> Option<u64> {
         if self.concept_flags(id).is_some() {
@@ -446,6 +663,14 @@ impl SnomedIndex {
         self.concept_ids.len()
     }
 
+    /// Every (concept, exclusion refset) pair the release holds, by concept id.
+    pub fn exclusion_members(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.refset_concepts
+            .iter()
+            .copied()
+            .zip(self.refset_ids.iter().copied())
+    }
+
     /// Number of distinct concepts in the exclusion refsets.
     pub fn exclusion_member_count(&self) -> usize {
         self.refset_concepts.len()
@@ -463,7 +688,10 @@ impl SnomedIndex {
             64 + self.version.len()
                 + 16 * self.desc_ids.len()
                 + 12 * self.concept_ids.len()
-                + 16 * self.refset_concepts.len(),
+                + 16 * self.refset_concepts.len()
+                + self.term_blob.len()
+                + 4 * self.term_offsets.len()
+                + 16 * self.isa_parents.len(),
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
@@ -482,6 +710,16 @@ impl SnomedIndex {
             .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         put_u64s(&mut out, &self.refset_concepts);
         self.refset_ids
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        out.extend_from_slice(&(self.term_blob.len() as u64).to_le_bytes());
+        out.extend_from_slice(self.term_blob.as_bytes());
+        self.term_offsets
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        out.extend_from_slice(&u32::from(self.hierarchy).to_le_bytes());
+        put_u64s(&mut out, &self.isa_parents);
+        self.isa_children
             .iter()
             .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         out.extend_from_slice(END);
@@ -518,7 +756,9 @@ impl SnomedIndex {
         }
         let format = r.u32()?;
         if format != FORMAT {
-            return Err(format!("unsupported index format {format}"));
+            return Err(format!(
+                "unsupported index format {format} (this migx reads format {FORMAT}): rebuild it with `migx snomed index`"
+            ));
         }
         let version = r.string()?;
         let ntags = r.u32()? as usize;
@@ -532,8 +772,38 @@ impl SnomedIndex {
         let concept_flags = r.u32s(concept_ids.len())?;
         let refset_concepts = r.u64_array()?;
         let refset_ids = r.u64s(refset_concepts.len())?;
+        let blob_len = r.u64()?;
+        let blob_len = r.len_for(blob_len, 1)?;
+        let term_blob = String::from_utf8(r.take(blob_len)?.to_vec())
+            .map_err(|_| "display terms are not UTF-8".to_string())?;
+        let term_offsets = r.u32s(concept_ids.len() + 1)?;
+        let hierarchy = match r.u32()? {
+            0 => false,
+            1 => true,
+            _ => return Err("bad hierarchy flag".to_string()),
+        };
+        let isa_parents = r.u64_array()?;
+        let isa_children = r.u64s(isa_parents.len())?;
         if r.take(8)? != END || r.pos != bytes.len() {
             return Err("truncated or trailing data".to_string());
+        }
+        let offsets_ok = term_offsets.first() == Some(&0)
+            && term_offsets.windows(2).all(|w| w[0] <= w[1])
+            && term_offsets.last().map(|&e| e as usize) == Some(term_blob.len())
+            && term_offsets
+                .iter()
+                .all(|&o| term_blob.is_char_boundary(o as usize));
+        if !offsets_ok {
+            return Err("display term offsets out of range".to_string());
+        }
+        let edges_sorted = isa_parents
+            .iter()
+            .zip(&isa_children)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[0] < w[1]);
+        if !edges_sorted {
+            return Err("IS-A relationships are not sorted".to_string());
         }
         let sorted = |v: &[u64]| v.windows(2).all(|w| w[0] < w[1]);
         if !sorted(&desc_ids) || !sorted(&concept_ids) || !sorted(&refset_concepts) {
@@ -554,8 +824,32 @@ impl SnomedIndex {
             concept_flags,
             refset_concepts,
             refset_ids,
+            term_blob,
+            term_offsets,
+            hierarchy,
+            isa_parents,
+            isa_children,
         })
     }
+}
+
+/// How good a description is as a concept's display term; smaller is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TermRank {
+    /// Not preferred in any language refset.
+    not_preferred: bool,
+    /// A fully specified name (a synonym is preferred over it).
+    fsn: bool,
+    /// Rank of the best language refset preferring it ([`language_rank`]).
+    refset: u64,
+}
+
+/// The place of a language refset in [`LANGUAGE_REFSET_PRIORITY`]; others after, by id.
+fn language_rank(refset: u64) -> u64 {
+    LANGUAGE_REFSET_PRIORITY
+        .iter()
+        .position(|&r| r == refset)
+        .map_or(refset.saturating_add(4), |i| i as u64)
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -703,6 +997,56 @@ mod tests {
         assert_eq!(idx.semantic_tag(73211009), Some("disorder"));
     }
 
+    fn hierarchy_fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/snomed-hierarchy")
+    }
+
+    #[test]
+    fn display_terms_follow_the_language_refset() {
+        let idx = SnomedIndex::build(hierarchy_fixture()).unwrap();
+        // The preferred synonym, not an acceptable one with a smaller description id.
+        assert_eq!(idx.term(73211009), Some("Diabetes mellitus"));
+        // GB and US prefer different synonyms: the GB English refset ranks first.
+        assert_eq!(idx.term(38341003), Some("Hypertensive disorder"));
+        // No language refset entry at all: the active synonym, not the FSN.
+        assert_eq!(
+            idx.term(999111009),
+            Some("Migx fixture synonym without language refset")
+        );
+        // The only synonym is inactive: the FSN.
+        assert_eq!(
+            idx.term(999112002),
+            Some("Migx fixture concept with only its FSN active (finding)")
+        );
+        assert_eq!(idx.term(123037004), None);
+        // The older fixture has no language refset: active synonyms.
+        let old = SnomedIndex::build(fixture()).unwrap();
+        assert_eq!(old.term(90560007), Some("Gout"));
+        assert_eq!(
+            old.term(57797005),
+            Some("Induced termination of pregnancy (procedure)")
+        );
+        assert!(!old.has_hierarchy());
+    }
+
+    #[test]
+    fn the_is_a_hierarchy_keeps_active_is_a_rows_only_and_survives_cycles() {
+        let idx = SnomedIndex::build(hierarchy_fixture()).unwrap();
+        assert!(idx.has_hierarchy());
+        // 13 IS-A rows, one inactive; the finding-site row is not IS-A.
+        assert_eq!(idx.is_a_count(), 12);
+        assert_eq!(idx.children(76272004), &[999102009]);
+        assert_eq!(idx.children(999101002), &[76272004, 999104005]);
+        let mut below: Vec<u64> = idx.descendants(76272004);
+        below.sort_unstable();
+        assert_eq!(below, vec![999102009, 999103004, 999105006, 999106007]);
+        // A cycle with nothing listed above it ends.
+        let mut cycle = idx.descendants(999107003);
+        cycle.sort_unstable();
+        assert_eq!(cycle, vec![999107003, 999108008]);
+        assert!(idx.descendants(999111009).is_empty());
+    }
+
     #[test]
     fn write_and_load_round_trip() {
         let idx = SnomedIndex::build(fixture()).unwrap();
@@ -719,6 +1063,18 @@ mod tests {
             Some(999004381000000103)
         );
         assert_eq!(loaded.release_version(), "INT_20250101");
+        let h = SnomedIndex::build(hierarchy_fixture()).unwrap();
+        let p = dir.path().join("h.migxidx");
+        h.write(&p).unwrap();
+        let loaded = SnomedIndex::load(&p).unwrap();
+        assert_eq!(loaded, h);
+        assert_eq!(loaded.term(38341003), Some("Hypertensive disorder"));
+        assert_eq!(loaded.descendants(999102009).len(), 3);
+        // An index of the previous format is refused with the fix.
+        let mut v1 = h.to_bytes();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let e = SnomedIndex::from_bytes(&v1).unwrap_err();
+        assert!(e.contains("migx snomed index"), "{e}");
     }
 
     #[test]
