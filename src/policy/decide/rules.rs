@@ -717,3 +717,90 @@ fn free_text_removed_from_a_shared_item_is_counted() {
     let (_, d) = decide_items(vec![o, observation("p", None, read(DIAGNOSIS))]);
     assert_eq!(d.free_text_removed, vec![0]);
 }
+
+// ---------------------------------------------------------------- practice dissent
+
+/// Refused consent for upload to local shared electronic record (dissent), and consent given
+/// for electronic record sharing (permit), from the default consent list.
+const DISSENT: &str = "93C1.";
+const PERMIT: &str = "425691002";
+
+fn consent_item(code: Coding, when: &str) -> Item {
+    Item {
+        codes: vec![code],
+        effective: Effective {
+            center: date(when),
+            ..Effective::default()
+        },
+        ..item("", Element::ObservationStatement, None)
+    }
+}
+
+fn dissented(items: Vec<Item>) -> bool {
+    let mut ex = Extract {
+        items,
+        ..Extract::default()
+    };
+    ex.finish();
+    practice_dissent(&ex, &policy(), as_of())
+}
+
+#[test]
+fn a_practice_dissent_withholds_the_patient_and_a_later_consent_lifts_it() {
+    assert!(!dissented(vec![observation("o", None, read(DIAGNOSIS))]));
+    assert!(dissented(vec![consent_item(read(DISSENT), "20250101")]));
+    assert!(!dissented(vec![
+        consent_item(read(DISSENT), "20250101"),
+        consent_item(snomed(PERMIT), "20250102"),
+    ]));
+    // The consent first, then the dissent: the dissent stands, in either document order.
+    for items in [
+        vec![
+            consent_item(snomed(PERMIT), "20250101"),
+            consent_item(read(DISSENT), "20250102"),
+        ],
+        vec![
+            consent_item(read(DISSENT), "20250102"),
+            consent_item(snomed(PERMIT), "20250101"),
+        ],
+    ] {
+        assert!(dissented(items));
+    }
+}
+
+#[test]
+fn a_dissent_in_any_coded_field_of_an_item_counts() {
+    let mut as_value = observation("o", None, read(DIAGNOSIS));
+    as_value.value = Some(Value::Coded(vec![read(DISSENT)]));
+    assert!(dissented(vec![as_value]));
+    let mut carried = observation("o", None, read(DIAGNOSIS));
+    carried.carried.push(read(DISSENT));
+    assert!(dissented(vec![carried]));
+}
+
+#[test]
+fn a_dissent_dated_only_by_its_availability_time_uses_it() {
+    let mut d = consent_item(read(DISSENT), "20250101");
+    d.effective = Effective::default();
+    d.availability = date("20250601");
+    // A consent before the availability time does not lift it; one after does.
+    assert!(dissented(vec![
+        d.clone(),
+        consent_item(snomed(PERMIT), "20250301")
+    ]));
+    assert!(!dissented(vec![
+        d,
+        consent_item(snomed(PERMIT), "20250701")
+    ]));
+}
+
+#[test]
+fn a_dissent_coded_on_the_record_itself_withholds_whatever_else_is_recorded() {
+    let mut ex = Extract {
+        items: vec![consent_item(snomed(PERMIT), "20260101")],
+        record_codings: vec![read(DISSENT)],
+        ..Extract::default()
+    };
+    ex.finish();
+    assert!(practice_dissent(&ex, &policy(), as_of()));
+}
