@@ -205,6 +205,9 @@ fn gp2gp_item(reason: &str) -> Option<String> {
         "invalid-code" => obs(id, "150085019", SCT, "20260301", true),
         // A result whose date, which decides recency, is not a timestamp.
         "invalid-date" => obs(id, "44J3.00", READ, "2026XX01", true),
+        // A diagnosis the source marks nullified (entered in error).
+        "entered-in-error" => obs(id, "H33..00", READ, "20260301", false)
+            .replace(r#"code="COMPLETE""#, r#"code="nullified""#),
         "free-text" => format!(
             r#"<component typeCode="COMP"><NarrativeStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><text>note</text><statusCode code="COMPLETE"/><availabilityTime value="20260301"/></NarrativeStatement></component>"#
         ),
@@ -291,6 +294,12 @@ fn stu3_item(reason: &str) -> Option<Value> {
         "unresolved-code" => stu3_obs(sct("150085018"), "2024-03-01", true),
         "invalid-code" => stu3_obs(sct("150085019"), "2024-03-01", true),
         "not-current" => stu3_condition("resolved", "195967001"),
+        // An active problem the source marks entered in error.
+        "entered-in-error" => {
+            let mut c = stu3_condition("active", "195967001");
+            c["verificationStatus"] = json!("entered-in-error");
+            c
+        }
         "outside-window" => stu3_obs(sct("1022541000000102"), "2010-01-01", true),
         "category-not-shared" => json!({
             "resourceType": "QuestionnaireResponse",
@@ -322,13 +331,14 @@ fn stu3(item: Value) -> Value {
     b
 }
 
-const REASONS: [&str; 11] = [
+const REASONS: [&str; 12] = [
     "confidential",
     "sensitive-code",
     "unresolvable-reference",
     "unresolved-code",
     "invalid-code",
     "invalid-date",
+    "entered-in-error",
     "free-text",
     "not-current",
     "outside-window",

@@ -490,6 +490,81 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------
+// Issue 24.9: an entered-in-error status (HL7 v3 `statusCode` `nullified`, any case) at any
+// generated position that gives the target its meaning or contains it (the statement, a
+// battery or report around it, the allergy's observation or the medication's
+// authorisation, the consultation) never lets the target reach an output; on a problem
+// naming the target, the problem is not shared. What no status covers is still shared.
+
+/// The XML with the `statusCode` of the element whose id is `id` (its first occurrence)
+/// set to `status`.
+fn set_status(xml: &str, id: &str, status: &str) -> String {
+    let anchor = format!(r#"<id root="{id}"/>"#);
+    let Some(at) = xml.find(&anchor) else {
+        return xml.to_string();
+    };
+    let key = r#"<statusCode code=""#;
+    let Some(rel) = xml[at..].find(key) else {
+        return xml.to_string();
+    };
+    let start = at + rel + key.len();
+    let end = start + xml[start..].find('"').unwrap_or(0);
+    format!("{}{status}{}", &xml[..start], &xml[end..])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn entered_in_error_at_any_position_never_reaches_an_output(
+        p in placement(),
+        at in 0usize..16,
+        status in prop_oneof![Just("nullified"), Just("NULLIFIED"), Just(" Nullified ")],
+        salt in 1u32..0xFFFF,
+    ) {
+        // Confidentiality is the other test's business: no codes here.
+        let p = Placement { codes: Vec::new(), ..p };
+        let (xml, targets, naming, bystander) = placed(&p, salt);
+        let mut positions: Vec<(Pos, usize)> = vec![(Pos::Own, 1), (Pos::Composition, 20)];
+        positions.extend((0..p.wrappers.len()).map(|k| (Pos::Wrapper(k), 10 + k)));
+        if matches!(p.shape, Shape::Allergy | Shape::Medication) {
+            positions.push((Pos::Part, 2));
+        }
+        if p.naming {
+            positions.push((Pos::NamingLinkSet, 30));
+        }
+        let (pos, n) = positions[at % positions.len()];
+        let xml = set_status(&xml, &uuid(n, salt), status);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.xml");
+        std::fs::write(&path, &xml).unwrap();
+        let s = settings();
+        let c = convert_file(&path, &s);
+        prop_assert_eq!(c.status, Status::Converted, "{:?}", c.error);
+        let bundle = serde_json::to_string(c.bundle.as_ref().unwrap()).unwrap();
+        let explained = migx::pipeline::explain_file(&path, &s).to_table(false);
+        prop_assert!(!bundle.contains(&marker(1)) && !explained.contains(&marker(1)));
+        if let Some(l) = &naming {
+            if pos == Pos::NamingLinkSet {
+                prop_assert!(!bundle.contains(l.as_str()), "a nullified problem is shared: {:?}", p);
+                prop_assert!(c.items.iter().any(|i| &i.source_id == l && i.reason.as_str() == "entered-in-error"), "{:?}", p);
+            }
+        }
+        if pos != Pos::NamingLinkSet {
+            for t in &targets {
+                prop_assert!(!bundle.contains(t.as_str()), "entered in error {} in the bundle ({:?}): {:?}", t, pos, p);
+            }
+            if let Some(l) = &naming {
+                prop_assert!(!bundle.contains(l.as_str()), "the problem naming a nullified item is shared: {:?}", p);
+            }
+            prop_assert!(c.items.iter().any(|i| targets.contains(&i.source_id) && i.reason.as_str() == "entered-in-error"), "{:?} {:?}", pos, p);
+            prop_assert!(explained.contains("withheld: entered-in-error"), "{}", explained);
+        }
+        prop_assert!(bundle.contains(bystander.as_str()), "bystander: {:?}", p);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Issue 13.2 / 24.1 / 24.3 / 24.4 / 24.7 in GP Connect STU3: the same property, with every
 // reference written in a random FHIR form, the target placed in several containers at
 // once (consultation and topic lists, a problem list, a report outside the consultation, a

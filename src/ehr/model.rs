@@ -207,6 +207,11 @@ pub struct Item {
     pub mood_code: Option<String>,
     /// HL7 `statusCode` (`COMPLETE`, `ACTIVE`, `SUSPENDED`, `ABORTED`, ...).
     pub status_code: Option<String>,
+    /// The source marks the item entered in error (HL7 v3 `statusCode` `nullified`; GP
+    /// Connect `status` or `verificationStatus` `entered-in-error` on the resource, on a
+    /// resource merged into it, or on a List placing it): never shared
+    /// (`entered-in-error`).
+    pub entered_in_error: bool,
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
@@ -314,6 +319,7 @@ impl Item {
             class_code: _,
             mood_code: _,
             status_code: _,
+            entered_in_error: _,
             parent: _,
             code_uncoded: _,
             effective: _,

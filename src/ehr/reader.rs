@@ -708,7 +708,13 @@ impl State {
                 Some(c) => item.qualifiers.push(c),
                 None => item.carried.extend(systemless(a)),
             },
-            [Tag::StatusCode] => item.status_code = own(&a.code),
+            [Tag::StatusCode] => {
+                item.status_code = own(&a.code);
+                item.entered_in_error |= a
+                    .code
+                    .as_deref()
+                    .is_some_and(|c| c.trim().eq_ignore_ascii_case("nullified"));
+            }
             [Tag::EffectiveTime] => {
                 if let Some(v) = &a.value {
                     item.effective.center = DateField::from_hl7(v);
@@ -1156,6 +1162,28 @@ mod tests {
 
     fn read(s: &str) -> Result<Extract, InputError> {
         read_extract(s.as_bytes(), &Limits::default(), s.len() as u64)
+    }
+
+    #[test]
+    fn a_nullified_statement_is_marked_entered_in_error() {
+        let st = |id: &str, status: &str| {
+            format!(
+                r#"<component><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><code code="H33..00" codeSystem="2.16.840.1.113883.2.1.6.2"/><statusCode code="{status}"/></ObservationStatement></component>"#
+            )
+        };
+        let doc = format!(
+            "{ROOT}<ControlActEvent><subject><EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><statusCode code=\"COMPLETE\"/>{}{}{}</ehrComposition></component></ehrFolder></component></EhrExtract></subject></ControlActEvent></RCMR_IN030000UK06>",
+            st("A", "nullified"),
+            st("B", "COMPLETE"),
+            st("D", " NULLIFIED ")
+        );
+        let mut ex = read(&doc).expect("reads");
+        ex.finish();
+        let eie = |id: &str| ex.get(id).map(|i| i.entered_in_error);
+        assert_eq!(eie("a"), Some(true));
+        assert_eq!(eie("b"), Some(false));
+        assert_eq!(eie("d"), Some(true));
+        assert_eq!(eie("c"), Some(false));
     }
 
     #[test]

@@ -46,7 +46,11 @@ impl Withholding {
 fn by_policy(r: WithheldReason) -> bool {
     use WithheldReason as W;
     match r {
-        W::Confidential | W::SensitiveCode | W::UnresolvedCode | W::FreeText => true,
+        W::Confidential
+        | W::SensitiveCode
+        | W::UnresolvedCode
+        | W::FreeText
+        | W::EnteredInError => true,
         W::UnresolvableReference | W::InvalidCode | W::InvalidDate | W::Unclassified => false,
         W::NotCurrent | W::OutsideWindow | W::CategoryNotShared => false,
     }

@@ -89,6 +89,9 @@ pub enum WithheldReason {
     InvalidCode,
     /// A date that decides currency or recency is present but unreadable (fail closed).
     InvalidDate,
+    /// The source marks it entered in error (HL7 v3 `nullified`; GP Connect
+    /// `entered-in-error`): not part of the record, never shared.
+    EnteredInError,
     /// Free text only (a `NarrativeStatement`); text is never shared.
     FreeText,
     /// Ended, inactive or discontinued as of the as-of date.
@@ -103,13 +106,14 @@ pub enum WithheldReason {
 
 impl WithheldReason {
     /// Every reason, in documentation order.
-    pub const ALL: [WithheldReason; 11] = [
+    pub const ALL: [WithheldReason; 12] = [
         WithheldReason::Confidential,
         WithheldReason::SensitiveCode,
         WithheldReason::UnresolvableReference,
         WithheldReason::UnresolvedCode,
         WithheldReason::InvalidCode,
         WithheldReason::InvalidDate,
+        WithheldReason::EnteredInError,
         WithheldReason::FreeText,
         WithheldReason::NotCurrent,
         WithheldReason::OutsideWindow,
@@ -126,6 +130,7 @@ impl WithheldReason {
             WithheldReason::UnresolvedCode => "unresolved-code",
             WithheldReason::InvalidCode => "invalid-code",
             WithheldReason::InvalidDate => "invalid-date",
+            WithheldReason::EnteredInError => "entered-in-error",
             WithheldReason::FreeText => "free-text",
             WithheldReason::NotCurrent => "not-current",
             WithheldReason::OutsideWindow => "outside-window",
@@ -568,6 +573,10 @@ impl<'a> Ctx<'a> {
             return withheld(None, WithheldReason::Unclassified);
         };
         if element == Element::EhrComposition {
+            // A consultation the source marks entered in error takes its contents along.
+            if item.entered_in_error {
+                return withheld(None, WithheldReason::EnteredInError);
+            }
             // A consultation coded (anywhere: its type, its lists) with a sensitive code
             // takes everything recorded in it along.
             if screen::item_sensitive(self.policy, item).is_some() {
@@ -851,13 +860,6 @@ impl<'a> Ctx<'a> {
     fn filter(&self, i: usize, element: Element, outcome: &Outcome) -> Option<WithheldReason> {
         use WithheldReason as W;
         let item = self.item(i);
-        // 1. Confidential: a restricting code reaching the item over the confidentiality
-        // graph (containment, references, chains, placements). The part that gives a shared
-        // item its meaning counts too (a problem's named statement, an allergy's allergen, a
-        // medication's authorisation).
-        if self.restricted(i) {
-            return Some(W::Confidential);
-        }
         let named = match outcome {
             Outcome::Shared(Role::Problem { named }) => Some(*named),
             Outcome::Shared(Role::Allergy { observation }) => *observation,
@@ -867,6 +869,23 @@ impl<'a> Ctx<'a> {
             Outcome::Shared(Role::Medication { authorise }) => Some(*authorise),
             _ => named,
         };
+        // 0. Entered in error: not part of the record, so never shared, whatever else it is;
+        // the item or the part that gives it its meaning (a problem's named statement, an
+        // allergy's allergen, a medication's authorisation). An item its category's scope
+        // leaves out anyway (a plan, a note) keeps that reason.
+        if item.entered_in_error || part.is_some_and(|n| self.item(n).entered_in_error) {
+            return Some(match outcome {
+                Outcome::Withheld(r) if r.is_scope() => *r,
+                _ => W::EnteredInError,
+            });
+        }
+        // 1. Confidential: a restricting code reaching the item over the confidentiality
+        // graph (containment, references, chains, placements). The part that gives a shared
+        // item its meaning counts too (a problem's named statement, an allergy's allergen, a
+        // medication's authorisation).
+        if self.restricted(i) {
+            return Some(W::Confidential);
+        }
         if part.is_some_and(|n| self.restricted(n)) {
             return Some(W::Confidential);
         }
