@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod progress;
+mod validate;
+
 /// Print to stdout; a closed pipe (`migx policy show | head`) ends output quietly instead
 /// of panicking.
 macro_rules! say {
@@ -44,6 +47,7 @@ pub mod exit {
 
     /// Every exit code with its meaning, as the README and `docs/error-codes.md` list them
     /// (a test keeps them in step).
+    #[cfg(test)]
     pub const ALL: [(i32, &str); 5] = [
         (OK, "every input converted or withheld by policy (for `validate`: every file valid)"),
         (REJECTED, "at least one input rejected, each with its error code in the audit (for `validate`: at least one invalid file)"),
@@ -105,7 +109,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  migx validate out/bundles --profile migx\n  migx validate fixtures/ --report junit --report-file junit.xml"
     )]
-    Validate(crate::validate::ValidateArgs),
+    Validate(validate::ValidateArgs),
     /// Merge the audits and summaries of shards (convert --shard K/N) or separate runs.
     #[command(
         after_help = "Examples:\n  migx summary out --out out            # out/shards/*-of-N -> out/{audit.ndjson,summary.json,access-audit.ndjson}\n  migx summary run-a run-b --out merged  # separate --out folders\n\nExit codes: 0 merged, nothing rejected; 1 merged, some inputs rejected; 2 cannot merge (missing or duplicated shard, different policy or version)."
@@ -339,6 +343,7 @@ pub struct AuditArgs {
 }
 
 /// The exit-code table (README and `docs/error-codes.md`), from [`exit::ALL`].
+#[cfg(test)]
 pub fn exit_codes_markdown() -> String {
     let mut s = String::from("| exit code | meaning |\n|---|---|\n");
     for (code, meaning) in exit::ALL {
@@ -348,9 +353,10 @@ pub fn exit_codes_markdown() -> String {
 }
 
 /// The exit-code section of `docs/error-codes.md`.
+#[cfg(test)]
 pub fn exit_codes_section() -> String {
     format!(
-        "\n## Exit codes\n\nEvery command exits with one of these; each means one thing (`migx::cli::exit::ALL`).\n\n{}",
+        "\n## Exit codes\n\nEvery command exits with one of these; each means one thing (`exit::ALL` in `src/cli.rs`).\n\n{}",
         exit_codes_markdown()
     )
 }
@@ -657,7 +663,7 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         .filter_map(|f| std::fs::metadata(&f.path).ok())
         .map(|m| m.len())
         .sum();
-    let progress = crate::progress::Progress::new(inputs.len(), total_bytes, cli.quiet);
+    let progress = progress::Progress::new(inputs.len(), total_bytes, cli.quiet);
     let result = pipeline::run_batch(
         &inputs,
         &settings,
@@ -764,8 +770,8 @@ pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
 /// `migx validate`: the files, and, for an output folder of `migx convert` (or its
 /// `bundles/`), the folder as one run: its manifest, a finished run, every bundle audited
 /// and every audited release there with the bytes audited.
-fn validate_cmd(a: &crate::validate::ValidateArgs) -> i32 {
-    let rc = crate::validate::run(a);
+fn validate_cmd(a: &validate::ValidateArgs) -> i32 {
+    let rc = validate::run(a);
     let mut problems = 0;
     for p in &a.paths {
         let dir = if p.join(crate::rundir::MANIFEST).is_file() {
@@ -1041,5 +1047,29 @@ mod tests {
             assert!(!meaning.is_empty());
         }
         assert_eq!(seen.len(), 5);
+    }
+
+    fn error_codes_doc_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/error-codes.md")
+    }
+
+    #[test]
+    fn the_error_codes_doc_ends_with_the_exit_codes() {
+        let doc = std::fs::read_to_string(error_codes_doc_path()).expect("docs/error-codes.md");
+        assert_eq!(
+            doc,
+            format!("{}{}", migx::error::error_codes_doc(), exit_codes_section()),
+            "docs/error-codes.md is out of date: regenerate it (see its header)"
+        );
+    }
+
+    #[test]
+    #[ignore = "writes docs/error-codes.md"]
+    fn write_error_codes_doc() {
+        std::fs::write(
+            error_codes_doc_path(),
+            format!("{}{}", migx::error::error_codes_doc(), exit_codes_section()),
+        )
+        .expect("write docs/error-codes.md");
     }
 }

@@ -11,6 +11,9 @@
 //! is shared; [`validate::validate_value`] checks it. [`pipeline::convert_file`] runs them
 //! all for one file, [`pipeline::run_batch`] for many, in parallel, writing outputs.
 //!
+//! The library knows nothing of the command line: the `migx` binary (`src/main.rs`,
+//! `src/cli.rs`) parses the flags and maps them onto these types.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use migx::consent::{ConsentBook, ConsentDecision};
@@ -37,7 +40,6 @@
 
 pub mod access;
 pub mod batch;
-pub mod cli;
 pub mod codes;
 pub mod consent;
 pub mod ehr;
@@ -48,7 +50,6 @@ pub mod nhs;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
-pub mod progress;
 pub mod report;
 pub mod rundir;
 pub mod stu3;

@@ -658,7 +658,8 @@ fn io_error(e: &io::Error) -> InputError {
     )
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
+/// Lower-case hex of bytes (digests).
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

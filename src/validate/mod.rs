@@ -11,7 +11,6 @@
 //! Messages never echo instance content except the offending value of a violation, truncated
 //! to [`MAX_VALUE_CHARS`] characters.
 
-mod cli;
 mod files;
 mod links;
 pub mod profile;
@@ -22,9 +21,8 @@ mod tests;
 
 use serde_json::Value;
 
-pub use cli::{run, ReportFormat, ValidateArgs};
 pub use files::{validate_paths, FileNote, FileReport, Finding, ValidateOptions, ValidateReport};
-pub use report::{render, render_json, render_junit, render_text, report_value};
+pub use report::{render, render_json, render_junit, render_text, report_value, ReportFormat};
 pub use schemas::{
     AUDIT_SCHEMA, FHIR_SCHEMA, FHIR_SCHEMA_ID, FHIR_SCHEMA_SHA256, MIGX_BUNDLE_SCHEMA,
     SUMMARY_SCHEMA, VALIDATE_REPORT_SCHEMA,
@@ -38,7 +36,7 @@ const MAX_MESSAGE_CHARS: usize = 300;
 const MAX_BUNDLE_DEPTH: usize = 8;
 
 /// Which rules to check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
     /// The official FHIR R4 JSON Schema only.
     #[default]

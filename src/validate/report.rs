@@ -454,12 +454,24 @@ pub fn render_junit(report: &ValidateReport) -> String {
     out
 }
 
+/// Report formats of validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportFormat {
+    /// Grouped per file, for people.
+    #[default]
+    Text,
+    /// Described by schemas/validate-report.schema.json.
+    Json,
+    /// JUnit XML, one testcase per file, for CI.
+    Junit,
+}
+
 /// Render in the given format.
-pub fn render(report: &ValidateReport, format: super::ReportFormat) -> String {
+pub fn render(report: &ValidateReport, format: ReportFormat) -> String {
     match format {
-        super::ReportFormat::Text => render_text(report),
-        super::ReportFormat::Json => render_json(report),
-        super::ReportFormat::Junit => render_junit(report),
+        ReportFormat::Text => render_text(report),
+        ReportFormat::Json => render_json(report),
+        ReportFormat::Junit => render_junit(report),
     }
 }
 

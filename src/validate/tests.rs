@@ -530,89 +530,13 @@ fn max_errors_per_file_caps_findings_but_counts_all() {
     assert!(render_text(&report).contains("... and 10 more"));
 }
 
-fn args(paths: Vec<PathBuf>) -> ValidateArgs {
-    ValidateArgs {
-        paths,
-        profile: Profile::Fhir,
-        report: ReportFormat::Text,
-        report_file: None,
-        jobs: Some(1),
-        max_errors: 50,
-        packages: Vec::new(),
-        profile_urls: Vec::new(),
-    }
-}
-
-#[test]
-fn run_exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.txt");
-    let mut a = args(vec![fixture("valid")]);
-    a.report_file = Some(out.clone());
-    assert_eq!(run(&a), 0);
-    a.paths = vec![fixture("invalid")];
-    assert_eq!(run(&a), 1);
-    a.paths = vec![
-        fixture("valid/bundle-migx.json"),
-        fixture("does-not-exist.json"),
-    ];
-    assert_eq!(run(&a), 2);
-    a.paths = vec![fixture("valid/bundle-migx.json")];
-    a.profile = Profile::Migx;
-    assert_eq!(run(&a), 0);
-    a.paths = vec![fixture("invalid/bundle-consent-no-provision.json")];
-    assert_eq!(run(&a), 1);
-    a.profile = Profile::Fhir;
-    assert_eq!(run(&a), 0);
-    a.jobs = Some(0);
-    assert_eq!(run(&a), 2);
-    a.jobs = None;
-    a.report_file = Some(dir.path().join("no/such/dir/r.txt"));
-    assert_eq!(run(&a), 2);
-}
-
-#[test]
-fn clap_parses_validate_args() {
-    use clap::Parser;
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ValidateArgs,
-    }
-    let cli = Cli::try_parse_from([
-        "migx",
-        "a.json",
-        "dir",
-        "--profile",
-        "migx",
-        "--report",
-        "junit",
-        "--report-file",
-        "r.xml",
-        "--jobs",
-        "3",
-    ])
-    .unwrap();
-    assert_eq!(cli.args.paths.len(), 2);
-    assert_eq!(cli.args.profile, Profile::Migx);
-    assert_eq!(cli.args.report, ReportFormat::Junit);
-    assert_eq!(cli.args.jobs, Some(3));
-    let cli = Cli::try_parse_from(["migx", "a.json"]).unwrap();
-    assert_eq!(cli.args.profile, Profile::Fhir);
-    assert_eq!(cli.args.report, ReportFormat::Text);
-    assert!(Cli::try_parse_from(["migx"]).is_err());
-    assert!(Cli::try_parse_from(["migx", "a", "--profile", "x"]).is_err());
-}
-
 #[test]
 fn json_report_matches_its_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let mut a = args(vec![fixture("valid"), fixture("invalid")]);
-    a.report = ReportFormat::Json;
-    a.report_file = Some(out.clone());
-    assert_eq!(run(&a), 1);
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let mut o = opts(vec![fixture("valid"), fixture("invalid")], Profile::Fhir);
+    o.jobs = 1;
+    let result = validate_paths(&o);
+    assert_eq!(result.exit_code(), 1);
+    let report: Value = serde_json::from_str(&render(&result, ReportFormat::Json)).unwrap();
     let v = validate_report_json(&report);
     assert!(v.is_empty(), "{}", brief(&v));
     assert_eq!(report["valid"], false);
