@@ -20,8 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Reasons that are the category's own scope (independent of migx's own list).
-const SCOPE: [&str; 4] = [
+const SCOPE: [&str; 5] = [
     "not-current",
+    "refuted",
     "outside-window",
     "category-not-shared",
     "free-text",
@@ -294,6 +295,12 @@ fn stu3_item(reason: &str) -> Option<Value> {
         "unresolved-code" => stu3_obs(sct("150085018"), "2024-03-01", true),
         "invalid-code" => stu3_obs(sct("150085019"), "2024-03-01", true),
         "not-current" => stu3_condition("resolved", "195967001"),
+        // An active problem the source says is refuted.
+        "refuted" => {
+            let mut c = stu3_condition("active", "195967001");
+            c["verificationStatus"] = json!("refuted");
+            c
+        }
         // An active problem the source marks entered in error.
         "entered-in-error" => {
             let mut c = stu3_condition("active", "195967001");
@@ -331,7 +338,7 @@ fn stu3(item: Value) -> Value {
     b
 }
 
-const REASONS: [&str; 12] = [
+const REASONS: [&str; 13] = [
     "confidential",
     "sensitive-code",
     "unresolvable-reference",
@@ -342,6 +349,7 @@ const REASONS: [&str; 12] = [
     "free-text",
     "not-current",
     "outside-window",
+    "refuted",
     "category-not-shared",
     "unclassified",
 ];

@@ -212,6 +212,15 @@ pub struct Item {
     /// resource merged into it, or on a List placing it): never shared
     /// (`entered-in-error`).
     pub entered_in_error: bool,
+    /// The source's own certainty, as the FHIR R4 verification code it means (GP Connect
+    /// `verificationStatus` on a Condition or AllergyIntolerance, mapped by a fixed table);
+    /// `None` when the source says nothing (GP2GP never does) or says `unknown`. A mapping
+    /// never claims more than this.
+    pub verification: Option<&'static str>,
+    /// The source's own clinical status, as the FHIR R4 code it means, where it says more
+    /// than active/inactive (GP Connect `clinicalStatus`: `recurrence`, `remission`,
+    /// `resolved`, `inactive`); `None` otherwise.
+    pub clinical_status: Option<&'static str>,
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
@@ -320,6 +329,8 @@ impl Item {
             mood_code: _,
             status_code: _,
             entered_in_error: _,
+            verification: _,
+            clinical_status: _,
             parent: _,
             code_uncoded: _,
             effective: _,

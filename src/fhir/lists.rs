@@ -52,7 +52,7 @@ fn by_policy(r: WithheldReason) -> bool {
         | W::FreeText
         | W::EnteredInError => true,
         W::UnresolvableReference | W::InvalidCode | W::InvalidDate | W::Unclassified => false,
-        W::NotCurrent | W::OutsideWindow | W::CategoryNotShared => false,
+        W::NotCurrent | W::OutsideWindow | W::Refuted | W::CategoryNotShared => false,
     }
 }
 

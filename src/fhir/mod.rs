@@ -491,30 +491,34 @@ impl Mapper<'_> {
         let c = self.item(coded);
         let mut m = self.base("Condition", i);
         if problem {
+            // Only active problems are shared; `recurrence` (an active status) as the source
+            // says it.
+            let status = match item.clinical_status {
+                Some("recurrence") => "recurrence",
+                _ => "active",
+            };
             m.insert(
                 "clinicalStatus".into(),
-                json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] }),
+                json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status }] }),
             );
         }
-        m.insert(
-            "verificationStatus".into(),
-            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] }),
-        );
+        // Certainty only as the source gives it: GP2GP gives none, and the NHS GP2GP
+        // translator writes none for conditions either, so none is claimed.
+        if let Some(v) = condition_verification(item.verification.or(c.verification)) {
+            m.insert(
+                "verificationStatus".into(),
+                json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": v }] }),
+            );
+        }
         m.insert(
             "category".into(),
             json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": category }] }]),
         );
-        if problem
-            && c.qualifiers
-                .iter()
-                .chain(item.qualifiers.iter())
-                .any(|q| q.code == "386134007")
-        {
-            m.insert(
-                "severity".into(),
-                json!({ "coding": [{ "system": "http://snomed.info/sct", "code": "24484000", "display": "Severe" }] }),
-            );
-        }
+        // The problem qualifier "Significant" (386134007) / "Minor" is significance, not
+        // severity: it is never written as `severity`. UK Core 2.0 has no significance
+        // extension (the staging repository's `Extension-UKCore-ProblemSignificance` is
+        // retired and absent from the 2.0.x packages), so it is not carried (see
+        // docs/clinical-safety/clinical-decisions.md).
         m.insert("code".into(), concept(self.policy, &c.codes));
         m.insert("subject".into(), json!({ "reference": self.patient_ref }));
         let onset = match item.effective.low {
@@ -571,9 +575,12 @@ impl Mapper<'_> {
             "clinicalStatus".into(),
             json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active" }] }),
         );
+        // Never stronger than the source: GP Connect says it; GP2GP does not, and the NHS
+        // GP2GP translator then writes `unconfirmed`, as here.
+        let verification = allergy_verification(item.verification.or(obs.verification));
         m.insert(
             "verificationStatus".into(),
-            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed" }] }),
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": verification }] }),
         );
         m.insert(
             "category".into(),
@@ -846,6 +853,28 @@ impl Mapper<'_> {
     }
 }
 
+/// The R4 `condition-ver-status` code a shared Condition carries: the source's own, when it
+/// is one a shared item can have (`refuted` and `entered-in-error` are withheld before
+/// mapping); none when the source says nothing.
+fn condition_verification(source: Option<&'static str>) -> Option<&'static str> {
+    source.filter(|v| {
+        matches!(
+            *v,
+            "confirmed" | "provisional" | "differential" | "unconfirmed"
+        )
+    })
+}
+
+/// The R4 `allergyintolerance-verification` code a shared allergy carries: `confirmed`
+/// only when the source says so, else `unconfirmed` (what the NHS GP2GP translator writes
+/// when the source says nothing).
+fn allergy_verification(source: Option<&'static str>) -> &'static str {
+    match source {
+        Some("confirmed") => "confirmed",
+        _ => "unconfirmed",
+    }
+}
+
 /// `MedicationRequest.substitution`, which UKCore-MedicationRequest requires (1..1) and whose
 /// `allowed[x]` is 1..1: neither GP2GP nor GP Connect records whether substitution was
 /// allowed, so the value is absent with the core `data-absent-reason` `unknown` rather than
@@ -912,4 +941,28 @@ pub fn concept(policy: &Policy, codes: &[Coding]) -> Json {
 pub fn concept_of(codes: &[ScreenedCoding]) -> Json {
     let out: Vec<Json> = codes.iter().map(coding_json).collect();
     json!({ "coding": out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_certainty_is_the_sources_and_never_invented() {
+        assert_eq!(condition_verification(None), None);
+        for v in ["confirmed", "provisional", "differential", "unconfirmed"] {
+            assert_eq!(condition_verification(Some(v)), Some(v));
+        }
+        // Withheld before mapping; never written if one slips through.
+        assert_eq!(condition_verification(Some("refuted")), None);
+        assert_eq!(condition_verification(Some("entered-in-error")), None);
+    }
+
+    #[test]
+    fn allergy_certainty_is_never_stronger_than_the_source() {
+        assert_eq!(allergy_verification(None), "unconfirmed");
+        assert_eq!(allergy_verification(Some("unconfirmed")), "unconfirmed");
+        assert_eq!(allergy_verification(Some("confirmed")), "confirmed");
+        assert_eq!(allergy_verification(Some("refuted")), "unconfirmed");
+    }
 }

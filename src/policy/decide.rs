@@ -98,6 +98,10 @@ pub enum WithheldReason {
     NotCurrent,
     /// A result or report older than the policy's recent-tests window.
     OutsideWindow,
+    /// The source says the condition or allergy is refuted (GP Connect `verificationStatus`
+    /// `refuted`): it is not one the patient has, so it is not part of the list (policy
+    /// decision, `docs/clinical-safety/clinical-decisions.md`).
+    Refuted,
     /// A kind of record the MIG does not share (requests, plans, registration, consent codes...).
     CategoryNotShared,
     /// No code or rule places it in a shared category.
@@ -106,7 +110,7 @@ pub enum WithheldReason {
 
 impl WithheldReason {
     /// Every reason, in documentation order.
-    pub const ALL: [WithheldReason; 12] = [
+    pub const ALL: [WithheldReason; 13] = [
         WithheldReason::Confidential,
         WithheldReason::SensitiveCode,
         WithheldReason::UnresolvableReference,
@@ -117,6 +121,7 @@ impl WithheldReason {
         WithheldReason::FreeText,
         WithheldReason::NotCurrent,
         WithheldReason::OutsideWindow,
+        WithheldReason::Refuted,
         WithheldReason::CategoryNotShared,
         WithheldReason::Unclassified,
     ];
@@ -134,6 +139,7 @@ impl WithheldReason {
             WithheldReason::FreeText => "free-text",
             WithheldReason::NotCurrent => "not-current",
             WithheldReason::OutsideWindow => "outside-window",
+            WithheldReason::Refuted => "refuted",
             WithheldReason::CategoryNotShared => "category-not-shared",
             WithheldReason::Unclassified => "unclassified",
         }
@@ -147,6 +153,7 @@ impl WithheldReason {
             self,
             WithheldReason::NotCurrent
                 | WithheldReason::OutsideWindow
+                | WithheldReason::Refuted
                 | WithheldReason::CategoryNotShared
                 | WithheldReason::FreeText
         )
@@ -921,11 +928,23 @@ impl<'a> Ctx<'a> {
         if let Some(r) = self.code_problem(codes) {
             return Some(r);
         }
-        // 5. Currency and recency.
+        // 5. Certainty: a condition or allergy the source says is refuted is not shared.
+        if [Some(i), part]
+            .into_iter()
+            .flatten()
+            .any(|k| self.item(k).verification == Some("refuted"))
+        {
+            return Some(W::Refuted);
+        }
+        // 6. Currency and recency.
         match outcome {
             Outcome::Shared(Role::Medication { authorise }) => self.medication_current(*authorise),
             Outcome::Shared(Role::Allergy { observation }) => {
-                // A resolved allergy (an end date on or before the as-of date) is not current.
+                // A resolved allergy (an end date on or before the as-of date, or a clinical
+                // status that says so) is not current.
+                if matches!(item.clinical_status, Some("inactive" | "resolved")) {
+                    return Some(W::NotCurrent);
+                }
                 let ended = [Some(i), *observation]
                     .into_iter()
                     .flatten()

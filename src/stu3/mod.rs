@@ -1392,8 +1392,11 @@ impl<'a> Reader<'a> {
         let mut item = self.base(i, Element::LinkSet, parent);
         item.class_code = Some("OBS".into());
         item.status_code = Some("COMPLETE".into());
-        // GP Connect requires clinicalStatus; anything but `active` (or none) is not current.
-        let active = str_at(v, "clinicalStatus") == Some("active");
+        // GP Connect requires clinicalStatus; anything but `active` or `recurrence` (an
+        // active status in R4's hierarchy) is not current.
+        item.clinical_status = mapped(v, "clinicalStatus", &CONDITION_CLINICAL);
+        let active = matches!(item.clinical_status, Some("active" | "recurrence"));
+        item.verification = mapped(v, "verificationStatus", &CONDITION_VERIFICATION);
         item.codes = vec![snomed(if active { "394774009" } else { "394775005" })];
         if extension(v, EXT_SIGNIFICANCE).and_then(|e| str_at(e, "valueCode")) == Some("major") {
             item.qualifiers.push(snomed("386134007"));
@@ -1488,6 +1491,8 @@ impl<'a> Reader<'a> {
                 date(extension(end, "endDate").and_then(|e| e.get("valueDateTime")));
         }
         header.availability = date(v.get("assertedDate"));
+        header.verification = mapped(v, "verificationStatus", &ALLERGY_VERIFICATION);
+        header.clinical_status = mapped(v, "clinicalStatus", &ALLERGY_CLINICAL);
         header.free_text |= arr(Some(v), "reaction")
             .any(|r| has_text(r.get("description")) || has_text(r.get("note")));
         let obs = Item {
@@ -1922,6 +1927,50 @@ fn quantity_unit_text(q: &Json) -> Option<String> {
         .map(str::to_string)
 }
 
+/// STU3 Condition `verificationStatus` codes and the R4 `condition-ver-status` code each
+/// means (the same words; STU3 `unknown` says nothing, so it maps to none;
+/// `entered-in-error` is withheld before any mapping).
+const CONDITION_VERIFICATION: [(&str, &str); 5] = [
+    ("provisional", "provisional"),
+    ("differential", "differential"),
+    ("confirmed", "confirmed"),
+    ("refuted", "refuted"),
+    ("entered-in-error", "entered-in-error"),
+];
+/// STU3 AllergyIntolerance `verificationStatus` codes and their R4
+/// `allergyintolerance-verification` codes.
+const ALLERGY_VERIFICATION: [(&str, &str); 4] = [
+    ("unconfirmed", "unconfirmed"),
+    ("confirmed", "confirmed"),
+    ("refuted", "refuted"),
+    ("entered-in-error", "entered-in-error"),
+];
+/// STU3 Condition `clinicalStatus` codes and their R4 `condition-clinical` codes.
+const CONDITION_CLINICAL: [(&str, &str); 5] = [
+    ("active", "active"),
+    ("recurrence", "recurrence"),
+    ("inactive", "inactive"),
+    ("remission", "remission"),
+    ("resolved", "resolved"),
+];
+/// STU3 AllergyIntolerance `clinicalStatus` codes and their R4
+/// `allergyintolerance-clinical` codes.
+const ALLERGY_CLINICAL: [(&str, &str); 3] = [
+    ("active", "active"),
+    ("inactive", "inactive"),
+    ("resolved", "resolved"),
+];
+
+/// The R4 code a STU3 status field means, by a fixed table (anything else, or nothing,
+/// says nothing migx can stand behind).
+fn mapped(v: &Json, key: &str, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    let s = str_at(v, key)?.trim();
+    table
+        .iter()
+        .find(|(stu3, _)| stu3.eq_ignore_ascii_case(s))
+        .map(|&(_, r4)| r4)
+}
+
 /// Whether a resource says it was entered in error: its `status` or `verificationStatus`
 /// (a code, or a CodeableConcept as R4 writes it) is `entered-in-error`, on the resource or
 /// on a resource it contains.
@@ -2299,6 +2348,59 @@ mod tests {
         }
         assert!(matches!(o[ex.index["o2"]], Outcome::Shared(_)));
         assert!(matches!(o[ex.index["c3"]], Outcome::Shared(_)));
+    }
+
+    #[test]
+    fn certainty_and_clinical_status_come_from_the_source() {
+        let condition = |id: &str, clinical: &str, ver: &str| {
+            format!(
+                r#"{{"resourceType":"Condition","id":"{id}","clinicalStatus":"{clinical}",{ver}"code":{{"coding":[{{"system":"http://snomed.info/sct","code":"195967001"}}]}},"onsetDateTime":"2020-01-01","assertedDate":"2020-01-02"}}"#
+            )
+        };
+        let allergy = |id: &str, clinical: &str, ver: &str| {
+            format!(
+                r#"{{"resourceType":"AllergyIntolerance","id":"{id}","clinicalStatus":"{clinical}",{ver}"category":["medication"],"code":{{"coding":[{{"system":"http://snomed.info/sct","code":"294505008"}}]}},"assertedDate":"2026-03-01"}}"#
+            )
+        };
+        let v = |s: &str| format!(r#""verificationStatus":"{s}","#);
+        let entries = [
+            condition("c1", "active", &v("provisional")),
+            condition("c2", "recurrence", &v("differential")),
+            condition("c3", "active", &v("refuted")),
+            condition("c4", "remission", ""),
+            condition("c5", "active", &v("unknown")),
+            allergy("a1", "active", &v("unconfirmed")),
+            allergy("a2", "active", &v("refuted")),
+            allergy("a3", "resolved", &v("confirmed")),
+            allergy("a4", "inactive", ""),
+            allergy("a5", "active", &v("Confirmed")),
+        ];
+        let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
+        let (ex, o) = outcomes(&bundle("", &refs));
+        let it = |id: &str| &ex.items[ex.index[id]];
+        assert_eq!(it("c1").verification, Some("provisional"));
+        assert_eq!(it("c2").verification, Some("differential"));
+        assert_eq!(it("c2").clinical_status, Some("recurrence"));
+        assert_eq!(it("c5").verification, None);
+        assert_eq!(it("a1").verification, Some("unconfirmed"));
+        assert_eq!(it("a5").verification, Some("confirmed"));
+        for id in ["c1", "c2", "c5", "a1", "a5"] {
+            assert!(matches!(o[ex.index[id]], Outcome::Shared(_)), "{id}");
+        }
+        for id in ["c3", "a2"] {
+            assert_eq!(
+                o[ex.index[id]],
+                Outcome::Withheld(WithheldReason::Refuted),
+                "{id}"
+            );
+        }
+        for id in ["c4", "a3", "a4"] {
+            assert_eq!(
+                o[ex.index[id]],
+                Outcome::Withheld(WithheldReason::NotCurrent),
+                "{id}"
+            );
+        }
     }
 
     #[test]
