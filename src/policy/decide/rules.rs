@@ -548,6 +548,34 @@ fn nopat_on_the_authorisation_withholds_the_medication() {
 }
 
 #[test]
+fn a_sensitive_code_on_the_authorisation_withholds_the_medication() {
+    // The authorisation is part of the medication: withheld for a code of its own (here in
+    // any coded element it carries), it takes the medication with it.
+    let mut a = authorise();
+    a.carried.push(snomed(SENSITIVE));
+    let (_, d) = decide_items(medication(a));
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Withheld(WithheldReason::SensitiveCode)
+    );
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Withheld(WithheldReason::SensitiveCode)
+    );
+}
+
+#[test]
+fn an_allergy_whose_allergen_has_an_ambiguous_id_is_withheld() {
+    let mut items = allergy(DateField::Absent);
+    items[1].id = "dup".into();
+    items.push(observation("dup", None, read(DIAGNOSIS)));
+    assert_eq!(
+        withheld_for(items, 0),
+        Some(WithheldReason::UnresolvableReference)
+    );
+}
+
+#[test]
 fn a_sensitive_drug_withholds_the_medication() {
     let mut items = medication(authorise());
     items[0].consumable.push(snomed(SENSITIVE));
