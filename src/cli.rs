@@ -467,11 +467,9 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
             }
             policy.set_snomed_index(Arc::new(idx));
         }
-        None => {
-            if !quiet {
-                eprintln!("migx: note: no SNOMED CT release loaded (--snomed): exclusion coverage is limited to migx's built-in lists, and items coded only by unresolvable description ids are withheld");
-            }
-        }
+        // The note for a run without a release is printed by the command, once, after
+        // its argument checks (see `NO_SNOMED_NOTE`).
+        None => {}
     }
     for r in &a.permit_requester {
         if !crate::consent::is_ods_code(r) {
@@ -558,7 +556,32 @@ pub fn parse_as_of(v: &str) -> Option<Ts> {
 }
 
 /// `migx convert`.
+/// The note for a run without a SNOMED CT release, with the fix; printed once per run, after
+/// the argument checks (never before a usage error).
+pub const NO_SNOMED_NOTE: &str = "migx: note: no SNOMED CT release loaded: exclusion coverage is limited to migx's built-in lists, and items coded only by unresolvable description ids are withheld; fix: --snomed <UK RF2 release folder, or an index made by `migx snomed index`> (or the policy's snomed_release)";
+
+/// A command-line input that does not exist is a usage error (exit 2, nothing written),
+/// not a rejected file: it names no extract at all.
+fn missing_inputs(inputs: &[PathBuf]) -> Option<String> {
+    let missing: Vec<String> = inputs
+        .iter()
+        .filter(
+            |p| matches!(std::fs::metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
+        )
+        .map(|p| p.display().to_string())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{}: no such file or folder (nothing was written); give extract files or folders",
+            missing.join(", ")
+        )
+    })
+}
+
 fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
+    if let Some(e) = missing_inputs(&a.inputs) {
+        return fail(&e);
+    }
     let settings = match settings_from(&a.policy, cli.quiet) {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -629,6 +652,9 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         &settings,
         consent_id,
     );
+    if settings.policy.snomed_index().is_none() && !cli.quiet {
+        eprintln!("{NO_SNOMED_NOTE}");
+    }
     let names: std::collections::HashSet<String> =
         inputs.iter().map(|f| f.bundle_name.clone()).collect();
     let mut claim = match crate::rundir::claim(&a.out, &manifest, &names, shard, a.replace) {
@@ -803,6 +829,9 @@ fn validate_cmd(a: &validate::ValidateArgs) -> i32 {
 
 /// `migx explain`.
 fn explain(a: &ExplainArgs) -> i32 {
+    if let Some(e) = missing_inputs(std::slice::from_ref(&a.file)) {
+        return fail(&e);
+    }
     let settings = match settings_from(&a.policy, true) {
         Ok(s) => s,
         Err(e) => return fail(&e),
