@@ -70,7 +70,7 @@ pub struct Cli {
     /// Print less (no progress, no summary table).
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Print more (each rejected file as it happens).
+    /// Print more: convert also names each withheld input with its reason (rejected inputs are always named, with their error code).
     #[arg(short, long, global = true)]
     pub verbose: bool,
     /// What to do.
@@ -710,6 +710,10 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
             if !cli.quiet {
                 print_summary(&t, &a.out, started.elapsed().as_secs_f64());
             }
+            print_outcomes(&t, cli.verbose);
+            if !cli.quiet && !t.rejected.is_empty() {
+                eprintln!("  what to do about each error code: docs/error-codes.md (or the README, \"Error codes\")");
+            }
             if let Some(r) = &a.report_html {
                 if let Err(e) = crate::report::report_dir(&a.out, r) {
                     return fail(&format!(
@@ -743,6 +747,20 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     }
 }
 
+/// Name each rejected input on stderr (path, error code, message: file positions and migx's
+/// element names only); with `--verbose`, each withheld input and its reason too.
+pub fn print_outcomes(t: &RunTotals, verbose: bool) {
+    let mut w = std::io::stderr().lock();
+    if verbose {
+        for (input, reason) in &t.withheld {
+            let _ = writeln!(w, "migx: withheld {input}: {reason}");
+        }
+    }
+    for (input, e) in &t.rejected {
+        let _ = writeln!(w, "migx: rejected {input}: {e}");
+    }
+}
+
 /// The end-of-run table on stderr.
 pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
     let mut w = std::io::stderr().lock();
@@ -771,7 +789,12 @@ pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
     for (r, n) in &t.items_withheld {
         let _ = writeln!(w, "    {:<26} {:>8}", r, n);
     }
-    let _ = writeln!(w, "    {:<26} {:>8}", "free text removed", t.text_removed);
+    // Not a reason anything was withheld: the items were shared, without their text.
+    let _ = writeln!(
+        w,
+        "  {:<28} {:>8}",
+        "shared items, text removed", t.text_removed
+    );
     if !t.hierarchy.is_empty() {
         let _ = writeln!(w, "  {}", t.hierarchy);
     }

@@ -869,6 +869,11 @@ pub struct RunTotals {
     /// How far sensitive SNOMED CT codes were matched (IS-A subtypes with a release's
     /// hierarchy, or only exact matches and Read v2/CTV3 prefixes), for the end-of-run table.
     pub hierarchy: String,
+    /// Every rejected input, in input order: its path as the audit shows it, and why (the
+    /// message names file positions and migx's element names only, never patient data).
+    pub rejected: Vec<(String, InputError)>,
+    /// Every withheld input, in input order, with its patient-level reason.
+    pub withheld: Vec<(String, &'static str)>,
 }
 
 /// What the operator can do about items withheld because no SNOMED CT release was loaded
@@ -1171,9 +1176,19 @@ impl Sink<'_> {
             self.group = group;
             return Err(e);
         }
-        for ((_, p), (a, ev)) in group.iter().zip(records) {
+        for ((i, p), (a, ev)) in group.iter().zip(records) {
             self.audit.write_all(&a)?;
             tally(self.totals, &p.c);
+            if let Some(e) = &p.c.error {
+                self.totals
+                    .rejected
+                    .push((self.inputs[*i].display.clone(), e.clone()));
+            }
+            if let Some(r) = p.c.withheld {
+                self.totals
+                    .withheld
+                    .push((self.inputs[*i].display.clone(), r.as_str()));
+            }
             self.access.write_all(&ev)?;
             if let (Some(w), Some(lines)) = (self.ndjson.as_deref_mut(), &p.lines) {
                 w.append(lines)?;

@@ -88,3 +88,74 @@ fn the_snomed_note_comes_once_after_the_argument_checks() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!stderr(&o).contains("SNOMED"), "{}", stderr(&o));
 }
+
+/// 20.2: every rejected input is named on stderr with its error code and message, even with
+/// `-q`, exactly as the audit records it; `-v` also names each withheld input with its
+/// reason.
+#[test]
+fn rejected_files_are_named_on_stderr_and_verbose_names_the_withheld() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = convert_fixtures(&out, &["-v"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    let (mut rejected, mut withheld) = (0, 0);
+    for f in audit.iter().filter(|r| r["kind"] == "file") {
+        let input = f["input"].as_str().unwrap();
+        match f["status"].as_str().unwrap() {
+            "rejected" => {
+                rejected += 1;
+                let code = f["error"]["code"].as_str().unwrap();
+                let line = format!("migx: rejected {input}: {code}: ");
+                assert!(e.contains(&line), "stderr lacks {line:?}:\n{e}");
+            }
+            "withheld" => {
+                withheld += 1;
+                let line = format!("migx: withheld {input}: {}", f["reason"].as_str().unwrap());
+                assert!(e.contains(&line), "stderr lacks {line:?}:\n{e}");
+            }
+            _ => assert!(!e.contains(&format!(" {input}:")), "{input} named:\n{e}"),
+        }
+    }
+    assert!(
+        rejected >= 2 && withheld >= 2,
+        "{rejected} rejected, {withheld} withheld"
+    );
+    assert_eq!(e.matches("migx: rejected ").count(), rejected);
+    // Without -v, only the rejected are named.
+    let o = convert_fixtures(&dir.path().join("out2"), &[]);
+    let e = stderr(&o);
+    assert_eq!(e.matches("migx: rejected ").count(), rejected, "{e}");
+    assert_eq!(e.matches("migx: withheld ").count(), 0, "{e}");
+}
+
+/// 20.11: the end-of-run table never lists removed free text as a reason items were
+/// withheld.
+#[test]
+fn removed_free_text_is_not_a_withholding_reason_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = convert_permit_all_loud(
+        &root().join("fixtures/extracts"),
+        &dir.path().join("out"),
+        &[],
+    );
+    let e = stderr(&o);
+    let start = e.find("items withheld per reason:").expect("the table");
+    let section: Vec<&str> = e[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert!(!section.is_empty(), "{e}");
+    for l in &section {
+        let reason = l.split_whitespace().next().unwrap();
+        assert!(
+            migx::policy::decide::WithheldReason::ALL
+                .iter()
+                .any(|r| r.as_str() == reason),
+            "{reason:?} listed as a reason:\n{e}"
+        );
+    }
+    assert!(e.contains("shared items, text removed"), "{e}");
+}
