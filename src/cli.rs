@@ -449,27 +449,24 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
         .snomed
         .clone()
         .or_else(|| policy.snomed_release().map(PathBuf::from));
-    match snomed {
-        Some(p) => {
-            let t = Instant::now();
-            let idx = if p.is_dir() {
-                crate::codes::release::SnomedIndex::build(&p)
-            } else {
-                crate::codes::release::SnomedIndex::load(&p)
-            }
-            .map_err(|e| format!("SNOMED CT release {}: {e}", p.display()))?;
-            if !quiet {
-                eprintln!(
-                    "migx: SNOMED CT release {} loaded in {} ms",
-                    idx.release_version(),
-                    t.elapsed().as_millis()
-                );
-            }
-            policy.set_snomed_index(Arc::new(idx));
+    // Without a release, the command prints its note once, after its argument checks
+    // (see `NO_SNOMED_NOTE`).
+    if let Some(p) = snomed {
+        let t = Instant::now();
+        let idx = if p.is_dir() {
+            crate::codes::release::SnomedIndex::build(&p)
+        } else {
+            crate::codes::release::SnomedIndex::load(&p)
         }
-        // The note for a run without a release is printed by the command, once, after
-        // its argument checks (see `NO_SNOMED_NOTE`).
-        None => {}
+        .map_err(|e| format!("SNOMED CT release {}: {e}", p.display()))?;
+        if !quiet {
+            eprintln!(
+                "migx: SNOMED CT release {} loaded in {} ms",
+                idx.release_version(),
+                t.elapsed().as_millis()
+            );
+        }
+        policy.set_snomed_index(Arc::new(idx));
     }
     for r in &a.permit_requester {
         if !crate::consent::is_ods_code(r) {
