@@ -560,10 +560,11 @@ pub const NO_SNOMED_NOTE: &str = "migx: note: no SNOMED CT release loaded: exclu
 /// A command-line input that does not exist is a usage error (exit 2, nothing written),
 /// not a rejected file: it names no extract at all.
 fn missing_inputs(inputs: &[PathBuf]) -> Option<String> {
+    // A dangling symlink exists (as a link): an input that cannot be read (`io-error`).
     let missing: Vec<String> = inputs
         .iter()
         .filter(
-            |p| matches!(std::fs::metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
+            |p| matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
         )
         .map(|p| p.display().to_string())
         .collect();
