@@ -832,3 +832,71 @@ fn a_dissent_coded_on_the_record_itself_withholds_whatever_else_is_recorded() {
     ex.finish();
     assert!(practice_dissent(&ex, &policy(), as_of()));
 }
+
+// ---------------------------------------------------------------- what a problem names
+
+#[test]
+fn a_problem_naming_a_statement_inside_a_sensitive_battery_is_withheld() {
+    // The statement's own codes are benign; its battery is coded sensitive (issue 24.1).
+    let mut battery = item("b", Element::CompoundStatement, None);
+    battery.class_code = Some("BATTERY".into());
+    battery.codes.push(snomed(SENSITIVE));
+    battery.effective.center = date("20260301");
+    let items = vec![
+        battery,
+        Item {
+            parent: Some(0),
+            ..result("o", "20260301")
+        },
+        problem("o", ACTIVE_PROBLEM),
+    ];
+    assert_eq!(withheld_for(items, 2), Some(WithheldReason::SensitiveCode));
+}
+
+#[test]
+fn a_problem_before_the_medication_it_names_follows_the_medication() {
+    // Document order puts the problem first; the medication is withheld only through its
+    // authorisation, which is decided after both.
+    let mut a = authorise();
+    a.carried.push(snomed(SENSITIVE));
+    let mut items = vec![problem("ms", ACTIVE_PROBLEM)];
+    for mut it in medication(a) {
+        it.parent = it.parent.map(|p| p + 1);
+        items.push(it);
+    }
+    // A code of its own, so that the problem has something to show but the medication.
+    items[1].codes = vec![read(DIAGNOSIS)];
+    let (_, d) = decide_items(items);
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Withheld(WithheldReason::SensitiveCode),
+        "the medication"
+    );
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Withheld(WithheldReason::SensitiveCode),
+        "the problem naming it"
+    );
+}
+
+#[test]
+fn a_problem_before_the_allergy_it_names_follows_the_allergy() {
+    let mut items = vec![problem("a", ACTIVE_PROBLEM)];
+    for mut it in allergy(DateField::Absent) {
+        it.parent = it.parent.map(|p| p + 1);
+        items.push(it);
+    }
+    items[2].id = "dup".into();
+    items.push(observation("dup", None, read(DIAGNOSIS)));
+    let (_, d) = decide_items(items);
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Withheld(WithheldReason::UnresolvableReference),
+        "the allergy"
+    );
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Withheld(WithheldReason::UnresolvableReference),
+        "the problem naming it"
+    );
+}
