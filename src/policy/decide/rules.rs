@@ -900,3 +900,28 @@ fn a_problem_before_the_allergy_it_names_follows_the_allergy() {
         "the problem naming it"
     );
 }
+
+#[test]
+fn an_item_follows_what_it_depends_on_whatever_the_order_and_keeps_its_own_reason() {
+    // GP Connect: a problem depends on what its actualProblem points at (Item::depends_on).
+    let mut a = authorise();
+    a.carried.push(snomed(SENSITIVE));
+    let mut items = vec![observation("o", None, read(DIAGNOSIS))];
+    for mut it in medication(a) {
+        it.parent = it.parent.map(|p| p + 1);
+        items.push(it);
+    }
+    items[0].depends_on = vec![1];
+    let (_, d) = decide_items(items.clone());
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Withheld(WithheldReason::SensitiveCode)
+    );
+    // An item already withheld for a reason of its own keeps it.
+    items[0].element = Some(Element::NarrativeStatement);
+    let (_, d) = decide_items(items);
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Withheld(WithheldReason::FreeText)
+    );
+}
