@@ -252,6 +252,16 @@ pub fn read_input(
     path: &Path,
     settings: &ConvertSettings,
 ) -> Result<(Extract, String, u64), (InputError, u64)> {
+    // Both readers identify code systems with the policy's alias table (`code_systems`).
+    crate::codes::systems::with_table(settings.policy.code_systems(), || {
+        read_input_with(path, settings)
+    })
+}
+
+fn read_input_with(
+    path: &Path,
+    settings: &ConvertSettings,
+) -> Result<(Extract, String, u64), (InputError, u64)> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => return Err((io_error(&e), 0)),

@@ -15,11 +15,9 @@ struct Fixture {
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        Fixture {
-            settings: permissive_settings(),
-            path: scratch_dir("convert").join("x.xml"),
-        }
+    F.get_or_init(|| Fixture {
+        settings: permissive_settings(),
+        path: scratch_dir("convert").join("x.xml"),
     })
 }
 

@@ -25,11 +25,9 @@ struct Fixture {
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        Fixture {
-            settings: permissive_settings(),
-            dir: scratch_dir("markers"),
-        }
+    F.get_or_init(|| Fixture {
+        settings: permissive_settings(),
+        dir: scratch_dir("markers"),
     })
 }
 
@@ -71,7 +69,10 @@ fuzz_target!(|data: &[u8]| {
                 Placement { pos, marker }
             })
             .collect();
-        (xml_extract(placements.len() + benign, &placements, salt), "x.xml")
+        (
+            xml_extract(placements.len() + benign, &placements, salt),
+            "x.xml",
+        )
     } else {
         let placements: Vec<Placement<JsonPos>> = picks
             .iter()
@@ -84,7 +85,10 @@ fuzz_target!(|data: &[u8]| {
                 Placement { pos, marker }
             })
             .collect();
-        (stu3_extract(placements.len() + benign, &placements, salt), "x.json")
+        (
+            stu3_extract(placements.len() + benign, &placements, salt),
+            "x.json",
+        )
     };
     if !spelling.is_empty() {
         // Give every placed marker code the fuzzed system spelling.
@@ -107,8 +111,7 @@ fuzz_target!(|data: &[u8]| {
             fn walk(v: &mut serde_json::Value, spelling: &str) {
                 match v {
                     serde_json::Value::Object(o) => {
-                        if o
-                            .get("code")
+                        if o.get("code")
                             .and_then(|c| c.as_str())
                             .is_some_and(|c| CODES.contains(&c))
                         {
@@ -131,11 +134,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let c = convert_file(&path, &f.settings);
-    let bundle = c
-        .bundle
-        .as_ref()
-        .map(|b| b.to_string())
-        .unwrap_or_default();
+    let bundle = c.bundle.as_ref().map(|b| b.to_string()).unwrap_or_default();
     let everything = format!("{bundle}\n{:?}\n{:?}\n{:?}", c.items, c.error, c.withheld);
     for s in &g.forbidden {
         assert!(!everything.contains(s.as_str()), "{s:?} got out");
@@ -145,7 +144,13 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(c.withheld, Some(PatientWithheld::DissentRecorded));
         return;
     }
-    assert_eq!(c.status, Status::Converted, "{:?} {:?}", c.error, c.withheld);
+    assert_eq!(
+        c.status,
+        Status::Converted,
+        "{:?} {:?}",
+        c.error,
+        c.withheld
+    );
     for id in &g.withheld_ids {
         assert!(!bundle.contains(id.as_str()), "sensitive item {id} shared");
     }

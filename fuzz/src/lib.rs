@@ -17,7 +17,11 @@ pub const REQUESTER: &str = "Y02345";
 pub fn permissive_settings() -> ConvertSettings {
     // The embedded policy is part of the binary: failing to load it is a build defect.
     let policy = Arc::new(Policy::embedded_default().expect("embedded policy"));
-    let consent = Arc::new(ConsentBook::all(ConsentDecision::Permit, REQUESTER, "TREAT"));
+    let consent = Arc::new(ConsentBook::all(
+        ConsentDecision::Permit,
+        REQUESTER,
+        "TREAT",
+    ));
     let mut settings = ConvertSettings::new(policy, consent);
     settings.allow_test_identities = true;
     settings.without_official_refsets = true;

@@ -37,8 +37,8 @@ pub const URI_CTV3: &str = "http://read.info/ctv3";
 
 impl CodeSystem {
     /// The one normalisation of a code-system identifier, used by both readers and every
-    /// rule: an HL7 OID (bare or `urn:oid:`), or a URI in any spelling the alias table
-    /// (`policy/codes/systems.tsv`, see [`systems`]) knows. Text that is neither an OID nor a
+    /// rule: an HL7 OID (bare or `urn:oid:`), or a URI in any spelling the active alias table
+    /// (the policy's `code_systems`, else `policy/codes/systems.tsv`, see [`systems`]) knows. Text that is neither an OID nor a
     /// URI (free text in a `codeSystem`/`system`) is [`CodeSystem::Invalid`]: screened like an
     /// unknown system, never emitted.
     pub fn parse(raw: &str) -> Self {

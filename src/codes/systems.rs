@@ -1,8 +1,10 @@
 //! Code-system identity: every known spelling of a system is one [`CodeSystem`].
 //!
 //! The alias table is data (`policy/codes/systems.tsv`, each row with its source), compiled
-//! in: both readers call [`identify`] (through [`CodeSystem::parse`]) and every rule compares
-//! the result, so a rule never sees a spelling. Normalisation before the table lookup:
+//! in as the default; a policy may name its own table (`code_systems`, see [`AliasTable`]),
+//! which the pipeline makes the active table while it reads an input ([`with_table`]). Both
+//! readers call [`identify`] (through [`CodeSystem::parse`]) and every rule compares the
+//! result, so a rule never sees a spelling. Normalisation before the table lookup:
 //! surrounding whitespace trimmed; ASCII case folded; a `urn:oid:` prefix removed; `https`
 //! read as `http`; trailing `/` removed; a SNOMED CT edition or version URI
 //! (`http://snomed.info/sct/<module>[/version/<yyyymmdd>]`) cut to `http://snomed.info/sct`.
@@ -10,8 +12,9 @@
 //! characters, non-ASCII, a query or fragment) is [`CodeSystem::Invalid`].
 
 use super::CodeSystem;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The alias table as shipped.
 pub const SYSTEMS_TSV: &str = include_str!("../../policy/codes/systems.tsv");
@@ -38,18 +41,174 @@ fn rows(text: &str) -> impl Iterator<Item = (CodeSystem, String)> + '_ {
         })
 }
 
-fn table() -> &'static HashMap<String, CodeSystem> {
-    static TABLE: OnceLock<HashMap<String, CodeSystem>> = OnceLock::new();
-    TABLE.get_or_init(|| rows(SYSTEMS_TSV).map(|(s, k)| (k, s)).collect())
+/// The spellings every alias table must keep as their identity: the NHS OIDs and FHIR URIs
+/// of SNOMED CT, Read v2 and CTV3 (a table that lost them would misfile the commonest codes).
+const REQUIRED: [(&str, &str); 6] = [
+    (super::OID_SNOMED, "snomed"),
+    (super::URI_SNOMED, "snomed"),
+    (super::OID_READ_V2, "readv2"),
+    (super::URI_READ_V2, "readv2"),
+    (super::OID_CTV3, "ctv3"),
+    (super::URI_CTV3, "ctv3"),
+];
+
+/// A checked alias table: normalised alias -> identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTable {
+    map: HashMap<String, CodeSystem>,
 }
 
-/// The identity of a system identifier as written in a source.
+/// Why an alias table cannot be used: the 1-based line (0: the table as a whole) and what is
+/// wrong. Messages name migx's own column names, never a row's content beyond its alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTableError {
+    /// 1-based line of the problem (0: the whole table).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl AliasTable {
+    /// Parse and check a table in the format of `policy/codes/systems.tsv`: `#` lines, then
+    /// the header `identity<TAB>alias<TAB>source`, then one row per alias. Fails closed: a
+    /// header other than that, a row without exactly three fields, an identity that is not
+    /// `snomed`/`readv2`/`ctv3` or an OID/URI, an alias that is not an OID or URI, an empty
+    /// source, an alias given twice, or a table that drops one of the canonical OIDs and URIs
+    /// of SNOMED CT, Read v2 and CTV3 (or files it under another identity) is refused.
+    pub fn parse(text: &str) -> Result<AliasTable, AliasTableError> {
+        let err = |line: usize, message: String| AliasTableError { line, message };
+        let mut map: HashMap<String, CodeSystem> = HashMap::new();
+        let mut header = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let l = raw.trim_end_matches('\r');
+            if l.starts_with('#') || l.trim().is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = l.split('\t').collect();
+            if !header {
+                if f.iter()
+                    .map(|c| c.trim().trim_start_matches('\u{feff}'))
+                    .collect::<Vec<_>>()
+                    != ["identity", "alias", "source"]
+                {
+                    return Err(err(
+                        line,
+                        "expected the header identity<TAB>alias<TAB>source".to_string(),
+                    ));
+                }
+                header = true;
+                continue;
+            }
+            if f.len() != 3 {
+                return Err(err(
+                    line,
+                    format!("expected 3 tab-separated fields, found {}", f.len()),
+                ));
+            }
+            let identity = match f[0].trim() {
+                "snomed" => CodeSystem::Snomed,
+                "readv2" => CodeSystem::ReadV2,
+                "ctv3" => CodeSystem::Ctv3,
+                other if key(other).is_some() => CodeSystem::Other(other.to_string()),
+                _ => {
+                    return Err(err(
+                        line,
+                        "identity is not snomed, readv2, ctv3 or an OID or URI".to_string(),
+                    ))
+                }
+            };
+            let Some(alias) = key(f[1]) else {
+                return Err(err(line, "alias is not an OID or URI".to_string()));
+            };
+            if f[2].trim().is_empty() {
+                return Err(err(line, "row without a source".to_string()));
+            }
+            if map.insert(alias.clone(), identity).is_some() {
+                return Err(err(
+                    line,
+                    format!("alias {alias} is given twice (after normalisation)"),
+                ));
+            }
+        }
+        if !header {
+            return Err(err(0, "no header: not an alias table".to_string()));
+        }
+        for (alias, identity) in REQUIRED {
+            let found = key(alias).and_then(|k| map.get(&k));
+            if found.map(CodeSystem::short_name) != Some(identity) {
+                return Err(err(
+                    0,
+                    format!(
+                        "the table must keep {alias} as {identity} (add rows, do not remove these)"
+                    ),
+                ));
+            }
+        }
+        Ok(AliasTable { map })
+    }
+
+    /// The table shipped in the binary (`policy/codes/systems.tsv`).
+    pub fn embedded() -> &'static Arc<AliasTable> {
+        static TABLE: OnceLock<Arc<AliasTable>> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            Arc::new(AliasTable {
+                map: rows(SYSTEMS_TSV).map(|(s, k)| (k, s)).collect(),
+            })
+        })
+    }
+
+    /// Number of aliases.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the table is empty (a checked table never is).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The identity of a system identifier as written in a source, under this table.
+    pub fn identify(&self, raw: &str) -> CodeSystem {
+        identify_in(&self.map, raw)
+    }
+}
+
+thread_local! {
+    /// The table [`identify`] uses on this thread (`None`: the embedded one).
+    static ACTIVE: RefCell<Option<Arc<AliasTable>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with `table` as the alias table of [`identify`] (and so of both readers) on this
+/// thread; the previous table is restored afterwards, also when `f` panics.
+pub fn with_table<R>(table: &Arc<AliasTable>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<AliasTable>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            ACTIVE.with(|a| *a.borrow_mut() = prev);
+        }
+    }
+    let prev = ACTIVE.with(|a| a.borrow_mut().replace(Arc::clone(table)));
+    let _restore = Restore(prev);
+    f()
+}
+
+/// The identity of a system identifier as written in a source, under the active table
+/// ([`with_table`]; the embedded table otherwise).
 pub fn identify(raw: &str) -> CodeSystem {
+    ACTIVE.with(|a| match a.borrow().as_deref() {
+        Some(t) => t.identify(raw),
+        None => AliasTable::embedded().identify(raw),
+    })
+}
+
+fn identify_in(table: &HashMap<String, CodeSystem>, raw: &str) -> CodeSystem {
     let t = raw.trim();
     let Some(k) = key(t) else {
         return CodeSystem::Invalid;
     };
-    if let Some(s) = table().get(&k) {
+    if let Some(s) = table.get(&k) {
         return s.clone();
     }
     if is_oid(&k) {
@@ -221,6 +380,85 @@ mod tests {
             identify("2.16.840.1.113883.2.1.6.4"),
             CodeSystem::Other("urn:oid:2.16.840.1.113883.2.1.6.4".into())
         );
+    }
+
+    #[test]
+    fn the_shipped_table_passes_the_checks_a_policy_table_must_pass() {
+        let t = AliasTable::parse(SYSTEMS_TSV).unwrap();
+        assert_eq!(&t, AliasTable::embedded().as_ref());
+    }
+
+    const HEADER: &str = "# name: site\nidentity\talias\tsource\n";
+
+    #[test]
+    fn a_policy_table_is_refused_unless_every_row_is_well_formed() {
+        let base: String = SYSTEMS_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let ok = format!("{HEADER}{base}");
+        assert!(AliasTable::parse(&ok).is_ok());
+        let n = ok.lines().count();
+        for (row, line, needle) in [
+            ("snomed\t1.2.3.4\n", n + 1, "3 tab-separated fields"),
+            ("snomed\t1.2.3.4\t\n", n + 1, "without a source"),
+            ("snomed\tsome text\tlocal\n", n + 1, "not an OID or URI"),
+            ("snowmed\t1.2.3.4\tlocal\n", n + 1, "identity"),
+            (
+                "ctv3\thttps://snomed.info/sct/\tlocal\n",
+                n + 1,
+                "given twice",
+            ),
+            (
+                "snomed\t1.2.3.4\tlocal\textra\n",
+                n + 1,
+                "3 tab-separated fields",
+            ),
+        ] {
+            let e = AliasTable::parse(&format!("{ok}{row}")).unwrap_err();
+            assert_eq!(e.line, line, "{row:?}: {e:?}");
+            assert!(e.message.contains(needle), "{row:?}: {e:?}");
+        }
+        let e = AliasTable::parse("identity\talias\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert_eq!(AliasTable::parse("# only comments\n").unwrap_err().line, 0);
+        // Dropping a canonical spelling, or filing it under another identity, is refused.
+        let dropped: String = ok
+            .lines()
+            .filter(|l| !l.contains("2.16.840.1.113883.2.1.3.2.4.14"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let e = AliasTable::parse(&dropped).unwrap_err();
+        assert!(
+            e.message.contains("2.16.840.1.113883.2.1.3.2.4.14"),
+            "{e:?}"
+        );
+        let moved = ok.replace(
+            "readv2\thttp://read.info/readv2",
+            "ctv3\thttp://read.info/readv2",
+        );
+        assert!(AliasTable::parse(&moved).is_err());
+    }
+
+    #[test]
+    fn the_active_table_decides_while_it_is_active() {
+        let local = "urn:oid:1.2.826.0.1.99999.1";
+        let other = CodeSystem::Other("urn:oid:1.2.826.0.1.99999.1".into());
+        assert_eq!(identify(local), other);
+        let text = format!("{SYSTEMS_TSV}snomed\t1.2.826.0.1.99999.1\tsite: local SNOMED CT OID\n");
+        let t = Arc::new(AliasTable::parse(&text).unwrap());
+        assert_eq!(with_table(&t, || identify(local)), CodeSystem::Snomed);
+        assert_eq!(
+            with_table(&t, || identify("2.16.840.1.113883.2.1.6.2")),
+            CodeSystem::ReadV2
+        );
+        // Restored afterwards, also after a panic inside.
+        assert_eq!(identify(local), other);
+        let r = std::panic::catch_unwind(|| with_table(&t, || panic!("inside")));
+        assert!(r.is_err());
+        assert_eq!(identify(local), other);
     }
 
     #[test]

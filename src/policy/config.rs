@@ -14,6 +14,7 @@ use crate::codes::list::{parse_code_list, CodeList, CodeListError, Entry};
 use crate::codes::release::{SnomedIndex, EXCLUSION_REFSETS};
 use crate::codes::rf2::{load_simple_refset, parse_simple_refset, Rf2Error};
 use crate::codes::snomed::{parse_sctid, SctIdKind};
+use crate::codes::systems::AliasTable;
 use crate::codes::{CodeSystem, Coding};
 use crate::policy::detail::{Detail, RawDetail, UnitList};
 use crate::policy::semantic::SemanticTagRules;
@@ -367,6 +368,9 @@ struct RawPolicy {
     /// Where a coding's display text comes from: `terminology` (default) or `source`.
     #[serde(default)]
     displays: Option<String>,
+    /// The code-system alias table (`codes/systems.tsv` format); absent: the embedded one.
+    #[serde(default)]
+    code_systems: Option<String>,
     /// Absent: share dose and quantity text, the embedded unit list.
     #[serde(default)]
     clinical_detail: RawDetail,
@@ -504,6 +508,8 @@ pub struct Policy {
     subtype_consent: HashMap<u64, ConsentEffect>,
     semantic_tags: SemanticTagRules,
     displays: DisplaySource,
+    systems: Arc<AliasTable>,
+    systems_origin: String,
     detail: Detail,
     hasher: Sha256,
     sha256: String,
@@ -707,6 +713,29 @@ impl Policy {
                 ))
             }
         };
+        // The code-system alias table: the policy's own (hashed, fail closed on any bad row),
+        // or the embedded one (not hashed, so a policy that names none keeps its hash).
+        let (systems, systems_origin) = match &raw.code_systems {
+            Some(name) => {
+                let (sys_origin, text) = source.read(name)?;
+                hash_part(&mut hasher, "code_systems", text.as_bytes());
+                let table = AliasTable::parse(&text).map_err(|e| {
+                    invalid(
+                        &sys_origin,
+                        if e.line == 0 {
+                            format!("code-system alias table: {}", e.message)
+                        } else {
+                            format!("line {}: code-system alias table: {}", e.line, e.message)
+                        },
+                    )
+                })?;
+                (Arc::new(table), sys_origin)
+            }
+            None => (
+                Arc::clone(AliasTable::embedded()),
+                "embedded:policy/codes/systems.tsv".to_string(),
+            ),
+        };
         let (units_origin, units_text) = match &raw.clinical_detail.units {
             Some(name) => source.read(name)?,
             None => Source::Embedded.read("codes/units.tsv")?,
@@ -751,6 +780,8 @@ impl Policy {
             subtype_consent: HashMap::new(),
             semantic_tags,
             displays,
+            systems,
+            systems_origin,
             detail,
             hasher,
             sha256: String::new(),
@@ -1060,6 +1091,17 @@ impl Policy {
         self.subtype_consent.get(&id).copied()
     }
 
+    /// The code-system alias table inputs are read with (policy `code_systems`, else the
+    /// embedded `policy/codes/systems.tsv`).
+    pub fn code_systems(&self) -> &Arc<AliasTable> {
+        &self.systems
+    }
+
+    /// Where the alias table came from (a path, or `embedded:policy/codes/systems.tsv`).
+    pub fn code_systems_origin(&self) -> &str {
+        &self.systems_origin
+    }
+
     /// Where emitted codings take their display text from.
     pub fn displays(&self) -> DisplaySource {
         self.displays
@@ -1355,6 +1397,10 @@ impl Policy {
                 "categories": list(&self.categories),
                 "risks_warnings": list(&self.risks),
             },
+            "code_systems": {
+                "origin": self.systems_origin,
+                "aliases": self.systems.len(),
+            },
             "exclusion_refsets": {
                 "files": self.refset_files,
                 "refset_ids": refset_ids,
@@ -1373,6 +1419,8 @@ impl Policy {
                 "concepts": i.concept_count(),
                 "descriptions": i.description_count(),
                 "exclusion_members": i.exclusion_member_count(),
+                "is_a_relationships": i.is_a_count(),
+                "sensitive_subtypes": self.subtype_sensitive.len(),
             })),
             "semantic_tags": {
                 "source": self.semantic_tags.source,
@@ -1397,6 +1445,48 @@ mod tests {
 
     fn manifest(rel: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    #[test]
+    fn a_policy_names_its_own_alias_table_and_a_malformed_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = format!(
+            "{}snomed\t1.2.826.0.1.99999.1\tsite: local SNOMED CT OID\n",
+            crate::codes::systems::SYSTEMS_TSV
+        );
+        std::fs::write(dir.path().join("systems.tsv"), &table).unwrap();
+        let json = DEFAULT_POLICY_JSON.replacen('{', "{\"code_systems\": \"systems.tsv\",", 1);
+        let code_lists = manifest("policy");
+        let json = json.replace("\"codes/", &format!("\"{}/codes/", code_lists.display()));
+        let p = Policy::from_json_str(&json, "site.json", dir.path()).unwrap();
+        assert_eq!(
+            p.code_systems().identify("urn:oid:1.2.826.0.1.99999.1"),
+            CodeSystem::Snomed
+        );
+        assert!(p.code_systems_origin().ends_with("systems.tsv"));
+        let default = Policy::embedded_default().unwrap();
+        assert_eq!(
+            default
+                .code_systems()
+                .identify("urn:oid:1.2.826.0.1.99999.1"),
+            CodeSystem::Other("urn:oid:1.2.826.0.1.99999.1".into())
+        );
+        assert_ne!(p.sha256(), default.sha256());
+        // One bad row refuses the whole policy, naming the file and the line.
+        std::fs::write(
+            dir.path().join("systems.tsv"),
+            format!("{table}snomed\tnot an identifier\tsite\n"),
+        )
+        .unwrap();
+        let e = Policy::from_json_str(&json, "site.json", dir.path())
+            .unwrap_err()
+            .to_string();
+        let line = table.lines().count() + 1;
+        assert!(e.contains("systems.tsv"), "{e}");
+        assert!(e.contains(&format!("line {line}:")), "{e}");
+        assert!(e.contains("not an OID or URI"), "{e}");
+        std::fs::remove_file(dir.path().join("systems.tsv")).unwrap();
+        assert!(Policy::from_json_str(&json, "site.json", dir.path()).is_err());
     }
 
     fn with_hierarchy() -> Policy {
