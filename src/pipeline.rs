@@ -13,7 +13,8 @@ use crate::fhir::{self, ReleaseContext};
 use crate::nhs::is_valid_nhs_number;
 use crate::output;
 use crate::policy::decide::{
-    decide, practice_dissent, Category, Decisions, Outcome, PatientWithheld, WithheldReason,
+    decide, judged_time, practice_dissent, Category, Decisions, Outcome, PatientWithheld,
+    WithheldReason,
 };
 use crate::policy::{ConsentValidity, Policy};
 use serde_json::{json, Value as Json};
@@ -458,13 +459,19 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
             size,
         );
     }
-    let Some(as_of) = s.as_of.or(ex.created.value()) else {
+    let Some(claimed) = s.as_of.or(ex.created.value()) else {
         return Conversion::withheld(PatientWithheld::AsOfUnknown, size, nhs);
     };
-    // A dissent recorded in the practice stands, whatever is asked at the point of care.
-    if practice_dissent(ex, policy, as_of) {
+    // A dissent recorded in the practice stands, whatever is asked at the point of care; a
+    // practice consent lifts it only when recorded before the time the record was asked for.
+    if practice_dissent(ex, policy, claimed) {
         return Conversion::withheld(PatientWithheld::DissentRecorded, size, nhs);
     }
+    // Currency is judged no earlier than the record's own latest date (issue 24.11).
+    let as_of = match judged_time(ex, claimed, now_epoch_secs()) {
+        Ok(t) => t,
+        Err(reason) => return Conversion::withheld(reason, size, nhs),
+    };
     let consent = match s.consent.lookup(&nhs) {
         Lookup::None => return Conversion::withheld(PatientWithheld::NoConsentDecision, size, nhs),
         Lookup::BadRow(_) => {
@@ -485,7 +492,7 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
     if !policy.is_purpose_permitted(&consent.purpose) {
         return Conversion::withheld(PatientWithheld::PurposeNotPermitted, size, nhs);
     }
-    let valid_until = match consent_window(&consent, as_of, policy.consent_validity()) {
+    let valid_until = match consent_window(&consent, claimed, as_of, policy.consent_validity()) {
         Ok(until) => until,
         Err(()) => return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs),
     };
@@ -541,9 +548,12 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
     }
 }
 
-/// Whether the point-of-care decision is valid at `as_of`, and until when.
+/// Whether the point-of-care decision is valid at `as_of` (the judged time), and until
+/// when; a decision recorded after `claimed` (the time the record was asked for: `--as-of`,
+/// else the extract's creation) is never valid.
 fn consent_window(
     c: &ConsentRecord,
+    claimed: Ts,
     as_of: Ts,
     validity: ConsentValidity,
 ) -> Result<Option<String>, ()> {
@@ -555,14 +565,10 @@ fn consent_window(
     };
     let recorded = at.timestamp();
     let asof = as_of.epoch_secs();
-    if recorded > asof {
+    if recorded > asof || recorded > claimed.epoch_secs() {
         return Err(()); // recorded after the time it is used for: not valid
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    if recorded > now {
+    if recorded > now_epoch_secs() {
         return Err(()); // a decision "recorded" in the future (with a future --as-of): not valid
     }
     match validity {
@@ -593,6 +599,14 @@ fn consent_window(
             Ok(end)
         }
     }
+}
+
+/// The moment of the run (seconds since the epoch): decisions only, never written out.
+fn now_epoch_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn fmt_off(secs: i32) -> String {
@@ -1609,7 +1623,12 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
         .map(|r| r.as_str().to_string())
         .or(c.error.as_ref().map(|e| e.code.as_str().to_string()));
     out.message = c.error.as_ref().map(|e| e.to_string());
-    let as_of = c.as_of.or(settings.as_of).or(ex.created.value());
+    // Items are shown as judged: at the conversion's time, else (a withheld patient) at the
+    // judged time the record would have had (the claimed time when it has none).
+    let as_of = c.as_of.or_else(|| {
+        let claimed = settings.as_of.or(ex.created.value())?;
+        Some(judged_time(&ex, claimed, now_epoch_secs()).unwrap_or(claimed))
+    });
     let Some(as_of) = as_of else { return out };
     let d = decide(&ex, &settings.policy, as_of);
     let text: std::collections::HashSet<usize> = d.free_text_removed.iter().copied().collect();

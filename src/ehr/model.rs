@@ -476,6 +476,34 @@ impl Extract {
         }
     }
 
+    /// The dates the record holds that certainly lie in the past of whoever recorded them:
+    /// every item's recorded time (`availabilityTime`; STU3 asserted, recorded, issued,
+    /// authored dates), and the point or start of what happened (an event: mood `EVN` or
+    /// none, not a plan or request). End dates are not among them (an authorisation may
+    /// rightly end in the future, and `99991231` often means "no end"), nor the dates of
+    /// intents, plans and requests (a recall is planned for the future). Placeholders
+    /// (`19000101`) and unreadable dates are absent from it.
+    pub fn record_dates(&self) -> impl Iterator<Item = Ts> + '_ {
+        self.items.iter().flat_map(|item| {
+            let event = matches!(item.mood_code.as_deref(), None | Some("EVN"))
+                && !matches!(
+                    item.element,
+                    Some(Element::PlanStatement | Element::RequestStatement)
+                );
+            let happened = [item.effective.center, item.effective.low]
+                .into_iter()
+                .filter(move |_| event);
+            std::iter::once(item.availability)
+                .chain(happened)
+                .filter_map(|d| d.value())
+        })
+    }
+
+    /// The latest of [`Extract::record_dates`] (the start of its period), if any.
+    pub fn latest_record_date(&self) -> Option<Ts> {
+        self.record_dates().max_by_key(Ts::epoch_secs)
+    }
+
     /// Look an item up by source id (already lowercase).
     pub fn get(&self, id: &str) -> Option<&Item> {
         self.index.get(id).map(|&i| &self.items[i])

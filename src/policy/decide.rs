@@ -249,11 +249,15 @@ pub enum PatientWithheld {
     /// No as-of date: none given and the extract has no creation time, so currency cannot be
     /// judged.
     AsOfUnknown,
+    /// The record holds a date after the moment of the run (a recorded date or the start of
+    /// an event: a placeholder such as `99991231`, a mistyped year), so no time is known at
+    /// which its currency can be judged (see [`judged_time`]).
+    DatedInFuture,
 }
 
 impl PatientWithheld {
     /// Every reason, in documentation order.
-    pub const ALL: [PatientWithheld; 8] = [
+    pub const ALL: [PatientWithheld; 9] = [
         PatientWithheld::DissentRecorded,
         PatientWithheld::ConsentDenied,
         PatientWithheld::NoConsentDecision,
@@ -262,6 +266,7 @@ impl PatientWithheld {
         PatientWithheld::RequesterNotPermitted,
         PatientWithheld::PurposeNotPermitted,
         PatientWithheld::AsOfUnknown,
+        PatientWithheld::DatedInFuture,
     ];
     /// The reason id written to the audit and summary.
     pub fn as_str(self) -> &'static str {
@@ -274,6 +279,7 @@ impl PatientWithheld {
             PatientWithheld::RequesterNotPermitted => "requester-not-permitted",
             PatientWithheld::PurposeNotPermitted => "purpose-not-permitted",
             PatientWithheld::AsOfUnknown => "as-of-unknown",
+            PatientWithheld::DatedInFuture => "dated-in-future",
         }
     }
 }
@@ -313,6 +319,45 @@ impl Decisions {
         let r = self.confidentiality.get(i).copied().flatten()?;
         (r.action == ConfidentialityAction::Drop && !r.origin.own).then_some(r.origin.construct)
     }
+}
+
+/// The time a record's currency (current medication and problems, recent tests, the
+/// point-of-care consent's validity window) is judged at (issue 24.11): never earlier than
+/// the latest date the record holds ([`Extract::record_dates`]).
+///
+/// `claimed` is `--as-of`, else the extract's own creation time (XML `creationTime`, else
+/// `EhrExtract/availabilityTime`; GP Connect `Bundle.meta.lastUpdated`). The judged time is
+/// the later of `claimed` and the record's latest date, taken at the start of that date's
+/// period (`2026` counts from 2026-01-01): a creation time older than the record's contents
+/// is stale (every `uat-*` extract of the NHS test corpus is stamped `20200101010101` over
+/// entries of 2020 and 2021), and judging at it would make items that ended in between look
+/// current.
+///
+/// A date of the record after `now` (the moment of the run) cannot be a real entry: a
+/// placeholder such as `99991231`, or a mistyped year. Judging at it would make every
+/// medication and test look ended; ignoring it would trust a record that holds an impossible
+/// date. Neither is safe, so the record is not judged at all:
+/// [`PatientWithheld::DatedInFuture`] (fail closed, the receiver is told). This is the only
+/// place the clock enters a decision beside the consent rows' own check, and it never enters
+/// an output: such a record is withheld whenever it is run until its date has passed.
+///
+/// What *grants* (a practice consent lifting a dissent, the point-of-care decision) is still
+/// held to `claimed`: a consent recorded after the time the record was asked for grants
+/// nothing, whatever the judged time.
+pub fn judged_time(ex: &Extract, claimed: Ts, now: i64) -> Result<Ts, PatientWithheld> {
+    let mut judged = claimed;
+    for t in ex.record_dates() {
+        if t.epoch_secs() > now {
+            return Err(PatientWithheld::DatedInFuture);
+        }
+        if t.epoch_secs() > judged.epoch_secs() {
+            judged = Ts {
+                precision: crate::ehr::ts::Precision::Second,
+                ..t
+            };
+        }
+    }
+    Ok(judged)
 }
 
 /// Whether a practice dissent stands at `as_of` (the extract's own time, or `--as-of`).
@@ -1079,6 +1124,55 @@ mod tests {
 
     fn ts(v: &str) -> Option<Ts> {
         Some(Ts::parse(v).unwrap())
+    }
+
+    #[test]
+    fn the_judged_time_is_never_before_the_records_own_dates_nor_at_a_future_one() {
+        use crate::ehr::model::{Effective, Item};
+        let t = |v: &str| Ts::parse(v).unwrap();
+        let item = |mood: Option<&str>, avail: &str, low: &str, high: &str| Item {
+            mood_code: mood.map(str::to_string),
+            availability: DateField::from_hl7(avail),
+            effective: Effective {
+                low: DateField::from_hl7(low),
+                high: DateField::from_hl7(high),
+                center: DateField::Absent,
+            },
+            ..Item::default()
+        };
+        let ex = |items: Vec<Item>| Extract {
+            items,
+            ..Extract::default()
+        };
+        let now = t("20261201000000").epoch_secs();
+        let claimed = t("20250801100000");
+        let judged = |e: &Extract| judged_time(e, claimed, now).map(|j| j.epoch_secs());
+        // Nothing later (an end date never counts): the claimed time.
+        let e = ex(vec![item(None, "20250101", "20240101", "99991231")]);
+        assert_eq!(judged(&e), Ok(claimed.epoch_secs()));
+        // A later recorded time or event start: moved to the start of its period.
+        let e = ex(vec![item(None, "20260105", "", "")]);
+        assert_eq!(judged(&e), Ok(t("20260105000000").epoch_secs()));
+        let e = ex(vec![item(Some("EVN"), "", "2026", "")]);
+        assert_eq!(judged(&e), Ok(t("20260101000000").epoch_secs()));
+        let e = ex(vec![item(None, "20250801100001", "", "")]);
+        assert_eq!(judged(&e), Ok(claimed.epoch_secs() + 1));
+        // The start of an intent may lie ahead; placeholders and bad dates are not dates.
+        let e = ex(vec![item(Some("INT"), "", "99991231", "")]);
+        assert_eq!(judged(&e), Ok(claimed.epoch_secs()));
+        let e = ex(vec![item(None, "19000101", "garbage", "")]);
+        assert_eq!(judged(&e), Ok(claimed.epoch_secs()));
+        // After the run: not judged at all, wherever it sits.
+        for e in [
+            ex(vec![item(None, "99991231", "", "")]),
+            ex(vec![item(Some("EVN"), "", "20261201000001", "")]),
+            ex(vec![
+                item(None, "20250101", "", ""),
+                item(None, "2027", "", ""),
+            ]),
+        ] {
+            assert_eq!(judged(&e), Err(PatientWithheld::DatedInFuture));
+        }
     }
 
     /// The decision, checked in both entry orders (order in the record never matters).

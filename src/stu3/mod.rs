@@ -27,8 +27,9 @@
 //! else the resource id (lowercase). References are resolved through one index built once.
 //! `message_id` is the Bundle `id` or `identifier.value` (lowercase), else a UUID derived
 //! from the file's SHA-256 (GP Connect bundles usually carry neither). `created` is the
-//! Bundle `meta.lastUpdated` (or R4 `timestamp`), else the latest *recorded* date of any
-//! item (asserted/issued/authored/recorded dates and encounter starts; never planned dates).
+//! Bundle `meta.lastUpdated` (or R4 `timestamp`), else the latest date the record holds
+//! ([`Extract::record_dates`]: recorded dates and the starts of events; never planned or end
+//! dates).
 
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::IdentityProblem;
@@ -168,7 +169,10 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
         .and_then(Json::as_str)
     {
         Some(s) => DateField::from_fhir(s),
-        None => latest_recorded(&ex),
+        None => ex
+            .latest_record_date()
+            .map(DateField::Value)
+            .unwrap_or_default(),
     };
     ex.finish();
     Ok(ex)
@@ -194,15 +198,6 @@ fn bundle_id(json: &Json) -> Option<String> {
         .trim();
     let id = id.strip_prefix("urn:uuid:").unwrap_or(id);
     (!id.is_empty()).then(|| id.to_ascii_lowercase())
-}
-
-fn latest_recorded(ex: &Extract) -> DateField {
-    ex.items
-        .iter()
-        .filter_map(|i| i.availability.value())
-        .max_by_key(|t| t.epoch_secs())
-        .map(DateField::Value)
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------
