@@ -492,7 +492,14 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
     if !policy.is_purpose_permitted(&consent.purpose) {
         return Conversion::withheld(PatientWithheld::PurposeNotPermitted, size, nhs);
     }
-    let valid_until = match consent_window(&consent, claimed, as_of, policy.consent_validity()) {
+    // A decision recorded after the claimed time grants nothing, whatever the judged time.
+    if consent
+        .recorded_at
+        .is_some_and(|at| at.timestamp() > claimed.epoch_secs())
+    {
+        return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs);
+    }
+    let valid_until = match consent_window(&consent, as_of, policy.consent_validity()) {
         Ok(until) => until,
         Err(()) => return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs),
     };
@@ -549,11 +556,9 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
 }
 
 /// Whether the point-of-care decision is valid at `as_of` (the judged time), and until
-/// when; a decision recorded after `claimed` (the time the record was asked for: `--as-of`,
-/// else the extract's creation) is never valid.
+/// when. (`release` also refuses a decision recorded after the claimed time.)
 fn consent_window(
     c: &ConsentRecord,
-    claimed: Ts,
     as_of: Ts,
     validity: ConsentValidity,
 ) -> Result<Option<String>, ()> {
@@ -565,7 +570,7 @@ fn consent_window(
     };
     let recorded = at.timestamp();
     let asof = as_of.epoch_secs();
-    if recorded > asof || recorded > claimed.epoch_secs() {
+    if recorded > asof {
         return Err(()); // recorded after the time it is used for: not valid
     }
     if recorded > now_epoch_secs() {
