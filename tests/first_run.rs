@@ -159,3 +159,21 @@ fn removed_free_text_is_not_a_withholding_reason_in_the_summary() {
     }
     assert!(e.contains("shared items, text removed"), "{e}");
 }
+
+/// 20.6: the plain progress line (stderr not a terminal) shows kB below 1 MB, never "0/0 MB".
+#[test]
+fn small_runs_show_kilobytes_in_the_progress_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = convert_permit_all_loud(
+        &root().join("fixtures/extracts/01-core-shared.xml"),
+        &dir.path().join("out"),
+        &[],
+    );
+    let e = stderr(&o);
+    let line = e
+        .lines()
+        .find(|l| l.starts_with("migx: 1/1 files, "))
+        .unwrap_or_else(|| panic!("no progress line:\n{e}"));
+    assert!(line.contains(" kB, ") && line.contains(" kB/s"), "{line}");
+    assert!(!line.contains("0/0 MB"), "{line}");
+}

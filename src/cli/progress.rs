@@ -55,9 +55,10 @@ impl Progress {
             if last.elapsed() >= Duration::from_secs(5) || done == total {
                 *last = Instant::now();
                 eprintln!(
-                    "migx: {done}/{total} files, {:.0}/{:.0} MB, {mbps:.0} MB/s, {rejected} rejected",
-                    bytes as f64 / 1e6,
-                    self.total_bytes as f64 / 1e6
+                    "migx: {done}/{total} files, {}/{}, {}/s, {rejected} rejected",
+                    size(bytes as f64),
+                    size(self.total_bytes as f64),
+                    size(bytes as f64 / secs)
                 );
             }
         }
@@ -68,5 +69,32 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+/// A byte count for people: kB below 1 MB (so a small run never reads "0 MB"), MB above
+/// (1 kB = 10^3 bytes, 1 MB = 10^6).
+pub fn size(bytes: f64) -> String {
+    if bytes < 1e6 {
+        format!(
+            "{:.0} kB",
+            (bytes / 1e3).max(if bytes > 0.0 { 1.0 } else { 0.0 })
+        )
+    } else {
+        format!("{:.0} MB", bytes / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_below_a_megabyte_are_in_kilobytes() {
+        assert_eq!(size(0.0), "0 kB");
+        assert_eq!(size(300.0), "1 kB");
+        assert_eq!(size(42_000.0), "42 kB");
+        assert_eq!(size(999_000.0), "999 kB");
+        assert_eq!(size(2_400_000.0), "2 MB");
     }
 }
