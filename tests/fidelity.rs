@@ -230,3 +230,65 @@ fn bundles_of(out: &Path) -> Vec<Value> {
         .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
         .collect()
 }
+
+/// The allergen of a transfer-degraded allergy is named only in its code's text: shared as
+/// `code.text` by default, in both formats; the policy turns it off, and then it is removed
+/// and audited as free text. No other code text ever appears.
+#[test]
+fn degraded_allergies_keep_their_allergen_unless_the_policy_says_not() {
+    let Some(corpus) = corpus() else {
+        eprintln!("SKIP: ../shared/corpus absent (the fixtures hold no degraded allergy)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_detail(
+        dir.path(),
+        serde_json::json!({ "degraded_allergy_text": false }),
+    );
+    for sub in ["gp2gp-ehrextract", "gpconnect-stu3"] {
+        let (on, off) = (dir.path().join(format!("{sub}-on")), dir.path().join(sub));
+        convert_permit_all(&corpus.join(sub), &on, &[]);
+        convert_permit_all(
+            &corpus.join(sub),
+            &off,
+            &["--policy", policy.to_str().unwrap()],
+        );
+        let (mut degraded, mut named) = (0, 0);
+        for b in bundles_of(&on) {
+            for r in resources(&b, "AllergyIntolerance") {
+                let code = &r["code"];
+                let is_degraded = code["coding"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["code"] == "196461000000101" || c["code"] == "196471000000108");
+                degraded += usize::from(is_degraded);
+                named += usize::from(code["text"].is_string());
+                assert_eq!(is_degraded, code["text"].is_string(), "{sub}: {r}");
+            }
+            for ty in ["Condition", "Observation", "Procedure", "MedicationRequest"] {
+                for r in resources(&b, ty) {
+                    assert!(r["code"]["text"].is_null(), "{sub}: {r}");
+                }
+            }
+        }
+        assert!(degraded >= 4 && named == degraded, "{sub}: {degraded} {named}");
+        let texts = |out: &Path| {
+            read_ndjson(&out.join("audit.ndjson"))
+                .iter()
+                .filter(|l| l["kind"] == "text" && l["category"] == "allergies")
+                .count()
+        };
+        for b in bundles_of(&off) {
+            for r in resources(&b, "AllergyIntolerance") {
+                assert!(r["code"]["text"].is_null(), "{sub}: {r}");
+            }
+        }
+        // Audited once per item: the GP2GP statements also carry annotations (already
+        // audited), the GP Connect ones only the code text.
+        assert!(texts(&off) >= texts(&on), "{sub}: removal is audited");
+        if sub == "gpconnect-stu3" {
+            assert!(texts(&off) >= texts(&on) + degraded, "{sub}: removal is audited");
+        }
+    }
+}

@@ -225,6 +225,11 @@ pub struct Item {
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
     pub codes: Vec<Coding>,
+    /// The text of a transfer-degraded allergy code (`code/originalText`, STU3 `code.text`),
+    /// kept only when the code is on `policy/codes/degraded.tsv`: the only place such an
+    /// allergy names its allergen. Shared as `code.text` only when the policy's
+    /// `clinical_detail.degraded_allergy_text` allows it; otherwise audited free text.
+    pub code_text: Option<String>,
     /// A `code` element was present but carried no usable code (nullFlavor, no codeSystem).
     pub code_uncoded: bool,
     /// When the thing happened (or the interval it covered).
@@ -350,6 +355,7 @@ impl Item {
             repeat_number: _,
             quantity: _,
             dosage_text: _,
+            code_text: _,
             quantity_unit: _,
             prior_ref: _,
             children: _,

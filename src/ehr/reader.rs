@@ -427,6 +427,8 @@ enum Slot {
     QuantityUnit,
     /// `value/translation/originalText` of a physical quantity (`unit="1"` in EMIS).
     ValueUnit,
+    /// `code/originalText` of a transfer-degraded allergy code (it names the allergen).
+    CodeText,
 }
 
 /// Longest dose instruction or unit text kept; longer is treated as free text.
@@ -538,6 +540,7 @@ impl State {
                     let text = Some(text.to_string());
                     match slot {
                         Slot::Dosage => item.dosage_text = text,
+                        Slot::CodeText => item.code_text = text,
                         Slot::QuantityUnit if item.quantity_unit.is_none() => {
                             item.quantity_unit = text
                         }
@@ -837,6 +840,15 @@ impl State {
                 if let Some(r) = &a.root {
                     item.prior_ref = Some(normalise_ref(r, a));
                 }
+            }
+            // The allergen of a transfer-degraded allergy code is named only in its text.
+            [Tag::Code, Tag::OriginalText]
+                if item
+                    .codes
+                    .iter()
+                    .any(crate::policy::detail::is_degraded_allergy) =>
+            {
+                self.capture = Some((idx, Slot::CodeText, depth));
             }
             // Free text: only whether it is there, never what it says.
             [.., Tag::Text] | [Tag::Code, Tag::OriginalText] | [.., Tag::OriginalText] => {
@@ -1244,6 +1256,39 @@ mod tests {
             "{ROOT}<EhrExtract>{pt}</EhrExtract><EhrExtract>{pt}</EhrExtract></RCMR_IN030000UK06>"
         );
         assert_eq!(read(&doc).expect("reads").nhs_numbers.len(), 2);
+    }
+
+    #[test]
+    fn only_a_transfer_degraded_allergy_code_keeps_its_text() {
+        let sct = "2.16.840.1.113883.2.1.3.2.4.15";
+        let obs = |id: &str, code: &str, text: &str| {
+            format!(
+                r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><code code="{code}" codeSystem="{sct}"><originalText>{text}</originalText></code></ObservationStatement>"#
+            )
+        };
+        let body = [
+            obs("D1", "196461000000101", "Penicillin V 250mg tablets"),
+            obs("D2", "196471000000108", "Peanuts"),
+            // Another degraded code, an ordinary code, and an over-long text: free text only.
+            obs("D3", "196411000000103", "Seen in clinic"),
+            obs("D4", "91936005", "Allergy to penicillin, said so"),
+            obs("D5", "196461000000101", &"x".repeat(MAX_KEPT_TEXT + 1)),
+        ]
+        .concat();
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let kept = |id: &str| {
+            let i = ex.get(id).expect(id);
+            (i.code_text.as_deref(), i.free_text)
+        };
+        assert_eq!(kept("d1"), (Some("Penicillin V 250mg tablets"), false));
+        assert_eq!(kept("d2"), (Some("Peanuts"), false));
+        assert_eq!(kept("d3"), (None, true));
+        assert_eq!(kept("d4"), (None, true));
+        assert_eq!(kept("d5"), (None, true));
     }
 
     #[test]

@@ -586,7 +586,13 @@ impl Mapper<'_> {
             "category".into(),
             json!([if drug { "medication" } else { "environment" }]),
         );
-        m.insert("code".into(), concept(self.policy, &obs.codes));
+        let mut code = concept(self.policy, &obs.codes);
+        // A transfer-degraded allergy names its allergen only in its code's text: shared
+        // when the policy says so (`clinical_detail.degraded_allergy_text`, default on).
+        if let Some(t) = self.policy.detail().degraded_text(obs) {
+            code["text"] = json!(t);
+        }
+        m.insert("code".into(), code);
         m.insert("patient".into(), json!({ "reference": self.patient_ref }));
         if let Some(t) = obs
             .effective

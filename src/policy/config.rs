@@ -747,6 +747,7 @@ impl Policy {
             dose_instructions: raw.clinical_detail.dose_instructions,
             quantity_text: raw.clinical_detail.quantity_text,
             units,
+            degraded_allergy_text: raw.clinical_detail.degraded_allergy_text,
         };
 
         let snomed_release = raw.snomed_release.as_deref().map(|p| match source {

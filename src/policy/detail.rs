@@ -23,6 +23,10 @@ pub struct RawDetail {
     /// The unit list (relative to the policy file); absent: the embedded list.
     #[serde(default)]
     pub units: Option<String>,
+    /// Share the text of a transfer-degraded allergy code (`policy/codes/degraded.tsv`), the
+    /// only place such an allergy names its allergen, as the allergy's `code.text`.
+    #[serde(default = "yes")]
+    pub degraded_allergy_text: bool,
 }
 
 fn yes() -> bool {
@@ -35,6 +39,7 @@ impl Default for RawDetail {
             dose_instructions: true,
             quantity_text: true,
             units: None,
+            degraded_allergy_text: true,
         }
     }
 }
@@ -144,6 +149,32 @@ pub struct Detail {
     pub quantity_text: bool,
     /// Units migx emits.
     pub units: UnitList,
+    /// Share the text of a transfer-degraded allergy code.
+    pub degraded_allergy_text: bool,
+}
+
+/// The embedded list of transfer-degraded allergy codes (`policy/codes/degraded.tsv`).
+const DEGRADED_TSV: &str = include_str!("../../policy/codes/degraded.tsv");
+
+/// The SNOMED CT codes of the embedded degraded-allergy list (parsed once; a row that is not
+/// `code<TAB>term<TAB>source` with a source is a build-time data error caught by the tests).
+fn degraded_codes() -> &'static [String] {
+    static CODES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    CODES.get_or_init(|| {
+        DEGRADED_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .skip(1)
+            .filter_map(|l| l.split('\t').next())
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// Whether a coding is a transfer-degraded allergy code (SNOMED CT, on the embedded list):
+/// its text, and only its text, names the allergen.
+pub fn is_degraded_allergy(c: &crate::codes::Coding) -> bool {
+    c.system == crate::codes::CodeSystem::Snomed && degraded_codes().iter().any(|d| *d == c.code)
 }
 
 impl Detail {
@@ -157,6 +188,7 @@ impl Detail {
             _ => false,
         };
         (item.dosage_text.is_some() && !self.dose_instructions)
+            || (item.code_text.is_some() && !self.degraded_allergy_text)
             || (item.quantity_unit.is_some() && !self.quantity_text)
             || unknown(&item.quantity_unit)
             || value_unit
@@ -176,6 +208,14 @@ impl Detail {
         item.dosage_text
             .as_deref()
             .filter(|_| self.dose_instructions)
+    }
+
+    /// The text of a transfer-degraded allergy code to emit (as `code.text`), if the policy
+    /// shares it.
+    pub fn degraded_text<'a>(&self, item: &'a Item) -> Option<&'a str> {
+        item.code_text
+            .as_deref()
+            .filter(|_| self.degraded_allergy_text)
     }
 
     /// The quantity text (unit) of a supply to emit, if the policy shares it and knows it.
@@ -235,11 +275,13 @@ mod tests {
             dose_instructions: true,
             quantity_text: true,
             units: units.clone(),
+            degraded_allergy_text: true,
         };
         let off = Detail {
             dose_instructions: false,
             quantity_text: false,
             units,
+            degraded_allergy_text: false,
         };
         // Every position a unit can take, with a known and an unknown unit.
         let positions: Vec<fn(&str) -> Item> = vec![
@@ -288,6 +330,39 @@ mod tests {
         };
         assert!(off.drops(&supply) && off.quantity_unit(&supply).is_none());
         assert_eq!(on.quantity_unit(&supply).map(|u| u.text), Some("tablet"));
+        let degraded = Item {
+            code_text: Some("Penicillin".into()),
+            ..Item::default()
+        };
+        assert!(!on.drops(&degraded) && off.drops(&degraded));
+        assert_eq!(on.degraded_text(&degraded), Some("Penicillin"));
+        assert_eq!(off.degraded_text(&degraded), None);
+    }
+
+    #[test]
+    fn the_degraded_list_is_sourced_snomed_and_read_by_the_one_identity() {
+        use crate::codes::{CodeSystem, Coding};
+        let rows: Vec<&str> = DEGRADED_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        assert_eq!(rows[0], "code\tterm\tsource");
+        for r in &rows[1..] {
+            let cols: Vec<&str> = r.split('\t').collect();
+            assert_eq!(cols.len(), 3, "{r}");
+            assert!(!cols[2].trim().is_empty(), "every row needs a source: {r}");
+            assert!(crate::codes::snomed::parse_sctid(cols[0]).is_ok(), "{r}");
+        }
+        assert_eq!(degraded_codes().len(), rows.len() - 1);
+        let sct = |c: &str| Coding::new(CodeSystem::Snomed, c);
+        assert!(is_degraded_allergy(&sct("196461000000101")));
+        assert!(is_degraded_allergy(&sct("196471000000108")));
+        // Other degraded codes (record entry, medication) and other systems are not allergies.
+        assert!(!is_degraded_allergy(&sct("196411000000103")));
+        assert!(!is_degraded_allergy(&Coding::new(
+            CodeSystem::ReadV2,
+            "196461000000101"
+        )));
     }
 
     #[test]

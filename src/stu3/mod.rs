@@ -1490,16 +1490,28 @@ impl<'a> Reader<'a> {
         header.clinical_status = mapped(v, "clinicalStatus", &ALLERGY_CLINICAL);
         header.free_text |= arr(Some(v), "reaction")
             .any(|r| has_text(r.get("description")) || has_text(r.get("note")));
+        let codes = codings(v.get("code"));
+        // A transfer-degraded allergy code names its allergen only in `code.text`: kept (the
+        // policy decides whether it is shared); any other code text is free text.
+        let code_text = codes
+            .iter()
+            .any(crate::policy::detail::is_degraded_allergy)
+            .then(|| v.get("code").and_then(|c| str_at(c, "text")))
+            .flatten()
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= MAX_KEPT_TEXT)
+            .map(str::to_string);
         let obs = Item {
             id: format!("{}-obs", header.id),
             element: Some(Element::ObservationStatement),
             class_code: Some("OBS".into()),
             status_code: Some("COMPLETE".into()),
-            codes: codings(v.get("code")),
-            code_uncoded: codings(v.get("code")).is_empty(),
+            code_uncoded: codes.is_empty(),
+            codes,
             effective: header.effective,
             availability: header.availability,
-            free_text: has_text(v.get("code")),
+            free_text: code_text.is_none() && has_text(v.get("code")),
+            code_text,
             ..Item::default()
         };
         let h = self.push(header);
