@@ -272,7 +272,10 @@ fn degraded_allergies_keep_their_allergen_unless_the_policy_says_not() {
                 }
             }
         }
-        assert!(degraded >= 4 && named == degraded, "{sub}: {degraded} {named}");
+        assert!(
+            degraded >= 4 && named == degraded,
+            "{sub}: {degraded} {named}"
+        );
         let texts = |out: &Path| {
             read_ndjson(&out.join("audit.ndjson"))
                 .iter()
@@ -288,7 +291,10 @@ fn degraded_allergies_keep_their_allergen_unless_the_policy_says_not() {
         // audited), the GP Connect ones only the code text.
         assert!(texts(&off) >= texts(&on), "{sub}: removal is audited");
         if sub == "gpconnect-stu3" {
-            assert!(texts(&off) >= texts(&on) + degraded, "{sub}: removal is audited");
+            assert!(
+                texts(&off) >= texts(&on) + degraded,
+                "{sub}: removal is audited"
+            );
         }
     }
 }

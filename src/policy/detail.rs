@@ -174,7 +174,7 @@ fn degraded_codes() -> &'static [String] {
 /// Whether a coding is a transfer-degraded allergy code (SNOMED CT, on the embedded list):
 /// its text, and only its text, names the allergen.
 pub fn is_degraded_allergy(c: &crate::codes::Coding) -> bool {
-    c.system == crate::codes::CodeSystem::Snomed && degraded_codes().iter().any(|d| *d == c.code)
+    c.system == crate::codes::CodeSystem::Snomed && degraded_codes().contains(&c.code)
 }
 
 impl Detail {
