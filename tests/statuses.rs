@@ -168,3 +168,69 @@ fn gp2gp_certainty_is_never_invented_and_significance_is_not_severity() {
     }
     assert!(allergies > 0 && problems > 0, "{allergies} {problems}");
 }
+
+#[test]
+fn completed_plans_are_not_current_and_vaccinations_not_given_are_never_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let imm = |not_given: bool| {
+        json!({
+            "resourceType": "Immunization",
+            "id": "12121212-1212-4121-8121-121212121212",
+            "status": "completed",
+            "notGiven": not_given,
+            "extension": [{
+                "url": "https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-VaccinationProcedure-1",
+                "valueCodeableConcept": { "coding": [{ "system": "http://snomed.info/sct", "code": "1037311000000106" }] }
+            }],
+            "vaccineCode": { "coding": [{ "system": "http://snomed.info/sct", "code": "39114911000001105" }] },
+            "patient": { "reference": "Patient/11111111-1111-4111-8111-111111111111" },
+            "date": "2026-03-01"
+        })
+    };
+    for (name, status, not_given) in [("given", "active", false), ("not-given", "completed", true)]
+    {
+        let mut b: Value = serde_json::from_slice(&stu3(&[], &[])).unwrap();
+        let entries = b["entry"].as_array_mut().unwrap();
+        for e in entries.iter_mut() {
+            let r = &mut e["resource"];
+            if r["resourceType"] == "MedicationRequest" && r["intent"] == "plan" {
+                r["status"] = json!(status);
+            }
+        }
+        entries.push(json!({ "resource": imm(not_given) }));
+        std::fs::write(
+            input.join(format!("{name}.json")),
+            serde_json::to_vec_pretty(&b).unwrap(),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("out");
+    convert_permit_all(&input, &out, &["--as-of", "2026-03-14"]);
+    let plans = |b: &Value| {
+        resources(b, "MedicationRequest")
+            .filter(|r| r["intent"] == "plan")
+            .count()
+    };
+    let given = bundle_of(&out, "given");
+    assert_eq!(plans(&given), 1);
+    let not_given = bundle_of(&out, "not-given");
+    assert_eq!(plans(&not_given), 0, "a completed plan is shown as current");
+    // The vaccination not given is never a completed act, whatever it is mapped to.
+    let id = "12121212-1212-4121-8121-121212121212";
+    for e in not_given["entry"].as_array().unwrap() {
+        let r = &e["resource"];
+        if r["id"] == id {
+            assert_eq!(r["resourceType"], "Procedure", "{r}");
+            assert_eq!(r["status"], "not-done", "{r}");
+        }
+    }
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    assert!(audit.iter().any(|r| r["kind"] == "item"
+        && r["reason"] == "not-current"
+        && r["input"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("not-given.json")));
+}

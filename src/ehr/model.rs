@@ -221,6 +221,9 @@ pub struct Item {
     /// than active/inactive (GP Connect `clinicalStatus`: `recurrence`, `remission`,
     /// `resolved`, `inactive`); `None` otherwise.
     pub clinical_status: Option<&'static str>,
+    /// The source says the act did not happen (GP Connect Immunization `notGiven: true`):
+    /// shared only as a Procedure with status `not-done`, never as one that was done.
+    pub not_done: bool,
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
@@ -336,6 +339,7 @@ impl Item {
             entered_in_error: _,
             verification: _,
             clinical_status: _,
+            not_done: _,
             parent: _,
             code_uncoded: _,
             effective: _,

@@ -537,7 +537,13 @@ impl Mapper<'_> {
     fn procedure(&self, i: usize) -> Json {
         let item = self.item(i);
         let mut m = self.base("Procedure", i);
-        m.insert("status".into(), json!("completed"));
+        // A vaccination the source says was not given is `not-done`, never `completed`.
+        let status = if item.not_done {
+            "not-done"
+        } else {
+            "completed"
+        };
+        m.insert("status".into(), json!(status));
         m.insert("code".into(), concept(self.policy, &item.codes));
         m.insert("subject".into(), json!({ "reference": self.patient_ref }));
         if let Some(t) = item.effective.point().value().or(item.availability.value()) {
@@ -725,7 +731,12 @@ impl Mapper<'_> {
         let dosage = detail.dosage(item).map(|t| json!([{ "text": t }]));
         let mut ms = self.base("MedicationStatement", i);
         ms.insert("basedOn".into(), json!([{ "reference": urn(&plan_id) }]));
-        ms.insert("status".into(), json!("active"));
+        // Only current plans are shared: active, or on hold as the source says.
+        let status = match auth.status_code.as_deref() {
+            Some(s) if s.trim().eq_ignore_ascii_case("SUSPENDED") => "on-hold",
+            _ => "active",
+        };
+        ms.insert("status".into(), json!(status));
         ms.insert("medicationCodeableConcept".into(), med.clone());
         ms.insert("subject".into(), json!({ "reference": self.patient_ref }));
         if let Some(t) = auth.effective.low.value() {
@@ -781,7 +792,7 @@ impl Mapper<'_> {
                 json!([{ "url": format!("{UKCORE_EXT}MedicationRepeatInformation"), "extension": repeat_info }]),
             );
         }
-        plan.insert("status".into(), json!("active"));
+        plan.insert("status".into(), json!(status));
         plan.insert("intent".into(), json!("plan"));
         plan.insert("medicationCodeableConcept".into(), med.clone());
         plan.insert("subject".into(), json!({ "reference": self.patient_ref }));

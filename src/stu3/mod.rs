@@ -1541,11 +1541,14 @@ impl<'a> Reader<'a> {
         let dispense = v.get("dispenseRequest");
         let effective = period(dispense.and_then(|d| d.get("validityPeriod")));
         let availability = date(v.get("authoredOn"));
+        // The source's status, in the XML's terms: `active` ACTIVE, `on-hold` SUSPENDED
+        // (shared as on-hold), anything else (completed, cancelled, stopped, draft,
+        // unknown) COMPLETE: not current.
         let status_code = Some(
-            if status == "active" {
-                "ACTIVE"
-            } else {
-                "COMPLETE"
+            match status.trim() {
+                "active" => "ACTIVE",
+                "on-hold" => "SUSPENDED",
+                _ => "COMPLETE",
             }
             .to_string(),
         );
@@ -1861,6 +1864,9 @@ impl<'a> Reader<'a> {
         item.codes.extend(codings(v.get("vaccineCode")));
         item.code_uncoded = item.codes.is_empty();
         item.effective.center = date(v.get("date"));
+        // Anything but an explicit `false` (or no value) is read as not given: a
+        // vaccination is never claimed done on a guess.
+        item.not_done = !matches!(v.get("notGiven"), None | Some(Json::Bool(false)));
         item.availability = match extension(v, EXT_DATE_RECORDED) {
             Some(e) => date(e.get("valueDateTime")),
             None => item.effective.center,
@@ -2406,6 +2412,57 @@ mod tests {
                 o[ex.index[id]],
                 Outcome::Withheld(WithheldReason::NotCurrent),
                 "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn plan_statuses_and_vaccinations_not_given_are_never_shown_as_current_or_done() {
+        let plan = |id: &str, status: &str| {
+            format!(
+                r#"{{"resourceType":"MedicationRequest","id":"{id}","intent":"plan","status":"{status}","medicationCodeableConcept":{{"coding":[{{"system":"http://snomed.info/sct","code":"322236009"}}]}},"authoredOn":"2026-03-01","dispenseRequest":{{"validityPeriod":{{"start":"2026-03-01","end":"2027-03-01"}}}}}}"#
+            )
+        };
+        let imm = |id: &str, not_given: &str| {
+            format!(
+                r#"{{"resourceType":"Immunization","id":"{id}","status":"completed",{not_given}"vaccineCode":{{"coding":[{{"system":"http://snomed.info/sct","code":"871751000000104"}}]}},"date":"2026-03-01"}}"#
+            )
+        };
+        let entries = [
+            plan("p1", "active"),
+            plan("p2", "on-hold"),
+            plan("p3", "completed"),
+            plan("p4", "cancelled"),
+            plan("p5", "unknown"),
+            imm("i1", r#""notGiven":false,"#),
+            imm("i2", r#""notGiven":true,"#),
+            imm("i3", r#""notGiven":"yes","#),
+        ];
+        let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
+        let (ex, o) = outcomes(&bundle("", &refs));
+        let ms = |plan: &str| ex.items[ex.index[plan]].parent.unwrap();
+        assert_eq!(
+            ex.items[ex.index["p2"]].status_code.as_deref(),
+            Some("SUSPENDED")
+        );
+        for p in ["p1", "p2"] {
+            assert!(matches!(o[ms(p)], Outcome::Shared(_)), "{p}");
+        }
+        for p in ["p3", "p4", "p5"] {
+            assert_eq!(
+                o[ms(p)],
+                Outcome::Withheld(WithheldReason::NotCurrent),
+                "{p}"
+            );
+        }
+        assert!(!ex.items[ex.index["i1"]].not_done);
+        assert!(ex.items[ex.index["i2"]].not_done);
+        assert!(ex.items[ex.index["i3"]].not_done);
+        // Shared only as a not-done Procedure, else out of scope.
+        for i in ["i2", "i3"] {
+            assert!(
+                !matches!(o[ex.index[i]], Outcome::Shared(r) if r != crate::policy::decide::Role::Procedure),
+                "{i}"
             );
         }
     }
