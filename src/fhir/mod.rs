@@ -60,6 +60,10 @@ pub struct ReleaseContext<'a> {
     pub exclusion: &'a crate::policy::config::ExclusionBasis,
 }
 
+/// The practice Organization's name when the record carries no usable ODS code: migx's own
+/// words, never source text.
+const PRACTICE_WITHOUT_ODS: &str = "Registered GP practice (no valid ODS code in the record)";
+
 /// Build the released Bundle.
 pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Json {
     let key = ex
@@ -121,8 +125,11 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         "id": practice_id,
         "meta": meta("Organization"),
     });
-    if let Some(ods) = &ex.practice_ods {
-        practice["identifier"] = json!([{ "system": ODS_SYSTEM, "value": ods }]);
+    match &ex.practice_ods {
+        Some(ods) => practice["identifier"] = json!([{ "system": ODS_SYSTEM, "value": ods }]),
+        // FHIR's org-1 needs a name or an identifier; the record gave no usable ODS code (none,
+        // or one not in ODS syntax, which is dropped), so the name says exactly that.
+        None => practice["name"] = json!(PRACTICE_WITHOUT_ODS),
     }
     push(&mut entries, &mut targets, practice);
     let mut requester = json!({

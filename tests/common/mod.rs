@@ -151,6 +151,22 @@ pub fn assert_bundles_valid(out: &Path) {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+    // FHIR R4 org-1 (UK Core validators reject it): every Organization has a name or an
+    // identifier, also a practice whose record gave no usable ODS code.
+    for (path, bytes) in files_under(&out.join("bundles")) {
+        let Ok(b) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        for e in b["entry"].as_array().into_iter().flatten() {
+            let r = &e["resource"];
+            if r["resourceType"] == "Organization" {
+                assert!(
+                    r["name"].is_string() || r["identifier"].is_array(),
+                    "{path}: an Organization with neither name nor identifier (org-1)"
+                );
+            }
+        }
+    }
 }
 
 /// Generated extracts of both formats with markers at chosen positions.
