@@ -239,6 +239,26 @@ fn for_each_row(
     Ok(())
 }
 
+/// The RF2 snapshot rule for a component listed more than once: the row with the latest
+/// `effectiveTime` (its first field, `time`) stands, and on a tie the later row in the file.
+fn keep_latest<K: Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    row: V,
+    time: fn(&V) -> u32,
+) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            if time(o.get()) <= time(&row) {
+                o.insert(row);
+            }
+        }
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(row);
+        }
+    }
+}
+
 fn num(file: &Path, line: usize, v: &str, what: &str) -> Result<u64, ReleaseError> {
     v.trim().parse::<u64>().map_err(|_| ReleaseError::Format {
         file: file.display().to_string(),
@@ -333,12 +353,7 @@ impl SnomedIndex {
                             let id = num(path, line, c[0], "id")?;
                             let et = num(path, line, c[1], "effectiveTime")? as u32;
                             let active = flag(path, line, c[2])?;
-                            match concepts.get(&id) {
-                                Some((t, _)) if *t > et => {}
-                                _ => {
-                                    concepts.insert(id, (et, active));
-                                }
-                            }
+                            keep_latest(&mut concepts, id, (et, active), |r| r.0);
                             Ok(())
                         },
                     )?;
@@ -369,12 +384,7 @@ impl SnomedIndex {
                             let active = flag(path, line, c[2])?;
                             let child = num(path, line, c[4], "sourceId")?;
                             let parent = num(path, line, c[5], "destinationId")?;
-                            match isa.get(&id) {
-                                Some((t, ..)) if *t > et => {}
-                                _ => {
-                                    isa.insert(id, (et, active, child, parent));
-                                }
-                            }
+                            keep_latest(&mut isa, id, (et, active, child, parent), |r| r.0);
                             Ok(())
                         },
                     )?;
@@ -397,12 +407,7 @@ impl SnomedIndex {
                             let refset = num(path, line, c[4], "refsetId")?;
                             let desc = num(path, line, c[5], "referencedComponentId")?;
                             let pref = num(path, line, c[6], "acceptabilityId")? == PREFERRED_ID;
-                            match language.get(&(refset, desc)) {
-                                Some((t, ..)) if *t > et => {}
-                                _ => {
-                                    language.insert((refset, desc), (et, active, pref));
-                                }
-                            }
+                            keep_latest(&mut language, (refset, desc), (et, active, pref), |r| r.0);
                             Ok(())
                         },
                     )?;
@@ -436,12 +441,7 @@ impl SnomedIndex {
                             let active = flag(path, line, c[2])?;
                             let concept = num(path, line, c[4], "conceptId")?;
                             let type_id = num(path, line, c[6], "typeId")?;
-                            match descs.get(&id) {
-                                Some((t, ..)) if *t > et => {}
-                                _ => {
-                                    descs.insert(id, (et, concept, active));
-                                }
-                            }
+                            keep_latest(&mut descs, id, (et, concept, active), |r| r.0);
                             if active && (type_id == FSN_TYPE_ID || type_id == SYNONYM_TYPE_ID) {
                                 let rank = TermRank {
                                     not_preferred: !preferred.contains_key(&id),
@@ -459,12 +459,12 @@ impl SnomedIndex {
                             }
                             if active && type_id == FSN_TYPE_ID {
                                 if let Some(tag) = semantic_tag(c[7]) {
-                                    match fsn_tags.get(&concept) {
-                                        Some((t, _)) if *t > et => {}
-                                        _ => {
-                                            fsn_tags.insert(concept, (et, tag.to_string()));
-                                        }
-                                    }
+                                    keep_latest(
+                                        &mut fsn_tags,
+                                        concept,
+                                        (et, tag.to_string()),
+                                        |r| r.0,
+                                    );
                                 }
                             }
                             Ok(())
