@@ -102,7 +102,7 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Show, for one extract, every source item with its category and decision.
     #[command(
-        after_help = "Example:\n  migx explain fixtures/extracts/02-pathology-report.xml --consent fixtures/consent.csv --permit-requester Y02345"
+        after_help = "A rejected file is reported as rejected, with its error code and message, and no item rows (it releases nothing).\n\nExit codes: 0 the file would be converted or withheld by policy; 1 it would be rejected; 2 usage or configuration error.\n\nExample:\n  migx explain fixtures/extracts/02-pathology-report.xml --consent fixtures/consent.csv --permit-requester Y02345"
     )]
     Explain(ExplainArgs),
     /// Validate FHIR R4 JSON (resources, Bundles, NDJSON) against the official schema.
@@ -1030,6 +1030,12 @@ fn report_target_problem(
 
 /// `migx report`.
 fn report(a: &ReportArgs, cli: &Cli) -> i32 {
+    if !a.dir.is_dir() {
+        return fail(&format!(
+            "{}: no such folder; give the folder a `migx convert` run wrote",
+            a.dir.display()
+        ));
+    }
     let out = a.out.clone().unwrap_or_else(|| a.dir.join("report.html"));
     if let Some(e) = report_target_problem(&out, None) {
         return fail(&e.replace("--report-html", "--out"));

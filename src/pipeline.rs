@@ -1628,6 +1628,10 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
         .map(|r| r.as_str().to_string())
         .or(c.error.as_ref().map(|e| e.code.as_str().to_string()));
     out.message = c.error.as_ref().map(|e| e.to_string());
+    // A rejected file releases nothing: no item of it is listed, so none reads `shared`.
+    if c.status == Status::Rejected {
+        return out;
+    }
     // Items are shown as judged: at the conversion's time, else (a withheld patient) at the
     // judged time the record would have had (the claimed time when it has none).
     let as_of = c.as_of.or_else(|| {

@@ -177,3 +177,92 @@ fn small_runs_show_kilobytes_in_the_progress_line() {
     assert!(line.contains(" kB, ") && line.contains(" kB/s"), "{line}");
     assert!(!line.contains("0/0 MB"), "{line}");
 }
+
+/// 20.4: `explain` on a file convert rejects says so (the same error code, and the message)
+/// and lists no item, so no row reads `shared`; exit 1 (as `explain --help` documents). Every
+/// input convert rejects among the fixtures (identity, parse and hostile ones alike), as a
+/// table and as JSON.
+#[test]
+fn explain_on_a_rejected_file_lists_no_shared_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    convert_fixtures(&out, &["fixtures/hostile"]);
+    let rejected: Vec<(String, String)> = read_ndjson(&out.join("audit.ndjson"))
+        .iter()
+        .filter(|r| r["kind"] == "file" && r["status"] == "rejected")
+        .map(|r| {
+            (
+                r["input"].as_str().unwrap().to_string(),
+                r["error"]["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(rejected.len() >= 10, "{rejected:?}");
+    let flags = [
+        "--consent",
+        "fixtures/consent.csv",
+        "--permit-requester",
+        "Y02345",
+    ];
+    for (path, code) in &rejected {
+        let mut args = vec!["explain", path.as_str()];
+        args.extend(flags);
+        let o = run(&args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{path}:\n{out}{}", stderr(&o));
+        let first = out.lines().next().unwrap_or_default();
+        assert_eq!(first, format!("{path}: rejected ({code})"), "{out}");
+        let message = out.lines().nth(1).unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("  {code}: ")),
+            "{path}: the message is not on the second line:\n{out}"
+        );
+        for l in out.lines() {
+            assert!(
+                !l.contains("shared") && !l.contains("source id"),
+                "{path}: an item row for a rejected file: {l:?}\n{out}"
+            );
+        }
+        args.push("--json");
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{path}");
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["status"], "rejected", "{path}");
+        assert_eq!(j["reason"], code.as_str(), "{path}");
+        assert!(j["message"].is_string(), "{path}");
+        assert_eq!(j["items"], serde_json::json!([]), "{path}: {j}");
+    }
+    // The exit code is the one `explain --help` documents.
+    let help = String::from_utf8_lossy(&run(&["explain", "--help"]).stdout).into_owned();
+    assert!(help.contains("1 it would be rejected"), "{help}");
+}
+
+/// 20.5: `migx report` on a folder that does not exist names that folder, and says nothing of
+/// an `--out` that was not given; with a bad `--out`, the message names `--out`.
+#[test]
+fn report_on_a_missing_folder_names_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let nope = dir.path().join("nope");
+    let o = run(&["report", nope.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("{}: no such folder", nope.display())),
+        "{e}"
+    );
+    assert!(!e.contains("--out"), "{e}");
+    assert!(!e.contains("report.html"), "{e}");
+    assert!(!nope.exists());
+    // A real run folder with an --out whose folder is missing: that names --out.
+    let out = dir.path().join("out");
+    convert_fixtures(&out, &[]);
+    let target = dir.path().join("missing/r.html");
+    let o = run(&[
+        "report",
+        out.to_str().unwrap(),
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--out"), "{}", stderr(&o));
+}
