@@ -250,6 +250,47 @@ mod tests {
         );
     }
 
+    /// Every enum in `schema` that lists error codes (it holds `not-xml`).
+    fn code_enums(v: &serde_json::Value, out: &mut Vec<Vec<String>>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Array(e)) = m.get("enum") {
+                    let names: Vec<String> = e
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect();
+                    if names.iter().any(|n| n == "not-xml") {
+                        out.push(names);
+                    }
+                }
+                m.values().for_each(|x| code_enums(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| code_enums(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn audit_and_summary_schemas_list_every_error_code() {
+        for (name, text) in [
+            ("audit", crate::validate::AUDIT_SCHEMA),
+            ("summary", crate::validate::SUMMARY_SCHEMA),
+        ] {
+            let schema: serde_json::Value = serde_json::from_str(text).expect("schema is JSON");
+            let mut enums = Vec::new();
+            code_enums(&schema, &mut enums);
+            assert!(!enums.is_empty(), "{name} schema lists no error codes");
+            for e in &enums {
+                for c in ErrorCode::ALL {
+                    assert!(
+                        e.iter().any(|n| n == c.as_str()),
+                        "the {name} schema does not allow {c}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn codes_are_distinct_and_kebab_case() {
         let mut seen = std::collections::BTreeSet::new();

@@ -581,6 +581,44 @@ fn nesting_100000_deep_is_a_limit() {
     assert_eq!(f["error"]["line"], 2);
 }
 
+/// A GP Connect bundle whose one extension nests arrays 100,000 deep: refused as
+/// `json-too-deep` (never `not-xml`, which would say the file was something else), in
+/// bounded time and memory, with an audit line and a summary their schemas accept; the
+/// inputs beside it are converted.
+#[test]
+fn json_100000_deep_is_json_too_deep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("deep.json");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let text = format!(
+        r#"{{"resourceType":"Bundle","type":"collection","meta":{{"profile":["https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1"]}},"entry":[{{"resource":{{"resourceType":"Patient","id":"p","identifier":[{{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}}],"extension":[{{"url":"x","valueString":{deep}}}]}}}}]}}"#
+    );
+    fs::write(&bad, text).expect("write");
+    let out = dir.path().join("out");
+    let (g1, g2) = (fixture(GOOD), fixture(GOOD2));
+    let r = run(&[g1.clone(), bad.clone(), g2.clone()], &out, &[]);
+    let f = r.assert_rejected(&bad, "json-too-deep");
+    assert!(f["error"]["line"].as_u64().is_some(), "{f}");
+    let msg = f["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("128"), "the message names the limit: {msg}");
+    r.assert_converted(&g1);
+    r.assert_converted(&g2);
+    for line in fs::read_to_string(out.join("audit.ndjson"))
+        .expect("audit")
+        .lines()
+    {
+        let v: Json = serde_json::from_str(line).expect("audit line");
+        let bad_lines = migx::validate::validate_audit_line(&v);
+        assert!(bad_lines.is_empty(), "{line}: {bad_lines:?}");
+    }
+    let summary: Json =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("summary is JSON");
+    assert_eq!(summary["error_codes"]["json-too-deep"], 1, "{summary}");
+    let bad_summary = migx::validate::validate_summary(&summary);
+    assert!(bad_summary.is_empty(), "{bad_summary:?}");
+}
+
 /// Run migx on `inputs`, sampling the child's peak resident memory (VmHWM) as it runs.
 fn run_measured(inputs: &[PathBuf], out: &Path) -> (Run, u64, Duration) {
     let started = Instant::now();
