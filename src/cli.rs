@@ -91,12 +91,9 @@ pub enum Command {
     /// Convert extracts to consented FHIR R4 Bundles.
     #[command(
         after_help = concat!(
-            "Permitted requesters: records are released only to organisations listed under `permitted_requesters` in the sharing policy, and only for its `permitted_purposes` (default TREAT, ETREAT). The embedded default lists none, so configure them first:\n",
-            "  migx policy template > site-policy.json   # edit: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]\n",
-            "  migx convert ... --policy site-policy.json\n",
-            "or add an organisation for one run with --permit-requester <ODS> (recorded in the Provenance). See policy/README.md.\n\n",
+            "Permitted requesters: records are released only to organisations listed under `permitted_requesters` in the sharing policy, and only for its `permitted_purposes` (default TREAT, ETREAT). The embedded default lists none, so configure them first (the first two examples), or add an organisation for one run with --permit-requester <ODS> (recorded in the Provenance). See policy/README.md.\n\n",
             "Exclusion refsets: a run that may release records needs the four official GP summary exclusion refsets (licensed UK SNOMED CT release: --snomed <release> or --exclusion-refset <der2_Refset_SimpleSnapshot_*.txt>), or the operator's assertion --without-official-refsets (fixtures and tests; recorded in each Provenance and in summary.json). Otherwise convert refuses (exit 2) before writing anything.\n\n",
-            "Examples:\n  migx convert extracts/ --consent consent.csv --policy site-policy.json --snomed uk_sct2cl/ --out out\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --without-official-refsets --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --without-official-refsets --out out"
+            "Examples:\n  migx policy template > site-policy.json   # then edit: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]\n  migx convert extracts/ --consent consent.csv --policy site-policy.json --snomed uk_sct2cl/ --out out\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --without-official-refsets --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --without-official-refsets --out out"
         )
     )]
     Convert(ConvertArgs),
@@ -142,9 +139,24 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  migx man > migx.1 && man ./migx.1")]
-    Man,
+    /// Print a man page (roff): migx(1), or one command's, e.g. migx-convert(1); or write them all.
+    #[command(
+        after_help = "Every command has its page: migx(1) lists migx-convert(1), migx-policy(1), ..., and migx-policy(1) lists migx-policy-show(1), ... With --out-dir DIR, the page and those of all its subcommands are written into DIR (migx.1, migx-convert.1, ...), ready for a man1 folder on MANPATH.\n\nExamples:\n  migx man > migx.1 && man ./migx.1\n  migx man convert | man -l -\n  migx man --out-dir ~/.local/share/man/man1 && man migx-convert"
+    )]
+    Man(ManArgs),
+}
+
+/// Arguments of `migx man`.
+#[derive(Debug, Args)]
+// The subcommand's help comes from its variant in `Command`, not from this doc comment.
+#[command(about = None, long_about = None)]
+pub struct ManArgs {
+    /// The command whose page to print (e.g. `convert`, or `policy show`); none: migx(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Write the page and the pages of all its subcommands into this folder instead (one file each: migx.1, migx-convert.1, ...).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `migx policy` subcommands.
@@ -198,14 +210,16 @@ pub enum AllDecision {
 
 /// Flags shared by convert and explain: consent, policy, terminology, identity.
 #[derive(Debug, Args)]
+// Exactly one consent source, so the usage line shows `<--consent <FILE>|--consent-all ...>`.
+#[command(group(
+    clap::ArgGroup::new("consent_source")
+        .args(["consent", "consent_all"])
+        .required(true)
+        .multiple(false)
+))]
 pub struct PolicyArgs {
-    /// Point-of-care consent decisions (CSV: nhs_number,decision,recorded_at,requester_ods,requester_name,purpose, optionally requester_person).
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "consent_all",
-        required_unless_present = "consent_all"
-    )]
+    /// Point-of-care consent decisions (CSV columns: nhs_number, decision, recorded_at, requester_ods, requester_name, purpose, optionally requester_person).
+    #[arg(long, value_name = "FILE")]
     pub consent: Option<PathBuf>,
     /// One decision for every patient, recorded as an operator assertion (fixtures and CI runs).
     #[arg(long, value_enum, value_name = "permit|deny", requires = "requester")]
@@ -247,7 +261,7 @@ pub struct PolicyArgs {
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
 pub struct ConvertArgs {
-    /// Extract files or folders (walked recursively).
+    /// Extract files or folders. A file named here is always converted (or rejected). A folder is walked recursively (symlinks followed) and from it are read the files named *.xml or *.json (any case) and any other file that starts like XML (`<`, after an optional byte order mark) or a JSON object (`{`), or is empty; hidden files and folders (.DS_Store, .git/) and files that are plainly not extracts (a README, a consent CSV) are skipped, named on stderr and counted under `skipped` in summary.json.
     #[arg(value_name = "INPUT", required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder (created owner-only).
@@ -361,9 +375,71 @@ pub fn exit_codes_section() -> String {
     )
 }
 
+/// The clap definition as the binary uses it: [`Cli::command`] with every command's
+/// examples printed as written (see [`with_unwrapped_examples`]).
+pub fn command() -> clap::Command {
+    with_unwrapped_examples(Cli::command())
+}
+
+/// Split a command's `after_help` into its prose and its examples block (from a line
+/// `Example:` or `Examples:` to the next blank line or the end), both without trailing
+/// newlines.
+pub fn split_examples(after_help: &str) -> (String, Option<String>) {
+    let start = ["Examples:\n", "Example:\n"]
+        .iter()
+        .filter_map(|h| {
+            after_help
+                .match_indices(h)
+                .find(|(i, _)| *i == 0 || after_help[..*i].ends_with('\n'))
+                .map(|(i, _)| i)
+        })
+        .min();
+    let Some(start) = start else {
+        return (after_help.trim_end().to_string(), None);
+    };
+    let block_len = after_help[start..]
+        .find("\n\n")
+        .unwrap_or(after_help.len() - start);
+    let examples = after_help[start..start + block_len].trim_end().to_string();
+    let prose = format!(
+        "{}{}",
+        &after_help[..start],
+        after_help[start + block_len..].trim_start_matches('\n')
+    );
+    (prose.trim_end().to_string(), Some(examples))
+}
+
+/// clap wraps `after_help` at the terminal width, which breaks a long example pasted into
+/// a shell. So each command's examples block moves from its `after_help` into its help
+/// template, whose literal text clap prints as written; the prose stays in `after_help`
+/// (wrapped). Applied to every command and subcommand alike.
+pub fn with_unwrapped_examples(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_subcommands(with_unwrapped_examples);
+    let Some(after) = cmd.get_after_help().map(ToString::to_string) else {
+        return cmd;
+    };
+    let (prose, Some(examples)) = split_examples(&after) else {
+        return cmd;
+    };
+    let head = "{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}";
+    if prose.is_empty() {
+        cmd.after_help(None::<&'static str>)
+            .help_template(format!("{head}\n\n{examples}"))
+    } else {
+        cmd.after_help(prose)
+            .help_template(format!("{head}{{after-help}}\n\n{examples}"))
+    }
+}
+
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match &cli.command {
         Command::Convert(a) => convert(a, &cli),
         Command::Explain(a) => explain(a),
@@ -374,14 +450,141 @@ pub fn main() -> i32 {
         Command::Report(a) => report(a, &cli),
         Command::Snomed(SnomedCommand::Index { release, out }) => snomed_index(release, out),
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "migx", &mut std::io::stdout());
+            clap_complete::generate(*shell, &mut command(), "migx", &mut std::io::stdout());
             exit::OK
         }
-        Command::Man => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        Command::Man(a) => man(a),
+    }
+}
+
+/// The command at `path` (e.g. `["policy", "show"]`) of a built command tree, whose display
+/// name (`migx-policy-show`) names its man page.
+fn find_command<'a>(cmd: &'a clap::Command, path: &[String]) -> Option<&'a clap::Command> {
+    match path.split_first() {
+        None => Some(cmd),
+        Some((first, rest)) => find_command(cmd.find_subcommand(first)?, rest),
+    }
+}
+
+/// The man-page tree: the clap definition (examples moved out of `after_help`), without
+/// clap's `help` subcommand, built so that every subcommand has its display name.
+fn man_tree() -> clap::Command {
+    let mut cmd = command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// Escape one line of text for roff's no-fill mode: backslashes, a leading control
+/// character, and `-` as a real hyphen-minus (so a pasted example keeps its flags).
+fn roff_line(line: &str) -> String {
+    let mut s = line.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        s.insert_str(0, "\\&");
+    }
+    s
+}
+
+/// One command's man page: clap_mangen's sections, plus an EXAMPLES section printed as
+/// written (no fill, so no example is wrapped).
+pub fn render_man_page(cmd: &clap::Command, examples: Option<&str>) -> std::io::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(cmd.clone())
+        .source(concat!("migx ", env!("CARGO_PKG_VERSION")))
+        .manual("migx manual");
+    let mut w = Vec::new();
+    man.render_title(&mut w)?;
+    man.render_name_section(&mut w)?;
+    man.render_synopsis_section(&mut w)?;
+    man.render_description_section(&mut w)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut w)?;
+    }
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(&mut w)?;
+    }
+    if cmd.get_after_help().is_some() {
+        man.render_extra_section(&mut w)?;
+    }
+    if let Some(ex) = examples {
+        w.extend_from_slice(b".SH EXAMPLES\n.nf\n");
+        for line in ex.lines().skip(1) {
+            w.extend_from_slice(roff_line(line.trim_start()).as_bytes());
+            w.push(b'\n');
+        }
+        w.extend_from_slice(b".fi\n");
+    }
+    if cmd.get_version().is_some() {
+        man.render_version_section(&mut w)?;
+    }
+    Ok(w)
+}
+
+/// Every man page of the tree under `path`: (file name, roff), the page of `path` first.
+pub fn man_pages(path: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let tree = man_tree();
+    // The examples as written in the definition (the man tree has them in its templates).
+    let source = {
+        let mut c = Cli::command();
+        c.build();
+        c
+    };
+    let Some(top) = find_command(&tree, path) else {
+        return Err(format!(
+            "no command `migx {}`; see `migx --help`",
+            path.join(" ")
+        ));
+    };
+    let mut pages = Vec::new();
+    let mut todo = vec![(top, path.to_vec())];
+    while let Some((cmd, p)) = todo.pop() {
+        let examples = find_command(&source, &p)
+            .and_then(|c| c.get_after_help())
+            .and_then(|h| split_examples(&h.to_string()).1);
+        let roff = render_man_page(cmd, examples.as_deref())
+            .map_err(|e| format!("cannot render the man page: {e}"))?;
+        let name = cmd.get_display_name().unwrap_or(cmd.get_name());
+        pages.push((format!("{name}.1"), roff));
+        let mut subs: Vec<_> = cmd.get_subcommands().collect();
+        subs.reverse();
+        for sub in subs {
+            let mut sp = p.clone();
+            sp.push(sub.get_name().to_string());
+            todo.push((sub, sp));
+        }
+    }
+    Ok(pages)
+}
+
+/// `migx man`.
+fn man(a: &ManArgs) -> i32 {
+    let pages = match man_pages(&a.command) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    match &a.out_dir {
+        None => {
+            let (_, roff) = &pages[0];
+            match std::io::stdout().lock().write_all(roff) {
                 Ok(()) => exit::OK,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
                 Err(e) => fail(&format!("cannot write the man page: {e}")),
             }
+        }
+        Some(dir) => {
+            if !dir.is_dir() {
+                return fail(&format!(
+                    "--out-dir {}: no such folder; create it first (e.g. mkdir -p {})",
+                    dir.display(),
+                    dir.display()
+                ));
+            }
+            for (name, roff) in &pages {
+                let f = dir.join(name);
+                if let Err(e) = std::fs::write(&f, roff) {
+                    return fail(&format!("cannot write {}: {e}", f.display()));
+                }
+                eprintln!("migx: wrote {}", f.display());
+            }
+            exit::OK
         }
     }
 }
@@ -611,7 +814,11 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     if let Err(e) = crate::rundir::check_apart(&a.out, &a.inputs) {
         return fail(&e);
     }
-    let (mut inputs, excluded) = pipeline::collect_inputs_apart(&a.inputs, Some(&a.out));
+    let pipeline::Walk {
+        mut inputs,
+        excluded,
+        skipped: mut skipped_files,
+    } = pipeline::walk_inputs(&a.inputs, Some(&a.out));
     if excluded > 0 {
         eprintln!(
             "migx: note: {excluded} folder(s) reached through symlinks resolve inside the output folder {} and were left out of the inputs",
@@ -619,7 +826,15 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         );
     }
     if inputs.is_empty() {
-        return fail("no input files found; give extract files or folders");
+        return fail(&if skipped_files.is_empty() {
+            "no input files found; give extract files or folders".to_string()
+        } else {
+            format!(
+                "no input files found: the folder walk skipped {} file(s) that are hidden or plainly not extracts (e.g. {}); give extract files (.xml, .json) or folders holding them, or name a file to convert it whatever it is",
+                skipped_files.len(),
+                skipped_files[0].display
+            )
+        });
     }
     let format = match a.format {
         FormatArg::Bundle => crate::batch::OutputFormat::Bundle,
@@ -669,6 +884,12 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     if let Some(s) = &shard {
         // Bundle names were settled over all inputs, so they match an unsharded run.
         inputs.retain(|f| s.contains(&f.rel));
+        // Each shard counts its own share of the skipped files, so merged counts add up.
+        skipped_files.retain(|f| s.contains(&f.rel));
+    }
+    let mut skipped = std::collections::BTreeMap::new();
+    for f in &skipped_files {
+        *skipped.entry(f.reason.as_str()).or_insert(0) += 1;
     }
     let jobs = a.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -681,6 +902,7 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         fail_fast: a.fail_fast,
         format,
         shard,
+        skipped,
     };
     let total_bytes: u64 = inputs
         .iter()
@@ -707,6 +929,9 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
             }
             if !cli.quiet {
                 print_summary(&t, &a.out, started.elapsed().as_secs_f64());
+            }
+            if !cli.quiet {
+                print_skipped(&skipped_files, cli.verbose);
             }
             print_outcomes(&t, cli.verbose);
             if !cli.quiet && !t.rejected.is_empty() {
@@ -745,6 +970,29 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     }
 }
 
+/// How many skipped files the end of a run names without `-v`.
+const SKIPPED_NAMED: usize = 10;
+
+/// Name the files the folder walk skipped, with the reason (all of them with `-v`).
+pub fn print_skipped(skipped: &[pipeline::Skipped], verbose: bool) {
+    let mut w = std::io::stderr().lock();
+    let shown = if verbose {
+        skipped.len()
+    } else {
+        SKIPPED_NAMED
+    };
+    for f in skipped.iter().take(shown) {
+        let _ = writeln!(w, "migx: skipped {}: {}", f.display, f.reason.describe());
+    }
+    if skipped.len() > shown {
+        let _ = writeln!(
+            w,
+            "migx: skipped {} more file(s) (-v names them all)",
+            skipped.len() - shown
+        );
+    }
+}
+
 /// Name each rejected input on stderr (path, error code, message: file positions and migx's
 /// element names only); with `--verbose`, each withheld input and its reason too.
 pub fn print_outcomes(t: &RunTotals, verbose: bool) {
@@ -777,6 +1025,16 @@ pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
     }
     let _ = writeln!(w, "  {:<28} {:>8}", "rejected", get("rejected"));
     for (r, n) in &t.error_codes {
+        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    }
+    // Not inputs: files the folder walk left out (hidden, or plainly not extracts).
+    let _ = writeln!(
+        w,
+        "  {:<28} {:>8}",
+        "skipped (not inputs)",
+        t.skipped.values().sum::<usize>()
+    );
+    for (r, n) in &t.skipped {
         let _ = writeln!(w, "    {:<26} {:>8}", r, n);
     }
     let _ = writeln!(w, "  items shared per category:");
@@ -1103,6 +1361,100 @@ mod tests {
             assert!(!meaning.is_empty());
         }
         assert_eq!(seen.len(), 5);
+    }
+
+    /// Every command path of the clap definition that runs something (leaves: `convert`,
+    /// `policy show`, ...), without clap's `help`.
+    fn leaf_commands(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut p = prefix.to_vec();
+            p.push(sub.get_name().to_string());
+            if sub.has_subcommands() {
+                leaf_commands(sub, &p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The `migx ...` invocations the README's command table shows in its first column.
+    fn readme_command_cells() -> Vec<String> {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let start = readme.find("\n## Commands\n").expect("a Commands section");
+        let table = readme[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| command |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'));
+        let mut cells = Vec::new();
+        for row in table {
+            let first = row.trim_start_matches('|');
+            // The first cell ends at the first `|` outside backticks (`\|` inside them).
+            let mut in_code = false;
+            let mut end = first.len();
+            for (i, c) in first.char_indices() {
+                match c {
+                    '`' => in_code = !in_code,
+                    '|' if !in_code => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            for (i, part) in first[..end].split('`').enumerate() {
+                if i % 2 == 1 && part.starts_with("migx ") {
+                    cells.push(part.to_string());
+                }
+            }
+        }
+        cells
+    }
+
+    /// Issue 20.10: the README's command table lists every command of the clap definition,
+    /// and names none that does not exist; a command added to clap and not to the table
+    /// fails here.
+    #[test]
+    fn the_readme_command_table_matches_the_clap_definition() {
+        let mut leaves = Vec::new();
+        leaf_commands(&Cli::command(), &[], &mut leaves);
+        assert!(leaves.len() >= 12, "{leaves:?}");
+        let cells = readme_command_cells();
+        let names = |cell: &str| -> Vec<String> {
+            cell.split_whitespace()
+                .skip(1)
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                .map(str::to_string)
+                .collect()
+        };
+        for leaf in &leaves {
+            assert!(
+                cells.iter().any(|c| names(c).starts_with(leaf)),
+                "README.md's command table lacks `migx {}`",
+                leaf.join(" ")
+            );
+        }
+        for cell in &cells {
+            let n = names(cell);
+            let known = leaves.iter().any(|l| n.starts_with(l));
+            assert!(
+                known,
+                "README.md's command table names `{cell}`, which clap does not define"
+            );
+        }
+    }
+
+    #[test]
+    fn split_examples_keeps_prose_and_takes_the_examples_block() {
+        let (p, e) =
+            split_examples("Some prose.\n\nExamples:\n  migx a\n  migx b\n\nExit codes: 0.");
+        assert_eq!(p, "Some prose.\n\nExit codes: 0.");
+        assert_eq!(e.as_deref(), Some("Examples:\n  migx a\n  migx b"));
+        let (p, e) = split_examples("Example:\n  migx c");
+        assert_eq!((p.as_str(), e.as_deref()), ("", Some("Example:\n  migx c")));
+        let (p, e) = split_examples("No example here.");
+        assert_eq!((p.as_str(), e), ("No example here.", None));
     }
 
     fn error_codes_doc_path() -> PathBuf {

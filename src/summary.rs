@@ -35,7 +35,7 @@ const SUMS: [&str; 8] = [
     "withheld_no_snomed_release",
 ];
 /// Summary maps (reason or code -> count) that are summed and kept sorted.
-const MAPS: [&str; 3] = ["file_reasons", "error_codes", "items_withheld"];
+const MAPS: [&str; 4] = ["file_reasons", "error_codes", "items_withheld", "skipped"];
 
 /// What a merge produced.
 #[derive(Debug, Clone)]

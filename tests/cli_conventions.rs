@@ -218,3 +218,227 @@ fn the_library_never_names_clap() {
     }
     assert!(checked > 30, "only {checked} library files found");
 }
+
+/// `migx <path> --help` with the terminal width set to `columns` (stdout is a pipe, so clap
+/// reads COLUMNS).
+fn help_at(path: &[String], columns: usize) -> String {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let o = Command::new(MIGX)
+        .args(&args)
+        .env("COLUMNS", columns.to_string())
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "migx {}", args.join(" "));
+    stdout(&o)
+}
+
+/// The example lines of a help text: those of its `Example:`/`Examples:` block.
+fn example_lines(help: &str) -> Vec<String> {
+    let Some(start) = help
+        .find("\nExamples:\n")
+        .or_else(|| help.find("\nExample:\n"))
+    else {
+        return Vec::new();
+    };
+    help[start + 1..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 20.8: no example in any `--help` is wrapped: a narrow terminal prints the same
+/// example lines as a wide one (so a pasted example is the whole command), for every command.
+#[test]
+fn help_examples_are_never_wrapped() {
+    let mut paths = vec![Vec::new()];
+    subcommand_paths(&[], &mut paths);
+    let mut long_examples = 0;
+    for path in &paths {
+        let wide = example_lines(&help_at(path, 1000));
+        let narrow = example_lines(&help_at(path, 40));
+        assert!(
+            !wide.is_empty(),
+            "migx {} --help has no examples",
+            path.join(" ")
+        );
+        assert_eq!(
+            narrow,
+            wide,
+            "migx {} --help wraps its examples at 40 columns",
+            path.join(" ")
+        );
+        long_examples += wide.iter().filter(|l| l.len() > 40).count();
+        // No command line outside the examples block either (prose is wrapped).
+        for l in help_at(path, 40).lines() {
+            assert!(
+                !l.trim_start().starts_with("migx ") || wide.iter().any(|w| w == l),
+                "migx {} --help: a command line outside the examples: {l:?}",
+                path.join(" ")
+            );
+        }
+        // The prose is still wrapped to the terminal.
+        for l in help_at(path, 60).lines() {
+            if !wide.iter().any(|w| w == l) && !l.starts_with("Usage:") {
+                assert!(
+                    l.chars().count() <= 60,
+                    "migx {} --help: a line wider than 60 columns that is no example: {l:?}",
+                    path.join(" ")
+                );
+            }
+        }
+    }
+    assert!(long_examples >= 5, "the check saw long examples");
+}
+
+/// Issue 20.8: the fixture example of `convert --help`, pasted into a shell, runs (exit 1:
+/// two fixtures are rejected on purpose) and writes the run.
+#[test]
+fn a_pasted_convert_example_runs() {
+    let help = help_at(&["convert".to_string()], 80);
+    let example = example_lines(&help)
+        .into_iter()
+        .find(|l| l.contains("fixtures/extracts"))
+        .unwrap_or_else(|| panic!("no fixture example:\n{help}"));
+    let line = example
+        .trim()
+        .strip_prefix("migx ")
+        .expect("a migx command");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fixtures(), dir.path().join("fixtures")).unwrap();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!("'{MIGX}' {line}"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{line}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(dir.path().join("out/summary.json").is_file());
+}
+
+/// Issue 20.8: the usage lines of convert and explain show that one of `--consent` /
+/// `--consent-all` is required, and clap enforces exactly one.
+#[test]
+fn usage_shows_that_a_consent_source_is_required() {
+    for sub in ["convert", "explain"] {
+        let help = help_at(&[sub.to_string()], 200);
+        let usage = help
+            .lines()
+            .find(|l| l.starts_with("Usage:"))
+            .expect("a usage line");
+        assert!(
+            usage.contains("<--consent <FILE>|--consent-all <permit|deny>>"),
+            "{usage}"
+        );
+    }
+    let f = fixtures();
+    let consent = f.join("consent.csv");
+    let input = f.join("extracts/01-core-shared.xml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let base = [
+        "convert",
+        input.to_str().unwrap(),
+        "--permit-requester",
+        "Y02345",
+        "--without-official-refsets",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let neither = run(&base);
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&neither.stderr).contains("--consent <FILE>|--consent-all"),
+        "{}",
+        String::from_utf8_lossy(&neither.stderr)
+    );
+    let mut both = base.to_vec();
+    both.extend([
+        "--consent",
+        consent.to_str().unwrap(),
+        "--consent-all",
+        "permit",
+        "--requester",
+        "Y02345",
+    ]);
+    assert_eq!(run(&both).status.code(), Some(2));
+    assert!(!out.exists(), "a usage error wrote the output folder");
+}
+
+/// Issue 20.9: a man page per command. `migx man <command>` prints `migx-<command>(1)`
+/// (nested: `migx-policy-show(1)`), `migx man --out-dir DIR` writes one file per command,
+/// and every `migx-...(N)` cross reference in any page names a page that was written.
+#[test]
+fn every_command_has_a_man_page_and_every_reference_resolves() {
+    let mut paths = vec![Vec::new()];
+    subcommand_paths(&[], &mut paths);
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let written: std::collections::BTreeSet<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for path in &paths {
+        let page = if path.is_empty() {
+            "migx".to_string()
+        } else {
+            format!("migx-{}", path.join("-"))
+        };
+        assert!(
+            written.contains(&format!("{page}.1")),
+            "no {page}.1 in {written:?}"
+        );
+        // The same page on stdout, with its own title.
+        let mut args = vec!["man"];
+        args.extend(path.iter().map(String::as_str));
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "migx {}", args.join(" "));
+        let roff = stdout(&o);
+        let th = roff
+            .lines()
+            .find(|l| l.starts_with(".TH "))
+            .unwrap_or_default();
+        assert!(th.starts_with(&format!(".TH {page} 1")), "{th}");
+        assert_eq!(
+            roff.as_bytes(),
+            std::fs::read(dir.path().join(format!("{page}.1"))).unwrap(),
+            "{page}: printed and written pages differ"
+        );
+        // Examples are printed as written (no fill), with real hyphen-minus signs.
+        assert!(
+            roff.contains(".SH EXAMPLES\n.nf\n"),
+            "{page} has no EXAMPLES"
+        );
+    }
+    assert_eq!(written.len(), paths.len(), "{written:?}");
+    let reference = regex::Regex::new(r"(migx(?:\\?-[a-z]+)*)\((\d)\)").unwrap();
+    let mut refs = 0;
+    for name in &written {
+        let roff = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        for c in reference.captures_iter(&roff) {
+            let target = format!("{}.{}", c[1].replace("\\-", "-"), &c[2]);
+            assert!(
+                written.contains(&target),
+                "{name} refers to {target}, which does not exist"
+            );
+            refs += 1;
+        }
+    }
+    assert!(refs >= paths.len() - 1, "{refs} references checked");
+    // An unknown command is a usage error.
+    assert_eq!(run(&["man", "nonesuch"]).status.code(), Some(2));
+}

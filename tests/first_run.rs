@@ -266,3 +266,132 @@ fn report_on_a_missing_folder_names_the_folder() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--out"), "{}", stderr(&o));
 }
+
+/// A folder holding, beside one real extract, files of every kind a folder walk meets: the
+/// real extract converts; what is plainly no extract is skipped (named on stderr, counted in
+/// summary.json, never an input); what may be one is read and, if broken, rejected.
+fn mixed_folder(dir: &std::path::Path) -> std::path::PathBuf {
+    let f = dir.join("in");
+    std::fs::create_dir_all(f.join("sub/.git")).unwrap();
+    std::fs::copy(
+        root().join("fixtures/extracts/01-core-shared.xml"),
+        f.join("sub/a.xml"),
+    )
+    .unwrap();
+    // Plainly not extracts.
+    std::fs::write(f.join("README"), "# notes\n").unwrap();
+    std::fs::copy(root().join("fixtures/consent.csv"), f.join("consent.csv")).unwrap();
+    std::fs::write(f.join("report.pdf"), b"%PDF-1.4\n\x00\x01").unwrap();
+    std::fs::write(f.join("sub/notes.txt"), "some words\n").unwrap();
+    // Hidden: a file and a folder (counted once, not entered).
+    std::fs::write(f.join(".DS_Store"), b"\x00\x00\x00\x01Bud1").unwrap();
+    std::fs::write(f.join("sub/.git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    // May be extracts, whatever their names: read, and rejected when broken.
+    std::fs::write(f.join("odd-name.dat"), "<?xml version=\"1.0\"?><x/>").unwrap();
+    std::fs::write(f.join("bom.txt"), b"\xEF\xBB\xBF  \n{\"a\": 1}").unwrap();
+    std::fs::write(f.join("broken.xml"), "not xml at all").unwrap();
+    std::fs::write(f.join("empty"), "").unwrap();
+    f
+}
+
+/// 20.3: a folder walk skips hidden entries and files that are plainly not extracts (by
+/// name and first bytes), counting them under `skipped` in summary.json and naming them on
+/// stderr; they are neither inputs nor rejections. Everything that may be an extract is read.
+#[test]
+fn a_folder_walk_skips_what_is_plainly_not_an_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_folder(dir.path());
+    let out = dir.path().join("out");
+    let o = convert_permit_all_loud(&input, &out, &[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["skipped"],
+        serde_json::json!({"hidden": 2, "not-an-extract": 4}),
+        "{summary}"
+    );
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    let files: Vec<(String, String)> = audit
+        .iter()
+        .filter(|r| r["kind"] == "file")
+        .map(|r| {
+            let name = r["input"].as_str().unwrap().rsplit('/').next().unwrap();
+            (name.to_string(), r["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let inputs: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        inputs,
+        ["bom.txt", "broken.xml", "empty", "odd-name.dat", "a.xml"],
+        "{files:?}"
+    );
+    assert_eq!(summary["inputs"], 5);
+    assert_eq!(summary["converted"], 1);
+    assert_eq!(summary["rejected"], 4);
+    for skipped in [
+        "README",
+        "consent.csv",
+        "report.pdf",
+        "notes.txt",
+        ".DS_Store",
+        ".git",
+    ] {
+        assert!(
+            e.lines()
+                .any(|l| l.starts_with("migx: skipped ") && l.contains(skipped)),
+            "stderr does not name {skipped}:\n{e}"
+        );
+        assert!(!e.contains(&format!("rejected {}", input.join(skipped).display())));
+    }
+    assert!(!e.contains("HEAD"), "the hidden folder was entered:\n{e}");
+    // The end-of-run table counts them apart from the inputs.
+    assert!(e.contains("skipped (not inputs)"), "{e}");
+    assert!(e.contains("migx: 5 input(s)"), "{e}");
+    // The summary passes its schema.
+    let o = run(&["validate", out.to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("summary"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// 20.3: a file named on the command line is never skipped, whatever its name or content: it
+/// is converted or rejected. A folder of nothing but skipped files is a usage error naming
+/// why, and writes nothing.
+#[test]
+fn a_file_named_on_the_command_line_is_never_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = mixed_folder(dir.path());
+    for name in ["README", "consent.csv", "report.pdf", ".DS_Store"] {
+        let out = dir.path().join(format!("out-{name}"));
+        let o = convert_permit_all(&input.join(name), &out, &[]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        let audit = read_ndjson(&out.join("audit.ndjson"));
+        assert_eq!(audit[0]["status"], "rejected", "{name}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["skipped"], serde_json::json!({}), "{name}");
+        assert!(stderr(&o).contains("migx: rejected "), "{}", stderr(&o));
+    }
+    let only = dir.path().join("only-notes");
+    std::fs::create_dir(&only).unwrap();
+    std::fs::write(only.join("README.md"), "# read me\n").unwrap();
+    let out = dir.path().join("out-none");
+    let o = convert_permit_all(&only, &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped 1 file(s)"), "{}", stderr(&o));
+    assert!(!out.exists());
+    // --help says what a folder walk reads.
+    let o = migx()
+        .args(["convert", "--help"])
+        .env("COLUMNS", "1000")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    for words in ["*.xml or *.json", "hidden files and folders", "skipped"] {
+        assert!(help.contains(words), "convert --help lacks {words:?}");
+    }
+}

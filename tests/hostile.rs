@@ -810,6 +810,7 @@ fn a_folder_that_disappears_mid_run() {
         fail_fast: false,
         format: migx::pipeline::OutputFormat::Bundle,
         shard: None,
+        skipped: Default::default(),
     };
     let totals = run_batch(&inputs, &settings, &opts, &|_, _, _, _| {}).expect("batch runs");
     assert_eq!(totals.error_codes.get("io-error"), Some(&2));

@@ -15,7 +15,7 @@ mod files;
 mod links;
 pub mod profile;
 mod report;
-mod schemas;
+pub(crate) mod schemas;
 #[cfg(test)]
 mod tests;
 
