@@ -565,6 +565,49 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_assertion_decides_for_every_patient_and_says_so() {
+        for decision in [ConsentDecision::Permit, ConsentDecision::Deny] {
+            let b = ConsentBook::all(decision, "Y02345", "TREAT");
+            assert!(b.is_operator_assertion());
+            for n in ["9434765919", "9000000009"] {
+                assert!(
+                    matches!(b.lookup(n), Lookup::Found(r) if r.decision == decision
+                        && r.origin == ConsentOrigin::OperatorAssertion
+                        && r.recorded_at.is_none()
+                        && r.requester_ods == "Y02345"
+                        && r.purpose == "TREAT"),
+                    "{decision:?} {n}"
+                );
+            }
+        }
+        // Rows read from a file are patients' answers, not an assertion.
+        let b = book("9000000009,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n");
+        assert!(!b.is_operator_assertion());
+        assert!(!ConsentBook::default().is_operator_assertion());
+    }
+
+    #[test]
+    fn a_consent_file_is_read_from_disk_and_a_missing_one_is_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("consent.csv");
+        std::fs::write(
+            &path,
+            format!("{H}9434765919,deny,2026-03-14T09:30:00+00:00,Y02345,OOH,TREAT\n"),
+        )
+        .expect("write");
+        let b = ConsentBook::from_file(&path, false).expect("read");
+        assert!(
+            matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Deny
+                && r.origin == ConsentOrigin::FileRow { line: 2 })
+        );
+        assert_eq!(b.lookup("9000000009"), Lookup::None);
+        assert!(matches!(
+            ConsentBook::from_file(&dir.path().join("absent.csv"), false),
+            Err(ConsentFileError::Io { .. })
+        ));
+    }
+
+    #[test]
     fn header_is_checked() {
         assert!(ConsentBook::parse(b"a,b\n", "t.csv", false).is_err());
     }
