@@ -522,6 +522,8 @@ impl Extract {
     /// Fill `children` and build the id index (confidentiality over containment and
     /// references is computed once per extract by `policy::graph`).
     pub fn finish(&mut self) {
+        // The reader grew the list by doubling: give the unused half back before mapping.
+        self.items.shrink_to_fit();
         for i in 0..self.items.len() {
             if let Some(p) = self.items[i].parent.filter(|&p| p < self.items.len()) {
                 self.items[p].children.push(i);

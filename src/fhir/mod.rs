@@ -106,7 +106,7 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         if r["resourceType"] != "Provenance" {
             targets.push(urn(&id));
         }
-        entries.push(json!({ "fullUrl": urn(&id), "resource": r }));
+        entries.push(entry(urn(&id), r));
     };
 
     push(
@@ -179,7 +179,7 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         if items.is_empty() {
             list.insert("emptyReason".into(), lists::empty_reason(withheld));
         } else {
-            list.insert("entry".into(), json!(items));
+            list.insert("entry".into(), Json::Array(items));
         }
         lists.push(Json::Object(list));
     }
@@ -200,7 +200,7 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
             e.push(lists::incomplete_entity());
         }
     }
-    let prov_entry = json!({ "fullUrl": urn(&provenance_id), "resource": provenance });
+    let prov_entry = entry(urn(&provenance_id), provenance);
     // Provenance sits after the Consent (index 4), before the lists.
     entries.insert(4, prov_entry);
 
@@ -208,14 +208,26 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
     if incomplete {
         bundle_meta["security"] = json!([lists::incomplete_label()]);
     }
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": bundle_id,
-        "meta": bundle_meta,
+        "meta": null,
         "type": "collection",
         "timestamp": rc.as_of.fhir_instant(),
-        "entry": entries,
-    })
+        "entry": null,
+    });
+    // Moved in, not through `json!` (which copies every value it is given: the whole tree).
+    bundle["meta"] = bundle_meta;
+    bundle["entry"] = Json::Array(entries);
+    bundle
+}
+
+/// A Bundle entry, its resource moved in (`json!` would copy it).
+fn entry(full_url: String, resource: Json) -> Json {
+    let mut e = Map::new();
+    e.insert("fullUrl".into(), Json::String(full_url));
+    e.insert("resource".into(), resource);
+    Json::Object(e)
 }
 
 fn meta(ty: &str) -> Json {
@@ -326,11 +338,11 @@ fn provenance_resource(
         }));
     }
     let targets: Vec<Json> = targets.iter().map(|t| json!({ "reference": t })).collect();
-    json!({
+    let mut p = json!({
         "resourceType": "Provenance",
         "id": id,
         "meta": meta("Provenance"),
-        "target": targets,
+        "target": null,
         "recorded": rc.as_of.fhir_instant(),
         "reason": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": rc.consent.purpose }] }],
         "agent": [
@@ -343,8 +355,12 @@ fn provenance_resource(
                 "who": { "reference": practice_ref }
             }
         ],
-        "entity": entities
-    })
+        "entity": null
+    });
+    // Moved in, not through `json!` (which copies them): one target per entry.
+    p["target"] = Json::Array(targets);
+    p["entity"] = Json::Array(entities);
+    p
 }
 
 struct Mapper<'a> {
@@ -426,7 +442,7 @@ impl Mapper<'_> {
                 let mut r = self.observation(i, cat);
                 let members = self.members(i);
                 if !members.is_empty() {
-                    r["hasMember"] = json!(members);
+                    r["hasMember"] = Json::Array(members);
                 }
                 let nested = self.item(i).parent.is_some_and(|p| {
                     matches!(
@@ -722,7 +738,7 @@ impl Mapper<'_> {
             .map(|&j| json!({ "reference": urn(&source_uuid(&self.item(j).id)) }))
             .collect();
         if !results.is_empty() {
-            m.insert("result".into(), json!(results));
+            m.insert("result".into(), Json::Array(results));
         }
         Json::Object(m)
     }
