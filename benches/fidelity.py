@@ -6,7 +6,7 @@ Usage: python3 benches/fidelity.py [path/to/migx] > report.md
 Converts the fixtures and, when present, both corpora (../shared/corpus) into a temporary
 folder with the same flags as the tests, then reads the sources itself (XML with ElementTree,
 GP Connect JSON) and matches each shared resource to its source item by migx's id rule
-(`source_uuid`, src/fhir/ids.rs). Prints Markdown. Nothing from the sources is printed: only
+(`source_uuid`, crates/migx/src/fhir/ids.rs). Prints Markdown. Nothing from the sources is printed: only
 construct and field names and counts.
 """
 import glob

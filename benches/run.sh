@@ -42,7 +42,7 @@ if ! /usr/bin/time -f '%e %M' true >/dev/null 2>&1; then
 fi
 
 echo "building release..." >&2
-cargo build --release --bins --quiet || { echo "run.sh: build failed" >&2; exit 2; }
+cargo build --release --workspace --bins --quiet || { echo "run.sh: build failed" >&2; exit 2; }
 GEN="$ROOT/target/release/migx-gen"
 MIGX="${MIGX:-$ROOT/target/release/migx}"   # override to benchmark another build
 

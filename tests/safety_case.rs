@@ -50,11 +50,11 @@ fn backticked(line: &str) -> impl Iterator<Item = &str> {
     line.split('`').skip(1).step_by(2)
 }
 
-/// `tests/x.rs::name` or `src/a/b.rs::name`.
+/// `tests/x.rs::name` or `crates/migx/src/a/b.rs::name` (any crate of the workspace).
 fn is_test_reference(s: &str) -> bool {
     match s.split_once("::") {
         Some((file, name)) => {
-            (file.starts_with("tests/") || file.starts_with("src/"))
+            (file.starts_with("tests/") || file.starts_with("crates/"))
                 && file.ends_with(".rs")
                 && !name.is_empty()
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -145,6 +145,6 @@ fn the_checker_itself_tells_a_test_from_a_helper() {
     assert!(!defines_test(&f, "helper"));
     assert!(!defines_test(&f, "absent"));
     assert!(is_test_reference("tests/a.rs::b_c"));
-    assert!(!is_test_reference("src/a.rs"));
+    assert!(!is_test_reference("crates/migx/src/a.rs"));
     assert!(!is_test_reference("policy/default.json"));
 }

@@ -4,16 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn migx() -> Command {
+pub(crate) fn migx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_migx"))
 }
 
 /// Run migx with args; returns the output (never panics on a non-zero exit).
-pub fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     migx()
         .args(args)
         .current_dir(root())
@@ -23,17 +23,17 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 /// The shared corpus, when present beside the project.
-pub fn corpus() -> Option<PathBuf> {
+pub(crate) fn corpus() -> Option<PathBuf> {
     let p = root().join("../shared/corpus");
     p.is_dir().then_some(p)
 }
 
 /// The flag every test conversion that releases records needs: the fixtures and tests run
 /// without the licensed official exclusion refsets, which the operator must assert.
-pub const WITHOUT_OFFICIAL_REFSETS: &str = "--without-official-refsets";
+pub(crate) const WITHOUT_OFFICIAL_REFSETS: &str = "--without-official-refsets";
 
 /// Convert the authored fixtures with their consent file into `out`.
-pub fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
     let out = out.to_str().unwrap();
     let mut args = vec![
         "-q",
@@ -53,7 +53,12 @@ pub fn convert_fixtures(out: &Path, extra: &[&str]) -> Output {
 
 /// Convert `input` (a file or folder) with the consent file `consent` and requester Y02345
 /// permitted for this run, as `convert_fixtures` does for the authored fixtures.
-pub fn convert_with_consent(input: &Path, consent: &Path, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn convert_with_consent(
+    input: &Path,
+    consent: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
     let (input, consent, out) = (
         input.to_str().unwrap(),
         consent.to_str().unwrap(),
@@ -76,7 +81,7 @@ pub fn convert_with_consent(input: &Path, consent: &Path, out: &Path, extra: &[&
 }
 
 /// Every regular file under a folder, sorted, as (relative path, bytes).
-pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let e = e.unwrap();
@@ -88,7 +93,7 @@ pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -97,18 +102,18 @@ pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-pub fn manifest() -> serde_json::Value {
+pub(crate) fn manifest() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(root().join("fixtures/MANIFEST.json")).unwrap()).unwrap()
 }
 
 /// Convert `input` with an operator-asserted permit from requester Y02345 (test identities
 /// allowed), as CI runs over real extracts do.
-pub fn convert_permit_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn convert_permit_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
     permit_all(input, out, extra, true)
 }
 
 /// [`convert_permit_all`] without `-q`: the end-of-run summary is printed on stderr.
-pub fn convert_permit_all_loud(input: &Path, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn convert_permit_all_loud(input: &Path, out: &Path, extra: &[&str]) -> Output {
     permit_all(input, out, extra, false)
 }
 
@@ -138,7 +143,7 @@ fn permit_all(input: &Path, out: &Path, extra: &[&str], quiet: bool) -> Output {
 
 /// `migx validate <DIR>/bundles --profile migx` must pass: the independent command-line
 /// validator agrees with convert's own check.
-pub fn assert_bundles_valid(out: &Path) {
+pub(crate) fn assert_bundles_valid(out: &Path) {
     let o = run(&[
         "validate",
         out.join("bundles").to_str().unwrap(),
@@ -170,4 +175,4 @@ pub fn assert_bundles_valid(out: &Path) {
 }
 
 /// Generated extracts of both formats with markers at chosen positions.
-pub mod positions;
+pub(crate) mod positions;

@@ -5,12 +5,12 @@
 
 use std::fmt::Write as _;
 
-pub const SCT_OID: &str = "2.16.840.1.113883.2.1.3.2.4.15";
-pub const READ_OID: &str = "2.16.840.1.113883.2.1.6.2";
+pub(crate) const SCT_OID: &str = "2.16.840.1.113883.2.1.3.2.4.15";
+pub(crate) const READ_OID: &str = "2.16.840.1.113883.2.1.6.2";
 
 /// Every spelling of SNOMED CT (and an unknown system, and none: screened under every
 /// listed system).
-pub const SNOMED_ALIASES: [&str; 10] = [
+pub(crate) const SNOMED_ALIASES: [&str; 10] = [
     "2.16.840.1.113883.2.1.3.2.4.15",
     "2.16.840.1.113883.6.96",
     "urn:oid:2.16.840.1.113883.6.96",
@@ -23,7 +23,7 @@ pub const SNOMED_ALIASES: [&str; 10] = [
     "",
 ];
 /// Every spelling of Read v2 (and CTV3, which keeps Read v2's codes).
-pub const READ_ALIASES: [&str; 6] = [
+pub(crate) const READ_ALIASES: [&str; 6] = [
     "2.16.840.1.113883.2.1.6.2",
     "urn:oid:2.16.840.1.113883.2.1.6.2",
     "http://read.info/readv2",
@@ -34,7 +34,7 @@ pub const READ_ALIASES: [&str; 6] = [
 
 /// What is placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Marker {
+pub(crate) enum Marker {
     /// A sensitive code (SNOMED 76272004 syphilis) under SNOMED alias `n`.
     SensitiveSnomed(usize),
     /// A sensitive Read code (A98..00 gonococcal infections) under Read alias `n`.
@@ -49,7 +49,7 @@ pub enum Marker {
 
 /// Text-bearing attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextPos {
+pub(crate) enum TextPos {
     /// `displayName` / `display` of a shared coding.
     Display,
     /// Text after a code in `code` (`H33..00 <text>`).
@@ -60,7 +60,7 @@ pub enum TextPos {
     Ods,
 }
 
-pub const TEXT_POSITIONS: [TextPos; 4] = [
+pub(crate) const TEXT_POSITIONS: [TextPos; 4] = [
     TextPos::Display,
     TextPos::CodeSuffix,
     TextPos::System,
@@ -68,7 +68,7 @@ pub const TEXT_POSITIONS: [TextPos; 4] = [
 ];
 
 impl Marker {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Marker::SensitiveSnomed(_) => "76272004",
             Marker::SensitiveRead(_) => "A98..00",
@@ -77,7 +77,7 @@ impl Marker {
             Marker::Text(_) => "",
         }
     }
-    pub fn system(self) -> &'static str {
+    pub(crate) fn system(self) -> &'static str {
         match self {
             Marker::SensitiveSnomed(n) | Marker::DissentSnomed(n) => {
                 SNOMED_ALIASES[n % SNOMED_ALIASES.len()]
@@ -88,14 +88,14 @@ impl Marker {
             Marker::Text(_) => "",
         }
     }
-    pub fn sensitive(self) -> bool {
+    pub(crate) fn sensitive(self) -> bool {
         matches!(self, Marker::SensitiveSnomed(_) | Marker::SensitiveRead(_))
     }
-    pub fn dissent(self) -> bool {
+    pub(crate) fn dissent(self) -> bool {
         matches!(self, Marker::DissentSnomed(_) | Marker::DissentRead(_))
     }
     /// Strings that must never appear in any output.
-    pub fn forbidden(self, text: &str) -> Vec<String> {
+    pub(crate) fn forbidden(self, text: &str) -> Vec<String> {
         match self {
             Marker::Text(_) => vec![text.to_string()],
             Marker::SensitiveRead(_) => vec!["A98..".into()],
@@ -106,7 +106,7 @@ impl Marker {
 }
 
 /// Every marker: each code under each alias, and each text position.
-pub fn all_markers() -> Vec<Marker> {
+pub(crate) fn all_markers() -> Vec<Marker> {
     let mut v = Vec::new();
     for n in 0..SNOMED_ALIASES.len() {
         v.push(Marker::SensitiveSnomed(n));
@@ -122,7 +122,7 @@ pub fn all_markers() -> Vec<Marker> {
 
 /// Coded positions in a GP2GP EhrExtract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XmlPos {
+pub(crate) enum XmlPos {
     Code,
     Translation,
     QualifierName,
@@ -144,7 +144,7 @@ pub enum XmlPos {
     Narrative,
 }
 
-pub const XML_POSITIONS: [XmlPos; 17] = [
+pub(crate) const XML_POSITIONS: [XmlPos; 17] = [
     XmlPos::Code,
     XmlPos::Translation,
     XmlPos::QualifierName,
@@ -166,7 +166,7 @@ pub const XML_POSITIONS: [XmlPos; 17] = [
 
 /// Coded positions in a GP Connect STU3 bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JsonPos {
+pub(crate) enum JsonPos {
     ObsCode,
     ObsCodeExtra,
     ObsValue,
@@ -194,7 +194,7 @@ pub enum JsonPos {
     CommentNote,
 }
 
-pub const JSON_POSITIONS: [JsonPos; 22] = [
+pub(crate) const JSON_POSITIONS: [JsonPos; 22] = [
     JsonPos::ObsCode,
     JsonPos::ObsCodeExtra,
     JsonPos::ObsValue,
@@ -221,10 +221,10 @@ pub const JSON_POSITIONS: [JsonPos; 22] = [
 
 /// Whether a position can carry a sensitive marker with an item to withhold (the others are
 /// record-level: only dissent and text are placed there).
-pub fn xml_has_victim(p: XmlPos) -> bool {
+pub(crate) fn xml_has_victim(p: XmlPos) -> bool {
     !matches!(p, XmlPos::Folder | XmlPos::Narrative)
 }
-pub fn json_has_victim(p: JsonPos) -> bool {
+pub(crate) fn json_has_victim(p: JsonPos) -> bool {
     !matches!(
         p,
         JsonPos::ConsentResource | JsonPos::OtherList | JsonPos::CommentNote
@@ -233,7 +233,7 @@ pub fn json_has_victim(p: JsonPos) -> bool {
 
 /// One placement: a marker at a position, in the item numbered `n` of the extract.
 #[derive(Debug, Clone, Copy)]
-pub struct Placement<P> {
+pub(crate) struct Placement<P> {
     pub pos: P,
     pub marker: Marker,
 }
@@ -241,7 +241,7 @@ pub struct Placement<P> {
 /// A generated extract: its bytes, the ids that must not be in the bundle (items carrying a
 /// sensitive marker), the ids that must be (benign items), and the strings that must never
 /// appear anywhere.
-pub struct Generated {
+pub(crate) struct Generated {
     pub bytes: Vec<u8>,
     pub withheld_ids: Vec<String>,
     pub shared_ids: Vec<String>,
@@ -249,11 +249,11 @@ pub struct Generated {
     pub dissent: bool,
 }
 
-pub fn uuid(n: usize, salt: u32) -> String {
+pub(crate) fn uuid(n: usize, salt: u32) -> String {
     format!("{:08x}-{:04x}-4000-8000-{:012x}", salt, n, n * 7 + 1)
 }
 
-pub fn text_marker(n: usize, salt: u32) -> String {
+pub(crate) fn text_marker(n: usize, salt: u32) -> String {
     format!("PROP MARK {salt} {n} Xq")
 }
 
@@ -472,7 +472,11 @@ fn xml_item(
 }
 
 /// An XML extract of `n_items` benign diagnoses with `placements` on the first items.
-pub fn xml_extract(n_items: usize, placements: &[Placement<XmlPos>], salt: u32) -> Generated {
+pub(crate) fn xml_extract(
+    n_items: usize,
+    placements: &[Placement<XmlPos>],
+    salt: u32,
+) -> Generated {
     let mut body = String::new();
     let mut folder = String::new();
     let mut ods = "A12345".to_string();
@@ -770,7 +774,11 @@ fn stu3_item(
 }
 
 /// A GP Connect STU3 bundle: one Encounter (and consultation List) per item.
-pub fn stu3_extract(n_items: usize, placements: &[Placement<JsonPos>], salt: u32) -> Generated {
+pub(crate) fn stu3_extract(
+    n_items: usize,
+    placements: &[Placement<JsonPos>],
+    salt: u32,
+) -> Generated {
     use serde_json::json;
     let mut entries = vec![];
     let mut ods = "A12345".to_string();

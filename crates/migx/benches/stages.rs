@@ -1,0 +1,122 @@
+//! Per-stage micro-benchmark of the convert hot path, so a regression can be located:
+//! parse (read + SHA-256 + quick-xml into the model), policy (decide), map (build the
+//! Bundle), serialise (pretty JSON, as written), validate (FHIR R4 schema + migx profile).
+//!
+//!   cargo bench --bench stages                       # fixtures/extracts
+//!   cargo bench --bench stages -- DIR_OR_FILE...     # e.g. a migx-gen corpus
+//!
+//! One thread; each stage is timed over every input that converts, best of 3 passes;
+//! throughput is input MB (10^6 bytes) per second of that stage.
+
+use migx::consent::{ConsentBook, ConsentDecision, Lookup};
+use migx::fhir::{build_bundle, ReleaseContext};
+use migx::pipeline::{collect_inputs, read_input, ConvertSettings};
+use migx::policy::decide::decide;
+use migx::policy::Policy;
+use migx::validate::{validate_value, Profile};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const STAGES: [&str; 5] = ["parse", "policy", "map", "serialise", "validate"];
+
+fn main() {
+    let mut args: Vec<PathBuf> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .collect();
+    if args.is_empty() {
+        args.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/extracts"));
+    }
+    let policy = Arc::new(Policy::embedded_default().expect("embedded policy"));
+    let consent = Arc::new(ConsentBook::all(ConsentDecision::Permit, "Y02345", "TREAT"));
+    let mut settings = ConvertSettings::new(policy.clone(), consent.clone());
+    settings.allow_test_identities = true;
+    let run_permitted = vec!["Y02345".to_string()];
+    let inputs: Vec<PathBuf> = collect_inputs(&args)
+        .into_iter()
+        .map(|f| f.path)
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    // Warm-up: compiles the schemas (first use) and the page cache.
+    let Lookup::Found(record) = consent.lookup("9000000009") else {
+        unreachable!()
+    };
+    let mut best = [Duration::MAX; 5];
+    let mut bytes = 0u64;
+    let mut files = 0usize;
+    let mut out_bytes = 0usize;
+    for pass in 0..4 {
+        let mut t = [Duration::ZERO; 5];
+        bytes = 0;
+        files = 0;
+        out_bytes = 0;
+        for path in &inputs {
+            let s = Instant::now();
+            let Ok((ex, hash, size)) = read_input(path, &settings) else {
+                continue;
+            };
+            t[0] += s.elapsed();
+            let Some(as_of) = ex.created.value() else {
+                continue;
+            };
+            let Some(nhs) = ex.nhs_numbers.first().cloned() else {
+                continue;
+            };
+            let s = Instant::now();
+            let d = decide(&ex, &policy, as_of);
+            t[1] += s.elapsed();
+            let exclusion = policy.exclusion_basis(true);
+            let rc = ReleaseContext {
+                exclusion: &exclusion,
+                nhs_number: &nhs,
+                consent: record,
+                consent_valid_until: None,
+                as_of,
+                source_sha256: &hash,
+                policy: &policy,
+                run_permitted_requesters: &run_permitted,
+            };
+            let s = Instant::now();
+            let bundle = build_bundle(&ex, &d, &rc);
+            t[2] += s.elapsed();
+            let s = Instant::now();
+            let json = serde_json::to_vec_pretty(&bundle).expect("serialise");
+            t[3] += s.elapsed();
+            let s = Instant::now();
+            let v = validate_value(&bundle, Profile::Migx);
+            t[4] += s.elapsed();
+            assert!(v.is_empty(), "{}: invalid bundle", path.display());
+            bytes += size;
+            files += 1;
+            out_bytes += json.len();
+        }
+        if pass > 0 {
+            for (b, t) in best.iter_mut().zip(t) {
+                *b = (*b).min(t);
+            }
+        }
+    }
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "stages: {files} file(s), {mb:.1} MB in, {:.1} MB of bundles out (best of 3, 1 thread)",
+        out_bytes as f64 / 1e6
+    );
+    let total: f64 = best.iter().map(Duration::as_secs_f64).sum();
+    for (name, d) in STAGES.iter().zip(best) {
+        let s = d.as_secs_f64();
+        println!(
+            "  {name:<10} {:>9.3} s  {:>8.1} MB/s  {:>5.1}%",
+            s,
+            mb / s.max(1e-9),
+            100.0 * s / total.max(1e-9)
+        );
+    }
+    println!(
+        "  {:<10} {:>9.3} s  {:>8.1} MB/s  (excluding writes)",
+        "total",
+        total,
+        mb / total.max(1e-9)
+    );
+}

@@ -1,0 +1,463 @@
+//! HL7 v3 timestamps (`TS`): `yyyy[MM[dd[HH[mm[ss[.fff]]]]]][+/-HHMM]`.
+//!
+//! GP systems write local (Europe/London) times without an offset; FHIR wants an offset on
+//! any value with a time, so we apply the UK rule for British Summer Time. A value that is
+//! not a TS is an error the caller must handle: a date used for a filter decision that
+//! cannot be read makes the item withheld (fail closed), never silently "current".
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// How much of the timestamp the source gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Precision {
+    /// Only the year (`yyyy`).
+    Year,
+    /// Year and month (`yyyyMM`).
+    Month,
+    /// A calendar day (`yyyyMMdd`).
+    Day,
+    /// Hours only (`yyyyMMddHH`); FHIR has no hour precision, so output renders it like a
+    /// minute, but the span it denotes (see [`Ts::end_epoch_secs`]) is the whole hour.
+    Hour,
+    /// Hours and minutes (`yyyyMMddHHmm`).
+    Minute,
+    /// Seconds, with or without a fraction.
+    Second,
+}
+
+/// A parsed HL7 TS. Comparisons use the UTC instant at the start of the given precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ts {
+    /// Local wall-clock time (missing parts filled with their first value).
+    pub local: NaiveDateTime,
+    /// How much of the value the source gave; output keeps it (a year stays a year).
+    pub precision: Precision,
+    /// Offset east of UTC in seconds: from the value, else the UK rule.
+    pub offset_secs: i32,
+    /// Whether the offset was in the source.
+    pub explicit_offset: bool,
+}
+
+/// Why a TS could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an HL7 TS timestamp")]
+pub struct TsError;
+
+impl Ts {
+    /// Parse an HL7 TS value.
+    pub fn parse(s: &str) -> Result<Ts, TsError> {
+        let s = s.trim();
+        let (body, offset) = match s.find(['+', '-']) {
+            Some(i) => (&s[..i], Some(&s[i..])),
+            None => (s, None),
+        };
+        let (digits, _fraction) = match body.find('.') {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TsError);
+        }
+        if let Some(f) = _fraction {
+            if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) || digits.len() < 14 {
+                return Err(TsError);
+            }
+        }
+        let num = |a: usize, b: usize| -> Result<u32, TsError> {
+            digits.get(a..b).and_then(|d| d.parse().ok()).ok_or(TsError)
+        };
+        let precision = match digits.len() {
+            4 => Precision::Year,
+            6 => Precision::Month,
+            8 => Precision::Day,
+            10 => Precision::Hour,
+            12 => Precision::Minute,
+            14 => Precision::Second,
+            _ => return Err(TsError),
+        };
+        let year = num(0, 4)? as i32;
+        let month = if digits.len() >= 6 { num(4, 6)? } else { 1 };
+        let day = if digits.len() >= 8 { num(6, 8)? } else { 1 };
+        let hour = if digits.len() >= 10 { num(8, 10)? } else { 0 };
+        let minute = if digits.len() >= 12 { num(10, 12)? } else { 0 };
+        let second = if digits.len() >= 14 { num(12, 14)? } else { 0 };
+        let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(TsError)?;
+        let time = NaiveTime::from_hms_opt(hour, minute, second).ok_or(TsError)?;
+        let local = NaiveDateTime::new(date, time);
+        let (offset_secs, explicit_offset) = match offset {
+            Some(o) => (parse_offset(o)?, true),
+            None => (uk_offset_secs(local), false),
+        };
+        Ok(Ts {
+            local,
+            precision,
+            offset_secs,
+            explicit_offset,
+        })
+    }
+
+    /// Parse a FHIR (STU3 or R4) `date`/`dateTime`/`instant`: `YYYY`, `YYYY-MM`,
+    /// `YYYY-MM-DD`, `YYYY-MM-DDThh:mm[:ss[.fff]][Z|±hh:mm]`. Values without an offset are
+    /// UK local time, like HL7 TS values. The text is rewritten as an HL7 TS and parsed by
+    /// [`Ts::parse`], so both formats give the same value for the same instant.
+    pub fn parse_fhir(s: &str) -> Result<Ts, TsError> {
+        let s = s.trim();
+        if !s.is_ascii() {
+            return Err(TsError);
+        }
+        let (date, time) = match s.split_once('T') {
+            Some((d, t)) => (d, Some(t)),
+            None => (s, None),
+        };
+        let parts: Vec<&str> = date.split('-').collect();
+        let ok_len = match parts.as_slice() {
+            [y] => y.len() == 4,
+            [y, m] => y.len() == 4 && m.len() == 2,
+            [y, m, d] => y.len() == 4 && m.len() == 2 && d.len() == 2,
+            _ => false,
+        };
+        if !ok_len || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(TsError);
+        }
+        let mut hl7: String = parts.concat();
+        if let Some(t) = time {
+            if parts.len() != 3 {
+                return Err(TsError);
+            }
+            let (clock, offset) = match t.find(['Z', '+', '-']) {
+                Some(i) => (&t[..i], Some(&t[i..])),
+                None => (t, None),
+            };
+            let (hms, fraction) = match clock.split_once('.') {
+                Some((a, b)) => (a, Some(b)),
+                None => (clock, None),
+            };
+            let hms: Vec<&str> = hms.split(':').collect();
+            if !(hms.len() == 2 || hms.len() == 3)
+                || !hms
+                    .iter()
+                    .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(TsError);
+            }
+            hl7.push_str(&hms.concat());
+            if hms.len() == 2 {
+                hl7.push_str("00");
+            }
+            if let Some(f) = fraction {
+                hl7.push('.');
+                hl7.push_str(f);
+            }
+            match offset {
+                Some("Z") => hl7.push_str("+0000"),
+                Some(o) => {
+                    let b = o.as_bytes();
+                    if o.len() != 6 || b[3] != b':' {
+                        return Err(TsError);
+                    }
+                    hl7.push_str(&o[..3]);
+                    hl7.push_str(&o[4..]);
+                }
+                None => {}
+            }
+        }
+        Ts::parse(&hl7)
+    }
+
+    /// SystmOne writes `19000101...` for "no date"; such a value means "not given".
+    pub fn is_placeholder(&self) -> bool {
+        self.local.date() == NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
+    }
+
+    /// The UTC instant (seconds since the epoch) of the start of this value.
+    pub fn epoch_secs(&self) -> i64 {
+        self.local.and_utc().timestamp() - i64::from(self.offset_secs)
+    }
+
+    /// The first UTC instant (seconds since the epoch) after the period this value denotes
+    /// at its precision: `2025` denotes the whole of 2025, so its end is the start of 2026;
+    /// `20250314` ends at the next midnight. `[epoch_secs, end_epoch_secs)` holds every instant
+    /// the source may have meant, which is what an order decided "at the precision given"
+    /// needs (a fraction of a second counts as its whole second).
+    pub fn end_epoch_secs(&self) -> i64 {
+        let l = self.local;
+        let date = l.date();
+        let next = match self.precision {
+            Precision::Year => NaiveDate::from_ymd_opt(l.year().saturating_add(1), 1, 1)
+                .map(|d| d.and_time(NaiveTime::MIN)),
+            Precision::Month => {
+                let (y, m) = if l.month() == 12 {
+                    (l.year().saturating_add(1), 1)
+                } else {
+                    (l.year(), l.month() + 1)
+                };
+                NaiveDate::from_ymd_opt(y, m, 1).map(|d| d.and_time(NaiveTime::MIN))
+            }
+            Precision::Day => date.succ_opt().map(|d| d.and_time(NaiveTime::MIN)),
+            Precision::Hour => l.checked_add_signed(chrono::Duration::hours(1)),
+            Precision::Minute => l.checked_add_signed(chrono::Duration::minutes(1)),
+            Precision::Second => l.checked_add_signed(chrono::Duration::seconds(1)),
+        };
+        let Some(next) = next else {
+            return i64::MAX; // past the calendar's end: the period never ends
+        };
+        // Without an offset in the source the end is UK local time too (it may fall on the
+        // other side of a clock change than the start).
+        let offset = if self.explicit_offset {
+            self.offset_secs
+        } else {
+            uk_offset_secs(next)
+        };
+        next.and_utc().timestamp() - i64::from(offset)
+    }
+
+    /// The value at UTC `secs` seconds after 1970-01-01, at `precision` (for writers of HL7
+    /// text such as the benchmark generator); `None` outside the calendar.
+    pub fn from_epoch_secs(secs: i64, precision: Precision) -> Option<Ts> {
+        let local = chrono::DateTime::from_timestamp(secs, 0)?.naive_utc();
+        Some(Ts {
+            local,
+            precision,
+            offset_secs: 0,
+            explicit_offset: false,
+        })
+    }
+
+    /// The HL7 TS text at the value's precision (`yyyy`, `yyyyMM`, `yyyyMMdd`, ...
+    /// `yyyyMMddHHmmss`), in its local time without an offset.
+    pub fn hl7(&self) -> String {
+        let format = match self.precision {
+            Precision::Year => "%Y",
+            Precision::Month => "%Y%m",
+            Precision::Day => "%Y%m%d",
+            Precision::Hour => "%Y%m%d%H",
+            Precision::Minute => "%Y%m%d%H%M",
+            Precision::Second => "%Y%m%d%H%M%S",
+        };
+        self.local.format(format).to_string()
+    }
+
+    /// The calendar date in local time.
+    pub fn date(&self) -> NaiveDate {
+        self.local.date()
+    }
+
+    /// The FHIR `date`/`dateTime` rendering, keeping the source precision.
+    pub fn fhir(&self) -> String {
+        let l = &self.local;
+        match self.precision {
+            Precision::Year => format!("{:04}", l.year()),
+            Precision::Month => format!("{:04}-{:02}", l.year(), l.month()),
+            Precision::Day => format!("{:04}-{:02}-{:02}", l.year(), l.month(), l.day()),
+            Precision::Hour | Precision::Minute | Precision::Second => {
+                format!(
+                    "{}{}",
+                    l.format("%Y-%m-%dT%H:%M:%S"),
+                    fmt_offset(self.offset_secs)
+                )
+            }
+        }
+    }
+
+    /// The FHIR `instant` rendering (full precision required by FHIR).
+    pub fn fhir_instant(&self) -> String {
+        format!(
+            "{}{}",
+            self.local.format("%Y-%m-%dT%H:%M:%S"),
+            fmt_offset(self.offset_secs)
+        )
+    }
+}
+
+impl PartialOrd for Ts {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.epoch_secs().cmp(&other.epoch_secs()))
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fhir())
+    }
+}
+
+fn parse_offset(o: &str) -> Result<i32, TsError> {
+    let sign = if o.starts_with('-') { -1 } else { 1 };
+    let d = &o[1..];
+    if !(d.len() == 2 || d.len() == 4) || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TsError);
+    }
+    let h: i32 = d[..2].parse().map_err(|_| TsError)?;
+    let m: i32 = if d.len() == 4 {
+        d[2..].parse().map_err(|_| TsError)?
+    } else {
+        0
+    };
+    if h > 14 || m > 59 {
+        return Err(TsError);
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+fn fmt_offset(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
+fn last_sunday(year: i32, month: u32) -> NaiveDate {
+    let mut d = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or_default();
+    while d.weekday() != Weekday::Sun {
+        d = d.pred_opt().unwrap_or(d);
+    }
+    d
+}
+
+/// UK local time offset: BST (+1h) from 01:00 UTC on the last Sunday of March to 01:00 UTC on
+/// the last Sunday of October (the rule since 1996; earlier years are treated the same).
+pub fn uk_offset_secs(local: NaiveDateTime) -> i32 {
+    let y = local.year();
+    // Boundaries expressed in local time: spring forward at 01:00 GMT, fall back at 02:00 BST.
+    let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).unwrap_or_default();
+    let end = last_sunday(y, 10).and_hms_opt(2, 0, 0).unwrap_or_default();
+    if local >= start && local < end {
+        3600
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precisions() {
+        assert_eq!(Ts::parse("2020").unwrap().fhir(), "2020");
+        assert_eq!(Ts::parse("202003").unwrap().fhir(), "2020-03");
+        assert_eq!(Ts::parse("20200314").unwrap().fhir(), "2020-03-14");
+        assert_eq!(
+            Ts::parse("202003141005").unwrap().fhir(),
+            "2020-03-14T10:05:00+00:00"
+        );
+        assert_eq!(
+            Ts::parse("20200714100501").unwrap().fhir(),
+            "2020-07-14T10:05:01+01:00"
+        );
+        assert_eq!(
+            Ts::parse("20200714100501.123+0200").unwrap().fhir(),
+            "2020-07-14T10:05:01+02:00"
+        );
+    }
+
+    #[test]
+    fn rejects_non_ts() {
+        for bad in [
+            "",
+            "2020-03-14",
+            "20201340",
+            "2020031",
+            "yesterday",
+            "20200230",
+            "2020+99",
+        ] {
+            assert!(Ts::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fhir_datetimes() {
+        assert_eq!(Ts::parse_fhir("2020").unwrap().fhir(), "2020");
+        assert_eq!(Ts::parse_fhir("2020-03").unwrap().fhir(), "2020-03");
+        assert_eq!(Ts::parse_fhir("1978-12-31").unwrap().fhir(), "1978-12-31");
+        assert_eq!(
+            Ts::parse_fhir("2010-01-14T09:53:33.41+00:00")
+                .unwrap()
+                .fhir(),
+            "2010-01-14T09:53:33+00:00"
+        );
+        assert_eq!(
+            Ts::parse_fhir("2012-05-17T00:00:00+01:00").unwrap().fhir(),
+            "2012-05-17T00:00:00+01:00"
+        );
+        assert_eq!(
+            Ts::parse_fhir("2020-07-14T10:05:01Z").unwrap().fhir(),
+            "2020-07-14T10:05:01+00:00"
+        );
+        // No offset: UK local time, as for HL7 TS.
+        assert_eq!(
+            Ts::parse_fhir("2020-07-14T10:05:01").unwrap(),
+            Ts::parse("20200714100501").unwrap()
+        );
+        for bad in [
+            "",
+            "20200314",
+            "2020-3-14",
+            "2020-02-30",
+            "2020-03-14T",
+            "2020-03-14T10",
+            "2020-03-14T10:05:01+0100",
+            "2020-03-14T10:05:01.+01:00",
+            "2020-03T10:05",
+            "2020-03-14 10:05:01",
+            "yesterday",
+            "２０２０",
+        ] {
+            assert!(Ts::parse_fhir(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spans_follow_the_precision() {
+        let span = |v: &str| {
+            let t = Ts::parse(v).unwrap();
+            (t.epoch_secs(), t.end_epoch_secs())
+        };
+        let at = |v: &str| Ts::parse(v).unwrap().epoch_secs();
+        assert_eq!(span("2025"), (at("20250101000000"), at("20260101000000")));
+        assert_eq!(span("202512"), (at("20251201000000"), at("20260101000000")));
+        // Month across the spring clock change: starts GMT, ends BST.
+        assert_eq!(span("202503"), (at("20250301000000"), at("20250401000000")));
+        assert_eq!(
+            span("20250314"),
+            (at("20250314000000"), at("20250315000000"))
+        );
+        assert_eq!(
+            span("2025031410"),
+            (at("20250314100000"), at("20250314110000"))
+        );
+        assert_eq!(
+            span("202503141005"),
+            (at("20250314100500"), at("20250314100600"))
+        );
+        assert_eq!(
+            span("20250314100501"),
+            (at("20250314100501"), at("20250314100502"))
+        );
+        assert_eq!(
+            span("20250314100501.5"),
+            (at("20250314100501"), at("20250314100502"))
+        );
+        assert_eq!(
+            span("20250714+0200"),
+            (at("20250714000000+0200"), at("20250715000000+0200"))
+        );
+        assert_eq!(Ts::parse("2025031410").unwrap().precision, Precision::Hour);
+        assert_eq!(
+            Ts::parse("2025031410").unwrap().fhir(),
+            "2025-03-14T10:00:00+00:00"
+        );
+        let last = Ts::parse("99991231").unwrap();
+        assert!(last.end_epoch_secs() > last.epoch_secs());
+    }
+
+    #[test]
+    fn ordering_uses_instants() {
+        let a = Ts::parse("20200314100000").unwrap();
+        let b = Ts::parse("20200314100001").unwrap();
+        assert!(a < b);
+        assert!(Ts::parse("19000101000000").unwrap().is_placeholder());
+    }
+}
