@@ -27,7 +27,8 @@
 //! let mut settings = ConvertSettings::new(policy, consent);
 //! settings.run_permitted_requesters = vec!["Y02345".into()];
 //!
-//! let c = convert_file(std::path::Path::new("fixtures/extracts/02-pathology-report.xml"), &settings);
+//! let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/extracts/02-pathology-report.xml");
+//! let c = convert_file(std::path::Path::new(fixture), &settings);
 //! assert_eq!(c.status, Status::Converted);
 //! // The sensitive result inside the report was withheld, and the audit says why.
 //! assert!(c.items.iter().any(|i| i.reason.as_str() == "sensitive-code"));

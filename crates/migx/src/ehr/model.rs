@@ -127,10 +127,6 @@ impl DateField {
             _ => None,
         }
     }
-    /// Whether a date was present but unreadable.
-    pub fn is_invalid(&self) -> bool {
-        matches!(self, DateField::Invalid)
-    }
 }
 
 /// `effectiveTime` as an interval or a point.

@@ -1268,11 +1268,6 @@ impl Policy {
         &self.purposes
     }
 
-    /// (group, refset id) pairs, sorted by group name.
-    pub fn exclusion_refset_ids(&self) -> &[(String, u64)] {
-        &self.refset_ids
-    }
-
     /// Exclusion refset files loaded so far (policy `files` first, then added ones).
     pub fn exclusion_refset_files(&self) -> &[String] {
         &self.refset_files
@@ -1348,11 +1343,6 @@ impl Policy {
     /// Codes mapped to a shared category (or `not-shared`) ahead of any other rule.
     pub fn categories_list(&self) -> &CodeList {
         &self.categories
-    }
-
-    /// Codes shared as risks and warnings (Flags).
-    pub fn risks_warnings_list(&self) -> &CodeList {
-        &self.risks
     }
 
     /// The effective policy as pretty JSON (for `migx policy show`): settings, list origins
@@ -2152,7 +2142,7 @@ d\t20250101\t1\t1\t999004351000000109\t407377005\r\n",
     fn sensitive_tsv_and_rf2_snapshot_agree() {
         let p = Policy::embedded_default().unwrap();
         let (module, migx_refsets) = migx_rf2_identity(&p);
-        let official: Vec<u64> = p.exclusion_refset_ids().iter().map(|(_, id)| *id).collect();
+        let official: Vec<u64> = p.refset_ids.iter().map(|(_, id)| *id).collect();
         assert_eq!(migx_refsets.len(), official.len());
         for (group, id) in &migx_refsets {
             assert!(p.refset_of_group(group).is_some(), "{group}");
