@@ -1,5 +1,5 @@
 //! The policy's leak property, fuzzed: the input picks the format, the positions and the
-//! markers of a generated extract (the generator of `tests/common/positions.rs`, the one
+//! markers of a generated extract (the generator of `tests/e2e/common/positions.rs`, the one
 //! list of positions), and supplies free bytes used as the marker's code-system spelling and
 //! as text. Property: no marker string appears in anything convert produces (bundle, audit
 //! items, error, patient reason); a dissent code anywhere withholds the patient; an item
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 #[allow(dead_code)]
-#[path = "../../tests/common/positions.rs"]
+#[path = "../../tests/e2e/common/positions.rs"]
 mod positions;
 use positions::*;
 

@@ -1,7 +1,7 @@
 //! The real GP2GP extracts in `../shared/corpus` (when present): every one converts with an
 //! operator-asserted consent, every bundle is valid, and two runs give identical bytes.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! Property tests (issues 13 and 24, codes): a marker (a sensitive code under any system
 //! alias, a dissent code, a text string) at any coded or text-bearing position of a generated
-//! extract, in both formats. The positions are listed once, in `tests/common/positions.rs`;
-//! `tests/coding_positions.rs` runs every combination through the binary.
+//! extract, in both formats. The positions are listed once, in `tests/e2e/common/positions.rs`;
+//! `tests/e2e/coding_positions.rs` runs every combination through the binary.
 
 use migx::consent::{ConsentBook, ConsentDecision};
 use migx::pipeline::{convert_file, ConvertSettings, Status};
@@ -20,9 +20,9 @@ fn settings() -> ConvertSettings {
 // ---------------------------------------------------------------------------------------
 // Issue 13/24: a marker (a sensitive code under any alias, a dissent code, a text string) at
 // any coded or text-bearing position of a generated extract, in both formats. The positions
-// are listed once, in `tests/common/positions.rs`.
+// are listed once, in `tests/e2e/common/positions.rs`.
 
-mod common;
+use crate::common;
 use common::positions::{
     all_markers, json_has_victim, stu3_extract, xml_extract, xml_has_victim, Generated, JsonPos,
     Marker, Placement, XmlPos, JSON_POSITIONS, XML_POSITIONS,

@@ -3,7 +3,7 @@
 //! such as `99991231`) grants nothing, and an order that cannot be decided at the precision
 //! given (a dissent recorded as `2025` against a consent inside 2025) keeps the dissent.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::{json, Value};
 use std::path::Path;

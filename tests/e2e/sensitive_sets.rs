@@ -8,7 +8,7 @@
 //! - every row of `policy/codes/sensitive.tsv` (exact codes as written, prefix rules through a
 //!   code *below* the prefix), one extract each: never in the bundle, audited `sensitive-code`.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Issue 13.1: a site policy names its own code-system alias table (`code_systems`), which
 //! both readers then use; a malformed table refuses the run before anything is written.
 
-mod common;
+use crate::common;
 use common::positions::*;
 use common::*;
 use std::path::Path;

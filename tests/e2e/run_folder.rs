@@ -3,7 +3,7 @@
 //! run the folder invariant is checked: every file in `bundles/` is audited, and every
 //! audited release exists and holds the patient its audit names.
 
-mod common;
+use crate::common;
 
 use common::{convert_permit_all, read_ndjson, root};
 use serde_json::Value as Json;

@@ -12,7 +12,7 @@
 //! diagnosis so the file converts). The check also runs over the authored fixtures and, when
 //! present, both corpora.
 
-mod common;
+use crate::common;
 
 use common::{convert_permit_all, corpus, read_ndjson, root};
 use serde_json::{json, Value};

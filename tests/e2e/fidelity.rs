@@ -1,7 +1,7 @@
 //! What a clinician acts on survives the conversion (issue 17): dose, units, certainty, who
 //! and when; and what the policy turns off does not.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! Issues 13 and 24, end to end through the binary: extracts of both formats with a marker
 //! (a sensitive code under a system alias, a dissent code, a text string) at every position
-//! listed in `tests/common/positions.rs`, converted in one run; no marker may appear in any
+//! listed in `tests/e2e/common/positions.rs`, converted in one run; no marker may appear in any
 //! output file or printed line, and every dissent withholds its patient.
 
-mod common;
+use crate::common;
 use common::positions::*;
 use common::*;
 

@@ -3,7 +3,7 @@
 //! patient is rejected with a clear code, in both input formats, and its message never
 //! carries an NHS number.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! (with the built binary instead of a fresh release build) in a scratch folder holding the
 //! fixtures, and what they print is what the README says.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

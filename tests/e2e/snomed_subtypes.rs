@@ -1,13 +1,13 @@
 //! Issue 21, end to end: with a SNOMED CT release holding an IS-A hierarchy
 //! (`fixtures/snomed-hierarchy`, authored), a concept below a listed sensitive concept is
 //! withheld and a concept below a listed dissent concept withholds the patient, in every
-//! coded position of both formats (the positions of `tests/common/positions.rs`, the listed
+//! coded position of both formats (the positions of `tests/e2e/common/positions.rs`, the listed
 //! code replaced by a subtype); the run says which check it made. Without the release the
 //! same subtypes are not caught, and summary, terminal summary and Provenance say that only
 //! exact matches and Read v2/CTV3 prefixes were checked. Issue 13.6: with the release a
 //! SNOMED CT coding's display is the release's preferred term.
 
-mod common;
+use crate::common;
 use common::positions::*;
 use common::*;
 use std::path::Path;

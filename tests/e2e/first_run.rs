@@ -1,7 +1,7 @@
 //! Issue 20: what a first run trips on. Each point through the built binary and the helpers
-//! in `tests/common/mod.rs`.
+//! in `tests/e2e/common/mod.rs`.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn stderr(o: &std::process::Output) -> String {

@@ -3,7 +3,7 @@
 //! names in errors come only from migx's vocabulary, and `migx validate` masks values,
 //! resource ids and object keys in every report format.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

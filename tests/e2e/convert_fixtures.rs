@@ -3,7 +3,7 @@
 //! with the audit convert writes), nothing withheld leaks into any output, every output
 //! conforms to its schema, and reruns are byte-identical whatever `--jobs` is.
 
-mod common;
+use crate::common;
 use common::*;
 use migx::validate::{validate_audit_line, validate_summary, validate_value, Profile};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! `migx validate --package`: the binary with authored packages, in every report format.
 
-mod common;
+use crate::common;
 
 use common::run;
 use serde_json::{json, Value};

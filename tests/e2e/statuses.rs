@@ -7,7 +7,7 @@
 //! (as the NHS GP2GP translator writes them) and conditions carry no verificationStatus.
 //! The problem qualifier "Significant" is never written as `severity`.
 
-mod common;
+use crate::common;
 
 use common::{convert_permit_all, read_ndjson, root};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! `confidentiality.handling = "label"`, NOPAT items are shared with the `meta.security`
 //! label `NOPAT` from v3-ActCode; with the default `drop` they are withheld.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn convert_with(handling: &str, dir: &std::path::Path) -> serde_json::Value {

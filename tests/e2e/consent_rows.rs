@@ -2,7 +2,7 @@
 //! formats. A later `deny` whose NHS number carries a spreadsheet form is read and withholds
 //! the patient; a row whose NHS number cannot be read leaves no release standing.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;

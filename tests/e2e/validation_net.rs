@@ -6,7 +6,7 @@
 //! problem carries a coding in a code system that is neither SNOMED CT, Read, CTV3, an OID
 //! nor a web URI, which the migx profile does not accept in released output.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

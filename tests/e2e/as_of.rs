@@ -6,7 +6,7 @@
 //! `dated-in-future`. What grants (the point-of-care decision) is still held to the claimed
 //! time.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 
