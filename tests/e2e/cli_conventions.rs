@@ -20,7 +20,7 @@ fn stdout(o: &Output) -> String {
 
 /// The subcommands `migx <prefix> --help` lists under "Commands:" (clap's layout: two
 /// spaces, the name, then its summary; wrapped summaries are indented further).
-pub fn listed_subcommands(prefix: &[String]) -> Vec<String> {
+pub(crate) fn listed_subcommands(prefix: &[String]) -> Vec<String> {
     let mut args: Vec<&str> = prefix.iter().map(String::as_str).collect();
     args.push("--help");
     let help = stdout(&run(&args));
