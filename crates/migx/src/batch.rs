@@ -102,7 +102,7 @@ pub fn assign_bundle_names(files: &mut [crate::pipeline::InputFile]) {
     let mut used: HashSet<String> = HashSet::new();
     for i in order {
         let stem = &stems[i];
-        let h = crate::pipeline::hex(&Sha256::digest(files[i].display.as_bytes()));
+        let h = crate::digest::hex(&Sha256::digest(files[i].display.as_bytes()));
         let unique_stem = stem_counts[&stem.to_lowercase()] == 1;
         let mut candidates: Vec<String> = Vec::new();
         if unique_stem && stem.len() + ".json".len() <= NAME_MAX {
@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn the_three_inputs_of_the_issue_get_three_names() {
-        let h = crate::pipeline::hex(&Sha256::digest(b"b/rec.xml"));
+        let h = crate::digest::hex(&Sha256::digest(b"b/rec.xml"));
         let third = format!("c/rec-{}.xml", &h[..8]);
         let names = named(&["a/rec.xml".into(), "b/rec.xml".into(), third.clone()]);
         assert_names_safe(&names);

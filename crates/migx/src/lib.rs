@@ -43,6 +43,7 @@ pub mod access;
 pub mod batch;
 pub mod codes;
 pub mod consent;
+pub mod digest;
 pub mod ehr;
 pub mod error;
 pub mod fhir;

@@ -38,7 +38,7 @@ pub fn bundle_lines(bundle: Json) -> io::Result<Lines> {
     let Some(Json::Array(entries)) = b.remove("entry") else {
         return Ok(Lines {
             by_type: BTreeMap::new(),
-            sha256: crate::pipeline::hex(&Sha256::digest(b"")),
+            sha256: crate::digest::hex(&Sha256::digest(b"")),
         });
     };
     // fullUrl -> relative reference.
@@ -72,7 +72,7 @@ pub fn bundle_lines(bundle: Json) -> io::Result<Lines> {
     }
     Ok(Lines {
         by_type,
-        sha256: crate::pipeline::hex(&hasher.finalize()),
+        sha256: crate::digest::hex(&hasher.finalize()),
     })
 }
 

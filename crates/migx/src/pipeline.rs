@@ -315,7 +315,7 @@ fn read_input_with(
                 io::copy(&mut hr, &mut io::sink()).map_err(|e| io_error(&e))?;
                 Ok(ex)
             });
-            let hash = hex(&hr.hasher.finalize());
+            let hash = crate::digest::hex(&hr.hasher.finalize());
             r.map(|ex| (ex, hash))
                 .map_err(|e| with_position(e, path, None))
         }
@@ -353,7 +353,7 @@ fn read_utf16(
 ) -> Result<(Extract, String), InputError> {
     let mut bytes = head.to_vec();
     file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
-    let hash = hex(&Sha256::digest(&bytes));
+    let hash = crate::digest::hex(&Sha256::digest(&bytes));
     let units: Vec<u16> = bytes[2..]
         .chunks(2)
         .map(|c| {
@@ -389,7 +389,7 @@ fn read_json(
 ) -> Result<(Extract, String), InputError> {
     let mut bytes = head.to_vec();
     file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
-    let hash = hex(&Sha256::digest(&bytes));
+    let hash = crate::digest::hex(&Sha256::digest(&bytes));
     read_json_bytes(&bytes).map(|ex| (ex, hash))
 }
 
@@ -685,11 +685,6 @@ fn io_error(e: &io::Error) -> InputError {
         ErrorCode::IoError,
         format!("cannot read the file: {}", e.kind()),
     )
-}
-
-/// Lower-case hex of bytes (digests).
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Fill line and column from a byte offset (read only on error, so it costs nothing on the
@@ -1527,7 +1522,7 @@ fn process_one(
             match written {
                 Ok(tmp) => {
                     let name = format!("bundles/{}", f.bundle_name);
-                    let sha = hex(&hasher.finalize());
+                    let sha = crate::digest::hex(&hasher.finalize());
                     let access =
                         crate::access::access_event(&c, &bundle, &name, &sha, &settings.policy);
                     Processed {

@@ -497,7 +497,7 @@ pub fn manifest(
         "inputs": {
             "arguments": input_args.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "count": inputs.len(),
-            "sha256": crate::pipeline::hex(&h.finalize()),
+            "sha256": crate::digest::hex(&h.finalize()),
         },
         "policy": { "name": settings.policy.name(), "version": settings.policy.version() },
         "policy_sha256": settings.policy.sha256(),
@@ -588,7 +588,7 @@ pub fn check_folder(dir: &Path) -> Vec<String> {
                 continue; // ndjson: one release spread over the per-type files
             }
             match fs::read(dir.join(name)) {
-                Ok(b) if crate::pipeline::hex(&Sha256::digest(&b)) == sha => {}
+                Ok(b) if crate::digest::hex(&Sha256::digest(&b)) == sha => {}
                 Ok(_) => problems.push(format!("{name}: not the bytes its audit records")),
                 Err(_) => problems.push(format!("{name}: audited as released but missing")),
             }

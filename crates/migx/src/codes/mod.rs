@@ -111,6 +111,7 @@ impl Coding {
     }
 }
 
+pub mod degraded;
 pub mod list;
 pub mod release;
 pub mod rf2;

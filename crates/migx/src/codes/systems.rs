@@ -307,7 +307,7 @@ pub fn is_oid(s: &str) -> bool {
 }
 
 fn is_uuid(s: &str) -> bool {
-    crate::fhir::ids::is_uuid(s)
+    crate::digest::is_uuid(s)
 }
 
 #[cfg(test)]

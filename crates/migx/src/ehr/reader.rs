@@ -846,7 +846,7 @@ impl State {
                 if item
                     .codes
                     .iter()
-                    .any(crate::policy::detail::is_degraded_allergy) =>
+                    .any(crate::codes::degraded::is_degraded_allergy) =>
             {
                 self.capture = Some((idx, Slot::CodeText, depth));
             }

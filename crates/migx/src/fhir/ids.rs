@@ -2,17 +2,8 @@
 //! (numeric ids, resources migx makes itself) gets a name-based UUID derived with SHA-256
 //! from a fixed namespace and the parts, so reruns give byte-identical output.
 
+use crate::digest::is_uuid;
 use sha2::{Digest, Sha256};
-
-/// Whether `s` is a canonical lowercase/uppercase UUID (8-4-4-4-12 hex).
-pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
 
 /// A UUID derived from `parts` (RFC 9562 version 8, name-based with SHA-256).
 pub fn derived_uuid(parts: &[&str]) -> String {
@@ -27,7 +18,7 @@ pub fn derived_uuid(parts: &[&str]) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // RFC variant
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::digest::hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -50,14 +41,6 @@ pub fn source_uuid(source_id: &str) -> String {
     } else {
         derived_uuid(&["source-id", source_id])
     }
-}
-
-/// Lowercase hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

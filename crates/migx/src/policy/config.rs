@@ -529,10 +529,6 @@ fn hash_part(hasher: &mut Sha256, label: &str, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Policy {
     /// The embedded default policy (`policy/default.json` and its lists).
     pub fn embedded_default() -> Result<Policy, PolicyError> {
@@ -791,7 +787,7 @@ impl Policy {
             let (file_origin, text) = source.read(name)?;
             policy.add_refset_text(&text, &file_origin)?;
         }
-        policy.sha256 = hex(&policy.hasher.clone().finalize());
+        policy.sha256 = crate::digest::hex(&policy.hasher.clone().finalize());
         Ok(policy)
     }
 
@@ -828,7 +824,7 @@ impl Policy {
                 .or_insert(m.refset_id);
         }
         self.refset_files.push(origin);
-        self.sha256 = hex(&self.hasher.clone().finalize());
+        self.sha256 = crate::digest::hex(&self.hasher.clone().finalize());
         self.compute_subtypes();
         Ok(n)
     }
@@ -887,7 +883,7 @@ impl Policy {
                 .or_insert(m.refset_id);
         }
         self.refset_files.push(origin.to_string());
-        self.sha256 = hex(&self.hasher.clone().finalize());
+        self.sha256 = crate::digest::hex(&self.hasher.clone().finalize());
         Ok(n)
     }
 
@@ -900,7 +896,7 @@ impl Policy {
             "snomed_index",
             index.release_version().as_bytes(),
         );
-        self.sha256 = hex(&self.hasher.clone().finalize());
+        self.sha256 = crate::digest::hex(&self.hasher.clone().finalize());
         self.snomed_index = Some(index);
         self.compute_subtypes();
     }

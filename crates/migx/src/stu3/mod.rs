@@ -37,7 +37,8 @@ use crate::ehr::model::{
     Cover, DateField, Effective, Element, Extract, Item, MessageKind, ReferenceRange, Value,
 };
 use crate::error::{ErrorCode, InputError};
-use crate::fhir::ids::{derived_uuid, is_uuid, sha256_hex};
+use crate::digest::{is_uuid, sha256_hex};
+use crate::fhir::ids::derived_uuid;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 
@@ -1495,7 +1496,7 @@ impl<'a> Reader<'a> {
         // policy decides whether it is shared); any other code text is free text.
         let code_text = codes
             .iter()
-            .any(crate::policy::detail::is_degraded_allergy)
+            .any(crate::codes::degraded::is_degraded_allergy)
             .then(|| v.get("code").and_then(|c| str_at(c, "text")))
             .flatten()
             .map(str::trim)

@@ -14,7 +14,7 @@ pub(super) const TEXT_CAP_PER_FILE: usize = 20;
 /// source's own), anything else masked to its last three characters: a resource id may be
 /// an NHS number or text.
 fn shown_id(id: &str) -> String {
-    if crate::fhir::ids::is_uuid(id) {
+    if crate::digest::is_uuid(id) {
         id.to_string()
     } else {
         crate::nhs::mask_nhs_number(id)
