@@ -31,24 +31,24 @@ macro_rules! say_raw {
 }
 
 /// Exit codes: each means one thing.
-pub mod exit {
+pub(crate) mod exit {
     /// Every input converted or withheld by policy; every file valid.
-    pub const OK: i32 = 0;
+    pub(crate) const OK: i32 = 0;
     /// At least one input rejected (or, for validate, invalid).
-    pub const REJECTED: i32 = 1;
+    pub(crate) const REJECTED: i32 = 1;
     /// Usage or configuration error: nothing was converted.
-    pub const USAGE: i32 = 2;
+    pub(crate) const USAGE: i32 = 2;
     /// A write error (disk full, read-only, I/O) stopped the run: the output folder is
     /// incomplete; what was released is audited; fix the cause and rerun to complete it.
-    pub const WRITE_STOPPED: i32 = 3;
+    pub(crate) const WRITE_STOPPED: i32 = 3;
     /// The output folder was refused: it holds a different run (see `--replace`), or
     /// another run is writing to it now. Nothing was written.
-    pub const FOLDER_REFUSED: i32 = 4;
+    pub(crate) const FOLDER_REFUSED: i32 = 4;
 
     /// Every exit code with its meaning, as the README and `docs/error-codes.md` list them
     /// (a test keeps them in step).
     #[cfg(test)]
-    pub const ALL: [(i32, &str); 5] = [
+    pub(crate) const ALL: [(i32, &str); 5] = [
         (OK, "every input converted or withheld by policy (for `validate`: every file valid)"),
         (REJECTED, "at least one input rejected, each with its error code in the audit (for `validate`: at least one invalid file)"),
         (USAGE, "usage or configuration error: nothing converted"),
@@ -66,7 +66,7 @@ pub mod exit {
     after_help = "Example:\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --without-official-refsets --out out"
 )]
 /// The whole command line: global flags and one subcommand.
-pub struct Cli {
+pub(crate) struct Cli {
     /// Print less (no progress, no summary table).
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -87,7 +87,7 @@ const fn version_line() -> &'static str {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Convert extracts to consented FHIR R4 Bundles.
     #[command(
         after_help = concat!(
@@ -150,7 +150,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// The command whose page to print (e.g. `convert`, or `policy show`); none: migx(1).
     #[arg(value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -161,7 +161,7 @@ pub struct ManArgs {
 
 /// `migx policy` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
+pub(crate) enum PolicyCommand {
     /// Print the policy in force (the embedded default, or --policy FILE) as JSON: settings, list origins and sizes, hash.
     #[command(after_help = "Example:\n  migx policy show --policy site-policy.json")]
     Show {
@@ -184,7 +184,7 @@ pub enum PolicyCommand {
 
 /// `migx snomed` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum SnomedCommand {
+pub(crate) enum SnomedCommand {
     /// Build a compact index file from an RF2 release folder (loads in milliseconds).
     #[command(after_help = "Example:\n  migx snomed index uk_sct2cl_40.0.0/ --out snomed.idx")]
     Index {
@@ -198,7 +198,7 @@ pub enum SnomedCommand {
 
 /// Operator-asserted decision for every patient (fixtures and CI only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AllDecision {
+pub(crate) enum AllDecision {
     // Release every patient (the operator asserts consent was given). Plain comments: a
     // `///` on a value would switch clap's whole --help to the long layout.
     #[allow(missing_docs)]
@@ -217,7 +217,7 @@ pub enum AllDecision {
         .required(true)
         .multiple(false)
 ))]
-pub struct PolicyArgs {
+pub(crate) struct PolicyArgs {
     /// Point-of-care consent decisions (CSV columns: nhs_number, decision, recorded_at, requester_ods, requester_name, purpose, optionally requester_person).
     #[arg(long, value_name = "FILE")]
     pub consent: Option<PathBuf>,
@@ -260,7 +260,7 @@ pub struct PolicyArgs {
 #[derive(Debug, Args)]
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Extract files or folders. A file named here is always converted (or rejected). A folder is walked recursively (symlinks followed) and from it are read the files named *.xml or *.json (any case) and any other file that starts like XML (`<`, after an optional byte order mark) or a JSON object (`{`), or is empty; hidden files and folders (.DS_Store, .git/) and files that are plainly not extracts (a README, a consent CSV) are skipped, named on stderr and counted under `skipped` in summary.json.
     #[arg(value_name = "INPUT", required = true)]
     pub inputs: Vec<PathBuf>,
@@ -292,7 +292,7 @@ pub struct ConvertArgs {
 
 /// Output layout of `migx convert`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FormatArg {
+pub(crate) enum FormatArg {
     // One Bundle per input under bundles/ (plain comments: see `AllDecision`).
     #[allow(missing_docs)]
     Bundle,
@@ -305,7 +305,7 @@ pub enum FormatArg {
 #[derive(Debug, Args)]
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
-pub struct SummaryArgs {
+pub(crate) struct SummaryArgs {
     /// Output folders of `migx convert` (a folder with shards/ stands for all its shards).
     #[arg(value_name = "DIR", required = true)]
     pub dirs: Vec<PathBuf>,
@@ -318,7 +318,7 @@ pub struct SummaryArgs {
 #[derive(Debug, Args)]
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// An output folder of `migx convert` (reads summary.json and audit.ndjson).
     pub dir: PathBuf,
     /// Where to write the report (default: DIR/report.html).
@@ -330,7 +330,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// One extract.
     pub file: PathBuf,
     /// Consent, policy, terminology and identity flags.
@@ -345,7 +345,7 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 // The subcommand's help comes from its variant in `Command`, not from this doc comment.
 #[command(about = None, long_about = None)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// An output folder of `migx convert`.
     pub dir: PathBuf,
     /// Only releases of this patient.
@@ -358,7 +358,7 @@ pub struct AuditArgs {
 
 /// The exit-code table (README and `docs/error-codes.md`), from [`exit::ALL`].
 #[cfg(test)]
-pub fn exit_codes_markdown() -> String {
+pub(crate) fn exit_codes_markdown() -> String {
     let mut s = String::from("| exit code | meaning |\n|---|---|\n");
     for (code, meaning) in exit::ALL {
         s.push_str(&format!("| `{code}` | {} |\n", meaning.replace('|', "\\|")));
@@ -368,7 +368,7 @@ pub fn exit_codes_markdown() -> String {
 
 /// The exit-code section of `docs/error-codes.md`.
 #[cfg(test)]
-pub fn exit_codes_section() -> String {
+pub(crate) fn exit_codes_section() -> String {
     format!(
         "\n## Exit codes\n\nEvery command exits with one of these; each means one thing (`exit::ALL` in `crates/cli/cli.rs`).\n\n{}",
         exit_codes_markdown()
@@ -377,14 +377,14 @@ pub fn exit_codes_section() -> String {
 
 /// The clap definition as the binary uses it: [`Cli::command`] with every command's
 /// examples printed as written (see [`with_unwrapped_examples`]).
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     with_unwrapped_examples(Cli::command())
 }
 
 /// Split a command's `after_help` into its prose and its examples block (from a line
 /// `Example:` or `Examples:` to the next blank line or the end), both without trailing
 /// newlines.
-pub fn split_examples(after_help: &str) -> (String, Option<String>) {
+pub(crate) fn split_examples(after_help: &str) -> (String, Option<String>) {
     let start = ["Examples:\n", "Example:\n"]
         .iter()
         .filter_map(|h| {
@@ -413,7 +413,7 @@ pub fn split_examples(after_help: &str) -> (String, Option<String>) {
 /// a shell. So each command's examples block moves from its `after_help` into its help
 /// template, whose literal text clap prints as written; the prose stays in `after_help`
 /// (wrapped). Applied to every command and subcommand alike.
-pub fn with_unwrapped_examples(cmd: clap::Command) -> clap::Command {
+pub(crate) fn with_unwrapped_examples(cmd: clap::Command) -> clap::Command {
     let cmd = cmd.mut_subcommands(with_unwrapped_examples);
     let Some(after) = cmd.get_after_help().map(ToString::to_string) else {
         return cmd;
@@ -432,7 +432,7 @@ pub fn with_unwrapped_examples(cmd: clap::Command) -> clap::Command {
 }
 
 /// Parse the process arguments and run; returns the exit code.
-pub fn main() -> i32 {
+pub(crate) fn main() -> i32 {
     let cli = match command()
         .try_get_matches()
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
@@ -486,7 +486,10 @@ fn roff_line(line: &str) -> String {
 
 /// One command's man page: clap_mangen's sections, plus an EXAMPLES section printed as
 /// written (no fill, so no example is wrapped).
-pub fn render_man_page(cmd: &clap::Command, examples: Option<&str>) -> std::io::Result<Vec<u8>> {
+pub(crate) fn render_man_page(
+    cmd: &clap::Command,
+    examples: Option<&str>,
+) -> std::io::Result<Vec<u8>> {
     let man = clap_mangen::Man::new(cmd.clone())
         .source(concat!("migx ", env!("CARGO_PKG_VERSION")))
         .manual("migx manual");
@@ -519,7 +522,7 @@ pub fn render_man_page(cmd: &clap::Command, examples: Option<&str>) -> std::io::
 }
 
 /// Every man page of the tree under `path`: (file name, roff), the page of `path` first.
-pub fn man_pages(path: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub(crate) fn man_pages(path: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let tree = man_tree();
     // The examples as written in the definition (the man tree has them in its templates).
     let source = {
@@ -595,7 +598,7 @@ fn fail(msg: &str) -> i32 {
 }
 
 /// The refusal when no requester is configured (exit 2).
-pub const NO_REQUESTERS: &str = "no permitted requesters are configured, so nothing may be released.
+pub(crate) const NO_REQUESTERS: &str = "no permitted requesters are configured, so nothing may be released.
   List the organisations in your sharing agreement in a policy file and pass it with --policy:
     migx policy template > site-policy.json
     # edit site-policy.json: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]
@@ -605,7 +608,7 @@ pub const NO_REQUESTERS: &str = "no permitted requesters are configured, so noth
 
 /// The refusal when a run would release records without the official exclusion refsets
 /// (exit 2, nothing written).
-pub fn no_official_refsets(policy: &Policy) -> String {
+pub(crate) fn no_official_refsets(policy: &Policy) -> String {
     let missing: Vec<String> = policy
         .official_refset_members()
         .iter()
@@ -628,7 +631,7 @@ pub fn no_official_refsets(policy: &Policy) -> String {
 }
 
 /// Build the settings convert and explain share; errors are configuration errors (exit 2).
-pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, String> {
+pub(crate) fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, String> {
     let mut policy = match &a.policy {
         Some(p) => Policy::from_file(p)
             .map_err(|e| format!("{e}\n  check it with: migx policy check {}", p.display()))?,
@@ -737,7 +740,7 @@ pub fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettings, Str
 }
 
 /// `--as-of`: a date means the end of that (UK) day; a date-time is taken as given.
-pub fn parse_as_of(v: &str) -> Option<Ts> {
+pub(crate) fn parse_as_of(v: &str) -> Option<Ts> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Ts::parse(&format!("{}235959", d.format("%Y%m%d"))).ok();
     }
@@ -758,7 +761,7 @@ pub fn parse_as_of(v: &str) -> Option<Ts> {
 /// `migx convert`.
 /// The note for a run without a SNOMED CT release, with the fix; printed once per run, after
 /// the argument checks (never before a usage error).
-pub const NO_SNOMED_NOTE: &str = "migx: note: no SNOMED CT release loaded: exclusion coverage is limited to migx's built-in lists, and items coded only by unresolvable description ids are withheld; fix: --snomed <UK RF2 release folder, or an index made by `migx snomed index`> (or the policy's snomed_release)";
+pub(crate) const NO_SNOMED_NOTE: &str = "migx: note: no SNOMED CT release loaded: exclusion coverage is limited to migx's built-in lists, and items coded only by unresolvable description ids are withheld; fix: --snomed <UK RF2 release folder, or an index made by `migx snomed index`> (or the policy's snomed_release)";
 
 /// A command-line input that does not exist is a usage error (exit 2, nothing written),
 /// not a rejected file: it names no extract at all.
@@ -844,7 +847,7 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         (Some(path), _) => match std::fs::read(path) {
             Ok(b) => serde_json::json!({
                 "source": "consent-file",
-                "sha256": pipeline::hex(&sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&b))),
+                "sha256": migx::digest::sha256_hex(&b),
             }),
             Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
         },
@@ -974,7 +977,7 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
 const SKIPPED_NAMED: usize = 10;
 
 /// Name the files the folder walk skipped, with the reason (all of them with `-v`).
-pub fn print_skipped(skipped: &[pipeline::Skipped], verbose: bool) {
+pub(crate) fn print_skipped(skipped: &[pipeline::Skipped], verbose: bool) {
     let mut w = std::io::stderr().lock();
     let shown = if verbose {
         skipped.len()
@@ -995,7 +998,7 @@ pub fn print_skipped(skipped: &[pipeline::Skipped], verbose: bool) {
 
 /// Name each rejected input on stderr (path, error code, message: file positions and migx's
 /// element names only); with `--verbose`, each withheld input and its reason too.
-pub fn print_outcomes(t: &RunTotals, verbose: bool) {
+pub(crate) fn print_outcomes(t: &RunTotals, verbose: bool) {
     let mut w = std::io::stderr().lock();
     if verbose {
         for (input, reason) in &t.withheld {
@@ -1008,7 +1011,7 @@ pub fn print_outcomes(t: &RunTotals, verbose: bool) {
 }
 
 /// The end-of-run table on stderr.
-pub fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
+pub(crate) fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
     let mut w = std::io::stderr().lock();
     let get = |k: &str| t.by_status.get(k).copied().unwrap_or(0);
     let _ = writeln!(

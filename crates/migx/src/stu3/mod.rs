@@ -32,12 +32,12 @@
 //! dates).
 
 use crate::codes::{CodeSystem, Coding};
+use crate::digest::{is_uuid, sha256_hex};
 use crate::ehr::model::IdentityProblem;
 use crate::ehr::model::{
     Cover, DateField, Effective, Element, Extract, Item, MessageKind, ReferenceRange, Value,
 };
 use crate::error::{ErrorCode, InputError};
-use crate::digest::{is_uuid, sha256_hex};
 use crate::fhir::ids::derived_uuid;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
