@@ -382,7 +382,7 @@ fn a_requester_is_permitted_by_the_policy_or_by_the_run_and_by_nothing_else() {
         "\"permitted_requesters\": []",
         "\"permitted_requesters\": [{ \"ods_code\": \"Y02345\", \"name\": \"County OOH\", \"role\": \"out-of-hours\" }]",
     );
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policy");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policy");
     let mut s = settings_for(csv(&row), &[]);
     s.policy = Arc::new(Policy::from_json_str(&json, "test", dir).expect("policy"));
     assert!(converted(&ex, &s));
