@@ -21,6 +21,16 @@ pub const HL7_NS: &str = "urn:hl7-org:v3";
 pub const OID_NHS_NUMBER: &str = "2.16.840.1.113883.2.1.4.1";
 /// OID of ODS (SDS organisation) codes.
 pub const OID_ODS: &str = "1.2.826.0.1285.0.1.10";
+/// OID of ODS organisation codes as an agentDirectory organisation writes them (the NHS
+/// GP2GP translator's `ORG_ROOT`).
+pub const OID_ODS_ORG: &str = "2.16.840.1.113883.2.1.4.3";
+/// OID of GMP (GP national) numbers on an agentDirectory `Agent` (the translator maps the
+/// agent's second id to `gmp-number`).
+pub const OID_GMP_NUMBER: &str = "2.16.840.1.113883.2.1.4.2";
+/// OID of SDS user ids.
+pub const OID_SDS_USER: &str = "1.2.826.0.1285.0.2.0.65";
+/// OID of SDS role profile ids.
+pub const OID_SDS_ROLE_PROFILE: &str = "1.2.826.0.1285.0.2.0.67";
 
 /// Streaming limits; a file that exceeds one is rejected with `limit-exceeded`.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +101,18 @@ enum Tag {
     InFulfillmentOf,
     ReversalOf,
     PriorMedicationRef,
+    AgentRef,
+    Participant,
+    Participant2,
+    AgentDirectory,
+    Part,
+    Agent,
+    AgentPerson,
+    RepresentedOrganization,
+    AgentOrganization,
+    Prefix,
+    Given,
+    Family,
     Statement(Element),
 }
 
@@ -113,15 +135,20 @@ fn tag_of(local: &str) -> Tag {
             b"high" => Tag::High,
             b"text" => Tag::Text,
             b"time" => Tag::Time,
+            b"part" => Tag::Part,
             _ => Tag::Other,
         },
         5 => match b {
             b"value" => Tag::Value,
+            b"Agent" => Tag::Agent,
+            b"given" => Tag::Given,
             _ => Tag::Other,
         },
         6 => match b {
             b"author" => Tag::Author,
             b"center" => Tag::Center,
+            b"prefix" => Tag::Prefix,
+            b"family" => Tag::Family,
             _ => Tag::Other,
         },
         7 => match b {
@@ -131,6 +158,7 @@ fn tag_of(local: &str) -> Tag {
         },
         8 => match b {
             b"quantity" => Tag::Quantity,
+            b"agentRef" => Tag::AgentRef,
             _ => Tag::Other,
         },
         9 => match b {
@@ -149,6 +177,8 @@ fn tag_of(local: &str) -> Tag {
         11 => match b {
             b"AgentOrgSDS" => Tag::AgentOrgSds,
             b"translation" => Tag::Translation,
+            b"Participant" | b"participant" => Tag::Participant,
+            b"agentPerson" => Tag::AgentPerson,
             _ => Tag::Other,
         },
         12 => match b {
@@ -157,6 +187,7 @@ fn tag_of(local: &str) -> Tag {
             b"originalText" => Tag::OriginalText,
             b"statementRef" => Tag::StatementRef,
             b"repeatNumber" => Tag::RepeatNumber,
+            b"Participant2" | b"participant2" => Tag::Participant2,
             _ => Tag::Other,
         },
         13 => match b {
@@ -168,6 +199,7 @@ fn tag_of(local: &str) -> Tag {
             b"referenceRange" => Tag::ReferenceRange,
             b"conditionNamed" => Tag::ConditionNamed,
             b"ehrComposition" => Tag::Statement(Element::EhrComposition),
+            b"agentDirectory" => Tag::AgentDirectory,
             _ => Tag::Other,
         },
         15 => match b {
@@ -182,6 +214,7 @@ fn tag_of(local: &str) -> Tag {
         17 => match b {
             b"namedStatementRef" => Tag::NamedStatementRef,
             b"CompoundStatement" => Tag::Statement(Element::CompoundStatement),
+            b"agentOrganization" => Tag::AgentOrganization,
             _ => Tag::Other,
         },
         18 => match b {
@@ -209,6 +242,10 @@ fn tag_of(local: &str) -> Tag {
         },
         21 => match b {
             b"RegistrationStatement" => Tag::Statement(Element::RegistrationStatement),
+            _ => Tag::Other,
+        },
+        23 => match b {
+            b"representedOrganization" => Tag::RepresentedOrganization,
             _ => Tag::Other,
         },
         25 => match b {
@@ -240,6 +277,7 @@ struct Attrs<'a> {
     null_flavor: bool,
     class_code: Option<Cow<'a, str>>,
     mood_code: Option<Cow<'a, str>>,
+    type_code: Option<Cow<'a, str>>,
     xmlns: Vec<(String, String)>,
 }
 
@@ -278,6 +316,9 @@ pub fn read_extract<R: BufRead>(
         capture: None,
         captured: String::new(),
         capture_overflow: false,
+        agent: None,
+        agent_dups: Vec::new(),
+        participation: None,
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -390,6 +431,9 @@ pub fn read_extract<R: BufRead>(
         return Err(err);
     }
     let mut ex = st.ex;
+    for d in &st.agent_dups {
+        ex.agents.remove(d);
+    }
     if ex.kind == Some(MessageKind::BareExtract) {
         ex.message_id = ex.extract_id.clone();
     }
@@ -416,6 +460,13 @@ struct State {
     captured: String,
     /// The kept text was too long or held an undefined entity: recorded as free text instead.
     capture_overflow: bool,
+    /// The agentDirectory `Agent` being read: its source id, what it says, its depth.
+    agent: Option<(String, Agent, usize)>,
+    /// Agent ids given twice in the directory: neither is referenced (fail closed).
+    agent_dups: Vec<String>,
+    /// How the open `Participant`/`Participant2`/`author` takes part (`None`: not staff,
+    /// or a nullFlavor).
+    participation: Option<StaffKind>,
 }
 
 /// The texts the model keeps (everything else is only "present").
@@ -429,6 +480,14 @@ enum Slot {
     ValueUnit,
     /// `code/originalText` of a transfer-degraded allergy code (it names the allergen).
     CodeText,
+    /// `agentPerson/name/prefix` of the agent being read.
+    StaffPrefix,
+    /// `agentPerson/name/given`.
+    StaffGiven,
+    /// `agentPerson/name/family`.
+    StaffFamily,
+    /// `representedOrganization/name` or `agentOrganization/name`.
+    OrgName,
 }
 
 /// Longest dose instruction or unit text kept; longer is treated as free text.
@@ -526,6 +585,52 @@ impl State {
         if let Some(&(_, idepth)) = self.items.last() {
             if idepth == depth {
                 self.items.pop();
+            }
+        }
+        if let Some((_, slot, d)) = self.capture {
+            if d == depth
+                && matches!(
+                    slot,
+                    Slot::StaffPrefix | Slot::StaffGiven | Slot::StaffFamily | Slot::OrgName
+                )
+            {
+                self.capture = None;
+                let text = std::mem::take(&mut self.captured);
+                // Too long or an undefined entity: not kept (staff data is never guessed).
+                let kept = (!self.capture_overflow)
+                    .then(|| crate::ehr::model::staff_text(&text))
+                    .flatten();
+                self.capture_overflow = false;
+                if let (Some(t), Some((_, agent, _))) = (kept, self.agent.as_mut()) {
+                    match slot {
+                        Slot::OrgName => {
+                            if let Some(org) = agent.org.as_mut() {
+                                org.name.get_or_insert(t);
+                            }
+                        }
+                        _ => {
+                            let name = agent.name.get_or_insert_with(StaffName::default);
+                            match slot {
+                                Slot::StaffPrefix => name.prefix.push(t),
+                                Slot::StaffGiven => name.given.push(t),
+                                _ => {
+                                    name.family.get_or_insert(t);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((_, _, d)) = self.agent {
+            if d == depth {
+                if let Some((key, agent, _)) = self.agent.take() {
+                    if !key.is_empty() {
+                        if self.ex.agents.insert(key.clone(), agent).is_some() {
+                            self.agent_dups.push(key);
+                        }
+                    }
+                }
             }
         }
         if let Some((idx, slot, d)) = self.capture {
@@ -670,9 +775,77 @@ impl State {
             {
                 self.ex.set_practice_ods(attrs.extension.as_deref());
             }
+            [.., Tag::AgentDirectory, Tag::Part, Tag::Agent] => {
+                let depth = self.path.len() - 1;
+                self.agent = Some((String::new(), Agent::default(), depth));
+            }
+            _ if self.agent.is_some() => self.agent_field(attrs),
             // Codings on the extract, folder or record target: screened for dissent.
             _ => {
                 if let Some(c) = coding(attrs).or_else(|| systemless(attrs)) {
+                    self.ex.record_codings.push(c)
+                }
+            }
+        }
+    }
+
+    /// Fields of the agentDirectory `Agent` being read, matched by path relative to it.
+    fn agent_field(&mut self, a: &Attrs) {
+        let Some((_, _, adepth)) = self.agent else {
+            return;
+        };
+        let depth = self.path.len() - 1;
+        let rel = &self.path[adepth + 1..];
+        let Some((key, agent, _)) = self.agent.as_mut() else {
+            return;
+        };
+        let ext = a.extension.as_deref();
+        match rel {
+            [Tag::Id] => match a.root.as_deref().map(str::trim) {
+                Some(OID_GMP_NUMBER) => agent.gmp_number = ext.and_then(gmp_number),
+                Some(OID_SDS_USER) => agent.sds_user_id = ext.and_then(sds_id),
+                Some(OID_SDS_ROLE_PROFILE) => agent.role_profile_id = ext.and_then(sds_id),
+                Some(root) if key.is_empty() && ext.is_none() => *key = normalise_id(root),
+                _ => {}
+            },
+            [Tag::Code] => {
+                if let Some(c) = coding(a) {
+                    agent.role.push(c.clone());
+                    self.ex.record_codings.push(c);
+                } else {
+                    self.ex.record_codings.extend(systemless(a));
+                }
+            }
+            [Tag::AgentPerson] => agent.person = true,
+            [Tag::AgentPerson, Tag::Name, part @ (Tag::Prefix | Tag::Given | Tag::Family)] => {
+                let slot = match part {
+                    Tag::Prefix => Slot::StaffPrefix,
+                    Tag::Given => Slot::StaffGiven,
+                    _ => Slot::StaffFamily,
+                };
+                self.capture = Some((0, slot, depth));
+            }
+            [Tag::RepresentedOrganization | Tag::AgentOrganization] => {
+                agent.org.get_or_insert_with(AgentOrg::default);
+            }
+            [Tag::RepresentedOrganization | Tag::AgentOrganization, Tag::Id]
+                if matches!(
+                    a.root.as_deref().map(str::trim),
+                    Some(OID_ODS_ORG | OID_ODS)
+                ) =>
+            {
+                if let (Some(org), Some(ods)) = (agent.org.as_mut(), ext.map(str::trim)) {
+                    if crate::nhs::is_ods_code(ods) {
+                        org.ods = Some(ods.to_string());
+                    }
+                }
+            }
+            [Tag::RepresentedOrganization | Tag::AgentOrganization, Tag::Name] => {
+                self.capture = Some((0, Slot::OrgName, depth));
+            }
+            // Every other coding in the directory: screened for dissent, as before.
+            _ => {
+                if let Some(c) = coding(a).or_else(|| systemless(a)) {
                     self.ex.record_codings.push(c)
                 }
             }
@@ -728,6 +901,30 @@ impl State {
             [Tag::EffectiveTime, Tag::Center] => set_date(&mut item.effective.center, a),
             [Tag::AvailabilityTime] => set_date(&mut item.availability, a),
             [Tag::Author, Tag::Time] => set_date(&mut item.authored, a),
+            // Who took part: the author wrote it; a Participant's typeCode says how
+            // (`AUT` wrote it, `PRF` did it, `PPRF` did it as the primary performer); a
+            // composition's Participant2 did what it holds. A nullFlavor names nobody.
+            [Tag::Author] => self.participation = (!a.null_flavor).then_some(StaffKind::Recorder),
+            [Tag::Participant] => {
+                self.participation = match a.type_code.as_deref().map(str::trim) {
+                    _ if a.null_flavor => None,
+                    Some("AUT") => Some(StaffKind::Recorder),
+                    Some("PRF") => Some(StaffKind::Performer),
+                    Some("PPRF") => Some(StaffKind::PrimaryPerformer),
+                    _ => None,
+                }
+            }
+            [Tag::Participant2] => {
+                self.participation = (!a.null_flavor).then_some(StaffKind::Performer)
+            }
+            [Tag::Author | Tag::Participant | Tag::Participant2, Tag::AgentRef, Tag::Id] => {
+                if let (Some(kind), Some(root)) = (self.participation, a.root.as_deref()) {
+                    item.staff.push(StaffRef {
+                        kind,
+                        agent: normalise_id(root),
+                    });
+                }
+            }
             // At any depth inside the statement (not only as its direct child): a code the
             // reader does not place is still a restriction on the statement.
             [.., Tag::ConfidentialityCode] => {
@@ -965,6 +1162,7 @@ fn read_attrs<'a>(
             // The first one, as a search for it would find (a duplicate is an error anyway).
             "classCode" if out.class_code.is_none() => out.class_code = Some(value()?),
             "moodCode" if out.mood_code.is_none() => out.mood_code = Some(value()?),
+            "typeCode" if out.type_code.is_none() => out.type_code = Some(value()?),
             _ => {}
         }
     }
@@ -1256,6 +1454,114 @@ mod tests {
             "{ROOT}<EhrExtract>{pt}</EhrExtract><EhrExtract>{pt}</EhrExtract></RCMR_IN030000UK06>"
         );
         assert_eq!(read(&doc).expect("reads").nhs_numbers.len(), 2);
+    }
+
+    #[test]
+    fn the_agent_directory_and_participations_are_read_and_checked() {
+        let agent = |id: &str, extra: &str| {
+            format!(
+                r#"<part typeCode="PART"><Agent classCode="AGNT"><id root="{id}"/>{extra}</Agent></part>"#
+            )
+        };
+        let long = "x".repeat(MAX_STAFF_TEXT + 1);
+        let dir = [
+            agent(
+                "A",
+                r#"<id root="1.2.826.0.1285.0.2.0.65" extension="123456789012"/><id root="2.16.840.1.113883.2.1.4.2" extension="G1234567"/><id root="1.2.826.0.1285.0.2.0.67" extension="555"/><code code="62247001" codeSystem="2.16.840.1.113883.2.1.3.2.4.15"/><agentPerson><name><prefix>Dr</prefix><given>Ann</given><given>B</given><family>Example</family></name></agentPerson><representedOrganization><id root="2.16.840.1.113883.2.1.4.3" extension="A12345"/><name>Fixture &amp; Co</name></representedOrganization>"#,
+            ),
+            // Identifiers out of syntax and an over-long name part are not kept.
+            agent(
+                "B",
+                &format!(r#"<id root="1.2.826.0.1285.0.2.0.65" extension="12 34"/><id root="2.16.840.1.113883.2.1.4.2" extension="not a number"/><agentPerson><name><family>{long}</family><given>Kept</given></name></agentPerson><agentOrganization><id root="2.16.840.1.113883.2.1.4.3" extension="no such code!"/></agentOrganization>"#),
+            ),
+            // Given twice: ambiguous, so neither is referenced.
+            agent("D", "<agentPerson/>"),
+            agent("D", "<agentPerson/>"),
+        ]
+        .concat();
+        let stmt = |id: &str, parts: &str| {
+            format!(
+                r#"<component><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/>{parts}</ObservationStatement></component>"#
+            )
+        };
+        let p = |ty: &str, who: &str| {
+            format!(
+                r#"<Participant typeCode="{ty}"><agentRef><id root="{who}"/></agentRef></Participant>"#
+            )
+        };
+        let body = [
+            stmt("S1", &[p("PRF", "A"), p("PPRF", "B"), p("AUT", "A"), p("RESP", "B")].concat()),
+            stmt("S2", r#"<Participant nullFlavor="UNK" typeCode="PRF"><agentRef><id root="A"/></agentRef></Participant>"#),
+        ]
+        .concat();
+        let doc = format!(
+            r#"{ROOT}<EhrExtract><component><ehrFolder><responsibleParty><agentDirectory>{dir}</agentDirectory></responsibleParty><component><ehrComposition><id root="C"/><author><time value="2020"/><agentRef><id root="A"/></agentRef></author><Participant2 typeCode="RESP"><agentRef><id root="B"/></agentRef></Participant2>{body}</ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>"#
+        );
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let a = &ex.agents["a"];
+        assert!(a.person);
+        assert_eq!(a.sds_user_id.as_deref(), Some("123456789012"));
+        assert_eq!(a.gmp_number.as_deref(), Some("G1234567"));
+        assert_eq!(a.role_profile_id.as_deref(), Some("555"));
+        assert_eq!(a.role.len(), 1);
+        let name = a.name.as_ref().expect("a name");
+        assert_eq!(
+            (
+                name.prefix.clone(),
+                name.given.clone(),
+                name.family.as_deref()
+            ),
+            (
+                vec!["Dr".to_string()],
+                vec!["Ann".to_string(), "B".to_string()],
+                Some("Example")
+            )
+        );
+        let org = a.org.as_ref().expect("an organisation");
+        assert_eq!(org.ods.as_deref(), Some("A12345"));
+        assert_eq!(org.name.as_deref(), Some("Fixture & Co"));
+        let b = &ex.agents["b"];
+        assert_eq!(
+            (b.sds_user_id.as_ref(), b.gmp_number.as_ref()),
+            (None, None)
+        );
+        let bn = b.name.as_ref().expect("the part that passed");
+        assert_eq!((bn.family.as_ref(), bn.given.len()), (None, 1));
+        assert_eq!(b.org.as_ref().map(|o| o.ods.is_none()), Some(true));
+        assert!(
+            !ex.agents.contains_key("d"),
+            "an id given twice names nobody"
+        );
+        let kinds = |id: &str| -> Vec<(StaffKind, String)> {
+            ex.get(id)
+                .expect(id)
+                .staff
+                .iter()
+                .map(|s| (s.kind, s.agent.clone()))
+                .collect()
+        };
+        assert_eq!(
+            kinds("s1"),
+            vec![
+                (StaffKind::Performer, "a".into()),
+                (StaffKind::PrimaryPerformer, "b".into()),
+                (StaffKind::Recorder, "a".into()),
+            ]
+        );
+        assert!(
+            kinds("s2").is_empty(),
+            "a nullFlavor participant names nobody"
+        );
+        assert_eq!(
+            kinds("c"),
+            vec![
+                (StaffKind::Recorder, "a".into()),
+                (StaffKind::Performer, "b".into())
+            ]
+        );
     }
 
     #[test]

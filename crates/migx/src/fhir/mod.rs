@@ -8,14 +8,15 @@ pub mod lists;
 
 use crate::codes::{CodeSystem, Coding};
 use crate::consent::{ConsentOrigin, ConsentRecord};
-use crate::ehr::model::{DateField, Extract, Item, Value};
+use crate::ehr::model::{Agent, DateField, Extract, Item, StaffKind, Value};
 use crate::ehr::ts::Ts;
 use crate::policy::decide::{Category, Decisions, Outcome, Role};
-use crate::policy::detail::{KnownUnit, UCUM_SYSTEM};
+use crate::policy::detail::{KnownUnit, StaffPolicy, UCUM_SYSTEM};
 use crate::policy::screen::{self, ScreenedCoding};
 use crate::policy::Policy;
 use ids::{derived_uuid, source_uuid};
 use serde_json::{json, Map, Value as Json};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Prefix of UK Core profile URLs; append the resource type (e.g. `UKCore-Patient`).
@@ -24,6 +25,12 @@ pub const UKCORE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-";
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 /// Identifier system of ODS organisation codes.
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+/// Identifier system of SDS user ids.
+pub const SDS_USER_SYSTEM: &str = "https://fhir.nhs.uk/Id/sds-user-id";
+/// Identifier system of SDS role profile ids.
+pub const SDS_ROLE_PROFILE_SYSTEM: &str = "https://fhir.nhs.uk/Id/sds-role-profile-id";
+/// Identifier system of GMP (GP national) numbers.
+pub const GMP_NUMBER_SYSTEM: &str = "https://fhir.hl7.org.uk/Id/gmp-number";
 pub use lists::LIST_WARNING_URL;
 /// Core extension holding a SNOMED CT description id beside the concept id it resolves to (a
 /// description id is a term, not a concept, so it cannot go in `Coding.code`).
@@ -38,6 +45,22 @@ const HL7_COURSE_OF_THERAPY: &str =
     "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy";
 const UKCORE_COURSE_OF_THERAPY: &str =
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-MedicationRequestCourseOfTherapy";
+
+/// Who stated an item, in order of preference: the asserter the source names, else (GP2GP)
+/// the primary performer, else the performer (as the NHS GP2GP translator reads them).
+const ASSERTED: &[StaffKind] = &[
+    StaffKind::Asserter,
+    StaffKind::PrimaryPerformer,
+    StaffKind::Performer,
+];
+/// Who did it: the primary performer (`PPRF`), else the performer (`PRF`, Participant2).
+const PERFORMED: &[StaffKind] = &[StaffKind::PrimaryPerformer, StaffKind::Performer];
+/// Who prescribed or asked for it: the requester, else the performer.
+const REQUESTED: &[StaffKind] = &[
+    StaffKind::Requester,
+    StaffKind::PrimaryPerformer,
+    StaffKind::Performer,
+];
 
 /// What the release is made under: who asked, with what consent, by which rules.
 #[derive(Debug, Clone)]
@@ -83,6 +106,9 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         patient_ref: urn(&patient_id),
         report_results: report_results(ex, d),
         source_issues: source_issues(ex),
+        key: key.clone(),
+        practice_ref: urn(&practice_id),
+        staff: RefCell::new(Staff::default()),
     };
 
     // Clinical resources per category, in document order.
@@ -190,6 +216,10 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         for (_, r, _) in slot {
             push(&mut entries, &mut targets, r);
         }
+    }
+    // The staff the shared resources refer to, once each, after them.
+    for r in m.staff.take().resources {
+        push(&mut entries, &mut targets, r);
     }
     // Items withheld whose category could not be known: no List can warn about them, so the
     // whole Bundle is marked incomplete (its security label, and a removal in the Provenance).
@@ -372,6 +402,36 @@ struct Mapper<'a> {
     report_results: HashMap<usize, Vec<usize>>,
     /// Authorisation source id -> every issue made under it in the source, in one pass.
     source_issues: HashMap<&'a str, Vec<usize>>,
+    /// The bundle's key (source message id), for derived resource ids.
+    key: String,
+    /// Reference to the practice Organization (a staff organisation with the practice's
+    /// ODS code is that one).
+    practice_ref: String,
+    /// Staff resources written so far, filled as shared items refer to them.
+    staff: RefCell<Staff>,
+}
+
+/// The Practitioner, PractitionerRole and Organization resources a bundle writes for its
+/// staff: only those a shared resource refers to, each once.
+#[derive(Default)]
+struct Staff {
+    /// In order of first reference (deterministic: items are mapped in document order).
+    resources: Vec<Json>,
+    /// Resource ids already written, by what identifies them.
+    written: HashMap<String, String>,
+    /// Agent key (and whether an Organization may stand for it) -> the reference written
+    /// for it (`None`: nothing the policy lets through).
+    refs: HashMap<(String, bool), Option<String>>,
+}
+
+/// Whether a staff resource would say nothing the policy lets through.
+fn staff_org_key(agent: &Agent) -> Option<String> {
+    let org = agent.org.as_ref()?;
+    match (&org.ods, &org.name) {
+        (Some(ods), _) => Some(format!("ods:{}", ods.to_ascii_uppercase())),
+        (None, Some(name)) => Some(format!("name:{name}")),
+        (None, None) => None,
+    }
 }
 
 fn source_issues(ex: &Extract) -> HashMap<&str, Vec<usize>> {
@@ -417,6 +477,191 @@ fn report_results(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
 impl Mapper<'_> {
     fn item(&self, i: usize) -> &Item {
         &self.ex.items[i]
+    }
+
+    /// The reference (`{"reference": ...}`) for whoever took part in item `i` in one of
+    /// `kinds` (in that order of preference), looked for on `i`, then `more` (the statement
+    /// naming a problem, an allergy's observation, a medication's statement), then the
+    /// containers of `i` (a composition's author and Participant2, as the NHS translator
+    /// falls back to them). `allow_org`: the field may refer to an Organization. `None`
+    /// when the policy writes no staff, nobody is named, the agent does not resolve, or
+    /// nothing about it may be shared.
+    fn staff_ref(
+        &self,
+        i: usize,
+        more: &[usize],
+        kinds: &[StaffKind],
+        allow_org: bool,
+    ) -> Option<Json> {
+        if self.policy.detail().staff == StaffPolicy::None {
+            return None;
+        }
+        let key = std::iter::once(i)
+            .chain(more.iter().copied())
+            .chain(self.ex.ancestors(i))
+            .find_map(|c| {
+                let staff = &self.item(c).staff;
+                kinds
+                    .iter()
+                    .find_map(|k| staff.iter().find(|s| s.kind == *k))
+            })?
+            .agent
+            .clone();
+        let cached = self
+            .staff
+            .borrow()
+            .refs
+            .get(&(key.clone(), allow_org))
+            .cloned();
+        let r = match cached {
+            Some(r) => r,
+            None => {
+                let r = self
+                    .ex
+                    .agents
+                    .get(&key)
+                    .and_then(|a| self.write_staff(&key, a, allow_org));
+                self.staff
+                    .borrow_mut()
+                    .refs
+                    .insert((key, allow_org), r.clone());
+                r
+            }
+        };
+        r.map(|r| json!({ "reference": r }))
+    }
+
+    /// Write (once) what the policy lets through about one agent and return the reference
+    /// a resource should carry.
+    fn write_staff(&self, key: &str, agent: &Agent, allow_org: bool) -> Option<String> {
+        let share = self.policy.detail().staff == StaffPolicy::Share;
+        let org = self.staff_org(agent);
+        if !agent.person {
+            return org.filter(|_| allow_org);
+        }
+        let practitioner = if share {
+            self.practitioner(key, agent)
+        } else {
+            None
+        };
+        let role_codes = concept(self.policy, &agent.role);
+        let has_role = role_codes["coding"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty());
+        let role_profile = agent.role_profile_id.as_deref().filter(|_| share);
+        if org.is_none() && !has_role && role_profile.is_none() {
+            // No role to write: the person alone (shared), else nobody.
+            return practitioner;
+        }
+        let role_key = format!("role:{key}");
+        if let Some(id) = self.staff.borrow().written.get(&role_key) {
+            return Some(urn(id));
+        }
+        let id = derived_uuid(&["practitioner-role", &self.key, key]);
+        self.staff.borrow_mut().written.insert(role_key, id.clone());
+        let mut m = Map::new();
+        m.insert("resourceType".into(), json!("PractitionerRole"));
+        m.insert("id".into(), json!(id));
+        m.insert("meta".into(), meta("PractitionerRole"));
+        if let Some(p) = role_profile {
+            m.insert(
+                "identifier".into(),
+                json!([{ "system": SDS_ROLE_PROFILE_SYSTEM, "value": p }]),
+            );
+        }
+        if let Some(p) = &practitioner {
+            m.insert("practitioner".into(), json!({ "reference": p }));
+        }
+        if let Some(o) = &org {
+            m.insert("organization".into(), json!({ "reference": o }));
+        }
+        if has_role {
+            m.insert("code".into(), json!([role_codes]));
+        }
+        self.staff.borrow_mut().resources.push(Json::Object(m));
+        Some(urn(&id))
+    }
+
+    /// The Practitioner for a person, written once per person (the SDS user id, else the
+    /// agent, identifies them); `None` when the source gives neither name nor identifier.
+    fn practitioner(&self, key: &str, agent: &Agent) -> Option<String> {
+        let mut identifiers = Vec::new();
+        if let Some(sds) = &agent.sds_user_id {
+            identifiers.push(json!({ "system": SDS_USER_SYSTEM, "value": sds }));
+        }
+        if let Some(gmp) = &agent.gmp_number {
+            identifiers.push(json!({ "system": GMP_NUMBER_SYSTEM, "value": gmp }));
+        }
+        let name = agent.name.as_ref().filter(|n| !n.is_empty());
+        if identifiers.is_empty() && name.is_none() {
+            return None;
+        }
+        let person = match &agent.sds_user_id {
+            Some(sds) => format!("sds:{sds}"),
+            None => format!("agent:{key}"),
+        };
+        if let Some(id) = self.staff.borrow().written.get(&person) {
+            return Some(urn(id));
+        }
+        let id = derived_uuid(&["practitioner", &self.key, &person]);
+        let mut m = Map::new();
+        m.insert("resourceType".into(), json!("Practitioner"));
+        m.insert("id".into(), json!(id));
+        m.insert("meta".into(), meta("Practitioner"));
+        if !identifiers.is_empty() {
+            m.insert("identifier".into(), json!(identifiers));
+        }
+        if let Some(n) = name {
+            let mut hn = Map::new();
+            if let Some(f) = &n.family {
+                hn.insert("family".into(), json!(f));
+            }
+            if !n.given.is_empty() {
+                hn.insert("given".into(), json!(n.given));
+            }
+            if !n.prefix.is_empty() {
+                hn.insert("prefix".into(), json!(n.prefix));
+            }
+            m.insert("name".into(), json!([Json::Object(hn)]));
+        }
+        let mut st = self.staff.borrow_mut();
+        st.written.insert(person, id.clone());
+        st.resources.push(Json::Object(m));
+        Some(urn(&id))
+    }
+
+    /// The Organization an agent works for (or is): the practice's own when the ODS code
+    /// is the practice's, else one written once per ODS code (else per name).
+    fn staff_org(&self, agent: &Agent) -> Option<String> {
+        let org = agent.org.as_ref()?;
+        let dedup = staff_org_key(agent)?;
+        if org.ods.is_some()
+            && org.ods.as_deref().map(str::to_ascii_uppercase)
+                == self.ex.practice_ods.as_deref().map(str::to_ascii_uppercase)
+        {
+            return Some(self.practice_ref.clone());
+        }
+        if let Some(id) = self.staff.borrow().written.get(&dedup) {
+            return Some(urn(id));
+        }
+        let id = derived_uuid(&["staff-organization", &self.key, &dedup]);
+        let mut m = Map::new();
+        m.insert("resourceType".into(), json!("Organization"));
+        m.insert("id".into(), json!(id));
+        m.insert("meta".into(), meta("Organization"));
+        if let Some(ods) = &org.ods {
+            m.insert(
+                "identifier".into(),
+                json!([{ "system": ODS_SYSTEM, "value": ods }]),
+            );
+        }
+        if let Some(n) = &org.name {
+            m.insert("name".into(), json!(n));
+        }
+        let mut st = self.staff.borrow_mut();
+        st.written.insert(dedup, id.clone());
+        st.resources.push(Json::Object(m));
+        Some(urn(&id))
     }
 
     /// Resources for one shared item (a medication gives several), each with whether the
@@ -554,6 +799,12 @@ impl Mapper<'_> {
         if let Some(t) = item.availability.value() {
             m.insert("recordedDate".into(), json!(t.fhir()));
         }
+        if let Some(r) = self.staff_ref(i, &[coded], &[StaffKind::Recorder], false) {
+            m.insert("recorder".into(), r);
+        }
+        if let Some(r) = self.staff_ref(i, &[coded], ASSERTED, false) {
+            m.insert("asserter".into(), r);
+        }
         Json::Object(m)
     }
 
@@ -571,6 +822,9 @@ impl Mapper<'_> {
         m.insert("subject".into(), json!({ "reference": self.patient_ref }));
         if let Some(t) = item.effective.point().value().or(item.availability.value()) {
             m.insert("performedDateTime".into(), json!(t.fhir()));
+        }
+        if let Some(r) = self.staff_ref(i, &[], PERFORMED, true) {
+            m.insert("performer".into(), json!([{ "actor": r }]));
         }
         Json::Object(m)
     }
@@ -634,6 +888,13 @@ impl Mapper<'_> {
         if let Some(t) = item.availability.value() {
             m.insert("recordedDate".into(), json!(t.fhir()));
         }
+        let more: Vec<usize> = observation.into_iter().collect();
+        if let Some(r) = self.staff_ref(i, &more, &[StaffKind::Recorder], false) {
+            m.insert("recorder".into(), r);
+        }
+        if let Some(r) = self.staff_ref(i, &more, ASSERTED, false) {
+            m.insert("asserter".into(), r);
+        }
         Json::Object(m)
     }
 
@@ -654,6 +915,9 @@ impl Mapper<'_> {
         }
         if let Some(t) = self.issued(i) {
             m.insert("issued".into(), json!(t));
+        }
+        if let Some(r) = self.staff_ref(i, &[], PERFORMED, true) {
+            m.insert("performer".into(), json!([r]));
         }
         let detail = self.policy.detail();
         let value_unit = match &item.value {
@@ -729,6 +993,9 @@ impl Mapper<'_> {
         if let Some(t) = self.issued(i) {
             m.insert("issued".into(), json!(t));
         }
+        if let Some(r) = self.staff_ref(i, &[], PERFORMED, true) {
+            m.insert("performer".into(), json!([r]));
+        }
         let results: Vec<Json> = self
             .report_results
             .get(&i)
@@ -770,6 +1037,9 @@ impl Mapper<'_> {
         }
         if let Some(d) = &dosage {
             ms.insert("dosage".into(), d.clone());
+        }
+        if let Some(r) = self.staff_ref(i, &[authorise], &[StaffKind::InformationSource], true) {
+            ms.insert("informationSource".into(), r);
         }
         // The issues made under this authorisation in the source (shared or not: only
         // their count and latest date are stated, never what was withheld).
@@ -822,6 +1092,12 @@ impl Mapper<'_> {
         plan.insert("substitution".into(), substitution_not_recorded());
         if let Some(t) = auth.availability.value() {
             plan.insert("authoredOn".into(), json!(t.fhir()));
+        }
+        if let Some(r) = self.staff_ref(authorise, &[i], REQUESTED, true) {
+            plan.insert("requester".into(), r);
+        }
+        if let Some(r) = self.staff_ref(authorise, &[i], &[StaffKind::Recorder], false) {
+            plan.insert("recorder".into(), r);
         }
         // UK Core's PrescriptionType extension is retired: acute, repeat and repeat
         // dispensing are the course of therapy (UKCore-MedicationRequestCourseOfTherapy).
@@ -876,6 +1152,12 @@ impl Mapper<'_> {
             order.insert("substitution".into(), substitution_not_recorded());
             if let Some(t) = p.availability.value() {
                 order.insert("authoredOn".into(), json!(t.fhir()));
+            }
+            if let Some(r) = self.staff_ref(issue, &[i], REQUESTED, true) {
+                order.insert("requester".into(), r);
+            }
+            if let Some(r) = self.staff_ref(issue, &[i], &[StaffKind::Recorder], false) {
+                order.insert("recorder".into(), r);
             }
             if let Some(d) = &dosage {
                 order.insert("dosageInstruction".into(), d.clone());

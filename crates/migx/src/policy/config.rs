@@ -744,6 +744,7 @@ impl Policy {
             quantity_text: raw.clinical_detail.quantity_text,
             units,
             degraded_allergy_text: raw.clinical_detail.degraded_allergy_text,
+            staff: raw.clinical_detail.staff,
         };
 
         let snomed_release = raw.snomed_release.as_deref().map(|p| match source {
@@ -1396,6 +1397,7 @@ impl Policy {
             "clinical_detail": {
                 "dose_instructions": self.detail.dose_instructions,
                 "quantity_text": self.detail.quantity_text,
+                "staff": self.detail.staff.as_str(),
                 "units": self.detail.units.len(),
             },
             "permitted_requesters": self.requesters,

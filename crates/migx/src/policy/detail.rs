@@ -27,6 +27,37 @@ pub struct RawDetail {
     /// only place such an allergy names its allergen, as the allergy's `code.text`.
     #[serde(default = "yes")]
     pub degraded_allergy_text: bool,
+    /// What a release says about the staff who recorded, asserted, prescribed or performed
+    /// an item (`share`, `role-only`, `none`).
+    #[serde(default)]
+    pub staff: StaffPolicy,
+}
+
+/// What a release says about staff (`clinical_detail.staff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StaffPolicy {
+    /// Practitioner (name, SDS user id, GMP number), PractitionerRole (role codes, SDS
+    /// role profile id, organisation) and Organization (ODS code, name), as GP Connect
+    /// shares them with the same receivers.
+    #[default]
+    Share,
+    /// PractitionerRole (role codes, organisation) and Organization only: no name and no
+    /// personal identifier.
+    RoleOnly,
+    /// No staff reference at all.
+    None,
+}
+
+impl StaffPolicy {
+    /// The policy file's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffPolicy::Share => "share",
+            StaffPolicy::RoleOnly => "role-only",
+            StaffPolicy::None => "none",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -40,6 +71,7 @@ impl Default for RawDetail {
             quantity_text: true,
             units: None,
             degraded_allergy_text: true,
+            staff: StaffPolicy::Share,
         }
     }
 }
@@ -151,6 +183,8 @@ pub struct Detail {
     pub units: UnitList,
     /// Share the text of a transfer-degraded allergy code.
     pub degraded_allergy_text: bool,
+    /// What a release says about staff.
+    pub staff: StaffPolicy,
 }
 
 impl Detail {
@@ -252,12 +286,14 @@ mod tests {
             quantity_text: true,
             units: units.clone(),
             degraded_allergy_text: true,
+            staff: StaffPolicy::Share,
         };
         let off = Detail {
             dose_instructions: false,
             quantity_text: false,
             units,
             degraded_allergy_text: false,
+            staff: StaffPolicy::None,
         };
         // Every position a unit can take, with a known and an unknown unit.
         let positions: Vec<fn(&str) -> Item> = vec![

@@ -35,7 +35,8 @@ use crate::codes::{CodeSystem, Coding};
 use crate::digest::{is_uuid, sha256_hex};
 use crate::ehr::model::IdentityProblem;
 use crate::ehr::model::{
-    Cover, DateField, Effective, Element, Extract, Item, MessageKind, ReferenceRange, Value,
+    gmp_number, sds_id, staff_text, Agent, AgentOrg, Cover, DateField, Effective, Element, Extract,
+    Item, MessageKind, ReferenceRange, StaffKind, StaffName, StaffRef, Value,
 };
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::ids::derived_uuid;
@@ -54,6 +55,12 @@ const EXT_NHS_VERIFICATION: &str = "Extension-CareConnect-GPC-NHSNumberVerificat
 const NHS_NUMBER_VERIFIED: &str = "01";
 /// Identifier system of ODS organisation codes.
 pub const SYSTEM_ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+/// Identifier system of SDS user ids.
+pub const SYSTEM_SDS_USER: &str = "https://fhir.nhs.uk/Id/sds-user-id";
+/// Identifier system of SDS role profile ids.
+pub const SYSTEM_SDS_ROLE_PROFILE: &str = "https://fhir.nhs.uk/Id/sds-role-profile-id";
+/// Identifier system of GMP (GP national) numbers.
+pub const SYSTEM_GMP_NUMBER: &str = "https://fhir.hl7.org.uk/Id/gmp-number";
 const PROFILE_PREFIXES: [&str; 2] = [
     "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-",
     "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-",
@@ -230,6 +237,15 @@ fn extensions<'a>(v: &'a Json, name: &'a str) -> impl Iterator<Item = &'a Json> 
 
 fn extension<'a>(v: &'a Json, name: &'a str) -> Option<&'a Json> {
     extensions(v, name).next()
+}
+
+/// The value of a resource's identifier in `system`, when exactly one is given.
+fn identifier<'a>(v: &'a Json, system: &str) -> Option<&'a str> {
+    let mut found = arr(Some(v), "identifier")
+        .filter(|i| str_at(i, "system").map(str::trim) == Some(system))
+        .filter_map(|i| str_at(i, "value"));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 fn reference(v: Option<&Json>) -> Option<&str> {
@@ -792,9 +808,162 @@ impl<'a> Reader<'a> {
         for i in 0..self.res.len() {
             self.emit(i, None, 0)?;
         }
+        self.staff();
         self.entered_in_error();
         self.confidentiality_graph();
         Ok(())
+    }
+
+    /// Who took part in each item: the `Practitioner`, `PractitionerRole` or `Organization`
+    /// a resource's `asserter`, `recorder`, `requester.agent`, `performer` (or
+    /// `performer.actor`, `practitioner.actor`) and, for a medication, its
+    /// `MedicationStatement`'s `informationSource` refer to. A reference that does not
+    /// resolve to exactly one such resource names nobody (never guessed).
+    fn staff(&mut self) {
+        // Practitioner -> the PractitionerRoles naming it, in one pass.
+        let mut roles: HashMap<usize, Vec<usize>> = HashMap::new();
+        for q in 0..self.res.len() {
+            if self.res[q].ty == "PractitionerRole" {
+                if let Some(p) = self.lookup(self.res[q].v.get("practitioner"), q) {
+                    roles.entry(p).or_default().push(q);
+                }
+            }
+        }
+        for r in 0..self.res.len() {
+            let Some(items) = self.items_of.get(&r).cloned() else {
+                continue;
+            };
+            let v = self.res[r].v;
+            let mut refs: Vec<(StaffKind, &'a Json)> = Vec::new();
+            let mut one = |kind, x: Option<&'a Json>| {
+                if let Some(x) = x {
+                    refs.push((kind, x));
+                }
+            };
+            one(StaffKind::Asserter, v.get("asserter"));
+            one(StaffKind::Recorder, v.get("recorder"));
+            one(
+                StaffKind::Requester,
+                v.get("requester").and_then(|q| q.get("agent")),
+            );
+            for p in arr(Some(v), "performer") {
+                one(StaffKind::Performer, Some(p.get("actor").unwrap_or(p)));
+            }
+            for p in arr(Some(v), "practitioner") {
+                one(StaffKind::Performer, p.get("actor"));
+            }
+            if let Some(&ms) = self.statement_of_plan.get(&r) {
+                one(
+                    StaffKind::InformationSource,
+                    self.res[ms].v.get("informationSource"),
+                );
+            }
+            let mut staff = Vec::new();
+            for (kind, x) in refs {
+                if let Some(agent) = self.agent(x, r, &roles) {
+                    staff.push(StaffRef { kind, agent });
+                }
+            }
+            if staff.is_empty() {
+                continue;
+            }
+            for i in items {
+                self.ex.items[i].staff.extend(staff.iter().cloned());
+            }
+        }
+    }
+
+    /// The agent a reference names (read into `ex.agents` once), keyed by the resource's
+    /// item id; `None` unless it resolves to exactly one Practitioner, PractitionerRole or
+    /// Organization.
+    fn agent(
+        &mut self,
+        x: &'a Json,
+        from: usize,
+        roles: &HashMap<usize, Vec<usize>>,
+    ) -> Option<String> {
+        let t = self.lookup(Some(x), from)?;
+        let ty = self.res[t].ty;
+        if !matches!(ty, "Practitioner" | "PractitionerRole" | "Organization") {
+            return None;
+        }
+        let key = format!("{}:{}", ty.to_ascii_lowercase(), self.res[t].id);
+        if self.ex.agents.contains_key(&key) {
+            return Some(key);
+        }
+        let mut agent = Agent::default();
+        match ty {
+            "Organization" => agent.org = Some(self.organization(t)),
+            "PractitionerRole" => {
+                self.role_into(t, &mut agent);
+                if let Some(p) = self.lookup(self.res[t].v.get("practitioner"), t) {
+                    if self.res[p].ty == "Practitioner" {
+                        self.practitioner_into(p, &mut agent);
+                    }
+                }
+            }
+            _ => {
+                self.practitioner_into(t, &mut agent);
+                // Its role: the one PractitionerRole naming it (several: none is picked).
+                if let Some(&[q]) = roles.get(&t).map(Vec::as_slice) {
+                    self.role_into(q, &mut agent);
+                }
+            }
+        }
+        self.ex.agents.insert(key.clone(), agent);
+        Some(key)
+    }
+
+    fn practitioner_into(&self, p: usize, agent: &mut Agent) {
+        let v = self.res[p].v;
+        agent.person = true;
+        let names: Vec<&Json> = arr(Some(v), "name").collect();
+        let name = names
+            .iter()
+            .find(|n| str_at(n, "use") == Some("official"))
+            .or(names.first());
+        if let Some(n) = name {
+            let parts = |k: &str| -> Vec<String> {
+                arr(Some(*n), k)
+                    .filter_map(Json::as_str)
+                    .filter_map(staff_text)
+                    .collect()
+            };
+            let sn = StaffName {
+                prefix: parts("prefix"),
+                given: parts("given"),
+                family: str_at(n, "family").and_then(staff_text),
+            };
+            if !sn.is_empty() {
+                agent.name = Some(sn);
+            }
+        }
+        agent.sds_user_id = identifier(v, SYSTEM_SDS_USER).and_then(sds_id);
+        agent.gmp_number = identifier(v, SYSTEM_GMP_NUMBER).and_then(gmp_number);
+    }
+
+    fn role_into(&self, q: usize, agent: &mut Agent) {
+        let v = self.res[q].v;
+        for c in arr(Some(v), "code") {
+            agent.role.extend(codings(Some(c)));
+        }
+        agent.role_profile_id = identifier(v, SYSTEM_SDS_ROLE_PROFILE).and_then(sds_id);
+        if let Some(o) = self.lookup(v.get("organization"), q) {
+            if self.res[o].ty == "Organization" {
+                agent.org = Some(self.organization(o));
+            }
+        }
+    }
+
+    fn organization(&self, o: usize) -> AgentOrg {
+        let v = self.res[o].v;
+        AgentOrg {
+            ods: identifier(v, SYSTEM_ODS)
+                .map(str::trim)
+                .filter(|s| crate::nhs::is_ods_code(s))
+                .map(str::to_string),
+            name: str_at(v, "name").and_then(staff_text),
+        }
     }
 
     /// Mark every item made from a resource the source says was entered in error, and
