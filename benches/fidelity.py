@@ -86,10 +86,14 @@ OUT = {
     ("Condition", "abatement"): has("abatementDateTime"),
     ("Condition", "asserter"): has("asserter.reference"),
     ("Condition", "recorder"): has("recorder.reference"),
+    ("Condition", "related problem"): lambda r: any(
+        x.get("url") == "http://hl7.org/fhir/StructureDefinition/condition-related" for x in r.get("extension", [])
+    ),
     ("AllergyIntolerance", "onset"): has("onsetDateTime"),
     ("AllergyIntolerance", "recorded date"): has("recordedDate"),
     ("AllergyIntolerance", "degraded allergen text"): has("code.text"),
     ("AllergyIntolerance", "reaction"): has("reaction"),
+    ("AllergyIntolerance", "reaction severity"): lambda r: any("severity" in x for x in r.get("reaction", [])),
     ("AllergyIntolerance", "recorder"): has("recorder.reference"),
     ("AllergyIntolerance", "asserter"): has("asserter.reference"),
     ("Observation", "value unit"): has("valueQuantity.unit"),
@@ -103,7 +107,7 @@ OUT = {
     ("MedicationStatement", "last issue date"): ext("MedicationStatementLastIssueDate"),
     ("MedicationRequest plan", "dose text"): has("dosageInstruction.text"),
     ("MedicationRequest plan", "structured dose"): lambda r: any(
-        d.get("doseAndRate") or d.get("timing") for d in r.get("dosageInstruction", [])
+        d.get("doseAndRate") or d.get("timing") or d.get("route") or d.get("additionalInstruction") for d in r.get("dosageInstruction", [])
     ),
     ("MedicationRequest plan", "quantity unit"): has("dispenseRequest.quantity.unit"),
     ("MedicationRequest plan", "acute/repeat"): has("courseOfTherapyType"),
@@ -212,6 +216,10 @@ def xml_sources(path):
                 f.add("asserter")
             if author(e):
                 f.add("recorder")
+            for ref in e.findall(_p("component/statementRef/id")):
+                t = by_id.get((ref.get("root") or "").lower())
+                if t is not None and t is not e and t.tag == NS + "LinkSet":
+                    f.add("related problem")
             out[source_uuid(i)] = ("Condition", f)
         elif tag == "CompoundStatement" and e.find(_p("code")) is not None and (e.find(_p("code")).get("code") or "").startswith(("14L", "SN53")):
             o = e.find(_p("component/ObservationStatement"))
@@ -315,11 +323,15 @@ def stu3_sources(path):
             for k, name in (("onsetDateTime", "onset"), ("assertedDate", "recorded date"), ("abatementDateTime", "abatement"), ("asserter", "asserter")):
                 if r.get(k):
                     f.add(name)
+            if e(r, "Extension-CareConnect-RelatedProblemHeader-1"):
+                f.add("related problem")
             out[source_uuid(i)] = ("Condition", f)
         elif ty == "AllergyIntolerance":
             for k, name in (("onsetDateTime", "onset"), ("assertedDate", "recorded date"), ("reaction", "reaction"), ("recorder", "recorder"), ("asserter", "asserter")):
                 if r.get(k):
                     f.add(name)
+            if any(x.get("severity") for x in r.get("reaction", [])):
+                f.add("reaction severity")
             code = r.get("code", {})
             if any(c.get("code") in DEGRADED for c in code.get("coding", [])) and code.get("text"):
                 f.add("degraded allergen text")
@@ -346,7 +358,7 @@ def stu3_sources(path):
             dose = [d for d in r.get("dosageInstruction", []) if d.get("text")]
             if dose:
                 f.add("dose text")
-            if any(d.get("doseQuantity") or d.get("timing") for d in r.get("dosageInstruction", [])):
+            if any(d.get("doseQuantity") or d.get("doseRange") or d.get("timing") or d.get("route") or d.get("additionalInstruction") for d in r.get("dosageInstruction", [])):
                 f.add("structured dose")
             q = r.get("dispenseRequest", {}).get("quantity", {})
             if q.get("unit"):
@@ -416,9 +428,14 @@ def measure(migx, label, inp, pattern, reader, fixtures=False):
     return label, counts
 
 
+def any_sources(path):
+    return xml_sources(path) if path.endswith(".xml") else stu3_sources(path)
+
+
 def main():
     migx = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/debug/migx")
     runs = [measure(migx, "fixtures", os.path.join(ROOT, "fixtures/extracts"), "*.xml", xml_sources, fixtures=True)]
+    runs.append(measure(migx, "staff fixtures", os.path.join(ROOT, "fixtures/staff/extracts"), "*.*", any_sources))
     if os.path.isdir(CORPUS):
         runs.append(measure(migx, "GP2GP corpus", os.path.join(CORPUS, "gp2gp-ehrextract"), "*.xml", xml_sources))
         runs.append(measure(migx, "GP Connect corpus", os.path.join(CORPUS, "gpconnect-stu3"), "*.json", stu3_sources))
