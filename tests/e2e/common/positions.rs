@@ -186,6 +186,14 @@ pub(crate) enum JsonPos {
     MedicationReason,
     AllergyCode,
     AllergyReaction,
+    /// A reaction's `exposureRoute`.
+    AllergyReactionRoute,
+    /// A dose instruction's `route`.
+    DoseRoute,
+    /// A dose instruction's `additionalInstruction`.
+    DoseAdditionalInstruction,
+    /// A dose instruction's `asNeededCodeableConcept`.
+    DoseAsNeeded,
     /// Dissent only: a Consent resource.
     ConsentResource,
     /// Dissent only: a List outside any consultation.
@@ -194,7 +202,7 @@ pub(crate) enum JsonPos {
     CommentNote,
 }
 
-pub(crate) const JSON_POSITIONS: [JsonPos; 22] = [
+pub(crate) const JSON_POSITIONS: [JsonPos; 26] = [
     JsonPos::ObsCode,
     JsonPos::ObsCodeExtra,
     JsonPos::ObsValue,
@@ -214,6 +222,10 @@ pub(crate) const JSON_POSITIONS: [JsonPos; 22] = [
     JsonPos::MedicationReason,
     JsonPos::AllergyCode,
     JsonPos::AllergyReaction,
+    JsonPos::AllergyReactionRoute,
+    JsonPos::DoseRoute,
+    JsonPos::DoseAdditionalInstruction,
+    JsonPos::DoseAsNeeded,
     JsonPos::ConsentResource,
     JsonPos::OtherList,
     JsonPos::CommentNote,
@@ -671,7 +683,11 @@ fn stu3_item(
                 "result": [{ "reference": format!("Observation/{id}") }]
             }));
         }
-        JsonPos::MedicationCode | JsonPos::MedicationReason => {
+        JsonPos::MedicationCode
+        | JsonPos::MedicationReason
+        | JsonPos::DoseRoute
+        | JsonPos::DoseAdditionalInstruction
+        | JsonPos::DoseAsNeeded => {
             let med = uuid(n * 8 + 5, salt);
             let drug = if pos == JsonPos::MedicationCode {
                 cc(vec![
@@ -695,8 +711,21 @@ fn stu3_item(
                 "subject": { "reference": "Patient/p1" }, "authoredOn": "2026-01-01",
                 "dispenseRequest": { "validityPeriod": { "start": "2026-01-01" } }
             });
-            if pos == JsonPos::MedicationReason {
-                plan["reasonCode"] = json!([cc(vec![m])]);
+            match pos {
+                JsonPos::MedicationReason => plan["reasonCode"] = json!([cc(vec![m])]),
+                JsonPos::DoseRoute => {
+                    plan["dosageInstruction"] =
+                        json!([{ "text": "One daily", "route": cc(vec![m]) }])
+                }
+                JsonPos::DoseAdditionalInstruction => {
+                    plan["dosageInstruction"] =
+                        json!([{ "text": "One daily", "additionalInstruction": [cc(vec![m])] }])
+                }
+                JsonPos::DoseAsNeeded => {
+                    plan["dosageInstruction"] =
+                        json!([{ "text": "One daily", "asNeededCodeableConcept": cc(vec![m]) }])
+                }
+                _ => {}
             }
             return (
                 vec![
@@ -709,17 +738,24 @@ fn stu3_item(
                 None,
             );
         }
-        JsonPos::AllergyCode | JsonPos::AllergyReaction => {
+        JsonPos::AllergyCode | JsonPos::AllergyReaction | JsonPos::AllergyReactionRoute => {
             let mut a = json!({
                 "resourceType": "AllergyIntolerance", "id": id, "clinicalStatus": "active",
                 "verificationStatus": "confirmed", "category": ["medication"],
                 "code": cc(vec![coding("293586001", "http://snomed.info/sct", None)]),
                 "patient": { "reference": "Patient/p1" }, "assertedDate": "2026-03-01"
             });
-            if pos == JsonPos::AllergyCode {
-                a["code"]["coding"].as_array_mut().expect("array").push(m);
-            } else {
-                a["reaction"] = json!([{ "manifestation": [cc(vec![m])] }]);
+            match pos {
+                JsonPos::AllergyCode => a["code"]["coding"].as_array_mut().expect("array").push(m),
+                JsonPos::AllergyReaction => {
+                    a["reaction"] = json!([{ "manifestation": [cc(vec![m])] }])
+                }
+                _ => {
+                    a["reaction"] = json!([{
+                        "manifestation": [cc(vec![coding("271807003", "http://snomed.info/sct", None)])],
+                        "exposureRoute": cc(vec![m])
+                    }])
+                }
             }
             return (vec![a], None, withheld, vec![], None);
         }
