@@ -625,10 +625,8 @@ impl State {
         if let Some((_, _, d)) = self.agent {
             if d == depth {
                 if let Some((key, agent, _)) = self.agent.take() {
-                    if !key.is_empty() {
-                        if self.ex.agents.insert(key.clone(), agent).is_some() {
-                            self.agent_dups.push(key);
-                        }
+                    if !key.is_empty() && self.ex.agents.insert(key.clone(), agent).is_some() {
+                        self.agent_dups.push(key);
                     }
                 }
             }
