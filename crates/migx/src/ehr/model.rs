@@ -313,8 +313,89 @@ pub struct Item {
     /// `performer`, `informationSource`. Staff data: the policy's `clinical_detail.staff`
     /// decides what a release says about them.
     pub staff: Vec<StaffRef>,
+    /// Allergy: the reactions the source structures (GP Connect `AllergyIntolerance.reaction`;
+    /// GP2GP has no reaction structure). Their text (`description`, `note`) is narrative,
+    /// never kept.
+    pub reactions: Vec<Reaction>,
+    /// MedicationStatement: the dose as the source structures it (GP Connect
+    /// `dosageInstruction`, when there is exactly one; GP2GP gives dose text only). Shared
+    /// beside the dose text, under the same `clinical_detail.dose_instructions` switch.
+    pub dose: Option<StructuredDose>,
+    /// LinkSet (GP Connect problem): ids of the problems the source relates it to
+    /// (`Extension-CareConnect-RelatedProblemHeader-1` `target`). GP2GP relates problems
+    /// through `component/statementRef` to another LinkSet instead (`component_refs`).
+    pub related_problems: Vec<String>,
     /// Source line of the element's start, for messages.
     pub line: u32,
+}
+
+/// An allergic reaction, as far as the source codes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reaction {
+    /// What was observed (`manifestation`): screened like every coding.
+    pub manifestation: Vec<Coding>,
+    /// `mild`, `moderate` or `severe`, when the source says one of them.
+    pub severity: Option<&'static str>,
+    /// When the reaction began.
+    pub onset: DateField,
+    /// How the patient was exposed (`exposureRoute`): screened like every coding.
+    pub exposure_route: Vec<Coding>,
+}
+
+/// A quantity of a dose: the number as written and its unit text (emitted only when the
+/// policy's unit list knows it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DoseQuantity {
+    /// The number exactly as the source wrote it.
+    pub value: String,
+    /// The unit, when given.
+    pub unit: Option<String>,
+}
+
+/// A structured dose instruction (GP Connect STU3 `Dosage`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StructuredDose {
+    /// `doseQuantity`.
+    pub quantity: Option<DoseQuantity>,
+    /// `doseRange` (low, high).
+    pub range: Option<(Option<DoseQuantity>, Option<DoseQuantity>)>,
+    /// `timing.repeat.frequency`.
+    pub frequency: Option<u32>,
+    /// `timing.repeat.period`, as written.
+    pub period: Option<String>,
+    /// `timing.repeat.periodUnit` (`s`, `min`, `h`, `d`, `wk`, `mo`, `a`).
+    pub period_unit: Option<&'static str>,
+    /// `route`: screened like every coding.
+    pub route: Vec<Coding>,
+    /// `asNeededBoolean`.
+    pub as_needed: Option<bool>,
+    /// `asNeededCodeableConcept`: screened like every coding.
+    pub as_needed_for: Vec<Coding>,
+    /// `additionalInstruction`: screened like every coding.
+    pub additional: Vec<Coding>,
+}
+
+impl StructuredDose {
+    /// The dose's codings: route, as-needed reason, additional instructions.
+    pub fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        self.route
+            .iter()
+            .chain(&self.as_needed_for)
+            .chain(&self.additional)
+    }
+
+    /// Every unit text the dose carries.
+    pub fn units(&self) -> impl Iterator<Item = &str> + '_ {
+        let (low, high) = match &self.range {
+            Some((l, h)) => (l.as_ref(), h.as_ref()),
+            None => (None, None),
+        };
+        self.quantity
+            .iter()
+            .chain(low)
+            .chain(high)
+            .filter_map(|q| q.unit.as_deref())
+    }
 }
 
 /// How a member of staff took part in an item.
@@ -470,6 +551,9 @@ impl Item {
             prior_ref: _,
             children: _,
             staff: _,
+            reactions,
+            dose,
+            related_problems: _,
             line: _,
         } = self;
         let value_codes: &[Coding] = match value {
@@ -482,6 +566,8 @@ impl Item {
             .chain(value_codes)
             .chain(interpretation)
             .chain(consumable)
+            .chain(reactions.iter().flat_map(Reaction::codings))
+            .chain(dose.iter().flat_map(StructuredDose::codings))
             .chain(carried)
     }
 
@@ -497,6 +583,15 @@ impl Item {
             .chain(value_codes)
             .chain(&self.interpretation)
             .chain(&self.consumable)
+            .chain(self.reactions.iter().flat_map(Reaction::codings))
+            .chain(self.dose.iter().flat_map(StructuredDose::codings))
+    }
+}
+
+impl Reaction {
+    /// The reaction's codings: manifestation and exposure route.
+    pub fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        self.manifestation.iter().chain(&self.exposure_route)
     }
 }
 

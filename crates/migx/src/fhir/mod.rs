@@ -106,6 +106,7 @@ pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Jso
         patient_ref: urn(&patient_id),
         report_results: report_results(ex, d),
         source_issues: source_issues(ex),
+        problem_links: problem_links(ex, d),
         key: key.clone(),
         practice_ref: urn(&practice_id),
         staff: RefCell::new(Staff::default()),
@@ -402,6 +403,8 @@ struct Mapper<'a> {
     report_results: HashMap<usize, Vec<usize>>,
     /// Authorisation source id -> every issue made under it in the source, in one pass.
     source_issues: HashMap<&'a str, Vec<usize>>,
+    /// Shared problem -> the other shared problems the source relates it to, either way.
+    problem_links: HashMap<usize, Vec<usize>>,
     /// The bundle's key (source message id), for derived resource ids.
     key: String,
     /// Reference to the practice Organization (a staff organisation with the practice's
@@ -443,6 +446,45 @@ fn source_issues(ex: &Extract) -> HashMap<&str, Vec<usize>> {
         if let Some(a) = item.prior_ref.as_deref().filter(|a| !a.is_empty()) {
             out.entry(a).or_default().push(i);
         }
+    }
+    out
+}
+
+/// Core R4 extension relating a Condition to another one (an unspecified relationship):
+/// UK Core 2.0 has no related-problem extension of its own (D21).
+pub const CONDITION_RELATED_URL: &str = "http://hl7.org/fhir/StructureDefinition/condition-related";
+
+/// Links between shared problems, in both directions: GP2GP a LinkSet's
+/// `component/statementRef` naming another LinkSet (as the NHS translator reads a problem
+/// hierarchy), GP Connect `RelatedProblemHeader` targets. A link to a problem that is not
+/// shared is not made (it would say a withheld problem exists).
+fn problem_links(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
+    let shared_problem = |j: usize| {
+        matches!(
+            d.items.get(j).map(|x| x.outcome),
+            Some(Outcome::Shared(Role::Problem { .. }))
+        )
+    };
+    let mut out: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, item) in ex.items.iter().enumerate() {
+        if !shared_problem(i) {
+            continue;
+        }
+        for id in item.component_refs.iter().chain(&item.related_problems) {
+            let Some(&j) = ex.index.get(id) else { continue };
+            if j == i || !shared_problem(j) {
+                continue;
+            }
+            for (a, b) in [(i, j), (j, i)] {
+                let v = out.entry(a).or_default();
+                if !v.contains(&b) {
+                    v.push(b);
+                }
+            }
+        }
+    }
+    for v in out.values_mut() {
+        v.sort_unstable();
     }
     out
 }
@@ -758,6 +800,17 @@ impl Mapper<'_> {
         let item = self.item(i);
         let c = self.item(coded);
         let mut m = self.base("Condition", i);
+        let related: Vec<Json> = self
+            .problem_links
+            .get(&i)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&j| json!({ "url": CONDITION_RELATED_URL, "valueReference": { "reference": urn(&source_uuid(&self.item(j).id)) } }))
+            .collect();
+        if !related.is_empty() {
+            m.insert("extension".into(), json!(related));
+        }
         if problem {
             // Only active problems are shared; `recurrence` (an active status) as the source
             // says it.
@@ -799,10 +852,12 @@ impl Mapper<'_> {
         if let Some(t) = item.availability.value() {
             m.insert("recordedDate".into(), json!(t.fhir()));
         }
-        if let Some(r) = self.staff_ref(i, &[coded], &[StaffKind::Recorder], false) {
+        // A problem's asserter is its consultation's (the NHS translator: the composition's
+        // Participant2), not the performer of the statement naming it.
+        if let Some(r) = self.staff_ref(i, &[], &[StaffKind::Recorder], false) {
             m.insert("recorder".into(), r);
         }
-        if let Some(r) = self.staff_ref(i, &[coded], ASSERTED, false) {
+        if let Some(r) = self.staff_ref(i, &[], ASSERTED, false) {
             m.insert("asserter".into(), r);
         }
         Json::Object(m)
@@ -887,6 +942,36 @@ impl Mapper<'_> {
         }
         if let Some(t) = item.availability.value() {
             m.insert("recordedDate".into(), json!(t.fhir()));
+        }
+        // Each reaction with a manifestation that passes the screen (R4 needs one); its
+        // severity, onset and route as the source codes them; its text never.
+        let reactions: Vec<Json> = item
+            .reactions
+            .iter()
+            .filter(|r| has_emittable(self.policy, &r.manifestation))
+            .map(|r| {
+                let mut x = Map::new();
+                x.insert(
+                    "manifestation".into(),
+                    json!([concept(self.policy, &r.manifestation)]),
+                );
+                if let Some(t) = r.onset.value() {
+                    x.insert("onset".into(), json!(t.fhir()));
+                }
+                if let Some(s) = r.severity {
+                    x.insert("severity".into(), json!(s));
+                }
+                if has_emittable(self.policy, &r.exposure_route) {
+                    x.insert(
+                        "exposureRoute".into(),
+                        concept(self.policy, &r.exposure_route),
+                    );
+                }
+                Json::Object(x)
+            })
+            .collect();
+        if !reactions.is_empty() {
+            m.insert("reaction".into(), json!(reactions));
         }
         let more: Vec<usize> = observation.into_iter().collect();
         if let Some(r) = self.staff_ref(i, &more, &[StaffKind::Recorder], false) {
@@ -1010,6 +1095,72 @@ impl Mapper<'_> {
         Json::Object(m)
     }
 
+    /// The R4 `Dosage` of a medication: the dose text, and the structured dose (quantity or
+    /// range with units the list knows, timing, route, as needed, additional instructions
+    /// that pass the screen), as far as the policy shares dose instructions.
+    fn dosage(&self, item: &Item) -> Option<Json> {
+        let detail = self.policy.detail();
+        let mut d = Map::new();
+        if let Some(t) = detail.dosage(item) {
+            d.insert("text".into(), json!(t));
+        }
+        if let Some(sd) = detail.dose(item) {
+            let q = |x: &crate::ehr::model::DoseQuantity| {
+                quantity(&x.value, detail.unit(x.unit.as_deref()))
+            };
+            if !sd.additional.is_empty() && has_emittable(self.policy, &sd.additional) {
+                d.insert(
+                    "additionalInstruction".into(),
+                    json!([concept(self.policy, &sd.additional)]),
+                );
+            }
+            let mut repeat = Map::new();
+            if let Some(f) = sd.frequency {
+                repeat.insert("frequency".into(), json!(f));
+            }
+            if let (Some(p), Some(u)) = (
+                sd.period.as_deref().and_then(|p| quantity(p, None)),
+                sd.period_unit,
+            ) {
+                repeat.insert("period".into(), p["value"].clone());
+                repeat.insert("periodUnit".into(), json!(u));
+            }
+            if !repeat.is_empty() {
+                d.insert("timing".into(), json!({ "repeat": repeat }));
+            }
+            if has_emittable(self.policy, &sd.as_needed_for) {
+                d.insert(
+                    "asNeededCodeableConcept".into(),
+                    concept(self.policy, &sd.as_needed_for),
+                );
+            } else if let Some(b) = sd.as_needed {
+                d.insert("asNeededBoolean".into(), json!(b));
+            }
+            if has_emittable(self.policy, &sd.route) {
+                d.insert("route".into(), concept(self.policy, &sd.route));
+            }
+            let mut rate = Map::new();
+            if let Some(x) = sd.quantity.as_ref().and_then(q) {
+                rate.insert("doseQuantity".into(), x);
+            } else if let Some((low, high)) = &sd.range {
+                let mut r = Map::new();
+                if let Some(x) = low.as_ref().and_then(q) {
+                    r.insert("low".into(), x);
+                }
+                if let Some(x) = high.as_ref().and_then(q) {
+                    r.insert("high".into(), x);
+                }
+                if !r.is_empty() {
+                    rate.insert("doseRange".into(), Json::Object(r));
+                }
+            }
+            if !rate.is_empty() {
+                d.insert("doseAndRate".into(), json!([rate]));
+            }
+        }
+        (!d.is_empty()).then(|| json!([d]))
+    }
+
     fn medication(&self, i: usize, authorise: usize) -> Vec<Json> {
         let item = self.item(i);
         let auth = self.item(authorise);
@@ -1018,7 +1169,7 @@ impl Mapper<'_> {
         let mut out = Vec::new();
 
         let detail = self.policy.detail();
-        let dosage = detail.dosage(item).map(|t| json!([{ "text": t }]));
+        let dosage = self.dosage(item);
         let mut ms = self.base("MedicationStatement", i);
         ms.insert("basedOn".into(), json!([{ "reference": urn(&plan_id) }]));
         // Only current plans are shared: active, or on hold as the source says.

@@ -197,7 +197,12 @@ impl Detail {
             Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => unknown(unit),
             _ => false,
         };
-        (item.dosage_text.is_some() && !self.dose_instructions)
+        ((item.dosage_text.is_some() || item.dose.is_some()) && !self.dose_instructions)
+            || item
+                .dose
+                .iter()
+                .flat_map(|d| d.units())
+                .any(|u| self.units.get(u).is_none())
             || (item.code_text.is_some() && !self.degraded_allergy_text)
             || (item.quantity_unit.is_some() && !self.quantity_text)
             || unknown(&item.quantity_unit)
@@ -218,6 +223,11 @@ impl Detail {
         item.dosage_text
             .as_deref()
             .filter(|_| self.dose_instructions)
+    }
+
+    /// The structured dose to emit, if the policy shares dose instructions.
+    pub fn dose<'a>(&self, item: &'a Item) -> Option<&'a crate::ehr::model::StructuredDose> {
+        item.dose.as_ref().filter(|_| self.dose_instructions)
     }
 
     /// The text of a transfer-degraded allergy code to emit (as `code.text`), if the policy

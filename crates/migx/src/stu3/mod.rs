@@ -35,8 +35,9 @@ use crate::codes::{CodeSystem, Coding};
 use crate::digest::{is_uuid, sha256_hex};
 use crate::ehr::model::IdentityProblem;
 use crate::ehr::model::{
-    gmp_number, sds_id, staff_text, Agent, AgentOrg, Cover, DateField, Effective, Element, Extract,
-    Item, MessageKind, ReferenceRange, StaffKind, StaffName, StaffRef, Value,
+    gmp_number, sds_id, staff_text, Agent, AgentOrg, Cover, DateField, DoseQuantity, Effective,
+    Element, Extract, Item, MessageKind, Reaction, ReferenceRange, StaffKind, StaffName, StaffRef,
+    StructuredDose, Value,
 };
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::ids::derived_uuid;
@@ -68,6 +69,7 @@ const PROFILE_PREFIXES: [&str; 2] = [
 const EXT_ACTUAL_PROBLEM: &str = "Extension-CareConnect-ActualProblem-1";
 const EXT_RELATED_CONTENT: &str = "Extension-CareConnect-RelatedClinicalContent-1";
 const EXT_SIGNIFICANCE: &str = "Extension-CareConnect-ProblemSignificance-1";
+const EXT_RELATED_PROBLEM: &str = "Extension-CareConnect-RelatedProblemHeader-1";
 const EXT_PRESCRIPTION_TYPE: &str = "Extension-CareConnect-GPC-PrescriptionType-1";
 const EXT_REPEAT_INFO: &str = "Extension-CareConnect-GPC-MedicationRepeatInformation-1";
 const EXT_LAST_ISSUE: &str = "Extension-CareConnect-GPC-MedicationStatementLastIssueDate-1";
@@ -1586,6 +1588,17 @@ impl<'a> Reader<'a> {
                 item.component_refs.push(id);
             }
         }
+        // Problems related to this one: read as ids only; the mapping links a shared
+        // problem to another only when that one is shared too.
+        for e in extensions(v, EXT_RELATED_PROBLEM) {
+            if let Some(t) = extension(e, "target")
+                .and_then(|t| t.get("valueReference"))
+                .and_then(|r| self.lookup(Some(r), i))
+                .filter(|&t| self.res[t].ty == "Condition" && t != i)
+            {
+                item.related_problems.push(self.res[t].id.clone());
+            }
+        }
         let actual = self.depend(
             extension(v, EXT_ACTUAL_PROBLEM).and_then(|e| e.get("valueReference")),
             i,
@@ -1660,6 +1673,26 @@ impl<'a> Reader<'a> {
         header.clinical_status = mapped(v, "clinicalStatus", &ALLERGY_CLINICAL);
         header.free_text |= arr(Some(v), "reaction")
             .any(|r| has_text(r.get("description")) || has_text(r.get("note")));
+        // The coded part of each reaction (its text is narrative, above; the text of a
+        // manifestation or route is free text too).
+        header.free_text |= arr(Some(v), "reaction").any(|r| {
+            arr(Some(r), "manifestation").any(|m| has_text(Some(m)))
+                || has_text(r.get("exposureRoute"))
+        });
+        header.reactions = arr(Some(v), "reaction")
+            .map(|r| {
+                let mut manifestation = Vec::new();
+                for m in arr(Some(r), "manifestation") {
+                    manifestation.extend(codings(Some(m)));
+                }
+                Reaction {
+                    manifestation,
+                    severity: mapped(r, "severity", &REACTION_SEVERITY),
+                    onset: date(r.get("onset")),
+                    exposure_route: codings(r.get("exposureRoute")),
+                }
+            })
+            .collect();
         let codes = codings(v.get("code"));
         // A transfer-degraded allergy code names its allergen only in `code.text`: kept (the
         // policy decides whether it is shared); any other code text is free text.
@@ -1728,6 +1761,10 @@ impl<'a> Reader<'a> {
         // The dose instruction is prescribing content the model keeps (the policy decides
         // whether it is shared); patient instructions and notes stay free text.
         let (dosage, dosage_free_text) = dosage_text(v);
+        let dose = match arr(Some(v), "dosageInstruction").collect::<Vec<_>>()[..] {
+            [d] => structured_dose(d),
+            _ => None,
+        };
         let dosage_text = dosage_free_text
             || arr(Some(v), "dosageInstruction").any(|d| has_text(d.get("patientInstruction")));
         let own_id = self.res[i].id.clone();
@@ -1767,6 +1804,7 @@ impl<'a> Reader<'a> {
             carried,
             free_text: dosage_text,
             dosage_text: dosage,
+            dose,
             last_issue,
             ..Item::default()
         });
@@ -2100,6 +2138,46 @@ fn dosage_text(v: &Json) -> (Option<String>, bool) {
 
 /// The unit of a Quantity as text: its UCUM code when the system is UCUM, else `unit`, else
 /// `code` (the policy's unit list decides whether it is emitted).
+/// The structured part of one STU3 `Dosage` (its text is read by [`dosage_text`]); `None`
+/// when it structures nothing.
+fn structured_dose(d: &Json) -> Option<StructuredDose> {
+    let dq = |q: Option<&Json>| -> Option<DoseQuantity> {
+        let q = q?;
+        Some(DoseQuantity {
+            value: number(q.get("value"))?,
+            unit: quantity_unit_text(q),
+        })
+    };
+    let repeat = d.get("timing").and_then(|t| t.get("repeat"));
+    let range = d
+        .get("doseRange")
+        .map(|r| (dq(r.get("low")), dq(r.get("high"))))
+        .filter(|(l, h)| l.is_some() || h.is_some());
+    let sd = StructuredDose {
+        quantity: dq(d.get("doseQuantity")),
+        range,
+        frequency: repeat
+            .and_then(|r| r.get("frequency"))
+            .and_then(Json::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0),
+        period: number(repeat.and_then(|r| r.get("period")))
+            .filter(|p| p.parse::<f64>().is_ok_and(|x| x.is_finite() && x > 0.0)),
+        period_unit: repeat.and_then(|r| str_at(r, "periodUnit")).and_then(|u| {
+            ["s", "min", "h", "d", "wk", "mo", "a"]
+                .into_iter()
+                .find(|k| *k == u.trim())
+        }),
+        route: codings(d.get("route")),
+        as_needed: d.get("asNeededBoolean").and_then(Json::as_bool),
+        as_needed_for: codings(d.get("asNeededCodeableConcept")),
+        additional: arr(Some(d), "additionalInstruction")
+            .flat_map(|c| codings(Some(c)))
+            .collect(),
+    };
+    (sd != StructuredDose::default()).then_some(sd)
+}
+
 fn quantity_unit_text(q: &Json) -> Option<String> {
     let ucum = str_at(q, "system").is_some_and(|s| s.trim() == crate::policy::detail::UCUM_SYSTEM);
     let code = str_at(q, "code").filter(|_| ucum);
@@ -2127,6 +2205,12 @@ const ALLERGY_VERIFICATION: [(&str, &str); 4] = [
     ("confirmed", "confirmed"),
     ("refuted", "refuted"),
     ("entered-in-error", "entered-in-error"),
+];
+/// STU3 `AllergyIntolerance.reaction.severity` codes and their R4 codes (the same).
+const REACTION_SEVERITY: [(&str, &str); 3] = [
+    ("mild", "mild"),
+    ("moderate", "moderate"),
+    ("severe", "severe"),
 ];
 /// STU3 Condition `clinicalStatus` codes and their R4 `condition-clinical` codes.
 const CONDITION_CLINICAL: [(&str, &str); 5] = [
