@@ -175,19 +175,22 @@ def xml_sources(path):
         c = composition(e)
         return c is not None and val(c, "author/time")
 
+    # A participation names someone only when its agentRef has an id root (an id with a
+    # nullFlavor names nobody).
+    def names_someone(p, path="agentRef/id"):
+        i = p.find(_p(path))
+        return i is not None and bool(i.get("root"))
+
     def participant(e, kinds=("PPRF", "PRF")):
-        return any(
-            p.get("typeCode") in kinds and p.find(_p("agentRef/id")) is not None
-            for p in e.findall(NS + "Participant")
-        )
+        return any(p.get("typeCode") in kinds and names_someone(p) for p in e.findall(NS + "Participant"))
 
     def performer(e):
         c = composition(e)
-        return participant(e) or (c is not None and c.find(NS + "Participant2") is not None)
+        return participant(e) or (c is not None and any(names_someone(p) for p in c.findall(NS + "Participant2")))
 
     def author(e):
         c = composition(e)
-        return c is not None and c.find(_p("author/agentRef/id")) is not None
+        return c is not None and any(names_someone(a) for a in c.findall(NS + "author"))
 
     # Authorisation id -> its issues, wherever they sit (EMIS writes each issue in a
     # MedicationStatement of its own, linked by inFulfillmentOf).
@@ -406,7 +409,8 @@ def measure(migx, label, inp, pattern, reader, fixtures=False):
         stem = os.path.splitext(os.path.basename(src))[0]
         try:
             sources = reader(src)
-        except Exception:
+        except Exception as err:  # a reader bug must not pass as "no source"
+            print(f"{label}: {os.path.basename(src)}: source not read ({type(err).__name__})", file=sys.stderr)
             continue
         for construct, fields in sources.values():
             for f in fields:
@@ -436,6 +440,7 @@ def main():
     migx = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/debug/migx")
     runs = [measure(migx, "fixtures", os.path.join(ROOT, "fixtures/extracts"), "*.xml", xml_sources, fixtures=True)]
     runs.append(measure(migx, "staff fixtures", os.path.join(ROOT, "fixtures/staff/extracts"), "*.*", any_sources))
+    runs.append(measure(migx, "detail fixtures", os.path.join(ROOT, "fixtures/detail/extracts"), "*.*", any_sources))
     if os.path.isdir(CORPUS):
         runs.append(measure(migx, "GP2GP corpus", os.path.join(CORPUS, "gp2gp-ehrextract"), "*.xml", xml_sources))
         runs.append(measure(migx, "GP Connect corpus", os.path.join(CORPUS, "gpconnect-stu3"), "*.json", stu3_sources))
