@@ -1,8 +1,7 @@
 //! Issue 17: allergy reactions, structured doses and related-problem links, checked against
 //! the authored `fixtures/detail/` (expectations in its hand-written MANIFEST.json).
 
-mod common;
-
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;

@@ -2,8 +2,7 @@
 //! PractitionerRole and Organization, for both input formats and each `clinical_detail.staff`
 //! setting. Inputs: the authored `fixtures/staff/extracts/` (see its README and MANIFEST.json).
 
-mod common;
-
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
