@@ -5,7 +5,7 @@
 use crate::consent::ConsentOrigin;
 use crate::fhir::ids::derived_uuid;
 use crate::fhir::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, UKCORE};
-use crate::pipeline::Conversion;
+use crate::outcome::Conversion;
 use crate::policy::Policy;
 use serde_json::{json, Value as Json};
 use std::io::{self, BufRead};

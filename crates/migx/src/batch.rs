@@ -90,7 +90,7 @@ pub const NAME_MAX: usize = 255;
 /// A stem starting with `.` gets `_` instead (a bundle is never a hidden or temporary
 /// file), an empty one is `input`, and a stem too long for the file-name limit is cut (on
 /// a character boundary) and always takes a hash, so every name fits in [`NAME_MAX`].
-pub fn assign_bundle_names(files: &mut [crate::pipeline::InputFile]) {
+pub fn assign_bundle_names(files: &mut [crate::input::InputFile]) {
     use std::collections::{HashMap, HashSet};
     let stems: Vec<String> = files.iter().map(|f| safe_stem(&f.path)).collect();
     let mut stem_counts: HashMap<String, usize> = HashMap::new();
@@ -294,9 +294,9 @@ mod tests {
     use super::*;
 
     fn named(paths: &[String]) -> BTreeMap<String, String> {
-        let mut files: Vec<crate::pipeline::InputFile> = paths
+        let mut files: Vec<crate::input::InputFile> = paths
             .iter()
-            .map(|p| crate::pipeline::InputFile {
+            .map(|p| crate::input::InputFile {
                 path: std::path::PathBuf::from(p),
                 display: p.clone(),
                 bundle_name: String::new(),

@@ -4,6 +4,9 @@
 //! order, so the audit and summary are byte-identical whatever `--jobs` is.
 
 pub use crate::batch::{OutputFormat, Shard};
+pub use crate::input::InputFile;
+pub use crate::outcome::{AuditItem, Conversion, Status};
+pub use crate::settings::{ConvertSettings, DEFAULT_MAX_FILE_SIZE};
 use crate::consent::{ConsentBook, ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
 use crate::ehr::model::{Element, Extract, IdentityProblem};
 use crate::ehr::reader::{read_extract, Limits};
@@ -26,150 +29,6 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// Default largest input accepted (1 GiB).
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
-
-/// Everything a conversion of one file needs besides the file.
-#[derive(Debug, Clone)]
-pub struct ConvertSettings {
-    /// The sharing policy (rules, code lists, optional SNOMED CT release).
-    pub policy: Arc<Policy>,
-    /// Point-of-care consent decisions (a consent file, or one operator assertion).
-    pub consent: Arc<ConsentBook>,
-    /// Overrides the extract's own creation time as the date "current" is judged against.
-    pub as_of: Option<Ts>,
-    /// Accept NHS numbers that fail the modulus 11 check (test data only).
-    pub allow_test_identities: bool,
-    /// Streaming limits for hostile input (depth, attributes, node size).
-    pub limits: Limits,
-    /// Largest input accepted, in bytes; larger files are rejected `file-too-large`.
-    pub max_file_size: u64,
-    /// Organisations permitted for this run only (`--permit-requester`).
-    pub run_permitted_requesters: Vec<String>,
-    /// Validate every bundle against the FHIR R4 schema and the migx profile before writing.
-    pub validate: bool,
-    /// The operator asserts that this run releases without the official exclusion refsets
-    /// (`--without-official-refsets`, for fixtures and tests); recorded in each bundle's
-    /// Provenance and in `summary.json` when the official sets are not loaded.
-    pub without_official_refsets: bool,
-}
-
-impl ConvertSettings {
-    /// Settings with defaults: no `--as-of`, real identities only, default limits, validation on.
-    pub fn new(policy: Arc<Policy>, consent: Arc<ConsentBook>) -> Self {
-        ConvertSettings {
-            policy,
-            consent,
-            as_of: None,
-            allow_test_identities: false,
-            limits: Limits::default(),
-            max_file_size: DEFAULT_MAX_FILE_SIZE,
-            run_permitted_requesters: Vec::new(),
-            validate: true,
-            without_official_refsets: false,
-        }
-    }
-
-    /// What the sensitive-code check of this run rests on (official refsets, the operator's
-    /// assertion, SNOMED CT subtypes).
-    pub fn exclusion_basis(&self) -> crate::policy::config::ExclusionBasis {
-        self.policy.exclusion_basis(self.without_official_refsets)
-    }
-}
-
-/// The three ends an input can come to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
-    /// A bundle was released.
-    Converted,
-    /// Nothing released, by policy (the reason says which rule).
-    Withheld,
-    /// Bad input: nothing released (the error code says why).
-    Rejected,
-}
-
-impl Status {
-    /// The stable string written to the audit and summary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Converted => "converted",
-            Status::Withheld => "withheld",
-            Status::Rejected => "rejected",
-        }
-    }
-}
-
-/// One source item that was not shared, for the audit (ids and rule names only).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditItem {
-    /// The source element id (lowercase), or `#<index>` when the element had none.
-    pub source_id: String,
-    /// The construct, named as in the GP2GP specification (e.g. `ObservationStatement`).
-    pub element: &'static str,
-    /// The category the item would have been shared in, when known.
-    pub category: Option<Category>,
-    /// The rule that withheld it.
-    pub reason: WithheldReason,
-    /// True when the item itself was shared and only its free text removed.
-    pub text_only: bool,
-}
-
-/// The result of converting one file.
-#[derive(Debug, Clone)]
-pub struct Conversion {
-    /// How the input ended.
-    pub status: Status,
-    /// Why withheld (patient-level reason).
-    pub withheld: Option<PatientWithheld>,
-    /// Why rejected.
-    pub error: Option<InputError>,
-    /// The released bundle (converted only).
-    pub bundle: Option<Json>,
-    /// Every source item not shared (and every shared item whose free text was removed).
-    pub items: Vec<AuditItem>,
-    /// Shared items (list members) per category.
-    pub shared: BTreeMap<Category, usize>,
-    /// Size of the input in bytes.
-    pub bytes: u64,
-    /// The NHS number, for the access audit only (never logged).
-    pub nhs_number: Option<String>,
-    /// The consent the bundle was released under.
-    pub consent: Option<ConsentRecord>,
-    /// The date "current" and "recent" were judged against.
-    pub as_of: Option<Ts>,
-}
-
-impl Conversion {
-    fn rejected(e: InputError, bytes: u64) -> Self {
-        Conversion {
-            status: Status::Rejected,
-            withheld: None,
-            error: Some(e),
-            bundle: None,
-            items: Vec::new(),
-            shared: BTreeMap::new(),
-            bytes,
-            nhs_number: None,
-            consent: None,
-            as_of: None,
-        }
-    }
-    fn withheld(r: PatientWithheld, bytes: u64, nhs: String) -> Self {
-        Conversion {
-            status: Status::Withheld,
-            withheld: Some(r),
-            error: None,
-            bundle: None,
-            items: Vec::new(),
-            shared: BTreeMap::new(),
-            bytes,
-            nhs_number: Some(nhs),
-            consent: None,
-            as_of: None,
-        }
-    }
-}
 
 /// A reader that hashes what passes through it (the Provenance names the source's SHA-256).
 struct HashingReader<R> {
@@ -713,22 +572,6 @@ fn with_position(mut e: InputError, path: &Path, bytes: Option<&[u8]>) -> InputE
 }
 
 // ------------------------------------------------------------------ batches
-
-/// One input file found by walking the command line's paths.
-#[derive(Debug, Clone)]
-pub struct InputFile {
-    /// The file.
-    pub path: PathBuf,
-    /// Path as shown in the audit (as walked from the given argument).
-    pub display: String,
-    /// Output bundle file name (unique within the run).
-    pub bundle_name: String,
-    /// An error found while walking (unreadable folder, vanished file).
-    pub walk_error: Option<String>,
-    /// Path relative to the input root it was found under (`/`-separated; a file given
-    /// directly: its file name). What `--shard` hashes, so shards agree across machines.
-    pub rel: String,
-}
 
 /// Why a folder walk left a file out of the run (it is neither converted nor rejected, and
 /// not counted as an input; `summary.json` counts it under `skipped`).

@@ -478,8 +478,8 @@ fn remove_unnamed_bundles(bundles: &Path, names: &HashSet<String>) -> io::Result
 pub fn manifest(
     format: &str,
     input_args: &[PathBuf],
-    inputs: &[crate::pipeline::InputFile],
-    settings: &crate::pipeline::ConvertSettings,
+    inputs: &[crate::input::InputFile],
+    settings: &crate::settings::ConvertSettings,
     consent: Json,
 ) -> Json {
     use sha2::{Digest, Sha256};

@@ -1,0 +1,20 @@
+//! The inputs of a run: one entry per file found on the command line's paths, with the
+//! names the run's records and outputs use for it.
+
+use std::path::PathBuf;
+
+/// One input file found by walking the command line's paths.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Path as shown in the audit (as walked from the given argument).
+    pub display: String,
+    /// Output bundle file name (unique within the run).
+    pub bundle_name: String,
+    /// An error found while walking (unreadable folder, vanished file).
+    pub walk_error: Option<String>,
+    /// Path relative to the input root it was found under (`/`-separated; a file given
+    /// directly: its file name). What `--shard` hashes, so shards agree across machines.
+    pub rel: String,
+}

@@ -1,0 +1,105 @@
+//! What became of one input: converted (with its bundle), withheld (with the patient-level
+//! reason) or rejected (with the error), and the items not shared with their reasons. The
+//! batch runner writes the audit, the summary and the access AuditEvents from these.
+
+use crate::consent::ConsentRecord;
+use crate::ehr::ts::Ts;
+use crate::error::InputError;
+use crate::policy::decide::{Category, PatientWithheld, WithheldReason};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// The three ends an input can come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// A bundle was released.
+    Converted,
+    /// Nothing released, by policy (the reason says which rule).
+    Withheld,
+    /// Bad input: nothing released (the error code says why).
+    Rejected,
+}
+
+impl Status {
+    /// The stable string written to the audit and summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Converted => "converted",
+            Status::Withheld => "withheld",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// One source item that was not shared, for the audit (ids and rule names only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditItem {
+    /// The source element id (lowercase), or `#<index>` when the element had none.
+    pub source_id: String,
+    /// The construct, named as in the GP2GP specification (e.g. `ObservationStatement`).
+    pub element: &'static str,
+    /// The category the item would have been shared in, when known.
+    pub category: Option<Category>,
+    /// The rule that withheld it.
+    pub reason: WithheldReason,
+    /// True when the item itself was shared and only its free text removed.
+    pub text_only: bool,
+}
+
+/// The result of converting one file.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    /// How the input ended.
+    pub status: Status,
+    /// Why withheld (patient-level reason).
+    pub withheld: Option<PatientWithheld>,
+    /// Why rejected.
+    pub error: Option<InputError>,
+    /// The released bundle (converted only).
+    pub bundle: Option<Json>,
+    /// Every source item not shared (and every shared item whose free text was removed).
+    pub items: Vec<AuditItem>,
+    /// Shared items (list members) per category.
+    pub shared: BTreeMap<Category, usize>,
+    /// Size of the input in bytes.
+    pub bytes: u64,
+    /// The NHS number, for the access audit only (never logged).
+    pub nhs_number: Option<String>,
+    /// The consent the bundle was released under.
+    pub consent: Option<ConsentRecord>,
+    /// The date "current" and "recent" were judged against.
+    pub as_of: Option<Ts>,
+}
+
+impl Conversion {
+    /// A rejected input: nothing released, the error says why.
+    pub(crate) fn rejected(e: InputError, bytes: u64) -> Self {
+        Conversion {
+            status: Status::Rejected,
+            withheld: None,
+            error: Some(e),
+            bundle: None,
+            items: Vec::new(),
+            shared: BTreeMap::new(),
+            bytes,
+            nhs_number: None,
+            consent: None,
+            as_of: None,
+        }
+    }
+    /// A withheld patient: nothing released, the reason says which rule.
+    pub(crate) fn withheld(r: PatientWithheld, bytes: u64, nhs: String) -> Self {
+        Conversion {
+            status: Status::Withheld,
+            withheld: Some(r),
+            error: None,
+            bundle: None,
+            items: Vec::new(),
+            shared: BTreeMap::new(),
+            bytes,
+            nhs_number: Some(nhs),
+            consent: None,
+            as_of: None,
+        }
+    }
+}
