@@ -4,22 +4,22 @@
 //! order, so the audit and summary are byte-identical whatever `--jobs` is.
 
 pub use crate::batch::{OutputFormat, Shard};
-pub use crate::input::InputFile;
-pub use crate::outcome::{AuditItem, Conversion, Status};
-pub use crate::settings::{ConvertSettings, DEFAULT_MAX_FILE_SIZE};
-use crate::consent::{ConsentBook, ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
+use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord, Lookup};
 use crate::ehr::model::{Element, Extract, IdentityProblem};
-use crate::ehr::reader::{read_extract, Limits};
+use crate::ehr::reader::read_extract;
 use crate::ehr::ts::Ts;
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::{self, ReleaseContext};
+pub use crate::input::InputFile;
 use crate::nhs::is_valid_nhs_number;
+pub use crate::outcome::{AuditItem, Conversion, Status};
 use crate::output;
 use crate::policy::decide::{
     decide, judged_time, practice_dissent, Category, Decisions, Outcome, PatientWithheld,
     WithheldReason,
 };
-use crate::policy::{ConsentValidity, Policy};
+use crate::policy::ConsentValidity;
+pub use crate::settings::{ConvertSettings, DEFAULT_MAX_FILE_SIZE};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -28,7 +28,6 @@ use std::io::Write as _;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// A reader that hashes what passes through it (the Provenance names the source's SHA-256).
 struct HashingReader<R> {
@@ -1740,6 +1739,9 @@ mod admission_rules;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consent::ConsentBook;
+    use crate::policy::Policy;
+    use std::sync::Arc;
 
     /// Test-only seam: converting a file with this name panics, standing in for a bug.
     const PANIC_NAME: &str = "migx-test-panic.xml";

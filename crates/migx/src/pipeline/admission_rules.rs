@@ -4,9 +4,12 @@
 //! the requesters named.
 
 use super::*;
+use crate::consent::ConsentBook;
 use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord};
 use crate::policy::config::ConsentValidity;
+use crate::policy::Policy;
 use chrono::DateTime;
+use std::sync::Arc;
 
 /// 10:00 on 14 March 2026, UK time (GMT then).
 const AS_OF: &str = "20260314100000";
