@@ -10,7 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_migx");
+use crate::common::run as migx;
+use crate::common::MIGX as BIN;
 const HEADER: &str = "nhs_number,decision,recorded_at,requester_ods,requester_name,purpose";
 /// The fixtures' extract (as-of) time is 2026-03-14T10:00:00Z; consent before it, same day.
 const AT: &str = "2026-03-14T09:55:00+00:00";
@@ -54,10 +55,6 @@ fn consent(dir: &Path, rows: &[String]) -> PathBuf {
 
 fn row(nhs: &str, decision: &str, at: &str, ods: &str, purpose: &str) -> String {
     format!("{nhs},{decision},{at},{ods},Test Requester,{purpose}")
-}
-
-fn migx(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
 }
 
 fn convert(dir: &Path, extra: &[&str]) -> Output {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const MIGX: &str = env!("CARGO_BIN_EXE_migx");
+use crate::common::MIGX;
 
 fn run(args: &[&str]) -> Output {
     Command::new(MIGX)

@@ -6,6 +6,7 @@
 //! the huge ones (deep nesting, a 100 MB text node, 10 million attributes, a file over
 //! `--max-file-size`) are generated here into temporary folders.
 
+use crate::common::migx;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fs;
@@ -61,10 +62,6 @@ fn accepted(rel: &str) -> Vec<(String, Option<String>)> {
         }
     }
     out
-}
-
-fn migx() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_migx"))
 }
 
 /// `migx convert INPUTS --out OUT` with the fixtures' consent file and requester.

@@ -28,7 +28,7 @@ fn readme_walkthrough_runs_as_pasted() {
     // The binary under test replaces the release build.
     let script = script.replace("cargo build --release\n", "").replace(
         "B=target/release/migx",
-        &format!("B={}", env!("CARGO_BIN_EXE_migx")),
+        &format!("B={}", crate::common::MIGX),
     );
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(root().join("fixtures"), dir.path().join("fixtures")).unwrap();

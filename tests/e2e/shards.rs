@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn migx(args: &[&str]) -> i32 {
-    let out = Command::new(env!("CARGO_BIN_EXE_migx"))
+    let out = crate::common::migx()
         .arg("--quiet")
         .args(args)
         .output()
@@ -117,7 +116,7 @@ fn union_of_three_shards_equals_the_unsharded_run() {
     }
     // Merging before every shard is there is refused.
     let partial = t.path().join("partial");
-    let out = Command::new(env!("CARGO_BIN_EXE_migx"))
+    let out = crate::common::migx()
         .args(["summary", sharded.join("shards/0-of-3").to_str().unwrap()])
         .args(["--out", partial.to_str().unwrap()])
         .output()

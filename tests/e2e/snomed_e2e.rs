@@ -1,8 +1,9 @@
 //! Issue 9 end to end: the built `migx` binary on fixture extract 15 with and without the
 //! authored SNOMED CT release in `fixtures/snomed-release`.
 
+use crate::common::run as migx;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -16,14 +17,6 @@ const SCTDESCID: &str = "http://hl7.org/fhir/StructureDefinition/coding-sctdesci
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn migx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_migx"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run migx")
 }
 
 /// `migx convert` of extract 15 into `out`, with extra arguments.

@@ -8,8 +8,12 @@ pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `migx` binary under test.
+pub(crate) const MIGX: &str = env!("CARGO_BIN_EXE_migx");
+
+/// A command running the `migx` binary under test (every module starts here).
 pub(crate) fn migx() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_migx"))
+    Command::new(MIGX)
 }
 
 /// Run migx with args; returns the output (never panics on a non-zero exit).
