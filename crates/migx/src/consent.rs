@@ -610,5 +610,33 @@ mod tests {
     #[test]
     fn header_is_checked() {
         assert!(ConsentBook::parse(b"a,b\n", "t.csv", false).is_err());
+        // Seven columns are read only when the first six are the header and the seventh is
+        // the person column.
+        let wrong_first =
+            "nhs,decision,recorded_at,requester_ods,requester_name,purpose,requester_person\n";
+        assert!(ConsentBook::parse(wrong_first.as_bytes(), "t.csv", false).is_err());
+        let eight = format!("{},requester_person,extra\n", H.trim_end());
+        assert!(ConsentBook::parse(eight.as_bytes(), "t.csv", false).is_err());
+    }
+
+    #[test]
+    fn a_later_permit_written_before_an_earlier_deny_stands() {
+        // Row order does not matter: the latest recorded_at wins.
+        let b = book(
+            "9434765919,permit,2026-03-14T09:00:01+00:00,Y02345,OOH,TREAT\n\
+             9434765919,deny,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n",
+        );
+        assert!(
+            matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Permit
+                && r.origin == ConsentOrigin::FileRow { line: 2 })
+        );
+        // And a later deny written before an earlier permit stands too.
+        let b = book(
+            "9434765919,deny,2026-03-14T09:00:01+00:00,Y02345,OOH,TREAT\n\
+             9434765919,permit,2026-03-14T09:00:00+00:00,Y02345,OOH,TREAT\n",
+        );
+        assert!(
+            matches!(b.lookup("9434765919"), Lookup::Found(r) if r.decision == ConsentDecision::Deny)
+        );
     }
 }
