@@ -170,7 +170,7 @@ fn gp2gp_certainty_is_never_invented_and_significance_is_not_severity() {
 }
 
 #[test]
-fn vaccinations_not_given_are_never_done() {
+fn completed_plans_are_not_current_and_vaccinations_not_given_are_never_done() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
@@ -216,6 +216,7 @@ fn vaccinations_not_given_are_never_done() {
     let given = bundle_of(&out, "given");
     assert_eq!(plans(&given), 1);
     let not_given = bundle_of(&out, "not-given");
+    assert_eq!(plans(&not_given), 0, "a completed plan is shown as current");
     // The vaccination not given is never a completed act, whatever it is mapped to.
     let id = "12121212-1212-4121-8121-121212121212";
     for e in not_given["entry"].as_array().unwrap() {
@@ -225,4 +226,11 @@ fn vaccinations_not_given_are_never_done() {
             assert_eq!(r["status"], "not-done", "{r}");
         }
     }
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    assert!(audit.iter().any(|r| r["kind"] == "item"
+        && r["reason"] == "not-current"
+        && r["input"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("not-given.json")));
 }

@@ -1076,16 +1076,17 @@ impl<'a> Ctx<'a> {
         if self.discontinued.contains(auth.id.as_str()) {
             return Some(WithheldReason::NotCurrent);
         }
+        // A plan the source says is over (HL7 v3 `COMPLETE`, `ABORTED`, `CANCELLED`,
+        // `OBSOLETE`; GP Connect `completed`, `cancelled`, `stopped`, read as `COMPLETE`) is
+        // not current, whatever its end date: never shown as active (the NHS GP2GP
+        // translator maps `COMPLETE` to `completed`).
+        if auth.status_code.as_deref().is_some_and(plan_ended) {
+            return Some(WithheldReason::NotCurrent);
+        }
         match auth.effective.high {
             DateField::Invalid => Some(WithheldReason::InvalidDate),
             DateField::Value(h) if h.date() < self.as_of.date() => Some(WithheldReason::NotCurrent),
-            DateField::Value(_) => None,
-            DateField::Absent => match auth.status_code.as_deref() {
-                Some("COMPLETE") if auth.repeat_number == Some(0) => {
-                    Some(WithheldReason::NotCurrent)
-                }
-                _ => None,
-            },
+            DateField::Value(_) | DateField::Absent => None,
         }
     }
 
@@ -1110,6 +1111,13 @@ impl<'a> Ctx<'a> {
             None
         }
     }
+}
+
+/// Whether an authorisation's HL7 v3 `statusCode` says the plan is over.
+pub fn plan_ended(status: &str) -> bool {
+    ["COMPLETE", "ABORTED", "CANCELLED", "OBSOLETE"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(status.trim()))
 }
 
 fn withheld(category: Option<Category>, r: WithheldReason) -> Decision {
@@ -1195,6 +1203,16 @@ mod tests {
     }
 
     const AS_OF: &str = "20260314100000";
+
+    #[test]
+    fn only_active_or_suspended_plans_are_current() {
+        for s in ["COMPLETE", "complete", " ABORTED ", "CANCELLED", "OBSOLETE"] {
+            assert!(plan_ended(s), "{s}");
+        }
+        for s in ["ACTIVE", "SUSPENDED", "NEW", ""] {
+            assert!(!plan_ended(s), "{s}");
+        }
+    }
 
     #[test]
     fn no_dissent_no_withholding() {

@@ -2674,7 +2674,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_statuses_are_read_and_vaccinations_not_given_are_never_done() {
+    fn plan_statuses_and_vaccinations_not_given_are_never_shown_as_current_or_done() {
         let plan = |id: &str, status: &str| {
             format!(
                 r#"{{"resourceType":"MedicationRequest","id":"{id}","intent":"plan","status":"{status}","medicationCodeableConcept":{{"coding":[{{"system":"http://snomed.info/sct","code":"322236009"}}]}},"authoredOn":"2026-03-01","dispenseRequest":{{"validityPeriod":{{"start":"2026-03-01","end":"2027-03-01"}}}}}}"#
@@ -2707,8 +2707,9 @@ mod tests {
         }
         for p in ["p3", "p4", "p5"] {
             assert_eq!(
-                ex.items[ex.index[p]].status_code.as_deref(),
-                Some("COMPLETE")
+                o[ms(p)],
+                Outcome::Withheld(WithheldReason::NotCurrent),
+                "{p}"
             );
         }
         assert!(!ex.items[ex.index["i1"]].not_done);

@@ -468,18 +468,23 @@ fn an_authorisation_ended_before_the_as_of_day_is_not_current() {
 }
 
 #[test]
-fn a_completed_authorisation_with_no_repeats_is_not_current_and_one_with_repeats_is() {
-    let complete = |repeats: Option<u32>| {
+fn a_completed_authorisation_is_not_current_with_or_without_repeats() {
+    // Issue 24.9: the source saying COMPLETE is never shown as active (it used to be, for
+    // a repeat with no end date); ACTIVE and SUSPENDED plans are current.
+    let with = |status: &str, repeats: Option<u32>| {
         let mut a = authorise();
-        a.status_code = Some("COMPLETE".into());
+        a.status_code = Some(status.into());
         a.repeat_number = repeats;
         medication(a)
     };
-    assert_eq!(
-        withheld_for(complete(Some(0)), 0),
-        Some(WithheldReason::NotCurrent)
-    );
-    assert!(shared(complete(Some(2)), 0));
+    for repeats in [Some(0), Some(2), None] {
+        assert_eq!(
+            withheld_for(with("COMPLETE", repeats), 0),
+            Some(WithheldReason::NotCurrent)
+        );
+    }
+    assert!(shared(with("ACTIVE", Some(2)), 0));
+    assert!(shared(with("SUSPENDED", Some(2)), 0));
 }
 
 fn discontinued(when: DateField) -> Vec<Item> {
