@@ -139,3 +139,54 @@ fn stu3_consent_dates_decide_against_the_bundle_time_and_precision() {
     assert_eq!(j("2024-02", "2024-03-01"), converted());
     assert_eq!(j("2024-02-10", "2024-02-10"), dissent());
 }
+
+/// Issue 24.2, end to end: a STU3 `Consent` with no dissent code whose refusal is only
+/// structural (a deny exception, status `rejected`, an opt-out policy), top-level or
+/// contained, withholds the patient `dissent-recorded`; a clear permission converts.
+#[test]
+fn a_stu3_consent_refusing_by_its_structure_withholds_the_patient() {
+    let with = |consent: Value, contained: bool| {
+        let mut b: Value = serde_json::from_slice(
+            &std::fs::read(root().join("fixtures/stu3/record.json")).unwrap(),
+        )
+        .unwrap();
+        let entries = b["entry"].as_array_mut().unwrap();
+        let resource = if contained {
+            json!({"resourceType": "Observation", "id": "f0000000-0000-4000-8000-0000000000c1",
+                "status": "final", "contained": [consent],
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1000731000000107"}]},
+                "effectiveDateTime": "2024-03-01"})
+        } else {
+            consent
+        };
+        entries.push(json!({ "resource": resource }));
+        serde_json::to_vec(&b).unwrap()
+    };
+    let clear = json!({
+        "resourceType": "Consent", "id": "f0000000-0000-4000-8000-0000000000c2",
+        "status": "active", "dateTime": "2024-03-01",
+        "policyRule": "http://hl7.org/fhir/ConsentPolicy/opt-in",
+        "except": [{ "type": "permit" }]
+    });
+    let mut cases: Vec<(&str, Value, (String, String))> =
+        vec![("clear", clear.clone(), converted())];
+    for (what, key, value) in [
+        ("deny exception", "except", json!([{ "type": "deny" }])),
+        ("rejected", "status", json!("rejected")),
+        (
+            "opt-out",
+            "policyRule",
+            json!("http://hl7.org/fhir/ConsentPolicy/opt-out"),
+        ),
+    ] {
+        let mut c = clear.clone();
+        c[key] = value;
+        cases.push((what, c, dissent()));
+    }
+    for (what, c, want) in cases {
+        for contained in [false, true] {
+            let got = outcome("r.json", &with(c.clone(), contained), Some(STU3_CONSENT));
+            assert_eq!(got, want, "{what}, contained {contained}");
+        }
+    }
+}

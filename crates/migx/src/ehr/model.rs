@@ -220,6 +220,10 @@ pub struct Item {
     /// The source says the act did not happen (GP Connect Immunization `notGiven: true`):
     /// shared only as a Procedure with status `not-done`, never as one that was done.
     pub not_done: bool,
+    /// A STU3 `Consent` that migx cannot read as a clear, active, permitting consent for
+    /// direct care is this item, or sits inside its resource (contained or nested): no
+    /// permit code the item carries lifts a practice dissent (see `stu3::consent_reading`).
+    pub grants_nothing: bool,
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
@@ -527,6 +531,7 @@ impl Item {
             verification: _,
             clinical_status: _,
             not_done: _,
+            grants_nothing: _,
             parent: _,
             code_uncoded: _,
             effective: _,
@@ -624,6 +629,11 @@ pub struct Extract {
     /// other structural resources). Screened for dissent: a dissent coded there withholds
     /// the patient.
     pub record_codings: Vec<Coding>,
+    /// STU3 `Consent` resources anywhere in the record (top-level, contained or nested) that
+    /// refuse by their structure (a `deny` exception, status `rejected`, an opt-out policy),
+    /// whatever their codes say, each dated by its `dateTime`: a practice dissent, as a
+    /// dissent code would be (see `stu3::consent_reading`).
+    pub consent_refusals: Vec<DateField>,
     /// Record-level values dropped because they were not in their syntax (text where an
     /// identifier belongs), by migx's own name for the field (e.g. `practice-ods`): audited
     /// `free-text`.

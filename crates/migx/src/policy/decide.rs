@@ -382,9 +382,18 @@ pub fn practice_dissent(ex: &Extract, policy: &Policy, as_of: Ts) -> bool {
     if screen::record_dissent(policy, ex) {
         return true;
     }
-    let mut entries = Vec::new();
+    // A consent that refuses by its structure (STU3 `Consent`: a deny exception, status
+    // `rejected`, an opt-out policy) is a dissent dated by its own `dateTime`.
+    let mut entries: Vec<(ConsentEffect, Option<Ts>)> = ex
+        .consent_refusals
+        .iter()
+        .map(|d| (ConsentEffect::Dissent, d.value()))
+        .collect();
     for item in &ex.items {
         let effect = match screen::item_consent(policy, item) {
+            // A permit on, or around, a Consent migx cannot read as a clear permission
+            // grants nothing.
+            Some(ConsentEffect::Permit) if item.grants_nothing => continue,
             Some(e @ (ConsentEffect::Permit | ConsentEffect::Dissent)) => e,
             _ => continue,
         };
