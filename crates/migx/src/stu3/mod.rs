@@ -2768,7 +2768,8 @@ mod tests {
             ),
         ];
         // Every position a Consent can sit in a GP Connect bundle.
-        let positions: [(&str, fn(&str) -> String); 5] = [
+        type Place = fn(&str) -> String;
+        let positions: [(&str, Place); 5] = [
             ("top-level", |c| c.to_string()),
             ("contained in an observation", |c| {
                 format!(r#"{{"resourceType":"Observation","id":"o","contained":[{c}],{OBS}}}"#)
