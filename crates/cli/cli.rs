@@ -937,8 +937,8 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
                 print_skipped(&skipped_files, cli.verbose);
             }
             print_outcomes(&t, cli.verbose);
-            if !cli.quiet && !t.rejected.is_empty() {
-                eprintln!("  what to do about each error code: docs/error-codes.md (or the README, \"Error codes\")");
+            if !cli.quiet && !t.error_codes.is_empty() {
+                print_error_advice(&t);
             }
             if let Some(r) = &a.report_html {
                 if let Err(e) = crate::report::report_dir(&a.out, r) {
@@ -970,6 +970,22 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
             );
             exit::WRITE_STOPPED
         }
+    }
+}
+
+/// What to do about each error code of the run's rejections (the text the README, the docs
+/// and the HTML report show: [`migx::error::ErrorCode::help`]).
+pub(crate) fn print_error_advice(t: &RunTotals) {
+    let mut w = std::io::stderr().lock();
+    let _ = writeln!(
+        w,
+        "  what to do about each error code (also in docs/error-codes.md):"
+    );
+    for code in t.error_codes.keys() {
+        let help = migx::error::ErrorCode::parse(code)
+            .map(migx::error::ErrorCode::help)
+            .unwrap_or("see docs/error-codes.md");
+        let _ = writeln!(w, "    {code}: {help}");
     }
 }
 

@@ -395,3 +395,112 @@ fn a_file_named_on_the_command_line_is_never_skipped() {
         assert!(help.contains(words), "convert --help lacks {words:?}");
     }
 }
+
+/// 20.12: the report says what an operator asks next: the output folder, the requesters and
+/// purposes the run permitted and released to, every converted file linking to its bundle,
+/// and for each error code present what to do, in the same words as the end-of-run advice on
+/// stderr (one text per code, `ErrorCode::help`). A rerun writes the same bytes.
+#[test]
+fn the_report_answers_the_operators_next_questions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let report = out.join("report.html");
+    let r = report.to_str().unwrap();
+    let args = [
+        "convert",
+        "fixtures/extracts",
+        "fixtures/hostile",
+        "--consent",
+        "fixtures/consent.csv",
+        "--permit-requester",
+        "Y02345",
+        WITHOUT_OFFICIAL_REFSETS,
+        "--out",
+        out.to_str().unwrap(),
+        "--report-html",
+        r,
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    let html = std::fs::read_to_string(&report).unwrap();
+    let esc = migx::report::escape;
+    assert!(
+        html.contains(&format!(
+            "<th scope=\"row\">output folder</th><td class=\"mono hash\">{}</td>",
+            esc(&out.display().to_string())
+        )),
+        "no output folder"
+    );
+    assert!(html.contains("Purposes of use permitted: <code>TREAT</code>, <code>ETREAT</code>."));
+    assert!(html.contains(
+        "<tr><td><code>Y02345</code></td><td></td><td></td><td>--permit-requester (this run only)</td></tr>"
+    ));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let converted = summary["converted"].as_u64().unwrap();
+    // Releases per requester and purpose, as the access audit records them.
+    let mut releases = std::collections::BTreeMap::new();
+    for ev in read_ndjson(&out.join("access-audit.ndjson")) {
+        let key = (
+            ev["agent"][0]["who"]["identifier"]["value"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            ev["purposeOfEvent"][0]["coding"][0]["code"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        *releases.entry(key).or_insert(0u64) += 1;
+    }
+    assert_eq!(releases.values().sum::<u64>(), converted);
+    for ((who, purpose), n) in &releases {
+        let row = format!(
+            "<tr><td><code>{who}</code></td><td><code>{purpose}</code></td><td class=\"num\">{n}</td></tr>"
+        );
+        assert!(html.contains(&row), "no release row {row}");
+    }
+    // Every converted file links to its bundle, which is there.
+    let audit = read_ndjson(&out.join("audit.ndjson"));
+    let mut links = 0;
+    for f in audit
+        .iter()
+        .filter(|f| f["kind"] == "file" && f["status"] == "converted")
+    {
+        let bundle = f["bundle"].as_str().unwrap();
+        assert!(out.join(bundle).is_file(), "{bundle}");
+        let row = format!(
+            "<tr><td class=\"mono\">{}</td><td class=\"mono\"><a href=\"{}\">{}</a></td></tr>",
+            esc(f["input"].as_str().unwrap()),
+            esc(bundle),
+            esc(bundle)
+        );
+        assert!(html.contains(&row), "no row {row}");
+        links += 1;
+    }
+    assert_eq!(links as u64, converted);
+    assert_eq!(html.matches("href=").count() as u64, converted);
+    // What to do about each error code present: the report and stderr say the same.
+    let codes = summary["error_codes"].as_object().unwrap();
+    assert!(codes.len() >= 5, "{codes:?}");
+    for (code, n) in codes {
+        let help = migx::error::ErrorCode::parse(code)
+            .unwrap_or_else(|| panic!("{code} is no error code"))
+            .help();
+        let row = format!(
+            "<tr><td><code>{code}</code></td><td class=\"num\">{n}</td><td>{}</td></tr>",
+            esc(help)
+        );
+        assert!(html.contains(&row), "no advice row {row}");
+        assert!(
+            e.contains(&format!("    {code}: {help}\n")),
+            "stderr lacks {code}:\n{e}"
+        );
+    }
+    // The same command again: the same report, byte for byte (no clock time in it).
+    let before = std::fs::read(&report).unwrap();
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(&report).unwrap(), before);
+}

@@ -107,7 +107,13 @@ impl ErrorCode {
         }
     }
 
-    /// What it means and what to do next (used in the README table and in messages).
+    /// The code written as `s` (its [`ErrorCode::as_str`]), if migx defines it.
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// What it means and what to do next: the one text the README table, the end-of-run
+    /// advice on stderr and the HTML report show.
     pub fn help(self) -> &'static str {
         match self {
             ErrorCode::EmptyFile => "the file is empty; re-export it from the GP system",
@@ -289,6 +295,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The README's error-code table is this module's, word for word: one text per code for
+    /// the README, the docs, the end-of-run advice and the HTML report.
+    #[test]
+    fn the_readme_error_table_is_the_generated_one() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        assert!(
+            readme.contains(&error_codes_markdown()),
+            "README.md's error-code table is out of date; it must read:\n{}",
+            error_codes_markdown()
+        );
+    }
+
+    #[test]
+    fn every_code_parses_back() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ErrorCode::parse("no-such-code"), None);
     }
 
     #[test]

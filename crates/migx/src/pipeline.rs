@@ -1514,7 +1514,29 @@ fn summary_json(t: &RunTotals, s: &ConvertSettings) -> Json {
         "snomed_advice": t.no_snomed_release.then_some(NO_SNOMED_RELEASE_ADVICE),
         "input_bytes": t.bytes,
         "skipped": t.skipped,
+        "permitted": permitted_json(s),
     })
+}
+
+/// The requesting organisations and purposes of use the run could release to: the policy's
+/// `permitted_requesters` and those added for the run with `--permit-requester`.
+fn permitted_json(s: &ConvertSettings) -> Json {
+    let policy = s.policy.permitted_requesters();
+    let mut requesters: Vec<Json> = policy
+        .iter()
+        .map(|r| json!({ "ods_code": r.ods_code, "name": r.name, "role": r.role, "source": "policy" }))
+        .collect();
+    let mut run: Vec<&String> = s
+        .run_permitted_requesters
+        .iter()
+        .filter(|o| !policy.iter().any(|r| &r.ods_code == *o))
+        .collect();
+    run.sort();
+    run.dedup();
+    requesters.extend(run.into_iter().map(
+        |o| json!({ "ods_code": o, "name": null, "role": null, "source": "--permit-requester" }),
+    ));
+    json!({ "requesters": requesters, "purposes": s.policy.permitted_purposes() })
 }
 
 // ------------------------------------------------------------------ explain

@@ -1,8 +1,10 @@
 //! The run report: one self-contained HTML page for the operator (inline CSS and inline SVG,
-//! no script, no fonts or images fetched) made only from an output folder's `summary.json` and
-//! `audit.ndjson`. Those hold counts, file names, reasons and error codes, never patient data,
-//! and this module adds none. Every piece of text from them is escaped; the layout depends only
-//! on the input, so the same run always gives the same bytes.
+//! no script, no fonts or images fetched) made only from an output folder's `summary.json`,
+//! `audit.ndjson` and `access-audit.ndjson` (counted per requester and purpose). Those hold
+//! counts, file names, reasons, error codes and organisations, never patient data, and this
+//! module adds none. Its only links are to the run's own bundles, relative to the output
+//! folder. Every piece of text from them is escaped; the layout depends only on the input, so
+//! the same run always gives the same bytes (no clock time).
 
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -19,11 +21,46 @@ const WITHHELD_COLOUR: &str = "#a85a00";
 
 /// Render the report for one run.
 pub fn render_html(summary: &Value, audit_lines: impl Iterator<Item = Value>) -> String {
-    render_audit(summary, &Audit::collect(audit_lines), 0)
+    render_audit(
+        summary,
+        &Audit::collect(audit_lines),
+        0,
+        &Context::default(),
+    )
 }
 
-/// Read `<dir>/summary.json` and `<dir>/audit.ndjson` and write the report to `out`
-/// atomically, owner-only (0600).
+/// What the report shows beside summary.json and audit.ndjson: the output folder as given,
+/// and the releases of access-audit.ndjson counted per requester and purpose.
+#[derive(Default)]
+struct Context {
+    out_dir: Option<String>,
+    /// (requester ODS code, purpose of use) -> releases; `None` when the access audit could
+    /// not be read.
+    releases: Option<std::collections::BTreeMap<(String, String), u64>>,
+}
+
+/// Count the releases of `<dir>/access-audit.ndjson` per requester and purpose (its
+/// AuditEvents: `agent[0].who.identifier.value`, `purposeOfEvent[0].coding[0].code`).
+fn count_releases(dir: &Path) -> Option<std::collections::BTreeMap<(String, String), u64>> {
+    let f = std::fs::File::open(dir.join("access-audit.ndjson")).ok()?;
+    let mut out = std::collections::BTreeMap::new();
+    for line in io::BufReader::new(f).split(b'\n') {
+        let line = line.ok()?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let ev: Value = serde_json::from_slice(&line).ok()?;
+        let key = (
+            text(&ev["agent"][0]["who"]["identifier"]["value"]),
+            text(&ev["purposeOfEvent"][0]["coding"][0]["code"]),
+        );
+        *out.entry(key).or_insert(0) += 1;
+    }
+    Some(out)
+}
+
+/// Read `<dir>/summary.json`, `<dir>/audit.ndjson` and `<dir>/access-audit.ndjson` and write
+/// the report to `out` atomically, owner-only (0600).
 pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
     let summary_path = dir.join("summary.json");
     let bytes = std::fs::read(&summary_path).map_err(|e| {
@@ -82,7 +119,11 @@ pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
             format!("cannot read {}: {e}", audit_path.display()),
         ));
     }
-    let html = render_audit(&summary, &audit, unreadable.get());
+    let ctx = Context {
+        out_dir: Some(dir.display().to_string()),
+        releases: count_releases(dir),
+    };
+    let html = render_audit(&summary, &audit, unreadable.get(), &ctx);
     crate::output::write_atomic(out, html.as_bytes())
 }
 
@@ -94,6 +135,9 @@ struct Audit {
     rejected_total: usize,
     withheld: Vec<(String, String)>,
     withheld_total: usize,
+    /// Converted inputs with their bundle (relative to the output folder), if one.
+    converted: Vec<(String, Option<String>)>,
+    converted_total: usize,
 }
 
 struct Rejected {
@@ -129,6 +173,13 @@ impl Audit {
                             line: text(&e["line"]),
                             column: text(&e["column"]),
                         });
+                    }
+                }
+                Some("converted") => {
+                    a.converted_total += 1;
+                    if a.converted.len() < MAX_ROWS {
+                        a.converted
+                            .push((input, v["bundle"].as_str().map(str::to_string)));
                     }
                 }
                 Some("withheld") => {
@@ -243,7 +294,18 @@ footer { max-width: 1100px; margin: 0 auto; padding: 0 32px 32px; color: #4a5563
 @media print { body { background: #fff; } section { break-inside: avoid; } }
 "#;
 
-fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
+/// A bundle path the report may link to: relative, inside `bundles/`, nothing that leaves
+/// the output folder or names a scheme.
+fn bundle_href(bundle: &str) -> Option<&str> {
+    let rest = bundle.strip_prefix("bundles/")?;
+    let plain = !rest.is_empty()
+        && !rest.contains(['/', '\\', ':', '?', '#', '%'])
+        && rest != ".."
+        && rest.ends_with(".json");
+    plain.then_some(bundle)
+}
+
+fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context) -> String {
     let mut h = String::with_capacity(16 * 1024 + audit.rejected.len() * 300);
     let policy_name = text(&summary["policy"]["name"]);
     let policy_version = text(&summary["policy"]["version"]);
@@ -343,7 +405,12 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
         ),
         None => "\u{2014}".into(),
     };
-    let facts: [(&str, String, bool); 10] = [
+    let facts: [(&str, String, bool); 11] = [
+        (
+            "output folder",
+            ctx.out_dir.clone().unwrap_or_default(),
+            true,
+        ),
         (
             "policy",
             format!("{policy_name} version {policy_version}"),
@@ -403,6 +470,9 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
     );
     h.push_str("</div>\n</div>\n</section>\n");
 
+    requesters_section(&mut h, summary, ctx);
+    error_advice_section(&mut h, summary);
+
     // Charts.
     h.push_str("<section aria-labelledby=\"items\">\n<h2 id=\"items\">Items</h2>\n");
     bar_chart(
@@ -419,6 +489,34 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
         &pairs(&summary["items_withheld"]),
         WITHHELD_COLOUR,
     );
+    h.push_str("</section>\n");
+
+    // Converted files, linking to their bundles.
+    h.push_str(
+        "<section aria-labelledby=\"converted\">\n<h2 id=\"converted\">Converted files</h2>\n",
+    );
+    if audit.converted.is_empty() {
+        h.push_str("<p class=\"none\">No file was converted.</p>\n");
+    } else {
+        h.push_str("<p>Each bundle link is relative to the output folder: it opens from the report in that folder (the default, <code>report.html</code>).</p>\n");
+        h.push_str("<table id=\"converted-files\">\n<thead><tr><th scope=\"col\">file</th><th scope=\"col\">bundle</th></tr></thead>\n<tbody>\n");
+        for (input, bundle) in &audit.converted {
+            let cell = match bundle.as_deref() {
+                Some(b) => match bundle_href(b) {
+                    Some(href) => format!("<a href=\"{}\">{}</a>", escape(href), escape(b)),
+                    None => escape(b),
+                },
+                None => "<span class=\"none\">in ndjson/</span>".to_string(),
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"mono\">{}</td><td class=\"mono\">{cell}</td></tr>",
+                escape(input)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+        more(&mut h, audit.converted_total, audit.converted.len());
+    }
     h.push_str("</section>\n");
 
     // Rejected files.
@@ -463,12 +561,101 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize) -> String {
     h.push_str("</section>\n</main>\n");
     let _ = writeln!(
         h,
-        "<footer>Made by migx {} from summary.json and audit.ndjson ({} file record(s)): counts, file names, reasons and error codes only; no patient data.</footer>",
+        "<footer>Made by migx {} from summary.json, audit.ndjson ({} file record(s)) and access-audit.ndjson (releases counted per requester and purpose): counts, file names, reasons, error codes and organisations only; no patient data.</footer>",
         escape(&migx_version),
         group(audit.files as u64)
     );
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// Who the run could release to, and who it released to.
+fn requesters_section(h: &mut String, summary: &Value, ctx: &Context) {
+    h.push_str("<section aria-labelledby=\"requesters\">\n<h2 id=\"requesters\">Requesters and purposes</h2>\n");
+    let permitted = &summary["permitted"];
+    let purposes: Vec<String> = permitted["purposes"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        h,
+        "<p>Purposes of use permitted: {}.</p>",
+        if purposes.is_empty() {
+            "\u{2014}".to_string()
+        } else {
+            purposes
+                .iter()
+                .map(|p| format!("<code>{}</code>", escape(p)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    h.push_str("<h3 id=\"permitted-requesters\">Requesting organisations permitted</h3>\n");
+    match permitted["requesters"].as_array() {
+        Some(rs) if !rs.is_empty() => {
+            h.push_str("<table aria-labelledby=\"permitted-requesters\">\n<thead><tr><th scope=\"col\">ODS code</th><th scope=\"col\">name</th><th scope=\"col\">role</th><th scope=\"col\">permitted by</th></tr></thead>\n<tbody>\n");
+            for r in rs {
+                let source = match r["source"].as_str() {
+                    Some("policy") => "the policy".to_string(),
+                    Some("--permit-requester") => "--permit-requester (this run only)".to_string(),
+                    _ => text(&r["source"]),
+                };
+                let _ = writeln!(
+                    h,
+                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&text(&r["ods_code"])),
+                    escape(&text(&r["name"])),
+                    escape(&text(&r["role"])),
+                    escape(&source)
+                );
+            }
+            h.push_str("</tbody>\n</table>\n");
+        }
+        _ => h.push_str("<p class=\"none\">not recorded in summary.json</p>\n"),
+    }
+    h.push_str("<h3 id=\"releases-by-requester\">Releases per requester and purpose</h3>\n");
+    match &ctx.releases {
+        None => h.push_str("<p class=\"none\">access-audit.ndjson could not be read</p>\n"),
+        Some(r) if r.is_empty() => h.push_str("<p class=\"none\">No record was released.</p>\n"),
+        Some(r) => {
+            h.push_str("<table aria-labelledby=\"releases-by-requester\">\n<thead><tr><th scope=\"col\">requester</th><th scope=\"col\">purpose</th><th scope=\"col\" class=\"num\">releases</th></tr></thead>\n<tbody>\n");
+            for ((who, purpose), n) in r {
+                let _ = writeln!(
+                    h,
+                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td></tr>",
+                    escape(who),
+                    escape(purpose),
+                    group(*n)
+                );
+            }
+            h.push_str("</tbody>\n</table>\n");
+        }
+    }
+    h.push_str("</section>\n");
+}
+
+/// For each error code of the run, what to do about it (the text of
+/// [`crate::error::ErrorCode::help`], which the README and the command line show too).
+fn error_advice_section(h: &mut String, summary: &Value) {
+    let codes = pairs(&summary["error_codes"]);
+    if codes.is_empty() {
+        return;
+    }
+    h.push_str("<section aria-labelledby=\"advice\">\n<h2 id=\"advice\">What to do about each error code</h2>\n");
+    h.push_str("<table id=\"error-advice\">\n<thead><tr><th scope=\"col\">error code</th><th scope=\"col\" class=\"num\">files</th><th scope=\"col\">meaning and what to do</th></tr></thead>\n<tbody>\n");
+    for (code, n) in &codes {
+        let help = crate::error::ErrorCode::parse(code)
+            .map(crate::error::ErrorCode::help)
+            .unwrap_or("not a code this migx defines: see docs/error-codes.md of the migx that wrote the run");
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(code),
+            group(*n),
+            escape(help)
+        );
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
 }
 
 fn more(h: &mut String, total: usize, shown: usize) {
@@ -636,8 +823,83 @@ mod tests {
         // Rejected file with line and column; withheld file with its reason.
         assert!(h.contains("<td class=\"num\">74</td><td class=\"num\">15</td>"));
         assert!(h.contains("<td class=\"mono\">a/02.xml</td><td><code>dissent-recorded</code>"));
-        // Converted files are not listed.
-        assert!(!h.contains("a/01.xml"));
+        // Converted files are listed (issue 20.12), each linking to its bundle.
+        assert!(h.contains(
+            "<tr><td class=\"mono\">a/01.xml</td><td class=\"mono\"><a href=\"bundles/01.json\">bundles/01.json</a></td></tr>"
+        ));
+        assert!(h.contains("<a href=\"bundles/05.json\">"));
+    }
+
+    /// Issue 20.12: what an operator asks next: who the run could release to, for which
+    /// purposes, who it released to, the output folder, and what to do about each error code
+    /// present (the text the command line and the README show).
+    #[test]
+    fn says_who_may_receive_where_the_run_is_and_what_to_do() {
+        let mut s = summary();
+        s["permitted"] = json!({
+            "requesters": [
+                {"ods_code": "Y01234", "name": "Fixture OOH", "role": "out-of-hours", "source": "policy"},
+                {"ods_code": "Y02345", "name": null, "role": null, "source": "--permit-requester"}
+            ],
+            "purposes": ["TREAT", "ETREAT"]
+        });
+        let mut releases = std::collections::BTreeMap::new();
+        releases.insert(("Y02345".to_string(), "TREAT".to_string()), 2);
+        let ctx = Context {
+            out_dir: Some("runs/out".into()),
+            releases: Some(releases),
+        };
+        let h = render_audit(&s, &Audit::collect(audit().into_iter()), 0, &ctx);
+        assert!(
+            h.contains("<th scope=\"row\">output folder</th><td class=\"mono hash\">runs/out</td>")
+        );
+        assert!(h.contains("Purposes of use permitted: <code>TREAT</code>, <code>ETREAT</code>."));
+        assert!(h.contains("<tr><td><code>Y01234</code></td><td>Fixture OOH</td><td>out-of-hours</td><td>the policy</td></tr>"));
+        assert!(h.contains("<td><code>Y02345</code></td><td></td><td></td><td>--permit-requester (this run only)</td>"));
+        assert!(h.contains("<tr><td><code>Y02345</code></td><td><code>TREAT</code></td><td class=\"num\">2</td></tr>"));
+        for code in [
+            crate::error::ErrorCode::MalformedXml,
+            crate::error::ErrorCode::NotXml,
+        ] {
+            let row = format!(
+                "<tr><td><code>{}</code></td><td class=\"num\">1</td><td>{}</td></tr>",
+                code.as_str(),
+                escape(code.help())
+            );
+            assert!(h.contains(&row), "no advice row {row}");
+        }
+        // Only the codes present.
+        assert!(!h.contains(crate::error::ErrorCode::EmptyFile.help()));
+        // No rejection: no advice section.
+        let mut clean = s.clone();
+        clean["error_codes"] = json!({});
+        assert!(
+            !render_audit(&clean, &Audit::collect(std::iter::empty()), 0, &ctx)
+                .contains("id=\"error-advice\"")
+        );
+    }
+
+    #[test]
+    fn links_only_to_plain_bundle_paths() {
+        assert_eq!(bundle_href("bundles/a.json"), Some("bundles/a.json"));
+        for bad in [
+            "bundles/../x.json",
+            "bundles/a/b.json",
+            "javascript:alert(1)",
+            "bundles/x.json?y",
+            "https://example.invalid/a.json",
+            "/etc/a.json",
+            "bundles/",
+            "bundles/a.txt",
+            "bundles/a%2f.json",
+        ] {
+            assert_eq!(bundle_href(bad), None, "{bad}");
+        }
+        let mut a = audit();
+        a.push(json!({"kind":"file","input":"a/06.xml","status":"converted","bundle":"javascript:alert(1)"}));
+        let h = render_html(&summary(), a.into_iter());
+        assert!(!h.contains("href=\"javascript"));
+        assert!(h.contains("<td class=\"mono\">javascript:alert(1)</td>"));
     }
 
     #[test]
@@ -669,13 +931,22 @@ mod tests {
             "<object",
             "<embed",
             "src=",
-            "href=",
             "url(",
             "@import",
             "@font-face",
         ] {
             assert!(!lower.contains(bad), "report contains {bad}");
         }
+        // The only links are to the run's own bundles, relative to the output folder (a
+        // link is followed only when clicked; it fetches nothing).
+        for (i, _) in lower.match_indices("href=") {
+            assert!(
+                lower[i..].starts_with("href=\"bundles/"),
+                "a link that is not to a bundle: {}",
+                &h[i..(i + 60).min(h.len())]
+            );
+        }
+        assert_eq!(lower.matches("href=").count(), 2);
         // The only URL is the one in an error message, as escaped text in a table cell.
         assert_eq!(lower.matches("http://").count(), 0);
         assert_eq!(lower.matches("https://").count(), 1);

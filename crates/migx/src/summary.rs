@@ -15,13 +15,14 @@ use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
 /// Summary keys that must agree across everything merged.
-const SAME: [&str; 6] = [
+const SAME: [&str; 7] = [
     "migx_version",
     "policy",
     "policy_sha256",
     "snomed_release",
     "exclusion_refsets",
     "consent_source",
+    "permitted",
 ];
 /// Summary counts that are summed.
 const SUMS: [&str; 8] = [
@@ -179,7 +180,7 @@ fn merge_summaries(parts: &[PathBuf], sums: &[Json]) -> Result<Json, String> {
         for k in SAME {
             if s[k] != first[k] {
                 return Err(format!(
-                    "{} was made with a different {k} ({} vs {}): merge only runs of one migx, policy and consent source",
+                    "{} was made with a different {k} ({} vs {}): merge only runs of one migx, policy, consent source and permitted requesters",
                     p.display(),
                     s[k],
                     first[k]
