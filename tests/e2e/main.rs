@@ -20,6 +20,7 @@ mod first_run;
 mod honest_lists;
 mod hostile;
 mod identity;
+mod input_names;
 mod nopat_label;
 mod operator_view;
 mod policy_property;

@@ -102,7 +102,8 @@ pub fn assign_bundle_names(files: &mut [crate::input::InputFile]) {
     let mut used: HashSet<String> = HashSet::new();
     for i in order {
         let stem = &stems[i];
-        let h = crate::digest::hex(&Sha256::digest(files[i].display.as_bytes()));
+        // The masked name: a hash of the real one could be searched for the NHS number.
+        let h = crate::digest::hex(&Sha256::digest(files[i].shown().as_bytes()));
         let unique_stem = stem_counts[&stem.to_lowercase()] == 1;
         let mut candidates: Vec<String> = Vec::new();
         if unique_stem && stem.len() + ".json".len() <= NAME_MAX {
@@ -139,10 +140,14 @@ fn with_suffix(stem: &str, suffix: &str) -> String {
 
 /// The file stem, made safe as the start of a bundle name.
 fn safe_stem(p: &std::path::Path) -> String {
-    let s = p
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // NHS numbers in an input's name never reach the bundle's name (issue 24.13); the mask
+    // is written `x` there, as `*` is a shell wildcard.
+    let s = crate::nhs::mask_nhs_numbers_in(
+        &p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    )
+    .replace('*', "x");
     match s.strip_prefix('.') {
         _ if s.is_empty() => "input".into(),
         Some(rest) => format!("_{rest}"),

@@ -18,3 +18,12 @@ pub struct InputFile {
     /// directly: its file name). What `--shard` hashes, so shards agree across machines.
     pub rel: String,
 }
+
+impl InputFile {
+    /// How the operator's records inside the output folder (audit, journal, report) name
+    /// this input: its path with every NHS number masked ([`crate::nhs::mask_nhs_numbers_in`]).
+    /// Receivers never see an input's name at all.
+    pub fn shown(&self) -> String {
+        crate::nhs::mask_nhs_numbers_in(&self.display)
+    }
+}

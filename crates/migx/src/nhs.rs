@@ -47,6 +47,53 @@ pub fn is_ods_code(s: &str) -> bool {
         && (b.len() == 3 || b.iter().any(u8::is_ascii_uppercase))
 }
 
+/// `text` (an input path, a file name) with everything that could be an NHS number masked
+/// to its last three digits: every run of 10 or more digits, and 10 digits written in the
+/// presentation form 3-3-4 with one space or one dash between the groups (`943 476 5919`,
+/// `943-476-5919`). Validity is not asked (test-range and mistyped numbers are masked too,
+/// and so are long timestamps: masking too much is safe). GP2GP exports are often named
+/// after the patient's NHS number; the operator's records name inputs through this.
+pub fn mask_nhs_numbers_in(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let digit = |i: usize| chars.get(i).is_some_and(char::is_ascii_digit);
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !digit(i) || (i > 0 && digit(i - 1)) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while digit(end) {
+            end += 1;
+        }
+        let run = end - i;
+        // The 3-3-4 presentation form: ddd?ddd?dddd with one separator, the same twice.
+        let grouped = run == 3
+            && matches!(chars.get(end), Some(' ') | Some('-'))
+            && (end + 1..end + 4).all(digit)
+            && chars.get(end + 4) == chars.get(end)
+            && (end + 5..end + 9).all(digit)
+            && !digit(end + 9);
+        if grouped {
+            let digits: String = chars[i..end + 9]
+                .iter()
+                .filter(|c| c.is_ascii_digit())
+                .collect();
+            out.push_str(&mask_nhs_number(&digits));
+            i = end + 9;
+        } else if run >= 10 {
+            out.push_str(&mask_nhs_number(&chars[i..end].iter().collect::<String>()));
+            i = end;
+        } else {
+            out.extend(&chars[i..end]);
+            i = end;
+        }
+    }
+    out
+}
+
 /// Most stars a mask ever shows, so that a huge input does not make a huge log line.
 const MAX_STARS: usize = 16;
 
@@ -273,4 +320,31 @@ mod tests {
             assert_eq!(normalise_nhs_number(form), None, "{form:?}");
         }
     }
+    #[test]
+    fn nhs_numbers_in_names_are_masked_in_every_form_and_position() {
+        for (name, want) in [
+            ("9434765919_SMITH_20200101.xml", "*******919_SMITH_20200101.xml"),
+            ("in/9434765919/x.xml", "in/*******919/x.xml"),
+            ("a-943 476 5919-b.json", "a-*******919-b.json"),
+            ("943-476-5919.xml", "*******919.xml"),
+            ("uat-tc4-9465698490_Daniels_full_20210119.xml", "uat-tc4-*******490_Daniels_full_20210119.xml"),
+            ("x.9434765919", "x.*******919"),
+            ("94347659190123.xml", "***********123.xml"),
+        ] {
+            assert_eq!(mask_nhs_number_check(name), want, "{name}");
+        }
+        // Nothing else changes: dates, short numbers, a mixed separator, text.
+        for same in ["20200101.xml", "x-123456789.xml", "943 476-5919", "rec.xml", "é/9.xml"] {
+            assert_eq!(mask_nhs_numbers_in(same), same);
+        }
+    }
+
+    fn mask_nhs_number_check(name: &str) -> String {
+        let masked = mask_nhs_numbers_in(name);
+        // No ten digits of the number survive, in any grouping.
+        let digits: String = masked.chars().filter(char::is_ascii_digit).collect();
+        assert!(!digits.contains("9434765919") && !digits.contains("9465698490"), "{masked}");
+        masked
+    }
+
 }

@@ -1151,7 +1151,7 @@ impl Sink<'_> {
             let mut must_sync = false;
             for (i, p) in &group {
                 let (a, ev) = self.records(*i, p)?;
-                self.journal.record(&self.inputs[*i].display, &a, &ev)?;
+                self.journal.record(&self.inputs[*i].shown(), &a, &ev)?;
                 must_sync |= p.pending.is_some() || p.remove.as_ref().is_some_and(|t| t.exists());
                 records.push((a, ev));
             }
@@ -1212,7 +1212,7 @@ impl Sink<'_> {
                     *p = Processed::write_failed(p.c.bytes, "cannot rename the bundle into place");
                     *rec = self.records(*i, p)?;
                     self.journal
-                        .record(&self.inputs[*i].display, &rec.0, &rec.1)?;
+                        .record(&self.inputs[*i].shown(), &rec.0, &rec.1)?;
                     p.remove = Some(target);
                 } else {
                     self.totals.released += 1;
@@ -1429,7 +1429,7 @@ fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<
         .or(c.error.as_ref().map(|e| e.code.as_str()));
     let mut line = json!({
         "kind": "file",
-        "input": f.display,
+        "input": f.shown(),
         "status": c.status.as_str(),
         "reason": reason,
         "bundle": bundle,
@@ -1447,7 +1447,7 @@ fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<
     for it in &c.items {
         let line = json!({
             "kind": if it.text_only { "text" } else { "item" },
-            "input": f.display,
+            "input": f.shown(),
             "source_id": it.source_id,
             "element": it.element,
             "category": it.category.map(Category::as_str),

@@ -483,6 +483,8 @@ pub fn manifest(
     consent: Json,
 ) -> Json {
     use sha2::{Digest, Sha256};
+    // The real names (not the masked ones the records show), so two runs whose inputs
+    // differ only in an NHS number are never taken for one run.
     let mut h = Sha256::new();
     for f in inputs {
         h.update(f.display.as_bytes());
@@ -495,7 +497,7 @@ pub fn manifest(
         "migx_version": env!("CARGO_PKG_VERSION"),
         "format": format,
         "inputs": {
-            "arguments": input_args.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "arguments": input_args.iter().map(|p| crate::nhs::mask_nhs_numbers_in(&p.display().to_string())).collect::<Vec<_>>(),
             "count": inputs.len(),
             "sha256": crate::digest::hex(&h.finalize()),
         },
