@@ -42,8 +42,8 @@ fn no_nhs_number_from_an_input_name_reaches_the_output_folder() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     let sources = [
-        "fixtures/extracts/01-core-shared.xml",       // converted
-        "fixtures/extracts/08-practice-dissent.xml",  // withheld
+        "fixtures/extracts/01-core-shared.xml",        // converted
+        "fixtures/extracts/08-practice-dissent.xml",   // withheld
         "fixtures/extracts/18-missing-nhs-number.xml", // rejected
     ];
     let names = names();
@@ -57,7 +57,12 @@ fn no_nhs_number_from_an_input_name_reaches_the_output_folder() {
     std::fs::copy(root().join(sources[0]), &named).unwrap();
     let out = dir.path().join("out");
     let o = convert_with_consent(&input, &root().join("fixtures/consent.csv"), &out, &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out2 = dir.path().join("out2");
     let o = run(&[
         "-q",
@@ -71,7 +76,12 @@ fn no_nhs_number_from_an_input_name_reaches_the_output_folder() {
         "--out",
         out2.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let mut checked = 0;
     for folder in [&out, &out2] {
@@ -115,6 +125,9 @@ fn no_nhs_number_from_an_input_name_reaches_the_output_folder() {
     }
     // Every converted input has its own bundle, under a masked name.
     let bundles = std::fs::read_dir(out.join("bundles")).unwrap().count();
-    assert_eq!(bundles, statuses.iter().filter(|s| **s == "converted").count());
+    assert_eq!(
+        bundles,
+        statuses.iter().filter(|s| **s == "converted").count()
+    );
     assert!(Path::new(&out2.join("bundles/xxxxxxx919 extra.json")).exists());
 }

@@ -323,18 +323,30 @@ mod tests {
     #[test]
     fn nhs_numbers_in_names_are_masked_in_every_form_and_position() {
         for (name, want) in [
-            ("9434765919_SMITH_20200101.xml", "*******919_SMITH_20200101.xml"),
+            (
+                "9434765919_SMITH_20200101.xml",
+                "*******919_SMITH_20200101.xml",
+            ),
             ("in/9434765919/x.xml", "in/*******919/x.xml"),
             ("a-943 476 5919-b.json", "a-*******919-b.json"),
             ("943-476-5919.xml", "*******919.xml"),
-            ("uat-tc4-9465698490_Daniels_full_20210119.xml", "uat-tc4-*******490_Daniels_full_20210119.xml"),
+            (
+                "uat-tc4-9465698490_Daniels_full_20210119.xml",
+                "uat-tc4-*******490_Daniels_full_20210119.xml",
+            ),
             ("x.9434765919", "x.*******919"),
             ("94347659190123.xml", "***********123.xml"),
         ] {
             assert_eq!(mask_nhs_number_check(name), want, "{name}");
         }
         // Nothing else changes: dates, short numbers, a mixed separator, text.
-        for same in ["20200101.xml", "x-123456789.xml", "943 476-5919", "rec.xml", "é/9.xml"] {
+        for same in [
+            "20200101.xml",
+            "x-123456789.xml",
+            "943 476-5919",
+            "rec.xml",
+            "é/9.xml",
+        ] {
             assert_eq!(mask_nhs_numbers_in(same), same);
         }
     }
@@ -343,8 +355,10 @@ mod tests {
         let masked = mask_nhs_numbers_in(name);
         // No ten digits of the number survive, in any grouping.
         let digits: String = masked.chars().filter(char::is_ascii_digit).collect();
-        assert!(!digits.contains("9434765919") && !digits.contains("9465698490"), "{masked}");
+        assert!(
+            !digits.contains("9434765919") && !digits.contains("9465698490"),
+            "{masked}"
+        );
         masked
     }
-
 }
