@@ -267,7 +267,25 @@ fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
 }
 
 /// Decide and build the bundle for a read extract.
-fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
+/// A patient admitted for release: the verified NHS number, the point-of-care decision that
+/// permits it, and the time currency is judged at.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// The patient's NHS number (never logged).
+    pub nhs_number: String,
+    /// The consent the record is released under.
+    pub consent: ConsentRecord,
+    /// Until when that decision is valid, when it is limited (FHIR dateTime).
+    pub consent_valid_until: Option<String>,
+    /// The judged time "current" and "recent" are decided at (issue 24.11).
+    pub as_of: Ts,
+}
+
+/// Patient admission, the stage between reading and item decisions: one verified patient,
+/// no practice dissent, a judged time, and a point-of-care decision that permits this
+/// requester and purpose now. Otherwise the input ends here, rejected or withheld, as the
+/// returned [`Conversion`] says (boxed: the error path is the rare one).
+pub fn admit(ex: &Extract, size: u64, s: &ConvertSettings) -> Result<Admission, Box<Conversion>> {
     let policy = &*s.policy;
     // One bundle, one verified patient: what the reader found against it rejects the file.
     if let Some(p) = &ex.identity_problem {
@@ -275,11 +293,14 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
             IdentityProblem::Conflicting(m) => (ErrorCode::MultiplePatients, m),
             IdentityProblem::Unverified(m) => (ErrorCode::UnverifiedIdentity, m),
         };
-        return Conversion::rejected(InputError::new(code, message.clone()), size);
+        return Err(Box::new(Conversion::rejected(
+            InputError::new(code, message.clone()),
+            size,
+        )));
     }
     // Identity: one recordTarget slot per patient, so more than one is more than one patient.
     if ex.nhs_numbers.len() > 1 {
-        return Conversion::rejected(
+        return Err(Box::new(Conversion::rejected(
             InputError::new(
                 ErrorCode::MultiplePatients,
                 format!(
@@ -288,7 +309,7 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
                 ),
             ),
             size,
-        );
+        )));
     }
     let Some(nhs) = ex
         .nhs_numbers
@@ -296,17 +317,17 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
     else {
-        return Conversion::rejected(
+        return Err(Box::new(Conversion::rejected(
             InputError::new(
                 ErrorCode::MissingNhsNumber,
                 "no NHS number in recordTarget/patient/id",
             ),
             size,
-        );
+        )));
     };
     let shaped = nhs.len() == 10 && nhs.bytes().all(|b| b.is_ascii_digit());
     if !shaped || (!is_valid_nhs_number(&nhs) && !s.allow_test_identities) {
-        return Conversion::rejected(
+        return Err(Box::new(Conversion::rejected(
             InputError::new(
                 ErrorCode::InvalidNhsNumber,
                 format!(
@@ -315,88 +336,160 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
                 ),
             ),
             size,
-        );
+        )));
     }
     let Some(claimed) = s.as_of.or(ex.created.value()) else {
-        return Conversion::withheld(PatientWithheld::AsOfUnknown, size, nhs);
+        return Err(Box::new(Conversion::withheld(
+            PatientWithheld::AsOfUnknown,
+            size,
+            nhs,
+        )));
     };
     // A dissent recorded in the practice stands, whatever is asked at the point of care; a
     // practice consent lifts it only when recorded before the time the record was asked for.
     if practice_dissent(ex, policy, claimed) {
-        return Conversion::withheld(PatientWithheld::DissentRecorded, size, nhs);
+        return Err(Box::new(Conversion::withheld(
+            PatientWithheld::DissentRecorded,
+            size,
+            nhs,
+        )));
     }
     // Currency is judged no earlier than the record's own latest date (issue 24.11).
     let as_of = match judged_time(ex, claimed, now_epoch_secs()) {
         Ok(t) => t,
-        Err(reason) => return Conversion::withheld(reason, size, nhs),
+        Err(reason) => return Err(Box::new(Conversion::withheld(reason, size, nhs))),
     };
     let consent = match s.consent.lookup(&nhs) {
-        Lookup::None => return Conversion::withheld(PatientWithheld::NoConsentDecision, size, nhs),
+        Lookup::None => {
+            return Err(Box::new(Conversion::withheld(
+                PatientWithheld::NoConsentDecision,
+                size,
+                nhs,
+            )))
+        }
         Lookup::BadRow(_) => {
-            return Conversion::withheld(PatientWithheld::ConsentRowInvalid, size, nhs)
+            return Err(Box::new(Conversion::withheld(
+                PatientWithheld::ConsentRowInvalid,
+                size,
+                nhs,
+            )))
         }
         Lookup::Found(c) => c.clone(),
     };
     if consent.decision == ConsentDecision::Deny {
-        return Conversion::withheld(PatientWithheld::ConsentDenied, size, nhs);
+        return Err(Box::new(Conversion::withheld(
+            PatientWithheld::ConsentDenied,
+            size,
+            nhs,
+        )));
     }
     let permitted = policy.requester(&consent.requester_ods).is_some()
         || s.run_permitted_requesters
             .iter()
             .any(|r| r.eq_ignore_ascii_case(&consent.requester_ods));
     if !permitted {
-        return Conversion::withheld(PatientWithheld::RequesterNotPermitted, size, nhs);
+        return Err(Box::new(Conversion::withheld(
+            PatientWithheld::RequesterNotPermitted,
+            size,
+            nhs,
+        )));
     }
     if !policy.is_purpose_permitted(&consent.purpose) {
-        return Conversion::withheld(PatientWithheld::PurposeNotPermitted, size, nhs);
+        return Err(Box::new(Conversion::withheld(
+            PatientWithheld::PurposeNotPermitted,
+            size,
+            nhs,
+        )));
     }
     // A decision recorded after the claimed time grants nothing, whatever the judged time.
     if consent
         .recorded_at
         .is_some_and(|at| at.timestamp() > claimed.epoch_secs())
     {
-        return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs);
+        return Err(Box::new(Conversion::withheld(
+            PatientWithheld::ConsentOutsideWindow,
+            size,
+            nhs,
+        )));
     }
     let valid_until = match consent_window(&consent, as_of, policy.consent_validity()) {
         Ok(until) => until,
-        Err(()) => return Conversion::withheld(PatientWithheld::ConsentOutsideWindow, size, nhs),
+        Err(()) => {
+            return Err(Box::new(Conversion::withheld(
+                PatientWithheld::ConsentOutsideWindow,
+                size,
+                nhs,
+            )))
+        }
     };
+    Ok(Admission {
+        nhs_number: nhs,
+        consent,
+        consent_valid_until: valid_until,
+        as_of,
+    })
+}
 
-    let decisions = decide(ex, policy, as_of);
+/// The FHIR mapping stage: the bundle of what `decisions` share, for an admitted patient.
+pub fn map_bundle(
+    ex: &Extract,
+    decisions: &Decisions,
+    admission: &Admission,
+    source_sha256: &str,
+    s: &ConvertSettings,
+) -> Json {
     let exclusion = s.exclusion_basis();
     let rc = ReleaseContext {
         exclusion: &exclusion,
-        nhs_number: &nhs,
-        consent: &consent,
-        consent_valid_until: valid_until,
-        as_of,
+        nhs_number: &admission.nhs_number,
+        consent: &admission.consent,
+        consent_valid_until: admission.consent_valid_until.clone(),
+        as_of: admission.as_of,
         source_sha256,
-        policy,
+        policy: &s.policy,
         run_permitted_requesters: &s.run_permitted_requesters,
     };
-    let bundle = fhir::build_bundle(ex, &decisions, &rc);
-    if s.validate {
-        let violations = crate::validate::validate_value(&bundle, crate::validate::Profile::Migx);
-        if !violations.is_empty() {
-            let first: Vec<String> = violations
-                .iter()
-                .take(5)
-                .map(|v| format!("{} ({})", v.pointer, v.rule))
-                .collect();
-            let mut c = Conversion::rejected(
-                InputError::new(
-                    ErrorCode::ValidationFailed,
-                    format!(
-                        "{} schema violation(s): {}",
-                        violations.len(),
-                        first.join("; ")
-                    ),
-                ),
-                size,
-            );
-            c.nhs_number = Some(nhs);
-            return c;
-        }
+    fhir::build_bundle(ex, decisions, &rc)
+}
+
+/// The validation stage (when the settings ask for it): the bundle against the FHIR R4
+/// schema and migx's profile; a violation is migx's bug, and the input is rejected.
+pub fn check_bundle(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError> {
+    if !s.validate {
+        return Ok(());
+    }
+    let violations = crate::validate::validate_value(bundle, crate::validate::Profile::Migx);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let first: Vec<String> = violations
+        .iter()
+        .take(5)
+        .map(|v| format!("{} ({})", v.pointer, v.rule))
+        .collect();
+    Err(InputError::new(
+        ErrorCode::ValidationFailed,
+        format!(
+            "{} schema violation(s): {}",
+            violations.len(),
+            first.join("; ")
+        ),
+    ))
+}
+
+/// Admission, item decisions, mapping and validation of one read extract: the stages in
+/// the order the data flows.
+fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
+    let admission = match admit(ex, size, s) {
+        Ok(a) => a,
+        Err(ended) => return *ended,
+    };
+    let decisions = decide(ex, &s.policy, admission.as_of);
+    let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
+    if let Err(e) = check_bundle(&bundle, s) {
+        let mut c = Conversion::rejected(e, size);
+        c.nhs_number = Some(admission.nhs_number);
+        return c;
     }
     let (items, shared) = audit_items(ex, &decisions);
     Conversion {
@@ -407,9 +500,9 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
         items,
         shared,
         bytes: size,
-        nhs_number: Some(nhs),
-        consent: Some(consent),
-        as_of: Some(as_of),
+        nhs_number: Some(admission.nhs_number),
+        consent: Some(admission.consent),
+        as_of: Some(admission.as_of),
     }
 }
 
