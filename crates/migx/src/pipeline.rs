@@ -1692,7 +1692,7 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
         },
         items: Vec::new(),
     };
-    let (ex, hash, size) = match read_input(path, settings) {
+    let (ex, _hash, size) = match read_input(path, settings) {
         Ok(v) => v,
         Err((e, _)) => {
             out.reason = Some(e.code.as_str().to_string());
@@ -1700,27 +1700,33 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
             return out;
         }
     };
-    // The decisions are the point here; the output safety net (schema validation) is
-    // convert's job, so explain does not pay for it.
-    let mut quick = settings.clone();
-    quick.validate = false;
-    let c = release(&ex, &hash, size, &quick);
-    out.status = c.status;
-    out.reason = c
-        .withheld
-        .map(|r| r.as_str().to_string())
-        .or(c.error.as_ref().map(|e| e.code.as_str().to_string()));
-    out.message = c.error.as_ref().map(|e| e.to_string());
-    // A rejected file releases nothing: no item of it is listed, so none reads `shared`.
-    if c.status == Status::Rejected {
-        return out;
-    }
-    // Items are shown as judged: at the conversion's time, else (a withheld patient) at the
-    // judged time the record would have had (the claimed time when it has none).
-    let as_of = c.as_of.or_else(|| {
-        let claimed = settings.as_of.or(ex.created.value())?;
-        Some(judged_time(&ex, claimed, now_epoch_secs()).unwrap_or(claimed))
-    });
+    // The stages convert runs, up to the item decisions (made once, here): mapping and the
+    // output safety net (schema validation) are convert's job, so explain does not pay for
+    // them, and nothing they do changes a decision.
+    let as_of = match admit(&ex, size, settings) {
+        Ok(admission) => {
+            out.status = Status::Converted;
+            Some(admission.as_of)
+        }
+        Err(ended) => {
+            out.status = ended.status;
+            out.reason = ended
+                .withheld
+                .map(|r| r.as_str().to_string())
+                .or(ended.error.as_ref().map(|e| e.code.as_str().to_string()));
+            out.message = ended.error.as_ref().map(|e| e.to_string());
+            // A rejected file releases nothing: no item of it is listed, so none reads `shared`.
+            if ended.status == Status::Rejected {
+                return out;
+            }
+            // A withheld patient's items are shown at the judged time the record would have
+            // had (the claimed time when it has none).
+            settings
+                .as_of
+                .or(ex.created.value())
+                .map(|claimed| judged_time(&ex, claimed, now_epoch_secs()).unwrap_or(claimed))
+        }
+    };
     let Some(as_of) = as_of else { return out };
     let d = decide(&ex, &settings.policy, as_of);
     let text: std::collections::HashSet<usize> = d.free_text_removed.iter().copied().collect();

@@ -983,16 +983,10 @@ impl Mapper<'_> {
         Json::Object(m)
     }
 
-    fn observation(&self, i: usize, cat: Category) -> Json {
+    /// What a result (Observation) and a report (DiagnosticReport) both carry, in output
+    /// order: code, subject, effective time, `issued` and performer.
+    fn result_fields(&self, m: &mut Map<String, Json>, i: usize) {
         let item = self.item(i);
-        let mut m = self.base("Observation", i);
-        m.insert("status".into(), json!("final"));
-        if cat == Category::Investigations {
-            m.insert(
-                "category".into(),
-                json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }]),
-            );
-        }
         m.insert("code".into(), concept(self.policy, &item.codes));
         m.insert("subject".into(), json!({ "reference": self.patient_ref }));
         if let Some(t) = item.effective.point().value().or(item.availability.value()) {
@@ -1004,6 +998,19 @@ impl Mapper<'_> {
         if let Some(r) = self.staff_ref(i, &[], PERFORMED, true) {
             m.insert("performer".into(), json!([r]));
         }
+    }
+
+    fn observation(&self, i: usize, cat: Category) -> Json {
+        let item = self.item(i);
+        let mut m = self.base("Observation", i);
+        m.insert("status".into(), json!("final"));
+        if cat == Category::Investigations {
+            m.insert(
+                "category".into(),
+                json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }]),
+            );
+        }
+        self.result_fields(&mut m, i);
         let detail = self.policy.detail();
         let value_unit = match &item.value {
             Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
@@ -1063,24 +1070,13 @@ impl Mapper<'_> {
     }
 
     fn report(&self, i: usize) -> Json {
-        let item = self.item(i);
         let mut m = self.base("DiagnosticReport", i);
         m.insert("status".into(), json!("final"));
         m.insert(
             "category".into(),
             json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB" }] }]),
         );
-        m.insert("code".into(), concept(self.policy, &item.codes));
-        m.insert("subject".into(), json!({ "reference": self.patient_ref }));
-        if let Some(t) = item.effective.point().value().or(item.availability.value()) {
-            m.insert("effectiveDateTime".into(), json!(t.fhir()));
-        }
-        if let Some(t) = self.issued(i) {
-            m.insert("issued".into(), json!(t));
-        }
-        if let Some(r) = self.staff_ref(i, &[], PERFORMED, true) {
-            m.insert("performer".into(), json!([r]));
-        }
+        self.result_fields(&mut m, i);
         let results: Vec<Json> = self
             .report_results
             .get(&i)

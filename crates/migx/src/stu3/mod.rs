@@ -296,37 +296,46 @@ fn codings(cc: Option<&Json>) -> Vec<Coding> {
 /// those are screened under every listed system). The screen reads these; they are never
 /// emitted.
 fn all_codings(v: &Json) -> Vec<Coding> {
-    fn walk(v: &Json, out: &mut Vec<Coding>, depth: usize) {
+    let mut out = Vec::new();
+    each_object(v, &mut |o| {
+        if let Some(code) = o.get("code").and_then(Json::as_str) {
+            let code = code.trim();
+            if !code.is_empty() {
+                let system = match o.get("system").and_then(Json::as_str) {
+                    Some(s) => CodeSystem::parse(s),
+                    None => CodeSystem::Invalid,
+                };
+                out.push(Coding::new(system, code));
+            }
+        }
+    });
+    out
+}
+
+/// Every JSON object in `v` (as its value), `v` itself first, depth first and in document order, to
+/// [`MAX_JSON_DEPTH`]: the one walk behind every "anywhere in the resource" reading (the
+/// codings the screen reads, the resources nested in an entry).
+fn each_object<'a>(v: &'a Json, visit: &mut dyn FnMut(&'a Json)) {
+    fn walk<'a>(v: &'a Json, visit: &mut dyn FnMut(&'a Json), depth: usize) {
         if depth > MAX_JSON_DEPTH {
             return;
         }
         match v {
             Json::Object(o) => {
-                if let Some(code) = o.get("code").and_then(Json::as_str) {
-                    let code = code.trim();
-                    if !code.is_empty() {
-                        let system = match o.get("system").and_then(Json::as_str) {
-                            Some(s) => CodeSystem::parse(s),
-                            None => CodeSystem::Invalid,
-                        };
-                        out.push(Coding::new(system, code));
-                    }
-                }
+                visit(v);
                 for x in o.values() {
-                    walk(x, out, depth + 1);
+                    walk(x, visit, depth + 1);
                 }
             }
             Json::Array(a) => {
                 for x in a {
-                    walk(x, out, depth + 1);
+                    walk(x, visit, depth + 1);
                 }
             }
             _ => {}
         }
     }
-    let mut out = Vec::new();
-    walk(v, &mut out, 0);
-    out
+    walk(v, visit, 0);
 }
 
 fn has_text(v: Option<&Json>) -> bool {
@@ -2437,29 +2446,12 @@ pub fn consent_reading(v: &Json) -> ConsentReading {
 /// nested at any depth (a Bundle inside an entry, a `Parameters` resource). The one
 /// enumeration the Consent reading uses, top-level or not.
 fn resources_in(v: &Json) -> Vec<&Json> {
-    fn walk<'a>(v: &'a Json, out: &mut Vec<&'a Json>, depth: usize) {
-        if depth > MAX_JSON_DEPTH {
-            return;
-        }
-        match v {
-            Json::Object(o) => {
-                if o.get("resourceType").is_some_and(Json::is_string) {
-                    out.push(v);
-                }
-                for x in o.values() {
-                    walk(x, out, depth + 1);
-                }
-            }
-            Json::Array(a) => {
-                for x in a {
-                    walk(x, out, depth + 1);
-                }
-            }
-            _ => {}
-        }
-    }
     let mut out = Vec::new();
-    walk(v, &mut out, 0);
+    each_object(v, &mut |o| {
+        if o.get("resourceType").is_some_and(Json::is_string) {
+            out.push(o);
+        }
+    });
     out
 }
 
