@@ -1516,13 +1516,15 @@ fn process_one(
 }
 
 fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<&str>) {
+    // Masked once per input, not once per audited item.
+    let shown = f.shown();
     let reason = c
         .withheld
         .map(|r| r.as_str())
         .or(c.error.as_ref().map(|e| e.code.as_str()));
     let mut line = json!({
         "kind": "file",
-        "input": f.shown(),
+        "input": &shown,
         "status": c.status.as_str(),
         "reason": reason,
         "bundle": bundle,
@@ -1540,7 +1542,7 @@ fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<
     for it in &c.items {
         let line = json!({
             "kind": if it.text_only { "text" } else { "item" },
-            "input": f.shown(),
+            "input": &shown,
             "source_id": it.source_id,
             "element": it.element,
             "category": it.category.map(Category::as_str),
