@@ -45,9 +45,9 @@ fn every_corpus_bundle_reads() {
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert!(migx::stu3::is_gpconnect_bundle(&json), "{}", f.display());
+        assert!(migx::gpconnect::is_gpconnect_bundle(&json), "{}", f.display());
         let ex =
-            migx::stu3::read_gpconnect(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            migx::gpconnect::read_gpconnect(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert_eq!(ex.nhs_numbers.len(), 1, "{}", f.display());
         assert!(ex.practice_ods.is_some(), "{}", f.display());
         assert!(ex.message_id.is_some());
@@ -740,7 +740,7 @@ fn cross_format_summaries_differ_only_as_listed() {
         if !xml.exists() {
             continue;
         }
-        let stu3 = migx::stu3::read_gpconnect(&std::fs::read(&f).unwrap()).unwrap();
+        let stu3 = migx::gpconnect::read_gpconnect(&std::fs::read(&f).unwrap()).unwrap();
         let xf = std::fs::File::open(&xml).unwrap();
         let len = xf.metadata().unwrap().len();
         let mut xex = read_extract(std::io::BufReader::new(xf), &Limits::default(), len).unwrap();
@@ -887,7 +887,7 @@ fn hand_written_decisions_hold_in_both_formats() {
             continue;
         };
         let stu3_bytes = std::fs::read(&stu3_file).unwrap();
-        let stu3 = migx::stu3::read_gpconnect(&stu3_bytes).unwrap();
+        let stu3 = migx::gpconnect::read_gpconnect(&stu3_bytes).unwrap();
         check_oracle(&stu3, &policy, entry, "stu3", stu3_path, &mut failures);
         checked += 1;
         if let Some(xml_path) = entry["xml"].as_str() {

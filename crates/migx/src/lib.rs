@@ -5,7 +5,7 @@
 //! the rest to FHIR R4 UK Core bundles carrying their consent metadata, and validates every
 //! output against the official FHIR R4 JSON Schema and migx's own profile.
 //!
-//! The stages are separate types: [`ehr::read_extract`] (or [`stu3::read_gpconnect`]) reads
+//! The stages are separate types: [`ehr::read_extract`] (or [`gpconnect::read_gpconnect`]) reads
 //! a file into an [`ehr::Extract`]; [`policy::decide::decide`] gives every item a
 //! [`policy::decide::Decision`] under a [`policy::Policy`]; [`fhir::build_bundle`] maps what
 //! is shared; [`validate::validate_value`] checks it. [`pipeline::convert_file`] runs them
@@ -57,6 +57,6 @@ pub mod policy;
 pub mod report;
 pub mod rundir;
 pub mod settings;
-pub mod stu3;
+pub mod gpconnect;
 pub mod summary;
 pub mod validate;

@@ -254,7 +254,7 @@ fn read_json(
 fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
     // JSON is read as a GP Connect structured record; any other JSON is simply not an
     // input migx takes (`not-xml`: neither an EhrExtract nor a GP Connect bundle).
-    crate::stu3::read_gpconnect(bytes).map_err(|e| match e.code {
+    crate::gpconnect::read_gpconnect(bytes).map_err(|e| match e.code {
         ErrorCode::UnsupportedMessage => InputError {
             code: ErrorCode::NotXml,
             message:

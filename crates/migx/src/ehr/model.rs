@@ -222,7 +222,7 @@ pub struct Item {
     pub not_done: bool,
     /// A STU3 `Consent` that migx cannot read as a clear, active, permitting consent for
     /// direct care is this item, or sits inside its resource (contained or nested): no
-    /// permit code the item carries lifts a practice dissent (see `stu3::consent_reading`).
+    /// permit code the item carries lifts a practice dissent (see `gpconnect::consent_reading`).
     pub grants_nothing: bool,
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
@@ -632,7 +632,7 @@ pub struct Extract {
     /// STU3 `Consent` resources anywhere in the record (top-level, contained or nested) that
     /// refuse by their structure (a `deny` exception, status `rejected`, an opt-out policy),
     /// whatever their codes say, each dated by its `dateTime`: a practice dissent, as a
-    /// dissent code would be (see `stu3::consent_reading`).
+    /// dissent code would be (see `gpconnect::consent_reading`).
     pub consent_refusals: Vec<DateField>,
     /// Record-level values dropped because they were not in their syntax (text where an
     /// identifier belongs), by migx's own name for the field (e.g. `practice-ods`): audited
