@@ -45,9 +45,13 @@ fn every_corpus_bundle_reads() {
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert!(migx::gpconnect::is_gpconnect_bundle(&json), "{}", f.display());
-        let ex =
-            migx::gpconnect::read_gpconnect(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(
+            migx::gpconnect::is_gpconnect_bundle(&json),
+            "{}",
+            f.display()
+        );
+        let ex = migx::gpconnect::read_gpconnect(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert_eq!(ex.nhs_numbers.len(), 1, "{}", f.display());
         assert!(ex.practice_ods.is_some(), "{}", f.display());
         assert!(ex.message_id.is_some());
