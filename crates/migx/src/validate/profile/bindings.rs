@@ -1,11 +1,11 @@
 //! ValueSet expansion (enumerable composes only) and code membership.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-use super::package::Definitions;
+use super::index::Index;
 
 /// Nested ValueSet imports deeper than this are not followed.
 const MAX_DEPTH: usize = 8;
@@ -52,7 +52,7 @@ fn codes_of(inc: &Value) -> Vec<String> {
 }
 
 /// The members one include (or exclude) clause stands for.
-fn clause(defs: &Definitions, inc: &Value, depth: usize) -> Expansion {
+fn clause(defs: &Expander<'_>, inc: &Value, depth: usize) -> Expansion {
     let mut out = Expansion::default();
     let system = inc.get("system").and_then(Value::as_str);
     if let Some(filters) = inc.get("filter").and_then(Value::as_array) {
@@ -77,7 +77,7 @@ fn clause(defs: &Definitions, inc: &Value, depth: usize) -> Expansion {
         }
         Some(sys) => {
             let mut e = Expansion::default();
-            match defs.code_systems.get(sys) {
+            match defs.index.code_systems.get(sys) {
                 Some(cs) if cs.content == "complete" => {
                     e.codes
                         .extend(cs.codes.iter().map(|c| (sys.to_string(), c.clone())));
@@ -130,13 +130,13 @@ fn clause(defs: &Definitions, inc: &Value, depth: usize) -> Expansion {
     from_system.unwrap_or(out)
 }
 
-fn compute(defs: &Definitions, url: &str, depth: usize) -> Expansion {
+fn compute(defs: &Expander<'_>, url: &str, depth: usize) -> Expansion {
     let mut out = Expansion::default();
     if depth > MAX_DEPTH {
         out.incomplete = Some(format!("{url}: imports nest too deep"));
         return out;
     }
-    let Some(vs) = defs.value_sets.get(url) else {
+    let Some(vs) = defs.index.value_sets.get(url) else {
         out.incomplete = Some(format!("ValueSet {url} is not defined by any package"));
         return out;
     };
@@ -200,26 +200,40 @@ fn compute(defs: &Definitions, url: &str, depth: usize) -> Expansion {
     out
 }
 
-fn expand_at(defs: &Definitions, url: &str, depth: usize) -> Arc<Expansion> {
+/// Expanded ValueSets by canonical URL, each computed once per process.
+#[derive(Default)]
+pub(crate) struct Expansions(RwLock<HashMap<String, Arc<Expansion>>>);
+
+/// What expanding reads: the loaded definitions, and the expansions made so far (an
+/// imported ValueSet is expanded through the same cache).
+#[derive(Clone, Copy)]
+pub(crate) struct Expander<'a> {
+    pub(crate) index: &'a Index,
+    pub(crate) expansions: &'a Expansions,
+}
+
+impl Expander<'_> {
+    /// The expansion of a ValueSet, computed once per process.
+    pub(crate) fn expand(&self, url: &str) -> Arc<Expansion> {
+        expand_at(self, url, 0)
+    }
+}
+
+fn expand_at(defs: &Expander<'_>, url: &str, depth: usize) -> Arc<Expansion> {
     let url = url.split('|').next().unwrap_or(url);
-    if let Ok(map) = defs.expansions.read() {
+    if let Ok(map) = defs.expansions.0.read() {
         if let Some(e) = map.get(url) {
             return e.clone();
         }
     }
     let e = Arc::new(compute(defs, url, depth));
-    if let Ok(mut map) = defs.expansions.write() {
+    if let Ok(mut map) = defs.expansions.0.write() {
         map.entry(url.to_string())
             .or_insert_with(|| e.clone())
             .clone()
     } else {
         e
     }
-}
-
-/// The expansion of a ValueSet, computed once per process.
-pub fn expand(defs: &Definitions, url: &str) -> Arc<Expansion> {
-    expand_at(defs, url, 0)
 }
 
 /// Is (system, code) a member? A code without system (a `code` element) matches any

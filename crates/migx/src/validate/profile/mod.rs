@@ -2,15 +2,23 @@
 //! ValueSets, CodeSystems) over the built-in FHIR R4 4.0.1 base definitions.
 //!
 //! Stages, one module each:
-//! - [`package`]: reading a package (`.tgz` or folder), its `package.json` dependencies, and
-//!   the built-in base (`schemas/r4/definitions.json.gz`); [`Definitions`] indexes them once.
-//! - [`snapshot`]: each profile compiled to a tree of element rules, from its snapshot or
-//!   generated from its differential over its base.
-//! - [`walker`]: walks an instance against a tree: cardinality, choice types, fixed and
-//!   pattern values, reference targets, extensions and their contexts.
-//! - [`slicing`]: assigns repeated items to slices by discriminator.
-//! - [`bindings`]: ValueSet expansion and membership for required/extensible bindings.
+//! - [`index`]: the loaded StructureDefinitions, ValueSets and CodeSystems by canonical URL.
+//! - [`values`]: what the walker and slicing share (an instance item, its place, fixed and
+//!   pattern comparison).
 //! - [`fhirpath`]: the FHIRPath subset the invariants are evaluated with.
+//! - [`snapshot`]: each profile compiled to a tree of element rules, from its snapshot or
+//!   generated from its differential over its base (reads the index, caches its trees).
+//! - [`bindings`]: ValueSet expansion and membership for required/extensible bindings
+//!   (reads the index, caches its expansions).
+//! - [`package`]: reading a package (`.tgz` or folder), its `package.json` dependencies, and
+//!   the built-in base (`schemas/r4/definitions.json.gz`) into an index; [`Definitions`]
+//!   holds it with both caches.
+//! - [`slicing`]: assigns repeated items to slices by discriminator (the walker then checks
+//!   each against its slice).
+//! - [`walker`]: walks an instance against a tree: cardinality, choice types, fixed and
+//!   pattern values, bindings, reference targets, extensions and their contexts, slices.
+//!
+//! Each module imports only those listed above it: no two import each other.
 //!
 //! What cannot be evaluated (a ValueSet defined by a filter, an unknown profile or
 //! extension, an invariant using an unsupported function) is reported as a
@@ -18,9 +26,11 @@
 
 pub mod bindings;
 pub mod fhirpath;
+pub mod index;
 pub mod package;
 pub mod slicing;
 pub mod snapshot;
+pub mod values;
 pub mod walker;
 
 use serde_json::Value;

@@ -3,12 +3,14 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use super::bindings::Expansion;
-use super::snapshot::Tree;
+use super::bindings::{Expander, Expansion, Expansions};
+pub use super::index::CodeSystemInfo;
+use super::index::Index;
+use super::snapshot::{Compiler, Tree, Trees};
 
 /// The compact base definitions (see `schemas/r4/build.py` and `schemas/r4/SOURCE.json`).
 pub const BASE_DEFINITIONS_GZ: &[u8] =
@@ -61,33 +63,22 @@ pub struct PackageInfo {
     pub unreadable: Vec<String>,
 }
 
-/// A CodeSystem's codes, as far as they are known.
-#[derive(Debug, Clone)]
-pub struct CodeSystemInfo {
-    /// `content` (`complete`, `fragment`, `example`, `not-present`, `supplement`).
-    pub content: String,
-    /// Every code defined, flattened over the hierarchy.
-    pub codes: HashSet<String>,
-}
-
 /// Everything validation reads: StructureDefinitions, ValueSets and CodeSystems by
-/// canonical URL, plus caches of compiled profiles and expanded ValueSets.
+/// canonical URL (the [`Index`]), plus caches of compiled profiles and expanded ValueSets.
 pub struct Definitions {
-    pub(crate) sds: HashMap<String, Arc<Value>>,
-    pub(crate) value_sets: HashMap<String, Arc<Value>>,
-    pub(crate) code_systems: HashMap<String, Arc<CodeSystemInfo>>,
+    pub(crate) index: Index,
     /// Loaded packages, in the order given.
     pub packages: Vec<PackageInfo>,
-    pub(crate) trees: RwLock<HashMap<String, Arc<Result<Tree, String>>>>,
-    pub(crate) expansions: RwLock<HashMap<String, Arc<Expansion>>>,
+    trees: Trees,
+    expansions: Expansions,
 }
 
 impl std::fmt::Debug for Definitions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Definitions")
-            .field("structure_definitions", &self.sds.len())
-            .field("value_sets", &self.value_sets.len())
-            .field("code_systems", &self.code_systems.len())
+            .field("structure_definitions", &self.index.sds.len())
+            .field("value_sets", &self.index.value_sets.len())
+            .field("code_systems", &self.index.code_systems.len())
             .field("packages", &self.packages)
             .finish()
     }
@@ -364,12 +355,10 @@ impl Definitions {
     pub fn load(paths: &[PathBuf]) -> Result<Definitions, LoadError> {
         let base = base().ok_or(LoadError::Base)?;
         let mut defs = Definitions {
-            sds: HashMap::new(),
-            value_sets: HashMap::new(),
-            code_systems: HashMap::new(),
+            index: Index::default(),
             packages: Vec::new(),
-            trees: RwLock::new(HashMap::new()),
-            expansions: RwLock::new(HashMap::new()),
+            trees: Trees::default(),
+            expansions: Expansions::default(),
         };
         let list = |key: &str| {
             base.get(key)
@@ -379,18 +368,20 @@ impl Definitions {
         };
         for sd in list("structureDefinitions") {
             if let Some(url) = sd.get("url").and_then(Value::as_str) {
-                defs.sds.insert(url.to_string(), Arc::new(sd.clone()));
+                defs.index.sds.insert(url.to_string(), Arc::new(sd.clone()));
             }
         }
         for vs in list("valueSets") {
             if let Some(url) = vs.get("url").and_then(Value::as_str) {
-                defs.value_sets
+                defs.index
+                    .value_sets
                     .insert(url.to_string(), Arc::new(vs.clone()));
             }
         }
         for cs in list("codeSystems") {
             if let Some(url) = cs.get("url").and_then(Value::as_str) {
-                defs.code_systems
+                defs.index
+                    .code_systems
                     .insert(url.to_string(), Arc::new(code_system_info(cs)));
             }
         }
@@ -425,13 +416,14 @@ impl Definitions {
                 }
                 match r.get("resourceType").and_then(Value::as_str) {
                     Some("StructureDefinition") => {
-                        defs.sds.insert(url, Arc::new(r));
+                        defs.index.sds.insert(url, Arc::new(r));
                     }
                     Some("ValueSet") => {
-                        defs.value_sets.insert(url, Arc::new(r));
+                        defs.index.value_sets.insert(url, Arc::new(r));
                     }
                     Some("CodeSystem") => {
-                        defs.code_systems
+                        defs.index
+                            .code_systems
                             .insert(url, Arc::new(code_system_info(&r)));
                     }
                     _ => {}
@@ -444,59 +436,45 @@ impl Definitions {
 
     /// The StructureDefinition with this canonical URL (a `|version` suffix is ignored).
     pub fn structure_definition(&self, url: &str) -> Option<&Arc<Value>> {
-        self.sds.get(url.split('|').next().unwrap_or(url))
+        self.index.structure_definition(url)
     }
 
     /// The canonical URL of a core type's definition (`Patient`, `Identifier`, `string`).
     pub fn core_url(type_code: &str) -> String {
-        if type_code.contains(':') {
-            return type_code.to_string();
-        }
-        format!("http://hl7.org/fhir/StructureDefinition/{type_code}")
+        Index::core_url(type_code)
     }
 
     /// Whether `name` is a core resource type.
     pub fn is_resource_type(&self, name: &str) -> bool {
-        self.sds.get(&Self::core_url(name)).is_some_and(|sd| {
-            sd.get("kind").and_then(Value::as_str) == Some("resource")
-                && sd.get("derivation").and_then(Value::as_str) != Some("constraint")
-        })
+        self.index.is_resource_type(name)
     }
 
     /// Whether `name` is a core type (datatype, primitive or resource).
     pub fn is_core_type(&self, name: &str) -> bool {
-        !name.contains(':')
-            && self.sds.get(&Self::core_url(name)).is_some_and(|sd| {
-                sd.get("derivation").and_then(Value::as_str) != Some("constraint")
-            })
+        self.index.is_core_type(name)
     }
 
     /// The compiled element tree of a profile (or core type) URL, compiled on first use.
     pub fn tree(&self, url: &str) -> Arc<Result<Tree, String>> {
-        self.tree_at(url, 0)
-    }
-
-    /// [`Definitions::tree`] at a depth of base definitions (a cycle stops at a limit).
-    pub(crate) fn tree_at(&self, url: &str, depth: usize) -> Arc<Result<Tree, String>> {
-        let url = url.split('|').next().unwrap_or(url);
-        if let Ok(map) = self.trees.read() {
-            if let Some(t) = map.get(url) {
-                return t.clone();
-            }
+        Compiler {
+            index: &self.index,
+            trees: &self.trees,
         }
-        let compiled = Arc::new(super::snapshot::compile(self, url, depth));
-        if let Ok(mut map) = self.trees.write() {
-            map.entry(url.to_string())
-                .or_insert_with(|| compiled.clone())
-                .clone()
-        } else {
-            compiled
-        }
+        .tree_at(url, 0)
     }
 
     /// The tree of a core type by its code.
     pub fn core_tree(&self, type_code: &str) -> Arc<Result<Tree, String>> {
         self.tree(&Self::core_url(type_code))
+    }
+
+    /// The expansion of a ValueSet, computed once per process.
+    pub fn expansion(&self, url: &str) -> Arc<Expansion> {
+        Expander {
+            index: &self.index,
+            expansions: &self.expansions,
+        }
+        .expand(url)
     }
 }
 
@@ -553,7 +531,7 @@ mod tests {
         assert_eq!(source["json_sha256"], hex.as_str());
         let defs = Definitions::base_only().unwrap();
         assert_eq!(
-            defs.sds.len() as u64,
+            defs.index.sds.len() as u64,
             source["counts"]["structureDefinitions"].as_u64().unwrap()
         );
         assert!(defs.is_resource_type("Patient"));

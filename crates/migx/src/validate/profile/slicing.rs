@@ -1,14 +1,16 @@
 //! Slicing: each repetition of a sliced element is assigned to the slice whose
 //! discriminators (value, pattern, type, profile, exists) it matches; then slice
-//! cardinality, closed slicing, and each slice's own rules are checked.
+//! cardinality and closed slicing are checked. The walker then checks each item against
+//! its slice's own rules: slicing only assigns, so it never walks (and never imports the
+//! walker); whether a value conforms to a profile (a `profile` discriminator) is asked of
+//! the caller.
 
 use serde_json::Value;
 
 use super::bindings::{self, Membership};
 use super::package::Definitions;
 use super::snapshot::{type_suffix, Binding, Elem, TypeRef};
-use super::walker::{fixed_equal, pattern_match, Item, Place, Walker};
-use super::NoteKind;
+use super::values::{fixed_equal, pattern_match, Item, Place};
 
 /// What the definitions say of the element at a discriminator path.
 #[derive(Debug, Clone, Default)]
@@ -199,7 +201,10 @@ fn type_of(v: &Value, suffix: Option<&String>, item_type: Option<&str>) -> Optio
     suffix.cloned().or_else(|| item_type.map(str::to_string))
 }
 
-fn matches<'a>(w: &mut Walker<'a>, m: &Matcher, item: &Item<'a>) -> bool {
+/// Does a value conform to a profile (the caller walks it against the profile alone)?
+pub(crate) type Conforms<'c> = &'c dyn Fn(&Value, &str) -> bool;
+
+fn matches(defs: &Definitions, conforms: Conforms<'_>, m: &Matcher, item: &Item<'_>) -> bool {
     match m {
         Matcher::Value {
             path,
@@ -216,7 +221,7 @@ fn matches<'a>(w: &mut Walker<'a>, m: &Matcher, item: &Item<'a>) -> bool {
                     return pattern_match(v, p);
                 }
                 if let (Some(vs), Some(code)) = (vs, v.as_str()) {
-                    let exp = bindings::expand(w.defs, vs);
+                    let exp = defs.expansion(vs);
                     return matches!(
                         bindings::membership(&exp, None, code),
                         Membership::In | Membership::InSystem(_)
@@ -237,53 +242,66 @@ fn matches<'a>(w: &mut Walker<'a>, m: &Matcher, item: &Item<'a>) -> bool {
         }),
         Matcher::Profile { path, urls } => values_at(item.value, path)
             .iter()
-            .any(|(v, _)| urls.iter().any(|url| conforms(w, v, url))),
+            .any(|(v, _)| urls.iter().any(|url| conforms(v, url))),
     }
 }
 
-/// Does a value conform to a profile (no errors when walked against it alone)?
-fn conforms(w: &mut Walker<'_>, v: &Value, url: &str) -> bool {
-    let tree = w.defs.tree(url);
-    let Ok(t) = tree.as_ref() else { return false };
-    let opts = super::ProfileOptions::default();
-    let mut sub = Walker::new(w.defs, v, &opts);
-    let place = Place::root(&t.type_name);
-    sub.item(v, &t.root, &t.root, "", Some(&t.type_name), &place, 0);
-    sub.error_count() == 0
+/// A finding of slicing, for the walker to record: JSON Pointer, rule, message.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    pub pointer: String,
+    pub rule: &'static str,
+    pub message: String,
 }
 
-/// Check the slicing of `elem` over its items.
-pub(crate) fn check<'a>(
-    w: &mut Walker<'a>,
-    elem: &Elem,
-    root: &Elem,
-    items: &[Item<'a>],
+/// How the items of a sliced element fall into its slices.
+#[derive(Debug)]
+pub(crate) struct Assignment<'e> {
+    /// Slices whose discriminators cannot be evaluated (notes, before anything else).
+    pub not_evaluated: Vec<Finding>,
+    /// Per item, in order: the slice it belongs to, or the error of an item that matches
+    /// no slice of a closed slicing, or neither.
+    pub items: Vec<Result<Option<&'e Elem>, Finding>>,
+    /// Slice cardinality errors, after the items.
+    pub cardinality: Vec<Finding>,
+}
+
+/// Assign the items of `elem` to its slices (none when `elem` is not sliced, or is a choice:
+/// the walker applies a choice's type slices per item).
+pub(crate) fn assign<'e>(
+    defs: &Definitions,
+    conforms: Conforms<'_>,
+    elem: &'e Elem,
+    items: &[Item<'_>],
     pointer: &str,
     place: &Place,
-    depth: usize,
-) {
-    let Some(slicing) = &elem.slicing else { return };
+) -> Option<Assignment<'e>> {
+    let slicing = elem.slicing.as_ref()?;
     if elem.slices.is_empty() {
-        return;
+        return None;
     }
     let array_pointer = format!("{pointer}/{}", elem.name.trim_end_matches("[x]"));
     if elem.is_choice() {
         // Type slices of a choice are applied per item by the walker.
-        return;
+        return None;
     }
+    let mut out = Assignment {
+        not_evaluated: Vec::new(),
+        items: Vec::new(),
+        cardinality: Vec::new(),
+    };
     let mut prepared = Vec::new();
     let mut unknown = false;
     for (name, s) in &elem.slices {
-        match matchers(w.defs, elem, s) {
+        match matchers(defs, elem, s) {
             Ok(m) => prepared.push((name, s, Some(m))),
             Err(why) => {
                 unknown = true;
-                w.note(
-                    NoteKind::NotEvaluated,
-                    &array_pointer,
-                    "slicing",
-                    format!("{}: slice {name} not evaluated: {why}", place.path),
-                );
+                out.not_evaluated.push(Finding {
+                    pointer: array_pointer.clone(),
+                    rule: "slicing",
+                    message: format!("{}: slice {name} not evaluated: {why}", place.path),
+                });
                 prepared.push((name, s, None));
             }
         }
@@ -293,35 +311,26 @@ pub(crate) fn check<'a>(
         let mut assigned = None;
         for (i, (_, _, m)) in prepared.iter().enumerate() {
             let Some(ms) = m else { continue };
-            if ms.iter().all(|m| matches(w, m, it)) {
+            if ms.iter().all(|m| matches(defs, conforms, m, it)) {
                 assigned = Some(i);
                 break;
             }
         }
-        match assigned {
+        out.items.push(match assigned {
             Some(i) => {
                 counts[i] += 1;
-                let (_, s, _) = &prepared[i];
-                w.item(
-                    it.value,
-                    s,
-                    root,
-                    &it.pointer,
-                    it.type_code.as_deref(),
-                    place,
-                    depth,
-                );
+                Ok(Some(prepared[i].1))
             }
-            None if slicing.rules == "closed" && !unknown => w.error(
-                &it.pointer,
-                "slicing",
-                format!(
+            None if slicing.rules == "closed" && !unknown => Err(Finding {
+                pointer: it.pointer.clone(),
+                rule: "slicing",
+                message: format!(
                     "{}: matches no slice, and the slicing is closed",
                     place.path
                 ),
-            ),
-            None => {}
-        }
+            }),
+            None => Ok(None),
+        });
     }
     for (i, (name, s, m)) in prepared.iter().enumerate() {
         if m.is_none() {
@@ -329,26 +338,27 @@ pub(crate) fn check<'a>(
         }
         let n = counts[i];
         if n < s.min {
-            w.error(
-                &array_pointer,
-                "slice",
-                format!(
+            out.cardinality.push(Finding {
+                pointer: array_pointer.clone(),
+                rule: "slice",
+                message: format!(
                     "{}: slice {name} requires at least {}, found {n}",
                     place.path, s.min
                 ),
-            );
+            });
         }
         if let Some(max) = s.max {
             if n > max {
-                w.error(
-                    &array_pointer,
-                    "slice",
-                    format!(
+                out.cardinality.push(Finding {
+                    pointer: array_pointer.clone(),
+                    rule: "slice",
+                    message: format!(
                         "{}: slice {name} allows at most {max}, found {n}",
                         place.path
                     ),
-                );
+                });
             }
         }
     }
+    Some(out)
 }

@@ -2,9 +2,12 @@
 //! the differential over the base definition (recursively), unfolding datatypes where the
 //! differential constrains their children.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use serde_json::{Map, Value};
 
-use super::package::Definitions;
+use super::index::Index;
 
 /// Base definitions deeper than this are a cycle.
 const MAX_DEPTH: usize = 16;
@@ -349,14 +352,14 @@ fn unfold_url(e: &Elem) -> Option<String> {
             t.profiles
                 .first()
                 .cloned()
-                .unwrap_or_else(|| Definitions::core_url(&t.code)),
+                .unwrap_or_else(|| Index::core_url(&t.code)),
         ),
         _ => None,
     }
 }
 
 /// Give `e` the children of its type when it has none yet.
-fn unfold(defs: &Definitions, e: &mut Elem, depth: usize) {
+fn unfold(defs: &Compiler<'_>, e: &mut Elem, depth: usize) {
     if !e.children.is_empty() {
         return;
     }
@@ -377,7 +380,7 @@ pub fn type_suffix(code: &str) -> String {
 
 /// Navigate (creating slices) to the element a differential element constrains.
 fn place<'a>(
-    defs: &Definitions,
+    defs: &Compiler<'_>,
     root: &'a mut Elem,
     segs: &[(String, Option<String>)],
     depth: usize,
@@ -433,12 +436,46 @@ fn place<'a>(
     Some(cur)
 }
 
+/// Compiled trees by canonical URL, each compiled once per process.
+#[derive(Default)]
+pub(crate) struct Trees(RwLock<HashMap<String, Arc<Result<Tree, String>>>>);
+
+/// What compiling reads: the loaded definitions, and the trees compiled so far (a profile's
+/// base, a type's children, are compiled through the same cache).
+#[derive(Clone, Copy)]
+pub(crate) struct Compiler<'a> {
+    pub(crate) index: &'a Index,
+    pub(crate) trees: &'a Trees,
+}
+
+impl Compiler<'_> {
+    /// The tree of `url`, compiled on first use, at a depth of base definitions (a cycle
+    /// stops at a limit).
+    pub(crate) fn tree_at(&self, url: &str, depth: usize) -> Arc<Result<Tree, String>> {
+        let url = url.split('|').next().unwrap_or(url);
+        if let Ok(map) = self.trees.0.read() {
+            if let Some(t) = map.get(url) {
+                return t.clone();
+            }
+        }
+        let compiled = Arc::new(compile(self, url, depth));
+        if let Ok(mut map) = self.trees.0.write() {
+            map.entry(url.to_string())
+                .or_insert_with(|| compiled.clone())
+                .clone()
+        } else {
+            compiled
+        }
+    }
+}
+
 /// Compile the StructureDefinition at `url` into a tree.
-pub fn compile(defs: &Definitions, url: &str, depth: usize) -> Result<Tree, String> {
+fn compile(defs: &Compiler<'_>, url: &str, depth: usize) -> Result<Tree, String> {
     if depth > MAX_DEPTH {
         return Err(format!("{url}: base definitions nest too deep (a cycle?)"));
     }
     let sd = defs
+        .index
         .structure_definition(url)
         .ok_or_else(|| format!("{url} is not defined by any package"))?
         .clone();

@@ -389,6 +389,7 @@ fn cardinality_holds_at_every_position_of_every_resource() {
     let d = defs();
     let mut checked = 0;
     let types: Vec<String> = d
+        .index
         .sds
         .values()
         .filter(|sd| {

@@ -6,97 +6,20 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::bindings::{self, Membership};
 use super::package::Definitions;
 use super::snapshot::{type_suffix, Constraint, Elem};
+use super::values::{fixed_equal, pattern_match, shown, Item, Place};
 use super::{fhirpath, slicing, Note, NoteKind, Outcome, ProfileOptions};
 use crate::validate::Violation;
+
+mod binding;
+mod extension;
+mod reference;
 
 /// Resources nested deeper than this (Bundle in Bundle, contained) are not followed.
 const MAX_RESOURCE_DEPTH: usize = 8;
 /// Elements nested deeper than this are not followed (a hostile document).
 const MAX_ELEMENT_DEPTH: usize = 64;
-
-/// One repetition of an element in the instance.
-#[derive(Debug, Clone)]
-pub struct Item<'v> {
-    /// The value.
-    pub value: &'v Value,
-    /// Its JSON Pointer.
-    pub pointer: String,
-    /// Its type code, when known (a choice's suffix, the element's only type).
-    pub type_code: Option<String>,
-}
-
-/// Where in the definitions an element is: its path from the resource root
-/// (`Patient.identifier`) and from the nearest datatype (`Identifier`).
-#[derive(Debug, Clone)]
-pub struct Place {
-    /// Path from the resource (`Patient.identifier.period`).
-    pub path: String,
-    /// Path from the nearest complex datatype (`Identifier.period`).
-    pub type_path: String,
-    /// The element's own type, when known (`string` for `Coding.display`).
-    pub type_name: Option<String>,
-}
-
-impl Place {
-    /// The place of a resource or datatype root.
-    pub fn root(type_name: &str) -> Place {
-        Place {
-            path: type_name.to_string(),
-            type_path: type_name.to_string(),
-            type_name: Some(type_name.to_string()),
-        }
-    }
-    fn child(&self, name: &str) -> Place {
-        Place {
-            path: format!("{}.{name}", self.path),
-            type_path: format!("{}.{name}", self.type_path),
-            type_name: None,
-        }
-    }
-}
-
-/// Does an instance value equal a fixed value (numbers by value)?
-pub fn fixed_equal(inst: &Value, fixed: &Value) -> bool {
-    match (inst, fixed) {
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len()
-                && b.iter()
-                    .all(|(k, bv)| a.get(k).is_some_and(|av| fixed_equal(av, bv)))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| fixed_equal(x, y))
-        }
-        (a, b) => a == b,
-    }
-}
-
-/// Does an instance value match a pattern (every property of the pattern present with a
-/// matching value; every pattern array item matched by some instance item)?
-pub fn pattern_match(inst: &Value, pat: &Value) -> bool {
-    match (inst, pat) {
-        (Value::Object(a), Value::Object(p)) => p
-            .iter()
-            .all(|(k, pv)| a.get(k).is_some_and(|av| pattern_match(av, pv))),
-        (Value::Array(a), Value::Array(p)) => {
-            p.iter().all(|pv| a.iter().any(|av| pattern_match(av, pv)))
-        }
-        (Value::Array(a), pv) => a.iter().any(|av| pattern_match(av, pv)),
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (a, b) => a == b,
-    }
-}
-
-/// A value as shown in a message: compact JSON, truncated, NHS-number-shaped runs masked.
-pub(crate) fn shown(v: &Value) -> String {
-    crate::validate::mask_nhs_numbers(&crate::validate::truncate(
-        &v.to_string(),
-        crate::validate::MAX_VALUE_CHARS,
-    ))
-}
 
 fn is_primitive(code: &str) -> bool {
     code.starts_with(|c: char| c.is_ascii_lowercase())
@@ -590,314 +513,57 @@ impl<'a> Walker<'a> {
                 }
             }
             if child.slicing.is_some() {
-                slicing::check(self, child, root, &items, pointer, &cplace, depth + 1);
+                self.slices(child, root, &items, pointer, &cplace, depth + 1);
             }
         }
     }
 
-    /// An extension: its definition (by `url`) and whether it may appear here.
-    fn extension(
+    /// Items of a sliced element: each is checked against the slice it falls into.
+    fn slices(
         &mut self,
-        v: &'a Value,
-        host: &Elem,
+        elem: &Elem,
+        root: &Elem,
+        items: &[Item<'a>],
         pointer: &str,
-        host_place: &Place,
+        place: &Place,
         depth: usize,
     ) {
-        let Some(url) = v.get("url").and_then(Value::as_str) else {
+        let defs = self.defs;
+        let conforms = |v: &Value, url: &str| Walker::conforms(defs, v, url);
+        let Some(assignment) = slicing::assign(defs, &conforms, elem, items, pointer, place) else {
             return;
         };
-        if !url.contains(':') {
-            // A relative url names a part of a complex extension, defined inline.
-            return;
+        for f in assignment.not_evaluated {
+            self.note(NoteKind::NotEvaluated, &f.pointer, f.rule, f.message);
         }
-        let tree = self.defs.tree(url);
-        let t = match tree.as_ref() {
-            Ok(t) => t,
-            Err(_) => {
-                self.note(
-                    NoteKind::NotEvaluated,
-                    pointer,
-                    "extension",
-                    format!(
-                        "extension {url} is not defined by any package; its content is not checked"
-                    ),
-                );
-                return;
-            }
-        };
-        if t.type_name != "Extension" {
-            self.error(
-                pointer,
-                "extension",
-                format!("{url} is not an extension definition"),
-            );
-            return;
-        }
-        let host_is_resource = self.defs.is_resource_type(&host_place.type_path);
-        let mut fhirpath_only = Vec::new();
-        let ok = t.contexts.is_empty()
-            || t.contexts.iter().any(|(kind, expr)| match kind.as_str() {
-                "element" => {
-                    let e = expr.replace("[x]", "");
-                    let p = host_place.path.replace("[x]", "");
-                    let tp = host_place.type_path.replace("[x]", "");
-                    e == p
-                        || e == tp
-                        || host_place.type_name.as_deref() == Some(e.as_str())
-                        || e == "Element"
-                        || e == "Base"
-                        || (host_is_resource && (e == "Resource" || e == "DomainResource"))
-                        || (host.name == "Extension" && e == "Extension")
-                }
-                "extension" => {
-                    host_place.type_path == "Extension" && {
-                        fhirpath_only.push(format!("extension {expr}"));
-                        true
-                    }
-                }
-                _ => {
-                    fhirpath_only.push(expr.clone());
-                    false
-                }
-            });
-        if !ok {
-            if fhirpath_only.is_empty() {
-                let list: Vec<String> = t.contexts.iter().map(|(_, e)| e.clone()).collect();
-                self.error(
-                    pointer,
-                    "extension-context",
-                    format!(
-                        "extension {url} is not allowed on {} (contexts: {})",
-                        host_place.path,
-                        list.join(", ")
-                    ),
-                );
-            } else {
-                self.note(
-                    NoteKind::NotEvaluated,
-                    pointer,
-                    "extension-context",
-                    format!("context of extension {url} is a FHIRPath expression; not evaluated"),
-                );
-            }
-        }
-        let place = Place {
-            path: host_place.path.clone() + ".extension",
-            type_path: "Extension".into(),
-            type_name: Some("Extension".into()),
-        };
-        self.item(
-            v,
-            &t.root,
-            &t.root,
-            pointer,
-            Some("Extension"),
-            &place,
-            depth,
-        );
-    }
-
-    /// A required or extensible binding.
-    fn binding(&mut self, v: &Value, elem: &Elem, code: &str, pointer: &str, place: &Place) {
-        let Some(b) = &elem.binding else { return };
-        if b.strength != "required" && b.strength != "extensible" {
-            return;
-        }
-        let Some(vs) = b.value_set.as_deref() else {
-            return;
-        };
-        let codings: Vec<(Option<&str>, &str)> = match code {
-            "code" | "string" | "uri" => v.as_str().map(|c| vec![(None, c)]).unwrap_or_default(),
-            "Coding" | "Quantity" => match v.get("code").and_then(Value::as_str) {
-                Some(c) => vec![(v.get("system").and_then(Value::as_str), c)],
-                None => return,
-            },
-            "CodeableConcept" => v
-                .get("coding")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| {
-                    Some((
-                        c.get("system").and_then(Value::as_str),
-                        c.get("code").and_then(Value::as_str)?,
-                    ))
-                })
-                .collect(),
-            _ => return,
-        };
-        if codings.is_empty() {
-            if b.strength == "required" && code == "CodeableConcept" {
-                self.error(
-                    pointer,
-                    "binding",
-                    format!("{}: no coding from the required ValueSet {vs}", place.path),
-                );
-            }
-            return;
-        }
-        let exp = bindings::expand(self.defs, vs);
-        let mut not_evaluated = None;
-        for (system, c) in &codings {
-            match bindings::membership(&exp, *system, c) {
-                Membership::In => return,
-                Membership::InSystem(s) => {
-                    self.note(
-                        NoteKind::NotEvaluated,
-                        pointer,
-                        "code",
-                        format!("codes of {s} are not loaded: the code itself is not verified"),
-                    );
-                    return;
-                }
-                Membership::NotIn => {}
-                Membership::NotEvaluated(why) => not_evaluated = Some(why),
-            }
-        }
-        if let Some(why) = not_evaluated {
-            self.note(
-                NoteKind::NotEvaluated,
-                pointer,
-                "binding",
-                format!("binding to {vs} not evaluated: {why}"),
-            );
-            return;
-        }
-        let value = codings
-            .iter()
-            .map(|(s, c)| match s {
-                Some(s) => format!("{s}|{c}"),
-                None => (*c).to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let value = shown(&Value::String(value));
-        if b.strength == "required" {
-            self.error_value(
-                pointer,
-                "binding",
-                format!("{}: not in the required ValueSet {vs}", place.path),
-                value,
-            );
-        } else {
-            self.note(
-                NoteKind::Warning,
-                pointer,
-                "binding",
-                format!(
-                    "{}: not in the extensible ValueSet {vs} ({value})",
-                    place.path
+        for (it, slice) in items.iter().zip(assignment.items) {
+            match slice {
+                Ok(Some(s)) => self.item(
+                    it.value,
+                    s,
+                    root,
+                    &it.pointer,
+                    it.type_code.as_deref(),
+                    place,
+                    depth,
                 ),
-            );
+                Ok(None) => {}
+                Err(f) => self.error(&f.pointer, f.rule, f.message),
+            }
+        }
+        for f in assignment.cardinality {
+            self.error(&f.pointer, f.rule, f.message);
         }
     }
 
-    /// The resource type a reference points at, when it can be told.
-    fn reference_type(&self, v: &Value) -> Result<Option<String>, String> {
-        if let Some(t) = v.get("type").and_then(Value::as_str) {
-            return Ok(Some(t.to_string()));
-        }
-        let Some(r) = v.get("reference").and_then(Value::as_str) else {
-            return Ok(None);
-        };
-        if let Some(id) = r.strip_prefix('#') {
-            let found = self.resources.last().and_then(|res| {
-                res.get("contained")?.as_array()?.iter().find_map(|c| {
-                    (c.get("id")?.as_str()? == id)
-                        .then(|| c.get("resourceType")?.as_str().map(str::to_string))?
-                })
-            });
-            return found
-                .map(Some)
-                .ok_or_else(|| "a contained reference that resolves to nothing".to_string());
-        }
-        if r.starts_with("urn:") {
-            return self
-                .full_urls
-                .get(r)
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| "a urn reference outside the Bundle".to_string());
-        }
-        let parts: Vec<&str> = r.split('/').collect();
-        let parts = match parts.iter().position(|p| *p == "_history") {
-            Some(i) => &parts[..i],
-            None => &parts[..],
-        };
-        if parts.len() >= 2 && self.defs.is_resource_type(parts[0]) {
-            // Relative: `Type/id`.
-            return Ok(Some(parts[0].to_string()));
-        }
-        if r.contains("://")
-            && parts.len() >= 2
-            && self.defs.is_resource_type(parts[parts.len() - 2])
-        {
-            return Ok(Some(parts[parts.len() - 2].to_string()));
-        }
-        if let Some(rt) = self.full_urls.get(r) {
-            return Ok(Some(rt.clone()));
-        }
-        Err("a reference whose target type cannot be told".into())
-    }
-
-    /// A reference's target type against the element's target profiles.
-    fn reference(&mut self, v: &Value, elem: &Elem, pointer: &str, place: &Place) {
-        let targets: Vec<&String> = elem
-            .types
-            .iter()
-            .filter(|t| t.code == "Reference")
-            .flat_map(|t| t.target_profiles.iter())
-            .collect();
-        if targets.is_empty() {
-            return;
-        }
-        let mut allowed = Vec::new();
-        for url in &targets {
-            let ty = match self.defs.structure_definition(url) {
-                Some(sd) => sd.get("type").and_then(Value::as_str).map(str::to_string),
-                None => url.rsplit('/').next().map(str::to_string),
-            };
-            if let Some(ty) = ty {
-                if ty == "Resource" || ty == "DomainResource" {
-                    return;
-                }
-                allowed.push((ty, (*url).clone()));
-            }
-        }
-        match self.reference_type(v) {
-            Ok(None) => {}
-            Ok(Some(ty)) => {
-                if !allowed.iter().any(|(t, _)| *t == ty) {
-                    let list: Vec<&str> = allowed.iter().map(|(t, _)| t.as_str()).collect();
-                    self.error(
-                        pointer,
-                        "reference",
-                        format!(
-                            "{}: a reference to {ty} is not allowed here (allowed: {})",
-                            place.path,
-                            list.join(", ")
-                        ),
-                    );
-                } else {
-                    for (t, url) in &allowed {
-                        if *t == ty && *url != Definitions::core_url(t) {
-                            self.note(
-                                NoteKind::NotEvaluated,
-                                pointer,
-                                "reference",
-                                format!("target conformance to {url} is not checked (its type is)"),
-                            );
-                        }
-                    }
-                }
-            }
-            Err(why) => self.note(
-                NoteKind::NotEvaluated,
-                pointer,
-                "reference",
-                format!("{}: target type not checked: {why}", place.path),
-            ),
-        }
+    /// Does a value conform to a profile (no errors when walked against it alone)?
+    fn conforms(defs: &Definitions, v: &Value, url: &str) -> bool {
+        let tree = defs.tree(url);
+        let Ok(t) = tree.as_ref() else { return false };
+        let opts = ProfileOptions::default();
+        let mut sub = Walker::new(defs, v, &opts);
+        let place = Place::root(&t.type_name);
+        sub.item(v, &t.root, &t.root, "", Some(&t.type_name), &place, 0);
+        sub.error_count() == 0
     }
 }
