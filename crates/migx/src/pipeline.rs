@@ -9,6 +9,7 @@ use crate::ehr::model::{Element, Extract, IdentityProblem};
 use crate::ehr::reader::read_extract;
 use crate::ehr::ts::Ts;
 use crate::error::{ErrorCode, InputError};
+use crate::fhir::r4::Bundle;
 use crate::fhir::{self, ReleaseContext};
 pub use crate::input::InputFile;
 use crate::nhs::is_valid_nhs_number;
@@ -437,7 +438,7 @@ pub fn map_bundle(
     admission: &Admission,
     source_sha256: &str,
     s: &ConvertSettings,
-) -> Json {
+) -> Bundle {
     let exclusion = s.exclusion_basis();
     let rc = ReleaseContext {
         exclusion: &exclusion,
@@ -454,7 +455,15 @@ pub fn map_bundle(
 
 /// The validation stage (when the settings ask for it): the bundle against the FHIR R4
 /// schema and migx's profile; a violation is migx's bug, and the input is rejected.
-pub fn check_bundle(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError> {
+pub fn check_bundle(bundle: &Bundle, s: &ConvertSettings) -> Result<(), InputError> {
+    if !s.validate {
+        return Ok(());
+    }
+    check_value(&bundle_value(bundle)?, s)
+}
+
+/// [`check_bundle`] of the bundle's JSON tree.
+fn check_value(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError> {
     if !s.validate {
         return Ok(());
     }
@@ -477,6 +486,16 @@ pub fn check_bundle(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError
     ))
 }
 
+/// The bundle as a JSON tree (what the validator and, for now, the writers take).
+fn bundle_value(bundle: &Bundle) -> Result<Json, InputError> {
+    serde_json::to_value(bundle).map_err(|e| {
+        InputError::new(
+            ErrorCode::InternalError,
+            format!("the bundle does not serialise: {e}"),
+        )
+    })
+}
+
 /// Admission, item decisions, mapping and validation of one read extract: the stages in
 /// the order the data flows.
 fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) -> Conversion {
@@ -486,11 +505,14 @@ fn release(ex: &Extract, source_sha256: &str, size: u64, s: &ConvertSettings) ->
     };
     let decisions = decide(ex, &s.policy, admission.as_of);
     let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
-    if let Err(e) = check_bundle(&bundle, s) {
-        let mut c = Conversion::rejected(e, size);
-        c.nhs_number = Some(admission.nhs_number);
-        return c;
-    }
+    let bundle = match bundle_value(&bundle).and_then(|b| check_value(&b, s).map(|()| b)) {
+        Ok(b) => b,
+        Err(e) => {
+            let mut c = Conversion::rejected(e, size);
+            c.nhs_number = Some(admission.nhs_number);
+            return c;
+        }
+    };
     let (items, shared) = audit_items(ex, &decisions);
     Conversion {
         status: Status::Converted,

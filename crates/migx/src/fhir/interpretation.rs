@@ -3,7 +3,8 @@
 //! (GP2GP's own OID, HL7 v2 table 0078 in GP Connect STU3) is data:
 //! `policy/codes/interpretation.tsv`, each row with its public source.
 
-use serde_json::{json, Value as Json};
+use super::r4::{CodeableConcept, Coding};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -68,32 +69,34 @@ fn parse(text: &str) -> Result<Table, String> {
 }
 
 /// The v3 ObservationInterpretation coding for a source coding (already-v3 codings need none).
-pub fn v3_coding(system: &str, code: &str) -> Option<Json> {
+pub fn v3_coding(system: &str, code: &str) -> Option<Coding> {
     if system == V3_INTERPRETATION {
         return None;
     }
     table()
         .get(&(system.to_string(), code.to_string()))
-        .map(|(v3, display)| json!({ "system": V3_INTERPRETATION, "code": v3, "display": display }))
+        .map(|(v3, display)| Coding {
+            extension: Vec::new(),
+            system: Cow::Borrowed(V3_INTERPRETATION),
+            code: Cow::Owned(v3.clone()),
+            display: Some(Cow::Owned(display.clone())),
+        })
 }
 
 /// Add the v3 coding beside every mapped source coding of a CodeableConcept (kept first, so
 /// the receiver sees the standard code; the source coding stays for fidelity). Returns
 /// whether the concept now has a v3 coding (a flag without one is not written).
-pub fn add_v3(concept: &mut Json) -> bool {
-    let Some(codings) = concept.get_mut("coding").and_then(Json::as_array_mut) else {
+pub fn add_v3(concept: &mut CodeableConcept) -> bool {
+    let Some(codings) = concept.coding.as_mut() else {
         return false;
     };
-    let mut added: Vec<Json> = Vec::new();
+    let mut added: Vec<Coding> = Vec::new();
     for c in codings.iter() {
-        let (Some(s), Some(k)) = (c["system"].as_str(), c["code"].as_str()) else {
-            continue;
-        };
-        if let Some(v) = v3_coding(s, k) {
+        if let Some(v) = v3_coding(&c.system, &c.code) {
             let present = codings
                 .iter()
                 .chain(added.iter())
-                .any(|o| o["system"] == v["system"] && o["code"] == v["code"]);
+                .any(|o| o.system == v.system && o.code == v.code);
             if !present {
                 added.push(v);
             }
@@ -102,7 +105,7 @@ pub fn add_v3(concept: &mut Json) -> bool {
     for (k, v) in added.into_iter().enumerate() {
         codings.insert(k, v);
     }
-    codings.iter().any(|c| c["system"] == V3_INTERPRETATION)
+    codings.iter().any(|c| c.system == V3_INTERPRETATION)
 }
 
 #[cfg(test)]
@@ -129,18 +132,26 @@ mod tests {
 
     #[test]
     fn gp2gp_high_is_v3_h_and_the_source_coding_stays() {
-        let mut c =
-            json!({ "coding": [{ "system": "urn:oid:2.16.840.1.113883.2.1.6.5", "code": "HI" }] });
+        let coding = |system: &str, code: &str| Coding {
+            extension: Vec::new(),
+            system: system.to_string().into(),
+            code: code.to_string().into(),
+            display: None,
+        };
+        let mut c = CodeableConcept::of(vec![coding("urn:oid:2.16.840.1.113883.2.1.6.5", "HI")]);
         assert!(add_v3(&mut c));
-        assert_eq!(c["coding"][0]["system"], V3_INTERPRETATION);
-        assert_eq!(c["coding"][0]["code"], "H");
-        assert_eq!(c["coding"][1]["code"], "HI");
+        assert_eq!(c.codings()[0].system, V3_INTERPRETATION);
+        assert_eq!(c.codings()[0].code, "H");
+        assert_eq!(c.codings()[1].code, "HI");
         // Unknown flags and v3 codings are left alone.
-        let mut u = json!({ "coding": [{ "system": V3_INTERPRETATION, "code": "H" }, { "system": "urn:oid:1.2.3", "code": "ZZ" }] });
+        let mut u = CodeableConcept::of(vec![
+            coding(V3_INTERPRETATION, "H"),
+            coding("urn:oid:1.2.3", "ZZ"),
+        ]);
         let before = u.clone();
         assert!(add_v3(&mut u));
         assert_eq!(u, before);
-        let mut local = json!({ "coding": [{ "system": "urn:oid:1.2.3", "code": "ZZ" }] });
+        let mut local = CodeableConcept::of(vec![coding("urn:oid:1.2.3", "ZZ")]);
         assert!(!add_v3(&mut local), "an unmapped flag has no v3 coding");
     }
 }

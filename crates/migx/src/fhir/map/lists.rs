@@ -8,8 +8,13 @@
 //! that says what happened (`withheld` or `unavailable`), never `no-content-recorded`.
 //! `docs/uk-core.md` lists the UK Core rules relied on.
 
+use super::urn;
+use crate::fhir::r4::consent::ProvenanceEntity;
+use crate::fhir::r4::{
+    CodeableConcept, Coding, Extension, ExtensionValue, List, ListEntry, Meta, Reference, Resource,
+};
+use crate::fhir::{ReleaseContext, SNOMED};
 use crate::policy::decide::{Category, Decisions, Outcome, WithheldReason};
-use serde_json::{json, Value as Json};
 
 /// Extension carrying a List warning (`Extension-UKCore-ListWarningCode`).
 pub const LIST_WARNING_URL: &str =
@@ -105,28 +110,37 @@ pub const INCOMPLETE_DISPLAY: &str = "incomplete: items were withheld whose cate
 
 /// The Bundle's security label when it is incomplete: HL7 `REDACTED` (information removed),
 /// in `Bundle.meta.security`, which every receiver reads with the Bundle.
-pub fn incomplete_label() -> Json {
-    json!({ "system": V3_OBSERVATION_VALUE, "code": "REDACTED", "display": "redacted" })
+pub fn incomplete_label() -> Coding {
+    Coding::displayed(V3_OBSERVATION_VALUE, "REDACTED", "redacted")
 }
 
 /// The Provenance entity of an incomplete bundle (role `removal`: removed from the target).
-pub fn incomplete_entity() -> Json {
-    json!({ "role": "removal", "what": { "display": INCOMPLETE_DISPLAY } })
+pub fn incomplete_entity() -> ProvenanceEntity {
+    ProvenanceEntity {
+        role: "removal",
+        what: Reference::display(INCOMPLETE_DISPLAY),
+    }
 }
 
 /// The List warning extension: items of the category were withheld.
-pub fn warning_extension() -> Json {
-    json!({
-        "url": LIST_WARNING_URL,
-        "valueCodeableConcept": {
-            "coding": [{ "system": LIST_WARNING_SYSTEM, "code": "confidential-items", "display": "Confidential Items" }],
-            "text": "Items withheld under the data-sharing policy: this list is incomplete"
-        }
-    })
+pub fn warning_extension() -> Extension {
+    Extension::value(
+        LIST_WARNING_URL,
+        ExtensionValue::CodeableConcept(CodeableConcept {
+            coding: Some(vec![Coding::displayed(
+                LIST_WARNING_SYSTEM,
+                "confidential-items",
+                "Confidential Items",
+            )]),
+            text: Some(
+                "Items withheld under the data-sharing policy: this list is incomplete".into(),
+            ),
+        }),
+    )
 }
 
 /// The `emptyReason` of an empty List.
-pub fn empty_reason(w: Withholding) -> Json {
+pub fn empty_reason(w: Withholding) -> CodeableConcept {
     let (system, code, display) = if w.by_policy > 0 {
         (EMPTY_REASON_SYSTEM, "withheld", "Information Withheld")
     } else if w.unusable > 0 {
@@ -138,13 +152,16 @@ pub fn empty_reason(w: Withholding) -> Json {
             "No Content Recorded",
         )
     };
-    json!({ "coding": [{ "system": system, "code": code, "display": display }] })
+    CodeableConcept::one(Coding::displayed(system, code, display))
 }
 
 /// The UK Core List code of a category (UKCore-ListCode, SNOMED CT), where one exists;
 /// otherwise the title as text.
-pub fn list_code(c: Category) -> Json {
-    let sct = |code: &str, display: &str| json!({ "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }], "text": list_title(c) });
+pub fn list_code(c: Category) -> CodeableConcept {
+    let sct = |code, display| CodeableConcept {
+        coding: Some(vec![Coding::displayed(SNOMED, code, display)]),
+        text: Some(list_title(c).into()),
+    };
     match c {
         Category::Problems => sct("717711000000103", "Problems"),
         Category::Diagnoses => sct("887161000000102", "Diagnoses"),
@@ -152,8 +169,47 @@ pub fn list_code(c: Category) -> Json {
         Category::Allergies => sct("886921000000105", "Allergies and adverse reactions"),
         Category::Investigations => sct("887191000000108", "Investigations and results"),
         Category::Procedures => sct("887171000000109", "Procedures"),
-        Category::Tests | Category::RisksWarnings => json!({ "text": list_title(c) }),
+        Category::Tests | Category::RisksWarnings => CodeableConcept {
+            coding: None,
+            text: Some(list_title(c).into()),
+        },
     }
+}
+
+/// The List of one category: its members (resource ids, in document order), the warning
+/// when something of the category was withheld outside its scope, and the reason when empty.
+pub(super) fn list(
+    id: String,
+    cat: Category,
+    members: &[&str],
+    withheld: Withholding,
+    patient_ref: &str,
+    rc: &ReleaseContext<'_>,
+) -> Resource {
+    let extension = if withheld.warns() {
+        vec![warning_extension()]
+    } else {
+        Vec::new()
+    };
+    let entry: Vec<ListEntry> = members
+        .iter()
+        .map(|id| ListEntry {
+            item: Reference::to(urn(id)),
+        })
+        .collect();
+    Resource::List(Box::new(List {
+        id,
+        meta: Meta::ukcore("List"),
+        extension,
+        status: "current",
+        mode: "snapshot",
+        title: list_title(cat),
+        code: list_code(cat),
+        subject: Reference::to(patient_ref),
+        date: rc.as_of.fhir_instant(),
+        empty_reason: entry.is_empty().then(|| empty_reason(withheld)),
+        entry,
+    }))
 }
 
 /// The List title of a category.
@@ -201,7 +257,7 @@ mod tests {
                 }]);
                 let w = withholding(&d)[cat as usize];
                 assert_eq!(w.warns(), !r.is_scope(), "{cat:?} {r:?}");
-                let code = empty_reason(w)["coding"][0]["code"].clone();
+                let code = empty_reason(w).codings()[0].code.clone();
                 if r.is_scope() {
                     assert_eq!(code, "no-content-recorded", "{cat:?} {r:?}");
                 } else {
@@ -244,25 +300,78 @@ mod tests {
             by_policy: 1,
             unusable: 3,
         };
-        assert_eq!(empty_reason(w)["coding"][0]["code"], "withheld");
+        assert_eq!(empty_reason(w).codings()[0].code, "withheld");
         let w = Withholding {
             by_policy: 0,
             unusable: 1,
         };
-        assert_eq!(empty_reason(w)["coding"][0]["code"], "unavailable");
+        assert_eq!(empty_reason(w).codings()[0].code, "unavailable");
         assert_eq!(
-            empty_reason(Withholding::default())["coding"][0]["system"],
+            empty_reason(Withholding::default()).codings()[0].system,
             UKCORE_EMPTY_REASON_SYSTEM
         );
     }
 
     #[test]
     fn warning_is_a_codeable_concept_from_the_uk_core_code_system() {
-        let e = warning_extension();
+        let e = serde_json::to_value(warning_extension()).unwrap();
         assert!(e.get("valueCode").is_none());
         assert_eq!(
             e["valueCodeableConcept"]["coding"][0]["system"],
             LIST_WARNING_SYSTEM
         );
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use crate::fhir::map::testing::{context, json};
+
+    #[test]
+    fn a_list_names_its_members_or_says_why_it_is_empty() {
+        context(|rc| {
+            let full = json(&list(
+                "l".into(),
+                Category::Problems,
+                &["a", "b"],
+                Withholding::default(),
+                "urn:uuid:p",
+                rc,
+            ));
+            let keys: Vec<&String> = full.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                [
+                    "resourceType",
+                    "id",
+                    "meta",
+                    "status",
+                    "mode",
+                    "title",
+                    "code",
+                    "subject",
+                    "date",
+                    "entry"
+                ]
+            );
+            assert_eq!(full["entry"][1]["item"]["reference"], "urn:uuid:b");
+            let withheld = Withholding {
+                by_policy: 1,
+                unusable: 0,
+            };
+            let empty = json(&list(
+                "l".into(),
+                Category::Tests,
+                &[],
+                withheld,
+                "urn:uuid:p",
+                rc,
+            ));
+            assert_eq!(empty["extension"][0]["url"], LIST_WARNING_URL);
+            assert_eq!(empty["emptyReason"]["coding"][0]["code"], "withheld");
+            assert!(empty.get("entry").is_none());
+            assert_eq!(empty["code"], serde_json::json!({ "text": "Recent tests" }));
+        });
     }
 }

@@ -1,0 +1,531 @@
+//! The mapping: one module per source construct, each turning what the policy decided into
+//! typed R4 resources ([`crate::fhir::r4`]), and [`build_bundle`], which assembles them.
+//! Mappers decide nothing: what is shared, in which category, under which label, with which
+//! codings (the screen), is decided in [`crate::policy`] before mapping.
+
+mod allergy;
+mod condition;
+mod consent;
+mod flag;
+pub mod lists;
+mod medication;
+mod observation;
+mod organizations;
+mod patient;
+mod procedure;
+mod provenance;
+mod report;
+mod staff;
+
+use super::ids::{derived_uuid, source_uuid};
+use super::r4::{
+    Base, Bundle, BundleEntry, CodeableConcept, Coding, Decimal, Extension, ExtensionValue,
+    Identifier, Meta, Quantity, Reference, Resource,
+};
+use super::{ReleaseContext, SCT_DESC_ID_URL, URI_SYSTEM, V3_ACT_CODE};
+use crate::codes::Coding as SourceCoding;
+use crate::ehr::model::{Extract, Item};
+use crate::policy::decide::{Category, Decisions, Outcome, Role};
+use crate::policy::detail::{KnownUnit, UCUM_SYSTEM};
+use crate::policy::screen::{self, ScreenedCoding};
+use crate::policy::Policy;
+use staff::Staff;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Build the released Bundle.
+pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Bundle {
+    let key = ex
+        .message_id
+        .clone()
+        .unwrap_or_else(|| format!("sha256:{}", rc.source_sha256));
+    let patient_id = derived_uuid(&["patient", &key]);
+    let practice_id = derived_uuid(&["practice", &key]);
+    let requester_id = derived_uuid(&["requester", &key, &rc.consent.requester_ods]);
+    let consent_id = derived_uuid(&["consent", &key, &rc.consent.requester_ods]);
+    let provenance_id = derived_uuid(&["provenance", &key]);
+    let bundle_id = derived_uuid(&["bundle", &key, &rc.consent.requester_ods]);
+    let m = Mapper::new(ex, d, rc.policy, &key, &patient_id, &practice_id);
+
+    // Clinical resources per category, in document order, each with whether its category
+    // List names it.
+    let mut per_cat: Vec<Vec<(Resource, bool)>> = vec![Vec::new(); Category::ALL.len()];
+    for (i, dec) in d.items.iter().enumerate() {
+        let Outcome::Shared(role) = dec.outcome else {
+            continue;
+        };
+        let Some(cat) = dec.category else { continue };
+        per_cat[cat as usize].extend(m.map(i, role, cat));
+    }
+
+    let mut entries: Vec<BundleEntry> = Vec::new();
+    let mut targets: Vec<String> = Vec::new();
+    let push = |entries: &mut Vec<BundleEntry>, targets: &mut Vec<String>, r: Resource| {
+        let full_url = urn(r.id());
+        targets.push(full_url.clone());
+        entries.push(BundleEntry {
+            full_url,
+            resource: r,
+        });
+    };
+
+    push(
+        &mut entries,
+        &mut targets,
+        patient::patient(&patient_id, &practice_id, rc),
+    );
+    push(
+        &mut entries,
+        &mut targets,
+        organizations::practice(&practice_id, ex),
+    );
+    push(
+        &mut entries,
+        &mut targets,
+        organizations::requester(&requester_id, rc),
+    );
+    push(
+        &mut entries,
+        &mut targets,
+        consent::consent(&consent_id, &patient_id, &requester_id, rc),
+    );
+
+    let withholding = lists::withholding(d);
+    for cat in Category::ALL {
+        let members: Vec<&str> = per_cat[cat as usize]
+            .iter()
+            .filter(|(_, member)| *member)
+            .map(|(r, _)| r.id())
+            .collect();
+        let list_id = derived_uuid(&["list", &key, cat.as_str()]);
+        let list = lists::list(
+            list_id,
+            cat,
+            &members,
+            withholding[cat as usize],
+            &urn(&patient_id),
+            rc,
+        );
+        push(&mut entries, &mut targets, list);
+    }
+    for slot in per_cat {
+        for (r, _) in slot {
+            push(&mut entries, &mut targets, r);
+        }
+    }
+    // The staff the shared resources refer to, once each, after them.
+    for r in m.staff.take().resources {
+        push(&mut entries, &mut targets, r);
+    }
+    // Items withheld whose category could not be known: no List can warn about them, so the
+    // whole Bundle is marked incomplete (its security label, and a removal in the Provenance).
+    let incomplete = !lists::uncategorised(d).is_empty();
+    let provenance = provenance::provenance(
+        &provenance_id,
+        targets,
+        ex,
+        rc,
+        &urn(&practice_id),
+        incomplete,
+    );
+    // Provenance sits after the Consent (index 4), before the lists.
+    entries.insert(
+        4,
+        BundleEntry {
+            full_url: urn(&provenance_id),
+            resource: provenance,
+        },
+    );
+
+    let mut meta = Meta::ukcore("Bundle");
+    if incomplete {
+        meta.security.push(lists::incomplete_label());
+    }
+    Bundle {
+        resource_type: "Bundle",
+        id: bundle_id,
+        meta,
+        r#type: "collection",
+        timestamp: rc.as_of.fhir_instant(),
+        entry: entries,
+    }
+}
+
+/// `urn:uuid:<id>`, the `fullUrl` of a bundle entry.
+pub(crate) fn urn(id: &str) -> String {
+    format!("urn:uuid:{id}")
+}
+
+/// What maps one extract's shared items: the extract, its decisions and what is found once
+/// for all of them.
+struct Mapper<'a> {
+    ex: &'a Extract,
+    d: &'a Decisions,
+    policy: &'a Policy,
+    patient_ref: String,
+    /// Report -> its top-level shared results and groups, found in one pass.
+    report_results: HashMap<usize, Vec<usize>>,
+    /// Authorisation source id -> every issue made under it in the source, in one pass.
+    source_issues: HashMap<&'a str, Vec<usize>>,
+    /// Shared problem -> the other shared problems the source relates it to, either way.
+    problem_links: HashMap<usize, Vec<usize>>,
+    /// The bundle's key (source message id), for derived resource ids.
+    key: String,
+    /// Reference to the practice Organization (a staff organisation with the practice's
+    /// ODS code is that one).
+    practice_ref: String,
+    /// Staff resources written so far, filled as shared items refer to them.
+    staff: RefCell<Staff>,
+}
+
+impl<'a> Mapper<'a> {
+    fn new(
+        ex: &'a Extract,
+        d: &'a Decisions,
+        policy: &'a Policy,
+        key: &str,
+        patient_id: &str,
+        practice_id: &str,
+    ) -> Mapper<'a> {
+        Mapper {
+            ex,
+            d,
+            policy,
+            patient_ref: urn(patient_id),
+            report_results: report::report_results(ex, d),
+            source_issues: medication::source_issues(ex),
+            problem_links: condition::problem_links(ex, d),
+            key: key.to_string(),
+            practice_ref: urn(practice_id),
+            staff: RefCell::new(Staff::default()),
+        }
+    }
+
+    fn item(&self, i: usize) -> &'a Item {
+        &self.ex.items[i]
+    }
+
+    /// The reference to the patient.
+    fn patient(&self) -> Reference {
+        Reference::to(self.patient_ref.clone())
+    }
+
+    /// The reference to the resource of shared item `i`.
+    fn item_ref(&self, i: usize) -> Reference {
+        Reference::to(urn(&source_uuid(&self.item(i).id)))
+    }
+
+    /// Resources for one shared item (a medication gives several), each with whether the
+    /// category List names it (results inside a report or group, and the plan and issues
+    /// of a medication, hang off their parent instead).
+    fn map(&self, i: usize, role: Role, cat: Category) -> Vec<(Resource, bool)> {
+        let one = |r: Resource| vec![(r, true)];
+        match role {
+            Role::Problem { named } => one(self.problem(i, named)),
+            Role::Diagnosis => one(self.diagnosis(i)),
+            Role::Procedure => one(self.procedure(i)),
+            Role::Flag => one(self.flag(i)),
+            Role::Allergy { observation } => one(self.allergy(i, observation)),
+            Role::Medication { authorise } => self
+                .medication(i, authorise)
+                .into_iter()
+                .enumerate()
+                .map(|(k, r)| (r, k == 0))
+                .collect(),
+            Role::Report => one(self.report(i)),
+            Role::ResultGroup { report } => {
+                let member = report.is_none() && !self.in_group(i);
+                vec![(self.group(i, cat), member)]
+            }
+            Role::Result { group } => vec![(self.result(i, cat), group.is_none())],
+        }
+    }
+
+    /// Whether item `i` sits in a shared group of results.
+    fn in_group(&self, i: usize) -> bool {
+        self.item(i).parent.is_some_and(|p| {
+            matches!(
+                self.d.items[p].outcome,
+                Outcome::Shared(Role::ResultGroup { .. })
+            )
+        })
+    }
+
+    /// `id`, `meta` and `identifier` of the resource of item `i`, with the `NOPAT` label
+    /// when the policy decided the item is shared under one.
+    fn base(&self, ty: &str, i: usize) -> Base {
+        let id = source_uuid(&self.item(i).id);
+        let mut meta = Meta::ukcore(ty);
+        // Label what a restricting code covers when the policy labels instead of dropping
+        // (NOSCRUB, say, restricts nothing).
+        if self.d.labelled(i) {
+            meta.security.push(Coding::fixed(V3_ACT_CODE, "NOPAT"));
+        }
+        let identifier = vec![Identifier::new(URI_SYSTEM, urn(&id))];
+        Base {
+            id,
+            meta,
+            identifier,
+        }
+    }
+
+    /// The codings of `codes` that pass the screen, as a concept.
+    fn concept(&self, codes: &[SourceCoding]) -> CodeableConcept {
+        concept(self.policy, codes)
+    }
+
+    /// The concept of `codes` when any of them passes the screen.
+    fn concept_if_any(&self, codes: &[SourceCoding]) -> Option<CodeableConcept> {
+        let screened = screen::shareable(self.policy, codes);
+        (!screened.is_empty()).then(|| concept_of(&screened))
+    }
+}
+
+/// A FHIR Quantity from a decimal string, with its unit when the policy's unit list knows
+/// it (and UCUM `system`/`code` when the list gives one); `None` when the value is not a
+/// plain number.
+fn quantity(value: &str, unit: Option<KnownUnit<'_>>) -> Option<Quantity> {
+    let value = Decimal::parse(value)?;
+    let (unit, system, code) = match unit {
+        Some(u) => (
+            Some(u.text.to_string()),
+            u.ucum.map(|_| UCUM_SYSTEM),
+            u.ucum.map(str::to_string),
+        ),
+        None => (None, None, None),
+    };
+    Some(Quantity {
+        value,
+        unit,
+        system,
+        code,
+    })
+}
+
+/// One screened coding as FHIR. A resolved description id is emitted as its concept id,
+/// with the description id kept in the core `coding-sctdescid` extension.
+fn coding(c: &ScreenedCoding) -> Coding {
+    let extension = c
+        .description_id()
+        .map(|d| Extension::value(SCT_DESC_ID_URL, ExtensionValue::Id(d.to_string())))
+        .into_iter()
+        .collect();
+    Coding {
+        extension,
+        system: Cow::Owned(c.system().to_string()),
+        code: Cow::Owned(c.code().to_string()),
+        display: c.display().map(|d| Cow::Owned(d.to_string())),
+    }
+}
+
+/// A CodeableConcept of the codings that pass the screen (see [`screen::shareable`]): the
+/// only way a source coding reaches a bundle.
+pub fn concept(policy: &Policy, codes: &[SourceCoding]) -> CodeableConcept {
+    concept_of(&screen::shareable(policy, codes))
+}
+
+/// A CodeableConcept from screened codings.
+pub fn concept_of(codes: &[ScreenedCoding]) -> CodeableConcept {
+    CodeableConcept::of(codes.iter().map(coding).collect())
+}
+
+/// The profile URL of a UK Core resource type (for the tests of the mapper modules).
+#[cfg(test)]
+fn profile(ty: &str) -> String {
+    format!("{}{ty}", crate::fhir::UKCORE)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A tiny extract, decided by the real policy, for the mapper modules' tests.
+
+    use super::*;
+    use crate::codes::CodeSystem;
+    use crate::ehr::model::{DateField, Element, Item};
+    use crate::ehr::ts::Ts;
+    use crate::policy::decide::decide;
+
+    /// The embedded default policy.
+    pub(crate) fn policy() -> Policy {
+        Policy::embedded_default().expect("the embedded policy loads")
+    }
+
+    /// The time decisions are judged at.
+    pub(crate) fn as_of() -> Ts {
+        Ts::parse("20260101").expect("a valid timestamp")
+    }
+
+    /// A SNOMED CT coding.
+    pub(crate) fn sct(code: &str) -> SourceCoding {
+        SourceCoding::new(CodeSystem::Snomed, code.to_string())
+    }
+
+    /// A Read v2 coding.
+    pub(crate) fn read(code: &str) -> SourceCoding {
+        SourceCoding::new(CodeSystem::ReadV2, code.to_string())
+    }
+
+    /// An item with an id, an element, a code and a recorded date.
+    pub(crate) fn item(id: &str, element: Element, codes: Vec<SourceCoding>) -> Item {
+        Item {
+            id: id.to_string(),
+            element: Some(element),
+            codes,
+            availability: DateField::Value(Ts::parse("20250601").expect("a valid timestamp")),
+            ..Item::default()
+        }
+    }
+
+    /// The extract of `items` (linked as `parent`/`children` say) and its decisions.
+    pub(crate) fn decided(items: Vec<Item>, policy: &Policy) -> (Extract, Decisions) {
+        let mut ex = Extract {
+            items,
+            message_id: Some("m".into()),
+            ..Extract::default()
+        };
+        ex.finish();
+        let d = decide(&ex, policy, as_of());
+        (ex, d)
+    }
+
+    /// The resources the mapper makes of every shared item, in document order.
+    pub(crate) fn mapped(ex: &Extract, d: &Decisions, policy: &Policy) -> Vec<(Resource, bool)> {
+        let m = Mapper::new(ex, d, policy, "m", "patient", "practice");
+        let mut out = Vec::new();
+        for (i, dec) in d.items.iter().enumerate() {
+            if let (Outcome::Shared(role), Some(cat)) = (dec.outcome, dec.category) {
+                out.extend(m.map(i, role, cat));
+            }
+        }
+        out
+    }
+
+    /// Run `f` with a release context: an operator-asserted permit from Y02345 for direct
+    /// care, under the embedded policy.
+    pub(crate) fn context(f: impl FnOnce(&ReleaseContext<'_>)) {
+        use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord};
+        let p = policy();
+        let consent = ConsentRecord {
+            decision: ConsentDecision::Permit,
+            recorded_at: None,
+            requester_ods: "Y02345".into(),
+            requester_name: None,
+            requester_person: None,
+            purpose: "TREAT".into(),
+            origin: ConsentOrigin::OperatorAssertion,
+        };
+        let exclusion = p.exclusion_basis(true);
+        let rc = ReleaseContext {
+            nhs_number: "9434765919",
+            consent: &consent,
+            consent_valid_until: None,
+            as_of: as_of(),
+            source_sha256: "00",
+            policy: &p,
+            run_permitted_requesters: &[],
+            exclusion: &exclusion,
+        };
+        f(&rc);
+    }
+
+    /// The serialised JSON of a resource.
+    pub(crate) fn json(r: &Resource) -> serde_json::Value {
+        serde_json::to_value(r).expect("a resource serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn a_base_carries_the_profile_the_source_id_and_a_label_only_when_decided() {
+        let p = policy();
+        let id = "8f3b744a-93d9-433c-8d46-6ef68ac95052";
+        let (ex, d) = decided(
+            vec![item(
+                id,
+                crate::ehr::model::Element::ObservationStatement,
+                vec![sct("27113001")],
+            )],
+            &p,
+        );
+        let m = Mapper::new(&ex, &d, &p, "m", "patient", "practice");
+        let b = m.base("Observation", 0);
+        assert_eq!(b.id, id);
+        assert_eq!(b.meta.profile, vec![profile("Observation")]);
+        assert!(b.meta.security.is_empty());
+        assert_eq!(b.identifier[0].value, format!("urn:uuid:{id}"));
+        assert_eq!(b.identifier[0].system, URI_SYSTEM);
+    }
+
+    /// The bundle's fixed frame: Patient, practice, requester, Consent, Provenance, then one
+    /// List per category; the Provenance targets every other entry.
+    #[test]
+    fn a_bundle_is_its_frame_then_its_lists_and_the_provenance_targets_the_rest() {
+        let p = policy();
+        let (ex, d) = decided(
+            vec![item(
+                "x1",
+                crate::ehr::model::Element::ObservationStatement,
+                vec![sct("80146002")],
+            )],
+            &p,
+        );
+        context(|rc| {
+            let b = build_bundle(&ex, &d, rc);
+            let types: Vec<&str> = b.entry.iter().map(|e| e.resource.resource_type()).collect();
+            let lists = Category::ALL.len();
+            assert_eq!(
+                types[..5],
+                [
+                    "Patient",
+                    "Organization",
+                    "Organization",
+                    "Consent",
+                    "Provenance"
+                ]
+            );
+            assert!(types[5..5 + lists].iter().all(|t| *t == "List"));
+            assert_eq!(types[5 + lists..], ["Procedure"]);
+            for e in &b.entry {
+                assert_eq!(e.full_url, urn(e.resource.id()));
+            }
+            let Resource::Provenance(prov) = &b.entry[4].resource else {
+                panic!("no Provenance at index 4");
+            };
+            let targets: Vec<&str> = prov
+                .target
+                .iter()
+                .filter_map(|t| t.reference.as_deref())
+                .collect();
+            let others: Vec<&str> = b
+                .entry
+                .iter()
+                .filter(|e| e.resource.resource_type() != "Provenance")
+                .map(|e| e.full_url.as_str())
+                .collect();
+            assert_eq!(targets, others);
+            assert_eq!(b.full_url_of("Patient"), Some(b.entry[0].full_url.as_str()));
+            assert!(b.meta.security.is_empty());
+        });
+    }
+
+    #[test]
+    fn quantities_keep_integers_and_take_only_known_units() {
+        let q = quantity("5", None).unwrap();
+        assert_eq!(serde_json::to_string(&q).unwrap(), r#"{"value":5}"#);
+        let known = KnownUnit {
+            text: "mmol/L",
+            ucum: Some("mmol/L"),
+        };
+        let q = quantity("5.5", Some(known)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&q).unwrap(),
+            r#"{"value":5.5,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}"#
+        );
+        assert!(quantity("five", None).is_none());
+    }
+}
