@@ -328,7 +328,10 @@ mod tests {
             "unknown"
         );
         // The last issue date is the statement's last element.
-        assert_eq!(ms.as_object().unwrap().keys().next_back().unwrap(), "extension");
+        assert_eq!(
+            ms.as_object().unwrap().keys().next_back().unwrap(),
+            "extension"
+        );
         assert_eq!(ms["extension"][0]["url"], LAST_ISSUE_DATE_URL);
     }
 

@@ -201,7 +201,10 @@ mod tests {
         };
         assert!(member);
         assert_eq!(g["hasMember"].as_array().unwrap().len(), 2);
-        assert_eq!(g.as_object().unwrap().keys().next_back().unwrap(), "hasMember");
+        assert_eq!(
+            g.as_object().unwrap().keys().next_back().unwrap(),
+            "hasMember"
+        );
         let results: Vec<bool> = out
             .iter()
             .filter(|(r, _)| json(r).get("valueQuantity").is_some())
