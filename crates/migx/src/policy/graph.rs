@@ -361,7 +361,9 @@ mod tests {
     }
 
     #[test]
-    fn a_long_chain_is_linear() {
+    fn a_long_chain_is_reached_to_its_end() {
+        // Linear time is the bench's claim (`benches/limits.py`, the chain cases); here,
+        // only that a code reaches the end of a 200,000-long containment chain.
         let n: usize = 200_000;
         let mut ex = Extract {
             items: (0..n)
@@ -377,9 +379,237 @@ mod tests {
         };
         ex.items[0].confidentiality = vec!["NOPAT".into()];
         ex.finish();
-        let t = std::time::Instant::now();
         let r = confidentiality(&ex, &policy());
-        assert!(r.iter().all(Option::is_some));
-        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        assert!(r
+            .iter()
+            .all(|r| r.is_some_and(|r| r.action == ConfidentialityAction::Drop)));
+    }
+
+    /// The default policy with restricting codes labelled instead of withheld.
+    fn labelling_policy() -> Policy {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policy");
+        let text = std::fs::read_to_string(format!("{dir}/default.json")).expect("policy");
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
+        v["confidentiality"]["handling"] = serde_json::Value::from("label");
+        Policy::from_json_str(&v.to_string(), "label test", dir).expect("labelling policy")
+    }
+
+    fn dropped(r: &[Option<Reach>], i: usize) -> bool {
+        r[i].is_some_and(|r| r.action == ConfidentialityAction::Drop)
+    }
+
+    #[test]
+    fn every_further_placement_covers_what_it_holds() {
+        // `also_in`: an item placed in a second consultation (GP Connect) is covered by that
+        // placement's code, and by nothing else.
+        let mut ex = Extract {
+            items: vec![
+                item("first", Element::EhrComposition, None),
+                item("second", Element::EhrComposition, None),
+                item("obs", Element::ObservationStatement, Some(0)),
+                item("other", Element::ObservationStatement, Some(0)),
+            ],
+            ..Extract::default()
+        };
+        ex.items[2].also_in = vec![1];
+        ex.items[1].confidentiality = vec!["NOPAT".into()];
+        ex.finish();
+        let r = confidentiality(&ex, &policy());
+        assert!(
+            dropped(&r, 2),
+            "the second placement's code covers the item"
+        );
+        assert_eq!(r[2].map(|r| r.origin.construct), Some("ehrComposition"));
+        assert!(
+            !dropped(&r, 0) && !dropped(&r, 3),
+            "nothing else is covered"
+        );
+    }
+
+    #[test]
+    fn a_problem_and_the_resource_its_meaning_is_read_from_cover_each_other() {
+        // `depends_on` (GP Connect `actualProblem`), in both directions.
+        for restricted in [0, 1] {
+            let mut ex = Extract {
+                items: vec![
+                    item("problem", Element::LinkSet, None),
+                    item("meaning", Element::ObservationStatement, None),
+                    item("unrelated", Element::ObservationStatement, None),
+                ],
+                ..Extract::default()
+            };
+            ex.items[0].depends_on = vec![1];
+            ex.items[restricted].confidentiality = vec!["NOPAT".into()];
+            ex.finish();
+            let r = confidentiality(&ex, &policy());
+            assert!(
+                dropped(&r, 0) && dropped(&r, 1),
+                "code on item {restricted}"
+            );
+            assert!(!dropped(&r, 2));
+        }
+    }
+
+    fn allergy(ex: &mut Extract) {
+        ex.items[0].codes = vec![crate::codes::Coding {
+            system: crate::codes::CodeSystem::ReadV2,
+            code: "14L..".into(),
+            display: None,
+        }];
+    }
+
+    #[test]
+    fn an_allergens_code_covers_its_allergy_and_no_other_compound() {
+        // The allergen is the first ObservationStatement of an allergy-header compound (a
+        // plan statement before it is not the allergen); only an allergy header is covered
+        // by its allergen's code, and only by the allergen's.
+        let build = |header: bool, restricted: usize| {
+            let mut ex = Extract {
+                items: vec![
+                    item("compound", Element::CompoundStatement, None),
+                    item("plan", Element::PlanStatement, Some(0)),
+                    item("allergen", Element::ObservationStatement, Some(0)),
+                    item("second", Element::ObservationStatement, Some(0)),
+                ],
+                ..Extract::default()
+            };
+            if header {
+                allergy(&mut ex);
+            }
+            ex.items[restricted].confidentiality = vec!["NOPAT".into()];
+            ex.finish();
+            confidentiality(&ex, &policy())
+        };
+        let r = build(true, 2);
+        assert!(dropped(&r, 0), "the allergen's code covers the allergy");
+        assert_eq!(
+            r[0].map(|r| r.origin.construct),
+            Some("ObservationStatement")
+        );
+        assert!(
+            dropped(&r, 1) && dropped(&r, 3),
+            "and, through it, all it contains"
+        );
+        for restricted in [1, 3] {
+            let r = build(true, restricted);
+            assert!(!dropped(&r, 0), "item {restricted} is not the allergen");
+        }
+        let r = build(false, 2);
+        assert!(
+            !dropped(&r, 0),
+            "a compound that is no allergy is not covered"
+        );
+    }
+
+    #[test]
+    fn a_record_level_label_labels_every_item_and_an_items_label_only_its_own() {
+        let p = labelling_policy();
+        let mut ex = Extract {
+            items: vec![
+                item("a", Element::ObservationStatement, None),
+                item("b", Element::ObservationStatement, None),
+            ],
+            record_confidentiality: vec![("ehrFolder", "NOPAT".into())],
+            ..Extract::default()
+        };
+        ex.finish();
+        let r = confidentiality(&ex, &p);
+        assert!(r.iter().all(
+            |r| r.is_some_and(|r| r.action == ConfidentialityAction::Label
+                && r.origin
+                    == Origin {
+                        construct: "ehrFolder",
+                        own: false
+                    })
+        ));
+
+        ex.record_confidentiality.clear();
+        ex.items[0].confidentiality = vec!["NOPAT".into()];
+        let r = confidentiality(&ex, &p);
+        assert_eq!(r[0].map(|r| r.action), Some(ConfidentialityAction::Label));
+        assert!(r[0].is_some_and(|r| r.origin.own));
+        assert_eq!(r[1], None, "an unlabelled record labels nothing else");
+    }
+
+    #[test]
+    fn an_index_out_of_range_links_nothing() {
+        // The model's indices are the reader's; a bad one (one past the items, the first
+        // cover's node) must neither panic nor reach a node it does not name. Each case
+        // puts the bad index in one field of a restricted node (or names a restricted node
+        // by it) and checks the one item that would be reached through it.
+        const N: usize = 3;
+        fn list(codes: &[&str], items: Vec<usize>, owners: Vec<usize>) -> Cover {
+            Cover {
+                construct: "List",
+                codes: codes.iter().map(|c| c.to_string()).collect(),
+                items,
+                covers: vec![],
+                owners,
+            }
+        }
+        type Case = (&'static str, fn(&mut Extract), usize);
+        let cases: [Case; 5] = [
+            (
+                "Cover::items",
+                |ex| {
+                    ex.covers = vec![
+                        list(&[], vec![0], vec![]),
+                        list(&["NOPAT"], vec![N], vec![]),
+                    ]
+                },
+                0,
+            ),
+            (
+                "Cover::owners",
+                |ex| {
+                    ex.covers = vec![
+                        list(&["NOPAT"], vec![], vec![]),
+                        list(&[], vec![1], vec![N]),
+                    ]
+                },
+                1,
+            ),
+            (
+                "Cover::covers",
+                |ex| {
+                    let mut c = list(&["NOPAT"], vec![], vec![]);
+                    c.covers = vec![1];
+                    ex.covers = vec![c];
+                },
+                2,
+            ),
+            (
+                "Item::also_in",
+                |ex| {
+                    ex.covers = vec![list(&["NOPAT"], vec![], vec![])];
+                    ex.items[2].also_in = vec![N];
+                },
+                2,
+            ),
+            (
+                "Item::depends_on",
+                |ex| {
+                    ex.covers = vec![list(&["NOPAT"], vec![], vec![])];
+                    ex.items[2].depends_on = vec![N];
+                },
+                2,
+            ),
+        ];
+        for (field, edit, watched) in cases {
+            let mut ex = Extract {
+                items: (0..N)
+                    .map(|k| item(&format!("i{k}"), Element::ObservationStatement, None))
+                    .collect(),
+                ..Extract::default()
+            };
+            edit(&mut ex);
+            ex.finish();
+            let r = confidentiality(&ex, &policy());
+            assert_eq!(r.len(), N, "{field}");
+            assert!(
+                !dropped(&r, watched),
+                "{field}: a bad index reached item {watched}"
+            );
+        }
     }
 }
