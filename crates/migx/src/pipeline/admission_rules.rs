@@ -3,10 +3,16 @@
 //! sides, a missing recorded time in each origin, and requester matching that permits only
 //! the requesters named.
 
+use super::admission::consent_window;
+use super::convert::release;
 use super::*;
 use crate::consent::ConsentBook;
 use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord};
+use crate::ehr::model::{Element, Extract};
+use crate::ehr::ts::Ts;
+use crate::error::ErrorCode;
 use crate::policy::config::ConsentValidity;
+use crate::policy::decide::PatientWithheld;
 use crate::policy::Policy;
 use chrono::DateTime;
 use std::sync::Arc;

@@ -1,0 +1,173 @@
+//! The conversion of one read extract: admission, item decisions, FHIR mapping and
+//! validation chained in the order the data flows, and the audit records of what was not
+//! shared.
+
+use super::admission::{admit, Admission};
+use crate::ehr::model::{Element, Extract};
+use crate::error::{ErrorCode, InputError};
+use crate::fhir::r4::Bundle;
+use crate::fhir::{self, ReleaseContext};
+use crate::outcome::{AuditItem, Conversion, Status};
+use crate::policy::decide::{decide, Category, Decisions, Outcome, WithheldReason};
+use crate::settings::ConvertSettings;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// The FHIR mapping stage: the bundle of what `decisions` share, for an admitted patient.
+pub fn map_bundle(
+    ex: &Extract,
+    decisions: &Decisions,
+    admission: &Admission,
+    source_sha256: &str,
+    s: &ConvertSettings,
+) -> Bundle {
+    let exclusion = s.exclusion_basis();
+    let rc = ReleaseContext {
+        exclusion: &exclusion,
+        nhs_number: &admission.nhs_number,
+        consent: &admission.consent,
+        consent_valid_until: admission.consent_valid_until.clone(),
+        as_of: admission.as_of,
+        source_sha256,
+        policy: &s.policy,
+        run_permitted_requesters: &s.run_permitted_requesters,
+    };
+    fhir::build_bundle(ex, decisions, &rc)
+}
+
+/// The validation stage (when the settings ask for it): the bundle against the FHIR R4
+/// schema and migx's profile; a violation is migx's bug, and the input is rejected.
+pub fn check_bundle(bundle: &Bundle, s: &ConvertSettings) -> Result<(), InputError> {
+    if !s.validate {
+        return Ok(());
+    }
+    check_value(&bundle_value(bundle)?, s)
+}
+
+/// [`check_bundle`] of the bundle's JSON tree.
+fn check_value(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError> {
+    if !s.validate {
+        return Ok(());
+    }
+    let violations = crate::validate::validate_value(bundle, crate::validate::Profile::Migx);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let first: Vec<String> = violations
+        .iter()
+        .take(5)
+        .map(|v| format!("{} ({})", v.pointer, v.rule))
+        .collect();
+    Err(InputError::new(
+        ErrorCode::ValidationFailed,
+        format!(
+            "{} schema violation(s): {}",
+            violations.len(),
+            first.join("; ")
+        ),
+    ))
+}
+
+/// The bundle as a JSON tree (what the validator and, for now, the writers take).
+fn bundle_value(bundle: &Bundle) -> Result<Json, InputError> {
+    serde_json::to_value(bundle).map_err(|e| {
+        InputError::new(
+            ErrorCode::InternalError,
+            format!("the bundle does not serialise: {e}"),
+        )
+    })
+}
+
+/// Admission, item decisions, mapping and validation of one read extract: the stages in
+/// the order the data flows.
+pub(super) fn release(
+    ex: &Extract,
+    source_sha256: &str,
+    size: u64,
+    s: &ConvertSettings,
+) -> Conversion {
+    let admission = match admit(ex, size, s) {
+        Ok(a) => a,
+        Err(ended) => return *ended,
+    };
+    let decisions = decide(ex, &s.policy, admission.as_of);
+    let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
+    let bundle = match bundle_value(&bundle).and_then(|b| check_value(&b, s).map(|()| b)) {
+        Ok(b) => b,
+        Err(e) => {
+            let mut c = Conversion::rejected(e, size);
+            c.nhs_number = Some(admission.nhs_number);
+            return c;
+        }
+    };
+    let (items, shared) = audit_items(ex, &decisions);
+    Conversion {
+        status: Status::Converted,
+        withheld: None,
+        error: None,
+        bundle: Some(bundle),
+        items,
+        shared,
+        bytes: size,
+        nhs_number: Some(admission.nhs_number),
+        consent: Some(admission.consent),
+        as_of: Some(admission.as_of),
+    }
+}
+
+/// The id the audit and `explain` show for an item: the id its bundle resource has or would
+/// have ([`crate::fhir::ids::source_uuid`]: a source UUID as it is, anything else a UUID
+/// derived from it), never a raw non-UUID source id, which may hold an NHS number or text;
+/// `#<n>` (its position) for an item without an id.
+pub(super) fn audit_id(item: &crate::ehr::model::Item, i: usize) -> String {
+    if item.id.is_empty() {
+        format!("#{i}")
+    } else {
+        crate::fhir::ids::source_uuid(&item.id)
+    }
+}
+
+fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Category, usize>) {
+    let mut items = Vec::new();
+    let mut shared = BTreeMap::new();
+    for (i, dec) in d.items.iter().enumerate() {
+        let item = &ex.items[i];
+        let element = item.element.map(Element::name).unwrap_or("unknown");
+        match dec.outcome {
+            Outcome::Withheld(reason) => items.push(AuditItem {
+                source_id: audit_id(item, i),
+                element,
+                category: dec.category,
+                reason,
+                text_only: false,
+            }),
+            Outcome::Shared(_) => {
+                if let Some(c) = dec.category {
+                    *shared.entry(c).or_insert(0) += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for &i in &d.free_text_removed {
+        let item = &ex.items[i];
+        items.push(AuditItem {
+            source_id: audit_id(item, i),
+            element: item.element.map(Element::name).unwrap_or("unknown"),
+            category: d.items[i].category,
+            reason: WithheldReason::FreeText,
+            text_only: true,
+        });
+    }
+    // Record-level values dropped for their syntax (an ODS code carrying text).
+    for &field in &ex.record_text_removed {
+        items.push(AuditItem {
+            source_id: format!("#{field}"),
+            element: "Organization",
+            category: None,
+            reason: WithheldReason::FreeText,
+            text_only: true,
+        });
+    }
+    (items, shared)
+}
