@@ -1,0 +1,449 @@
+//! The Bundle and its references: every entry read once into [`Res`], the one index of
+//! `Type/id`, `fullUrl` and identifiers ([`Slot`]: one resource, or several that no
+//! reference may pick from), the one resolver of every FHIR reference form ([`Resolved`]),
+//! and the driver that emits each resource under its parent through the readers of the
+//! sibling files.
+
+use super::json::{all_codings, arr, has_text, ref_key, reference, str_at};
+use super::labels::security;
+use crate::codes::Coding;
+use crate::digest::is_uuid;
+use crate::ehr::model::{Element, Extract, Item};
+use crate::error::{ErrorCode, InputError};
+use serde_json::Value as Json;
+use std::collections::{HashMap, HashSet};
+
+/// Nesting of groups (report > specimen > battery > ...) and list trees beyond this is refused.
+pub(super) const MAX_NESTING: usize = 64;
+
+/// Resource types that carry no clinical statement of their own (administrative, or read as
+/// part of another resource).
+const STRUCTURAL_TYPES: [&str; 11] = [
+    "Patient",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Location",
+    "HealthcareService",
+    "List",
+    "Medication",
+    "MedicationStatement",
+    "Specimen",
+    "Device",
+];
+
+pub(super) struct Res<'a> {
+    pub(super) ty: &'a str,
+    pub(super) v: &'a Json,
+    /// Item id derived from the resource.
+    pub(super) id: String,
+}
+
+/// An index entry: one resource, or several (duplicate ids, ids differing only by case,
+/// shared fullUrls or identifiers), which no reference may pick from.
+#[derive(Debug, Clone)]
+enum Slot {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+fn add(map: &mut HashMap<String, Slot>, key: String, i: usize) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, Slot::One(i));
+        }
+        Some(Slot::One(j)) if *j == i => {}
+        Some(slot @ Slot::One(_)) => {
+            if let Slot::One(j) = *slot {
+                *slot = Slot::Many(vec![j, i]);
+            }
+        }
+        Some(Slot::Many(v)) => {
+            if v.last() != Some(&i) {
+                v.push(i);
+            }
+        }
+    }
+}
+
+/// What a FHIR `Reference` resolves to, in every form FHIR allows: `Type/id` (padded,
+/// any case, `_history`), absolute `http(s)://.../Type/id`, `urn:uuid:` / `urn:oid:` matched
+/// against `fullUrl`, `#id` of a contained resource, and `identifier` (system and value,
+/// or value alone).
+#[derive(Debug)]
+pub(super) enum Resolved<'a> {
+    /// No reference was given.
+    Absent,
+    /// One resource of the Bundle.
+    Found(usize),
+    /// A resource contained in the referring one.
+    Contained(&'a Json),
+    /// Several resources match: none is picked (fail closed).
+    Ambiguous(Vec<usize>),
+    /// A reference was given but matches nothing in the Bundle.
+    Missing,
+}
+
+pub(super) struct Reader<'a> {
+    pub(super) bundle: &'a Json,
+    pub(super) res: Vec<Res<'a>>,
+    /// `type/id`, `fullUrl` and its `type/id` (lowercase) -> resources.
+    index: HashMap<String, Slot>,
+    /// `system|value` and `|value` of every identifier (lowercase) -> resources.
+    idents: HashMap<String, Slot>,
+    /// Resources whose confidentiality depends on a reference that did not resolve to
+    /// exactly one resource: withheld as `unresolvable-reference`.
+    pub(super) unresolved: HashSet<usize>,
+    /// Resource -> every container placing it (reports, groups, panels, consultations),
+    /// beside the one it is emitted under: confidentiality follows each.
+    pub(super) placed_in: HashMap<usize, Vec<usize>>,
+    /// Resource -> its main item (composition, group, statement, medication statement).
+    pub(super) item_of: HashMap<usize, usize>,
+    /// Resource -> every item made from it.
+    pub(super) items_of: HashMap<usize, Vec<usize>>,
+    /// Resource -> the resource that contains it (report result, group member).
+    pub(super) owner: HashMap<usize, usize>,
+    /// Resource -> the Encounter it was recorded in.
+    pub(super) encounter_of: HashMap<usize, usize>,
+    /// Plan MedicationRequest -> GP Connect MedicationStatement based on it.
+    pub(super) statement_of_plan: HashMap<usize, usize>,
+    /// Encounter resource -> composition item.
+    pub(super) composition: HashMap<usize, usize>,
+    pub(super) emitted: HashSet<usize>,
+    /// The resource being emitted (its items are recorded in `items_of`).
+    pub(super) current: Option<usize>,
+    /// (problem item, List resource) for problems relating a list.
+    pub(super) related_lists: Vec<(usize, usize)>,
+    /// (Medication resource, MedicationRequest resource using it).
+    pub(super) medication_users: Vec<(usize, usize)>,
+    /// (item, resource) whose withholding withholds the item (a problem's `actualProblem`
+    /// when it is not read as the named statement itself).
+    pub(super) depends: Vec<(usize, usize)>,
+    /// Observations that own members (test groups inside reports).
+    pub(super) groups: HashSet<usize>,
+    /// Encounter resource -> the codings of its consultation list tree.
+    pub(super) list_codings: HashMap<usize, Vec<Coding>>,
+    pub(super) ex: Extract,
+}
+
+pub(super) fn nesting_error() -> InputError {
+    InputError::new(
+        ErrorCode::LimitExceeded,
+        format!("resources nested (groups, lists) deeper than {MAX_NESTING}"),
+    )
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(bundle: &'a Json) -> Self {
+        Reader {
+            bundle,
+            res: Vec::new(),
+            index: HashMap::new(),
+            idents: HashMap::new(),
+            unresolved: HashSet::new(),
+            placed_in: HashMap::new(),
+            item_of: HashMap::new(),
+            items_of: HashMap::new(),
+            owner: HashMap::new(),
+            encounter_of: HashMap::new(),
+            statement_of_plan: HashMap::new(),
+            composition: HashMap::new(),
+            emitted: HashSet::new(),
+            current: None,
+            related_lists: Vec::new(),
+            medication_users: Vec::new(),
+            depends: Vec::new(),
+            groups: HashSet::new(),
+            list_codings: HashMap::new(),
+            ex: Extract::default(),
+        }
+    }
+
+    /// Resolve a `Reference` made by resource `from` (the one reader of every form).
+    pub(super) fn resolve(&self, r: Option<&'a Json>, from: usize) -> Resolved<'a> {
+        let Some(r) = r.filter(|r| r.is_object()) else {
+            return Resolved::Absent;
+        };
+        let slot = |s: Option<&Slot>| match s {
+            Some(Slot::One(i)) => Resolved::Found(*i),
+            Some(Slot::Many(v)) => Resolved::Ambiguous(v.clone()),
+            None => Resolved::Missing,
+        };
+        match r.get("reference") {
+            Some(Json::String(s)) if !s.trim().is_empty() => {
+                let s = s.trim();
+                if let Some(local) = s.strip_prefix('#') {
+                    return arr(Some(self.res[from].v), "contained")
+                        .find(|c| str_at(c, "id").map(str::trim) == Some(local))
+                        .map_or(Resolved::Missing, Resolved::Contained);
+                }
+                let lower = s.to_ascii_lowercase();
+                if let Some(found) = self.index.get(&lower) {
+                    return slot(Some(found));
+                }
+                if lower.starts_with("urn:") {
+                    return Resolved::Missing;
+                }
+                return slot(ref_key(&lower).and_then(|k| self.index.get(&k)));
+            }
+            Some(Json::Null) | None => {}
+            // A reference that is not a string cannot be read: it refers to something.
+            Some(_) => return Resolved::Missing,
+        }
+        match r.get("identifier") {
+            Some(ident) => {
+                let value = str_at(ident, "value").map(str::trim).unwrap_or("");
+                if value.is_empty() {
+                    return Resolved::Missing;
+                }
+                let system = str_at(ident, "system").map(str::trim).unwrap_or("");
+                slot(
+                    self.idents
+                        .get(&format!("{system}|{value}").to_ascii_lowercase()),
+                )
+            }
+            None => Resolved::Absent,
+        }
+    }
+
+    /// The one resource a reference names, if it names exactly one in the Bundle.
+    pub(super) fn lookup(&self, r: Option<&'a Json>, from: usize) -> Option<usize> {
+        match self.resolve(r, from) {
+            Resolved::Found(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Like `lookup`, for a reference `from`'s confidentiality depends on: a reference that
+    /// is given but does not resolve to exactly one resource withholds `from` (and, when
+    /// ambiguous, every candidate).
+    pub(super) fn depend(&mut self, r: Option<&'a Json>, from: usize) -> Option<usize> {
+        match self.resolve(r, from) {
+            Resolved::Found(i) => Some(i),
+            Resolved::Absent | Resolved::Contained(_) => None,
+            Resolved::Missing => {
+                self.unresolved.insert(from);
+                None
+            }
+            Resolved::Ambiguous(v) => {
+                self.unresolved.insert(from);
+                self.unresolved.extend(v);
+                None
+            }
+        }
+    }
+
+    /// The item id a reference stands for (resolved resource's id, else the referenced id).
+    pub(super) fn ref_item_id(&self, r: &'a Json, from: usize) -> Option<String> {
+        match self.resolve(Some(r), from) {
+            Resolved::Found(i) => Some(self.res[i].id.clone()),
+            _ => reference(Some(r))
+                .and_then(|s| ref_key(s.trim()))
+                .and_then(|k| k.split_once('/').map(|(_, id)| id.to_string())),
+        }
+    }
+
+    pub(super) fn read(&mut self) -> Result<(), InputError> {
+        let bundle = self.bundle;
+        for (n, e) in arr(Some(bundle), "entry").enumerate() {
+            let Some(v) = e.get("resource") else { continue };
+            let Some(ty) = str_at(v, "resourceType") else {
+                continue;
+            };
+            let rid = str_at(v, "id").unwrap_or("").trim();
+            let ident = arr(Some(v), "identifier")
+                .filter_map(|i| str_at(i, "value"))
+                .map(str::trim)
+                .find(|s| is_uuid(s));
+            let id = match (ident, rid) {
+                (Some(u), _) => u.to_ascii_lowercase(),
+                (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
+                _ => format!("entry-{n}"),
+            };
+            let i = self.res.len();
+            if !rid.is_empty() {
+                add(
+                    &mut self.index,
+                    format!("{ty}/{rid}").to_ascii_lowercase(),
+                    i,
+                );
+            }
+            if let Some(full) = str_at(e, "fullUrl")
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+            {
+                let full = full.to_ascii_lowercase();
+                if !full.starts_with("urn:") {
+                    if let Some(k) = ref_key(&full) {
+                        add(&mut self.index, k, i);
+                    }
+                }
+                add(&mut self.index, full, i);
+            }
+            for ident in arr(Some(v), "identifier") {
+                let value = str_at(ident, "value").map(str::trim).unwrap_or("");
+                if value.is_empty() {
+                    continue;
+                }
+                let system = str_at(ident, "system").map(str::trim).unwrap_or("");
+                add(
+                    &mut self.idents,
+                    format!("{system}|{value}").to_ascii_lowercase(),
+                    i,
+                );
+                if !system.is_empty() {
+                    add(
+                        &mut self.idents,
+                        format!("|{value}").to_ascii_lowercase(),
+                        i,
+                    );
+                }
+            }
+            self.res.push(Res { ty, v, id });
+        }
+        self.read_patient();
+        // Resources that become no item (Lists, Patient, Medication, ...): their codings are
+        // screened for dissent all the same.
+        for r in &self.res {
+            if STRUCTURAL_TYPES.contains(&r.ty) {
+                self.ex.record_codings.extend(all_codings(r.v));
+            }
+        }
+        self.structure()?;
+        // Compositions first, so every parent precedes its children.
+        for i in 0..self.res.len() {
+            if self.res[i].ty == "Encounter" {
+                self.encounter(i);
+            }
+        }
+        for i in 0..self.res.len() {
+            if !self.owner.contains_key(&i) {
+                self.emit(i, None, 0)?;
+            }
+        }
+        // Anything left (members of a group cycle with no top-level owner).
+        for i in 0..self.res.len() {
+            self.emit(i, None, 0)?;
+        }
+        self.staff();
+        self.entered_in_error();
+        self.consents();
+        self.confidentiality_graph();
+        Ok(())
+    }
+
+    pub(super) fn push(&mut self, mut item: Item) -> usize {
+        item.line = 0;
+        self.ex.items.push(item);
+        let idx = self.ex.items.len() - 1;
+        if let Some(r) = self.current {
+            self.item_of.entry(r).or_insert(idx);
+            self.items_of.entry(r).or_default().push(idx);
+        }
+        idx
+    }
+
+    /// Emit resource `i` (and what it contains) under `parent` (else its composition).
+    pub(super) fn emit(
+        &mut self,
+        i: usize,
+        parent: Option<usize>,
+        depth: usize,
+    ) -> Result<(), InputError> {
+        if depth > MAX_NESTING {
+            return Err(nesting_error());
+        }
+        if self.emitted.contains(&i) {
+            return Ok(());
+        }
+        let ty = self.res[i].ty;
+        if STRUCTURAL_TYPES.contains(&ty) {
+            return Ok(());
+        }
+        self.emitted.insert(i);
+        let parent = parent.or_else(|| {
+            self.encounter_of
+                .get(&i)
+                .and_then(|e| self.composition.get(e))
+                .copied()
+        });
+        let saved = self.current.replace(i);
+        let r = self.emit_as(i, ty, parent, depth);
+        self.current = saved;
+        r
+    }
+
+    fn emit_as(
+        &mut self,
+        i: usize,
+        ty: &str,
+        parent: Option<usize>,
+        depth: usize,
+    ) -> Result<(), InputError> {
+        match ty {
+            "Encounter" => {}
+            "Condition" => self.condition(i, parent),
+            "AllergyIntolerance" => self.allergy(i, parent),
+            "MedicationRequest" => self.medication_request(i, parent),
+            "Observation" => self.observation(i, parent, depth)?,
+            "DiagnosticReport" => self.report(i, parent, depth)?,
+            "Immunization" => self.immunization(i, parent),
+            "ProcedureRequest" => self.simple(i, parent, Element::PlanStatement),
+            "ReferralRequest" => self.simple(i, parent, Element::RequestStatement),
+            "DocumentReference" => self.simple(i, parent, Element::NarrativeStatement),
+            _ => self.simple(i, parent, Element::Other),
+        }
+        Ok(())
+    }
+
+    pub(super) fn base(&self, i: usize, element: Element, parent: Option<usize>) -> Item {
+        let v = self.res[i].v;
+        Item {
+            id: self.res[i].id.clone(),
+            element: Some(element),
+            parent,
+            confidentiality: security(v),
+            carried: all_codings(v),
+            free_text: has_text(v.get("note"))
+                || has_text(v.get("comment"))
+                || has_text(v.get("description"))
+                || v.get("text").is_some_and(|t| has_text(t.get("div"))),
+            ..Item::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpconnect::testing::*;
+    #[test]
+    fn ids_differing_only_by_case_are_ambiguous_and_withheld() {
+        let a = format!(r#"{{"resourceType":"Observation","id":"abc",{OBS}}}"#);
+        let b2 = format!(r#"{{"resourceType":"Observation","id":"ABC",{OBS}}}"#);
+        let enc = r#"{"resourceType":"Encounter","id":"e","meta":{"security":[{"code":"NOPAT"}]},"period":{"start":"2026-03-01"}}"#;
+        let list = r#"{"resourceType":"List","id":"l","code":{"coding":[{"system":"http://snomed.info/sct","code":"325851000000107"}]},"encounter":{"reference":"Encounter/e"},"entry":[{"item":{"reference":"Observation/abc"}}]}"#;
+        let (ex, o) = outcomes(&bundle("", &[enc, list, &a, &b2]));
+        let obs: Vec<usize> = (0..ex.items.len())
+            .filter(|&i| ex.items[i].element == Some(Element::ObservationStatement))
+            .collect();
+        assert_eq!(obs.len(), 2);
+        for i in obs {
+            assert!(matches!(o[i], Outcome::Withheld(_)), "{:?}", o[i]);
+        }
+    }
+
+    #[test]
+    fn an_unresolvable_placement_withholds_and_says_so() {
+        let lost = format!(
+            r#"{{"resourceType":"Observation","id":"a","context":{{"reference":"Encounter/nowhere"}},{OBS}}}"#
+        );
+        let ok = format!(r#"{{"resourceType":"Observation","id":"b",{OBS}}}"#);
+        let (ex, o) = outcomes(&bundle("", &[&lost, &ok]));
+        assert_eq!(
+            o[ex.index["a"]],
+            Outcome::Withheld(WithheldReason::UnresolvableReference)
+        );
+        assert!(matches!(o[ex.index["b"]], Outcome::Shared(_)));
+    }
+}
