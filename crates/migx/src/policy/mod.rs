@@ -1,6 +1,7 @@
 //! Deciding what may be shared: the policy (rules and code lists, loaded from data) and the
 //! decisions it gives for one extract.
 
+pub mod allergy;
 pub mod config;
 pub mod decide;
 pub mod detail;

@@ -3,9 +3,9 @@
 
 use super::staff::ASSERTED;
 use super::Mapper;
-use crate::codes::CodeSystem;
 use crate::ehr::model::StaffKind;
 use crate::fhir::r4::{AllergyIntolerance, AllergyReaction, CodeableConcept, Coding, Resource};
+use crate::policy::allergy::allergy_category;
 
 const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
 const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
@@ -25,11 +25,8 @@ impl Mapper<'_> {
     pub(super) fn allergy(&self, i: usize, observation: Option<usize>) -> Resource {
         let item = self.item(i);
         let obs = observation.map(|o| self.item(o)).unwrap_or(item);
-        let drug = item.codes.iter().any(|c| c.code.starts_with("14L"))
-            || item
-                .codes
-                .iter()
-                .any(|c| c.system == CodeSystem::Snomed && c.code == "1521000000106");
+        // Drug or not is the policy's classification of the header's codes.
+        let category = allergy_category(&item.codes);
         let mut code = self.concept(&obs.codes);
         // A transfer-degraded allergy names its allergen only in its code's text: shared
         // when the policy says so (`clinical_detail.degraded_allergy_text`, default on).
@@ -60,7 +57,7 @@ impl Mapper<'_> {
                 VERIFICATION,
                 allergy_verification(item.verification.or(obs.verification)),
             )),
-            category: vec![if drug { "medication" } else { "environment" }],
+            category: vec![category.as_str()],
             code,
             patient: self.patient(),
             onset_date_time: obs
@@ -110,5 +107,27 @@ mod tests {
         assert_eq!(r["patient"]["reference"], "urn:uuid:patient");
         assert_eq!(r["category"][0], "medication");
         assert!(r.get("reaction").is_none());
+    }
+
+    /// The category is what the policy decided of the header's codes, for each header the
+    /// policy's category list knows.
+    #[test]
+    fn the_category_is_the_policys_classification_of_the_header() {
+        let p = policy();
+        for (header_code, expected) in [("14L..", "medication"), ("SN53.", "environment")] {
+            let header = item("a1", Element::CompoundStatement, vec![read(header_code)]);
+            let mut obs = item("o1", Element::ObservationStatement, vec![read("TJ00.")]);
+            obs.parent = Some(0);
+            let (ex, d) = decided(vec![header, obs], &p);
+            let out = mapped(&ex, &d, &p);
+            assert_eq!(out.len(), 1, "{header_code}: {out:?}");
+            let r = json(&out[0].0);
+            assert_eq!(r["category"][0], expected, "{header_code}");
+            assert_eq!(
+                allergy_category(&ex.items[0].codes).as_str(),
+                expected,
+                "{header_code}"
+            );
+        }
     }
 }
