@@ -4,111 +4,156 @@
 
 use crate::consent::ConsentOrigin;
 use crate::fhir::ids::derived_uuid;
-use crate::fhir::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, UKCORE};
+use crate::fhir::r4::audit_event::{
+    AuditAgent, AuditEntity, AuditEntityDetail, AuditEvent, AuditSource,
+};
+use crate::fhir::r4::{Bundle, CodeableConcept, Coding, Identifier, Meta, Reference};
+use crate::fhir::{NHS_NUMBER_SYSTEM, ODS_SYSTEM};
 use crate::outcome::Conversion;
 use crate::policy::Policy;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
+use std::borrow::Cow;
 use std::io::{self, BufRead};
 use std::path::Path;
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
 
 /// The AuditEvent for one released bundle (`None` when nothing was released).
 ///
 /// Who received it: the requesting organisation (ODS code; its name from the consent row,
 /// else from the policy's requester list; its role from the policy) and, when the consent
-/// file's optional `requester_person` column gives one, the person.
+/// file's optional `requester_person` column gives one, the person. What: the patient and
+/// the consent as the release made them (the typed bundle's Patient and Consent entries),
+/// and the bundle by its id and the SHA-256 of what was written.
 pub fn access_event(
     c: &Conversion,
-    bundle: &Json,
+    bundle: &Bundle,
     bundle_file: &str,
     bundle_sha256: &str,
     policy: &Policy,
-) -> Option<Json> {
+) -> Option<AuditEvent> {
     let consent = c.consent.as_ref()?;
     let nhs = c.nhs_number.as_deref()?;
     let as_of = c.as_of?;
-    let bundle_id = bundle["id"].as_str()?;
-    let entries = bundle["entry"].as_array()?;
-    let find = |ty: &str| {
-        entries
-            .iter()
-            .find(|e| e["resource"]["resourceType"] == ty)
-            .and_then(|e| e["fullUrl"].as_str())
-            .map(str::to_string)
-    };
-    let patient = find("Patient")?;
-    let consent_ref = find("Consent")?;
-    let recorded_consent = consent
-        .recorded_at
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
-    let mut requester = json!({
-        "type": { "coding": [{ "system": DCM, "code": "110152", "display": "Destination Role ID" }] },
-        "who": { "identifier": { "system": ODS_SYSTEM, "value": consent.requester_ods } },
-        "requestor": true
-    });
+    let patient = bundle.full_url_of("Patient")?;
+    let consent_ref = bundle.full_url_of("Consent")?;
+    let migx = || Reference::display(format!("migx {}", env!("CARGO_PKG_VERSION")));
     let listed = policy.requester(&consent.requester_ods);
-    if let Some(name) = consent
-        .requester_name
-        .as_deref()
-        .or(listed.map(|r| r.name.as_str()))
-    {
-        requester["who"]["display"] = json!(name);
-    }
-    if let Some(r) = listed {
-        requester["role"] = json!([{ "text": r.role }]);
-    }
-    let mut agents = vec![requester];
+    let mut agent = vec![AuditAgent {
+        r#type: CodeableConcept::one(Coding::displayed(DCM, "110152", "Destination Role ID")),
+        who: Reference {
+            identifier: Some(Identifier::new(ODS_SYSTEM, consent.requester_ods.as_str())),
+            display: consent
+                .requester_name
+                .as_deref()
+                .or(listed.map(|r| r.name.as_str()))
+                .map(str::to_string),
+            ..Reference::default()
+        },
+        name: None,
+        requestor: true,
+        role: listed
+            .map(|r| CodeableConcept {
+                coding: None,
+                text: Some(Cow::Owned(r.role.to_string())),
+            })
+            .into_iter()
+            .collect(),
+    }];
     if let Some(person) = &consent.requester_person {
-        agents.push(json!({
-            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user" }] },
-            "who": { "display": person },
-            "name": person,
-            "requestor": true
-        }));
+        agent.push(AuditAgent {
+            r#type: CodeableConcept::one(Coding::displayed(
+                "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                "humanuser",
+                "human user",
+            )),
+            who: Reference::display(person.as_str()),
+            name: Some(person.clone()),
+            requestor: true,
+            role: Vec::new(),
+        });
     }
-    agents.push(json!({
-        "type": { "coding": [{ "system": DCM, "code": "110153", "display": "Source Role ID" }] },
-        "who": { "display": format!("migx {}", env!("CARGO_PKG_VERSION")) },
-        "requestor": false
-    }));
-    let mut consent_entity = json!({
-        "what": { "reference": consent_ref },
-        "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object" },
-        "description": match consent.origin {
-            ConsentOrigin::OperatorAssertion => "consent asserted by the operator (--consent-all)".to_string(),
-            ConsentOrigin::FileRow { line } => format!("point-of-care consent, consent file line {line}"),
-        }
+    agent.push(AuditAgent {
+        r#type: CodeableConcept::one(Coding::displayed(DCM, "110153", "Source Role ID")),
+        who: migx(),
+        name: None,
+        requestor: false,
+        role: Vec::new(),
     });
-    if let Some(t) = &recorded_consent {
-        consent_entity["detail"] = json!([{ "type": "consent-recorded-at", "valueString": t }]);
-    }
-    Some(json!({
-        "resourceType": "AuditEvent",
-        "id": derived_uuid(&["access", bundle_id, bundle_sha256]),
-        "meta": { "profile": [format!("{UKCORE}AuditEvent")] },
-        "type": { "system": DCM, "code": "110106", "display": "Export" },
-        "action": "R",
-        "recorded": as_of.fhir_instant(),
-        "outcome": "0",
-        "purposeOfEvent": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": consent.purpose }] }],
-        "agent": agents,
-        "source": { "observer": { "display": format!("migx {}", env!("CARGO_PKG_VERSION")) } },
-        "entity": [
-            {
-                "what": { "reference": patient, "identifier": { "system": NHS_NUMBER_SYSTEM, "value": nhs } },
-                "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person" },
-                "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient" }
+    let consent_entity = AuditEntity {
+        what: Reference::to(consent_ref),
+        r#type: Coding::displayed(ENTITY_TYPE, "2", "System Object"),
+        role: None,
+        name: None,
+        description: Some(match consent.origin {
+            ConsentOrigin::OperatorAssertion => {
+                "consent asserted by the operator (--consent-all)".to_string()
+            }
+            ConsentOrigin::FileRow { line } => {
+                format!("point-of-care consent, consent file line {line}")
+            }
+        }),
+        detail: consent
+            .recorded_at
+            .map(|t| AuditEntityDetail {
+                r#type: "consent-recorded-at",
+                value_string: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            })
+            .into_iter()
+            .collect(),
+    };
+    Some(AuditEvent {
+        resource_type: "AuditEvent",
+        id: derived_uuid(&["access", &bundle.id, bundle_sha256]),
+        meta: Meta::ukcore("AuditEvent"),
+        r#type: Coding::displayed(DCM, "110106", "Export"),
+        action: "R",
+        recorded: as_of.fhir_instant(),
+        outcome: "0",
+        purpose_of_event: vec![CodeableConcept::one(Coding {
+            code: Cow::Owned(consent.purpose.clone()),
+            ..Coding::fixed("http://terminology.hl7.org/CodeSystem/v3-ActReason", "")
+        })],
+        agent,
+        source: AuditSource { observer: migx() },
+        entity: vec![
+            AuditEntity {
+                what: Reference {
+                    reference: Some(patient.to_string()),
+                    identifier: Some(Identifier::new(NHS_NUMBER_SYSTEM, nhs)),
+                    display: None,
+                },
+                r#type: Coding::displayed(ENTITY_TYPE, "1", "Person"),
+                role: Some(Coding::displayed(
+                    "http://terminology.hl7.org/CodeSystem/object-role",
+                    "1",
+                    "Patient",
+                )),
+                name: None,
+                description: None,
+                detail: Vec::new(),
             },
-            {
-                "what": { "identifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{bundle_id}") } },
-                "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object" },
-                "name": bundle_file,
-                "detail": [{ "type": "sha256", "valueString": bundle_sha256 }]
+            AuditEntity {
+                what: Reference {
+                    identifier: Some(Identifier::new(
+                        "urn:ietf:rfc:3986",
+                        format!("urn:uuid:{}", bundle.id),
+                    )),
+                    ..Reference::default()
+                },
+                r#type: Coding::displayed(ENTITY_TYPE, "2", "System Object"),
+                role: None,
+                name: Some(bundle_file.to_string()),
+                description: None,
+                detail: vec![AuditEntityDetail {
+                    r#type: "sha256",
+                    value_string: bundle_sha256.to_string(),
+                }],
             },
-            consent_entity
-        ]
-    }))
+            consent_entity,
+        ],
+    })
 }
 
 /// The releases recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number.

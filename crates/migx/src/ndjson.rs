@@ -14,6 +14,7 @@
 //! synced and renamed into place at the end of the run (an interrupted run publishes
 //! nothing and leaves the previous files untouched).
 
+use crate::fhir::r4::Bundle;
 use crate::output::{self, AtomicFile};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -30,41 +31,29 @@ pub struct Lines {
     pub sha256: String,
 }
 
-/// Turn a released bundle into NDJSON lines (consumes the bundle: nothing is cloned).
-pub fn bundle_lines(bundle: Json) -> io::Result<Lines> {
-    let Json::Object(mut b) = bundle else {
-        return Err(io::Error::other("the bundle is not a JSON object"));
-    };
-    let Some(Json::Array(entries)) = b.remove("entry") else {
-        return Ok(Lines {
-            by_type: BTreeMap::new(),
-            sha256: crate::digest::hex(&Sha256::digest(b"")),
-        });
-    };
+/// Turn a released bundle into NDJSON lines: each typed resource serialised on its own
+/// (one small JSON tree at a time, for the reference rewrite), in entry order.
+pub fn bundle_lines(bundle: &Bundle) -> io::Result<Lines> {
     // fullUrl -> relative reference.
-    let mut refs: HashMap<String, String> = HashMap::with_capacity(entries.len());
-    for e in &entries {
-        if let (Some(url), Some(ty), Some(id)) = (
-            e["fullUrl"].as_str(),
-            e["resource"]["resourceType"].as_str(),
-            e["resource"]["id"].as_str(),
-        ) {
-            refs.insert(url.to_string(), format!("{ty}/{id}"));
-        }
-    }
+    let refs: HashMap<&str, String> = bundle
+        .entry
+        .iter()
+        .map(|e| {
+            let r = &e.resource;
+            (
+                e.full_url.as_str(),
+                format!("{}/{}", r.resource_type(), r.id()),
+            )
+        })
+        .collect();
     let mut by_type: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut hasher = Sha256::new();
-    for e in entries {
-        let Json::Object(mut e) = e else { continue };
-        let Some(mut r) = e.remove("resource") else {
-            continue;
-        };
-        let ty = r["resourceType"].as_str().unwrap_or_default().to_string();
-        if ty.is_empty() || !ty.bytes().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(io::Error::other("a resource without a valid resourceType"));
-        }
+    for e in &bundle.entry {
+        let mut r = serde_json::to_value(&e.resource).map_err(io::Error::other)?;
         rewrite_refs(&mut r, &refs);
-        let buf = by_type.entry(ty).or_default();
+        let buf = by_type
+            .entry(e.resource.resource_type().to_string())
+            .or_default();
         let start = buf.len();
         serde_json::to_writer(&mut *buf, &r).map_err(io::Error::other)?;
         buf.push(b'\n');
@@ -76,7 +65,7 @@ pub fn bundle_lines(bundle: Json) -> io::Result<Lines> {
     })
 }
 
-fn rewrite_refs(v: &mut Json, refs: &HashMap<String, String>) {
+fn rewrite_refs(v: &mut Json, refs: &HashMap<&str, String>) {
     match v {
         Json::Object(m) => {
             for (k, child) in m.iter_mut() {
@@ -150,34 +139,56 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::policy::decide::Category;
 
+    /// A bundle of one shared procedure: a line per resource, per type, in entry order;
+    /// every reference to an entry made relative, identifiers left as they are.
     #[test]
     fn lines_per_type_in_entry_order_with_relative_references() {
-        let b = json!({
-            "resourceType": "Bundle",
-            "entry": [
-                { "fullUrl": "urn:uuid:p1", "resource": { "resourceType": "Patient", "id": "p1" } },
-                { "fullUrl": "urn:uuid:c1", "resource": { "resourceType": "Condition", "id": "c1",
-                    "subject": { "reference": "urn:uuid:p1" },
-                    "identifier": [{ "system": "urn:ietf:rfc:3986", "value": "urn:uuid:p1" }] } },
-                { "fullUrl": "urn:uuid:c2", "resource": { "resourceType": "Condition", "id": "c2",
-                    "subject": { "reference": "urn:uuid:unknown" } } }
-            ]
-        });
-        let l = bundle_lines(b).unwrap();
-        assert_eq!(
-            l.by_type.keys().collect::<Vec<_>>(),
-            vec!["Condition", "Patient"]
+        use crate::ehr::model::Element;
+        use crate::fhir::map::testing::*;
+        let p = policy();
+        let (ex, d) = decided(
+            vec![item(
+                "x1",
+                Element::ObservationStatement,
+                vec![sct("80146002")],
+            )],
+            &p,
         );
-        let cond = String::from_utf8(l.by_type["Condition"].clone()).unwrap();
-        let lines: Vec<&str> = cond.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].contains(r#""reference":"Patient/p1""#));
-        // identifiers are not references: untouched
-        assert!(lines[0].contains(r#""value":"urn:uuid:p1""#));
-        assert!(lines[1].contains(r#""reference":"urn:uuid:unknown""#));
-        assert_eq!(l.sha256.len(), 64);
+        context(|rc| {
+            let b = crate::fhir::build_bundle(&ex, &d, rc);
+            let l = bundle_lines(&b).unwrap();
+            assert_eq!(
+                l.by_type.keys().collect::<Vec<_>>(),
+                vec![
+                    "Consent",
+                    "List",
+                    "Organization",
+                    "Patient",
+                    "Procedure",
+                    "Provenance"
+                ]
+            );
+            let lists = String::from_utf8(l.by_type["List"].clone()).unwrap();
+            assert_eq!(lists.lines().count(), Category::ALL.len());
+            let patient_id = b.entry[0].resource.id();
+            let proc = String::from_utf8(l.by_type["Procedure"].clone()).unwrap();
+            let lines: Vec<&str> = proc.lines().collect();
+            assert_eq!(lines.len(), 1);
+            assert!(lines[0].contains(&format!(r#""reference":"Patient/{patient_id}""#)));
+            assert!(!lines[0].contains(r#""reference":"urn:uuid:"#));
+            // identifiers are not references: untouched
+            assert!(lines[0].contains(r#""system":"urn:ietf:rfc:3986","value":"urn:uuid:"#));
+            // The Provenance's source message identifier stays a urn:uuid too.
+            let prov = String::from_utf8(l.by_type["Provenance"].clone()).unwrap();
+            assert!(
+                prov.contains(r#""identifier":{"system":"urn:ietf:rfc:3986","value":"urn:uuid:"#)
+            );
+            assert!(prov.contains(&format!(r#""reference":"Patient/{patient_id}""#)));
+            assert_eq!(l.sha256.len(), 64);
+            assert_eq!(l.sha256, bundle_lines(&b).unwrap().sha256);
+        });
     }
 
     #[test]

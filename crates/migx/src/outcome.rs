@@ -5,8 +5,8 @@
 use crate::consent::ConsentRecord;
 use crate::ehr::ts::Ts;
 use crate::error::InputError;
+use crate::fhir::r4::Bundle;
 use crate::policy::decide::{Category, PatientWithheld, WithheldReason};
-use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// The three ends an input can come to.
@@ -56,7 +56,7 @@ pub struct Conversion {
     /// Why rejected.
     pub error: Option<InputError>,
     /// The released bundle (converted only).
-    pub bundle: Option<Json>,
+    pub bundle: Option<Bundle>,
     /// Every source item not shared (and every shared item whose free text was removed).
     pub items: Vec<AuditItem>,
     /// Shared items (list members) per category.

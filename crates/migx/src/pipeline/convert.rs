@@ -41,15 +41,9 @@ pub fn check_bundle(bundle: &Bundle, s: &ConvertSettings) -> Result<(), InputErr
     if !s.validate {
         return Ok(());
     }
-    check_value(&bundle_value(bundle)?, s)
-}
-
-/// [`check_bundle`] of the bundle's JSON tree.
-fn check_value(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError> {
-    if !s.validate {
-        return Ok(());
-    }
-    let violations = crate::validate::validate_value(bundle, crate::validate::Profile::Migx);
+    // The validator reads a JSON tree: the typed bundle is serialised into one for it.
+    let bundle = bundle_value(bundle)?;
+    let violations = crate::validate::validate_value(&bundle, crate::validate::Profile::Migx);
     if violations.is_empty() {
         return Ok(());
     }
@@ -68,7 +62,7 @@ fn check_value(bundle: &Json, s: &ConvertSettings) -> Result<(), InputError> {
     ))
 }
 
-/// The bundle as a JSON tree (what the validator and, for now, the writers take).
+/// The bundle as a JSON tree (what the validator takes).
 fn bundle_value(bundle: &Bundle) -> Result<Json, InputError> {
     serde_json::to_value(bundle).map_err(|e| {
         InputError::new(
@@ -92,14 +86,11 @@ pub(super) fn release(
     };
     let decisions = decide(ex, &s.policy, admission.as_of);
     let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
-    let bundle = match bundle_value(&bundle).and_then(|b| check_value(&b, s).map(|()| b)) {
-        Ok(b) => b,
-        Err(e) => {
-            let mut c = Conversion::rejected(e, size);
-            c.nhs_number = Some(admission.nhs_number);
-            return c;
-        }
-    };
+    if let Err(e) = check_bundle(&bundle, s) {
+        let mut c = Conversion::rejected(e, size);
+        c.nhs_number = Some(admission.nhs_number);
+        return c;
+    }
     let (items, shared) = audit_items(ex, &decisions);
     Conversion {
         status: Status::Converted,

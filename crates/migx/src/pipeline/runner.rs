@@ -11,7 +11,7 @@ use crate::input::InputFile;
 use crate::outcome::{Conversion, Status};
 use crate::output;
 use crate::settings::ConvertSettings;
-use serde_json::{json, Value as Json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io;
@@ -451,7 +451,7 @@ struct Written {
 struct Processed {
     c: Conversion,
     written: Option<Written>,
-    access: Option<Json>,
+    access: Option<crate::fhir::r4::audit_event::AuditEvent>,
     lines: Option<crate::ndjson::Lines>,
     /// A bundle written to its temp file, not yet synced: (temp, final path).
     pending: Option<(PathBuf, PathBuf)>,
@@ -569,21 +569,13 @@ fn process_one(
             }
         }
         OutputFormat::Ndjson => {
-            // What the access event needs from the bundle: its id and the entries' types.
-            let skeleton = json!({
-                "id": bundle["id"],
-                "entry": bundle["entry"].as_array().map(|es| es.iter().map(|e| json!({
-                    "fullUrl": e["fullUrl"],
-                    "resource": { "resourceType": e["resource"]["resourceType"] }
-                })).collect::<Vec<_>>()),
-            });
-            let lines = match crate::ndjson::bundle_lines(bundle) {
+            let lines = match crate::ndjson::bundle_lines(&bundle) {
                 Ok(l) => l,
                 Err(e) => return internal(format!("ndjson: {e}"), c.bytes),
             };
             let name = "ndjson/".to_string();
             let access =
-                crate::access::access_event(&c, &skeleton, &name, &lines.sha256, &settings.policy);
+                crate::access::access_event(&c, &bundle, &name, &lines.sha256, &settings.policy);
             Processed {
                 c,
                 written: Some(Written { name }),

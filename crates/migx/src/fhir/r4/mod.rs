@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod allergy;
+pub mod audit_event;
 pub mod condition;
 pub mod consent;
 pub mod datatypes;
