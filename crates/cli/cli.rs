@@ -890,9 +890,9 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
         // Each shard counts its own share of the skipped files, so merged counts add up.
         skipped_files.retain(|f| s.contains(&f.rel));
     }
-    let mut skipped = std::collections::BTreeMap::new();
+    let mut skipped = pipeline::records::Tally::default();
     for f in &skipped_files {
-        *skipped.entry(f.reason.as_str()).or_insert(0) += 1;
+        skipped.add(f.reason, 1);
     }
     let jobs = a.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -951,7 +951,7 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
                     eprintln!("  report: {}", r.display());
                 }
             }
-            if t.by_status.get("rejected").copied().unwrap_or(0) > 0 {
+            if t.by_status.get(pipeline::Status::Rejected) > 0 {
                 exit::REJECTED
             } else {
                 exit::OK
@@ -981,11 +981,8 @@ pub(crate) fn print_error_advice(t: &RunTotals) {
         w,
         "  what to do about each error code (also in docs/error-codes.md):"
     );
-    for code in t.error_codes.keys() {
-        let help = migx::error::ErrorCode::parse(code)
-            .map(migx::error::ErrorCode::help)
-            .unwrap_or("see docs/error-codes.md");
-        let _ = writeln!(w, "    {code}: {help}");
+    for (code, _) in t.error_codes.by_name() {
+        let _ = writeln!(w, "    {}: {}", code.as_str(), code.help());
     }
 }
 
@@ -1018,7 +1015,7 @@ pub(crate) fn print_outcomes(t: &RunTotals, verbose: bool) {
     let mut w = std::io::stderr().lock();
     if verbose {
         for (input, reason) in &t.withheld {
-            let _ = writeln!(w, "migx: withheld {input}: {reason}");
+            let _ = writeln!(w, "migx: withheld {input}: {}", reason.as_str());
         }
     }
     for (input, e) in &t.rejected {
@@ -1029,7 +1026,7 @@ pub(crate) fn print_outcomes(t: &RunTotals, verbose: bool) {
 /// The end-of-run table on stderr.
 pub(crate) fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
     let mut w = std::io::stderr().lock();
-    let get = |k: &str| t.by_status.get(k).copied().unwrap_or(0);
+    let get = |k: pipeline::Status| t.by_status.get(k);
     let _ = writeln!(
         w,
         "\nmigx: {} input(s), {:.1} MB in {:.2} s",
@@ -1037,32 +1034,47 @@ pub(crate) fn print_summary(t: &RunTotals, out: &std::path::Path, secs: f64) {
         t.bytes as f64 / 1e6,
         secs
     );
-    let _ = writeln!(w, "  {:<28} {:>8}", "converted", get("converted"));
-    let _ = writeln!(w, "  {:<28} {:>8}", "withheld", get("withheld"));
-    for (r, n) in &t.file_reasons {
-        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    let _ = writeln!(
+        w,
+        "  {:<28} {:>8}",
+        "converted",
+        get(pipeline::Status::Converted)
+    );
+    let _ = writeln!(
+        w,
+        "  {:<28} {:>8}",
+        "withheld",
+        get(pipeline::Status::Withheld)
+    );
+    for (r, n) in t.file_reasons.by_name() {
+        let _ = writeln!(w, "    {:<26} {:>8}", r.as_str(), n);
     }
-    let _ = writeln!(w, "  {:<28} {:>8}", "rejected", get("rejected"));
-    for (r, n) in &t.error_codes {
-        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    let _ = writeln!(
+        w,
+        "  {:<28} {:>8}",
+        "rejected",
+        get(pipeline::Status::Rejected)
+    );
+    for (r, n) in t.error_codes.by_name() {
+        let _ = writeln!(w, "    {:<26} {:>8}", r.as_str(), n);
     }
     // Not inputs: files the folder walk left out (hidden, or plainly not extracts).
     let _ = writeln!(
         w,
         "  {:<28} {:>8}",
         "skipped (not inputs)",
-        t.skipped.values().sum::<usize>()
+        t.skipped.total()
     );
-    for (r, n) in &t.skipped {
-        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    for (r, n) in t.skipped.by_name() {
+        let _ = writeln!(w, "    {:<26} {:>8}", r.as_str(), n);
     }
     let _ = writeln!(w, "  items shared per category:");
-    for (c, n) in &t.items_shared {
-        let _ = writeln!(w, "    {:<26} {:>8}", c, n);
+    for (c, n) in t.items_shared.by_name() {
+        let _ = writeln!(w, "    {:<26} {:>8}", c.as_str(), n);
     }
     let _ = writeln!(w, "  items withheld per reason:");
-    for (r, n) in &t.items_withheld {
-        let _ = writeln!(w, "    {:<26} {:>8}", r, n);
+    for (r, n) in t.items_withheld.by_name() {
+        let _ = writeln!(w, "    {:<26} {:>8}", r.as_str(), n);
     }
     // Not a reason anything was withheld: the items were shared, without their text.
     let _ = writeln!(
@@ -1163,19 +1175,19 @@ fn summary(a: &SummaryArgs, cli: &Cli) -> i32 {
         Ok(m) => m,
         Err(e) => return fail(&e),
     };
-    let n = |k: &str| m.summary[k].as_u64().unwrap_or(0);
+    let s = &m.summary;
     if !cli.quiet {
         eprintln!(
             "migx: merged {} part(s): {} input(s), {} converted, {} withheld, {} rejected -> {} (audit.ndjson, summary.json, access-audit.ndjson)",
             m.parts,
-            n("inputs"),
-            n("converted"),
-            n("withheld"),
-            n("rejected"),
+            s.inputs,
+            s.converted,
+            s.withheld,
+            s.rejected,
             a.out.display()
         );
     }
-    if n("rejected") > 0 {
+    if s.rejected > 0 {
         exit::REJECTED
     } else {
         exit::OK
@@ -1256,25 +1268,21 @@ fn audit(a: &AuditArgs) -> i32 {
             "released (as of)", "to", "consent recorded", "purpose", "bundle"
         );
         for e in &events {
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
-            let consent_at = e["entity"]
-                .as_array()
-                .and_then(|ents| {
-                    ents.iter()
-                        .flat_map(|en| en["detail"].as_array().into_iter().flatten())
-                        .find(|d| d["type"] == "consent-recorded-at")
-                })
-                .map(|d| s(&d["valueString"]))
-                .unwrap_or_else(|| "operator assertion".to_string());
+            let Some(r) = pipeline::records::ReleaseRecord::from_event(e) else {
+                eprintln!("migx audit: warning: a line of access-audit.ndjson is not a release migx wrote");
+                continue;
+            };
             let _ = writeln!(
                 out,
                 "{:<26} {:<10} {:<26} {:<7} {:<40} {}",
-                s(&e["recorded"]),
-                s(&e["agent"][0]["who"]["identifier"]["value"]),
-                consent_at,
-                s(&e["purposeOfEvent"][0]["coding"][0]["code"]),
-                s(&e["entity"][1]["name"]),
-                s(&e["entity"][1]["detail"][0]["valueString"]),
+                r.recorded,
+                r.requester_ods,
+                r.consent_recorded_at
+                    .as_deref()
+                    .unwrap_or("operator assertion"),
+                r.purpose,
+                r.bundle,
+                r.bundle_sha256,
             );
         }
         let _ = writeln!(out, "{} release(s)", events.len());

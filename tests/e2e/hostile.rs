@@ -810,8 +810,8 @@ fn a_folder_that_disappears_mid_run() {
         skipped: Default::default(),
     };
     let totals = run_batch(&inputs, &settings, &opts, &|_, _, _, _| {}).expect("batch runs");
-    assert_eq!(totals.error_codes.get("io-error"), Some(&2));
-    assert_eq!(totals.by_status.get("converted"), Some(&1));
+    assert_eq!(totals.error_codes.get(migx::error::ErrorCode::IoError), 2);
+    assert_eq!(totals.by_status.get(migx::pipeline::Status::Converted), 1);
     let none = Output {
         status: Default::default(),
         stdout: Vec::new(),

@@ -9,8 +9,11 @@ use crate::fhir::r4::Bundle;
 use crate::policy::decide::{Category, PatientWithheld, WithheldReason};
 use std::collections::BTreeMap;
 
-/// The three ends an input can come to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The three ends an input can come to (serialised as [`Status::as_str`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// A bundle was released.
     Converted,

@@ -26,7 +26,7 @@ pub use admission::{admit, Admission};
 pub use convert::{check_bundle, map_bundle};
 pub use explain::{explain_file, ExplainedItem, Explanation};
 pub use read::read_input;
-pub use records::{RunTotals, NO_SNOMED_RELEASE_ADVICE};
+pub use records::{AuditLine, ReleaseRecord, RunTotals, Summary, Tally, NO_SNOMED_RELEASE_ADVICE};
 pub use runner::{run_batch, BatchOptions, Progress, Stopped};
 pub use walk::{
     collect_inputs, looks_like_an_extract, starts_like_an_extract, walk_inputs, SkipReason,
@@ -52,6 +52,7 @@ mod admission_rules;
 mod tests {
     use super::*;
     use crate::consent::{ConsentBook, ConsentDecision};
+    use crate::error::ErrorCode;
     use crate::policy::Policy;
     use serde_json::Value as Json;
     use std::sync::Arc;
@@ -99,8 +100,8 @@ mod tests {
         let totals = run_batch(&inputs, &settings(), &opts, &|_, _, _, _| {});
         std::panic::set_hook(hook);
         let totals = totals.expect("batch runs");
-        assert_eq!(totals.by_status.get("converted"), Some(&2));
-        assert_eq!(totals.error_codes.get("internal-error"), Some(&1));
+        assert_eq!(totals.by_status.get(Status::Converted), 2);
+        assert_eq!(totals.error_codes.get(ErrorCode::InternalError), 1);
         let audit = std::fs::read_to_string(opts.out.join("audit.ndjson")).expect("audit");
         let line = audit
             .lines()

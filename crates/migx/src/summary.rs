@@ -9,34 +9,12 @@
 //! input that appears in two shards.
 
 use crate::output;
-use serde_json::{json, Map, Value as Json};
+use crate::pipeline::records::{AuditLine, OrderedCounts, Summary};
+use serde::Deserialize;
+use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
-
-/// Summary keys that must agree across everything merged.
-const SAME: [&str; 7] = [
-    "migx_version",
-    "policy",
-    "policy_sha256",
-    "snomed_release",
-    "exclusion_refsets",
-    "consent_source",
-    "permitted",
-];
-/// Summary counts that are summed.
-const SUMS: [&str; 8] = [
-    "inputs",
-    "converted",
-    "withheld",
-    "rejected",
-    "free_text_removed",
-    "input_bytes",
-    "items_shared",
-    "withheld_no_snomed_release",
-];
-/// Summary maps (reason or code -> count) that are summed and kept sorted.
-const MAPS: [&str; 4] = ["file_reasons", "error_codes", "items_withheld", "skipped"];
 
 /// What a merge produced.
 #[derive(Debug, Clone)]
@@ -44,7 +22,7 @@ pub struct Merged {
     /// How many runs (shard folders or output folders) were merged.
     pub parts: usize,
     /// The merged `summary.json`.
-    pub summary: Json,
+    pub summary: Summary,
 }
 
 /// The folders holding one run's audit + summary each: a folder given with a `shards/`
@@ -114,11 +92,11 @@ fn read_part(dir: &Path) -> Result<Vec<Group>, String> {
         }
         let v: Json =
             serde_json::from_str(&line).map_err(|_| bad(&format!("line {} is not JSON", n + 1)))?;
-        let input = v["input"]
-            .as_str()
-            .ok_or_else(|| bad(&format!("line {} has no input", n + 1)))?;
-        if v["kind"] == "file" {
-            if v["status"] == "converted" && v["bundle"].is_string() {
+        let v = AuditLine::deserialize(&v)
+            .map_err(|_| bad(&format!("line {} is not a migx audit line", n + 1)))?;
+        let input = v.input();
+        if let AuditLine::File(f) = &v {
+            if f.status == crate::outcome::Status::Converted && f.bundle.is_some() {
                 releases.push(groups.len());
             }
             groups.push(Group {
@@ -155,7 +133,7 @@ fn read_part(dir: &Path) -> Result<Vec<Group>, String> {
     Ok(groups)
 }
 
-fn read_summary(dir: &Path) -> Result<Json, String> {
+fn read_summary(dir: &Path) -> Result<Summary, String> {
     let p = dir.join("summary.json");
     let text = std::fs::read_to_string(&p)
         .map_err(|e| format!("cannot read {}: {}", p.display(), e.kind()))?;
@@ -163,42 +141,51 @@ fn read_summary(dir: &Path) -> Result<Json, String> {
     if !v.is_object() {
         return Err(format!("{}: not a migx summary", p.display()));
     }
-    Ok(v)
+    Summary::deserialize(&v).map_err(|e| format!("{}: not a migx summary: {e}", p.display()))
 }
 
-fn count(v: &Json, key: &str, part: &Path) -> Result<u64, String> {
-    v.as_u64()
-        .ok_or_else(|| format!("{}/summary.json: {key} is not a count", part.display()))
+/// The terms a run ran under, which must agree across everything merged, by their key in
+/// `summary.json`.
+fn terms(s: &Summary) -> [(&'static str, Json); 7] {
+    let j = |v: Result<Json, serde_json::Error>| v.unwrap_or(Json::Null);
+    [
+        ("migx_version", j(serde_json::to_value(&s.migx_version))),
+        ("policy", j(serde_json::to_value(&s.policy))),
+        ("policy_sha256", j(serde_json::to_value(&s.policy_sha256))),
+        ("snomed_release", j(serde_json::to_value(&s.snomed_release))),
+        ("exclusion_refsets", s.exclusion_refsets.clone()),
+        ("consent_source", j(serde_json::to_value(&s.consent_source))),
+        ("permitted", j(serde_json::to_value(&s.permitted))),
+    ]
 }
 
 /// Merge the summaries: sums, maps summed and sorted, `stopped_early` if any stopped.
-fn merge_summaries(parts: &[PathBuf], sums: &[Json]) -> Result<Json, String> {
+fn merge_summaries(parts: &[PathBuf], sums: &[Summary]) -> Result<Summary, String> {
     let Some(first) = sums.first() else {
         return Err("nothing to merge".into());
     };
+    let first_terms = terms(first);
     for (p, s) in parts.iter().zip(sums).skip(1) {
-        for k in SAME {
-            if s[k] != first[k] {
+        for ((k, theirs), (_, ours)) in terms(s).iter().zip(&first_terms) {
+            if theirs != ours {
                 return Err(format!(
-                    "{} was made with a different {k} ({} vs {}): merge only runs of one migx, policy, consent source and permitted requesters",
+                    "{} was made with a different {k} ({theirs} vs {ours}): merge only runs of one migx, policy, consent source and permitted requesters",
                     p.display(),
-                    s[k],
-                    first[k]
                 ));
             }
         }
     }
     // Shards: one complete set of K-of-N.
-    let shards: Vec<(u64, u64)> = sums
+    let shards: Vec<(u32, u32)> = sums
         .iter()
-        .filter_map(|s| Some((s["shard"]["index"].as_u64()?, s["shard"]["count"].as_u64()?)))
+        .filter_map(|s| s.shard.map(|sh| (sh.index, sh.count)))
         .collect();
     if !shards.is_empty() {
         let n = shards[0].1;
         if shards.iter().any(|s| s.1 != n) {
             return Err("the shards come from fan-outs of different sizes (N)".into());
         }
-        let have: BTreeSet<u64> = shards.iter().map(|s| s.0).collect();
+        let have: BTreeSet<u32> = shards.iter().map(|s| s.0).collect();
         if have.len() != shards.len() {
             return Err("a shard is given twice".into());
         }
@@ -214,51 +201,46 @@ fn merge_summaries(parts: &[PathBuf], sums: &[Json]) -> Result<Json, String> {
         }
     }
     let mut out = first.clone();
-    let Some(m) = out.as_object_mut() else {
-        return Err("not a migx summary".into());
-    };
-    m.remove("shard");
-    for k in SUMS {
-        match &first[k] {
-            Json::Object(cats) => {
-                let mut merged = Map::new();
-                for cat in cats.keys() {
-                    let mut total = 0u64;
-                    for (p, s) in parts.iter().zip(sums) {
-                        total += count(&s[k][cat.as_str()], k, p)?;
-                    }
-                    merged.insert(cat.clone(), json!(total));
-                }
-                m.insert(k.into(), Json::Object(merged));
-            }
-            _ => {
-                let mut total = 0u64;
-                for (p, s) in parts.iter().zip(sums) {
-                    total += count(&s[k], k, p)?;
-                }
-                m.insert(k.into(), json!(total));
-            }
-        }
-    }
-    for k in MAPS {
-        let mut merged: BTreeMap<String, u64> = BTreeMap::new();
+    out.shard = None;
+    let sum = |f: fn(&Summary) -> u64| sums.iter().map(f).sum::<u64>();
+    out.inputs = sum(|s| s.inputs);
+    out.converted = sum(|s| s.converted);
+    out.withheld = sum(|s| s.withheld);
+    out.rejected = sum(|s| s.rejected);
+    out.free_text_removed = sum(|s| s.free_text_removed);
+    out.input_bytes = sum(|s| s.input_bytes);
+    out.withheld_no_snomed_release = sum(|s| s.withheld_no_snomed_release);
+    let mut shared = Vec::with_capacity(first.items_shared.0.len());
+    for (cat, _) in &first.items_shared.0 {
+        let mut total = 0u64;
         for (p, s) in parts.iter().zip(sums) {
-            if let Some(obj) = s[k].as_object() {
-                for (reason, n) in obj {
-                    *merged.entry(reason.clone()).or_insert(0) += count(n, k, p)?;
-                }
+            total += s.items_shared.get(cat).ok_or_else(|| {
+                format!("{}/summary.json: items_shared is not a count", p.display())
+            })?;
+        }
+        shared.push((cat.clone(), total));
+    }
+    out.items_shared = OrderedCounts(shared);
+    let maps = |f: fn(&Summary) -> &BTreeMap<String, u64>| {
+        let mut merged: BTreeMap<String, u64> = BTreeMap::new();
+        for s in sums {
+            for (reason, n) in f(s) {
+                *merged.entry(reason.clone()).or_insert(0) += n;
             }
         }
-        m.insert(k.into(), json!(merged));
-    }
-    let stopped = sums.iter().any(|s| s["stopped_early"] == true);
-    m.insert("stopped_early".into(), json!(stopped));
+        merged
+    };
+    out.file_reasons = maps(|s| &s.file_reasons);
+    out.error_codes = maps(|s| &s.error_codes);
+    out.items_withheld = maps(|s| &s.items_withheld);
+    out.skipped = maps(|s| &s.skipped);
+    out.stopped_early = sums.iter().any(|s| s.stopped_early);
     Ok(out)
 }
 
 /// Merge `parts` (shard or run folders) into `out`.
 pub fn merge(parts: &[PathBuf], out: &Path) -> Result<Merged, String> {
-    let sums: Vec<Json> = parts
+    let sums: Vec<Summary> = parts
         .iter()
         .map(|p| read_summary(p))
         .collect::<Result<_, _>>()?;

@@ -3,7 +3,8 @@
 //! access audit and (ndjson) the resources strictly in input order.
 
 use super::convert_file;
-use super::records::{summary_json, tally, write_audit, RunTotals};
+use super::records::{summary, tally, write_audit, RunTotals, Tally};
+use super::walk::SkipReason;
 use crate::batch::OutputFormat;
 use crate::batch::Shard;
 use crate::error::{ErrorCode, InputError};
@@ -13,7 +14,6 @@ use crate::output;
 use crate::settings::ConvertSettings;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::io;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ pub struct BatchOptions {
     pub shard: Option<Shard>,
     /// Files the folder walk left out, per reason ([`super::SkipReason::as_str`]): counted in
     /// `summary.json`, never inputs.
-    pub skipped: BTreeMap<&'static str, usize>,
+    pub skipped: Tally<SkipReason>,
 }
 
 impl BatchOptions {
@@ -205,7 +205,7 @@ pub fn run_batch(
         if let Some(w) = ndjson {
             output::fault_point()?;
             w.commit()?;
-            totals.released = totals.by_status.get("converted").copied().unwrap_or(0);
+            totals.released = totals.by_status.get(Status::Converted);
         }
         crate::rundir::sync_dir(&bundles);
         output::fault_point()?;
@@ -217,13 +217,7 @@ pub fn run_batch(
     if let Err(e) = finish {
         return Err(stopped(e, &totals));
     }
-    let mut summary = summary_json(&totals, settings);
-    if let (Some(s), Some(m)) = (&opts.shard, summary.as_object_mut()) {
-        m.insert(
-            "shard".into(),
-            json!({ "index": s.index, "count": s.count }),
-        );
-    }
+    let summary = summary(&totals, settings, opts.shard);
     let mut s = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
     s.push(b'\n');
     let finish = (|| -> io::Result<()> {
@@ -358,7 +352,7 @@ impl Sink<'_> {
             if let Some(r) = p.c.withheld {
                 self.totals
                     .withheld
-                    .push((self.inputs[*i].display.clone(), r.as_str()));
+                    .push((self.inputs[*i].display.clone(), r));
             }
             self.access.write_all(&ev)?;
             if let (Some(w), Some(lines)) = (self.ndjson.as_deref_mut(), &p.lines) {
