@@ -227,8 +227,18 @@ pub(super) fn consent_window(
     }
 }
 
+/// The time a withheld patient's record would have been judged at, had it been admitted
+/// (explain shows its items as of then): the claimed time (`--as-of`, else the extract's own),
+/// moved to the record's latest date as [`judged_time`] does; the claimed time itself when
+/// the record holds a date after now; none when no time is known.
+pub fn withheld_as_of(ex: &Extract, s: &ConvertSettings) -> Option<Ts> {
+    s.as_of
+        .or(ex.created.value())
+        .map(|claimed| judged_time(ex, claimed, now_epoch_secs()).unwrap_or(claimed))
+}
+
 /// The moment of the run (seconds since the epoch): decisions only, never written out.
-pub(super) fn now_epoch_secs() -> i64 {
+fn now_epoch_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

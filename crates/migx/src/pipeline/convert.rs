@@ -2,7 +2,7 @@
 //! validation chained in the order the data flows, and the audit records of what was not
 //! shared.
 
-use super::admission::{admit, Admission};
+use super::admission::{admit, withheld_as_of, Admission};
 use crate::ehr::model::{Element, Extract};
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::r4::Bundle;
@@ -72,38 +72,93 @@ fn bundle_value(bundle: &Bundle) -> Result<Json, InputError> {
     })
 }
 
+/// How far [`convert_extract`] runs the stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Through {
+    /// Every stage: admission, item decisions, mapping and validation (`convert`).
+    Release,
+    /// Admission and the item decisions, and no further (`explain`: nothing mapping or
+    /// validation does changes a decision). A withheld patient's items are decided too, at
+    /// the time the record would have been judged ([`withheld_as_of`]), so that explain can
+    /// show them; nothing of them is released.
+    Decisions,
+}
+
+/// One extract through the stages: what became of it, and the item decisions made on the
+/// way, kept for whoever shows them (`explain`) instead of being made again.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// What became of the input.
+    pub conversion: Conversion,
+    /// The item decisions (none for a rejected input, nor for a withheld one unless
+    /// [`Through::Decisions`] asked for them).
+    pub decisions: Option<Decisions>,
+}
+
 /// Admission, item decisions, mapping and validation of one read extract: the stages in
-/// the order the data flows.
+/// the order the data flows, as far as `through` says.
+pub fn convert_extract(
+    ex: &Extract,
+    source_sha256: &str,
+    size: u64,
+    s: &ConvertSettings,
+    through: Through,
+) -> Converted {
+    let admission = match admit(ex, size, s) {
+        Ok(a) => a,
+        Err(ended) => {
+            let decisions = (through == Through::Decisions && ended.status == Status::Withheld)
+                .then(|| withheld_as_of(ex, s))
+                .flatten()
+                .map(|as_of| decide(ex, &s.policy, as_of));
+            return Converted {
+                conversion: *ended,
+                decisions,
+            };
+        }
+    };
+    let decisions = decide(ex, &s.policy, admission.as_of);
+    let bundle = match through {
+        Through::Decisions => None,
+        Through::Release => {
+            let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
+            if let Err(e) = check_bundle(&bundle, s) {
+                let mut c = Conversion::rejected(e, size);
+                c.nhs_number = Some(admission.nhs_number);
+                return Converted {
+                    conversion: c,
+                    decisions: Some(decisions),
+                };
+            }
+            Some(bundle)
+        }
+    };
+    let (items, shared) = audit_items(ex, &decisions);
+    Converted {
+        conversion: Conversion {
+            status: Status::Converted,
+            withheld: None,
+            error: None,
+            bundle,
+            items,
+            shared,
+            bytes: size,
+            nhs_number: Some(admission.nhs_number),
+            consent: Some(admission.consent),
+            as_of: Some(admission.as_of),
+        },
+        decisions: Some(decisions),
+    }
+}
+
+/// [`convert_extract`] through every stage, keeping only the [`Conversion`].
 pub(super) fn release(
     ex: &Extract,
     source_sha256: &str,
     size: u64,
     s: &ConvertSettings,
 ) -> Conversion {
-    let admission = match admit(ex, size, s) {
-        Ok(a) => a,
-        Err(ended) => return *ended,
-    };
-    let decisions = decide(ex, &s.policy, admission.as_of);
-    let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
-    if let Err(e) = check_bundle(&bundle, s) {
-        let mut c = Conversion::rejected(e, size);
-        c.nhs_number = Some(admission.nhs_number);
-        return c;
-    }
-    let (items, shared) = audit_items(ex, &decisions);
-    Conversion {
-        status: Status::Converted,
-        withheld: None,
-        error: None,
-        bundle: Some(bundle),
-        items,
-        shared,
-        bytes: size,
-        nhs_number: Some(admission.nhs_number),
-        consent: Some(admission.consent),
-        as_of: Some(admission.as_of),
-    }
+    convert_extract(ex, source_sha256, size, s, Through::Release).conversion
 }
 
 /// The id the audit and `explain` show for an item: the id its bundle resource has or would

@@ -1,23 +1,24 @@
 //! `migx explain`: what convert does with one file, item by item.
 
-use super::admission::{admit, now_epoch_secs};
-use super::convert::audit_id;
+use super::convert::{audit_id, convert_extract, Converted, Through};
 use super::read::read_input;
 use crate::ehr::model::Element;
 use crate::outcome::Status;
-use crate::policy::decide::{decide, judged_time, Category, Outcome, WithheldReason};
+use crate::policy::decide::{Category, Outcome, WithheldReason};
 use crate::settings::ConvertSettings;
-use serde_json::{json, Value as Json};
+use serde::{Serialize, Serializer};
+use serde_json::Value as Json;
 use std::path::Path;
 
-/// One source item as `migx explain` shows it.
-#[derive(Debug, Clone)]
+/// One source item as `migx explain` shows it (`--json`: fields in this order).
+#[derive(Debug, Clone, Serialize)]
 pub struct ExplainedItem {
     /// The source element id (lowercase), or `#<index>`.
     pub source_id: String,
     /// The construct, as in the GP2GP specification.
     pub element: &'static str,
     /// The category, when the item has one.
+    #[serde(serialize_with = "category_name")]
     pub category: Option<Category>,
     /// `shared`, `shared-as-part` (of the item named in `part_of`), `container` (structure
     /// whose contents are decided one by one, e.g. a specimen in a report), or `withheld`.
@@ -34,8 +35,8 @@ pub struct ExplainedItem {
     pub free_text_removed: bool,
 }
 
-/// What convert would do with one file, item by item.
-#[derive(Debug, Clone)]
+/// What convert would do with one file, item by item (`--json`: fields in this order).
+#[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
     /// The file explained.
     pub input: String,
@@ -68,7 +69,7 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
         },
         items: Vec::new(),
     };
-    let (ex, _hash, size) = match read_input(path, settings) {
+    let (ex, hash, size) = match read_input(path, settings) {
         Ok(v) => v,
         Err((e, _)) => {
             out.reason = Some(e.code.as_str().to_string());
@@ -76,35 +77,26 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
             return out;
         }
     };
-    // The stages convert runs, up to the item decisions (made once, here): mapping and the
+    // The conversion's own run of the stages, up to the item decisions: mapping and the
     // output safety net (schema validation) are convert's job, so explain does not pay for
-    // them, and nothing they do changes a decision.
-    let as_of = match admit(&ex, size, settings) {
-        Ok(admission) => {
-            out.status = Status::Converted;
-            Some(admission.as_of)
-        }
-        Err(ended) => {
-            out.status = ended.status;
-            out.reason = ended
-                .withheld
-                .map(|r| r.as_str().to_string())
-                .or(ended.error.as_ref().map(|e| e.code.as_str().to_string()));
-            out.message = ended.error.as_ref().map(|e| e.to_string());
-            // A rejected file releases nothing: no item of it is listed, so none reads `shared`.
-            if ended.status == Status::Rejected {
-                return out;
-            }
-            // A withheld patient's items are shown at the judged time the record would have
-            // had (the claimed time when it has none).
-            settings
-                .as_of
-                .or(ex.created.value())
-                .map(|claimed| judged_time(&ex, claimed, now_epoch_secs()).unwrap_or(claimed))
-        }
-    };
-    let Some(as_of) = as_of else { return out };
-    let d = decide(&ex, &settings.policy, as_of);
+    // them, and nothing they do changes a decision. What it shows is that run's decisions.
+    let Converted {
+        conversion: c,
+        decisions,
+    } = convert_extract(&ex, &hash, size, settings, Through::Decisions);
+    out.status = c.status;
+    out.reason = c
+        .withheld
+        .map(|r| r.as_str().to_string())
+        .or(c.error.as_ref().map(|e| e.code.as_str().to_string()));
+    out.message = c.error.as_ref().map(|e| e.to_string());
+    // A rejected file releases nothing: no item of it is listed, so none reads `shared`.
+    if c.status == Status::Rejected {
+        return out;
+    }
+    // A withheld patient's items are shown at the time its record would have been judged;
+    // none when no time is known.
+    let Some(d) = decisions else { return out };
     let text: std::collections::HashSet<usize> = d.free_text_removed.iter().copied().collect();
     for (i, dec) in d.items.iter().enumerate() {
         let item = &ex.items[i];
@@ -135,31 +127,7 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
 impl Explanation {
     /// The explanation as JSON (`migx explain --json`).
     pub fn to_json(&self) -> Json {
-        let items: Vec<Json> = self
-            .items
-            .iter()
-            .map(|i| {
-                json!({
-                    "source_id": i.source_id,
-                    "element": i.element,
-                    "category": i.category.map(Category::as_str),
-                    "decision": i.decision,
-                    "part_of": i.part_of,
-                    "reason": i.reason,
-                    "inherited_from": i.inherited_from,
-                    "free_text_removed": i.free_text_removed,
-                })
-            })
-            .collect();
-        json!({
-            "input": self.input,
-            "status": self.status.as_str(),
-            "reason": self.reason,
-            "message": self.message,
-            "policy_sha256": self.policy_sha256,
-            "exclusion_checked": self.exclusion_checked,
-            "items": items,
-        })
+        serde_json::to_value(self).unwrap_or(Json::Null)
     }
 
     /// The explanation as a table; `colour` adds ANSI colours (terminals without `NO_COLOR`).
@@ -227,5 +195,84 @@ impl Explanation {
             );
         }
         t
+    }
+}
+
+/// A category as its stable string (`null` when there is none).
+fn category_name<S: Serializer>(c: &Option<Category>, s: S) -> Result<S::Ok, S::Error> {
+    c.map(Category::as_str).serialize(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::{ConsentBook, ConsentDecision};
+    use crate::policy::Policy;
+    use std::sync::Arc;
+
+    /// Every fixture: what explain lists as withheld, and as shared without its free text,
+    /// is exactly what the conversion's audit records, item by item, in the same run of the
+    /// stages (and a converted file's status and reason agree).
+    #[test]
+    fn explain_shows_the_decisions_convert_audits() {
+        let policy = Arc::new(Policy::embedded_default().expect("policy"));
+        let dir = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/extracts"
+        ));
+        let book = ConsentBook::from_file(&dir.join("../consent.csv"), false);
+        for consent in [
+            book.ok().map(Arc::new),
+            Some(Arc::new(ConsentBook::all(
+                ConsentDecision::Permit,
+                "Y02345",
+                "TREAT",
+            ))),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut s = ConvertSettings::new(policy.clone(), consent);
+            s.run_permitted_requesters = vec!["Y02345".into()];
+            let mut seen = 0;
+            for f in crate::pipeline::collect_inputs(&[dir.to_path_buf()]) {
+                let c = crate::pipeline::convert_file(&f.path, &s);
+                let e = explain_file(&f.path, &s);
+                assert_eq!(e.status, c.status, "{}", f.display);
+                if c.status != Status::Converted {
+                    continue;
+                }
+                seen += 1;
+                let audited: Vec<(String, &str)> = c
+                    .items
+                    .iter()
+                    .filter(|i| !i.text_only)
+                    .map(|i| (i.source_id.clone(), i.reason.as_str()))
+                    .collect();
+                let explained: Vec<(String, &str)> = e
+                    .items
+                    .iter()
+                    .filter(|i| i.decision == "withheld")
+                    .map(|i| (i.source_id.clone(), i.reason.unwrap_or("")))
+                    .collect();
+                assert_eq!(explained, audited, "{}", f.display);
+                let mut text: Vec<&str> = c
+                    .items
+                    .iter()
+                    .filter(|i| i.text_only && !i.source_id.starts_with('#'))
+                    .map(|i| i.source_id.as_str())
+                    .collect();
+                let mut shown: Vec<&str> = e
+                    .items
+                    .iter()
+                    .filter(|i| i.free_text_removed && !i.source_id.starts_with('#'))
+                    .map(|i| i.source_id.as_str())
+                    .collect();
+                text.sort_unstable();
+                shown.sort_unstable();
+                assert_eq!(shown, text, "{}", f.display);
+            }
+            assert!(seen > 5, "the fixtures convert");
+        }
     }
 }

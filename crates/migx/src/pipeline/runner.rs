@@ -12,7 +12,6 @@ use crate::input::InputFile;
 use crate::outcome::{Conversion, Status};
 use crate::output;
 use crate::settings::ConvertSettings;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io;
 use std::io::Write as _;
