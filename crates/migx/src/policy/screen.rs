@@ -252,4 +252,97 @@ mod tests {
             .iter()
             .all(|c| c.display() != Some("Asthma (typed by a clinician)")));
     }
+
+    fn with_release() -> Policy {
+        let mut p = policy();
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .join("fixtures/snomed-release");
+        p.set_snomed_index(std::sync::Arc::new(
+            crate::codes::release::SnomedIndex::build(dir).expect("fixture release"),
+        ));
+        p
+    }
+
+    #[test]
+    fn a_description_id_is_emitted_as_its_concept_and_screened_as_it() {
+        let p = with_release();
+        // 150085018 is a term of gout (90560007): emitted as the concept, the description
+        // id kept beside it.
+        let s = shareable(&p, &[Coding::new(CodeSystem::Snomed, "150085018")]);
+        let got: Vec<_> = s.iter().map(|c| (c.code(), c.description_id())).collect();
+        assert_eq!(got, vec![("90560007", Some("150085018"))]);
+        // A concept id is itself, with no description id.
+        let s = shareable(&p, &[Coding::new(CodeSystem::Snomed, "90560007")]);
+        assert_eq!(s[0].description_id(), None);
+        // A term of a sensitive concept (9990011000000115 -> 76272004) is withheld like it.
+        assert!(shareable(&p, &[Coding::new(CodeSystem::Snomed, "9990011000000115")]).is_empty());
+        // Without a release a description id cannot be resolved: never emitted as a code.
+        assert!(shareable(&policy(), &[Coding::new(CodeSystem::Snomed, "150085018")]).is_empty());
+        // A relationship id (partition 02) is no clinical code at all.
+        let rel = "100022"; // the identifier guide's example relationship id
+        assert!(
+            crate::codes::snomed::parse_sctid(rel).is_ok_and(|i| i.kind == SctIdKind::Relationship)
+        );
+        assert!(shareable(&p, &[Coding::new(CodeSystem::Snomed, rel)]).is_empty());
+    }
+
+    #[test]
+    fn codings_are_deduplicated_by_system_and_code_together() {
+        let p = policy();
+        let codes = [
+            Coding::new(CodeSystem::Snomed, "195967001"),
+            Coding::new(CodeSystem::Snomed, "90560007"),
+            Coding::new(CodeSystem::ReadV2, "H33.."),
+            Coding::new(CodeSystem::Snomed, "195967001"),
+        ];
+        let got: Vec<(String, String)> = shareable(&p, &codes)
+            .iter()
+            .map(|c| (c.system().to_string(), c.code().to_string()))
+            .collect();
+        let sct = "http://snomed.info/sct".to_string();
+        assert_eq!(
+            got,
+            vec![
+                (sct.clone(), "195967001".to_string()),
+                (sct, "90560007".to_string()),
+                ("http://read.info/readv2".to_string(), "H33..".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_is_dropped_exactly_when_an_emitted_coding_is_out_of_its_syntax() {
+        let clean = Item {
+            codes: vec![
+                Coding::new(CodeSystem::Snomed, "195967001"),
+                // A Read code's 2-character term suffix is no text.
+                Coding::new(CodeSystem::ReadV2, "H33..00"),
+            ],
+            ..Item::default()
+        };
+        assert!(!drops_text(&clean));
+        for texty in ["H33..00 partner", "asthma since 1999"] {
+            let mut item = clean.clone();
+            item.codes.push(Coding::new(CodeSystem::ReadV2, texty));
+            assert!(drops_text(&item), "{texty:?}");
+        }
+    }
+
+    #[test]
+    fn a_source_display_is_kept_trimmed_and_an_empty_one_is_none() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policy");
+        let text = std::fs::read_to_string(format!("{dir}/default.json")).expect("policy");
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("policy JSON");
+        v["displays"] = serde_json::Value::from("source");
+        let p = Policy::from_json_str(&v.to_string(), "source displays", dir).expect("policy");
+        let coded = |display: &str| Coding {
+            system: CodeSystem::Snomed,
+            code: "195967001".into(),
+            display: Some(display.into()),
+        };
+        let s = shareable(&p, &[coded("  Asthma  ")]);
+        assert_eq!(s[0].display(), Some("Asthma"));
+        let s = shareable(&p, &[coded("   ")]);
+        assert_eq!(s[0].display(), None);
+    }
 }
