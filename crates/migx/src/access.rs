@@ -173,3 +173,76 @@ pub fn releases(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ehr::model::Element;
+    use crate::fhir::map::testing::*;
+    use crate::outcome::Status;
+
+    /// The event names the release's own Patient and Consent entries and the bundle by id
+    /// and hash; the person is named only when the consent row gives one.
+    #[test]
+    fn the_event_is_built_from_the_typed_release() {
+        let p = policy();
+        let (ex, d) = decided(
+            vec![item(
+                "x1",
+                Element::ObservationStatement,
+                vec![sct("80146002")],
+            )],
+            &p,
+        );
+        context(|rc| {
+            let bundle = crate::fhir::build_bundle(&ex, &d, rc);
+            let mut c = Conversion::withheld(
+                crate::policy::decide::PatientWithheld::ConsentDenied,
+                1,
+                "9434765919".into(),
+            );
+            c.status = Status::Converted;
+            c.consent = Some(rc.consent.clone());
+            c.as_of = Some(rc.as_of);
+            let ev = access_event(&c, &bundle, "bundles/x.json", "ab", &p).unwrap();
+            let v = serde_json::to_value(&ev).unwrap();
+            assert_eq!(v["resourceType"], "AuditEvent");
+            assert_eq!(
+                v["entity"][0]["what"]["reference"],
+                bundle.full_url_of("Patient").unwrap()
+            );
+            assert_eq!(v["entity"][0]["what"]["identifier"]["value"], "9434765919");
+            assert_eq!(
+                v["entity"][1]["what"]["identifier"]["value"],
+                format!("urn:uuid:{}", bundle.id)
+            );
+            assert_eq!(v["entity"][1]["detail"][0]["valueString"], "ab");
+            assert_eq!(
+                v["entity"][2]["what"]["reference"],
+                bundle.full_url_of("Consent").unwrap()
+            );
+            assert_eq!(v["agent"][0]["who"]["identifier"]["value"], "Y02345");
+            assert_eq!(v["agent"].as_array().unwrap().len(), 2, "no person given");
+            let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                [
+                    "resourceType",
+                    "id",
+                    "meta",
+                    "type",
+                    "action",
+                    "recorded",
+                    "outcome",
+                    "purposeOfEvent",
+                    "agent",
+                    "source",
+                    "entity"
+                ]
+            );
+            // Nothing released to nobody: no consent, no event.
+            c.consent = None;
+            assert!(access_event(&c, &bundle, "bundles/x.json", "ab", &p).is_none());
+        });
+    }
+}
