@@ -6,6 +6,7 @@
 //! folder. Every piece of text from them is escaped; the layout depends only on the input, so
 //! the same run always gives the same bytes (no clock time).
 
+use crate::pipeline::records::ReleaseRecord;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -39,8 +40,9 @@ struct Context {
     releases: Option<std::collections::BTreeMap<(String, String), u64>>,
 }
 
-/// Count the releases of `<dir>/access-audit.ndjson` per requester and purpose (its
-/// AuditEvents: `agent[0].who.identifier.value`, `purposeOfEvent[0].coding[0].code`).
+/// Count the releases of `<dir>/access-audit.ndjson` per requester and purpose (each
+/// AuditEvent read as a [`ReleaseRecord`]: the requesting agent's ODS code and the purpose of
+/// use; `None`, "could not be read", when a line is not a release migx wrote).
 fn count_releases(dir: &Path) -> Option<std::collections::BTreeMap<(String, String), u64>> {
     let f = std::fs::File::open(dir.join("access-audit.ndjson")).ok()?;
     let mut out = std::collections::BTreeMap::new();
@@ -50,10 +52,8 @@ fn count_releases(dir: &Path) -> Option<std::collections::BTreeMap<(String, Stri
             continue;
         }
         let ev: Value = serde_json::from_slice(&line).ok()?;
-        let key = (
-            text(&ev["agent"][0]["who"]["identifier"]["value"]),
-            text(&ev["purposeOfEvent"][0]["coding"][0]["code"]),
-        );
+        let r = ReleaseRecord::from_event(&ev)?;
+        let key = (r.requester_ods, r.purpose);
         *out.entry(key).or_insert(0) += 1;
     }
     Some(out)
