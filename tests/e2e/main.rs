@@ -21,6 +21,7 @@ mod honest_lists;
 mod hostile;
 mod identity;
 mod input_names;
+mod module_graph;
 mod nopat_label;
 mod operator_view;
 mod policy_property;
