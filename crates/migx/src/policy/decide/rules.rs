@@ -4,7 +4,8 @@
 //! value on its own (issue 22).
 
 use super::*;
-use crate::codes::Coding;
+use crate::codes::snomed::{parse_sctid, SctIdKind};
+use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{DateField, Effective, Item, Value};
 
 const AS_OF: &str = "20260314100000";
