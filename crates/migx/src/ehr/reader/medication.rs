@@ -1,0 +1,115 @@
+//! Medication: a statement's drug (consumable), a supply's quantity, unit text and repeats,
+//! the dose instruction, and the prior authorisation an issue fulfils or a discontinuation
+//! reverses.
+
+use super::attrs::{coding, normalise_ref, own, systemless, Attrs};
+use super::tags::Tag;
+use super::{Slot, State};
+use crate::ehr::model::Element;
+
+impl State {
+    /// A medication statement's drug, a supply's quantity and repeats, the dose text, and the prior issue or authorisation an issue fulfils or reverses.
+    pub(super) fn medication_field(
+        &mut self,
+        idx: usize,
+        rel: &[Tag],
+        depth: usize,
+        a: &Attrs,
+    ) -> bool {
+        let element = self.ex.items[idx].element;
+        let item = &mut self.ex.items[idx];
+        match rel {
+            [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code]
+            | [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code, Tag::Translation] => {
+                match coding(a) {
+                    Some(c) => item.consumable.push(c),
+                    None => item.carried.extend(systemless(a)),
+                }
+            }
+            [Tag::RepeatNumber] => {
+                item.repeat_number = a.value.as_ref().and_then(|v| v.parse().ok())
+            }
+            [Tag::Quantity] => {
+                item.quantity = own(&a.value);
+                item.quantity_unit = own(&a.unit).filter(|u| u != "1");
+            }
+            // Kept texts: the dose instruction and the unit EMIS writes as text.
+            [Tag::PertinentInformation, Tag::PertinentMedicationDosage, Tag::Text]
+                if element == Some(Element::MedicationStatement) =>
+            {
+                self.capture = Some((idx, Slot::Dosage, depth));
+            }
+            [Tag::Quantity, Tag::Translation, Tag::OriginalText] => {
+                self.capture = Some((idx, Slot::QuantityUnit, depth));
+            }
+            [Tag::InFulfillmentOf | Tag::ReversalOf, Tag::PriorMedicationRef, Tag::Id] => {
+                if let Some(r) = &a.root {
+                    item.prior_ref = Some(normalise_ref(r, a));
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ehr::reader::testing::*;
+
+    #[test]
+    fn dose_text_and_unit_texts_are_kept_free_text_only_flagged() {
+        let med = r#"<MedicationStatement classCode="SBADM" moodCode="INT"><id root="M1"/>
+            <component><ehrSupplyAuthorise classCode="SPLY" moodCode="INT"><id root="A1"/>
+              <quantity value="28" unit="1"><translation value="28"><originalText>tablet</originalText></translation></quantity>
+              <pertinentInformation><pertinentSupplyAnnotation><text>note</text></pertinentSupplyAnnotation></pertinentInformation>
+            </ehrSupplyAuthorise></component>
+            <pertinentInformation><pertinentMedicationDosage><text>
+              One &amp; a half &#x2013; daily</text></pertinentMedicationDosage></pertinentInformation>
+          </MedicationStatement>"#;
+        let obs = |id: &str, value: &str| {
+            format!(
+                r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/>{value}</ObservationStatement>"#
+            )
+        };
+        let body = [
+            med.to_string(),
+            obs("O1", r#"<value xsi:type="PQ" value="5.1" unit="1"><translation value="5.1"><originalText>10*9/L</originalText></translation></value>"#),
+            obs("O2", r#"<value xsi:type="PQ" value="140" unit="mm[Hg]"/>"#),
+            obs("O3", &format!(r#"<value xsi:type="PQ" value="1" unit="1"><translation value="1"><originalText>{}</originalText></translation></value>"#, "x".repeat(MAX_KEPT_TEXT + 1))),
+            obs("O4", r#"<value xsi:type="PQ" value="1" unit="1"><translation value="1"><originalText>a &bogus; b</originalText></translation></value>"#),
+        ]
+        .concat();
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let m = ex.get("m1").expect("medication");
+        assert_eq!(
+            m.dosage_text.as_deref(),
+            Some("One & a half \u{2013} daily")
+        );
+        assert!(
+            !m.free_text,
+            "the dose text is kept, not flagged as narrative"
+        );
+        let a = ex.get("a1").expect("authorise");
+        assert_eq!(
+            (a.quantity.as_deref(), a.quantity_unit.as_deref()),
+            (Some("28"), Some("tablet"))
+        );
+        assert!(a.free_text, "the supply annotation stays free text");
+        let unit = |id: &str| match &ex.get(id).expect(id).value {
+            Some(Value::Quantity { unit, .. }) => unit.clone(),
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(unit("o1").as_deref(), Some("10*9/L"));
+        assert_eq!(unit("o2").as_deref(), Some("mm[Hg]"));
+        // Too long, or an undefined entity: not kept, flagged as free text instead.
+        for id in ["o3", "o4"] {
+            assert_eq!(unit(id), None, "{id}");
+            assert!(ex.get(id).expect(id).free_text, "{id}");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! What every statement has (ids, codes and translations, status, dates, confidentiality
+//! codes at any depth, free text), the dispatch of a statement's fields to each construct's
+//! reader, and the texts the model keeps.
+
+use super::attrs::{coding, normalise_ref, own, set_date, systemless, Attrs};
+use super::tags::Tag;
+use super::{Slot, State};
+use crate::ehr::model::{DateField, Value};
+
+impl State {
+    /// Fields of the innermost open statement, matched by path relative to it: each
+    /// construct's reader in turn (in the order their paths must be tried: a kept text
+    /// before the free text of the same path), then free text and every other coding.
+    pub(super) fn item_field(&mut self, idx: usize, idepth: usize, tag: Tag, a: &Attrs) {
+        let depth = self.path.len() - 1;
+        // The path is lent to the readers while they write the statement.
+        let path = std::mem::take(&mut self.path);
+        let rel = path.get(idepth + 1..).unwrap_or_default();
+        let done = self.statement_field(idx, rel, depth, a)
+            || self.participation_field(idx, rel, a)
+            || self.value_field(idx, rel, depth, tag, a)
+            || self.medication_field(idx, rel, depth, a)
+            || self.link_field(idx, rel, a);
+        if !done {
+            let item = &mut self.ex.items[idx];
+            match rel {
+                // Free text: only whether it is there, never what it says.
+                [.., Tag::Text] | [Tag::Code, Tag::OriginalText] | [.., Tag::OriginalText] => {
+                    self.text_target = Some(idx);
+                }
+                // Every other coding inside the statement, wherever it sits (qualifier values,
+                // method, target site, reason, range interpretation, ...): screened, never emitted.
+                _ => item.carried.extend(coding(a).or_else(|| systemless(a))),
+            }
+        }
+        self.path = path;
+    }
+
+    /// What every statement has: ids, codes, status, dates, confidentiality codes at any depth, and the kept text of a transfer-degraded allergy code.
+    pub(super) fn statement_field(
+        &mut self,
+        idx: usize,
+        rel: &[Tag],
+        depth: usize,
+        a: &Attrs,
+    ) -> bool {
+        let item = &mut self.ex.items[idx];
+        match rel {
+            [Tag::Id] => {
+                if let Some(root) = &a.root {
+                    let id = normalise_ref(root, a);
+                    if item.id.is_empty() {
+                        item.id = id;
+                    } else {
+                        item.alt_ids.push(id);
+                    }
+                }
+            }
+            [Tag::Code] => match coding(a) {
+                Some(c) => item.codes.push(c),
+                None => {
+                    item.code_uncoded = true;
+                    item.carried.extend(systemless(a));
+                }
+            },
+            [Tag::Code, Tag::Translation] => match coding(a) {
+                Some(c) => item.codes.push(c),
+                None => item.carried.extend(systemless(a)),
+            },
+            [Tag::Code, Tag::Qualifier, Tag::Name] => match coding(a) {
+                Some(c) => item.qualifiers.push(c),
+                None => item.carried.extend(systemless(a)),
+            },
+            [Tag::StatusCode] => {
+                item.status_code = own(&a.code);
+                item.entered_in_error |= a
+                    .code
+                    .as_deref()
+                    .is_some_and(|c| c.trim().eq_ignore_ascii_case("nullified"));
+            }
+            [Tag::EffectiveTime] => {
+                if let Some(v) = &a.value {
+                    item.effective.center = DateField::from_hl7(v);
+                }
+            }
+            [Tag::EffectiveTime, Tag::Low] => set_date(&mut item.effective.low, a),
+            [Tag::EffectiveTime, Tag::High] => set_date(&mut item.effective.high, a),
+            [Tag::EffectiveTime, Tag::Center] => set_date(&mut item.effective.center, a),
+            [Tag::AvailabilityTime] => set_date(&mut item.availability, a),
+            [Tag::Author, Tag::Time] => set_date(&mut item.authored, a),
+            // At any depth inside the statement (not only as its direct child): a code the
+            // reader does not place is still a restriction on the statement.
+            [.., Tag::ConfidentialityCode] => {
+                // An unreadable confidentiality code is still a restriction: keep a marker.
+                item.confidentiality
+                    .push(own(&a.code).unwrap_or_else(|| "UNKNOWN".to_string()));
+            }
+            // The allergen of a transfer-degraded allergy code is named only in its text.
+            [Tag::Code, Tag::OriginalText]
+                if item
+                    .codes
+                    .iter()
+                    .any(crate::codes::degraded::is_degraded_allergy) =>
+            {
+                self.capture = Some((idx, Slot::CodeText, depth));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A text the model keeps (dose instruction, unit text, degraded code text) ends with its
+    /// element: kept, or (too long, an undefined entity) flagged as free text.
+    pub(super) fn close_kept_text(&mut self, depth: usize) {
+        if let Some((idx, slot, d)) = self.capture {
+            if d == depth {
+                self.capture = None;
+                let text = std::mem::take(&mut self.captured);
+                let text = text.trim();
+                let item = &mut self.ex.items[idx];
+                if self.capture_overflow {
+                    item.free_text = true;
+                } else if !text.is_empty() {
+                    let text = Some(text.to_string());
+                    match slot {
+                        Slot::Dosage => item.dosage_text = text,
+                        Slot::CodeText => item.code_text = text,
+                        Slot::QuantityUnit if item.quantity_unit.is_none() => {
+                            item.quantity_unit = text
+                        }
+                        Slot::ValueUnit => match &mut item.value {
+                            Some(Value::Quantity { unit, .. })
+                            | Some(Value::Range { unit, .. })
+                                if unit.is_none() =>
+                            {
+                                *unit = text
+                            }
+                            _ => {}
+                        },
+                        _ => {}
+                    }
+                }
+                self.capture_overflow = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ehr::reader::testing::*;
+
+    #[test]
+    fn a_nullified_statement_is_marked_entered_in_error() {
+        let st = |id: &str, status: &str| {
+            format!(
+                r#"<component><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><code code="H33..00" codeSystem="2.16.840.1.113883.2.1.6.2"/><statusCode code="{status}"/></ObservationStatement></component>"#
+            )
+        };
+        let doc = format!(
+            "{ROOT}<ControlActEvent><subject><EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><statusCode code=\"COMPLETE\"/>{}{}{}</ehrComposition></component></ehrFolder></component></EhrExtract></subject></ControlActEvent></RCMR_IN030000UK06>",
+            st("A", "nullified"),
+            st("B", "COMPLETE"),
+            st("D", " NULLIFIED ")
+        );
+        let mut ex = read(&doc).expect("reads");
+        ex.finish();
+        let eie = |id: &str| ex.get(id).map(|i| i.entered_in_error);
+        assert_eq!(eie("a"), Some(true));
+        assert_eq!(eie("b"), Some(false));
+        assert_eq!(eie("d"), Some(true));
+        assert_eq!(eie("c"), Some(false));
+    }
+
+    #[test]
+    fn only_a_transfer_degraded_allergy_code_keeps_its_text() {
+        let sct = "2.16.840.1.113883.2.1.3.2.4.15";
+        let obs = |id: &str, code: &str, text: &str| {
+            format!(
+                r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><code code="{code}" codeSystem="{sct}"><originalText>{text}</originalText></code></ObservationStatement>"#
+            )
+        };
+        let body = [
+            obs("D1", "196461000000101", "Penicillin V 250mg tablets"),
+            obs("D2", "196471000000108", "Peanuts"),
+            // Another degraded code, an ordinary code, and an over-long text: free text only.
+            obs("D3", "196411000000103", "Seen in clinic"),
+            obs("D4", "91936005", "Allergy to penicillin, said so"),
+            obs("D5", "196461000000101", &"x".repeat(MAX_KEPT_TEXT + 1)),
+        ]
+        .concat();
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let kept = |id: &str| {
+            let i = ex.get(id).expect(id);
+            (i.code_text.as_deref(), i.free_text)
+        };
+        assert_eq!(kept("d1"), (Some("Penicillin V 250mg tablets"), false));
+        assert_eq!(kept("d2"), (Some("Peanuts"), false));
+        assert_eq!(kept("d3"), (None, true));
+        assert_eq!(kept("d4"), (None, true));
+        assert_eq!(kept("d5"), (None, true));
+    }
+}
