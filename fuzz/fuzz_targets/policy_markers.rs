@@ -134,7 +134,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let c = convert_file(&path, &f.settings);
-    let bundle = c.bundle.as_ref().map(|b| b.to_string()).unwrap_or_default();
+    let bundle = c
+        .bundle
+        .as_ref()
+        .and_then(|b| serde_json::to_string(b).ok())
+        .unwrap_or_default();
     let everything = format!("{bundle}\n{:?}\n{:?}\n{:?}", c.items, c.error, c.withheld);
     for s in &g.forbidden {
         assert!(!everything.contains(s.as_str()), "{s:?} got out");
