@@ -941,7 +941,7 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
                 print_error_advice(&t);
             }
             if let Some(r) = &a.report_html {
-                if let Err(e) = crate::report::report_dir(&a.out, r) {
+                if let Err(e) = crate::run_report::report_dir(&a.out, r) {
                     return fail(&format!(
                         "cannot write the HTML report {}: {e}",
                         r.display()
@@ -1241,7 +1241,7 @@ fn audit(a: &AuditArgs) -> i32 {
             return fail("--nhs-number must be 10 digits");
         }
     }
-    let events = match crate::access::releases(&a.dir, a.nhs_number.as_deref()) {
+    let events = match crate::access::disclosures(&a.dir, a.nhs_number.as_deref()) {
         Ok(e) => e,
         Err(e) => {
             return fail(&format!(
@@ -1268,7 +1268,7 @@ fn audit(a: &AuditArgs) -> i32 {
             "released (as of)", "to", "consent recorded", "purpose", "bundle"
         );
         for e in &events {
-            let Some(r) = pipeline::records::ReleaseRecord::from_event(e) else {
+            let Some(r) = pipeline::records::DisclosureRecord::from_event(e) else {
                 eprintln!("migx audit: warning: a line of access-audit.ndjson is not a release migx wrote");
                 continue;
             };
@@ -1331,7 +1331,7 @@ fn report(a: &ReportArgs, cli: &Cli) -> i32 {
     for prob in crate::rundir::check_folder(&a.dir) {
         eprintln!("migx report: warning: {prob}");
     }
-    match crate::report::report_dir(&a.dir, &out) {
+    match crate::run_report::report_dir(&a.dir, &out) {
         Ok(()) => {
             if !cli.quiet {
                 eprintln!("migx: report written to {}", out.display());

@@ -2,7 +2,9 @@
 //! and prints; all behaviour lives in the `migx` library, which knows nothing of clap.
 
 // The library's modules, named `crate::...` in the command line's code.
-use migx::{access, batch, codes, consent, ehr, output, pipeline, policy, report, rundir, summary};
+use migx::{
+    access, batch, codes, consent, ehr, output, pipeline, policy, run_report, rundir, summary,
+};
 
 mod cli;
 

@@ -424,7 +424,7 @@ fn the_report_answers_the_operators_next_questions() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     let html = std::fs::read_to_string(&report).unwrap();
-    let esc = migx::report::escape;
+    let esc = migx::run_report::escape;
     assert!(
         html.contains(&format!(
             "<th scope=\"row\">output folder</th><td class=\"mono hash\">{}</td>",

@@ -157,7 +157,7 @@ pub fn access_event(
 }
 
 /// The releases recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number.
-pub fn releases(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>> {
+pub fn disclosures(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>> {
     let f = std::fs::File::open(dir.join("access-audit.ndjson"))?;
     let mut out = Vec::new();
     for line in io::BufReader::new(f).lines() {

@@ -55,7 +55,7 @@ pub mod outcome;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
-pub mod report;
+pub mod run_report;
 pub mod rundir;
 pub mod settings;
 pub mod summary;

@@ -388,7 +388,7 @@ impl Journal {
 
 /// Return freed heap memory to the OS (glibc keeps it otherwise; after a large input the
 /// freed model and bundle would stay resident and fragment). A no-op elsewhere.
-pub fn release_free_memory() {
+pub fn return_free_memory_to_os() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
     unsafe {

@@ -26,7 +26,9 @@ pub use admission::{admit, withheld_as_of, Admission};
 pub use convert::{check_bundle, convert_extract, map_bundle, Converted, Through};
 pub use explain::{explain_file, ExplainedItem, Explanation};
 pub use read::read_input;
-pub use records::{AuditLine, ReleaseRecord, RunTotals, Summary, Tally, NO_SNOMED_RELEASE_ADVICE};
+pub use records::{
+    AuditLine, DisclosureRecord, RunTotals, Summary, Tally, NO_SNOMED_RELEASE_ADVICE,
+};
 pub use runner::{run_batch, BatchOptions, Progress, Stopped};
 pub use walk::{
     collect_inputs, looks_like_an_extract, starts_like_an_extract, walk_inputs, SkipReason,
@@ -40,7 +42,7 @@ pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
     #[cfg(test)]
     tests::maybe_panic(path);
     match read_input(path, settings) {
-        Ok((ex, hash, size)) => convert::release(&ex, &hash, size, settings),
+        Ok((ex, hash, size)) => convert::share(&ex, &hash, size, settings),
         Err((e, size)) => Conversion::rejected(e, size),
     }
 }

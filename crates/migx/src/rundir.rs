@@ -572,7 +572,7 @@ pub fn check_folder(dir: &Path) -> Vec<String> {
     };
     let mut described: HashSet<String> = HashSet::new();
     for src in sources {
-        let Ok(events) = crate::access::releases(src, None) else {
+        let Ok(events) = crate::access::disclosures(src, None) else {
             problems.push(format!(
                 "{}: no readable access-audit.ndjson",
                 src.display()

@@ -52,7 +52,7 @@ pub(crate) const URI_SYSTEM: &str = "urn:ietf:rfc:3986";
 
 /// What the release is made under: who asked, with what consent, by which rules.
 #[derive(Debug, Clone)]
-pub struct ReleaseContext<'a> {
+pub struct SharingContext<'a> {
     /// The patient's NHS number (the only patient identifier released).
     pub nhs_number: &'a str,
     /// The consent under which the record is released.

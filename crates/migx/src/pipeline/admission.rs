@@ -177,7 +177,7 @@ pub fn admit(ex: &Extract, size: u64, s: &ConvertSettings) -> Result<Admission, 
 }
 
 /// Whether the point-of-care decision is valid at `as_of` (the judged time), and until
-/// when. (`release` also refuses a decision recorded after the claimed time.)
+/// when. (`share` also refuses a decision recorded after the claimed time.)
 pub(super) fn consent_window(
     c: &ConsentRecord,
     as_of: Ts,

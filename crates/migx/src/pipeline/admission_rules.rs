@@ -1,10 +1,10 @@
-//! The patient admission rules of [`release`] and [`consent_window`], written from the
+//! The patient admission rules of [`share`] and [`consent_window`], written from the
 //! README's rules table and `policy/README.md` (issue 22): each validity boundary on both
 //! sides, a missing recorded time in each origin, and requester matching that permits only
 //! the requesters named.
 
 use super::admission::consent_window;
-use super::convert::release;
+use super::convert::share;
 use super::*;
 use crate::consent::ConsentBook;
 use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord};
@@ -131,7 +131,7 @@ fn only_the_requesters_a_policy_names_are_permitted() {
     );
 }
 
-// The patient-level checks of `release`, in their order, each on both sides (issue 22):
+// The patient-level checks of `share`, in their order, each on both sides (issue 22):
 // one patient with a shaped, valid NHS number; an as-of time; no practice dissent; a
 // point-of-care decision that permits, from a permitted requester, for a permitted purpose,
 // recorded no later than the claimed time.
@@ -192,13 +192,13 @@ fn settings_for(book: ConsentBook, run_requesters: &[&str]) -> ConvertSettings {
     s
 }
 
-/// What `release` made of it: the status, the patient reason, the error code.
+/// What `share` made of it: the status, the patient reason, the error code.
 fn admit(
     ex: &Extract,
     s: &ConvertSettings,
 ) -> (Status, Option<PatientWithheld>, Option<ErrorCode>) {
     // The source's SHA-256, as the Provenance names it.
-    let c = release(ex, &"0".repeat(64), 0, s);
+    let c = share(ex, &"0".repeat(64), 0, s);
     assert_eq!(c.bundle.is_some(), c.status == Status::Converted);
     (c.status, c.withheld, c.error.map(|e| e.code))
 }
@@ -225,7 +225,7 @@ fn one_patient_with_a_valid_nhs_number_and_a_permit_is_released() {
         &["Y02345"],
     );
     assert!(converted(&ex, &s));
-    let c = release(&ex, &"0".repeat(64), 0, &s);
+    let c = share(&ex, &"0".repeat(64), 0, &s);
     assert_eq!(c.nhs_number.as_deref(), Some(VALID));
     assert_eq!(c.as_of, Some(as_of()));
 }

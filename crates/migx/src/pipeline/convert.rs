@@ -6,7 +6,7 @@ use super::admission::{admit, withheld_as_of, Admission};
 use crate::ehr::model::{Element, Extract};
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::r4::Bundle;
-use crate::fhir::{self, ReleaseContext};
+use crate::fhir::{self, SharingContext};
 use crate::outcome::{AuditItem, Conversion, Status};
 use crate::policy::decide::{decide, Category, Decisions, Outcome, WithheldReason};
 use crate::settings::ConvertSettings;
@@ -22,7 +22,7 @@ pub fn map_bundle(
     s: &ConvertSettings,
 ) -> Bundle {
     let exclusion = s.exclusion_basis();
-    let rc = ReleaseContext {
+    let rc = SharingContext {
         exclusion: &exclusion,
         nhs_number: &admission.nhs_number,
         consent: &admission.consent,
@@ -76,7 +76,7 @@ fn bundle_value(bundle: &Bundle) -> Result<Json, InputError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Through {
     /// Every stage: admission, item decisions, mapping and validation (`convert`).
-    Release,
+    Bundle,
     /// Admission and the item decisions, and no further (`explain`: nothing mapping or
     /// validation does changes a decision). A withheld patient's items are decided too, at
     /// the time the record would have been judged ([`withheld_as_of`]), so that explain can
@@ -120,7 +120,7 @@ pub fn convert_extract(
     let decisions = decide(ex, &s.policy, admission.as_of);
     let bundle = match through {
         Through::Decisions => None,
-        Through::Release => {
+        Through::Bundle => {
             let bundle = map_bundle(ex, &decisions, &admission, source_sha256, s);
             if let Err(e) = check_bundle(&bundle, s) {
                 let mut c = Conversion::rejected(e, size);
@@ -152,13 +152,13 @@ pub fn convert_extract(
 }
 
 /// [`convert_extract`] through every stage, keeping only the [`Conversion`].
-pub(super) fn release(
+pub(super) fn share(
     ex: &Extract,
     source_sha256: &str,
     size: u64,
     s: &ConvertSettings,
 ) -> Conversion {
-    convert_extract(ex, source_sha256, size, s, Through::Release).conversion
+    convert_extract(ex, source_sha256, size, s, Through::Bundle).conversion
 }
 
 /// The id the audit and `explain` show for an item: the id its bundle resource has or would

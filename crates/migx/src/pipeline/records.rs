@@ -1,7 +1,7 @@
 //! The run records, typed and serialised with serde: each input's audit lines
 //! ([`AuditLine`]), the run's totals ([`RunTotals`], counted by typed keys), `summary.json`
 //! ([`Summary`], also what `migx summary` merges), and the reading of an access-audit
-//! AuditEvent ([`ReleaseRecord`], what `migx audit` prints). Field order is the order the
+//! AuditEvent ([`DisclosureRecord`], what `migx audit` prints). Field order is the order the
 //! files have always had, so the bytes are unchanged.
 
 use crate::error::{ErrorCode, InputError};
@@ -494,7 +494,7 @@ fn permitted(s: &ConvertSettings) -> Permitted {
 /// bundle the entity that carries a `sha256` detail, the consent time the
 /// `consent-recorded-at` detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleaseRecord {
+pub struct DisclosureRecord {
     /// When it was released: the as-of time it was judged at.
     pub recorded: String,
     /// The requesting organisation's ODS code.
@@ -509,7 +509,7 @@ pub struct ReleaseRecord {
     pub bundle_sha256: String,
 }
 
-/// The parts of an access-audit AuditEvent that [`ReleaseRecord`] reads.
+/// The parts of an access-audit AuditEvent that [`DisclosureRecord`] reads.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EventShape {
@@ -566,9 +566,9 @@ struct DetailShape {
     value_string: Option<String>,
 }
 
-impl ReleaseRecord {
+impl DisclosureRecord {
     /// Read one AuditEvent of `access-audit.ndjson` (`None`: not an AuditEvent migx reads).
-    pub fn from_event(event: &Json) -> Option<ReleaseRecord> {
+    pub fn from_event(event: &Json) -> Option<DisclosureRecord> {
         let e = EventShape::deserialize(event).ok()?;
         let detail = |kind: &str| {
             e.entity.iter().find_map(|en| {
@@ -585,7 +585,7 @@ impl ReleaseRecord {
             .find(|a| a.requestor)
             .and_then(|a| a.who.as_ref()?.identifier.as_ref()?.value.clone())
             .unwrap_or_default();
-        Some(ReleaseRecord {
+        Some(DisclosureRecord {
             recorded: e.recorded.clone(),
             requester_ods: requester,
             consent_recorded_at: detail("consent-recorded-at").map(|(_, t)| t),
@@ -794,7 +794,7 @@ mod tests {
                 { "what": { "identifier": { "value": "9434765919" } } }
             ]
         });
-        let r = ReleaseRecord::from_event(&event).expect("a release");
+        let r = DisclosureRecord::from_event(&event).expect("a release");
         assert_eq!(r.requester_ods, "Y02345");
         assert_eq!(r.bundle, "bundles/a.json");
         assert_eq!(r.bundle_sha256, "ab12");
@@ -805,11 +805,11 @@ mod tests {
         );
         let mut asserted = event.clone();
         asserted["entity"][0]["detail"] = Json::Array(vec![]);
-        let r = ReleaseRecord::from_event(&asserted).expect("a release");
+        let r = DisclosureRecord::from_event(&asserted).expect("a release");
         assert_eq!(r.consent_recorded_at, None);
         // No bundle entity: not a release migx wrote.
         let mut bare = event;
         bare["entity"] = Json::Array(vec![]);
-        assert!(ReleaseRecord::from_event(&bare).is_none());
+        assert!(DisclosureRecord::from_event(&bare).is_none());
     }
 }

@@ -131,7 +131,7 @@ pub fn run_batch(
         }
         let r = process_one(f, settings, &bundles, opts.format);
         if r.c.bytes >= TRIM_AFTER_BYTES {
-            output::release_free_memory();
+            output::return_free_memory_to_os();
         }
         if r.c.status == Status::Rejected {
             rejected.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,7 @@
 use super::urn;
 use crate::fhir::r4::consent::{ConsentActor, ConsentProvision};
 use crate::fhir::r4::{CodeableConcept, Coding, Consent, Meta, Period, Reference, Resource};
-use crate::fhir::{ReleaseContext, SNOMED, V3_ACT_CODE, V3_ACT_REASON};
+use crate::fhir::{SharingContext, SNOMED, V3_ACT_CODE, V3_ACT_REASON};
 use std::borrow::Cow;
 
 /// The released Consent.
@@ -12,7 +12,7 @@ pub(super) fn consent(
     id: &str,
     patient: &str,
     requester: &str,
-    rc: &ReleaseContext<'_>,
+    rc: &SharingContext<'_>,
 ) -> Resource {
     let c = rc.consent;
     let recorded = match c.recorded_at {

@@ -13,7 +13,7 @@ use crate::fhir::r4::consent::ProvenanceEntity;
 use crate::fhir::r4::{
     CodeableConcept, Coding, Extension, ExtensionValue, List, ListEntry, Meta, Reference, Resource,
 };
-use crate::fhir::{ReleaseContext, SNOMED};
+use crate::fhir::{SharingContext, SNOMED};
 use crate::policy::decide::{Category, Decisions, Outcome, WithheldReason};
 
 /// Extension carrying a List warning (`Extension-UKCore-ListWarningCode`).
@@ -184,7 +184,7 @@ pub(super) fn list(
     members: &[&str],
     withheld: Withholding,
     patient_ref: &str,
-    rc: &ReleaseContext<'_>,
+    rc: &SharingContext<'_>,
 ) -> Resource {
     let extension = if withheld.warns() {
         vec![warning_extension()]

@@ -6,6 +6,7 @@
 mod allergy;
 mod condition;
 mod consent;
+mod diagnostic_report;
 mod flag;
 pub mod lists;
 mod medication;
@@ -14,7 +15,6 @@ mod organizations;
 mod patient;
 mod procedure;
 mod provenance;
-mod report;
 mod staff;
 
 use super::ids::{derived_uuid, source_uuid};
@@ -22,7 +22,7 @@ use super::r4::{
     Base, Bundle, BundleEntry, CodeableConcept, Coding, Decimal, Extension, ExtensionValue,
     Identifier, Meta, Quantity, Reference, Resource,
 };
-use super::{ReleaseContext, SCT_DESC_ID_URL, URI_SYSTEM, V3_ACT_CODE};
+use super::{SharingContext, SCT_DESC_ID_URL, URI_SYSTEM, V3_ACT_CODE};
 use crate::codes::Coding as SourceCoding;
 use crate::ehr::model::{Extract, Item};
 use crate::policy::decide::{Category, Decisions, Outcome, Role};
@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Build the released Bundle.
-pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &ReleaseContext<'_>) -> Bundle {
+pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &SharingContext<'_>) -> Bundle {
     let key = ex
         .message_id
         .clone()
@@ -193,7 +193,7 @@ impl<'a> Mapper<'a> {
             d,
             policy,
             patient_ref: urn(patient_id),
-            report_results: report::report_results(ex, d),
+            report_results: diagnostic_report::report_results(ex, d),
             source_issues: medication::source_issues(ex),
             problem_links: condition::problem_links(ex, d),
             key: key.to_string(),
@@ -233,7 +233,7 @@ impl<'a> Mapper<'a> {
                 .enumerate()
                 .map(|(k, r)| (r, k == 0))
                 .collect(),
-            Role::Report => one(self.report(i)),
+            Role::DiagnosticReport => one(self.report(i)),
             Role::ResultGroup { report } => {
                 let member = report.is_none() && !self.in_group(i);
                 vec![(self.group(i, cat), member)]
@@ -403,7 +403,7 @@ pub(crate) mod testing {
 
     /// Run `f` with a release context: an operator-asserted permit from Y02345 for direct
     /// care, under the embedded policy.
-    pub(crate) fn context(f: impl FnOnce(&ReleaseContext<'_>)) {
+    pub(crate) fn context(f: impl FnOnce(&SharingContext<'_>)) {
         use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord};
         let p = policy();
         let consent = ConsentRecord {
@@ -416,7 +416,7 @@ pub(crate) mod testing {
             origin: ConsentOrigin::OperatorAssertion,
         };
         let exclusion = p.exclusion_basis(true);
-        let rc = ReleaseContext {
+        let rc = SharingContext {
             nhs_number: "9434765919",
             consent: &consent,
             consent_valid_until: None,

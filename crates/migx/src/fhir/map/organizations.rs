@@ -3,7 +3,7 @@
 
 use crate::ehr::model::Extract;
 use crate::fhir::r4::{Identifier, Meta, Organization, Resource};
-use crate::fhir::{ReleaseContext, ODS_SYSTEM};
+use crate::fhir::{SharingContext, ODS_SYSTEM};
 
 /// The practice Organization's name when the record carries no usable ODS code: migx's own
 /// words, never source text.
@@ -27,7 +27,7 @@ pub(super) fn practice(id: &str, ex: &Extract) -> Resource {
 
 /// The requesting organisation: its ODS code, and its name from the consent row, else from
 /// the policy's requester list.
-pub(super) fn requester(id: &str, rc: &ReleaseContext<'_>) -> Resource {
+pub(super) fn requester(id: &str, rc: &SharingContext<'_>) -> Resource {
     let ods = &rc.consent.requester_ods;
     Resource::Organization(Box::new(Organization {
         id: id.to_string(),

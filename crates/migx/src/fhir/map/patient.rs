@@ -2,10 +2,10 @@
 
 use super::urn;
 use crate::fhir::r4::{Identifier, Meta, Patient, Reference, Resource};
-use crate::fhir::{ReleaseContext, NHS_NUMBER_SYSTEM};
+use crate::fhir::{SharingContext, NHS_NUMBER_SYSTEM};
 
 /// The released Patient.
-pub(super) fn patient(id: &str, practice_id: &str, rc: &ReleaseContext<'_>) -> Resource {
+pub(super) fn patient(id: &str, practice_id: &str, rc: &SharingContext<'_>) -> Resource {
     Resource::Patient(Box::new(Patient {
         id: id.to_string(),
         meta: Meta::ukcore("Patient"),

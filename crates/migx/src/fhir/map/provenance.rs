@@ -8,7 +8,7 @@ use crate::ehr::model::Extract;
 use crate::fhir::ids::{derived_uuid, source_uuid};
 use crate::fhir::r4::consent::{ProvenanceAgent, ProvenanceEntity};
 use crate::fhir::r4::{CodeableConcept, Coding, Identifier, Meta, Provenance, Reference, Resource};
-use crate::fhir::{ReleaseContext, URI_SYSTEM, V3_ACT_REASON};
+use crate::fhir::{SharingContext, URI_SYSTEM, V3_ACT_REASON};
 use std::borrow::Cow;
 
 const PARTICIPANT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
@@ -19,7 +19,7 @@ pub(super) fn provenance(
     id: &str,
     targets: Vec<String>,
     ex: &Extract,
-    rc: &ReleaseContext<'_>,
+    rc: &SharingContext<'_>,
     practice_ref: &str,
     incomplete: bool,
 ) -> Resource {

@@ -75,7 +75,7 @@ impl<'a> Ctx<'a> {
             Element::LinkSet => self.classify_linkset(i),
             Element::CompoundStatement => {
                 // Inside a report or a result group, a compound is a group of results.
-                if let Some((p, Shared(Role::Report), c)) = parent_outcome {
+                if let Some((p, Shared(Role::DiagnosticReport), c)) = parent_outcome {
                     if self.policy.category_rule(&item.codes) == Some("specimen") {
                         return (c, Container);
                     }
@@ -100,9 +100,10 @@ impl<'a> Ctx<'a> {
                             Shared(Role::Allergy { observation: obs }),
                         )
                     }
-                    Some("pathology-report") => {
-                        (Some(Category::Investigations), Shared(Role::Report))
-                    }
+                    Some("pathology-report") => (
+                        Some(Category::Investigations),
+                        Shared(Role::DiagnosticReport),
+                    ),
                     Some("not-shared") => (None, Withheld(W::CategoryNotShared)),
                     _ => match item.class_code.as_deref() {
                         Some("BATTERY") | Some("CLUSTER") => (
@@ -117,7 +118,7 @@ impl<'a> Ctx<'a> {
                 if let Some((p, outcome, c)) = parent_outcome {
                     match outcome {
                         Shared(Role::Allergy { .. }) => return (c, PartOf(p)),
-                        Shared(Role::ResultGroup { .. }) | Shared(Role::Report) => {
+                        Shared(Role::ResultGroup { .. }) | Shared(Role::DiagnosticReport) => {
                             return (c, Shared(Role::Result { group: Some(p) }))
                         }
                         Container => {

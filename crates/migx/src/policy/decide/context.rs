@@ -105,6 +105,6 @@ impl<'a> Ctx<'a> {
         self.ex
             .ancestors(i)
             .take_while(|&a| self.item(a).element != Some(Element::EhrComposition))
-            .find(|&a| matches!(done[a].outcome, Outcome::Shared(Role::Report)))
+            .find(|&a| matches!(done[a].outcome, Outcome::Shared(Role::DiagnosticReport)))
     }
 }

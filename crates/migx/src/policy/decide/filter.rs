@@ -127,7 +127,7 @@ impl<'a> Ctx<'a> {
             },
             Outcome::Shared(Role::Result { group: None })
             | Outcome::Shared(Role::ResultGroup { report: None })
-            | Outcome::Shared(Role::Report) => self.recent(item),
+            | Outcome::Shared(Role::DiagnosticReport) => self.recent(item),
             _ => None,
         }
     }

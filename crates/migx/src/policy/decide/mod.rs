@@ -200,8 +200,8 @@ pub enum Role {
         /// Index of the enclosing report.
         report: Option<usize>,
     },
-    /// A pathology report (CLUSTER 16488004).
-    Report,
+    /// A pathology report (CLUSTER 16488004), shared as a DiagnosticReport.
+    DiagnosticReport,
     /// An allergy `CompoundStatement`; `observation` is the statement naming the allergen.
     Allergy {
         /// Index of the statement whose code names the allergen, when found.

@@ -6,7 +6,7 @@
 //! folder. Every piece of text from them is escaped; the layout depends only on the input, so
 //! the same run always gives the same bytes (no clock time).
 
-use crate::pipeline::records::ReleaseRecord;
+use crate::pipeline::records::DisclosureRecord;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -41,9 +41,9 @@ struct Context {
 }
 
 /// Count the releases of `<dir>/access-audit.ndjson` per requester and purpose (each
-/// AuditEvent read as a [`ReleaseRecord`]: the requesting agent's ODS code and the purpose of
+/// AuditEvent read as a [`DisclosureRecord`]: the requesting agent's ODS code and the purpose of
 /// use; `None`, "could not be read", when a line is not a release migx wrote).
-fn count_releases(dir: &Path) -> Option<std::collections::BTreeMap<(String, String), u64>> {
+fn count_disclosures(dir: &Path) -> Option<std::collections::BTreeMap<(String, String), u64>> {
     let f = std::fs::File::open(dir.join("access-audit.ndjson")).ok()?;
     let mut out = std::collections::BTreeMap::new();
     for line in io::BufReader::new(f).split(b'\n') {
@@ -52,7 +52,7 @@ fn count_releases(dir: &Path) -> Option<std::collections::BTreeMap<(String, Stri
             continue;
         }
         let ev: Value = serde_json::from_slice(&line).ok()?;
-        let r = ReleaseRecord::from_event(&ev)?;
+        let r = DisclosureRecord::from_event(&ev)?;
         let key = (r.requester_ods, r.purpose);
         *out.entry(key).or_insert(0) += 1;
     }
@@ -121,7 +121,7 @@ pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
     }
     let ctx = Context {
         out_dir: Some(dir.display().to_string()),
-        releases: count_releases(dir),
+        releases: count_disclosures(dir),
     };
     let html = render_audit(&summary, &audit, unreadable.get(), &ctx);
     crate::output::write_atomic(out, html.as_bytes())

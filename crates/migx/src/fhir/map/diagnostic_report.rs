@@ -14,7 +14,7 @@ pub(super) fn report_results(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<
     for (j, dec) in d.items.iter().enumerate() {
         let report = match dec.outcome {
             Outcome::Shared(Role::Result { group: Some(g) })
-                if matches!(d.items[g].outcome, Outcome::Shared(Role::Report)) =>
+                if matches!(d.items[g].outcome, Outcome::Shared(Role::DiagnosticReport)) =>
             {
                 Some(g)
             }
