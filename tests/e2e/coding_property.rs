@@ -27,7 +27,7 @@ use common::positions::{
     all_markers, json_has_victim, stu3_extract, xml_extract, xml_has_victim, Generated, JsonPos,
     Marker, Placement, XmlPos, JSON_POSITIONS, XML_POSITIONS,
 };
-use migx::policy::decide::PatientWithheld;
+use migx::pipeline::admission::PatientWithheld;
 
 /// Convert one generated extract and check the property: no forbidden string in anything
 /// convert produces; a dissent anywhere withholds the patient; items carrying a sensitive

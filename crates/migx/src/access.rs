@@ -197,7 +197,7 @@ mod tests {
         context(|rc| {
             let bundle = crate::fhir::build_bundle(&ex, &d, rc);
             let mut c = Conversion::withheld(
-                crate::policy::decide::PatientWithheld::ConsentDenied,
+                crate::outcome::PatientWithheld::ConsentDenied,
                 1,
                 "9434765919".into(),
             );

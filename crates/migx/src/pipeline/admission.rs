@@ -9,7 +9,9 @@ use crate::ehr::ts::Ts;
 use crate::error::{ErrorCode, InputError};
 use crate::nhs::is_valid_nhs_number;
 use crate::outcome::Conversion;
-use crate::policy::decide::{judged_time, practice_dissent, PatientWithheld};
+/// Why a patient is not admitted: the admission stage decides it.
+pub use crate::outcome::PatientWithheld;
+use crate::policy::decide::{judged_time, practice_dissent, DatedInFuture};
 use crate::policy::ConsentValidity;
 use crate::settings::ConvertSettings;
 
@@ -103,7 +105,13 @@ pub fn admit(ex: &Extract, size: u64, s: &ConvertSettings) -> Result<Admission, 
     // Currency is judged no earlier than the record's own latest date (issue 24.11).
     let as_of = match judged_time(ex, claimed, now_epoch_secs()) {
         Ok(t) => t,
-        Err(reason) => return Err(Box::new(Conversion::withheld(reason, size, nhs))),
+        Err(DatedInFuture) => {
+            return Err(Box::new(Conversion::withheld(
+                PatientWithheld::DatedInFuture,
+                size,
+                nhs,
+            )))
+        }
     };
     let consent = match s.consent.lookup(&nhs) {
         Lookup::None => {

@@ -6,8 +6,9 @@
 
 use crate::error::{ErrorCode, InputError};
 use crate::input::InputFile;
+use crate::outcome::PatientWithheld;
 use crate::outcome::{Conversion, Status};
-use crate::policy::decide::{Category, PatientWithheld, WithheldReason};
+use crate::policy::decide::{Category, WithheldReason};
 use crate::settings::ConvertSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;

@@ -27,7 +27,7 @@ mod patient;
 use context::Ctx;
 pub use filter::plan_ended;
 use filter::withheld;
-pub use patient::{dissent_stands, judged_time, practice_dissent};
+pub use patient::{dissent_stands, judged_time, practice_dissent, DatedInFuture};
 
 /// The eight categories a MIG shares, in the order bundles list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -237,63 +237,6 @@ pub struct Decision {
     pub category: Option<Category>,
     /// What happens to it.
     pub outcome: Outcome,
-}
-
-/// Why a whole patient gets no bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PatientWithheld {
-    /// The practice record holds a dissent code (a local dissent is never overridden at the point
-    /// of care).
-    DissentRecorded,
-    /// The point-of-care consent says deny.
-    ConsentDenied,
-    /// The consent source has no decision for this patient.
-    NoConsentDecision,
-    /// A consent file row for this patient failed its checks: withheld whatever else the
-    /// file says (fail closed).
-    ConsentRowInvalid,
-    /// The consent is not valid at the as-of time: recorded too long before it, or after it.
-    ConsentOutsideWindow,
-    /// The requesting organisation is neither in the policy nor in `--permit-requester`.
-    RequesterNotPermitted,
-    /// The consent's purpose of use is not one the policy allows.
-    PurposeNotPermitted,
-    /// No as-of date: none given and the extract has no creation time, so currency cannot be
-    /// judged.
-    AsOfUnknown,
-    /// The record holds a date after the moment of the run (a recorded date or the start of
-    /// an event: a placeholder such as `99991231`, a mistyped year), so no time is known at
-    /// which its currency can be judged (see [`judged_time`]).
-    DatedInFuture,
-}
-
-impl PatientWithheld {
-    /// Every reason, in documentation order.
-    pub const ALL: [PatientWithheld; 9] = [
-        PatientWithheld::DissentRecorded,
-        PatientWithheld::ConsentDenied,
-        PatientWithheld::NoConsentDecision,
-        PatientWithheld::ConsentRowInvalid,
-        PatientWithheld::ConsentOutsideWindow,
-        PatientWithheld::RequesterNotPermitted,
-        PatientWithheld::PurposeNotPermitted,
-        PatientWithheld::AsOfUnknown,
-        PatientWithheld::DatedInFuture,
-    ];
-    /// The reason id written to the audit and summary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PatientWithheld::DissentRecorded => "dissent-recorded",
-            PatientWithheld::ConsentDenied => "consent-denied",
-            PatientWithheld::NoConsentDecision => "no-consent-decision",
-            PatientWithheld::ConsentRowInvalid => "consent-row-invalid",
-            PatientWithheld::ConsentOutsideWindow => "consent-outside-window",
-            PatientWithheld::RequesterNotPermitted => "requester-not-permitted",
-            PatientWithheld::PurposeNotPermitted => "purpose-not-permitted",
-            PatientWithheld::AsOfUnknown => "as-of-unknown",
-            PatientWithheld::DatedInFuture => "dated-in-future",
-        }
-    }
 }
 
 /// All decisions for one extract.

@@ -6,7 +6,10 @@ use crate::ehr::ts::Ts;
 use crate::policy::screen;
 use crate::policy::{ConsentEffect, Policy};
 
-use super::*;
+/// The record holds a date after the moment of the run: no time is known at which its
+/// currency can be judged (see [`judged_time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatedInFuture;
 
 /// The time a record's currency (current medication and problems, recent tests, the
 /// point-of-care consent's validity window) is judged at (issue 24.11): never earlier than
@@ -24,18 +27,19 @@ use super::*;
 /// placeholder such as `99991231`, or a mistyped year. Judging at it would make every
 /// medication and test look ended; ignoring it would trust a record that holds an impossible
 /// date. Neither is safe, so the record is not judged at all:
-/// [`PatientWithheld::DatedInFuture`] (fail closed, the receiver is told). This is the only
+/// [`DatedInFuture`] (the admission stage withholds the patient: fail closed, the receiver
+/// is told). This is the only
 /// place the clock enters a decision beside the consent rows' own check, and it never enters
 /// an output: such a record is withheld whenever it is run until its date has passed.
 ///
 /// What *grants* (a practice consent lifting a dissent, the point-of-care decision) is still
 /// held to `claimed`: a consent recorded after the time the record was asked for grants
 /// nothing, whatever the judged time.
-pub fn judged_time(ex: &Extract, claimed: Ts, now: i64) -> Result<Ts, PatientWithheld> {
+pub fn judged_time(ex: &Extract, claimed: Ts, now: i64) -> Result<Ts, DatedInFuture> {
     let mut judged = claimed;
     for t in ex.record_dates() {
         if t.epoch_secs() > now {
-            return Err(PatientWithheld::DatedInFuture);
+            return Err(DatedInFuture);
         }
         if t.epoch_secs() > judged.epoch_secs() {
             judged = Ts {
@@ -172,7 +176,7 @@ mod tests {
                 item(None, "2027", "", ""),
             ]),
         ] {
-            assert_eq!(judged(&e), Err(PatientWithheld::DatedInFuture));
+            assert_eq!(judged(&e), Err(DatedInFuture));
         }
     }
 
