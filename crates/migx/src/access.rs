@@ -177,7 +177,6 @@ pub fn disclosures(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ehr::model::Element;
     use crate::fhir::map::testing::*;
     use crate::outcome::Status;
 
@@ -186,16 +185,7 @@ mod tests {
     #[test]
     fn the_event_is_built_from_the_typed_release() {
         let p = policy();
-        let (ex, d) = decided(
-            vec![item(
-                "x1",
-                Element::ObservationStatement,
-                vec![sct("80146002")],
-            )],
-            &p,
-        );
-        context(|rc| {
-            let bundle = crate::fhir::build_bundle(&ex, &d, rc);
+        one_shared_procedure(|bundle, rc| {
             let mut c = Conversion::withheld(
                 crate::outcome::PatientWithheld::ConsentDenied,
                 1,
@@ -204,7 +194,7 @@ mod tests {
             c.status = Status::Converted;
             c.consent = Some(rc.consent.clone());
             c.as_of = Some(rc.as_of);
-            let ev = access_event(&c, &bundle, "bundles/x.json", "ab", &p).unwrap();
+            let ev = access_event(&c, bundle, "bundles/x.json", "ab", &p).unwrap();
             let v = serde_json::to_value(&ev).unwrap();
             assert_eq!(v["resourceType"], "AuditEvent");
             assert_eq!(
@@ -242,7 +232,7 @@ mod tests {
             );
             // Nothing released to nobody: no consent, no event.
             c.consent = None;
-            assert!(access_event(&c, &bundle, "bundles/x.json", "ab", &p).is_none());
+            assert!(access_event(&c, bundle, "bundles/x.json", "ab", &p).is_none());
         });
     }
 }

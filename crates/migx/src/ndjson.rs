@@ -145,20 +145,8 @@ mod tests {
     /// every reference to an entry made relative, identifiers left as they are.
     #[test]
     fn lines_per_type_in_entry_order_with_relative_references() {
-        use crate::ehr::model::Element;
-        use crate::fhir::map::testing::*;
-        let p = policy();
-        let (ex, d) = decided(
-            vec![item(
-                "x1",
-                Element::ObservationStatement,
-                vec![sct("80146002")],
-            )],
-            &p,
-        );
-        context(|rc| {
-            let b = crate::fhir::build_bundle(&ex, &d, rc);
-            let l = bundle_lines(&b).unwrap();
+        crate::fhir::map::testing::one_shared_procedure(|b, _| {
+            let l = bundle_lines(b).unwrap();
             assert_eq!(
                 l.by_type.keys().collect::<Vec<_>>(),
                 vec![
@@ -187,7 +175,7 @@ mod tests {
             );
             assert!(prov.contains(&format!(r#""reference":"Patient/{patient_id}""#)));
             assert_eq!(l.sha256.len(), 64);
-            assert_eq!(l.sha256, bundle_lines(&b).unwrap().sha256);
+            assert_eq!(l.sha256, bundle_lines(b).unwrap().sha256);
         });
     }
 

@@ -118,3 +118,4 @@ pub mod rf2;
 pub mod snomed;
 pub mod syntax;
 pub mod systems;
+pub(crate) mod tsv;

@@ -23,46 +23,22 @@ fn table() -> &'static Table {
 }
 
 fn parse(text: &str) -> Result<Table, String> {
+    const FILE: &str = "interpretation.tsv";
+    let header = [
+        "source_system",
+        "source_code",
+        "v3_code",
+        "v3_display",
+        "source",
+    ];
     let mut out = HashMap::new();
-    let mut header = false;
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split('\t').collect();
-        if !header {
-            if cols
-                != [
-                    "source_system",
-                    "source_code",
-                    "v3_code",
-                    "v3_display",
-                    "source",
-                ]
-            {
-                return Err(format!("interpretation.tsv line {}: bad header", n + 1));
-            }
-            header = true;
-            continue;
-        }
-        let [system, code, v3, display, source] = cols[..] else {
-            return Err(format!(
-                "interpretation.tsv line {}: 5 columns expected",
-                n + 1
-            ));
-        };
-        if [system, code, v3, display, source]
-            .iter()
-            .any(|c| c.trim().is_empty())
-        {
-            return Err(format!("interpretation.tsv line {}: empty column", n + 1));
-        }
-        let key = (system.to_string(), code.to_string());
+    for (n, cols) in crate::codes::tsv::rows(FILE, text, &header)? {
+        let key = (cols[0].to_string(), cols[1].to_string());
         if out
-            .insert(key, (v3.to_string(), display.to_string()))
+            .insert(key, (cols[2].to_string(), cols[3].to_string()))
             .is_some()
         {
-            return Err(format!("interpretation.tsv line {}: duplicate row", n + 1));
+            return Err(format!("{FILE} line {n}: duplicate row"));
         }
     }
     Ok(out)

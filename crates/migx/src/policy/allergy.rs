@@ -53,27 +53,14 @@ impl Row {
 }
 
 fn parse(text: &str) -> Result<Vec<Row>, String> {
+    const FILE: &str = "allergy-category.tsv";
+    let header = ["system", "code", "match", "category", "source"];
     let mut rows = Vec::new();
-    let mut header = false;
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split('\t').collect();
-        if !header {
-            if cols != ["system", "code", "match", "category", "source"] {
-                return Err(format!("allergy-category.tsv line {}: bad header", n + 1));
-            }
-            header = true;
-            continue;
-        }
-        let [system, code, kind, category, source] = cols[..] else {
-            return Err(format!(
-                "allergy-category.tsv line {}: 5 columns expected",
-                n + 1
-            ));
+    for (n, cols) in crate::codes::tsv::rows(FILE, text, &header)? {
+        let [system, code, kind, category, _source] = cols[..] else {
+            return Err(format!("{FILE} line {n}: 5 columns expected"));
         };
-        let bad = |what: &str| format!("allergy-category.tsv line {}: {what}", n + 1);
+        let bad = |what: &str| format!("{FILE} line {n}: {what}");
         let system = match system {
             "readv2" => CodeSystem::ReadV2,
             "ctv3" => CodeSystem::Ctv3,
@@ -90,18 +77,12 @@ fn parse(text: &str) -> Result<Vec<Row>, String> {
             "environment" => AllergyCategory::Environment,
             _ => return Err(bad("unknown category")),
         };
-        if code.trim().is_empty() || source.trim().is_empty() {
-            return Err(bad("empty column"));
-        }
         rows.push(Row {
             system,
             code: code.to_string(),
             prefix,
             category,
         });
-    }
-    if !header {
-        return Err("allergy-category.tsv: no header".into());
     }
     Ok(rows)
 }

@@ -429,6 +429,23 @@ pub(crate) mod testing {
         f(&rc);
     }
 
+    /// Run `f` with the bundle of one shared procedure (an observation statement coded
+    /// 80146002, appendicectomy) and its context.
+    pub(crate) fn one_shared_procedure(
+        f: impl FnOnce(&crate::fhir::r4::Bundle, &SharingContext<'_>),
+    ) {
+        let p = policy();
+        let (ex, d) = decided(
+            vec![item(
+                "x1",
+                Element::ObservationStatement,
+                vec![sct("80146002")],
+            )],
+            &p,
+        );
+        context(|rc| f(&super::build_bundle(&ex, &d, rc), rc));
+    }
+
     /// The serialised JSON of a resource.
     pub(crate) fn json(r: &Resource) -> serde_json::Value {
         serde_json::to_value(r).expect("a resource serialises")
