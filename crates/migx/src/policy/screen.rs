@@ -144,7 +144,10 @@ pub fn shareable(policy: &Policy, codes: &[Coding]) -> Vec<ScreenedCoding> {
 fn screen_one(policy: &Policy, c: &Coding) -> Option<ScreenedCoding> {
     let raw = c.code.trim();
     let code = emittable_code(&c.system, raw)?;
-    if coding_sensitive(policy, c).is_some() || policy.consent_effect(&candidates(c)).is_some() {
+    // One enumeration of the coding's identities serves both checks.
+    let identities = candidates(c);
+    if policy.sensitive_group(&identities).is_some() || policy.consent_effect(&identities).is_some()
+    {
         return None;
     }
     let (code, description_id) = match c.system {
