@@ -845,18 +845,19 @@ fn convert(a: &ConvertArgs, cli: &Cli) -> i32 {
     };
     let consent_id = match (&a.policy.consent, a.policy.consent_all) {
         (Some(path), _) => match std::fs::read(path) {
-            Ok(b) => serde_json::json!({
-                "source": "consent-file",
-                "sha256": migx::digest::sha256_hex(&b),
-            }),
+            Ok(b) => crate::rundir::ManifestConsent::ConsentFile {
+                sha256: migx::digest::sha256_hex(&b),
+            },
             Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
         },
-        (None, d) => serde_json::json!({
-            "source": "operator-assertion",
-            "decision": d.map(|d| match d { AllDecision::Permit => "permit", AllDecision::Deny => "deny" }),
-            "requester": a.policy.requester,
-            "purpose": a.policy.purpose,
-        }),
+        (None, d) => crate::rundir::ManifestConsent::OperatorAssertion {
+            decision: d.map(|d| match d {
+                AllDecision::Permit => "permit",
+                AllDecision::Deny => "deny",
+            }),
+            requester: a.policy.requester.clone(),
+            purpose: a.policy.purpose.clone(),
+        },
     };
     let manifest = crate::rundir::manifest(
         match format {

@@ -16,7 +16,8 @@
 //!   confirms the same folder; files in `bundles/` that no input of the run names are
 //!   removed, and the run says so.
 
-use serde_json::{json, Value as Json};
+use serde::Serialize;
+use serde_json::Value as Json;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -316,12 +317,14 @@ fn differences(a: &Json, b: &Json) -> Vec<String> {
 /// input of the run (all shards'), `shard` this process's share.
 pub fn claim(
     out: &Path,
-    manifest: &Json,
+    manifest: &Manifest,
     names: &HashSet<String>,
     shard: Option<crate::batch::Shard>,
     replace: bool,
 ) -> Result<Claim, Refusal> {
     let unusable = |e: io::Error| Refusal::Unusable(format!("{}: {e}", out.display()));
+    // Compared with (and written as) the JSON value a manifest on disk reads back as.
+    let manifest = &serde_json::to_value(manifest).map_err(|e| unusable(io::Error::other(e)))?;
     crate::output::secure_dir(out).map_err(|e| Refusal::Unusable(e.to_string()))?;
     let busy = |what: &Path| {
         Refusal::Busy(format!(
@@ -473,15 +476,92 @@ fn remove_unnamed_bundles(bundles: &Path, names: &HashSet<String>) -> io::Result
     Ok(n)
 }
 
-/// The manifest of a `migx convert` run: what it read and under which rules. Two runs with
-/// equal manifests write identical folders (given the same input bytes).
+/// The manifest of a `migx convert` run (`manifest.json`): what it read and under which
+/// rules, fields in the order the file has always had. Two runs with equal manifests write
+/// identical folders (given the same input bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// The manifest's own format version (1).
+    pub migx_run_manifest: u32,
+    /// The migx version.
+    pub migx_version: &'static str,
+    /// `bundle` or `ndjson`.
+    pub format: &'static str,
+    /// What the run read.
+    pub inputs: ManifestInputs,
+    /// The policy's name and version.
+    pub policy: ManifestPolicy,
+    /// SHA-256 of the policy.
+    pub policy_sha256: String,
+    /// The SNOMED CT release loaded, if any.
+    pub snomed_release: Option<String>,
+    /// Where the point-of-care decisions came from.
+    pub consent: ManifestConsent,
+    /// The settings that change what is written.
+    pub settings: ManifestSettings,
+}
+
+/// The run's inputs as the manifest names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestInputs {
+    /// The command line's input arguments, NHS numbers masked.
+    pub arguments: Vec<String>,
+    /// How many inputs the walk found.
+    pub count: usize,
+    /// SHA-256 over every input's real name and bundle name.
+    pub sha256: String,
+}
+
+/// A policy's name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestPolicy {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// Where a run's point-of-care decisions came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum ManifestConsent {
+    /// A consent file, by its SHA-256.
+    ConsentFile {
+        /// SHA-256 of the file's bytes.
+        sha256: String,
+    },
+    /// One decision for every patient, asserted by the operator (`--consent-all`).
+    OperatorAssertion {
+        /// `permit` or `deny`.
+        decision: Option<&'static str>,
+        /// The requesting organisation's ODS code.
+        requester: Option<String>,
+        /// The purpose of use.
+        purpose: String,
+    },
+}
+
+/// The settings of a run that change what it writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestSettings {
+    /// `--as-of`, as a FHIR instant.
+    pub as_of: Option<String>,
+    /// `--allow-test-identities`.
+    pub allow_test_identities: bool,
+    /// `--permit-requester`.
+    pub permit_requesters: Vec<String>,
+    /// `--max-file-size`.
+    pub max_file_size: u64,
+}
+
+/// The manifest of a `migx convert` run.
 pub fn manifest(
-    format: &str,
+    format: &'static str,
     input_args: &[PathBuf],
     inputs: &[crate::input::InputFile],
     settings: &crate::settings::ConvertSettings,
-    consent: Json,
-) -> Json {
+    consent: ManifestConsent,
+) -> Manifest {
     use sha2::{Digest, Sha256};
     // The real names (not the masked ones the records show), so two runs whose inputs
     // differ only in an NHS number are never taken for one run.
@@ -492,26 +572,32 @@ pub fn manifest(
         h.update(f.bundle_name.as_bytes());
         h.update(b"\n");
     }
-    json!({
-        "migx_run_manifest": 1,
-        "migx_version": env!("CARGO_PKG_VERSION"),
-        "format": format,
-        "inputs": {
-            "arguments": input_args.iter().map(|p| crate::nhs::mask_nhs_numbers_in(&p.display().to_string())).collect::<Vec<_>>(),
-            "count": inputs.len(),
-            "sha256": crate::digest::hex(&h.finalize()),
+    Manifest {
+        migx_run_manifest: 1,
+        migx_version: env!("CARGO_PKG_VERSION"),
+        format,
+        inputs: ManifestInputs {
+            arguments: input_args
+                .iter()
+                .map(|p| crate::nhs::mask_nhs_numbers_in(&p.display().to_string()))
+                .collect(),
+            count: inputs.len(),
+            sha256: crate::digest::hex(&h.finalize()),
         },
-        "policy": { "name": settings.policy.name(), "version": settings.policy.version() },
-        "policy_sha256": settings.policy.sha256(),
-        "snomed_release": settings.policy.snomed_release_version(),
-        "consent": consent,
-        "settings": {
-            "as_of": settings.as_of.map(|t| t.fhir_instant()),
-            "allow_test_identities": settings.allow_test_identities,
-            "permit_requesters": settings.run_permitted_requesters,
-            "max_file_size": settings.max_file_size,
+        policy: ManifestPolicy {
+            name: settings.policy.name().to_string(),
+            version: settings.policy.version().to_string(),
         },
-    })
+        policy_sha256: settings.policy.sha256().to_string(),
+        snomed_release: settings.policy.snomed_release_version(),
+        consent,
+        settings: ManifestSettings {
+            as_of: settings.as_of.map(|t| t.fhir_instant()),
+            allow_test_identities: settings.allow_test_identities,
+            permit_requesters: settings.run_permitted_requesters.clone(),
+            max_file_size: settings.max_file_size,
+        },
+    }
 }
 
 /// A one-line description of the run an output folder holds, from its manifest.

@@ -153,7 +153,10 @@ fn terms(s: &Summary) -> [(&'static str, Json); 7] {
         ("policy", j(serde_json::to_value(&s.policy))),
         ("policy_sha256", j(serde_json::to_value(&s.policy_sha256))),
         ("snomed_release", j(serde_json::to_value(&s.snomed_release))),
-        ("exclusion_refsets", s.exclusion_refsets.clone()),
+        (
+            "exclusion_refsets",
+            j(serde_json::to_value(&s.exclusion_refsets)),
+        ),
         ("consent_source", j(serde_json::to_value(&s.consent_source))),
         ("permitted", j(serde_json::to_value(&s.permitted))),
     ]

@@ -8,6 +8,7 @@ use crate::error::{ErrorCode, InputError};
 use crate::input::InputFile;
 use crate::outcome::PatientWithheld;
 use crate::outcome::{Conversion, Status};
+use crate::policy::config::ExclusionRecord;
 use crate::policy::decide::{Category, WithheldReason};
 use crate::settings::ConvertSettings;
 use serde::{Deserialize, Serialize};
@@ -334,7 +335,7 @@ pub struct Summary {
     /// The SNOMED CT release loaded, if any.
     pub snomed_release: Option<String>,
     /// What the sensitive-code check rested on (the policy's own record of its refsets).
-    pub exclusion_refsets: Json,
+    pub exclusion_refsets: ExclusionRecord,
     /// `consent-file` or `operator-assertion`.
     pub consent_source: String,
     /// Inputs.
@@ -422,7 +423,7 @@ pub fn summary(t: &RunTotals, s: &ConvertSettings, shard: Option<crate::batch::S
         },
         policy_sha256: s.policy.sha256().to_string(),
         snomed_release: s.policy.snomed_release_version(),
-        exclusion_refsets: s.exclusion_basis().summary_json(),
+        exclusion_refsets: s.exclusion_basis().summary_record(),
         consent_source: if s.consent.is_operator_assertion() {
             "operator-assertion"
         } else {

@@ -22,7 +22,7 @@ mod tests;
 use serde_json::Value;
 
 pub use files::{validate_paths, FileNote, FileReport, Finding, ValidateOptions, ValidateReport};
-pub use report::{render, render_json, render_junit, render_text, report_value, ReportFormat};
+pub use report::{render, render_json, render_junit, render_text, ReportFormat};
 pub use schemas::{
     AUDIT_SCHEMA, FHIR_SCHEMA, FHIR_SCHEMA_ID, FHIR_SCHEMA_SHA256, MIGX_BUNDLE_SCHEMA,
     SUMMARY_SCHEMA, VALIDATE_REPORT_SCHEMA,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::files::{FileNote, FileReport, Finding, ValidateReport};
 use super::profile::NoteKind;
@@ -271,77 +271,145 @@ fn notes_suffix(file: &FileReport) -> String {
     }
 }
 
-fn note_json(n: &FileNote) -> Value {
-    json!({
-        "kind": n.kind.as_str(),
-        "rule": n.rule,
-        "message": n.message,
-        "location": shown_location(&n.location),
-        "line": n.line,
-        "count": n.count,
-    })
+/// The JSON report (`schemas/validate-report.schema.json`), fields in output order.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    migx_version: &'static str,
+    profile: &'static str,
+    valid: bool,
+    files_total: usize,
+    files_valid: usize,
+    files_invalid: usize,
+    violations_total: usize,
+    profiles_checked: bool,
+    packages: Vec<JsonPackage<'a>>,
+    warnings_total: usize,
+    not_evaluated_total: usize,
+    files: Vec<JsonFile<'a>>,
 }
 
-fn finding_json(f: &Finding) -> Value {
+/// A package whose profiles were checked.
+#[derive(Serialize)]
+struct JsonPackage<'a> {
+    name: &'a str,
+    version: &'a str,
+    path: String,
+    definitions: usize,
+    missing_dependencies: &'a [String],
+}
+
+/// One file's report.
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: String,
+    format: &'static str,
+    valid: bool,
+    bytes: u64,
+    resources: usize,
+    violation_count: usize,
+    violations: Vec<JsonFinding<'a>>,
+    notes: Vec<JsonNote<'a>>,
+}
+
+/// One violation, ids, pointers, locations and values shown masked.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    line: Option<usize>,
+    column: Option<usize>,
+    entry: Option<usize>,
+    resource_type: Option<&'a str>,
+    resource_id: Option<String>,
+    pointer: String,
+    location: String,
+    rule: &'a str,
+    message: &'a str,
+    value: Option<String>,
+}
+
+/// A warning or a rule not evaluated.
+#[derive(Serialize)]
+struct JsonNote<'a> {
+    kind: &'static str,
+    rule: &'a str,
+    message: &'a str,
+    location: String,
+    line: Option<usize>,
+    count: usize,
+}
+
+fn note_json(n: &FileNote) -> JsonNote<'_> {
+    JsonNote {
+        kind: n.kind.as_str(),
+        rule: &n.rule,
+        message: &n.message,
+        location: shown_location(&n.location),
+        line: n.line,
+        count: n.count,
+    }
+}
+
+fn finding_json(f: &Finding) -> JsonFinding<'_> {
     let v = &f.violation;
-    json!({
-        "line": f.line,
-        "column": f.column,
-        "entry": v.entry,
-        "resource_type": v.resource_type,
-        "resource_id": v.resource_id.as_deref().map(shown_id),
-        "pointer": shown_pointer(&v.pointer),
-        "location": shown_location(&f.location),
-        "rule": v.rule,
-        "message": v.message,
-        "value": v.value.as_deref().map(shown_value),
-    })
+    JsonFinding {
+        line: f.line,
+        column: f.column,
+        entry: v.entry,
+        resource_type: v.resource_type.as_deref(),
+        resource_id: v.resource_id.as_deref().map(shown_id),
+        pointer: shown_pointer(&v.pointer),
+        location: shown_location(&f.location),
+        rule: &v.rule,
+        message: &v.message,
+        value: v.value.as_deref().map(shown_value),
+    }
 }
 
-/// JSON report as a value (described by `schemas/validate-report.schema.json`).
-pub fn report_value(report: &ValidateReport) -> Value {
-    let files: Vec<Value> = report
+/// The JSON report (described by `schemas/validate-report.schema.json`).
+fn report_record(report: &ValidateReport) -> JsonReport<'_> {
+    let files = report
         .files
         .iter()
-        .map(|f| {
-            json!({
-                "path": f.path.display().to_string(),
-                "format": f.format,
-                "valid": f.is_valid(),
-                "bytes": f.bytes,
-                "resources": f.resources,
-                "violation_count": f.violation_count,
-                "violations": f.findings.iter().map(finding_json).collect::<Vec<_>>(),
-                "notes": f.notes.iter().map(note_json).collect::<Vec<_>>(),
-            })
+        .map(|f| JsonFile {
+            path: f.path.display().to_string(),
+            format: f.format,
+            valid: f.is_valid(),
+            bytes: f.bytes,
+            resources: f.resources,
+            violation_count: f.violation_count,
+            violations: f.findings.iter().map(finding_json).collect(),
+            notes: f.notes.iter().map(note_json).collect(),
         })
         .collect();
     let invalid = report.files_invalid();
-    json!({
-        "migx_version": env!("CARGO_PKG_VERSION"),
-        "profile": report.profile.as_str(),
-        "valid": report.is_valid(),
-        "files_total": report.files.len(),
-        "files_valid": report.files.len() - invalid,
-        "files_invalid": invalid,
-        "violations_total": report.violations_total(),
-        "profiles_checked": report.profiles_checked,
-        "packages": report.packages.iter().map(|p| json!({
-            "name": p.name,
-            "version": p.version,
-            "path": p.path.display().to_string(),
-            "definitions": p.resources,
-            "missing_dependencies": p.missing_dependencies,
-        })).collect::<Vec<_>>(),
-        "warnings_total": report.notes_total(NoteKind::Warning),
-        "not_evaluated_total": report.notes_total(NoteKind::NotEvaluated),
-        "files": files,
-    })
+    JsonReport {
+        migx_version: env!("CARGO_PKG_VERSION"),
+        profile: report.profile.as_str(),
+        valid: report.is_valid(),
+        files_total: report.files.len(),
+        files_valid: report.files.len() - invalid,
+        files_invalid: invalid,
+        violations_total: report.violations_total(),
+        profiles_checked: report.profiles_checked,
+        packages: report
+            .packages
+            .iter()
+            .map(|p| JsonPackage {
+                name: &p.name,
+                version: &p.version,
+                path: p.path.display().to_string(),
+                definitions: p.resources,
+                missing_dependencies: &p.missing_dependencies,
+            })
+            .collect(),
+        warnings_total: report.notes_total(NoteKind::Warning),
+        not_evaluated_total: report.notes_total(NoteKind::NotEvaluated),
+        files,
+    }
 }
 
 /// JSON report, pretty-printed, with a trailing newline.
 pub fn render_json(report: &ValidateReport) -> String {
-    let mut s = serde_json::to_string_pretty(&report_value(report)).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&report_record(report)).unwrap_or_default();
     s.push('\n');
     s
 }

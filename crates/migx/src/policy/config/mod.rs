@@ -30,11 +30,13 @@ mod file;
 mod load;
 mod lookups;
 mod refsets;
+mod show;
 mod snomed;
 #[cfg(test)]
 mod test_support;
 
 pub use load::{policy_template, DEFAULT_POLICY_JSON};
+pub use show::{ExclusionRecord, OfficialRefsetRecord};
 
 /// Allowed values of the consent list's `effect` column.
 pub const CONSENT_EFFECTS: [&str; 3] = ["permit", "dissent", "ignore"];
@@ -145,21 +147,27 @@ impl ExclusionBasis {
         }
     }
 
-    /// The `exclusion_refsets` object of `summary.json`.
-    pub fn summary_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "official_complete": self.complete,
-            "official": self.official.iter().map(|r| serde_json::json!({
-                "refset_id": r.refset_id.to_string(),
-                "group": r.group,
-                "members": r.members,
-            })).collect::<Vec<_>>(),
-            "operator_assertion": if self.operator_assertion { Some("--without-official-refsets") } else { None },
-            "subtypes": match &self.subtypes_release {
+    /// The `exclusion_refsets` record of `summary.json`.
+    pub fn summary_record(&self) -> ExclusionRecord {
+        ExclusionRecord {
+            official_complete: self.complete,
+            official: self
+                .official
+                .iter()
+                .map(|r| OfficialRefsetRecord {
+                    refset_id: r.refset_id.to_string(),
+                    group: r.group.clone(),
+                    members: r.members as u64,
+                })
+                .collect(),
+            operator_assertion: self
+                .operator_assertion
+                .then(|| "--without-official-refsets".to_string()),
+            subtypes: match &self.subtypes_release {
                 Some(v) => format!("IS-A subtypes checked (release {v})"),
                 None => "only exact matches and Read v2/CTV3 prefixes were checked".to_string(),
             },
-        })
+        }
     }
 }
 
@@ -446,83 +454,6 @@ impl Policy {
     /// Codes mapped to a shared category (or `not-shared`) ahead of any other rule.
     pub fn categories_list(&self) -> &CodeList {
         &self.categories
-    }
-
-    /// The effective policy as pretty JSON (for `migx policy show`): settings, list origins
-    /// and sizes, loaded refset files and the policy hash. Never includes patient data.
-    pub fn show_json(&self) -> String {
-        let list = |l: &CodeList| {
-            serde_json::json!({
-                "origin": l.origin,
-                "name": l.meta("name"),
-                "version": l.meta("version"),
-                "entries": l.len(),
-            })
-        };
-        let validity = match self.consent_validity {
-            ConsentValidity::EncounterDay => serde_json::json!("encounter-day"),
-            ConsentValidity::Hours(h) => serde_json::json!({ "hours": h }),
-        };
-        let refset_ids: serde_json::Map<String, serde_json::Value> = self
-            .refset_ids
-            .iter()
-            .map(|(g, id)| (g.clone(), serde_json::Value::String(id.to_string())))
-            .collect();
-        let v = serde_json::json!({
-            "name": self.name,
-            "version": self.version,
-            "description": self.description,
-            "origin": self.origin,
-            "sha256": self.sha256,
-            "consent": { "point_of_care_validity": validity },
-            "recent_tests_months": self.recent_tests_months,
-            "confidentiality": {
-                "handling": match self.confidential_handling {
-                    ConfidentialHandling::Drop => "drop",
-                    ConfidentialHandling::Label => "label",
-                },
-                "restricting_codes": self.restricting_codes,
-                "non_restricting_codes": self.non_restricting_codes,
-                "unknown_codes": "drop",
-            },
-            "code_lists": {
-                "consent": list(&self.consent),
-                "sensitive": list(&self.sensitive),
-                "categories": list(&self.categories),
-                "risks_warnings": list(&self.risks),
-            },
-            "code_systems": {
-                "origin": self.systems_origin,
-                "aliases": self.systems.len(),
-            },
-            "exclusion_refsets": {
-                "files": self.refset_files,
-                "refset_ids": refset_ids,
-                "members_loaded": self.refset_members.len(),
-            },
-            "clinical_detail": {
-                "dose_instructions": self.detail.dose_instructions,
-                "quantity_text": self.detail.quantity_text,
-                "staff": self.detail.staff.as_str(),
-                "units": self.detail.units.len(),
-            },
-            "permitted_requesters": self.requesters,
-            "permitted_purposes": self.purposes,
-            "snomed_release": self.snomed_release.as_ref().map(|p| p.display().to_string()),
-            "snomed_index": self.snomed_index.as_ref().map(|i| serde_json::json!({
-                "release_version": i.release_version(),
-                "concepts": i.concept_count(),
-                "descriptions": i.description_count(),
-                "exclusion_members": i.exclusion_member_count(),
-                "is_a_relationships": i.is_a_count(),
-                "sensitive_subtypes": self.subtype_sensitive.len(),
-            })),
-            "semantic_tags": {
-                "source": self.semantic_tags.source,
-                "rules": self.semantic_tags.rules.len(),
-            },
-        });
-        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
     }
 }
 

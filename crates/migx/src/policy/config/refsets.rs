@@ -303,7 +303,7 @@ d\t20250101\t1\t1\t999004351000000109\t407377005\r\n",
         assert!(b
             .refsets_text()
             .contains("std 999004381000000103: 1 members"));
-        assert_eq!(b.summary_json()["official_complete"], true);
+        assert!(b.summary_record().official_complete);
     }
 
     /// migx's own RF2 identity for the built-in list, from `# migx_rf2:` in sensitive.tsv:
