@@ -1,89 +1,49 @@
-//! `migx validate` command-line arguments and entry point. The flags' enums are the command
-//! line's own and map onto the library's [`Profile`] and [`ReportFormat`], which know
-//! nothing of clap.
-
-use std::path::PathBuf;
+//! `migx validate`: the files against the FHIR R4 schema (and migx's profile or packages'
+//! profiles), and an output folder of `migx convert` as the record of one run.
 
 use migx::validate::profile::{Definitions, ProfileOptions};
-use migx::validate::{render, render_text, validate_paths, Profile, ReportFormat, ValidateOptions};
+use migx::validate::{render, render_text, validate_paths, ValidateOptions};
 
-/// `--profile`: which rules to check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ProfileArg {
-    /// The official FHIR R4 JSON Schema only.
-    #[default]
-    Fhir,
-    /// FHIR R4 plus migx's output profile (schemas/migx-bundle.schema.json).
-    Migx,
-}
+use super::exit;
+use super::flags::{ReportArg, ValidateArgs};
 
-impl From<ProfileArg> for Profile {
-    fn from(p: ProfileArg) -> Profile {
-        match p {
-            ProfileArg::Fhir => Profile::Fhir,
-            ProfileArg::Migx => Profile::Migx,
+/// `migx validate`: the files, and, for an output folder of `migx convert` (or its
+/// `bundles/`), the folder as one run: its manifest, a finished run, every bundle audited
+/// and every audited release there with the bytes audited.
+pub(super) fn run(a: &ValidateArgs) -> i32 {
+    let rc = validate_files(a);
+    let mut problems = 0;
+    for p in &a.paths {
+        let dir = if p.join(crate::rundir::MANIFEST).is_file() {
+            p.clone()
+        } else if p.file_name().is_some_and(|n| n == "bundles")
+            && p.parent()
+                .is_some_and(|d| d.join(crate::rundir::MANIFEST).is_file())
+        {
+            p.parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default()
+        } else {
+            continue;
+        };
+        if let Some(d) = crate::rundir::describe(&dir) {
+            eprintln!("migx validate: {}: {d}", dir.display());
+        }
+        for prob in crate::rundir::check_folder(&dir) {
+            eprintln!("migx validate: {prob}");
+            problems += 1;
         }
     }
-}
-
-/// `--report`: report formats of `migx validate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ReportArg {
-    /// Grouped per file, for people.
-    #[default]
-    Text,
-    /// Described by schemas/validate-report.schema.json.
-    Json,
-    /// JUnit XML, one testcase per file, for CI.
-    Junit,
-}
-
-impl From<ReportArg> for ReportFormat {
-    fn from(r: ReportArg) -> ReportFormat {
-        match r {
-            ReportArg::Text => ReportFormat::Text,
-            ReportArg::Json => ReportFormat::Json,
-            ReportArg::Junit => ReportFormat::Junit,
-        }
+    if problems > 0 && rc == exit::OK {
+        exit::REJECTED
+    } else {
+        rc
     }
-}
-
-/// `migx validate <PATH>...`: check FHIR R4 JSON (and migx's output profile) offline.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct ValidateArgs {
-    /// Files or folders (walked for *.json and *.ndjson); `.ndjson` = one resource per line.
-    #[arg(value_name = "PATH", required = true)]
-    pub paths: Vec<PathBuf>,
-    /// Rules to check: the FHIR R4 JSON Schema, or FHIR plus migx's output profile.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Fhir)]
-    pub profile: ProfileArg,
-    /// Report format (written to stdout unless --report-file is given).
-    #[arg(long, value_enum, default_value_t = ReportArg::Text)]
-    pub report: ReportArg,
-    /// Write the report to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub report_file: Option<PathBuf>,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Violations kept per file in the report (all are counted).
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub max_errors: usize,
-    /// FHIR NPM package (`.tgz` or unpacked folder) whose profiles to validate against
-    /// (repeatable; dependencies are resolved among the packages given by their
-    /// package.json; the R4 4.0.1 core is built in). Each resource is checked against its
-    /// `meta.profile`.
-    #[arg(long = "package", value_name = "PACKAGE")]
-    pub packages: Vec<PathBuf>,
-    /// Validate every resource of the profile's type against this profile instead of its
-    /// `meta.profile` (repeatable; implies profile validation even without --package).
-    #[arg(long = "profile-url", value_name = "URL")]
-    pub profile_urls: Vec<String>,
 }
 
 /// Run `migx validate`; returns the exit code: 0 all valid, 1 any invalid, 2 usage error
 /// (no path, a path that does not exist, or the report file cannot be written).
-pub(super) fn run(args: &ValidateArgs) -> i32 {
+fn validate_files(args: &ValidateArgs) -> i32 {
     if args.paths.is_empty() {
         eprintln!("migx validate: no PATH given");
         return 2;
@@ -176,8 +136,10 @@ pub(super) fn run(args: &ValidateArgs) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::flags::ProfileArg;
     use super::*;
-    use std::path::Path;
+    use migx::validate::{Profile, ReportFormat};
+    use std::path::{Path, PathBuf};
 
     fn fixture(rel: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -219,26 +181,26 @@ mod tests {
         let out = dir.path().join("r.txt");
         let mut a = args(vec![fixture("valid")]);
         a.report_file = Some(out.clone());
-        assert_eq!(run(&a), 0);
+        assert_eq!(validate_files(&a), 0);
         a.paths = vec![fixture("invalid")];
-        assert_eq!(run(&a), 1);
+        assert_eq!(validate_files(&a), 1);
         a.paths = vec![
             fixture("valid/bundle-migx.json"),
             fixture("does-not-exist.json"),
         ];
-        assert_eq!(run(&a), 2);
+        assert_eq!(validate_files(&a), 2);
         a.paths = vec![fixture("valid/bundle-migx.json")];
         a.profile = ProfileArg::Migx;
-        assert_eq!(run(&a), 0);
+        assert_eq!(validate_files(&a), 0);
         a.paths = vec![fixture("invalid/bundle-consent-no-provision.json")];
-        assert_eq!(run(&a), 1);
+        assert_eq!(validate_files(&a), 1);
         a.profile = ProfileArg::Fhir;
-        assert_eq!(run(&a), 0);
+        assert_eq!(validate_files(&a), 0);
         a.jobs = Some(0);
-        assert_eq!(run(&a), 2);
+        assert_eq!(validate_files(&a), 2);
         a.jobs = None;
         a.report_file = Some(dir.path().join("no/such/dir/r.txt"));
-        assert_eq!(run(&a), 2);
+        assert_eq!(validate_files(&a), 2);
     }
 
     #[test]
