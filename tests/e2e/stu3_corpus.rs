@@ -81,7 +81,10 @@ fn shared_codes(ex: &Extract, i: usize, role: Role) -> Vec<Coding> {
         Role::Allergy { observation } => observation
             .map(|o| ex.items[o].codes.clone())
             .unwrap_or_default(),
-        Role::Medication { .. } => item.consumable.clone(),
+        Role::Medication { .. } => item
+            .medication()
+            .map(|m| m.consumable.clone())
+            .unwrap_or_default(),
         _ => item.codes.clone(),
     }
 }
@@ -171,8 +174,12 @@ fn resolve_descriptions(ex: &mut Extract, map: &BTreeMap<String, String>) {
     };
     for it in &mut ex.items {
         fix(&mut it.codes);
-        fix(&mut it.consumable);
-        if let Some(migx::ehr::model::Value::Coded(cs)) = &mut it.value {
+        if let Some(m) = it.medication_mut() {
+            fix(&mut m.consumable);
+        }
+        if let Some(migx::ehr::model::Value::Coded(cs)) =
+            it.observation_mut().and_then(|o| o.value.as_mut())
+        {
             fix(cs);
         }
     }

@@ -228,11 +228,6 @@ pub struct Item {
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
     pub codes: Vec<Coding>,
-    /// The text of a transfer-degraded allergy code (`code/originalText`, STU3 `code.text`),
-    /// kept only when the code is on `policy/codes/degraded.tsv`: the only place such an
-    /// allergy names its allergen. Shared as `code.text` only when the policy's
-    /// `clinical_detail.degraded_allergy_text` allows it; otherwise audited free text.
-    pub code_text: Option<String>,
     /// A `code` element was present but carried no usable code (nullFlavor, no codeSystem).
     pub code_uncoded: bool,
     /// When the thing happened (or the interval it covered).
@@ -257,51 +252,8 @@ pub struct Item {
     /// the resource a problem's `actualProblem` points at, when it is not read as the
     /// problem's named statement). Confidentiality also flows along these (`policy::graph`).
     pub depends_on: Vec<usize>,
-    /// The statement's `value`, if any.
-    pub value: Option<Value>,
-    /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
-    pub interpretation: Vec<Coding>,
-    /// The result's normal range, if given.
-    pub reference_range: Option<ReferenceRange>,
     /// Free text present in this element (text, annotations, originalText, string values).
     pub free_text: bool,
-    // LinkSet
-    /// LinkSet: the id of the statement whose code names the problem
-    /// (`conditionNamed/namedStatementRef`).
-    pub named_statement: Option<String>,
-    /// LinkSet: ids of the related statements (`component/statementRef`).
-    pub component_refs: Vec<String>,
-    /// LinkSet: `code/qualifier/name` codings (e.g. 386134007 significant/major problem).
-    pub qualifiers: Vec<Coding>,
-    // MedicationStatement
-    /// MedicationStatement: the drug codings (`consumable/.../manufacturedMaterial/code` and
-    /// translations).
-    pub consumable: Vec<Coding>,
-    /// MedicationStatement: the dose instruction (`pertinentMedicationDosage/text`, STU3
-    /// `dosageInstruction.text`). Prescribing content, not clinician narrative: the one text
-    /// the model keeps, shared only when the policy's `clinical_detail` allows it.
-    pub dosage_text: Option<String>,
-    // ehrSupplyAuthorise
-    /// ehrSupplyAuthorise: `repeatNumber` (0 = acute, otherwise the number of repeats allowed).
-    pub repeat_number: Option<u32>,
-    /// ehrSupplyAuthorise: how many issues the source says were made under it (STU3
-    /// `numberOfRepeatPrescriptionsIssued`); XML counts its `ehrSupplyPrescribe`s instead.
-    pub issues_recorded: Option<u32>,
-    /// ehrSupplyAuthorise: repeat dispensing (STU3 prescription type `repeat-dispensing`):
-    /// UK Core's `continuous-repeating-dispensing` course of therapy.
-    pub repeat_dispensing: bool,
-    /// MedicationStatement: the date of the last issue as the source states it (STU3
-    /// `MedicationStatementLastIssueDate`); XML takes the latest issue's date instead.
-    pub last_issue: DateField,
-    /// ehrSupplyAuthorise: the quantity per issue as written.
-    pub quantity: Option<String>,
-    /// ehrSupplyAuthorise/ehrSupplyPrescribe: the quantity's unit as the source wrote it
-    /// (`quantity/@unit` unless `1`, else `translation/originalText`; STU3
-    /// `dispenseRequest.quantity.unit`). Emitted only when the policy's unit list knows it.
-    pub quantity_unit: Option<String>,
-    // ehrSupplyPrescribe / ehrSupplyDiscontinue
-    /// ehrSupplyPrescribe/ehrSupplyDiscontinue: the id of the authorisation it issues or stops.
-    pub prior_ref: Option<String>,
     /// Every other coding the source construct carries, wherever it sits: in XML any
     /// element inside the statement with `code` and `codeSystem` that no field above reads
     /// (qualifier values, method, body site, reason, reference-range interpretation, ...); in
@@ -317,20 +269,219 @@ pub struct Item {
     /// `performer`, `informationSource`. Staff data: the policy's `clinical_detail.staff`
     /// decides what a release says about them.
     pub staff: Vec<StaffRef>,
-    /// Allergy: the reactions the source structures (GP Connect `AllergyIntolerance.reaction`;
+    /// What only this kind of construct has: one payload per construct (see [`ItemKind`]).
+    pub kind: ItemKind,
+    /// Source line of the element's start, for messages.
+    pub line: u32,
+}
+
+/// What only one kind of construct has: one payload per construct, filled by the reader
+/// when it opens the construct (see [`ItemKind::for_element`]). Policy and mapping match on
+/// it; a field of one construct cannot be read from, or left empty on, another.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ItemKind {
+    /// A construct with nothing beyond the head (composition, compound, narrative, plan,
+    /// request, registration, other).
+    #[default]
+    Plain,
+    /// An `ObservationStatement`: a finding, result value, allergen.
+    Observation(Observation),
+    /// A GP Connect `AllergyIntolerance` header (a `CompoundStatement`) with its reactions.
+    Allergy(Box<Allergy>),
+    /// A problem header (`LinkSet`).
+    LinkSet(Box<LinkSet>),
+    /// A `MedicationStatement`: the drug and its dose.
+    Medication(Box<Medication>),
+    /// An `ehrSupplyAuthorise`, `ehrSupplyPrescribe` or `ehrSupplyDiscontinue`.
+    Supply(Box<Supply>),
+}
+
+/// An observation's own fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// The statement's `value`, if any.
+    pub value: Option<Value>,
+    /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
+    pub interpretation: Vec<Coding>,
+    /// The result's normal range, if given.
+    pub reference_range: Option<ReferenceRange>,
+    /// The text of a transfer-degraded allergy code (`code/originalText`, STU3 `code.text`),
+    /// kept only when the code is on `policy/codes/degraded.tsv`: the only place such an
+    /// allergy names its allergen. Shared as `code.text` only when the policy's
+    /// `clinical_detail.degraded_allergy_text` allows it; otherwise audited free text.
+    pub code_text: Option<String>,
+}
+
+/// A GP Connect allergy header's own fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Allergy {
+    /// The reactions the source structures (GP Connect `AllergyIntolerance.reaction`;
     /// GP2GP has no reaction structure). Their text (`description`, `note`) is narrative,
     /// never kept.
     pub reactions: Vec<Reaction>,
-    /// MedicationStatement: the dose as the source structures it (GP Connect
-    /// `dosageInstruction`, when there is exactly one; GP2GP gives dose text only). Shared
-    /// beside the dose text, under the same `clinical_detail.dose_instructions` switch.
-    pub dose: Option<StructuredDose>,
-    /// LinkSet (GP Connect problem): ids of the problems the source relates it to
+}
+
+/// A problem header's own fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkSet {
+    /// The id of the statement whose code names the problem
+    /// (`conditionNamed/namedStatementRef`).
+    pub named_statement: Option<String>,
+    /// Ids of the related statements (`component/statementRef`).
+    pub component_refs: Vec<String>,
+    /// `code/qualifier/name` codings (e.g. 386134007 significant/major problem).
+    pub qualifiers: Vec<Coding>,
+    /// GP Connect: ids of the problems the source relates it to
     /// (`Extension-CareConnect-RelatedProblemHeader-1` `target`). GP2GP relates problems
     /// through `component/statementRef` to another LinkSet instead (`component_refs`).
     pub related_problems: Vec<String>,
-    /// Source line of the element's start, for messages.
-    pub line: u32,
+}
+
+/// A medication statement's own fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Medication {
+    /// The drug codings (`consumable/.../manufacturedMaterial/code` and translations).
+    pub consumable: Vec<Coding>,
+    /// The dose instruction (`pertinentMedicationDosage/text`, STU3
+    /// `dosageInstruction.text`). Prescribing content, not clinician narrative: the one text
+    /// the model keeps, shared only when the policy's `clinical_detail` allows it.
+    pub dosage_text: Option<String>,
+    /// The dose as the source structures it (GP Connect `dosageInstruction`, when there is
+    /// exactly one; GP2GP gives dose text only). Shared beside the dose text, under the same
+    /// `clinical_detail.dose_instructions` switch.
+    pub dose: Option<StructuredDose>,
+    /// The date of the last issue as the source states it (STU3
+    /// `MedicationStatementLastIssueDate`); XML takes the latest issue's date instead.
+    pub last_issue: DateField,
+}
+
+/// A supply's own fields (authorisation, issue, discontinuation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Supply {
+    /// ehrSupplyAuthorise: `repeatNumber` (0 = acute, otherwise the number of repeats allowed).
+    pub repeat_number: Option<u32>,
+    /// ehrSupplyAuthorise: how many issues the source says were made under it (STU3
+    /// `numberOfRepeatPrescriptionsIssued`); XML counts its `ehrSupplyPrescribe`s instead.
+    pub issues_recorded: Option<u32>,
+    /// ehrSupplyAuthorise: repeat dispensing (STU3 prescription type `repeat-dispensing`):
+    /// UK Core's `continuous-repeating-dispensing` course of therapy.
+    pub repeat_dispensing: bool,
+    /// The quantity per issue as written.
+    pub quantity: Option<String>,
+    /// The quantity's unit as the source wrote it (`quantity/@unit` unless `1`, else
+    /// `translation/originalText`; STU3 `dispenseRequest.quantity.unit`). Emitted only when
+    /// the policy's unit list knows it.
+    pub quantity_unit: Option<String>,
+    /// ehrSupplyPrescribe/ehrSupplyDiscontinue: the id of the authorisation it issues or stops.
+    pub prior_ref: Option<String>,
+}
+
+impl ItemKind {
+    /// The payload a construct opens with.
+    pub fn for_element(element: Element) -> ItemKind {
+        match element {
+            Element::ObservationStatement => ItemKind::Observation(Observation::default()),
+            Element::LinkSet => ItemKind::LinkSet(Box::default()),
+            Element::MedicationStatement => ItemKind::Medication(Box::default()),
+            Element::EhrSupplyAuthorise
+            | Element::EhrSupplyPrescribe
+            | Element::EhrSupplyDiscontinue => ItemKind::Supply(Box::default()),
+            Element::EhrComposition
+            | Element::CompoundStatement
+            | Element::NarrativeStatement
+            | Element::PlanStatement
+            | Element::RequestStatement
+            | Element::RegistrationStatement
+            | Element::Other => ItemKind::Plain,
+        }
+    }
+
+    /// Every coding the payload carries (exhaustive on purpose: a payload field added
+    /// breaks the destructuring below until it is placed on one side).
+    fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        let (obs, allergy, link, med): (
+            Option<&Observation>,
+            Option<&Allergy>,
+            Option<&LinkSet>,
+            Option<&Medication>,
+        ) = match self {
+            ItemKind::Plain | ItemKind::Supply(_) => (None, None, None, None),
+            ItemKind::Observation(o) => (Some(o), None, None, None),
+            ItemKind::Allergy(a) => (None, Some(a), None, None),
+            ItemKind::LinkSet(l) => (None, None, Some(l), None),
+            ItemKind::Medication(m) => (None, None, None, Some(m)),
+        };
+        let link = link.into_iter().flat_map(|l| {
+            let LinkSet {
+                qualifiers,
+                named_statement: _,
+                component_refs: _,
+                related_problems: _,
+            } = l;
+            qualifiers
+        });
+        obs.into_iter()
+            .flat_map(Observation::emitted_codings)
+            .chain(allergy.into_iter().flat_map(Allergy::codings))
+            .chain(link)
+            .chain(med.into_iter().flat_map(Medication::codings))
+    }
+
+    /// The payload's codings a FHIR resource may carry: coded value, interpretation,
+    /// drug, reactions, dose (not a problem's qualifiers).
+    fn emitted_codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        let (obs, allergy, med): (Option<&Observation>, Option<&Allergy>, Option<&Medication>) =
+            match self {
+                ItemKind::Observation(o) => (Some(o), None, None),
+                ItemKind::Allergy(a) => (None, Some(a), None),
+                ItemKind::Medication(m) => (None, None, Some(m)),
+                ItemKind::Plain | ItemKind::Supply(_) | ItemKind::LinkSet(_) => (None, None, None),
+            };
+        obs.into_iter()
+            .flat_map(Observation::emitted_codings)
+            .chain(allergy.into_iter().flat_map(Allergy::codings))
+            .chain(med.into_iter().flat_map(Medication::codings))
+    }
+}
+
+impl Observation {
+    /// The coded value and the interpretation codes (exhaustive: see [`Item::codings`]).
+    fn emitted_codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        let Observation {
+            value,
+            interpretation,
+            reference_range: _,
+            code_text: _,
+        } = self;
+        let value_codes: &[Coding] = match value {
+            Some(Value::Coded(cs)) => cs,
+            _ => &[],
+        };
+        value_codes.iter().chain(interpretation)
+    }
+}
+
+impl Allergy {
+    /// Every reaction's codings.
+    fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        let Allergy { reactions } = self;
+        reactions.iter().flat_map(Reaction::codings)
+    }
+}
+
+impl Medication {
+    /// The drug and the structured dose's codings (exhaustive: see [`Item::codings`]).
+    fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
+        let Medication {
+            consumable,
+            dose,
+            dosage_text: _,
+            last_issue: _,
+        } = self;
+        consumable
+            .iter()
+            .chain(dose.iter().flat_map(StructuredDose::codings))
+    }
 }
 
 /// An allergic reaction, as far as the source codes it.
@@ -507,89 +658,114 @@ pub fn gmp_number(s: &str) -> Option<String> {
 }
 
 impl Item {
+    /// A new item of a construct, with the payload it opens with.
+    pub fn new(element: Element) -> Item {
+        Item {
+            element: Some(element),
+            kind: ItemKind::for_element(element),
+            ..Item::default()
+        }
+    }
+
     /// The one enumeration of every coding this item carries: its code and translations,
-    /// qualifiers, coded value, interpretation, drug, and every other coding the source
-    /// construct carries. The sensitive screen and the consent/dissent screen both read
-    /// this, and only this (see `policy::screen`).
+    /// every coding of its payload (qualifiers, coded value, interpretation, drug, dose,
+    /// reactions), and every other coding the source construct carries. The sensitive
+    /// screen and the consent/dissent screen both read this, and only this (see
+    /// `policy::screen`).
     pub fn codings(&self) -> impl Iterator<Item = &Coding> + '_ {
-        // Exhaustive on purpose: a field added to `Item` breaks this destructuring until
-        // it is placed on one side (a coding the screen reads, or not a coding).
-        let Item {
-            codes,
-            qualifiers,
-            value,
-            interpretation,
-            consumable,
-            carried,
-            id: _,
-            alt_ids: _,
-            element: _,
-            class_code: _,
-            mood_code: _,
-            status_code: _,
-            entered_in_error: _,
-            verification: _,
-            clinical_status: _,
-            not_done: _,
-            grants_nothing: _,
-            parent: _,
-            code_uncoded: _,
-            effective: _,
-            availability: _,
-            authored: _,
-            issues_recorded: _,
-            repeat_dispensing: _,
-            last_issue: _,
-            confidentiality: _,
-            depends_on: _,
-            also_in: _,
-            unresolved_placement: _,
-            reference_range: _,
-            free_text: _,
-            named_statement: _,
-            component_refs: _,
-            repeat_number: _,
-            quantity: _,
-            dosage_text: _,
-            code_text: _,
-            quantity_unit: _,
-            prior_ref: _,
-            children: _,
-            staff: _,
-            reactions,
-            dose,
-            related_problems: _,
-            line: _,
-        } = self;
-        let value_codes: &[Coding] = match value {
-            Some(Value::Coded(cs)) => cs,
-            _ => &[],
-        };
-        codes
+        self.codes
             .iter()
-            .chain(qualifiers)
-            .chain(value_codes)
-            .chain(interpretation)
-            .chain(consumable)
-            .chain(reactions.iter().flat_map(Reaction::codings))
-            .chain(dose.iter().flat_map(StructuredDose::codings))
-            .chain(carried)
+            .chain(self.kind.codings())
+            .chain(&self.carried)
     }
 
     /// The codings of this item that a FHIR resource may carry (the subset of
-    /// [`Item::codings`] the mapping emits): code, coded value, interpretation, drug.
+    /// [`Item::codings`] the mapping emits): code, coded value, interpretation, drug,
+    /// reactions, dose.
     pub fn emitted_codings(&self) -> impl Iterator<Item = &Coding> + '_ {
-        let value_codes: &[Coding] = match &self.value {
-            Some(Value::Coded(cs)) => cs,
-            _ => &[],
-        };
-        self.codes
-            .iter()
-            .chain(value_codes)
-            .chain(&self.interpretation)
-            .chain(&self.consumable)
-            .chain(self.reactions.iter().flat_map(Reaction::codings))
-            .chain(self.dose.iter().flat_map(StructuredDose::codings))
+        self.codes.iter().chain(self.kind.emitted_codings())
+    }
+
+    /// The observation payload, when the item is an observation.
+    pub fn observation(&self) -> Option<&Observation> {
+        match &self.kind {
+            ItemKind::Observation(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The observation payload, mutable.
+    pub fn observation_mut(&mut self) -> Option<&mut Observation> {
+        match &mut self.kind {
+            ItemKind::Observation(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The allergy header payload (GP Connect).
+    pub fn allergy(&self) -> Option<&Allergy> {
+        match &self.kind {
+            ItemKind::Allergy(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The problem header payload, when the item is a `LinkSet`.
+    pub fn link_set(&self) -> Option<&LinkSet> {
+        match &self.kind {
+            ItemKind::LinkSet(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The problem header payload, mutable.
+    pub fn link_set_mut(&mut self) -> Option<&mut LinkSet> {
+        match &mut self.kind {
+            ItemKind::LinkSet(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The medication payload, when the item is a `MedicationStatement`.
+    pub fn medication(&self) -> Option<&Medication> {
+        match &self.kind {
+            ItemKind::Medication(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The medication payload, mutable.
+    pub fn medication_mut(&mut self) -> Option<&mut Medication> {
+        match &mut self.kind {
+            ItemKind::Medication(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The supply payload, when the item is an authorisation, issue or discontinuation.
+    pub fn supply(&self) -> Option<&Supply> {
+        match &self.kind {
+            ItemKind::Supply(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The supply payload, mutable.
+    pub fn supply_mut(&mut self) -> Option<&mut Supply> {
+        match &mut self.kind {
+            ItemKind::Supply(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The authorisation an issue fulfils or a discontinuation stops (supplies only).
+    pub fn prior_ref(&self) -> Option<&str> {
+        self.supply()?.prior_ref.as_deref()
+    }
+
+    /// The statement naming a problem (`LinkSet`s only).
+    pub fn named_statement(&self) -> Option<&str> {
+        self.link_set()?.named_statement.as_deref()
     }
 }
 
@@ -772,5 +948,181 @@ impl Extract {
             i = p;
             Some(p)
         })
+    }
+}
+
+/// Items of every payload kind with every coding slot filled, for tests that must hold for
+/// every coding of every construct.
+#[cfg(test)]
+pub(crate) mod test_items {
+    use super::*;
+
+    /// One item of each [`ItemKind`] (and each [`Value`] that holds codings), every field
+    /// that holds a coding filled by `next()` (called once per slot, in order). The payload
+    /// literals name every field (no `..Default::default()`), so a field added to a payload
+    /// does not compile here until it is given a value.
+    pub(crate) fn every_kind(next: &mut dyn FnMut() -> Coding) -> Vec<Item> {
+        let head = |element: Element, next: &mut dyn FnMut() -> Coding| Item {
+            codes: vec![next()],
+            carried: vec![next()],
+            ..Item::new(element)
+        };
+        let quantity = |v: &str| DoseQuantity {
+            value: v.into(),
+            unit: None,
+        };
+        let mut out = vec![head(Element::CompoundStatement, next)];
+        let mut obs = head(Element::ObservationStatement, next);
+        obs.kind = ItemKind::Observation(Observation {
+            value: Some(Value::Coded(vec![next(), next()])),
+            interpretation: vec![next()],
+            reference_range: Some(ReferenceRange::default()),
+            code_text: None,
+        });
+        out.push(obs);
+        let mut allergy = head(Element::CompoundStatement, next);
+        allergy.kind = ItemKind::Allergy(Box::new(Allergy {
+            reactions: vec![Reaction {
+                manifestation: vec![next()],
+                severity: Some("mild"),
+                onset: DateField::Absent,
+                exposure_route: vec![next()],
+            }],
+        }));
+        out.push(allergy);
+        let mut link = head(Element::LinkSet, next);
+        link.kind = ItemKind::LinkSet(Box::new(LinkSet {
+            named_statement: None,
+            component_refs: Vec::new(),
+            qualifiers: vec![next()],
+            related_problems: Vec::new(),
+        }));
+        out.push(link);
+        let mut med = head(Element::MedicationStatement, next);
+        med.kind = ItemKind::Medication(Box::new(Medication {
+            consumable: vec![next(), next()],
+            dosage_text: None,
+            dose: Some(StructuredDose {
+                quantity: Some(quantity("1")),
+                range: Some((Some(quantity("1")), None)),
+                frequency: Some(1),
+                period: None,
+                period_unit: None,
+                route: vec![next()],
+                as_needed: None,
+                as_needed_for: vec![next()],
+                additional: vec![next()],
+            }),
+            last_issue: DateField::Absent,
+        }));
+        out.push(med);
+        for element in [
+            Element::EhrSupplyAuthorise,
+            Element::EhrSupplyPrescribe,
+            Element::EhrSupplyDiscontinue,
+        ] {
+            let mut supply = head(element, next);
+            supply.kind = ItemKind::Supply(Box::new(Supply {
+                repeat_number: Some(1),
+                issues_recorded: None,
+                repeat_dispensing: false,
+                quantity: None,
+                quantity_unit: None,
+                prior_ref: None,
+            }));
+            out.push(supply);
+        }
+        out
+    }
+
+    /// Every coding `item` holds, found by reading its debug form (not through
+    /// [`Item::codings`], which is what the tests check): the `code` of each `Coding`.
+    pub(crate) fn codes_in(item: &Item) -> Vec<String> {
+        let text = format!("{item:?}");
+        text.match_indices("Coding { system: ")
+            .filter_map(|(at, _)| {
+                let rest = &text[at..];
+                let start = rest.find("code: \"")? + 7;
+                let end = rest[start..].find('"')?;
+                Some(rest[start..start + end].to_string())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_items::*;
+    use super::*;
+    use crate::codes::CodeSystem;
+
+    #[test]
+    fn codings_enumerates_every_coding_of_every_payload_kind() {
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            Coding::new(CodeSystem::Snomed, format!("m{n}"))
+        };
+        let items = every_kind(&mut next);
+        // Every payload kind is generated.
+        let kinds: std::collections::BTreeSet<&str> = items
+            .iter()
+            .map(|i| match i.kind {
+                ItemKind::Plain => "plain",
+                ItemKind::Observation(_) => "observation",
+                ItemKind::Allergy(_) => "allergy",
+                ItemKind::LinkSet(_) => "link set",
+                ItemKind::Medication(_) => "medication",
+                ItemKind::Supply(_) => "supply",
+            })
+            .collect();
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        for item in &items {
+            let held = codes_in(item);
+            assert!(held.len() >= 2, "{item:?}");
+            let listed: Vec<&str> = item.codings().map(|c| c.code.as_str()).collect();
+            for code in &held {
+                assert!(listed.contains(&code.as_str()), "{code} of {item:?}");
+            }
+            assert_eq!(listed.len(), held.len(), "{item:?}");
+            // What the mapping may emit is a subset, and never the carried codings.
+            let emitted: Vec<&str> = item.emitted_codings().map(|c| c.code.as_str()).collect();
+            assert!(emitted.iter().all(|c| listed.contains(c)));
+            assert!(!emitted.contains(&item.carried[0].code.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_construct_opens_with_its_own_payload() {
+        use Element as E;
+        for e in [
+            E::EhrComposition,
+            E::ObservationStatement,
+            E::CompoundStatement,
+            E::LinkSet,
+            E::MedicationStatement,
+            E::EhrSupplyAuthorise,
+            E::EhrSupplyPrescribe,
+            E::EhrSupplyDiscontinue,
+            E::NarrativeStatement,
+            E::PlanStatement,
+            E::RequestStatement,
+            E::RegistrationStatement,
+            E::Other,
+        ] {
+            let item = Item::new(e);
+            assert_eq!(item.element, Some(e));
+            assert_eq!(item.observation().is_some(), e == E::ObservationStatement);
+            assert_eq!(item.link_set().is_some(), e == E::LinkSet);
+            assert_eq!(item.medication().is_some(), e == E::MedicationStatement);
+            assert_eq!(
+                item.supply().is_some(),
+                matches!(
+                    e,
+                    E::EhrSupplyAuthorise | E::EhrSupplyPrescribe | E::EhrSupplyDiscontinue
+                )
+            );
+            assert!(item.allergy().is_none());
+        }
     }
 }

@@ -4,7 +4,7 @@
 use super::bundle::Reader;
 use super::json::{arr, codings, date, extension, has_text, mapped, str_at, MAX_KEPT_TEXT};
 use crate::codes::{CodeSystem, Coding};
-use crate::ehr::model::{Element, Item, Reaction};
+use crate::ehr::model::{Allergy, Element, Item, ItemKind, Observation, Reaction};
 
 const EXT_ALLERGY_END: &str = "Extension-CareConnect-GPC-AllergyIntoleranceEnd-1";
 
@@ -61,7 +61,7 @@ impl<'a> Reader<'a> {
             arr(Some(r), "manifestation").any(|m| has_text(Some(m)))
                 || has_text(r.get("exposureRoute"))
         });
-        header.reactions = arr(Some(v), "reaction")
+        let reactions = arr(Some(v), "reaction")
             .map(|r| {
                 let mut manifestation = Vec::new();
                 for m in arr(Some(r), "manifestation") {
@@ -88,7 +88,6 @@ impl<'a> Reader<'a> {
             .map(str::to_string);
         let obs = Item {
             id: format!("{}-obs", header.id),
-            element: Some(Element::ObservationStatement),
             class_code: Some("OBS".into()),
             status_code: Some("COMPLETE".into()),
             code_uncoded: codes.is_empty(),
@@ -96,9 +95,13 @@ impl<'a> Reader<'a> {
             effective: header.effective,
             availability: header.availability,
             free_text: code_text.is_none() && has_text(v.get("code")),
-            code_text,
-            ..Item::default()
+            kind: ItemKind::Observation(Observation {
+                code_text,
+                ..Observation::default()
+            }),
+            ..Item::new(Element::ObservationStatement)
         };
+        header.kind = ItemKind::Allergy(Box::new(Allergy { reactions }));
         let h = self.push(header);
         self.push(Item {
             parent: Some(h),

@@ -400,7 +400,6 @@ impl<'a> Reader<'a> {
         let v = self.res[i].v;
         Item {
             id: self.res[i].id.clone(),
-            element: Some(element),
             parent,
             confidentiality: security(v),
             carried: all_codings(v),
@@ -408,7 +407,7 @@ impl<'a> Reader<'a> {
                 || has_text(v.get("comment"))
                 || has_text(v.get("description"))
                 || v.get("text").is_some_and(|t| has_text(t.get("div"))),
-            ..Item::default()
+            ..Item::new(element)
         }
     }
 }

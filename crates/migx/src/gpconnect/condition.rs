@@ -6,7 +6,7 @@ use super::json::{
     codings, date, extension, extensions, has_text, mapped, ref_key, reference, snomed, str_at,
 };
 use super::observation::is_comment_note;
-use crate::ehr::model::{Element, Item};
+use crate::ehr::model::{Element, Item, ItemKind, LinkSet};
 
 const EXT_ACTUAL_PROBLEM: &str = "Extension-CareConnect-ActualProblem-1";
 
@@ -40,6 +40,7 @@ impl<'a> Reader<'a> {
     pub(super) fn condition(&mut self, i: usize, parent: Option<usize>) {
         let v = self.res[i].v;
         let mut item = self.base(i, Element::LinkSet, parent);
+        let mut link = LinkSet::default();
         item.class_code = Some("OBS".into());
         item.status_code = Some("COMPLETE".into());
         // GP Connect requires clinicalStatus; anything but `active` or `recurrence` (an
@@ -49,7 +50,7 @@ impl<'a> Reader<'a> {
         item.verification = mapped(v, "verificationStatus", &CONDITION_VERIFICATION);
         item.codes = vec![snomed(if active { "394774009" } else { "394775005" })];
         if extension(v, EXT_SIGNIFICANCE).and_then(|e| str_at(e, "valueCode")) == Some("major") {
-            item.qualifiers.push(snomed("386134007"));
+            link.qualifiers.push(snomed("386134007"));
         }
         item.effective.low = date(v.get("onsetDateTime"));
         item.effective.high = date(v.get("abatementDateTime"));
@@ -68,7 +69,7 @@ impl<'a> Reader<'a> {
             if is_list {
                 lists.extend(target);
             } else if let Some(id) = self.ref_item_id(r, i) {
-                item.component_refs.push(id);
+                link.component_refs.push(id);
             }
         }
         // Problems related to this one: read as ids only; the mapping links a shared
@@ -79,7 +80,7 @@ impl<'a> Reader<'a> {
                 .and_then(|r| self.lookup(Some(r), i))
                 .filter(|&t| self.res[t].ty == "Condition" && t != i)
             {
-                item.related_problems.push(self.res[t].id.clone());
+                link.related_problems.push(self.res[t].id.clone());
             }
         }
         let actual = self.depend(
@@ -89,15 +90,14 @@ impl<'a> Reader<'a> {
         let named_obs = actual.filter(|&t| self.is_plain_observation(t));
         let synth = match named_obs {
             Some(t) => {
-                item.named_statement = Some(self.res[t].id.clone());
+                link.named_statement = Some(self.res[t].id.clone());
                 None
             }
             None => {
                 let id = format!("{}-named", item.id);
-                item.named_statement = Some(id.clone());
+                link.named_statement = Some(id.clone());
                 Some(Item {
                     id,
-                    element: Some(Element::ObservationStatement),
                     class_code: Some("OBS".into()),
                     status_code: Some("COMPLETE".into()),
                     parent,
@@ -107,10 +107,11 @@ impl<'a> Reader<'a> {
                     availability: item.availability,
                     confidentiality: item.confidentiality.clone(),
                     free_text: has_text(v.get("code")),
-                    ..Item::default()
+                    ..Item::new(Element::ObservationStatement)
                 })
             }
         };
+        item.kind = ItemKind::LinkSet(Box::new(link));
         let ls = self.push(item);
         if let Some(s) = synth {
             self.push(s);

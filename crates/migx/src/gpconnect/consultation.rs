@@ -215,14 +215,13 @@ impl<'a> Reader<'a> {
         let idx = self.push(Item {
             id: self.res[i].id.clone(),
             carried,
-            element: Some(Element::EhrComposition),
             class_code: Some("COMPOSITION".into()),
             status_code: Some("COMPLETE".into()),
             codes,
             availability: effective.low,
             effective,
             confidentiality: security(v),
-            ..Item::default()
+            ..Item::new(Element::EhrComposition)
         });
         self.current = None;
         self.composition.insert(i, idx);

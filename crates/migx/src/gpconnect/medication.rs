@@ -8,7 +8,9 @@ use super::json::{
     str_at, MAX_KEPT_TEXT,
 };
 use super::labels::security;
-use crate::ehr::model::{DateField, DoseQuantity, Element, Item, StructuredDose};
+use crate::ehr::model::{
+    DateField, DoseQuantity, Element, Item, ItemKind, Medication, StructuredDose, Supply,
+};
 use serde_json::Value as Json;
 
 const EXT_PRESCRIPTION_TYPE: &str = "Extension-CareConnect-GPC-PrescriptionType-1";
@@ -152,15 +154,17 @@ impl<'a> Reader<'a> {
             mood_code: Some("INT".into()),
             status_code: status_code.clone(),
             parent,
-            consumable,
             effective,
             availability,
             confidentiality: ms_security,
             carried,
             free_text: dosage_text,
-            dosage_text: dosage,
-            dose,
-            last_issue,
+            kind: ItemKind::Medication(Box::new(Medication {
+                consumable,
+                dosage_text: dosage,
+                dose,
+                last_issue,
+            })),
             ..Item::default()
         });
         let supply_text = has_text(v.get("note"));
@@ -198,20 +202,22 @@ impl<'a> Reader<'a> {
                 };
                 self.push(Item {
                     id: own_id.clone(),
-                    element: Some(Element::EhrSupplyAuthorise),
                     class_code: Some("SPLY".into()),
                     mood_code: Some("INT".into()),
                     status_code,
                     parent: Some(ms),
                     effective,
                     availability,
-                    repeat_number: Some(repeat_number),
-                    issues_recorded,
-                    repeat_dispensing,
-                    quantity,
-                    quantity_unit,
                     free_text: supply_text,
-                    ..Item::default()
+                    kind: ItemKind::Supply(Box::new(Supply {
+                        repeat_number: Some(repeat_number),
+                        issues_recorded,
+                        repeat_dispensing,
+                        quantity,
+                        quantity_unit,
+                        prior_ref: None,
+                    })),
+                    ..Item::new(Element::EhrSupplyAuthorise)
                 });
                 let reason = extension(v, EXT_STATUS_REASON);
                 if reason.is_some() || status == "stopped" {
@@ -225,7 +231,6 @@ impl<'a> Reader<'a> {
                         .and_then(|e| e.get("valueCodeableConcept"));
                     self.push(Item {
                         id: format!("{own_id}-discontinue"),
-                        element: Some(Element::EhrSupplyDiscontinue),
                         class_code: Some("SPLY".into()),
                         mood_code: Some("RQO".into()),
                         status_code: Some("COMPLETE".into()),
@@ -233,9 +238,12 @@ impl<'a> Reader<'a> {
                         codes: codings(reason_cc),
                         code_uncoded: codings(reason_cc).is_empty(),
                         availability: when,
-                        prior_ref: Some(own_id),
                         free_text: has_text(reason_cc),
-                        ..Item::default()
+                        kind: ItemKind::Supply(Box::new(Supply {
+                            prior_ref: Some(own_id),
+                            ..Supply::default()
+                        })),
+                        ..Item::new(Element::EhrSupplyDiscontinue)
                     });
                 }
             }
@@ -244,18 +252,20 @@ impl<'a> Reader<'a> {
                 let prior = arr(Some(v), "basedOn").find_map(|b| self.ref_item_id(b, i));
                 self.push(Item {
                     id: own_id,
-                    element: Some(Element::EhrSupplyPrescribe),
                     class_code: Some("SPLY".into()),
                     mood_code: Some("RQO".into()),
                     status_code: Some("COMPLETE".into()),
                     parent: Some(ms),
                     effective,
                     availability,
-                    quantity,
-                    quantity_unit,
-                    prior_ref: prior,
                     free_text: supply_text,
-                    ..Item::default()
+                    kind: ItemKind::Supply(Box::new(Supply {
+                        quantity,
+                        quantity_unit,
+                        prior_ref: prior,
+                        ..Supply::default()
+                    })),
+                    ..Item::new(Element::EhrSupplyPrescribe)
                 });
             }
         }

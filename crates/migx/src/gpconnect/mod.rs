@@ -239,8 +239,8 @@ mod tests {
         let p = item(&ex, "66666666-6666-4666-8666-666666666666");
         assert_eq!(p.element, Some(Element::LinkSet));
         assert_eq!(p.codes[0].code, "394774009");
-        assert_eq!(p.qualifiers[0].code, "386134007");
-        let named = item(&ex, p.named_statement.as_deref().unwrap());
+        assert_eq!(p.link_set().unwrap().qualifiers[0].code, "386134007");
+        let named = item(&ex, p.named_statement().unwrap());
         assert_eq!(named.codes[0].code, "195967001");
         let a = item(&ex, "77777777-7777-4777-8777-777777777777");
         assert_eq!(a.codes[0].code, "14L..00");
@@ -248,11 +248,11 @@ mod tests {
         assert_eq!(a.children.len(), 1);
         let auth = item(&ex, "88888888-8888-4888-8888-888888888888");
         assert_eq!(auth.element, Some(Element::EhrSupplyAuthorise));
-        assert_eq!(auth.repeat_number, Some(6));
+        assert_eq!(auth.supply().unwrap().repeat_number, Some(6));
         let presc = item(&ex, "99999999-9999-4999-8999-999999999999");
         assert_eq!(presc.element, Some(Element::EhrSupplyPrescribe));
         assert_eq!(
-            presc.prior_ref.as_deref(),
+            presc.prior_ref(),
             Some("88888888-8888-4888-8888-888888888888")
         );
         let member = item(&ex, "cccccccc-cccc-4ccc-8ccc-cccccccccccc");

@@ -4,7 +4,7 @@
 use super::bundle::Reader;
 use super::json::{arr, codings, date, has_text, number, period, quantity_unit_text, str_at};
 use crate::codes::CodeSystem;
-use crate::ehr::model::{Effective, Element, Item, ReferenceRange, Value};
+use crate::ehr::model::{Effective, Element, Item, ItemKind, ReferenceRange, Value};
 use crate::error::InputError;
 use serde_json::Value as Json;
 
@@ -18,11 +18,15 @@ pub(super) fn is_comment_note(v: &Json) -> bool {
 
 /// Value, interpretation and reference range of an Observation (or one of its components).
 fn observation_value(item: &mut Item, v: &Json) {
+    let mut free_text = item.free_text;
+    let Some(obs) = item.observation_mut() else {
+        return;
+    };
     if let Some(q) = v.get("valueQuantity") {
         let value = number(q.get("value"));
         let unit = quantity_unit_text(q);
         // A comparator makes the value an open interval, as the adaptor's IVL_PQ.
-        item.value = match (str_at(q, "comparator"), value) {
+        obs.value = match (str_at(q, "comparator"), value) {
             (Some(">=") | Some(">"), v) => Some(Value::Range {
                 low: v,
                 high: None,
@@ -41,33 +45,34 @@ fn observation_value(item: &mut Item, v: &Json) {
             .get("low")
             .or_else(|| r.get("high"))
             .and_then(quantity_unit_text);
-        item.value = Some(Value::Range {
+        obs.value = Some(Value::Range {
             low: number(r.get("low").and_then(|q| q.get("value"))),
             high: number(r.get("high").and_then(|q| q.get("value"))),
             unit,
         });
     } else if let Some(cc) = v.get("valueCodeableConcept") {
-        item.value = Some(Value::Coded(codings(Some(cc))));
-        item.free_text |= has_text(Some(cc));
+        obs.value = Some(Value::Coded(codings(Some(cc))));
+        free_text |= has_text(Some(cc));
     } else if let Some(s) = v.get("valueString") {
-        item.value = Some(Value::Text);
-        item.free_text |= has_text(Some(s));
+        obs.value = Some(Value::Text);
+        free_text |= has_text(Some(s));
     }
     for i in arr(Some(v), "interpretation").chain(v.get("interpretation").filter(|i| i.is_object()))
     {
-        item.interpretation.extend(codings(Some(i)));
-        item.free_text |= has_text(Some(i));
+        obs.interpretation.extend(codings(Some(i)));
+        free_text |= has_text(Some(i));
     }
     if let Some(rr) = arr(Some(v), "referenceRange").next() {
         let low = rr.get("low");
         let high = rr.get("high");
-        item.reference_range = Some(ReferenceRange {
+        obs.reference_range = Some(ReferenceRange {
             low: number(low.and_then(|q| q.get("value"))),
             high: number(high.and_then(|q| q.get("value"))),
             unit: low.or(high).and_then(quantity_unit_text),
         });
-        item.free_text |= has_text(rr.get("text"));
+        free_text |= has_text(rr.get("text"));
     }
+    item.free_text = free_text;
 }
 
 impl<'a> Reader<'a> {
@@ -127,6 +132,7 @@ impl<'a> Reader<'a> {
         }
         // A group: BATTERY for a multi-component measurement, CLUSTER for a test group.
         item.element = Some(Element::CompoundStatement);
+        item.kind = ItemKind::for_element(Element::CompoundStatement);
         item.class_code = Some(
             if components.is_empty() {
                 "CLUSTER"
@@ -141,7 +147,6 @@ impl<'a> Reader<'a> {
         for (n, c) in components.iter().enumerate() {
             let mut ci = Item {
                 id: format!("{id}-c{n}"),
-                element: Some(Element::ObservationStatement),
                 class_code: Some("OBS".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(g),
@@ -150,7 +155,7 @@ impl<'a> Reader<'a> {
                 availability,
                 authored: availability,
                 free_text: has_text(c.get("code")),
-                ..Item::default()
+                ..Item::new(Element::ObservationStatement)
             };
             ci.code_uncoded = ci.codes.is_empty();
             observation_value(&mut ci, c);

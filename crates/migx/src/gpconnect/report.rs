@@ -43,7 +43,6 @@ impl<'a> Reader<'a> {
             let collected = sv.get("collection");
             let it = Item {
                 id: self.res[si].id.clone(),
-                element: Some(Element::CompoundStatement),
                 class_code: Some("CLUSTER".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(report),
@@ -56,7 +55,7 @@ impl<'a> Reader<'a> {
                 confidentiality: security(sv),
                 carried: all_codings(sv),
                 free_text: has_text(sv.get("note")),
-                ..Item::default()
+                ..Item::new(Element::CompoundStatement)
             };
             specimens.push((si, self.push(it)));
             self.emitted.insert(si);

@@ -147,13 +147,12 @@ fn extract_for(
     use crate::ehr::model::{DateField, Effective, Item};
     let mut items = vec![Item {
         id: "a1".into(),
-        element: Some(Element::ObservationStatement),
         codes: vec![Coding::new(CodeSystem::ReadV2, "H33..")],
         effective: Effective {
             center: DateField::from_hl7("20260301"),
             ..Effective::default()
         },
-        ..Item::default()
+        ..Item::new(Element::ObservationStatement)
     }];
     items.extend(extra);
     let mut ex = Extract {
@@ -315,14 +314,13 @@ fn a_practice_dissent_withholds_whatever_the_point_of_care_decision() {
     use crate::ehr::model::{DateField, Effective, Item};
     let dissent = Item {
         id: "d1".into(),
-        element: Some(Element::ObservationStatement),
         // consent.tsv: 416409005 refused consent for upload to local shared record (dissent).
         codes: vec![Coding::new(CodeSystem::Snomed, "416409005")],
         effective: Effective {
             center: DateField::from_hl7("20260201"),
             ..Effective::default()
         },
-        ..Item::default()
+        ..Item::new(Element::ObservationStatement)
     };
     let s = settings_for(
         csv(&permit_row(VALID, "2026-03-14T09:55:00+00:00", "Y02345")),

@@ -3,7 +3,7 @@
 //! codes. The switches are policy data (`clinical_detail` in the policy JSON); the unit
 //! strings migx may emit are a policy list (`policy/codes/units.tsv`) with a source per row.
 
-use crate::ehr::model::{Item, Value};
+use crate::ehr::model::{Item, ItemKind, Value};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -193,24 +193,30 @@ impl Detail {
     pub fn drops(&self, item: &Item) -> bool {
         let unknown =
             |u: &Option<String>| u.as_deref().is_some_and(|u| self.units.get(u).is_none());
-        let value_unit = match &item.value {
-            Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => unknown(unit),
-            _ => false,
-        };
-        ((item.dosage_text.is_some() || item.dose.is_some()) && !self.dose_instructions)
-            || item
-                .dose
-                .iter()
-                .flat_map(|d| d.units())
-                .any(|u| self.units.get(u).is_none())
-            || (item.code_text.is_some() && !self.degraded_allergy_text)
-            || (item.quantity_unit.is_some() && !self.quantity_text)
-            || unknown(&item.quantity_unit)
-            || value_unit
-            || item
-                .reference_range
-                .as_ref()
-                .is_some_and(|r| unknown(&r.unit))
+        match &item.kind {
+            ItemKind::Observation(o) => {
+                let value_unit = match &o.value {
+                    Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
+                        unknown(unit)
+                    }
+                    _ => false,
+                };
+                (o.code_text.is_some() && !self.degraded_allergy_text)
+                    || value_unit
+                    || o.reference_range.as_ref().is_some_and(|r| unknown(&r.unit))
+            }
+            ItemKind::Medication(m) => {
+                ((m.dosage_text.is_some() || m.dose.is_some()) && !self.dose_instructions)
+                    || m.dose
+                        .iter()
+                        .flat_map(|d| d.units())
+                        .any(|u| self.units.get(u).is_none())
+            }
+            ItemKind::Supply(s) => {
+                (s.quantity_unit.is_some() && !self.quantity_text) || unknown(&s.quantity_unit)
+            }
+            ItemKind::Plain | ItemKind::Allergy(_) | ItemKind::LinkSet(_) => false,
+        }
     }
 
     /// The unit to emit for a quantity's unit text, if any.
@@ -220,20 +226,25 @@ impl Detail {
 
     /// The dose instruction to emit, if the policy shares it.
     pub fn dosage<'a>(&self, item: &'a Item) -> Option<&'a str> {
-        item.dosage_text
+        item.medication()?
+            .dosage_text
             .as_deref()
             .filter(|_| self.dose_instructions)
     }
 
     /// The structured dose to emit, if the policy shares dose instructions.
     pub fn dose<'a>(&self, item: &'a Item) -> Option<&'a crate::ehr::model::StructuredDose> {
-        item.dose.as_ref().filter(|_| self.dose_instructions)
+        item.medication()?
+            .dose
+            .as_ref()
+            .filter(|_| self.dose_instructions)
     }
 
     /// The text of a transfer-degraded allergy code to emit (as `code.text`), if the policy
     /// shares it.
     pub fn degraded_text<'a>(&self, item: &'a Item) -> Option<&'a str> {
-        item.code_text
+        item.observation()?
+            .code_text
             .as_deref()
             .filter(|_| self.degraded_allergy_text)
     }
@@ -243,13 +254,14 @@ impl Detail {
         if !self.quantity_text {
             return None;
         }
-        self.unit(item.quantity_unit.as_deref())
+        self.unit(item.supply()?.quantity_unit.as_deref())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ehr::model::{Medication, Observation, Supply};
 
     const EMBEDDED: &str = include_str!("../../../../policy/codes/units.tsv");
 
@@ -308,29 +320,41 @@ mod tests {
         // Every position a unit can take, with a known and an unknown unit.
         let positions: Vec<fn(&str) -> Item> = vec![
             |u| Item {
-                quantity_unit: Some(u.into()),
+                kind: ItemKind::Supply(Box::new(Supply {
+                    quantity_unit: Some(u.into()),
+                    ..Supply::default()
+                })),
                 ..Item::default()
             },
             |u| Item {
-                value: Some(Value::Quantity {
-                    value: "1".into(),
-                    unit: Some(u.into()),
+                kind: ItemKind::Observation(Observation {
+                    value: Some(Value::Quantity {
+                        value: "1".into(),
+                        unit: Some(u.into()),
+                    }),
+                    ..Observation::default()
                 }),
                 ..Item::default()
             },
             |u| Item {
-                value: Some(Value::Range {
-                    low: None,
-                    high: Some("1".into()),
-                    unit: Some(u.into()),
+                kind: ItemKind::Observation(Observation {
+                    value: Some(Value::Range {
+                        low: None,
+                        high: Some("1".into()),
+                        unit: Some(u.into()),
+                    }),
+                    ..Observation::default()
                 }),
                 ..Item::default()
             },
             |u| Item {
-                reference_range: Some(crate::ehr::model::ReferenceRange {
-                    low: None,
-                    high: None,
-                    unit: Some(u.into()),
+                kind: ItemKind::Observation(Observation {
+                    reference_range: Some(crate::ehr::model::ReferenceRange {
+                        low: None,
+                        high: None,
+                        unit: Some(u.into()),
+                    }),
+                    ..Observation::default()
                 }),
                 ..Item::default()
             },
@@ -340,20 +364,29 @@ mod tests {
             assert!(on.drops(&make("Banana")));
         }
         let dosed = Item {
-            dosage_text: Some("One daily".into()),
+            kind: ItemKind::Medication(Box::new(Medication {
+                dosage_text: Some("One daily".into()),
+                ..Medication::default()
+            })),
             ..Item::default()
         };
         assert!(!on.drops(&dosed) && off.drops(&dosed));
         assert_eq!(on.dosage(&dosed), Some("One daily"));
         assert_eq!(off.dosage(&dosed), None);
         let supply = Item {
-            quantity_unit: Some("tablet".into()),
+            kind: ItemKind::Supply(Box::new(Supply {
+                quantity_unit: Some("tablet".into()),
+                ..Supply::default()
+            })),
             ..Item::default()
         };
         assert!(off.drops(&supply) && off.quantity_unit(&supply).is_none());
         assert_eq!(on.quantity_unit(&supply).map(|u| u.text), Some("tablet"));
         let degraded = Item {
-            code_text: Some("Penicillin".into()),
+            kind: ItemKind::Observation(Observation {
+                code_text: Some("Penicillin".into()),
+                ..Observation::default()
+            }),
             ..Item::default()
         };
         assert!(!on.drops(&degraded) && off.drops(&degraded));

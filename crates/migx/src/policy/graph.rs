@@ -98,18 +98,18 @@ impl Edges {
                     pairs.push((i, d));
                 }
             }
-            match item.element {
-                Some(Element::LinkSet) => {
-                    if let Some(named) = item.named_statement.as_deref().and_then(resolve) {
-                        pairs.push((i, named));
-                        pairs.push((named, i));
-                    }
-                    for r in &item.component_refs {
-                        if let Some(c) = resolve(r) {
-                            pairs.push((i, c));
-                        }
+            if let Some(link) = item.link_set() {
+                if let Some(named) = link.named_statement.as_deref().and_then(resolve) {
+                    pairs.push((i, named));
+                    pairs.push((named, i));
+                }
+                for r in &link.component_refs {
+                    if let Some(c) = resolve(r) {
+                        pairs.push((i, c));
                     }
                 }
+            }
+            match item.element {
                 Some(Element::EhrSupplyAuthorise) => {
                     if let Some(p) = item.parent {
                         pairs.push((i, p));
@@ -129,7 +129,7 @@ impl Edges {
                 }
                 _ => {}
             }
-            if let Some(prior) = item.prior_ref.as_deref().and_then(resolve) {
+            if let Some(prior) = item.prior_ref().and_then(resolve) {
                 pairs.push((prior, i));
             }
         }
@@ -255,9 +255,8 @@ mod tests {
     fn item(id: &str, element: Element, parent: Option<usize>) -> Item {
         Item {
             id: id.into(),
-            element: Some(element),
             parent,
-            ..Item::default()
+            ..Item::new(element)
         }
     }
 
@@ -279,10 +278,13 @@ mod tests {
             ],
             ..Extract::default()
         };
-        ex.items[2].named_statement = Some("obs".into());
+        ex.items[2]
+            .link_set_mut()
+            .expect("a link set")
+            .named_statement = Some("obs".into());
         ex.items[2].confidentiality = vec!["NOPAT".into()];
         ex.items[4].confidentiality = vec!["NOPAT".into()];
-        ex.items[5].prior_ref = Some("auth".into());
+        ex.items[5].supply_mut().expect("a supply").prior_ref = Some("auth".into());
         ex.finish();
         let r = confidentiality(&ex, &policy());
         let drop = |i: usize| r[i].is_some_and(|r| r.action == ConfidentialityAction::Drop);

@@ -226,6 +226,53 @@ mod tests {
     }
 
     #[test]
+    fn a_sensitive_or_dissent_code_in_any_coding_of_any_payload_is_found() {
+        use crate::ehr::model::test_items::{codes_in, every_kind};
+        let p = policy();
+        let benign = || Coding::new(CodeSystem::Snomed, "195967001");
+        let mut slots = 0;
+        let count = every_kind(&mut || {
+            slots += 1;
+            benign()
+        })
+        .len();
+        assert!(count >= 6 && slots > 2 * count);
+        // Each slot of each generated item in turn holds the marker; every other slot a
+        // code that is neither sensitive nor consent.
+        for marker in [
+            Coding::new(CodeSystem::Snomed, "76272004"),
+            Coding::new(CodeSystem::ReadV2, "93C1."),
+        ] {
+            for slot in 1..=slots {
+                let mut n = 0;
+                let items = every_kind(&mut || {
+                    n += 1;
+                    if n == slot {
+                        marker.clone()
+                    } else {
+                        benign()
+                    }
+                });
+                // Which item holds it, read from the item itself, not from the screen's
+                // enumeration.
+                let hit: Vec<bool> = items
+                    .iter()
+                    .map(|i| codes_in(i).contains(&marker.code))
+                    .collect();
+                assert_eq!(hit.iter().filter(|&&h| h).count(), 1, "slot {slot}");
+                for (item, &holds) in items.iter().zip(&hit) {
+                    let found = if marker.code == "93C1." {
+                        item_consent(&p, item) == Some(ConsentEffect::Dissent)
+                    } else {
+                        item_sensitive(&p, item).is_some()
+                    };
+                    assert_eq!(found, holds, "slot {slot}: {item:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn only_screened_codings_in_their_syntax_are_shareable() {
         let p = policy();
         let codes = [

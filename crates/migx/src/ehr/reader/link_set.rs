@@ -3,22 +3,24 @@
 use super::attrs::{normalise_ref, Attrs};
 use super::tags::Tag;
 use super::State;
-use crate::ehr::model::Element;
 
 impl State {
     /// A problem `LinkSet`'s linked statements and the statement naming the problem.
     pub(super) fn link_field(&mut self, idx: usize, rel: &[Tag], a: &Attrs) -> bool {
-        let element = self.ex.items[idx].element;
-        let item = &mut self.ex.items[idx];
+        // Only a problem header links statements and names its problem; the same paths on
+        // another construct mean nothing to migx (its codings are read as carried).
+        let Some(link) = self.ex.items[idx].link_set_mut() else {
+            return false;
+        };
         match rel {
-            [Tag::Component, Tag::StatementRef, Tag::Id] if element == Some(Element::LinkSet) => {
+            [Tag::Component, Tag::StatementRef, Tag::Id] => {
                 if let Some(r) = &a.root {
-                    item.component_refs.push(normalise_ref(r, a));
+                    link.component_refs.push(normalise_ref(r, a));
                 }
             }
             [Tag::ConditionNamed, Tag::NamedStatementRef, Tag::Id] => {
                 if let Some(r) = &a.root {
-                    item.named_statement = Some(normalise_ref(r, a));
+                    link.named_statement = Some(normalise_ref(r, a));
                 }
             }
             _ => return false,

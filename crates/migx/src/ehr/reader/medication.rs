@@ -5,7 +5,6 @@
 use super::attrs::{coding, normalise_ref, own, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
-use crate::ehr::model::Element;
 
 impl State {
     /// A medication statement's drug, a supply's quantity and repeats, the dose text, and the prior issue or authorisation an issue fulfils or reverses.
@@ -16,35 +15,56 @@ impl State {
         depth: usize,
         a: &Attrs,
     ) -> bool {
-        let element = self.ex.items[idx].element;
+        // Each field belongs to one construct's payload; on any other construct the path
+        // falls through to what every statement has (its codings carried and screened, its
+        // text free text).
         let item = &mut self.ex.items[idx];
         match rel {
             [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code]
-            | [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code, Tag::Translation] => {
+            | [Tag::Consumable, Tag::ManufacturedProduct, Tag::ManufacturedMaterial, Tag::Code, Tag::Translation] =>
+            {
+                let Some(m) = item.medication_mut() else {
+                    return false;
+                };
                 match coding(a) {
-                    Some(c) => item.consumable.push(c),
+                    Some(c) => m.consumable.push(c),
                     None => item.carried.extend(systemless(a)),
                 }
             }
-            [Tag::RepeatNumber] => {
-                item.repeat_number = a.value.as_ref().and_then(|v| v.parse().ok())
-            }
-            [Tag::Quantity] => {
-                item.quantity = own(&a.value);
-                item.quantity_unit = own(&a.unit).filter(|u| u != "1");
-            }
-            // Kept texts: the dose instruction and the unit EMIS writes as text.
+            // Kept text: the dose instruction.
             [Tag::PertinentInformation, Tag::PertinentMedicationDosage, Tag::Text]
-                if element == Some(Element::MedicationStatement) =>
+                if item.medication().is_some() =>
             {
                 self.capture = Some((idx, Slot::Dosage, depth));
             }
-            [Tag::Quantity, Tag::Translation, Tag::OriginalText] => {
+            [Tag::RepeatNumber] => {
+                let Some(s) = item.supply_mut() else {
+                    return false;
+                };
+                s.repeat_number = a.value.as_ref().and_then(|v| v.parse().ok())
+            }
+            [Tag::Quantity] => {
+                let Some(s) = item.supply_mut() else {
+                    return false;
+                };
+                s.quantity = own(&a.value);
+                s.quantity_unit = own(&a.unit).filter(|u| u != "1");
+            }
+            // Kept text: the unit EMIS writes as text.
+            [Tag::Quantity, Tag::Translation, Tag::OriginalText] if item.supply().is_some() => {
                 self.capture = Some((idx, Slot::QuantityUnit, depth));
             }
             [Tag::InFulfillmentOf | Tag::ReversalOf, Tag::PriorMedicationRef, Tag::Id] => {
-                if let Some(r) = &a.root {
-                    item.prior_ref = Some(normalise_ref(r, a));
+                match item.supply_mut() {
+                    Some(s) => {
+                        if let Some(r) = &a.root {
+                            s.prior_ref = Some(normalise_ref(r, a));
+                        }
+                    }
+                    // Only a supply fulfils or reverses another; on any other construct the
+                    // reference cannot be followed, and confidentiality would flow along it:
+                    // fail closed.
+                    None => item.unresolved_placement = true,
                 }
             }
             _ => return false,
@@ -87,7 +107,7 @@ mod tests {
         };
         let m = ex.get("m1").expect("medication");
         assert_eq!(
-            m.dosage_text.as_deref(),
+            m.medication().and_then(|m| m.dosage_text.as_deref()),
             Some("One & a half \u{2013} daily")
         );
         assert!(
@@ -96,12 +116,13 @@ mod tests {
         );
         let a = ex.get("a1").expect("authorise");
         assert_eq!(
-            (a.quantity.as_deref(), a.quantity_unit.as_deref()),
-            (Some("28"), Some("tablet"))
+            a.supply()
+                .map(|s| (s.quantity.as_deref(), s.quantity_unit.as_deref())),
+            Some((Some("28"), Some("tablet")))
         );
         assert!(a.free_text, "the supply annotation stays free text");
-        let unit = |id: &str| match &ex.get(id).expect(id).value {
-            Some(Value::Quantity { unit, .. }) => unit.clone(),
+        let unit = |id: &str| match ex.get(id).and_then(|i| i.observation()).map(|o| &o.value) {
+            Some(Some(Value::Quantity { unit, .. })) => unit.clone(),
             v => panic!("{v:?}"),
         };
         assert_eq!(unit("o1").as_deref(), Some("10*9/L"));

@@ -340,12 +340,11 @@ impl State {
                 let parent = self.items.last().map(|&(i, _)| i);
                 let idx = self.ex.items.len();
                 self.ex.items.push(Item {
-                    element: Some(element),
                     class_code: own(&attrs.class_code),
                     mood_code: own(&attrs.mood_code),
                     parent,
                     line: pos as u32,
-                    ..Item::default()
+                    ..Item::new(element)
                 });
                 self.items.push((idx, depth));
             }

@@ -16,11 +16,25 @@ impl State {
         tag: Tag,
         a: &Attrs,
     ) -> bool {
+        // An observation's fields; on any other construct the path falls through to what
+        // every statement has (its codings carried and screened, its text free text).
         let item = &mut self.ex.items[idx];
+        let Some(obs) = item.observation_mut() else {
+            // A text value is free text on any construct.
+            let text_type = !matches!(
+                a.xsi_type.as_deref().unwrap_or(""),
+                "PQ" | "INT" | "REAL" | "IVL_PQ" | "CD" | "CV" | "CE" | "CS"
+            );
+            if rel == [Tag::Value] && text_type {
+                self.in_value_text = Some(depth);
+                self.text_target = Some(idx);
+            }
+            return false;
+        };
         match rel {
             [Tag::Value] => {
                 let ty = a.xsi_type.as_deref().unwrap_or("");
-                item.value = match ty {
+                obs.value = match ty {
                     "PQ" | "INT" | "REAL" => a.value.as_ref().map(|v| Value::Quantity {
                         value: v.to_string(),
                         unit: own(&a.unit).filter(|u| u != "1"),
@@ -40,12 +54,9 @@ impl State {
                         Some(Value::Text)
                     }
                 };
-                if a.null_flavor && item.value.is_none() {
-                    item.value = None;
-                }
             }
             [Tag::Value, Tag::Low | Tag::High] => {
-                if let Some(Value::Range { low, high, unit }) = &mut item.value {
+                if let Some(Value::Range { low, high, unit }) = &mut obs.value {
                     let slot = if tag == Tag::Low { low } else { high };
                     *slot = own(&a.value);
                     if unit.is_none() {
@@ -55,18 +66,18 @@ impl State {
             }
             [Tag::Value, Tag::Translation] => {
                 if let (Some(Value::Coded(cs)), Some(c)) =
-                    (&mut item.value, coding(a).or_else(|| systemless(a)))
+                    (&mut obs.value, coding(a).or_else(|| systemless(a)))
                 {
                     cs.push(c);
                 }
             }
             [Tag::InterpretationCode] => match coding(a) {
-                Some(c) => item.interpretation.push(c),
+                Some(c) => obs.interpretation.push(c),
                 None => item.carried.extend(systemless(a)),
             },
             [Tag::ReferenceRange, Tag::ReferenceInterpretationRange, Tag::Value, Tag::Low | Tag::High] =>
             {
-                let rr = item
+                let rr = obs
                     .reference_range
                     .get_or_insert_with(ReferenceRange::default);
                 if tag == Tag::Low {
@@ -80,7 +91,7 @@ impl State {
             }
             [Tag::Value, Tag::Translation, Tag::OriginalText]
                 if matches!(
-                    item.value,
+                    obs.value,
                     Some(Value::Quantity { .. }) | Some(Value::Range { .. })
                 ) =>
             {

@@ -5,7 +5,7 @@
 use super::attrs::{coding, normalise_ref, own, set_date, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
-use crate::ehr::model::{DateField, Value};
+use crate::ehr::model::{DateField, ItemKind, Value};
 
 impl State {
     /// Fields of the innermost open statement, matched by path relative to it: each
@@ -67,9 +67,11 @@ impl State {
                 Some(c) => item.codes.push(c),
                 None => item.carried.extend(systemless(a)),
             },
-            [Tag::Code, Tag::Qualifier, Tag::Name] => match coding(a) {
-                Some(c) => item.qualifiers.push(c),
-                None => item.carried.extend(systemless(a)),
+            // A problem's qualifiers; on any other construct, carried codings.
+            [Tag::Code, Tag::Qualifier, Tag::Name] => match (coding(a), item.link_set_mut()) {
+                (Some(c), Some(link)) => link.qualifiers.push(c),
+                (Some(c), None) => item.carried.push(c),
+                (None, _) => item.carried.extend(systemless(a)),
             },
             [Tag::StatusCode] => {
                 item.status_code = own(&a.code);
@@ -122,13 +124,13 @@ impl State {
                     item.free_text = true;
                 } else if !text.is_empty() {
                     let text = Some(text.to_string());
-                    match slot {
-                        Slot::Dosage => item.dosage_text = text,
-                        Slot::CodeText => item.code_text = text,
-                        Slot::QuantityUnit if item.quantity_unit.is_none() => {
-                            item.quantity_unit = text
+                    match (slot, &mut item.kind) {
+                        (Slot::Dosage, ItemKind::Medication(m)) => m.dosage_text = text,
+                        (Slot::CodeText, ItemKind::Observation(o)) => o.code_text = text,
+                        (Slot::QuantityUnit, ItemKind::Supply(s)) if s.quantity_unit.is_none() => {
+                            s.quantity_unit = text
                         }
-                        Slot::ValueUnit => match &mut item.value {
+                        (Slot::ValueUnit, ItemKind::Observation(o)) => match &mut o.value {
                             Some(Value::Quantity { unit, .. })
                             | Some(Value::Range { unit, .. })
                                 if unit.is_none() =>
@@ -137,6 +139,8 @@ impl State {
                             }
                             _ => {}
                         },
+                        // A degraded code's text on a construct that keeps none: free text.
+                        (Slot::CodeText, _) => item.free_text = true,
                         _ => {}
                     }
                 }
@@ -196,7 +200,8 @@ mod tests {
         };
         let kept = |id: &str| {
             let i = ex.get(id).expect(id);
-            (i.code_text.as_deref(), i.free_text)
+            let text = i.observation().and_then(|o| o.code_text.as_deref());
+            (text, i.free_text)
         };
         assert_eq!(kept("d1"), (Some("Penicillin V 250mg tablets"), false));
         assert_eq!(kept("d2"), (Some("Peanuts"), false));

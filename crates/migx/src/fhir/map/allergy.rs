@@ -35,8 +35,8 @@ impl Mapper<'_> {
         }
         // Each reaction with a manifestation that passes the screen (R4 needs one); its
         // severity, onset and route as the source codes them; its text never.
-        let reaction = item
-            .reactions
+        let reactions = item.allergy().map_or(&[][..], |a| &a.reactions);
+        let reaction = reactions
             .iter()
             .filter_map(|r| {
                 Some(AllergyReaction {

@@ -28,7 +28,10 @@ pub(super) fn problem_links(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<u
         if !shared_problem(i) {
             continue;
         }
-        for id in item.component_refs.iter().chain(&item.related_problems) {
+        let Some(link) = item.link_set() else {
+            continue;
+        };
+        for id in link.component_refs.iter().chain(&link.related_problems) {
             let Some(&j) = ex.index.get(id) else { continue };
             if j == i || !shared_problem(j) {
                 continue;
@@ -149,7 +152,7 @@ mod tests {
     fn a_problem_is_coded_by_the_statement_it_names() {
         let p = policy();
         let mut problem = item("p1", Element::LinkSet, vec![sct("394774009")]);
-        problem.named_statement = Some("o1".into());
+        problem.link_set_mut().expect("a link set").named_statement = Some("o1".into());
         let named = item("o1", Element::ObservationStatement, vec![read("H33..")]);
         let (ex, d) = decided(vec![problem, named], &p);
         let out = mapped(&ex, &d, &p);

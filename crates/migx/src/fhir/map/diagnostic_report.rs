@@ -73,7 +73,7 @@ mod tests {
         let result = |id: &str, code| {
             let mut r = item(id, Element::ObservationStatement, vec![code]);
             r.parent = Some(0);
-            r.value = Some(Value::Quantity {
+            r.observation_mut().expect("an observation").value = Some(Value::Quantity {
                 value: "5".into(),
                 unit: None,
             });

@@ -5,7 +5,7 @@
 
 use super::staff::REQUESTED;
 use super::{quantity, urn, Mapper};
-use crate::ehr::model::{DoseQuantity, Element, Extract, Item, StaffKind};
+use crate::ehr::model::{DoseQuantity, Element, Extract, Item, StaffKind, Supply};
 use crate::fhir::ids::source_uuid;
 use crate::fhir::r4::medication::{DispenseRequest, Substitution};
 use crate::fhir::r4::{
@@ -25,6 +25,16 @@ const LAST_ISSUE_DATE_URL: &str =
 const REPEAT_INFORMATION_URL: &str =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-MedicationRepeatInformation";
 
+/// What a supply holds when it holds nothing.
+const NO_SUPPLY: Supply = Supply {
+    repeat_number: None,
+    issues_recorded: None,
+    repeat_dispensing: false,
+    quantity: None,
+    quantity_unit: None,
+    prior_ref: None,
+};
+
 /// Authorisation source id -> every issue made under it in the source (shared or not).
 pub(super) fn source_issues(ex: &Extract) -> HashMap<&str, Vec<usize>> {
     let mut out: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -32,7 +42,7 @@ pub(super) fn source_issues(ex: &Extract) -> HashMap<&str, Vec<usize>> {
         if item.element != Some(Element::EhrSupplyPrescribe) {
             continue;
         }
-        if let Some(a) = item.prior_ref.as_deref().filter(|a| !a.is_empty()) {
+        if let Some(a) = item.prior_ref().filter(|a| !a.is_empty()) {
             out.entry(a).or_default().push(i);
         }
     }
@@ -113,7 +123,10 @@ impl Mapper<'_> {
     pub(super) fn medication(&self, i: usize, authorise: usize) -> Vec<Resource> {
         let item = self.item(i);
         let auth = self.item(authorise);
-        let med = self.concept(&item.consumable);
+        // The decision gave a statement and its authorisation: their payloads.
+        let drug = item.medication();
+        let plan = auth.supply().unwrap_or(&NO_SUPPLY);
+        let med = self.concept(drug.map_or(&[][..], |m| &m.consumable));
         let plan_ref = || Reference::to(urn(&source_uuid(&auth.id)));
         let detail = self.policy.detail();
         let dosage: Vec<Dosage> = self.dosage(item).into_iter().collect();
@@ -137,7 +150,7 @@ impl Mapper<'_> {
         let last_issue = issues
             .iter()
             .filter_map(|p| p.availability.value())
-            .chain(item.last_issue.value())
+            .chain(drug.and_then(|m| m.last_issue.value()))
             .max_by_key(|t| t.epoch_secs());
         let statement = MedicationStatement {
             base: self.base("MedicationStatement", i),
@@ -168,7 +181,7 @@ impl Mapper<'_> {
         };
 
         let mut repeat_info = Vec::new();
-        let issued = auth
+        let issued = plan
             .issues_recorded
             .or_else(|| u32::try_from(issues.len()).ok());
         if let Some(n) = issued {
@@ -185,9 +198,9 @@ impl Mapper<'_> {
         }
         // UK Core's PrescriptionType extension is retired: acute, repeat and repeat
         // dispensing are the course of therapy (UKCore-MedicationRequestCourseOfTherapy).
-        let (course_system, course) = if auth.repeat_number.unwrap_or(0) == 0 {
+        let (course_system, course) = if plan.repeat_number.unwrap_or(0) == 0 {
             (HL7_COURSE_OF_THERAPY, "acute")
-        } else if auth.repeat_dispensing {
+        } else if plan.repeat_dispensing {
             (UKCORE_COURSE_OF_THERAPY, "continuous-repeating-dispensing")
         } else {
             (HL7_COURSE_OF_THERAPY, "continuous")
@@ -198,8 +211,8 @@ impl Mapper<'_> {
                 end: auth.effective.high.value().map(|t| t.fhir()),
             })
             .filter(|p| !p.is_empty()),
-            number_of_repeats_allowed: auth.repeat_number,
-            quantity: auth
+            number_of_repeats_allowed: plan.repeat_number,
+            quantity: plan
                 .quantity
                 .as_deref()
                 .and_then(|v| quantity(v, detail.quantity_unit(auth))),
@@ -249,8 +262,8 @@ impl Mapper<'_> {
                 course_of_therapy_type: None,
                 dosage_instruction: dosage.clone(),
                 dispense_request: p
-                    .quantity
-                    .as_deref()
+                    .supply()
+                    .and_then(|s| s.quantity.as_deref())
                     .and_then(|v| quantity(v, detail.quantity_unit(p)))
                     .map(|q| DispenseRequest {
                         quantity: Some(q),
@@ -270,15 +283,16 @@ mod tests {
 
     fn medication(repeats: Option<u32>) -> Vec<Item> {
         let mut statement = item("m1", Element::MedicationStatement, Vec::new());
-        statement.consumable = vec![sct("322236009")];
+        statement.medication_mut().expect("a medication").consumable = vec![sct("322236009")];
         let mut auth = item("a1", Element::EhrSupplyAuthorise, Vec::new());
         auth.parent = Some(0);
-        auth.repeat_number = repeats;
+        let plan = auth.supply_mut().expect("a supply");
+        plan.repeat_number = repeats;
+        plan.quantity = Some("28".into());
         auth.status_code = Some("ACTIVE".into());
-        auth.quantity = Some("28".into());
         let mut issue = item("i1", Element::EhrSupplyPrescribe, Vec::new());
         issue.parent = Some(0);
-        issue.prior_ref = Some("a1".into());
+        issue.supply_mut().expect("a supply").prior_ref = Some("a1".into());
         vec![statement, auth, issue]
     }
 

@@ -370,10 +370,9 @@ pub(crate) mod testing {
     pub(crate) fn item(id: &str, element: Element, codes: Vec<SourceCoding>) -> Item {
         Item {
             id: id.to_string(),
-            element: Some(element),
             codes,
             availability: DateField::Value(Ts::parse("20250601").expect("a valid timestamp")),
-            ..Item::default()
+            ..Item::new(element)
         }
     }
 

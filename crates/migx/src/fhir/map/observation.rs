@@ -4,7 +4,7 @@
 
 use super::staff::PERFORMED;
 use super::{quantity, Mapper};
-use crate::ehr::model::Value;
+use crate::ehr::model::{ItemKind, Value};
 use crate::fhir::interpretation;
 use crate::fhir::r4::{
     CodeableConcept, Coding, Observation, ObservationValue, Range, Reference, Resource,
@@ -78,13 +78,19 @@ impl Mapper<'_> {
     fn observation(&self, i: usize, cat: Category) -> Observation {
         let item = self.item(i);
         let detail = self.policy.detail();
-        let value_unit = match &item.value {
+        // A result carries its own value, flags and range; a group (a compound) has none.
+        let own = match &item.kind {
+            ItemKind::Observation(o) => Some(o),
+            _ => None,
+        };
+        let item_value = own.and_then(|o| o.value.as_ref());
+        let value_unit = match item_value {
             Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
                 detail.unit(unit.as_deref())
             }
             _ => None,
         };
-        let value = match &item.value {
+        let value = match item_value {
             Some(Value::Quantity { value, .. }) => {
                 quantity(value, value_unit).map(ObservationValue::ValueQuantity)
             }
@@ -101,15 +107,14 @@ impl Mapper<'_> {
         };
         // Only a flag FHIR R4's bound vocabulary can say (the mapping table) is written.
         let interpretation = self
-            .concept_if_any(&item.interpretation)
+            .concept_if_any(own.map_or(&[][..], |o| &o.interpretation))
             .and_then(|mut flag| interpretation::add_v3(&mut flag).then_some(flag))
             .into_iter()
             .collect();
         // A range given without a unit is in the result's unit (EMIS writes the unit once,
         // on the value), as the NHS GP2GP translator reads it.
-        let reference_range = item
-            .reference_range
-            .as_ref()
+        let reference_range = own
+            .and_then(|o| o.reference_range.as_ref())
             .map(|rr| {
                 let rr_unit = match &rr.unit {
                     Some(u) => detail.unit(Some(u)),
@@ -152,7 +157,7 @@ mod tests {
     fn result(id: &str, parent: Option<usize>, value: &str) -> Item {
         let mut r = item(id, Element::ObservationStatement, vec![read("44J3.")]);
         r.parent = parent;
-        r.value = Some(Value::Quantity {
+        r.observation_mut().expect("an observation").value = Some(Value::Quantity {
             value: value.into(),
             unit: Some("mmol/L".into()),
         });

@@ -166,8 +166,9 @@ impl<'a> Ctx<'a> {
             Some("not-shared") => return (None, Outcome::Withheld(W::CategoryNotShared)),
             _ => {}
         }
+        let value = item.observation().and_then(|o| o.value.as_ref());
         let numeric = matches!(
-            item.value,
+            value,
             Some(Value::Quantity { .. }) | Some(Value::Range { .. })
         );
         // The code lists gave no category: with a SNOMED CT release, the concept's semantic
@@ -191,7 +192,7 @@ impl<'a> Ctx<'a> {
             TagClass::OnlyInactive => return (None, Outcome::Withheld(W::Unclassified)),
             TagClass::Category(_) | TagClass::Unknown => {}
         }
-        match item.value {
+        match value {
             Some(Value::Quantity { .. }) | Some(Value::Range { .. }) => (
                 Some(Category::Tests),
                 Outcome::Shared(Role::Result { group: None }),
@@ -214,8 +215,7 @@ impl<'a> Ctx<'a> {
             return (None, Outcome::Withheld(W::CategoryNotShared));
         }
         let named = item
-            .named_statement
-            .as_deref()
+            .named_statement()
             .and_then(|id| self.ex.index.get(id))
             .copied();
         let Some(named) = named else {
@@ -264,8 +264,7 @@ impl<'a> Ctx<'a> {
             // An issue belongs to the medication whose authorisation it fulfils.
             let owner = self
                 .item(presc)
-                .prior_ref
-                .as_deref()
+                .prior_ref()
                 .and_then(|a| self.authorisations.get(a));
             return match owner {
                 Some(&(med, _)) if med != i => (cat, Outcome::PartOf(med)),

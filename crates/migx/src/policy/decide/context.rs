@@ -32,11 +32,7 @@ impl<'a> Ctx<'a> {
         for (i, item) in ex.items.iter().enumerate() {
             match item.element {
                 Some(Element::LinkSet) => {
-                    if let Some(&n) = item
-                        .named_statement
-                        .as_deref()
-                        .and_then(|id| ex.index.get(id))
-                    {
+                    if let Some(&n) = item.named_statement().and_then(|id| ex.index.get(id)) {
                         named_by.entry(n).or_insert(i);
                     }
                 }
@@ -46,8 +42,8 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 Some(Element::EhrSupplyPrescribe) if !item.id.is_empty() => {
-                    if let Some(prior) = &item.prior_ref {
-                        prescriptions.insert(item.id.as_str(), prior.as_str());
+                    if let Some(prior) = item.prior_ref() {
+                        prescriptions.insert(item.id.as_str(), prior);
                     }
                 }
                 _ => {}
@@ -58,7 +54,7 @@ impl<'a> Ctx<'a> {
             if item.element != Some(Element::EhrSupplyDiscontinue) {
                 continue;
             }
-            let Some(target) = item.prior_ref.as_deref() else {
+            let Some(target) = item.prior_ref() else {
                 continue;
             };
             let auth = if authorisations.contains_key(target) {

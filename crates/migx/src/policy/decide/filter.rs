@@ -75,7 +75,9 @@ impl<'a> Ctx<'a> {
         }
         // 4. Codes: a shared item needs at least one code migx can stand behind.
         let codes: &[Coding] = match (element, named) {
-            (Element::MedicationStatement, _) => &item.consumable,
+            (Element::MedicationStatement, _) => {
+                item.medication().map_or(&[][..], |m| &m.consumable)
+            }
             (_, Some(n)) => &self.item(n).codes,
             _ => &item.codes,
         };
