@@ -78,6 +78,32 @@ mod tests {
     use crate::ehr::reader::testing::*;
 
     #[test]
+    fn only_a_supply_fulfils_another_and_a_stray_reference_withholds() {
+        let prior = r#"<inFulfillmentOf><priorMedicationRef><id root="A1"/></priorMedicationRef></inFulfillmentOf>"#;
+        let body = format!(
+            r#"<ehrSupplyPrescribe classCode="SPLY" moodCode="RQO"><id root="P1"/>{prior}</ehrSupplyPrescribe><ObservationStatement classCode="OBS" moodCode="EVN"><id root="O1"/>{prior}<consumable><manufacturedProduct><manufacturedMaterial><code code="322236009" codeSystem="2.16.840.1.113883.2.1.3.2.4.15"/></manufacturedMaterial></manufacturedProduct></consumable></ObservationStatement>"#
+        );
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let mut ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        ex.finish();
+        let p = ex.get("p1").expect("issue");
+        assert_eq!(p.prior_ref(), Some("a1"));
+        assert!(!p.unresolved_placement);
+        let o = ex.get("o1").expect("observation");
+        assert_eq!(o.prior_ref(), None);
+        assert!(
+            o.unresolved_placement,
+            "a reference it cannot hold withholds it"
+        );
+        // A drug code on an observation is carried: screened, never emitted as a drug.
+        assert!(o.carried.iter().any(|c| c.code == "322236009"));
+        assert!(o.emitted_codings().all(|c| c.code != "322236009"));
+    }
+
+    #[test]
     fn dose_text_and_unit_texts_are_kept_free_text_only_flagged() {
         let med = r#"<MedicationStatement classCode="SBADM" moodCode="INT"><id root="M1"/>
             <component><ehrSupplyAuthorise classCode="SPLY" moodCode="INT"><id root="A1"/>
