@@ -1,7 +1,6 @@
 //! `migx audit`: the disclosures an output folder records (subject access requests), as a
 //! table or as the AuditEvents themselves.
 
-use crate::pipeline;
 use std::io::Write;
 
 use super::flags::AuditArgs;
@@ -41,7 +40,7 @@ pub(super) fn run(a: &AuditArgs) -> i32 {
             "released (as of)", "to", "consent recorded", "purpose", "bundle"
         );
         for e in &events {
-            let Some(r) = pipeline::records::DisclosureRecord::from_event(e) else {
+            let Some(r) = crate::access::DisclosureRecord::from_event(e) else {
                 eprintln!("migx audit: warning: a line of access-audit.ndjson is not a release migx wrote");
                 continue;
             };

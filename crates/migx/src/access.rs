@@ -11,6 +11,7 @@ use crate::fhir::r4::{Bundle, CodeableConcept, Coding, Identifier, Meta, Referen
 use crate::fhir::{NHS_NUMBER_SYSTEM, ODS_SYSTEM};
 use crate::outcome::Conversion;
 use crate::policy::Policy;
+use serde::Deserialize;
 use serde_json::Value as Json;
 use std::borrow::Cow;
 use std::io::{self, BufRead};
@@ -156,7 +157,10 @@ pub fn access_event(
     })
 }
 
-/// The releases recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number.
+/// The releases recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number: the
+/// patient of each is found by its role, as [`DisclosureRecord`] reads it (the entity in the
+/// role `Patient`), never by its position. With a number, an event that names no patient
+/// in that role is no release of that patient.
 pub fn disclosures(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>> {
     let f = std::fs::File::open(dir.join("access-audit.ndjson"))?;
     let mut out = Vec::new();
@@ -166,12 +170,160 @@ pub fn disclosures(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>
             continue;
         }
         let ev: Json = serde_json::from_str(&line).map_err(io::Error::other)?;
-        let who = ev["entity"][0]["what"]["identifier"]["value"].as_str();
-        if nhs_number.is_none() || who == nhs_number {
+        let wanted = match nhs_number {
+            None => true,
+            Some(n) => DisclosureRecord::from_event(&ev)
+                .and_then(|r| r.patient_nhs_number)
+                .is_some_and(|who| who == n),
+        };
+        if wanted {
             out.push(ev);
         }
     }
     Ok(out)
+}
+
+/// One release as the access audit records it (`migx audit`), read from its AuditEvent by
+/// what each part is, never by its position: the requester is the requesting agent, the
+/// patient the entity whose role is `Patient` (object-role `1`), the bundle the entity that
+/// carries a `sha256` detail, the consent time the `consent-recorded-at` detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureRecord {
+    /// When it was released: the as-of time it was judged at.
+    pub recorded: String,
+    /// The requesting organisation's ODS code.
+    pub requester_ods: String,
+    /// When the consent it was released under was recorded (none: an operator assertion).
+    pub consent_recorded_at: Option<String>,
+    /// The purpose of use.
+    pub purpose: String,
+    /// The bundle, relative to the output folder.
+    pub bundle: String,
+    /// The bundle's SHA-256.
+    pub bundle_sha256: String,
+    /// The patient's NHS number: the identifier of the entity in the role `Patient`.
+    pub patient_nhs_number: Option<String>,
+}
+
+/// The object-role code system of an AuditEvent entity's `role`.
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+
+/// The parts of an access-audit AuditEvent that [`DisclosureRecord`] reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventShape {
+    #[serde(default)]
+    recorded: String,
+    #[serde(default)]
+    agent: Vec<AgentShape>,
+    #[serde(default)]
+    purpose_of_event: Vec<CodeableShape>,
+    #[serde(default)]
+    entity: Vec<EntityShape>,
+}
+
+#[derive(Deserialize)]
+struct AgentShape {
+    #[serde(default)]
+    requestor: bool,
+    who: Option<WhoShape>,
+}
+
+#[derive(Deserialize)]
+struct WhoShape {
+    identifier: Option<IdentifierShape>,
+}
+
+#[derive(Deserialize)]
+struct IdentifierShape {
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CodeableShape {
+    #[serde(default)]
+    coding: Vec<CodingShape>,
+}
+
+#[derive(Deserialize)]
+struct CodingShape {
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EntityShape {
+    what: Option<WhoShape>,
+    role: Option<RoleShape>,
+    name: Option<String>,
+    #[serde(default)]
+    detail: Vec<DetailShape>,
+}
+
+#[derive(Deserialize)]
+struct RoleShape {
+    system: Option<String>,
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailShape {
+    #[serde(rename = "type")]
+    kind: String,
+    value_string: Option<String>,
+}
+
+impl DisclosureRecord {
+    /// Read one AuditEvent of `access-audit.ndjson` (`None`: not an AuditEvent migx reads).
+    pub fn from_event(event: &Json) -> Option<DisclosureRecord> {
+        Self::from_shape(EventShape::deserialize(event).ok()?)
+    }
+
+    /// Read one line of `access-audit.ndjson` (`None`: not an AuditEvent migx reads), without
+    /// building a JSON tree of it.
+    pub fn from_line(line: &[u8]) -> Option<DisclosureRecord> {
+        Self::from_shape(serde_json::from_slice(line).ok()?)
+    }
+
+    fn from_shape(e: EventShape) -> Option<DisclosureRecord> {
+        let detail = |kind: &str| {
+            e.entity.iter().find_map(|en| {
+                en.detail
+                    .iter()
+                    .find(|d| d.kind == kind)
+                    .map(|d| (en, d.value_string.clone().unwrap_or_default()))
+            })
+        };
+        let (bundle, sha) = detail("sha256")?;
+        let requester = e
+            .agent
+            .iter()
+            .find(|a| a.requestor)
+            .and_then(|a| a.who.as_ref()?.identifier.as_ref()?.value.clone())
+            .unwrap_or_default();
+        Some(DisclosureRecord {
+            recorded: e.recorded.clone(),
+            requester_ods: requester,
+            consent_recorded_at: detail("consent-recorded-at").map(|(_, t)| t),
+            purpose: e
+                .purpose_of_event
+                .iter()
+                .flat_map(|p| p.coding.iter())
+                .find_map(|c| c.code.clone())
+                .unwrap_or_default(),
+            bundle: bundle.name.clone().unwrap_or_default(),
+            bundle_sha256: sha,
+            patient_nhs_number: e
+                .entity
+                .iter()
+                .find(|en| {
+                    en.role.as_ref().is_some_and(|r| {
+                        r.system.as_deref() == Some(OBJECT_ROLE) && r.code.as_deref() == Some("1")
+                    })
+                })
+                .and_then(|en| en.what.as_ref()?.identifier.as_ref()?.value.clone()),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -234,5 +386,87 @@ mod tests {
             c.consent = None;
             assert!(access_event(&c, bundle, "bundles/x.json", "ab", &p).is_none());
         });
+    }
+
+    #[test]
+    fn a_release_is_read_by_what_each_part_is_not_by_its_position() {
+        let event = serde_json::json!({
+            "resourceType": "AuditEvent",
+            "recorded": "2026-03-14T10:00:00+00:00",
+            "purposeOfEvent": [{ "coding": [{ "code": "TREAT" }] }],
+            "agent": [
+                { "who": { "display": "migx" }, "requestor": false },
+                { "who": { "identifier": { "value": "Y02345" } }, "requestor": true }
+            ],
+            "entity": [
+                { "what": { "reference": "urn:uuid:c" }, "detail": [{ "type": "consent-recorded-at", "valueString": "2026-03-14T09:55:00+00:00" }] },
+                { "name": "bundles/a.json", "detail": [{ "type": "sha256", "valueString": "ab12" }] },
+                { "what": { "identifier": { "value": "9434765919" } } },
+                { "what": { "identifier": { "value": "9990000018" } },
+                  "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1" } }
+            ]
+        });
+        let r = DisclosureRecord::from_event(&event).expect("a release");
+        // The patient is the entity in the role Patient, wherever it stands.
+        assert_eq!(r.patient_nhs_number.as_deref(), Some("9990000018"));
+        assert_eq!(
+            DisclosureRecord::from_line(event.to_string().as_bytes()),
+            Some(r.clone())
+        );
+        assert_eq!(r.requester_ods, "Y02345");
+        assert_eq!(r.bundle, "bundles/a.json");
+        assert_eq!(r.bundle_sha256, "ab12");
+        assert_eq!(r.purpose, "TREAT");
+        assert_eq!(
+            r.consent_recorded_at.as_deref(),
+            Some("2026-03-14T09:55:00+00:00")
+        );
+        let mut asserted = event.clone();
+        asserted["entity"][0]["detail"] = Json::Array(vec![]);
+        let r = DisclosureRecord::from_event(&asserted).expect("a release");
+        assert_eq!(r.consent_recorded_at, None);
+        // No bundle entity: not a release migx wrote.
+        let mut bare = event;
+        bare["entity"] = Json::Array(vec![]);
+        assert!(DisclosureRecord::from_event(&bare).is_none());
+    }
+
+    /// `disclosures` finds the patient by the entity's role, never by its position: an event
+    /// whose Patient entity is not first is that patient's, and an identifier in the first
+    /// entity that is not in the role Patient names nobody.
+    #[test]
+    fn disclosures_find_the_patient_by_role() {
+        let event = |entities: Json| {
+            serde_json::json!({
+                "resourceType": "AuditEvent",
+                "recorded": "2026-03-14T10:00:00+00:00",
+                "agent": [{ "who": { "identifier": { "value": "Y02345" } }, "requestor": true }],
+                "entity": entities,
+            })
+        };
+        let patient = |n: &str| {
+            serde_json::json!({ "what": { "identifier": { "value": n } },
+                "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1" } })
+        };
+        let bundle = serde_json::json!({ "name": "bundles/a.json",
+            "what": { "identifier": { "value": "9990000018" } },
+            "detail": [{ "type": "sha256", "valueString": "ab" }] });
+        let moved = event(serde_json::json!([bundle.clone(), patient("9434765919")]));
+        let unnamed = event(serde_json::json!([bundle]));
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("access-audit.ndjson"),
+            format!("{moved}\n\n{unnamed}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            disclosures(d.path(), None).unwrap(),
+            [moved.clone(), unnamed]
+        );
+        assert_eq!(disclosures(d.path(), Some("9434765919")).unwrap(), [moved]);
+        // The bundle entity's identifier is no patient's.
+        assert!(disclosures(d.path(), Some("9990000018"))
+            .unwrap()
+            .is_empty());
     }
 }

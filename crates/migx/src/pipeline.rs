@@ -26,9 +26,7 @@ pub use admission::{admit, withheld_as_of, Admission};
 pub use convert::{check_bundle, convert_extract, map_bundle, Converted, Through};
 pub use explain::{explain_file, ExplainedItem, Explanation};
 pub use read::read_input;
-pub use records::{
-    AuditLine, DisclosureRecord, RunTotals, Summary, Tally, NO_SNOMED_RELEASE_ADVICE,
-};
+pub use records::{AuditLine, RunTotals, Summary, Tally, NO_SNOMED_RELEASE_ADVICE};
 pub use runner::{run_batch, BatchOptions, Progress, Stopped};
 pub use walk::{
     collect_inputs, looks_like_an_extract, starts_like_an_extract, walk_inputs, SkipReason,

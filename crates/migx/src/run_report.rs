@@ -6,8 +6,9 @@
 //! folder. Every piece of text from them is escaped; the layout depends only on the input, so
 //! the same run always gives the same bytes (no clock time).
 
-use crate::pipeline::records::DisclosureRecord;
-use serde_json::Value;
+use crate::access::DisclosureRecord;
+use crate::outcome::Status;
+use crate::pipeline::records::{AuditLine, Summary};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::io::{self, BufRead};
@@ -20,8 +21,11 @@ pub const MAX_ROWS: usize = 2000;
 const SHARED_COLOUR: &str = "#1f7a54";
 const WITHHELD_COLOUR: &str = "#a85a00";
 
-/// Render the report for one run.
-pub fn render_html(summary: &Value, audit_lines: impl Iterator<Item = Value>) -> String {
+/// Render the report for one run: its summary and the lines of its audit.
+pub fn render_html<'a>(
+    summary: &Summary,
+    audit_lines: impl Iterator<Item = AuditLine<'a>>,
+) -> String {
     render_audit(
         summary,
         &Audit::collect(audit_lines),
@@ -51,8 +55,7 @@ fn count_disclosures(dir: &Path) -> Option<std::collections::BTreeMap<(String, S
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let ev: Value = serde_json::from_slice(&line).ok()?;
-        let r = DisclosureRecord::from_event(&ev)?;
+        let r = DisclosureRecord::from_line(&line)?;
         let key = (r.requester_ods, r.purpose);
         *out.entry(key).or_insert(0) += 1;
     }
@@ -73,18 +76,14 @@ pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
             ),
         )
     })?;
-    let summary: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    // The typed record `migx convert` and `migx summary` write: a file that is not one (not
+    // JSON, another program's, a partial or older form) is refused, never shown in part.
+    let summary: Summary = serde_json::from_slice(&bytes).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{} is not valid JSON: {e}", summary_path.display()),
+            format!("{} is not a migx summary: {e}", summary_path.display()),
         )
     })?;
-    if !summary.is_object() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not a JSON object", summary_path.display()),
-        ));
-    }
     let audit_path = dir.join("audit.ndjson");
     let file = std::fs::File::open(&audit_path).map_err(|e| {
         io::Error::new(
@@ -105,9 +104,9 @@ pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
             }
         })
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .filter_map(|l| match serde_json::from_slice::<Value>(&l) {
-            Ok(v) if v.is_object() => Some(v),
-            _ => {
+        .filter_map(|l| match serde_json::from_slice::<AuditLine<'static>>(&l) {
+            Ok(line) => Some(line),
+            Err(_) => {
                 unreadable.set(unreadable.get() + 1);
                 None
             }
@@ -149,46 +148,50 @@ struct Rejected {
 }
 
 impl Audit {
-    fn collect(lines: impl Iterator<Item = Value>) -> Audit {
+    fn collect<'a>(lines: impl Iterator<Item = AuditLine<'a>>) -> Audit {
         let mut a = Audit::default();
-        for v in lines {
-            if v.get("kind").and_then(Value::as_str) != Some("file") {
+        for line in lines {
+            let AuditLine::File(f) = line else {
                 continue;
-            }
+            };
             a.files += 1;
-            let input = text(&v["input"]);
-            match v.get("status").and_then(Value::as_str) {
-                Some("rejected") => {
+            let input = f.input.into_owned();
+            let reason = f.reason.map(|r| r.into_owned()).unwrap_or_default();
+            match f.status {
+                Status::Rejected => {
                     a.rejected_total += 1;
                     if a.rejected.len() < MAX_ROWS {
-                        let e = &v["error"];
-                        let code = match e.get("code") {
-                            Some(c) => text(c),
-                            None => text(&v["reason"]),
-                        };
-                        a.rejected.push(Rejected {
-                            input,
-                            code,
-                            message: text(&e["message"]),
-                            line: text(&e["line"]),
-                            column: text(&e["column"]),
+                        let shown = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+                        a.rejected.push(match f.error {
+                            Some(e) => Rejected {
+                                input,
+                                code: e.code.into_owned(),
+                                message: e.message.into_owned(),
+                                line: shown(e.line),
+                                column: shown(e.column),
+                            },
+                            None => Rejected {
+                                input,
+                                code: reason,
+                                message: String::new(),
+                                line: String::new(),
+                                column: String::new(),
+                            },
                         });
                     }
                 }
-                Some("converted") => {
+                Status::Converted => {
                     a.converted_total += 1;
                     if a.converted.len() < MAX_ROWS {
-                        a.converted
-                            .push((input, v["bundle"].as_str().map(str::to_string)));
+                        a.converted.push((input, f.bundle.map(|b| b.into_owned())));
                     }
                 }
-                Some("withheld") => {
+                Status::Withheld => {
                     a.withheld_total += 1;
                     if a.withheld.len() < MAX_ROWS {
-                        a.withheld.push((input, text(&v["reason"])));
+                        a.withheld.push((input, reason));
                     }
                 }
-                _ => {}
             }
         }
         a
@@ -214,26 +217,6 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// A JSON scalar as display text ("" for null or absent).
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// A count with thousands separators; non-numbers as text, absent as "—".
-fn count(v: &Value) -> String {
-    match v.as_u64() {
-        Some(n) => group(n),
-        None if v.is_null() => "\u{2014}".into(),
-        None => text(v),
-    }
-}
-
 fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
@@ -247,14 +230,8 @@ fn group(n: u64) -> String {
 }
 
 /// The (name, count) pairs of a summary map, in the summary's own (deterministic) order.
-fn pairs(v: &Value) -> Vec<(String, u64)> {
-    match v.as_object() {
-        Some(m) => m
-            .iter()
-            .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-            .collect(),
-        None => Vec::new(),
-    }
+fn pairs<'a>(m: impl IntoIterator<Item = (&'a String, &'a u64)>) -> Vec<(String, u64)> {
+    m.into_iter().map(|(k, n)| (k.clone(), *n)).collect()
 }
 
 const CSS: &str = r#"
@@ -305,15 +282,15 @@ fn bundle_href(bundle: &str) -> Option<&str> {
     plain.then_some(bundle)
 }
 
-fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context) -> String {
+fn render_audit(summary: &Summary, audit: &Audit, unreadable: usize, ctx: &Context) -> String {
     let mut h = String::with_capacity(16 * 1024 + audit.rejected.len() * 300);
-    let policy_name = text(&summary["policy"]["name"]);
-    let policy_version = text(&summary["policy"]["version"]);
-    let migx_version = text(&summary["migx_version"]);
-    let snomed = match &summary["snomed_release"] {
-        Value::Null => "none".to_string(),
-        v => text(v),
-    };
+    let policy_name = summary.policy.name.clone();
+    let policy_version = summary.policy.version.clone();
+    let migx_version = summary.migx_version.clone();
+    let snomed = summary
+        .snomed_release
+        .clone()
+        .unwrap_or_else(|| "none".to_string());
 
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     // Belt and braces: even if something slipped in, the browser may fetch nothing.
@@ -326,7 +303,7 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
     let _ = writeln!(
         h,
         "<p>{} input(s) &middot; policy {} {} &middot; migx {}</p>\n</header>\n<main>",
-        count(&summary["inputs"]),
+        group(summary.inputs),
         escape(&policy_name),
         escape(&policy_version),
         escape(&migx_version)
@@ -334,7 +311,7 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
 
     // Notes on anything that makes the figures less than complete.
     let mut notes = Vec::new();
-    if summary["stopped_early"].as_bool() == Some(true) {
+    if summary.stopped_early {
         notes.push(
             "The run stopped early (--fail-fast): not every input was processed.".to_string(),
         );
@@ -345,18 +322,16 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
             group(unreadable as u64)
         ));
     }
-    for (status, total) in [
-        ("rejected", audit.rejected_total),
-        ("withheld", audit.withheld_total),
+    for (status, n, total) in [
+        ("rejected", summary.rejected, audit.rejected_total),
+        ("withheld", summary.withheld, audit.withheld_total),
     ] {
-        if let Some(n) = summary[status].as_u64() {
-            if n != total as u64 {
-                notes.push(format!(
-                    "summary.json counts {} {status} file(s) but audit.ndjson lists {}: are they from the same run?",
-                    group(n),
-                    group(total as u64)
-                ));
-            }
+        if n != total as u64 {
+            notes.push(format!(
+                "summary.json counts {} {status} file(s) but audit.ndjson lists {}: are they from the same run?",
+                group(n),
+                group(total as u64)
+            ));
         }
     }
 
@@ -366,44 +341,39 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
         let _ = writeln!(h, "<p class=\"note\" role=\"note\">{}</p>", escape(n));
     }
     h.push_str("<div class=\"cards\">\n");
-    for (class, label) in [
-        ("inputs", "inputs"),
-        ("converted", "converted"),
-        ("withheld", "withheld"),
-        ("rejected", "rejected"),
+    for (class, label, n) in [
+        ("inputs", "inputs", summary.inputs),
+        ("converted", "converted", summary.converted),
+        ("withheld", "withheld", summary.withheld),
+        ("rejected", "rejected", summary.rejected),
     ] {
         let _ = writeln!(
             h,
             "<div class=\"card {class}\"><div class=\"n\" id=\"n-{class}\">{}</div><div class=\"l\">{label}</div></div>",
-            count(&summary[class])
+            group(n)
         );
     }
     h.push_str("</div>\n<table class=\"facts\">\n<tbody>\n");
-    let mb = summary["input_bytes"]
-        .as_u64()
-        .map(|b| format!("{:.1} MB ({} bytes)", b as f64 / 1e6, group(b)))
-        .unwrap_or_else(|| "\u{2014}".into());
+    let b = summary.input_bytes;
+    let mb = format!("{:.1} MB ({} bytes)", b as f64 / 1e6, group(b));
     // Items withheld for want of a SNOMED CT release, and what to do about it.
-    let no_release = match summary["withheld_no_snomed_release"].as_u64() {
-        Some(0) | None => count(&summary["withheld_no_snomed_release"]),
-        Some(n) => match summary["snomed_advice"].as_str() {
-            Some(advice) => format!("{}: {advice}", group(n)),
-            None => group(n),
-        },
+    let no_release = match (summary.withheld_no_snomed_release, &summary.snomed_advice) {
+        (0, _) | (_, None) => group(summary.withheld_no_snomed_release),
+        (n, Some(advice)) => format!("{}: {advice}", group(n)),
     };
-    let ex = &summary["exclusion_refsets"];
-    let exclusion = match ex["official_complete"].as_bool() {
-        Some(true) => "the official GP summary exclusion refsets".to_string(),
-        Some(false) => format!(
+    let ex = &summary.exclusion_refsets;
+    let exclusion = if ex.official_complete {
+        "the official GP summary exclusion refsets".to_string()
+    } else {
+        format!(
             "NOT the official refsets ({}); {}",
-            if ex["operator_assertion"].is_null() {
+            if ex.operator_assertion.is_none() {
                 "no operator assertion"
             } else {
                 "operator assertion --without-official-refsets"
             },
-            text(&ex["subtypes"])
-        ),
-        None => "\u{2014}".into(),
+            ex.subtypes
+        )
     };
     let facts: [(&str, String, bool); 11] = [
         (
@@ -416,7 +386,7 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
             format!("{policy_name} version {policy_version}"),
             false,
         ),
-        ("policy sha256", text(&summary["policy_sha256"]), true),
+        ("policy sha256", summary.policy_sha256.clone(), true),
         ("SNOMED CT release", snomed, false),
         (
             "items withheld because no SNOMED CT release was loaded",
@@ -425,19 +395,19 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
         ),
         ("sensitive codes checked against", exclusion, false),
         ("migx version", migx_version.clone(), false),
-        ("consent source", text(&summary["consent_source"]), false),
+        ("consent source", summary.consent_source.clone(), false),
         (
             "free-text fields removed",
-            count(&summary["free_text_removed"]),
+            group(summary.free_text_removed),
             false,
         ),
         ("input size", mb, false),
         (
             "stopped early",
-            match summary["stopped_early"].as_bool() {
-                Some(true) => "yes (--fail-fast)".into(),
-                Some(false) => "no".into(),
-                None => "\u{2014}".into(),
+            if summary.stopped_early {
+                "yes (--fail-fast)".into()
+            } else {
+                "no".into()
             },
             false,
         ),
@@ -458,7 +428,7 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
         "files-withheld-by-reason",
         "Files withheld by reason",
         "reason",
-        &pairs(&summary["file_reasons"]),
+        &pairs(&summary.file_reasons),
     );
     h.push_str("</div>\n<div>\n");
     count_table(
@@ -466,7 +436,7 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
         "files-rejected-by-code",
         "Files rejected by error code",
         "error code",
-        &pairs(&summary["error_codes"]),
+        &pairs(&summary.error_codes),
     );
     h.push_str("</div>\n</div>\n</section>\n");
 
@@ -479,14 +449,14 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
         &mut h,
         "chart-shared",
         "Items shared per category",
-        &pairs(&summary["items_shared"]),
+        &summary.items_shared.0,
         SHARED_COLOUR,
     );
     bar_chart(
         &mut h,
         "chart-withheld",
         "Items withheld per reason",
-        &pairs(&summary["items_withheld"]),
+        &pairs(&summary.items_withheld),
         WITHHELD_COLOUR,
     );
     h.push_str("</section>\n");
@@ -570,13 +540,10 @@ fn render_audit(summary: &Value, audit: &Audit, unreadable: usize, ctx: &Context
 }
 
 /// Who the run could release to, and who it released to.
-fn requesters_section(h: &mut String, summary: &Value, ctx: &Context) {
+fn requesters_section(h: &mut String, summary: &Summary, ctx: &Context) {
     h.push_str("<section aria-labelledby=\"requesters\">\n<h2 id=\"requesters\">Requesters and purposes</h2>\n");
-    let permitted = &summary["permitted"];
-    let purposes: Vec<String> = permitted["purposes"]
-        .as_array()
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
+    let permitted = &summary.permitted;
+    let purposes = &permitted.purposes;
     let _ = writeln!(
         h,
         "<p>Purposes of use permitted: {}.</p>",
@@ -591,21 +558,21 @@ fn requesters_section(h: &mut String, summary: &Value, ctx: &Context) {
         }
     );
     h.push_str("<h3 id=\"permitted-requesters\">Requesting organisations permitted</h3>\n");
-    match permitted["requesters"].as_array() {
-        Some(rs) if !rs.is_empty() => {
+    match &permitted.requesters {
+        rs if !rs.is_empty() => {
             h.push_str("<table aria-labelledby=\"permitted-requesters\">\n<thead><tr><th scope=\"col\">ODS code</th><th scope=\"col\">name</th><th scope=\"col\">role</th><th scope=\"col\">permitted by</th></tr></thead>\n<tbody>\n");
             for r in rs {
-                let source = match r["source"].as_str() {
-                    Some("policy") => "the policy".to_string(),
-                    Some("--permit-requester") => "--permit-requester (this run only)".to_string(),
-                    _ => text(&r["source"]),
+                let source = match r.source.as_str() {
+                    "policy" => "the policy".to_string(),
+                    "--permit-requester" => "--permit-requester (this run only)".to_string(),
+                    other => other.to_string(),
                 };
                 let _ = writeln!(
                     h,
                     "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(&text(&r["ods_code"])),
-                    escape(&text(&r["name"])),
-                    escape(&text(&r["role"])),
+                    escape(&r.ods_code),
+                    escape(r.name.as_deref().unwrap_or_default()),
+                    escape(r.role.as_deref().unwrap_or_default()),
                     escape(&source)
                 );
             }
@@ -636,8 +603,8 @@ fn requesters_section(h: &mut String, summary: &Value, ctx: &Context) {
 
 /// For each error code of the run, what to do about it (the text of
 /// [`crate::error::ErrorCode::help`], which the README and the command line show too).
-fn error_advice_section(h: &mut String, summary: &Value) {
-    let codes = pairs(&summary["error_codes"]);
+fn error_advice_section(h: &mut String, summary: &Summary) {
+    let codes = pairs(&summary.error_codes);
     if codes.is_empty() {
         return;
     }
@@ -746,8 +713,10 @@ fn bar_chart(h: &mut String, id: &str, title: &str, rows: &[(String, u64)], colo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde::Deserialize;
+    use serde_json::{json, Value};
 
+    /// A summary as `summary.json` holds it (as JSON, so a test can change one part).
     fn summary() -> Value {
         json!({
             "migx_version": "0.1.0",
@@ -763,8 +732,26 @@ mod tests {
                 "tests": 16, "investigations": 6, "procedures": 3, "risks-warnings": 1},
             "items_withheld": {"confidential": 16, "sensitive-code": 11, "free-text": 3},
             "free_text_removed": 16,
-            "input_bytes": 310292
+            "withheld_no_snomed_release": 0,
+            "snomed_advice": null,
+            "input_bytes": 310292,
+            "exclusion_refsets": {"official_complete": false, "official": [],
+                "operator_assertion": "--without-official-refsets",
+                "subtypes": "only exact matches and Read v2/CTV3 prefixes were checked"},
+            "skipped": {},
+            "permitted": {"requesters": [], "purposes": []}
         })
+    }
+
+    /// The typed summary of a JSON one.
+    fn typed(v: &Value) -> Summary {
+        Summary::deserialize(v).expect("a migx summary")
+    }
+
+    /// The typed audit lines of JSON ones.
+    fn lines(vs: Vec<Value>) -> impl Iterator<Item = AuditLine<'static>> {
+        vs.into_iter()
+            .map(|v| AuditLine::deserialize(v).expect("an audit line"))
     }
 
     fn audit() -> Vec<Value> {
@@ -781,7 +768,7 @@ mod tests {
     }
 
     fn html() -> String {
-        render_html(&summary(), audit().into_iter())
+        render_html(&typed(&summary()), lines(audit()))
     }
 
     #[test]
@@ -849,7 +836,7 @@ mod tests {
             out_dir: Some("runs/out".into()),
             releases: Some(releases),
         };
-        let h = render_audit(&s, &Audit::collect(audit().into_iter()), 0, &ctx);
+        let h = render_audit(&typed(&s), &Audit::collect(lines(audit())), 0, &ctx);
         assert!(
             h.contains("<th scope=\"row\">output folder</th><td class=\"mono hash\">runs/out</td>")
         );
@@ -874,7 +861,7 @@ mod tests {
         let mut clean = s.clone();
         clean["error_codes"] = json!({});
         assert!(
-            !render_audit(&clean, &Audit::collect(std::iter::empty()), 0, &ctx)
+            !render_audit(&typed(&clean), &Audit::collect(std::iter::empty()), 0, &ctx)
                 .contains("id=\"error-advice\"")
         );
     }
@@ -897,7 +884,7 @@ mod tests {
         }
         let mut a = audit();
         a.push(json!({"kind":"file","input":"a/06.xml","status":"converted","bundle":"javascript:alert(1)"}));
-        let h = render_html(&summary(), a.into_iter());
+        let h = render_html(&typed(&summary()), lines(a));
         assert!(!h.contains("href=\"javascript"));
         assert!(h.contains("<td class=\"mono\">javascript:alert(1)</td>"));
     }
@@ -912,7 +899,7 @@ mod tests {
         // Hostile keys in summary maps are escaped in SVG too.
         let mut s = summary();
         s["items_withheld"] = json!({"<script>alert(1)</script>": 1});
-        let h = render_html(&s, std::iter::empty());
+        let h = render_html(&typed(&s), std::iter::empty());
         assert!(!h.contains("<script"));
         assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert_eq!(escape("a\u{0}b\u{1b}[31m"), "a\u{FFFD}b\u{FFFD}[31m");
@@ -957,7 +944,7 @@ mod tests {
             .into_iter()
             .filter(|v| v["input"] != "a/04.xml")
             .collect();
-        let h = render_html(&summary(), clean.into_iter());
+        let h = render_html(&typed(&summary()), lines(clean));
         assert!(!h.contains("http://") && !h.contains("https://"));
     }
 
@@ -971,23 +958,23 @@ mod tests {
         // summary.json and audit.ndjson disagree: said plainly.
         let mut s = summary();
         s["rejected"] = json!(3);
-        let h = render_html(&s, audit().into_iter());
+        let h = render_html(&typed(&s), lines(audit()));
         assert!(h.contains("counts 3 rejected file(s) but audit.ndjson lists 2"));
-        // Not from this run at all: still a page, with dashes.
-        let h = render_html(&json!({}), std::iter::empty());
+        // No file records at all: still a page, saying so.
+        let h = render_html(&typed(&summary()), std::iter::empty());
         assert!(h.contains("No file was rejected."));
         assert!(h.starts_with("<!DOCTYPE html>"));
     }
 
     #[test]
     fn long_file_lists_are_capped_with_a_count() {
-        let lines = (0..MAX_ROWS + 500).map(|i| {
+        let rows = (0..MAX_ROWS + 500).map(|i| {
             json!({"kind":"file","input":format!("r/{i:05}.xml"),"status":"rejected","reason":"not-xml",
                 "error":{"code":"not-xml","message":"m","line":null,"column":null}})
         });
         let mut s = summary();
         s["rejected"] = json!(MAX_ROWS + 500);
-        let h = render_html(&s, lines);
+        let h = render_html(&typed(&s), lines(rows.collect()));
         assert!(h.contains("r/01999.xml") && !h.contains("r/02000.xml"));
         assert!(h.contains("500 more not shown: see audit.ndjson."));
         assert!(h.contains("id=\"n-rejected\">2,500<"));
@@ -1022,5 +1009,30 @@ mod tests {
         let missing = tempfile::tempdir().unwrap();
         let e = report_dir(missing.path(), &missing.path().join("r.html")).unwrap_err();
         assert!(e.to_string().contains("summary.json"));
+        // A summary.json that is not a migx summary (another program's, a partial or older
+        // form) is refused, naming the file: never a page shown in part.
+        for not_one in [json!({}), json!([1]), json!({"inputs": 5})] {
+            std::fs::write(d.path().join("summary.json"), not_one.to_string()).unwrap();
+            let e = report_dir(d.path(), &out).unwrap_err();
+            assert!(
+                e.to_string().contains("summary.json is not a migx summary"),
+                "{e}"
+            );
+        }
+        // Audit lines that are not migx's are counted as unreadable, not shown.
+        std::fs::write(
+            d.path().join("summary.json"),
+            serde_json::to_vec(&summary()).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("audit.ndjson"),
+            "{\"kind\":\"file\",\"input\":\"x.xml\",\"status\":\"lost\"}\n{\"kind\":\"other\"}\n",
+        )
+        .unwrap();
+        report_dir(d.path(), &out).unwrap();
+        let h = std::fs::read_to_string(&out).unwrap();
+        assert!(h.contains("2 line(s) of audit.ndjson could not be read"));
+        assert!(!h.contains("x.xml"));
     }
 }

@@ -1,7 +1,7 @@
 //! The run records, typed and serialised with serde: each input's audit lines
 //! ([`AuditLine`]), the run's totals ([`RunTotals`], counted by typed keys), `summary.json`
-//! ([`Summary`], also what `migx summary` merges), and the reading of an access-audit
-//! AuditEvent ([`DisclosureRecord`], what `migx audit` prints). Field order is the order the
+//! ([`Summary`], also what `migx summary` merges); the reading of an access-audit AuditEvent
+//! is `access::DisclosureRecord`, beside the writing. Field order is the order the
 //! files have always had, so the bytes are unchanged.
 
 use crate::error::{ErrorCode, InputError};
@@ -12,7 +12,6 @@ use crate::policy::config::ExclusionRecord;
 use crate::policy::decide::{Category, WithheldReason};
 use crate::settings::ConvertSettings;
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -491,124 +490,13 @@ fn permitted(s: &ConvertSettings) -> Permitted {
     }
 }
 
-/// One release as the access audit records it (`migx audit`), read from its AuditEvent by
-/// what each part is, never by its position: the requester is the requesting agent, the
-/// bundle the entity that carries a `sha256` detail, the consent time the
-/// `consent-recorded-at` detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisclosureRecord {
-    /// When it was released: the as-of time it was judged at.
-    pub recorded: String,
-    /// The requesting organisation's ODS code.
-    pub requester_ods: String,
-    /// When the consent it was released under was recorded (none: an operator assertion).
-    pub consent_recorded_at: Option<String>,
-    /// The purpose of use.
-    pub purpose: String,
-    /// The bundle, relative to the output folder.
-    pub bundle: String,
-    /// The bundle's SHA-256.
-    pub bundle_sha256: String,
-}
-
-/// The parts of an access-audit AuditEvent that [`DisclosureRecord`] reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventShape {
-    #[serde(default)]
-    recorded: String,
-    #[serde(default)]
-    agent: Vec<AgentShape>,
-    #[serde(default)]
-    purpose_of_event: Vec<CodeableShape>,
-    #[serde(default)]
-    entity: Vec<EntityShape>,
-}
-
-#[derive(Deserialize)]
-struct AgentShape {
-    #[serde(default)]
-    requestor: bool,
-    who: Option<WhoShape>,
-}
-
-#[derive(Deserialize)]
-struct WhoShape {
-    identifier: Option<IdentifierShape>,
-}
-
-#[derive(Deserialize)]
-struct IdentifierShape {
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CodeableShape {
-    #[serde(default)]
-    coding: Vec<CodingShape>,
-}
-
-#[derive(Deserialize)]
-struct CodingShape {
-    code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct EntityShape {
-    name: Option<String>,
-    #[serde(default)]
-    detail: Vec<DetailShape>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DetailShape {
-    #[serde(rename = "type")]
-    kind: String,
-    value_string: Option<String>,
-}
-
-impl DisclosureRecord {
-    /// Read one AuditEvent of `access-audit.ndjson` (`None`: not an AuditEvent migx reads).
-    pub fn from_event(event: &Json) -> Option<DisclosureRecord> {
-        let e = EventShape::deserialize(event).ok()?;
-        let detail = |kind: &str| {
-            e.entity.iter().find_map(|en| {
-                en.detail
-                    .iter()
-                    .find(|d| d.kind == kind)
-                    .map(|d| (en, d.value_string.clone().unwrap_or_default()))
-            })
-        };
-        let (bundle, sha) = detail("sha256")?;
-        let requester = e
-            .agent
-            .iter()
-            .find(|a| a.requestor)
-            .and_then(|a| a.who.as_ref()?.identifier.as_ref()?.value.clone())
-            .unwrap_or_default();
-        Some(DisclosureRecord {
-            recorded: e.recorded.clone(),
-            requester_ods: requester,
-            consent_recorded_at: detail("consent-recorded-at").map(|(_, t)| t),
-            purpose: e
-                .purpose_of_event
-                .iter()
-                .flat_map(|p| p.coding.iter())
-                .find_map(|c| c.code.clone())
-                .unwrap_or_default(),
-            bundle: bundle.name.clone().unwrap_or_default(),
-            bundle_sha256: sha,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::consent::{ConsentBook, ConsentDecision};
     use crate::outcome::AuditItem;
     use crate::policy::Policy;
+    use serde_json::Value as Json;
     use std::path::PathBuf;
     use std::sync::Arc;
 
@@ -778,40 +666,5 @@ mod tests {
         // Unsharded: no shard key at all.
         let plain = serde_json::to_value(summary(&t, &s, None)).expect("json");
         assert!(plain.get("shard").is_none());
-    }
-
-    #[test]
-    fn a_release_is_read_by_what_each_part_is_not_by_its_position() {
-        let event = serde_json::json!({
-            "resourceType": "AuditEvent",
-            "recorded": "2026-03-14T10:00:00+00:00",
-            "purposeOfEvent": [{ "coding": [{ "code": "TREAT" }] }],
-            "agent": [
-                { "who": { "display": "migx" }, "requestor": false },
-                { "who": { "identifier": { "value": "Y02345" } }, "requestor": true }
-            ],
-            "entity": [
-                { "what": { "reference": "urn:uuid:c" }, "detail": [{ "type": "consent-recorded-at", "valueString": "2026-03-14T09:55:00+00:00" }] },
-                { "name": "bundles/a.json", "detail": [{ "type": "sha256", "valueString": "ab12" }] },
-                { "what": { "identifier": { "value": "9434765919" } } }
-            ]
-        });
-        let r = DisclosureRecord::from_event(&event).expect("a release");
-        assert_eq!(r.requester_ods, "Y02345");
-        assert_eq!(r.bundle, "bundles/a.json");
-        assert_eq!(r.bundle_sha256, "ab12");
-        assert_eq!(r.purpose, "TREAT");
-        assert_eq!(
-            r.consent_recorded_at.as_deref(),
-            Some("2026-03-14T09:55:00+00:00")
-        );
-        let mut asserted = event.clone();
-        asserted["entity"][0]["detail"] = Json::Array(vec![]);
-        let r = DisclosureRecord::from_event(&asserted).expect("a release");
-        assert_eq!(r.consent_recorded_at, None);
-        // No bundle entity: not a release migx wrote.
-        let mut bare = event;
-        bare["entity"] = Json::Array(vec![]);
-        assert!(DisclosureRecord::from_event(&bare).is_none());
     }
 }
