@@ -37,13 +37,32 @@ pub fn map_bundle(
 
 /// The validation stage (when the settings ask for it): the bundle against the FHIR R4
 /// schema and migx's profile; a violation is migx's bug, and the input is rejected.
+///
+/// Entry by entry ([`crate::validate::BundleCheck`]): the bundle's frame, then each entry's
+/// own small tree, never a tree of the whole bundle.
 pub fn check_bundle(bundle: &Bundle, s: &ConvertSettings) -> Result<(), InputError> {
     if !s.validate {
         return Ok(());
     }
-    // The validator reads a JSON tree: the typed bundle is serialised into one for it.
-    let bundle = bundle_value(bundle)?;
-    let violations = crate::validate::validate_value(&bundle, crate::validate::Profile::Migx);
+    let frame = Bundle {
+        resource_type: bundle.resource_type,
+        id: bundle.id.clone(),
+        meta: bundle.meta.clone(),
+        r#type: bundle.r#type,
+        timestamp: bundle.timestamp.clone(),
+        entry: Vec::new(),
+    };
+    let mut check =
+        crate::validate::BundleCheck::new(&tree(&frame)?, crate::validate::Profile::Migx);
+    for entry in &bundle.entry {
+        check.entry(&tree(entry)?);
+    }
+    verdict(check.finish())
+}
+
+/// The input's fate from its bundle's violations: none, or `validation-failed` naming the
+/// first few (pointer and rule: migx's own element names, never content).
+pub(crate) fn verdict(violations: Vec<crate::validate::Violation>) -> Result<(), InputError> {
     if violations.is_empty() {
         return Ok(());
     }
@@ -62,9 +81,10 @@ pub fn check_bundle(bundle: &Bundle, s: &ConvertSettings) -> Result<(), InputErr
     ))
 }
 
-/// The bundle as a JSON tree (what the validator takes).
-fn bundle_value(bundle: &Bundle) -> Result<Json, InputError> {
-    serde_json::to_value(bundle).map_err(|e| {
+/// One piece of the bundle (its frame, or one entry) as a JSON tree, what the validator
+/// takes.
+pub(crate) fn tree<T: serde::Serialize>(piece: &T) -> Result<Json, InputError> {
+    serde_json::to_value(piece).map_err(|e| {
         InputError::new(
             ErrorCode::InternalError,
             format!("the bundle does not serialise: {e}"),

@@ -11,8 +11,11 @@
 //! Messages never echo instance content except the offending value of a violation, truncated
 //! to [`MAX_VALUE_CHARS`] characters.
 
+mod bundle;
 mod files;
 mod links;
+#[cfg(test)]
+mod oracle;
 pub mod profile;
 mod report;
 pub(crate) mod schemas;
@@ -21,6 +24,7 @@ mod tests;
 
 use serde_json::Value;
 
+pub use bundle::BundleCheck;
 pub use files::{validate_paths, FileNote, FileReport, Finding, ValidateOptions, ValidateReport};
 pub use report::{render, render_json, render_junit, render_text, ReportFormat};
 pub use schemas::{
@@ -372,38 +376,51 @@ pub fn fhirpath_location(root: &Value, pointer: &str) -> String {
 /// Validate a resource or a Bundle held in memory.
 ///
 /// For a Bundle, each entry's resource is checked against its own type's definition and the
-/// Bundle shell against `Bundle` (with `Profile::Migx`, also against migx's output profile).
-/// Returns violations in document order of the checks (shell first, then entries); empty
-/// when valid. Schemas are compiled on first use only; later calls just validate.
+/// Bundle shell against `Bundle` (with `Profile::Migx`, also against migx's output profile),
+/// entry by entry through [`BundleCheck`], the mechanism that checks a bundle as it is
+/// written. Returns violations in document order of the checks (shell first, then entries);
+/// empty when valid. Schemas are compiled on first use only; later calls just validate.
 pub fn validate_value(value: &Value, profile: Profile) -> Vec<Violation> {
-    let mut out = Vec::new();
-    fhir_resource(value, "", 0, &mut out);
-    if profile == Profile::Migx {
-        let own = schemas::own();
-        let is_bundle = value.get("resourceType").and_then(Value::as_str) == Some("Bundle");
-        let validator = if is_bundle {
-            own.bundle.as_ref()
-        } else {
-            own.resource.as_ref()
-        };
-        match validator {
-            Some(v) => {
-                let mut extra = Vec::new();
-                collect(v, value, "", &mut extra);
-                if is_bundle {
-                    links::check(value, &mut extra);
-                }
-                for e in extra {
-                    if !out.iter().any(|o| {
-                        o.pointer == e.pointer && o.rule == e.rule && o.message == e.message
-                    }) {
-                        out.push(e);
-                    }
+    let mut out = match value.as_object() {
+        Some(bundle) if bundle.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
+            // One mechanism for a Bundle, whole or streamed: its frame, then entry by entry.
+            let frame: serde_json::Map<String, Value> = bundle
+                .iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("entry", Value::Array(_)) => (k.clone(), Value::Array(Vec::new())),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect();
+            let mut check = BundleCheck::new(&Value::Object(frame), profile);
+            if let Some(Value::Array(entries)) = bundle.get("entry") {
+                for entry in entries {
+                    check.entry(entry);
                 }
             }
-            None => out.push(internal("", "migx profile")),
+            check.finish()
         }
-    }
+        _ => {
+            let mut out = Vec::new();
+            fhir_resource(value, "", 0, &mut out);
+            if profile == Profile::Migx {
+                match schemas::own().resource.as_ref() {
+                    Some(v) => {
+                        let mut extra = Vec::new();
+                        collect(v, value, "", &mut extra);
+                        for e in extra {
+                            if !out.iter().any(|o| {
+                                o.pointer == e.pointer && o.rule == e.rule && o.message == e.message
+                            }) {
+                                out.push(e);
+                            }
+                        }
+                    }
+                    None => out.push(internal("", "migx profile")),
+                }
+            }
+            out
+        }
+    };
     for v in &mut out {
         locate(value, v);
     }

@@ -41,6 +41,10 @@ pub(crate) struct Fhir {
     primitive_patterns: HashMap<String, String>,
     by_type: RwLock<HashMap<String, Arc<Validator>>>,
     shell: OnceLock<Option<Arc<Validator>>>,
+    /// The keywords of the `Bundle` definition, in the schema's order.
+    pub(crate) bundle_keywords: Vec<String>,
+    /// The shell's `Bundle_Entry` (one entry, its resource any object).
+    entry_shell: OnceLock<Option<Arc<Validator>>>,
     /// One validator for all of [`COMMON_TYPES`] (see there).
     common: OnceLock<Option<Arc<Validator>>>,
 }
@@ -138,6 +142,10 @@ impl Fhir {
                 }
             }
         }
+        let bundle_keywords = fhir["definitions"]["Bundle"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         let shell = shell_schema(&fhir);
         let registry = Registry::new()
             .draft(Draft::Draft6)
@@ -151,6 +159,8 @@ impl Fhir {
             primitive_patterns,
             by_type: RwLock::new(HashMap::new()),
             shell: OnceLock::new(),
+            bundle_keywords,
+            entry_shell: OnceLock::new(),
             common: OnceLock::new(),
         })
     }
@@ -159,7 +169,7 @@ impl Fhir {
         jsonschema::options()
             .with_draft(Draft::Draft6)
             .with_registry(&self.registry)
-            .build(&json!({ "$ref": target }))
+            .build(&reference(target))
             .ok()
     }
 
@@ -226,6 +236,24 @@ impl Fhir {
             })
             .clone()
     }
+
+    /// The shell's entry validator: one `Bundle.entry` (its resource any object), what the
+    /// shell checks of each item of `entry`.
+    pub(crate) fn entry_shell(&self) -> Option<Arc<Validator>> {
+        self.entry_shell
+            .get_or_init(|| {
+                self.build(&format!("{SHELL_ID}#/definitions/Bundle_Entry"))
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+}
+
+/// The schema `{"$ref": target}`.
+fn reference(target: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("$ref".into(), Value::String(target.to_string()));
+    Value::Object(map)
 }
 
 /// The shared FHIR registry; `None` only if the embedded schema is broken (a build defect).
@@ -241,9 +269,38 @@ fn compile_standalone(text: &str) -> Option<Validator> {
         .ok()
 }
 
+/// One `contains` clause of the migx profile's `entry` array ("exactly one Patient"): its
+/// item schema, compiled on its own so that each entry is matched as it is seen, and the
+/// counts it asks for.
+pub(crate) struct Clause {
+    /// The item schema (`contains`).
+    pub(crate) item: Validator,
+    /// `minContains` (1 when absent, as JSON Schema says).
+    pub(crate) min: u64,
+    /// `maxContains`, when given.
+    pub(crate) max: Option<u64>,
+    /// Whether the clause counts (`minContains` or `maxContains` given).
+    pub(crate) counted: bool,
+    /// The clause's `description` (or its item schema's), for the message.
+    pub(crate) description: Option<String>,
+}
+
 /// migx's own schemas, compiled once.
 pub(crate) struct Own {
+    /// The whole-Bundle profile, compiled as it is written (the oracle the per-entry pieces
+    /// are tested against).
+    #[cfg(test)]
     pub(crate) bundle: Option<Validator>,
+    /// The Bundle profile without what it says of each entry and of the entries together
+    /// (`properties.entry.items`, `properties.entry.allOf`): the checks of the Bundle's own
+    /// fields, run on the Bundle without its entries.
+    pub(crate) frame: Option<Validator>,
+    /// The profile's root keywords, in the schema's order.
+    pub(crate) frame_keywords: Vec<String>,
+    /// `#/$defs/entry`: one entry (what `properties.entry.items` checks of each).
+    pub(crate) entry: Option<Validator>,
+    /// `properties.entry.allOf`: the counts over all entries, matched entry by entry.
+    pub(crate) clauses: Option<Vec<Clause>>,
     /// `migx-bundle.schema.json#/$defs/resource`: a single resource under the migx profile.
     pub(crate) resource: Option<Validator>,
     pub(crate) audit: Option<Validator>,
@@ -259,6 +316,50 @@ impl Own {
         let doc = &self.docs.iter().find(|(d, _)| d == id)?.1;
         doc.pointer(pointer)
     }
+}
+
+/// The clauses of `properties.entry.allOf`, each item schema compiled through `registry`.
+fn clauses(schema: &Value, id: &str, registry: &Registry<'_>) -> Option<Vec<Clause>> {
+    let Some(all) = schema.pointer("/properties/entry/allOf") else {
+        return Some(Vec::new());
+    };
+    let described = |node: &Value| {
+        node.get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    all.as_array()?
+        .iter()
+        .enumerate()
+        .map(|(k, clause)| {
+            let contains = clause.get("contains")?;
+            let item = jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .with_registry(registry)
+                .build(&reference(&format!(
+                    "{id}#/properties/entry/allOf/{k}/contains"
+                )))
+                .ok()?;
+            let min = clause.get("minContains");
+            let max = clause.get("maxContains");
+            let description = described(clause)
+                .or_else(|| described(contains))
+                .or_else(|| {
+                    let target = contains.get("$ref")?.as_str()?.strip_prefix('#')?;
+                    described(schema.pointer(target)?)
+                });
+            Some(Clause {
+                item,
+                min: min.map_or(Some(1), Value::as_u64)?,
+                max: match max {
+                    Some(m) => Some(m.as_u64()?),
+                    None => None,
+                },
+                counted: min.is_some() || max.is_some(),
+                description,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn own() -> &'static Own {
@@ -281,20 +382,43 @@ pub(crate) fn own() -> &'static Own {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let resource = Registry::new()
-            .add(&id, bundle_schema)
+        let mut frame_schema = bundle_schema.clone();
+        if let Some(entry) = frame_schema
+            .pointer_mut("/properties/entry")
+            .and_then(Value::as_object_mut)
+        {
+            entry.remove("items");
+            entry.remove("allOf");
+        }
+        let frame_keywords = bundle_schema
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let registry = Registry::new()
+            .add(&id, bundle_schema.clone())
             .and_then(|b| b.prepare())
-            .ok()
-            .and_then(|registry| {
-                jsonschema::options()
-                    .with_draft(Draft::Draft202012)
-                    .with_registry(&registry)
-                    .build(&json!({ "$ref": format!("{id}#/$defs/resource") }))
-                    .ok()
-            });
+            .ok();
+        let compile = |target: &str| {
+            let registry = registry.as_ref()?;
+            jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .with_registry(registry)
+                .build(&reference(&format!("{id}#{target}")))
+                .ok()
+        };
         Own {
+            #[cfg(test)]
             bundle: compile_standalone(MIGX_BUNDLE_SCHEMA),
-            resource,
+            frame: jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .build(&frame_schema)
+                .ok(),
+            frame_keywords,
+            entry: compile("/$defs/entry"),
+            clauses: registry
+                .as_ref()
+                .and_then(|r| clauses(&bundle_schema, &id, r)),
+            resource: compile("/$defs/resource"),
             audit: compile_standalone(AUDIT_SCHEMA),
             summary: compile_standalone(SUMMARY_SCHEMA),
             report: compile_standalone(VALIDATE_REPORT_SCHEMA),

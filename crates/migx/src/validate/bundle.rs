@@ -1,0 +1,485 @@
+//! A Bundle validated entry by entry: the one mechanism behind [`super::validate_value`] on
+//! a Bundle (what `migx validate` reads from a file) and the check of a bundle as
+//! `migx convert` writes it (no tree of the whole Bundle: each entry's tree exists only
+//! while it is checked).
+//!
+//! What the whole-Bundle schemas check is split into the same checks on smaller pieces:
+//! - the FHIR R4 Bundle shell on the Bundle's own fields (the *frame*: the Bundle with an
+//!   empty `entry`), and on each entry against the shell's `Bundle_Entry`;
+//! - each entry's resource against its own type's definition (`#/definitions/<Type>`);
+//! - migx's Bundle profile on the frame (its root rules), each entry against
+//!   `#/$defs/entry`, and its counts over all entries ("exactly one Patient") from each
+//!   entry's match of the clause's item schema;
+//! - the cross-entry links ([`super::links`]) from what each entry contributes.
+//!
+//! Violations keep the pointers (`/entry/N/resource/...`), messages, order and dedup of the
+//! whole-Bundle validation: both schemas' violations come property by property in the
+//! document's order, so the frame's violations at properties up to `entry` come before the
+//! entries', the others (and the Bundle's own, at the root) after them.
+
+use serde_json::Value;
+
+use super::{
+    collect, fhir_resource, internal, links::Links, schemas, truncate, Profile, Violation,
+};
+use super::{unescape_token, MAX_MESSAGE_CHARS};
+
+/// Whether a frame violation comes at or before the `entry` property: one at a property
+/// when that property comes up to `entry` in the frame's document order (`order`: both
+/// schemas check properties in the document's order); one at the root when its keyword
+/// comes before `properties` in the schema (`keywords`: keywords are checked in the
+/// schema's order).
+fn at_or_before_entry(v: &Violation, order: &[&str], keywords: &[String]) -> bool {
+    let Some(first) = v.pointer.split('/').nth(1) else {
+        let at = |k: &str| keywords.iter().position(|x| x == k);
+        return match (at(&v.rule), at("properties")) {
+            (Some(rule), Some(properties)) => rule < properties,
+            _ => false,
+        };
+    };
+    let first = unescape_token(first);
+    let Some(entry) = order.iter().position(|k| *k == "entry") else {
+        return true;
+    };
+    order
+        .iter()
+        .position(|k| *k == first)
+        .is_some_and(|p| p <= entry)
+}
+
+fn split(
+    all: Vec<Violation>,
+    order: &[&str],
+    keywords: &[String],
+) -> (Vec<Violation>, Vec<Violation>) {
+    all.into_iter()
+        .partition(|v| at_or_before_entry(v, order, keywords))
+}
+
+/// The checks of one Bundle, fed its frame, then each entry, then finished.
+pub struct BundleCheck {
+    profile: Profile,
+    /// FHIR shell violations of the frame, at or before `entry` and after it.
+    fhir_before: Vec<Violation>,
+    fhir_after: Vec<Violation>,
+    /// FHIR shell violations of the entries (`/entry/N/...`).
+    fhir_entries: Vec<Violation>,
+    /// Each entry's resource against its type.
+    resources: Vec<Violation>,
+    /// migx profile: the frame's violations, the entries' and the counts.
+    migx_before: Vec<Violation>,
+    migx_after: Vec<Violation>,
+    migx_entries: Vec<Violation>,
+    /// How many entries match each clause of `properties.entry.allOf`.
+    counts: Vec<u64>,
+    entries: usize,
+    /// Whether `entry` is an array (else no entry is checked, as in the whole-Bundle schema).
+    has_entries: bool,
+    links: Links,
+}
+
+impl BundleCheck {
+    /// Start with the Bundle's frame: the Bundle with `entry` empty (when it is an array;
+    /// as it is otherwise), its properties in document order.
+    pub fn new(frame: &Value, profile: Profile) -> BundleCheck {
+        let has_entries = frame.get("entry").is_some_and(Value::is_array);
+        let mut check = BundleCheck {
+            profile,
+            fhir_before: Vec::new(),
+            fhir_after: Vec::new(),
+            fhir_entries: Vec::new(),
+            resources: Vec::new(),
+            migx_before: Vec::new(),
+            migx_after: Vec::new(),
+            migx_entries: Vec::new(),
+            counts: Vec::new(),
+            entries: 0,
+            has_entries,
+            links: Links::default(),
+        };
+        let keys: Vec<&str> = frame
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut fhir = Vec::new();
+        match schemas::fhir().and_then(|f| Some((f.shell()?, f))) {
+            Some((shell, f)) => {
+                collect(&shell, frame, "", &mut fhir);
+                (check.fhir_before, check.fhir_after) = split(fhir, &keys, &f.bundle_keywords);
+            }
+            None => check.fhir_before.push(internal("", "FHIR Bundle")),
+        }
+        if profile == Profile::Migx {
+            let own = schemas::own();
+            let mut migx = Vec::new();
+            match own.frame.as_ref() {
+                Some(v) => collect(v, frame, "", &mut migx),
+                None => migx.push(internal("", "migx profile")),
+            }
+            (check.migx_before, check.migx_after) = split(migx, &keys, &own.frame_keywords);
+            check.counts = vec![0; own.clauses.as_ref().map_or(0, Vec::len)];
+        }
+        check
+    }
+
+    /// The next entry of the Bundle's `entry` array (ignored when `entry` is not an array).
+    pub fn entry(&mut self, entry: &Value) {
+        if !self.has_entries {
+            return;
+        }
+        let i = self.entries;
+        self.entries += 1;
+        let prefix = format!("/entry/{i}");
+        if let Some(shell) = schemas::fhir().and_then(|f| f.entry_shell()) {
+            collect(&shell, entry, &prefix, &mut self.fhir_entries);
+        }
+        if let Some(res) = entry.get("resource") {
+            fhir_resource(res, &format!("{prefix}/resource"), 1, &mut self.resources);
+        }
+        if self.profile != Profile::Migx {
+            return;
+        }
+        let own = schemas::own();
+        if let Some(v) = own.entry.as_ref() {
+            collect(v, entry, &prefix, &mut self.migx_entries);
+        }
+        for (n, clause) in self.counts.iter_mut().zip(own.clauses.iter().flatten()) {
+            if clause.item.is_valid(entry) {
+                *n += 1;
+            }
+        }
+        self.links.entry(entry);
+    }
+
+    /// The violations, in the order the whole-Bundle validation gives them (without their
+    /// `entry`/`resource_type`/`resource_id`: [`super::validate_value`] fills those from the
+    /// document).
+    pub fn finish(self) -> Vec<Violation> {
+        let mut out = self.fhir_before;
+        out.extend(self.fhir_entries);
+        out.extend(self.fhir_after);
+        out.extend(self.resources);
+        if self.profile != Profile::Migx {
+            return out;
+        }
+        let own = schemas::own();
+        let mut extra = self.migx_before;
+        extra.extend(self.migx_entries);
+        if self.has_entries {
+            match own.clauses.as_ref() {
+                Some(clauses) => {
+                    for (clause, &n) in clauses.iter().zip(&self.counts) {
+                        if n >= clause.min && clause.max.is_none_or(|m| n <= m) {
+                            continue;
+                        }
+                        let message = match (&clause.description, clause.counted) {
+                            (Some(d), true) => format!("expected {d}"),
+                            (Some(d), false) => format!("no item matching: {d}"),
+                            (None, _) => "no item matching the profile's rule".to_string(),
+                        };
+                        extra.push(Violation {
+                            entry: None,
+                            resource_type: None,
+                            resource_id: None,
+                            pointer: "/entry".into(),
+                            rule: "contains".into(),
+                            message: truncate(&message, MAX_MESSAGE_CHARS),
+                            value: Some(format!("[array of {}]", self.entries)),
+                        });
+                    }
+                }
+                None => extra.push(internal("/entry", "migx profile")),
+            }
+        }
+        extra.extend(self.migx_after);
+        self.links.finish(&mut extra);
+        for e in extra {
+            if !out
+                .iter()
+                .any(|o| o.pointer == e.pointer && o.rule == e.rule && o.message == e.message)
+            {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{oracle, validate_value, Profile, Violation};
+    use serde_json::{json, Value};
+    use std::path::Path;
+
+    fn root() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    }
+
+    fn valid() -> Value {
+        let text = std::fs::read_to_string(root().join("fixtures/validate/valid/bundle-migx.json"))
+            .expect("fixture");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    fn brief(v: &[Violation]) -> String {
+        v.iter()
+            .map(|v| {
+                format!(
+                    "{} [{}] {} ({:?}) {:?}",
+                    v.pointer, v.rule, v.message, v.value, v.entry
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The per-entry mechanism gives what the whole-tree validation gave: the same
+    /// violations (pointer, rule, message, value, located entry and resource), in order.
+    fn same(doc: &Value, what: &str) -> usize {
+        let mut n = 0;
+        for profile in [Profile::Fhir, Profile::Migx] {
+            let new = validate_value(doc, profile);
+            let old = oracle::whole_tree(doc, profile);
+            assert_eq!(
+                new,
+                old,
+                "{what} ({profile:?}):\nper entry:\n{}\nwhole tree:\n{}",
+                brief(&new),
+                brief(&old)
+            );
+            n += new.len();
+        }
+        n
+    }
+
+    /// The first `reference` string in `v`, replaced by `to`.
+    fn retarget(v: &mut Value, to: &str) -> bool {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get_mut("reference") {
+                    *r = to.to_string();
+                    return true;
+                }
+                m.values_mut().any(|c| retarget(c, to))
+            }
+            Value::Array(a) => a.iter_mut().any(|c| retarget(c, to)),
+            _ => false,
+        }
+    }
+
+    type Mutation = (&'static str, fn(&mut Value, usize));
+
+    /// Ways to break one entry, each applied at every position.
+    const ENTRY_MUTATIONS: &[Mutation] = &[
+        ("no resource", |b, i| {
+            b["entry"][i].as_object_mut().unwrap().remove("resource");
+        }),
+        ("resource not an object", |b, i| {
+            b["entry"][i]["resource"] = json!(7)
+        }),
+        ("entry not an object", |b, i| b["entry"][i] = json!(7)),
+        ("unknown resource type", |b, i| {
+            b["entry"][i]["resource"]["resourceType"] = json!("Nope")
+        }),
+        ("a second Patient", |b, i| {
+            b["entry"][i]["resource"]["resourceType"] = json!("Patient")
+        }),
+        ("a second Consent", |b, i| {
+            b["entry"][i]["resource"]["resourceType"] = json!("Consent")
+        }),
+        ("a Provenance more", |b, i| {
+            b["entry"][i]["resource"]["resourceType"] = json!("Provenance")
+        }),
+        ("AuditEvent", |b, i| {
+            b["entry"][i]["resource"]["resourceType"] = json!("AuditEvent")
+        }),
+        ("no fullUrl", |b, i| {
+            b["entry"][i].as_object_mut().unwrap().remove("fullUrl");
+        }),
+        ("duplicate fullUrl", |b, i| {
+            let n = b["entry"].as_array().unwrap().len();
+            b["entry"][i]["fullUrl"] = b["entry"][(i + 1) % n]["fullUrl"].clone();
+        }),
+        ("fullUrl not a UUID", |b, i| {
+            b["entry"][i]["fullUrl"] = json!("urn:uuid:ABC")
+        }),
+        ("fullUrl not a string", |b, i| {
+            b["entry"][i]["fullUrl"] = json!(5)
+        }),
+        ("fullUrl another UUID", |b, i| {
+            b["entry"][i]["fullUrl"] = json!("urn:uuid:99999999-9999-4999-8999-999999999999")
+        }),
+        ("dangling reference", |b, i| {
+            retarget(
+                &mut b["entry"][i]["resource"],
+                "urn:uuid:0f0f0f0f-0000-4000-8000-00000000dead",
+            );
+        }),
+        ("dangling odd reference", |b, i| {
+            retarget(&mut b["entry"][i]["resource"], "urn:uuid:Not/A~UUID");
+        }),
+        ("unknown properties", |b, i| {
+            b["entry"][i]["zz"] = json!(1);
+            b["entry"][i]["resource"]["zz"] = json!(1);
+        }),
+        ("bad id", |b, i| {
+            b["entry"][i]["resource"]["id"] = json!("not valid!")
+        }),
+        ("no meta", |b, i| {
+            if let Some(r) = b["entry"][i]["resource"].as_object_mut() {
+                r.remove("meta");
+            }
+        }),
+        ("entry removed", |b, i| {
+            b["entry"].as_array_mut().unwrap().remove(i);
+        }),
+        ("entry duplicated", |b, i| {
+            let e = b["entry"][i].clone();
+            b["entry"].as_array_mut().unwrap().insert(i, e);
+        }),
+        ("nested bundle", |b, i| {
+            let inner = b.clone();
+            b["entry"][i]["resource"] = inner;
+        }),
+    ];
+
+    /// Ways to break the Bundle's own fields (and where `entry` sits among them).
+    const FRAME_MUTATIONS: &[Mutation] = &[
+        ("as written", |_, _| {}),
+        ("bad type and id", |b, _| {
+            b["type"] = json!("nope");
+            b["id"] = json!("bad id!");
+        }),
+        ("fields after entry", |b, _| {
+            let m = b.as_object_mut().unwrap();
+            let entry = m.shift_remove("entry").unwrap();
+            let ty = m.shift_remove("type").unwrap();
+            m.insert("entry".into(), entry);
+            m.insert("type".into(), json!("nope"));
+            m.insert("timestamp".into(), json!("garbage"));
+            m.insert("zzz".into(), json!(1));
+            let _ = ty;
+        }),
+        ("entry first", |b, _| {
+            let m = b.as_object_mut().unwrap();
+            let entry = m.shift_remove("entry").unwrap();
+            m.shift_insert(0, "entry".into(), entry);
+            m.insert("type".into(), json!("nope"));
+        }),
+        ("unknown field first", |b, _| {
+            b.as_object_mut()
+                .unwrap()
+                .shift_insert(0, "aaa".into(), json!(1));
+        }),
+        ("no type", |b, _| {
+            b.as_object_mut().unwrap().shift_remove("type");
+        }),
+    ];
+
+    #[test]
+    fn per_entry_equals_whole_tree_at_every_position() {
+        let base = valid();
+        let n = base["entry"].as_array().unwrap().len();
+        let mut found = 0;
+        for (frame_what, frame) in FRAME_MUTATIONS {
+            let mut b = base.clone();
+            frame(&mut b, 0);
+            found += same(&b, frame_what);
+            for (what, m) in ENTRY_MUTATIONS {
+                for i in 0..n {
+                    let mut b = b.clone();
+                    m(&mut b, i);
+                    found += same(&b, &format!("{frame_what}; {what} at entry {i}"));
+                }
+            }
+        }
+        assert!(found > 1000, "the mutations find violations: {found}");
+        // Bundles whose entries are not a list of entries.
+        for entry in [json!({"a": 1}), json!([]), json!("x"), Value::Null] {
+            let mut b = base.clone();
+            b["entry"] = entry;
+            same(&b, "entry not a list");
+        }
+        let mut b = base.clone();
+        b.as_object_mut().unwrap().shift_remove("entry");
+        assert!(same(&b, "no entry") > 0);
+    }
+
+    #[test]
+    fn named_broken_bundles_say_what_is_wrong() {
+        let base = valid();
+        let rules = |b: &Value| -> Vec<(String, String)> {
+            validate_value(b, Profile::Migx)
+                .into_iter()
+                .map(|v| (v.pointer, v.message))
+                .collect()
+        };
+        let mut b = base.clone();
+        b["entry"].as_array_mut().unwrap().remove(0);
+        assert!(rules(&b).contains(&("/entry".into(), "expected exactly one Patient".into())));
+        let mut b = base.clone();
+        let consent = b["entry"][3].clone();
+        b["entry"].as_array_mut().unwrap().push(consent);
+        let r = rules(&b);
+        assert!(
+            r.contains(&("/entry".into(), "expected exactly one Consent".into())),
+            "{r:?}"
+        );
+        assert!(r
+            .iter()
+            .any(|(p, m)| p == "/entry/10/fullUrl" && m.contains("not unique")));
+        let mut b = base.clone();
+        retarget(
+            &mut b["entry"][7]["resource"],
+            "urn:uuid:0f0f0f0f-0000-4000-8000-00000000dead",
+        );
+        b["entry"][7]["resource"]["status"] = json!(12);
+        let v = validate_value(&b, Profile::Migx);
+        assert!(
+            v.iter()
+                .any(|v| v.rule == "reference" && v.entry == Some(7)),
+            "{}",
+            brief(&v)
+        );
+        assert!(
+            v.iter().any(|v| v.pointer == "/entry/7/resource/status"),
+            "{}",
+            brief(&v)
+        );
+        same(&b, "dangling reference and a bad status in entry 7");
+    }
+
+    /// Every fixture's bundle, as `migx convert` makes it: the per-entry result is the
+    /// whole-tree result (here: no violation at all).
+    #[test]
+    fn fixture_outputs_validate_the_same_per_entry() {
+        let policy =
+            std::sync::Arc::new(crate::policy::Policy::embedded_default().expect("policy"));
+        let consent = std::sync::Arc::new(crate::consent::ConsentBook::all(
+            crate::consent::ConsentDecision::Permit,
+            "Y02345",
+            "TREAT",
+        ));
+        let mut s = crate::settings::ConvertSettings::new(policy, consent);
+        s.allow_test_identities = true;
+        s.run_permitted_requesters = vec!["Y02345".to_string()];
+        let mut bundles = 0;
+        for dir in ["fixtures/extracts", "fixtures/stu3"] {
+            let mut paths: Vec<_> = std::fs::read_dir(root().join(dir))
+                .expect("fixtures")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "xml" || e == "json"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let c = crate::pipeline::convert_file(&p, &s);
+                let Some(bundle) = c.bundle else { continue };
+                let doc = serde_json::to_value(&bundle).expect("serialises");
+                assert_eq!(same(&doc, &p.display().to_string()), 0, "{}", p.display());
+                bundles += 1;
+            }
+        }
+        assert!(bundles >= 10, "{bundles} fixture bundles");
+    }
+}
