@@ -29,7 +29,7 @@ const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-ty
 /// and the bundle by its id and the SHA-256 of what was written.
 pub fn access_event(
     c: &Conversion,
-    bundle: &Bundle,
+    bundle: &BundleIds,
     bundle_file: &str,
     bundle_sha256: &str,
     policy: &Policy,
@@ -37,8 +37,8 @@ pub fn access_event(
     let consent = c.consent.as_ref()?;
     let nhs = c.nhs_number.as_deref()?;
     let as_of = c.as_of?;
-    let patient = bundle.full_url_of("Patient")?;
-    let consent_ref = bundle.full_url_of("Consent")?;
+    let patient = bundle.patient.as_str();
+    let consent_ref = bundle.consent.as_str();
     let migx = || Reference::display(format!("migx {}", env!("CARGO_PKG_VERSION")));
     let listed = policy.requester(&consent.requester_ods);
     let mut agent = vec![AuditAgent {
@@ -106,7 +106,7 @@ pub fn access_event(
     };
     Some(AuditEvent {
         resource_type: "AuditEvent",
-        id: derived_uuid(&["access", &bundle.id, bundle_sha256]),
+        id: derived_uuid(&["access", &bundle.bundle_id, bundle_sha256]),
         meta: Meta::ukcore("AuditEvent"),
         r#type: Coding::displayed(DCM, "110106", "Export"),
         action: "R",
@@ -139,7 +139,7 @@ pub fn access_event(
                 what: Reference {
                     identifier: Some(Identifier::new(
                         "urn:ietf:rfc:3986",
-                        format!("urn:uuid:{}", bundle.id),
+                        format!("urn:uuid:{}", bundle.bundle_id),
                     )),
                     ..Reference::default()
                 },
@@ -155,6 +155,29 @@ pub fn access_event(
             consent_entity,
         ],
     })
+}
+
+/// What a shared bundle is known by in the access audit (ids only, never content): known
+/// before its first entry is written, from the plan of its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleIds {
+    /// The Bundle's id.
+    pub bundle_id: String,
+    /// The Patient entry's `fullUrl`.
+    pub patient: String,
+    /// The Consent entry's `fullUrl`.
+    pub consent: String,
+}
+
+impl BundleIds {
+    /// The ids of a bundle held in memory (`None` without a Patient or a Consent).
+    pub fn of(bundle: &Bundle) -> Option<BundleIds> {
+        Some(BundleIds {
+            bundle_id: bundle.id.clone(),
+            patient: bundle.full_url_of("Patient")?.to_string(),
+            consent: bundle.full_url_of("Consent")?.to_string(),
+        })
+    }
 }
 
 /// The releases recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number: the
@@ -346,7 +369,8 @@ mod tests {
             c.status = Status::Converted;
             c.consent = Some(rc.consent.clone());
             c.as_of = Some(rc.as_of);
-            let ev = access_event(&c, bundle, "bundles/x.json", "ab", &p).unwrap();
+            let ids = BundleIds::of(bundle).unwrap();
+            let ev = access_event(&c, &ids, "bundles/x.json", "ab", &p).unwrap();
             let v = serde_json::to_value(&ev).unwrap();
             assert_eq!(v["resourceType"], "AuditEvent");
             assert_eq!(
@@ -384,7 +408,7 @@ mod tests {
             );
             // Nothing released to nobody: no consent, no event.
             c.consent = None;
-            assert!(access_event(&c, bundle, "bundles/x.json", "ab", &p).is_none());
+            assert!(access_event(&c, &ids, "bundles/x.json", "ab", &p).is_none());
         });
     }
 

@@ -14,7 +14,7 @@
 //! synced and renamed into place at the end of the run (an interrupted run publishes
 //! nothing and leaves the previous files untouched).
 
-use crate::fhir::r4::Bundle;
+use crate::fhir::r4::{Bundle, BundleEntry};
 use crate::output::{self, AtomicFile};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -34,38 +34,69 @@ pub struct Lines {
 /// Turn a released bundle into NDJSON lines: each typed resource serialised on its own
 /// (one small JSON tree at a time, for the reference rewrite), in entry order.
 pub fn bundle_lines(bundle: &Bundle) -> io::Result<Lines> {
-    // fullUrl -> relative reference.
-    let refs: HashMap<&str, String> = bundle
-        .entry
-        .iter()
-        .map(|e| {
-            let r = &e.resource;
-            (
-                e.full_url.as_str(),
-                format!("{}/{}", r.resource_type(), r.id()),
-            )
-        })
-        .collect();
-    let mut by_type: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut hasher = Sha256::new();
+    let mut lines = LineWriter::new(
+        bundle
+            .entry
+            .iter()
+            .map(|e| (e.full_url.as_str(), e.resource.resource_type())),
+    );
     for e in &bundle.entry {
+        lines.push(e)?;
+    }
+    Ok(lines.finish())
+}
+
+/// One bundle's NDJSON lines, made entry by entry as the entries are (`migx convert`
+/// streams them here without holding the bundle): told every entry's `fullUrl` and type
+/// first, for the reference rewrite.
+pub struct LineWriter {
+    /// fullUrl -> relative reference.
+    refs: HashMap<String, String>,
+    by_type: BTreeMap<String, Vec<u8>>,
+    hasher: Sha256,
+}
+
+impl LineWriter {
+    /// Ready for a bundle whose entries have these `fullUrl`s (`urn:uuid:<id>`) and types.
+    pub fn new<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> LineWriter {
+        let refs = entries
+            .map(|(url, ty)| {
+                let id = url.strip_prefix("urn:uuid:").unwrap_or(url);
+                (url.to_string(), format!("{ty}/{id}"))
+            })
+            .collect();
+        LineWriter {
+            refs,
+            by_type: BTreeMap::new(),
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The next entry's line.
+    pub fn push(&mut self, e: &BundleEntry) -> io::Result<()> {
         let mut r = serde_json::to_value(&e.resource).map_err(io::Error::other)?;
-        rewrite_refs(&mut r, &refs);
-        let buf = by_type
+        rewrite_refs(&mut r, &self.refs);
+        let buf = self
+            .by_type
             .entry(e.resource.resource_type().to_string())
             .or_default();
         let start = buf.len();
         serde_json::to_writer(&mut *buf, &r).map_err(io::Error::other)?;
         buf.push(b'\n');
-        hasher.update(&buf[start..]);
+        self.hasher.update(&buf[start..]);
+        Ok(())
     }
-    Ok(Lines {
-        by_type,
-        sha256: crate::digest::hex(&hasher.finalize()),
-    })
+
+    /// The lines, per type, and their hash.
+    pub fn finish(self) -> Lines {
+        Lines {
+            by_type: self.by_type,
+            sha256: crate::digest::hex(&self.hasher.finalize()),
+        }
+    }
 }
 
-fn rewrite_refs(v: &mut Json, refs: &HashMap<&str, String>) {
+fn rewrite_refs(v: &mut Json, refs: &HashMap<String, String>) {
     match v {
         Json::Object(m) => {
             for (k, child) in m.iter_mut() {

@@ -23,7 +23,10 @@ pub use crate::input::InputFile;
 pub use crate::outcome::{AuditItem, Conversion, Status};
 pub use crate::settings::{ConvertSettings, DEFAULT_MAX_FILE_SIZE};
 pub use admission::{admit, withheld_as_of, Admission};
-pub use convert::{check_bundle, convert_extract, map_bundle, Converted, Through};
+pub use convert::{
+    check_bundle, convert_extract, convert_extract_with, map_bundle, Converted, Share, ShareError,
+    Through,
+};
 pub use explain::{explain_file, ExplainedItem, Explanation};
 pub use read::read_input;
 pub use records::{AuditLine, RunTotals, Summary, Tally, NO_SNOMED_RELEASE_ADVICE};
@@ -45,6 +48,33 @@ pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
     }
 }
 
+/// Read and convert one file, giving an admitted patient's [`Share`] to `release` (which
+/// writes the bundle as it is made): what became of the input, and what `release` gave back
+/// (`Err`: its write failed). The bundle is never held whole.
+pub fn convert_file_with<T>(
+    path: &Path,
+    settings: &ConvertSettings,
+    release: impl FnOnce(Share<'_>) -> Result<T, ShareError>,
+) -> (Conversion, Option<Result<T, std::io::Error>>) {
+    #[cfg(test)]
+    tests::maybe_panic(path);
+    #[cfg(test)]
+    let release = {
+        let corrupt = tests::corrupts(path);
+        move |mut share: Share<'_>| {
+            share.corrupt = corrupt;
+            release(share)
+        }
+    };
+    match read_input(path, settings) {
+        Ok((ex, hash, size)) => {
+            let (c, released) = convert::convert_extract_with(&ex, &hash, size, settings, release);
+            (c.conversion, released)
+        }
+        Err((e, size)) => (Conversion::rejected(e, size), None),
+    }
+}
+
 #[cfg(test)]
 mod admission_rules;
 
@@ -59,6 +89,64 @@ mod tests {
 
     /// Test-only seam: converting a file with this name panics, standing in for a bug.
     const PANIC_NAME: &str = "migx-test-panic.xml";
+
+    /// Test-only seam: the bundle of a file with this name gets an invalid entry 7.
+    const CORRUPT_NAME: &str = "migx-test-invalid.xml";
+
+    pub(super) fn corrupts(path: &Path) -> bool {
+        path.file_name().is_some_and(|n| n == CORRUPT_NAME)
+    }
+
+    /// A bundle that fails validation as it is written is rejected (`validation-failed`)
+    /// and its temp file removed, never published; the batch goes on; with ndjson, none
+    /// of its lines are written.
+    #[test]
+    fn a_bundle_invalid_as_it_is_written_is_rejected_and_not_published() {
+        for format in [OutputFormat::Bundle, OutputFormat::Ndjson] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let good = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+                .join("fixtures/extracts/01-core-shared.xml");
+            let inputs_dir = dir.path().join("in");
+            std::fs::create_dir(&inputs_dir).expect("mkdir");
+            std::fs::copy(&good, inputs_dir.join("a-good.xml")).expect("copy");
+            std::fs::copy(&good, inputs_dir.join(CORRUPT_NAME)).expect("copy");
+            let inputs = collect_inputs(&[inputs_dir]);
+            let opts = BatchOptions {
+                out: dir.path().join("out"),
+                jobs: 1,
+                fail_fast: false,
+                format,
+                shard: None,
+                skipped: Default::default(),
+            };
+            let totals = run_batch(&inputs, &settings(), &opts, &|_, _, _, _| {}).expect("runs");
+            assert_eq!(totals.by_status.get(Status::Converted), 1);
+            assert_eq!(totals.error_codes.get(ErrorCode::ValidationFailed), 1);
+            let audit = std::fs::read_to_string(opts.out.join("audit.ndjson")).expect("audit");
+            let line = audit
+                .lines()
+                .find(|l| l.contains(CORRUPT_NAME))
+                .expect("an audit line for the invalid bundle");
+            let v: Json = serde_json::from_str(line).expect("json");
+            assert_eq!(v["status"], "rejected");
+            assert_eq!(v["error"]["code"], "validation-failed");
+            let access =
+                std::fs::read_to_string(opts.out.join("access-audit.ndjson")).expect("access");
+            assert_eq!(access.lines().count(), 1, "one release, one access event");
+            if format == OutputFormat::Bundle {
+                let names: Vec<String> = std::fs::read_dir(opts.out.join("bundles"))
+                    .expect("bundles")
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                assert_eq!(names, ["a-good.json"], "no temp file, no invalid bundle");
+            } else {
+                let patients = std::fs::read_to_string(opts.out.join("ndjson/Patient.ndjson"))
+                    .expect("patients");
+                assert_eq!(patients.lines().count(), 1, "only the valid bundle's lines");
+            }
+        }
+    }
 
     pub(super) fn maybe_panic(path: &Path) {
         if path.file_name().is_some_and(|n| n == PANIC_NAME) {

@@ -2,7 +2,7 @@
 //! writer publishes them in groups behind the write-ahead journal and streams the audit, the
 //! access audit and (ndjson) the resources strictly in input order.
 
-use super::convert_file;
+use super::{convert_file_with, ShareError};
 use super::records::{summary, tally, write_audit, RunTotals, Tally};
 use super::walk::SkipReason;
 use crate::batch::OutputFormat;
@@ -501,74 +501,96 @@ fn process_one(
             0,
         ));
     }
+    // The bundle (or its ndjson lines) is written as it is made, entry by entry, each entry
+    // validated on the way; what the access audit names (ids only) is known before.
+    let mut hasher = Sha256::new();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        convert_file(&f.path, settings)
+        convert_file_with(&f.path, settings, |share| {
+            let ids = share.ids();
+            match format {
+                OutputFormat::Bundle => {
+                    let mut rejected = None;
+                    let written = output::write_temp_with(&target, |w| {
+                        output::fault_point()?;
+                        let mut hw = HashingWriter {
+                            inner: w,
+                            hasher: &mut hasher,
+                        };
+                        match share.write_pretty(&mut hw) {
+                            Ok(()) => hw.write_all(b"\n"),
+                            Err(ShareError::Io(e)) => Err(e),
+                            Err(ShareError::Rejected(e)) => {
+                                // Not shared: the temp file is removed, never published.
+                                rejected = Some(e);
+                                Err(io::Error::other("the bundle was not shared"))
+                            }
+                        }
+                    });
+                    if let Some(e) = rejected {
+                        return Err(ShareError::Rejected(e));
+                    }
+                    Ok(Release::Bundle {
+                        tmp: written.map_err(ShareError::Io)?,
+                        ids,
+                    })
+                }
+                OutputFormat::Ndjson => {
+                    let mut lines = crate::ndjson::LineWriter::new(
+                        share.planned().iter().map(|(u, t)| (u.as_str(), *t)),
+                    );
+                    share
+                        .entries(&mut |e| lines.push(e))
+                        .map_err(|e| match e {
+                            ShareError::Io(e) => ShareError::Rejected(InputError::new(
+                                ErrorCode::InternalError,
+                                format!("ndjson: {e}"),
+                            )),
+                            other => other,
+                        })?;
+                    Ok(Release::Lines {
+                        lines: lines.finish(),
+                        ids,
+                    })
+                }
+            }
+        })
     }));
-    let mut c = match caught {
-        Ok(c) => c,
+    let (c, released) = match caught {
+        Ok(r) => r,
         Err(_) => {
+            // A bundle being written when the bug struck is not published.
+            let _ = std::fs::remove_file(output::temp_path(&target));
             return internal(
                 "migx failed on this file (a bug); the rest of the batch went on".into(),
                 0,
-            )
+            );
         }
     };
-    let Some(bundle) = c.bundle.take() else {
+    let Some(released) = released else {
         return plain(c);
     };
-    match format {
-        OutputFormat::Bundle => {
-            // Stream the pretty JSON to the temp file, hashing as it goes.
-            let mut hasher = Sha256::new();
-            let written = output::write_temp_with(&target, |w| {
-                output::fault_point()?;
-                let mut hw = HashingWriter {
-                    inner: w,
-                    hasher: &mut hasher,
-                };
-                serde_json::to_writer_pretty(&mut hw, &bundle).map_err(io::Error::other)?;
-                hw.write_all(b"\n")
+    match released {
+        Ok(Release::Bundle { tmp, ids }) => {
+            let name = format!("bundles/{}", f.bundle_name);
+            let sha = crate::digest::hex(&hasher.finalize());
+            let access = ids.and_then(|ids| {
+                crate::access::access_event(&c, &ids, &name, &sha, &settings.policy)
             });
-            match written {
-                Ok(tmp) => {
-                    let name = format!("bundles/{}", f.bundle_name);
-                    let sha = crate::digest::hex(&hasher.finalize());
-                    let access =
-                        crate::access::access_event(&c, &bundle, &name, &sha, &settings.policy);
-                    Processed {
-                        c,
-                        written: Some(Written { name }),
-                        access,
-                        lines: None,
-                        pending: Some((tmp, target)),
-                        remove: None,
-                        fatal: None,
-                    }
-                }
-                Err(e) => {
-                    let size = c.bytes;
-                    let mut p = plain(Conversion::rejected(
-                        InputError::new(
-                            ErrorCode::WriteFailed,
-                            format!("cannot write the bundle: {}", e.kind()),
-                        ),
-                        size,
-                    ));
-                    if output::stops_run(&e) {
-                        p.fatal = Some(e);
-                    }
-                    p
-                }
+            Processed {
+                c,
+                written: Some(Written { name }),
+                access,
+                lines: None,
+                pending: Some((tmp, target)),
+                remove: None,
+                fatal: None,
             }
         }
-        OutputFormat::Ndjson => {
-            let lines = match crate::ndjson::bundle_lines(&bundle) {
-                Ok(l) => l,
-                Err(e) => return internal(format!("ndjson: {e}"), c.bytes),
-            };
+        Ok(Release::Lines { lines, ids }) => {
             let name = "ndjson/".to_string();
-            let access =
-                crate::access::access_event(&c, &bundle, &name, &lines.sha256, &settings.policy);
+            let access = ids.and_then(|ids| {
+                crate::access::access_event(&c, &ids, &name, &lines.sha256, &settings.policy)
+            });
             Processed {
                 c,
                 written: Some(Written { name }),
@@ -579,5 +601,33 @@ fn process_one(
                 fatal: None,
             }
         }
+        Err(e) => {
+            let size = c.bytes;
+            let mut p = plain(Conversion::rejected(
+                InputError::new(
+                    ErrorCode::WriteFailed,
+                    format!("cannot write the bundle: {}", e.kind()),
+                ),
+                size,
+            ));
+            if output::stops_run(&e) {
+                p.fatal = Some(e);
+            }
+            p
+        }
     }
+}
+
+/// What a worker made of a shared record.
+enum Release {
+    /// The bundle, written to its temp file (not yet synced).
+    Bundle {
+        tmp: PathBuf,
+        ids: Option<crate::access::BundleIds>,
+    },
+    /// Its ndjson lines.
+    Lines {
+        lines: crate::ndjson::Lines,
+        ids: Option<crate::access::BundleIds>,
+    },
 }

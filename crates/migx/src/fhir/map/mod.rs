@@ -34,121 +34,270 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// Build the released Bundle.
+/// Build the released Bundle, every entry in memory (tests, benches and library callers;
+/// `migx convert` writes the same entries as they are made, [`BundleStream`]).
 pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &SharingContext<'_>) -> Bundle {
-    let key = ex
-        .message_id
-        .clone()
-        .unwrap_or_else(|| format!("sha256:{}", rc.source_sha256));
-    let patient_id = derived_uuid(&["patient", &key]);
-    let practice_id = derived_uuid(&["practice", &key]);
-    let requester_id = derived_uuid(&["requester", &key, &rc.consent.requester_ods]);
-    let consent_id = derived_uuid(&["consent", &key, &rc.consent.requester_ods]);
-    let provenance_id = derived_uuid(&["provenance", &key]);
-    let bundle_id = derived_uuid(&["bundle", &key, &rc.consent.requester_ods]);
-    let m = Mapper::new(ex, d, rc.policy, &key, &patient_id, &practice_id);
+    let stream = BundleStream::new(ex, d, rc);
+    let mut bundle = stream.head().clone();
+    // A changed entry (a bug: mapping is a function of the extract and its decisions) ends
+    // the bundle early; the validation that follows rejects it (its Provenance targets
+    // entries it does not hold).
+    let _ = stream.entries(&mut |e| {
+        bundle.entry.push(e);
+        Ok(())
+    });
+    bundle
+}
 
-    // Clinical resources per category, in document order, each with whether its category
-    // List names it.
-    let mut per_cat: Vec<Vec<(Resource, bool)>> = vec![Vec::new(); Category::ALL.len()];
-    for (i, dec) in d.items.iter().enumerate() {
-        let Outcome::Shared(role) = dec.outcome else {
-            continue;
-        };
-        let Some(cat) = dec.category else { continue };
-        per_cat[cat as usize].extend(m.map(i, role, cat));
-    }
+/// Why [`BundleStream::entries`] stopped.
+#[derive(Debug)]
+pub enum EntriesError {
+    /// What the entries were given to failed.
+    Sink(std::io::Error),
+    /// An entry is not the one planned (a bug): the Provenance and Lists written before it
+    /// name other entries.
+    Changed {
+        /// The entry's index.
+        index: usize,
+    },
+}
 
-    let mut entries: Vec<BundleEntry> = Vec::new();
-    let mut targets: Vec<String> = Vec::new();
-    let push = |entries: &mut Vec<BundleEntry>, targets: &mut Vec<String>, r: Resource| {
-        let full_url = urn(r.id());
-        targets.push(full_url.clone());
-        entries.push(BundleEntry {
-            full_url,
-            resource: r,
-        });
-    };
+/// The released Bundle, made entry by entry: nothing holds every resource at once.
+///
+/// What must be known before the first entry is found first ([`BundleStream::new`]): every
+/// entry's `fullUrl` and resource type (the Provenance, entry 4, targets all the others) and
+/// each category List's members. For that every shared item is mapped once and only its id
+/// kept (the staff resources, few, are kept: they are written last, in the order items first
+/// named them). [`BundleStream::entries`] then maps each item again as its entry is made.
+pub struct BundleStream<'a> {
+    ex: &'a Extract,
+    rc: &'a SharingContext<'a>,
+    m: Mapper<'a>,
+    practice_id: String,
+    provenance_id: String,
+    /// The Patient, the practice, the requester and the Consent (small; made once).
+    fixed: Vec<Resource>,
+    /// The Bundle's own fields, `entry` empty.
+    head: Bundle,
+    /// Every entry's `fullUrl` and resource type, in entry order.
+    planned: Vec<(String, &'static str)>,
+    /// Per category: its shared items in document order, and the ids its List names.
+    items: Vec<Vec<(usize, Role)>>,
+    members: Vec<Vec<usize>>,
+    /// Where the Lists start in `planned`.
+    first_list: usize,
+    withholding: [lists::Withholding; Category::ALL.len()],
+    incomplete: bool,
+}
 
-    push(
-        &mut entries,
-        &mut targets,
-        patient::patient(&patient_id, &practice_id, rc),
-    );
-    push(
-        &mut entries,
-        &mut targets,
-        organizations::practice(&practice_id, ex),
-    );
-    push(
-        &mut entries,
-        &mut targets,
-        organizations::requester(&requester_id, rc),
-    );
-    push(
-        &mut entries,
-        &mut targets,
-        consent::consent(&consent_id, &patient_id, &requester_id, rc),
-    );
+impl<'a> BundleStream<'a> {
+    /// Plan the bundle of what `d` shares: every entry's `fullUrl` and type, ids only.
+    pub fn new(ex: &'a Extract, d: &'a Decisions, rc: &'a SharingContext<'a>) -> BundleStream<'a> {
+        let key = ex
+            .message_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{}", rc.source_sha256));
+        let patient_id = derived_uuid(&["patient", &key]);
+        let practice_id = derived_uuid(&["practice", &key]);
+        let requester_id = derived_uuid(&["requester", &key, &rc.consent.requester_ods]);
+        let consent_id = derived_uuid(&["consent", &key, &rc.consent.requester_ods]);
+        let provenance_id = derived_uuid(&["provenance", &key]);
+        let bundle_id = derived_uuid(&["bundle", &key, &rc.consent.requester_ods]);
+        let m = Mapper::new(ex, d, rc.policy, &key, &patient_id, &practice_id);
 
-    let withholding = lists::withholding(d);
-    for cat in Category::ALL {
-        let members: Vec<&str> = per_cat[cat as usize]
+        // Clinical resources per category, in document order (their ids, each with whether
+        // its category List names it).
+        let mut items: Vec<Vec<(usize, Role)>> = vec![Vec::new(); Category::ALL.len()];
+        let mut per_cat: Vec<Vec<(String, &'static str, bool)>> =
+            vec![Vec::new(); Category::ALL.len()];
+        for (i, dec) in d.items.iter().enumerate() {
+            let Outcome::Shared(role) = dec.outcome else {
+                continue;
+            };
+            let Some(cat) = dec.category else { continue };
+            items[cat as usize].push((i, role));
+            per_cat[cat as usize].extend(
+                m.map(i, role, cat)
+                    .into_iter()
+                    .map(|(r, member)| (urn(r.id()), r.resource_type(), member)),
+            );
+        }
+
+        let fixed = vec![
+            patient::patient(&patient_id, &practice_id, rc),
+            organizations::practice(&practice_id, ex),
+            organizations::requester(&requester_id, rc),
+            consent::consent(&consent_id, &patient_id, &requester_id, rc),
+        ];
+        let mut planned: Vec<(String, &'static str)> = fixed
             .iter()
-            .filter(|(_, member)| *member)
-            .map(|(r, _)| r.id())
+            .map(|r| (urn(r.id()), r.resource_type()))
             .collect();
-        let list_id = derived_uuid(&["list", &key, cat.as_str()]);
-        let list = lists::list(
-            list_id,
-            cat,
-            &members,
-            withholding[cat as usize],
-            &urn(&patient_id),
+        // Provenance sits after the Consent (index 4), before the lists.
+        let provenance = provenance::provenance(
+            &provenance_id,
+            Vec::new(),
+            ex,
             rc,
+            &urn(&practice_id),
+            false,
         );
-        push(&mut entries, &mut targets, list);
-    }
-    for slot in per_cat {
-        for (r, _) in slot {
-            push(&mut entries, &mut targets, r);
+        planned.push((urn(&provenance_id), provenance.resource_type()));
+        let first_list = planned.len();
+        let withholding = lists::withholding(d);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); Category::ALL.len()];
+        for cat in Category::ALL {
+            let list = lists::list(
+                derived_uuid(&["list", &key, cat.as_str()]),
+                cat,
+                &[],
+                withholding[cat as usize],
+                &urn(&patient_id),
+                rc,
+            );
+            planned.push((urn(list.id()), list.resource_type()));
+        }
+        for cat in Category::ALL {
+            for (url, ty, member) in std::mem::take(&mut per_cat[cat as usize]) {
+                if member {
+                    members[cat as usize].push(planned.len());
+                }
+                planned.push((url, ty));
+            }
+        }
+        // The staff the shared resources refer to, once each, after them.
+        planned.extend(
+            m.staff
+                .borrow()
+                .resources
+                .iter()
+                .map(|r| (urn(r.id()), r.resource_type())),
+        );
+        // Items withheld whose category could not be known: no List can warn about them, so
+        // the whole Bundle is marked incomplete (its security label, and a removal in the
+        // Provenance).
+        let incomplete = !lists::uncategorised(d).is_empty();
+        let mut meta = Meta::ukcore("Bundle");
+        if incomplete {
+            meta.security.push(lists::incomplete_label());
+        }
+        BundleStream {
+            ex,
+            rc,
+            m,
+            practice_id,
+            provenance_id,
+            fixed,
+            head: Bundle {
+                resource_type: "Bundle",
+                id: bundle_id,
+                meta,
+                r#type: "collection",
+                timestamp: rc.as_of.fhir_instant(),
+                entry: Vec::new(),
+            },
+            planned,
+            items,
+            members,
+            first_list,
+            withholding,
+            incomplete,
         }
     }
-    // The staff the shared resources refer to, once each, after them.
-    for r in m.staff.take().resources {
-        push(&mut entries, &mut targets, r);
-    }
-    // Items withheld whose category could not be known: no List can warn about them, so the
-    // whole Bundle is marked incomplete (its security label, and a removal in the Provenance).
-    let incomplete = !lists::uncategorised(d).is_empty();
-    let provenance = provenance::provenance(
-        &provenance_id,
-        targets,
-        ex,
-        rc,
-        &urn(&practice_id),
-        incomplete,
-    );
-    // Provenance sits after the Consent (index 4), before the lists.
-    entries.insert(
-        4,
-        BundleEntry {
-            full_url: urn(&provenance_id),
-            resource: provenance,
-        },
-    );
 
-    let mut meta = Meta::ukcore("Bundle");
-    if incomplete {
-        meta.security.push(lists::incomplete_label());
+    /// The Bundle's own fields (`entry` empty).
+    pub fn head(&self) -> &Bundle {
+        &self.head
     }
-    Bundle {
-        resource_type: "Bundle",
-        id: bundle_id,
-        meta,
-        r#type: "collection",
-        timestamp: rc.as_of.fhir_instant(),
-        entry: entries,
+
+    /// Every entry's `fullUrl` and resource type, in entry order, before any is made.
+    pub fn planned(&self) -> &[(String, &'static str)] {
+        &self.planned
+    }
+
+    /// Make the entries in order, giving each to `each` and dropping it.
+    pub fn entries(
+        self,
+        each: &mut dyn FnMut(BundleEntry) -> std::io::Result<()>,
+    ) -> Result<(), EntriesError> {
+        let BundleStream {
+            ex,
+            rc,
+            m,
+            practice_id,
+            provenance_id,
+            fixed,
+            planned,
+            items,
+            members,
+            first_list,
+            withholding,
+            incomplete,
+            ..
+        } = self;
+        let mut index = 0;
+        let mut emit = |r: Resource| -> Result<(), EntriesError> {
+            let full_url = urn(r.id());
+            if planned.get(index).map(|(u, _)| u) != Some(&full_url) {
+                return Err(EntriesError::Changed { index });
+            }
+            index += 1;
+            each(BundleEntry {
+                full_url,
+                resource: r,
+            })
+            .map_err(EntriesError::Sink)
+        };
+        for r in fixed {
+            emit(r)?;
+        }
+        let targets: Vec<String> = planned
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k != first_list - 1)
+            .map(|(_, (u, _))| u.clone())
+            .collect();
+        emit(provenance::provenance(
+            &provenance_id,
+            targets,
+            ex,
+            rc,
+            &urn(&practice_id),
+            incomplete,
+        ))?;
+        let patient_ref = m.patient_ref.clone();
+        for cat in Category::ALL {
+            let ids: Vec<&str> = members[cat as usize]
+                .iter()
+                .filter_map(|&k| planned.get(k))
+                .map(|(u, _)| u.strip_prefix("urn:uuid:").unwrap_or(u))
+                .collect();
+            let list_url = &planned[first_list + cat as usize].0;
+            let list_id = list_url.strip_prefix("urn:uuid:").unwrap_or(list_url);
+            let list = lists::list(
+                list_id.to_string(),
+                cat,
+                &ids,
+                withholding[cat as usize],
+                &patient_ref,
+                rc,
+            );
+            emit(list)?;
+        }
+        for cat in Category::ALL {
+            for &(i, role) in &items[cat as usize] {
+                for (r, _) in m.map(i, role, cat) {
+                    emit(r)?;
+                }
+            }
+        }
+        for r in m.staff.take().resources {
+            emit(r)?;
+        }
+        if index != planned.len() {
+            return Err(EntriesError::Changed { index });
+        }
+        Ok(())
     }
 }
 

@@ -126,10 +126,12 @@ pub struct BundleEntry {
     pub resource: Resource,
 }
 
-/// The released `Bundle` (type `collection`).
+/// The released `Bundle` (type `collection`). `entry` is the entries themselves, or (as
+/// `migx convert` writes a bundle) something that serialises them one by one as they are
+/// made: one declaration, so the bytes are the same either way.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Bundle {
+pub struct Bundle<E = Vec<BundleEntry>> {
     /// `resourceType` (`Bundle`).
     pub resource_type: &'static str,
     /// `id`.
@@ -141,7 +143,7 @@ pub struct Bundle {
     /// `timestamp`.
     pub timestamp: String,
     /// `entry`.
-    pub entry: Vec<BundleEntry>,
+    pub entry: E,
 }
 
 impl Bundle {
