@@ -489,7 +489,8 @@ mod tests {
     use std::path::Path;
 
     fn settings() -> ConvertSettings {
-        let policy = std::sync::Arc::new(crate::policy::Policy::embedded_default().expect("policy"));
+        let policy =
+            std::sync::Arc::new(crate::policy::Policy::embedded_default().expect("policy"));
         let consent = std::sync::Arc::new(crate::consent::ConsentBook::all(
             crate::consent::ConsentDecision::Permit,
             "Y02345",
@@ -536,7 +537,12 @@ mod tests {
                 share.write_pretty(&mut out)?;
                 Ok((out, planned, ids))
             });
-            assert_eq!(streamed.conversion.status, whole.conversion.status, "{}", p.display());
+            assert_eq!(
+                streamed.conversion.status,
+                whole.conversion.status,
+                "{}",
+                p.display()
+            );
             let Some(bundle) = whole.conversion.bundle else {
                 assert!(written.is_none(), "{}", p.display());
                 continue;
@@ -550,7 +556,12 @@ mod tests {
                 .map(|e| (e.full_url.clone(), e.resource.resource_type()))
                 .collect();
             assert_eq!(planned, entries, "{}", p.display());
-            assert_eq!(ids, crate::access::BundleIds::of(&bundle), "{}", p.display());
+            assert_eq!(
+                ids,
+                crate::access::BundleIds::of(&bundle),
+                "{}",
+                p.display()
+            );
             assert_eq!(streamed.conversion.items, whole.conversion.items);
             compared += 1;
         }
@@ -586,7 +597,11 @@ mod tests {
             assert_eq!(c.status, Status::Rejected, "{how}");
             let e = c.error.expect("an error");
             assert_eq!(e.code, ErrorCode::ValidationFailed, "{how}");
-            assert!(e.message.contains("/entry/7/fullUrl (pattern)"), "{how}: {}", e.message);
+            assert!(
+                e.message.contains("/entry/7/fullUrl (pattern)"),
+                "{how}: {}",
+                e.message
+            );
             assert!(c.bundle.is_none());
             if how == "entries" {
                 assert!(seen > 7, "every entry was made before the verdict");

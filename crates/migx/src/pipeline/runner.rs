@@ -2,9 +2,9 @@
 //! writer publishes them in groups behind the write-ahead journal and streams the audit, the
 //! access audit and (ndjson) the resources strictly in input order.
 
-use super::{convert_file_with, ShareError};
 use super::records::{summary, tally, write_audit, RunTotals, Tally};
 use super::walk::SkipReason;
+use super::{convert_file_with, ShareError};
 use crate::batch::OutputFormat;
 use crate::batch::Shard;
 use crate::error::{ErrorCode, InputError};
@@ -538,15 +538,13 @@ fn process_one(
                     let mut lines = crate::ndjson::LineWriter::new(
                         share.planned().iter().map(|(u, t)| (u.as_str(), *t)),
                     );
-                    share
-                        .entries(&mut |e| lines.push(e))
-                        .map_err(|e| match e {
-                            ShareError::Io(e) => ShareError::Rejected(InputError::new(
-                                ErrorCode::InternalError,
-                                format!("ndjson: {e}"),
-                            )),
-                            other => other,
-                        })?;
+                    share.entries(&mut |e| lines.push(e)).map_err(|e| match e {
+                        ShareError::Io(e) => ShareError::Rejected(InputError::new(
+                            ErrorCode::InternalError,
+                            format!("ndjson: {e}"),
+                        )),
+                        other => other,
+                    })?;
                     Ok(Release::Lines {
                         lines: lines.finish(),
                         ids,
