@@ -25,12 +25,12 @@ pub(super) fn run(a: &ConvertArgs, cli: &Cli) -> i32 {
     }
     // A run that may release records needs the official exclusion refsets, or the operator's
     // explicit assertion that it goes without them (a deny-all run releases nothing).
-    let may_release = a.policy.consent_all != Some(AllDecision::Deny);
+    let may_share = a.policy.consent_all != Some(AllDecision::Deny);
     if settings.policy.has_official_refsets() {
         if settings.without_official_refsets && !cli.quiet {
             eprintln!("migx: note: the official exclusion refsets are loaded; --without-official-refsets is not needed and is not recorded");
         }
-    } else if may_release && !settings.without_official_refsets {
+    } else if may_share && !settings.without_official_refsets {
         return fail(&no_official_refsets(&settings.policy));
     }
     if let Some(r) = &a.report_html {

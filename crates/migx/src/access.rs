@@ -180,7 +180,7 @@ impl BundleIds {
     }
 }
 
-/// The releases recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number: the
+/// The disclosures recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number: the
 /// patient of each is found by its role, as [`DisclosureRecord`] reads it (the entity in the
 /// role `Patient`), never by its position. With a number, an event that names no patient
 /// in that role is no release of that patient.
@@ -358,7 +358,7 @@ mod tests {
     /// The event names the release's own Patient and Consent entries and the bundle by id
     /// and hash; the person is named only when the consent row gives one.
     #[test]
-    fn the_event_is_built_from_the_typed_release() {
+    fn the_event_is_built_from_the_typed_bundle() {
         let p = policy();
         one_shared_procedure(|bundle, rc| {
             let mut c = Conversion::withheld(
@@ -413,7 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn a_release_is_read_by_what_each_part_is_not_by_its_position() {
+    fn a_disclosure_is_read_by_what_each_part_is_not_by_its_position() {
         let event = serde_json::json!({
             "resourceType": "AuditEvent",
             "recorded": "2026-03-14T10:00:00+00:00",

@@ -35,16 +35,16 @@ pub fn render_html<'a>(
 }
 
 /// What the report shows beside summary.json and audit.ndjson: the output folder as given,
-/// and the releases of access-audit.ndjson counted per requester and purpose.
+/// and the disclosures of access-audit.ndjson counted per requester and purpose.
 #[derive(Default)]
 struct Context {
     out_dir: Option<String>,
-    /// (requester ODS code, purpose of use) -> releases; `None` when the access audit could
+    /// (requester ODS code, purpose of use) -> disclosures; `None` when the access audit could
     /// not be read.
-    releases: Option<std::collections::BTreeMap<(String, String), u64>>,
+    disclosures: Option<std::collections::BTreeMap<(String, String), u64>>,
 }
 
-/// Count the releases of `<dir>/access-audit.ndjson` per requester and purpose (each
+/// Count the disclosures of `<dir>/access-audit.ndjson` per requester and purpose (each
 /// AuditEvent read as a [`DisclosureRecord`]: the requesting agent's ODS code and the purpose of
 /// use; `None`, "could not be read", when a line is not a release migx wrote).
 fn count_disclosures(dir: &Path) -> Option<std::collections::BTreeMap<(String, String), u64>> {
@@ -120,7 +120,7 @@ pub fn report_dir(dir: &Path, out: &Path) -> io::Result<()> {
     }
     let ctx = Context {
         out_dir: Some(dir.display().to_string()),
-        releases: count_disclosures(dir),
+        disclosures: count_disclosures(dir),
     };
     let html = render_audit(&summary, &audit, unreadable.get(), &ctx);
     crate::output::write_atomic(out, html.as_bytes())
@@ -581,7 +581,7 @@ fn requesters_section(h: &mut String, summary: &Summary, ctx: &Context) {
         _ => h.push_str("<p class=\"none\">not recorded in summary.json</p>\n"),
     }
     h.push_str("<h3 id=\"releases-by-requester\">Releases per requester and purpose</h3>\n");
-    match &ctx.releases {
+    match &ctx.disclosures {
         None => h.push_str("<p class=\"none\">access-audit.ndjson could not be read</p>\n"),
         Some(r) if r.is_empty() => h.push_str("<p class=\"none\">No record was released.</p>\n"),
         Some(r) => {
@@ -830,11 +830,11 @@ mod tests {
             ],
             "purposes": ["TREAT", "ETREAT"]
         });
-        let mut releases = std::collections::BTreeMap::new();
-        releases.insert(("Y02345".to_string(), "TREAT".to_string()), 2);
+        let mut disclosures = std::collections::BTreeMap::new();
+        disclosures.insert(("Y02345".to_string(), "TREAT".to_string()), 2);
         let ctx = Context {
             out_dir: Some("runs/out".into()),
-            releases: Some(releases),
+            disclosures: Some(disclosures),
         };
         let h = render_audit(&typed(&s), &Audit::collect(lines(audit())), 0, &ctx);
         assert!(

@@ -45,22 +45,9 @@ impl CodeSystem {
         systems::identify(raw)
     }
 
-    /// From an HL7 v3 `codeSystem` (same normalisation as [`CodeSystem::parse`]).
-    pub fn from_oid(oid: &str) -> Self {
-        Self::parse(oid)
-    }
-
     /// From a FHIR `system` URI (same normalisation as [`CodeSystem::parse`]).
     pub fn from_uri(uri: &str) -> Self {
         Self::parse(uri)
-    }
-
-    /// Whether this is one of the systems the code lists can hold (SNOMED CT, Read v2, CTV3).
-    pub fn is_listed(&self) -> bool {
-        matches!(
-            self,
-            CodeSystem::Snomed | CodeSystem::ReadV2 | CodeSystem::Ctv3
-        )
     }
 
     /// The FHIR `system` URI.

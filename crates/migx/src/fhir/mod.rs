@@ -36,8 +36,6 @@ pub const SCT_DESC_ID_URL: &str = "http://hl7.org/fhir/StructureDefinition/codin
 /// Core extension saying why a value is absent.
 pub const DATA_ABSENT_REASON_URL: &str =
     "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
-/// Prefix of UK Core extension URLs; append the extension name.
-pub const UKCORE_EXT: &str = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-";
 /// Core R4 extension relating a Condition to another one (an unspecified relationship):
 /// UK Core 2.0 has no related-problem extension of its own (D21).
 pub const CONDITION_RELATED_URL: &str = "http://hl7.org/fhir/StructureDefinition/condition-related";

@@ -15,11 +15,6 @@ pub use config::{
 };
 
 impl Policy {
-    /// Whether a confidentiality code on an item (or an ancestor) withholds it.
-    pub fn confidentiality_restricts(&self, code: &str) -> bool {
-        self.confidentiality_action(code) == ConfidentialityAction::Drop
-    }
-
     /// The concept a SNOMED CT description id belongs to, from the loaded release.
     pub fn resolve_description(&self, description_id: u64) -> Option<u64> {
         self.snomed_index()?.resolve_description(description_id)
