@@ -57,10 +57,10 @@ fn every_corpus_bundle_reads() {
         assert!(ex.message_id.is_some());
         assert!(ex.created.value().is_some(), "{}", f.display());
         assert!(
-            ex.duplicate_ids.is_empty(),
+            ex.duplicate_ids().is_empty(),
             "{}: {:?}",
             f.display(),
-            ex.duplicate_ids
+            ex.duplicate_ids()
         );
         assert!(ex.items.len() > 5);
         // Parents precede children.

@@ -776,8 +776,56 @@ impl Reaction {
     }
 }
 
-/// A whole record: one patient's extract.
+/// A record being read: what a reader fills, field by field, before [`ExtractBuilder::finish`]
+/// turns it into an [`Extract`] (children, the id index and duplicate ids computed once). An
+/// `Extract` cannot be had any other way, so no reader or test can forget to finish one.
+/// Each field is the [`Extract`] field of the same name.
 #[derive(Debug, Clone, Default)]
+pub struct ExtractBuilder {
+    /// Which message the file was, once recognised.
+    pub kind: Option<MessageKind>,
+    /// The message id (wrapper `id/@root`, or the extract's id for a bare extract), lowercase.
+    pub message_id: Option<String>,
+    /// The `EhrExtract`'s own `id/@root`, lowercase.
+    pub extract_id: Option<String>,
+    /// `creationTime` of the wrapper, else `EhrExtract/availabilityTime`.
+    pub created: DateField,
+    /// NHS numbers found in `recordTarget` (more than one is an error).
+    pub nhs_numbers: Vec<String>,
+    /// ODS code of the sending practice (`author/AgentOrgSDS/agentOrganizationSDS/id`).
+    pub practice_ods: Option<String>,
+    /// Every item of the record, in document order; indexes elsewhere point into this.
+    pub items: Vec<Item>,
+    /// Confidentiality codes on the whole record, with the construct that carried them
+    /// (`EhrExtract`, `ehrFolder`; GP Connect `Bundle`, `Patient`). They cover every item.
+    pub record_confidentiality: Vec<(&'static str, String)>,
+    /// Codings carried by source constructs that are not items (XML: the extract, folder
+    /// and record target outside any statement; STU3: Lists, Patient, Organization and the
+    /// other structural resources). Screened for dissent: a dissent coded there withholds
+    /// the patient.
+    pub record_codings: Vec<Coding>,
+    /// STU3 `Consent` resources anywhere in the record (top-level, contained or nested) that
+    /// refuse by their structure (a `deny` exception, status `rejected`, an opt-out policy),
+    /// whatever their codes say, each dated by its `dateTime`: a practice dissent, as a
+    /// dissent code would be (see `gpconnect::consent_reading`).
+    pub consent_refusals: Vec<DateField>,
+    /// Record-level values dropped because they were not in their syntax (text where an
+    /// identifier belongs), by migx's own name for the field (e.g. `practice-ods`): audited
+    /// `free-text`.
+    pub record_text_removed: Vec<&'static str>,
+    /// Source constructs that are not items but cover items (GP Connect `List`s, referenced
+    /// or contained resources); `policy::graph` spreads their codes.
+    pub covers: Vec<Cover>,
+    /// Why the record does not name one verified patient, found while reading; the pipeline
+    /// rejects such a record before any decision (one bundle, one verified patient).
+    pub identity_problem: Option<IdentityProblem>,
+    /// The agents the record names, by source id (lowercase): staff data, shared only as
+    /// the policy says and only through a shared item that refers to them.
+    pub agents: HashMap<String, Agent>,
+}
+
+/// A whole record: one patient's extract.
+#[derive(Debug, Clone)]
 pub struct Extract {
     /// Which message the file was, once recognised.
     pub kind: Option<MessageKind>,
@@ -793,10 +841,10 @@ pub struct Extract {
     pub practice_ods: Option<String>,
     /// Every item of the record, in document order; indexes elsewhere point into this.
     pub items: Vec<Item>,
-    /// Source id -> item index, built once after reading.
-    pub index: HashMap<String, usize>,
-    /// Ids seen on more than one element.
-    pub duplicate_ids: Vec<String>,
+    /// Source id -> item index, built once by [`ExtractBuilder::finish`].
+    index: HashMap<String, usize>,
+    /// Ids seen on more than one element, sorted.
+    duplicate_ids: Vec<String>,
     /// Confidentiality codes on the whole record, with the construct that carried them
     /// (`EhrExtract`, `ehrFolder`; GP Connect `Bundle`, `Patient`). They cover every item.
     pub record_confidentiality: Vec<(&'static str, String)>,
@@ -856,14 +904,12 @@ pub enum IdentityProblem {
     Unverified(String),
 }
 
-impl Extract {
+impl ExtractBuilder {
     /// Record an identity problem; the first one found is the one reported.
     pub fn identity(&mut self, p: IdentityProblem) {
         self.identity_problem.get_or_insert(p);
     }
-}
 
-impl Extract {
     /// Set the sending practice's ODS code, when it has the ODS code shape; otherwise
     /// (text, a phrase, an NHS number) drop it and record `practice-ods` as text removed.
     pub fn set_practice_ods(&mut self, raw: Option<&str>) {
@@ -877,52 +923,40 @@ impl Extract {
         }
     }
 
-    /// The dates the record holds that certainly lie in the past of whoever recorded them:
-    /// every item's recorded time (`availabilityTime`; STU3 asserted, recorded, issued,
-    /// authored dates), and the point or start of what happened (an event: mood `EVN` or
-    /// none, not a plan or request). End dates are not among them (an authorisation may
-    /// rightly end in the future, and `99991231` often means "no end"), nor the dates of
-    /// intents, plans and requests (a recall is planned for the future). Placeholders
-    /// (`19000101`) and unreadable dates are absent from it.
-    pub fn record_dates(&self) -> impl Iterator<Item = Ts> + '_ {
-        self.items.iter().flat_map(|item| {
-            let event = matches!(item.mood_code.as_deref(), None | Some("EVN"))
-                && !matches!(
-                    item.element,
-                    Some(Element::PlanStatement | Element::RequestStatement)
-                );
-            let happened = [item.effective.center, item.effective.low]
-                .into_iter()
-                .filter(move |_| event);
-            std::iter::once(item.availability)
-                .chain(happened)
-                .filter_map(|d| d.value())
-        })
-    }
-
-    /// The latest of [`Extract::record_dates`] (the start of its period), if any.
+    /// The latest of the dates read so far (see [`Extract::record_dates`]), if any.
     pub fn latest_record_date(&self) -> Option<Ts> {
-        self.record_dates().max_by_key(Ts::epoch_secs)
+        record_dates(&self.items).max_by_key(Ts::epoch_secs)
     }
 
-    /// Look an item up by source id (already lowercase).
-    pub fn get(&self, id: &str) -> Option<&Item> {
-        self.index.get(id).map(|&i| &self.items[i])
-    }
-
-    /// Fill `children` and build the id index (confidentiality over containment and
-    /// references is computed once per extract by `policy::graph`).
-    pub fn finish(&mut self) {
+    /// The record, finished: `children` filled and the id index built, once (confidentiality
+    /// over containment and references is computed once per extract by `policy::graph`).
+    pub fn finish(self) -> Extract {
+        let ExtractBuilder {
+            kind,
+            message_id,
+            extract_id,
+            created,
+            nhs_numbers,
+            practice_ods,
+            mut items,
+            record_confidentiality,
+            record_codings,
+            consent_refusals,
+            record_text_removed,
+            covers,
+            identity_problem,
+            agents,
+        } = self;
         // The reader grew the list by doubling: give the unused half back before mapping.
-        self.items.shrink_to_fit();
-        for i in 0..self.items.len() {
-            if let Some(p) = self.items[i].parent.filter(|&p| p < self.items.len()) {
-                self.items[p].children.push(i);
+        items.shrink_to_fit();
+        for i in 0..items.len() {
+            if let Some(p) = items[i].parent.filter(|&p| p < items.len()) {
+                items[p].children.push(i);
             }
         }
-        let mut index = HashMap::with_capacity(self.items.len());
+        let mut index = HashMap::with_capacity(items.len());
         let mut dups = Vec::new();
-        for (i, item) in self.items.iter().enumerate() {
+        for (i, item) in items.iter().enumerate() {
             if item.id.is_empty() {
                 continue;
             }
@@ -937,8 +971,75 @@ impl Extract {
         for d in &dups {
             index.remove(d);
         }
-        self.index = index;
-        self.duplicate_ids = dups;
+        Extract {
+            kind,
+            message_id,
+            extract_id,
+            created,
+            nhs_numbers,
+            practice_ods,
+            items,
+            index,
+            duplicate_ids: dups,
+            record_confidentiality,
+            record_codings,
+            consent_refusals,
+            record_text_removed,
+            covers,
+            identity_problem,
+            agents,
+        }
+    }
+}
+
+/// The dates the record holds that certainly lie in the past of whoever recorded them:
+/// every item's recorded time (`availabilityTime`; STU3 asserted, recorded, issued,
+/// authored dates), and the point or start of what happened (an event: mood `EVN` or
+/// none, not a plan or request). End dates are not among them (an authorisation may
+/// rightly end in the future, and `99991231` often means "no end"), nor the dates of
+/// intents, plans and requests (a recall is planned for the future). Placeholders
+/// (`19000101`) and unreadable dates are absent from it.
+fn record_dates(items: &[Item]) -> impl Iterator<Item = Ts> + '_ {
+    items.iter().flat_map(|item| {
+        let event = matches!(item.mood_code.as_deref(), None | Some("EVN"))
+            && !matches!(
+                item.element,
+                Some(Element::PlanStatement | Element::RequestStatement)
+            );
+        let happened = [item.effective.center, item.effective.low]
+            .into_iter()
+            .filter(move |_| event);
+        std::iter::once(item.availability)
+            .chain(happened)
+            .filter_map(|d| d.value())
+    })
+}
+
+impl Extract {
+    /// The dates the record holds that certainly lie in the past of whoever recorded them
+    /// (every recorded time, and the point or start of what happened; see `record_dates`).
+    pub fn record_dates(&self) -> impl Iterator<Item = Ts> + '_ {
+        record_dates(&self.items)
+    }
+
+    /// The latest of [`Extract::record_dates`] (the start of its period), if any.
+    pub fn latest_record_date(&self) -> Option<Ts> {
+        self.record_dates().max_by_key(Ts::epoch_secs)
+    }
+
+    /// Source id -> item index (ids on more than one element are not in it).
+    pub fn index(&self) -> &HashMap<String, usize> {
+        &self.index
+    }
+
+    /// Ids seen on more than one element, sorted.
+    pub fn duplicate_ids(&self) -> &[String] {
+        &self.duplicate_ids
+    }
+
+    /// Look an item up by source id (already lowercase).
+    pub fn get(&self, id: &str) -> Option<&Item> {
+        self.index.get(id).map(|&i| &self.items[i])
     }
 
     /// Ancestors of an item, nearest first.

@@ -8,7 +8,7 @@ use super::json::{all_codings, arr, has_text, ref_key, reference, str_at};
 use super::labels::security;
 use crate::codes::Coding;
 use crate::digest::is_uuid;
-use crate::ehr::model::{Element, Extract, Item};
+use crate::ehr::model::{Element, ExtractBuilder, Item};
 use crate::error::{ErrorCode, InputError};
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
@@ -123,7 +123,7 @@ pub(super) struct Reader<'a> {
     pub(super) groups: HashSet<usize>,
     /// Encounter resource -> the codings of its consultation list tree.
     pub(super) list_codings: HashMap<usize, Vec<Coding>>,
-    pub(super) ex: Extract,
+    pub(super) ex: ExtractBuilder,
 }
 
 pub(super) fn nesting_error() -> InputError {
@@ -155,7 +155,7 @@ impl<'a> Reader<'a> {
             depends: Vec::new(),
             groups: HashSet::new(),
             list_codings: HashMap::new(),
-            ex: Extract::default(),
+            ex: ExtractBuilder::default(),
         }
     }
 
@@ -440,9 +440,9 @@ mod tests {
         let ok = format!(r#"{{"resourceType":"Observation","id":"b",{OBS}}}"#);
         let (ex, o) = outcomes(&bundle("", &[&lost, &ok]));
         assert_eq!(
-            o[ex.index["a"]],
+            o[ex.index()["a"]],
             Outcome::Withheld(WithheldReason::UnresolvableReference)
         );
-        assert!(matches!(o[ex.index["b"]], Outcome::Shared(_)));
+        assert!(matches!(o[ex.index()["b"]], Outcome::Shared(_)));
     }
 }

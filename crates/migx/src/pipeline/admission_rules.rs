@@ -144,7 +144,7 @@ fn extract_for(
     extra: Vec<crate::ehr::model::Item>,
 ) -> Extract {
     use crate::codes::{CodeSystem, Coding};
-    use crate::ehr::model::{DateField, Effective, Item};
+    use crate::ehr::model::{DateField, Effective, ExtractBuilder, Item};
     let mut items = vec![Item {
         id: "a1".into(),
         codes: vec![Coding::new(CodeSystem::ReadV2, "H33..")],
@@ -155,15 +155,14 @@ fn extract_for(
         ..Item::new(Element::ObservationStatement)
     }];
     items.extend(extra);
-    let mut ex = Extract {
+    ExtractBuilder {
         nhs_numbers: nhs.iter().map(|s| s.to_string()).collect(),
         created: created.map_or(DateField::Absent, DateField::from_hl7),
         practice_ods: Some("A12345".into()),
         items,
-        ..Extract::default()
-    };
-    ex.finish();
-    ex
+        ..ExtractBuilder::default()
+    }
+    .finish()
 }
 
 const VALID: &str = "9434765919";

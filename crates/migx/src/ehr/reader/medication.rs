@@ -84,11 +84,10 @@ mod tests {
             r#"<ehrSupplyPrescribe classCode="SPLY" moodCode="RQO"><id root="P1"/>{prior}</ehrSupplyPrescribe><ObservationStatement classCode="OBS" moodCode="EVN"><id root="O1"/>{prior}<consumable><manufacturedProduct><manufacturedMaterial><code code="322236009" codeSystem="2.16.840.1.113883.2.1.3.2.4.15"/></manufacturedMaterial></manufacturedProduct></consumable></ObservationStatement>"#
         );
         let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
-        let mut ex = match read(&doc) {
+        let ex = match read(&doc) {
             Ok(ex) => ex,
             Err(e) => panic!("{e:?}"),
         };
-        ex.finish();
         let p = ex.get("p1").expect("issue");
         assert_eq!(p.prior_ref(), Some("a1"));
         assert!(!p.unresolved_placement);

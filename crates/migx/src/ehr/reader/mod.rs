@@ -3,7 +3,7 @@
 //! The reader keeps a stack of element tags and a stack of open statements; each element is
 //! matched by its path *relative to the statement it belongs to*, so nested statements are
 //! read the same way wherever they sit. Nothing is rescanned: ids are indexed once at the
-//! end ([`Extract::finish`]). Hostile input costs bounded work: depth, attributes per
+//! end ([`ExtractBuilder::finish`](crate::ehr::model::ExtractBuilder::finish)). Hostile input costs bounded work: depth, attributes per
 //! element and text size are limited while streaming, and a DOCTYPE is refused outright
 //! (entities are never expanded, nothing is fetched).
 //!
@@ -99,7 +99,7 @@ pub fn read_extract<R: BufRead>(
         cfg.trim_text_end = false;
     }
     let mut st = State {
-        ex: Extract::default(),
+        ex: ExtractBuilder::default(),
         path: Vec::with_capacity(64),
         items: Vec::with_capacity(32),
         extract_depth: None,
@@ -232,12 +232,11 @@ pub fn read_extract<R: BufRead>(
     if ex.kind == Some(MessageKind::BareExtract) {
         ex.message_id = ex.extract_id.clone();
     }
-    ex.finish();
-    Ok(ex)
+    Ok(ex.finish())
 }
 
 struct State {
-    ex: Extract,
+    ex: ExtractBuilder,
     path: Vec<Tag>,
     /// Open items: (index in ex.items, depth of the item's element in `path`).
     items: Vec<(usize, usize)>,

@@ -167,8 +167,7 @@ mod tests {
             st("B", "COMPLETE"),
             st("D", " NULLIFIED ")
         );
-        let mut ex = read(&doc).expect("reads");
-        ex.finish();
+        let ex = read(&doc).expect("reads");
         let eie = |id: &str| ex.get(id).map(|i| i.entered_in_error);
         assert_eq!(eie("a"), Some(true));
         assert_eq!(eie("b"), Some(false));

@@ -32,7 +32,9 @@ pub(super) fn problem_links(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<u
             continue;
         };
         for id in link.component_refs.iter().chain(&link.related_problems) {
-            let Some(&j) = ex.index.get(id) else { continue };
+            let Some(&j) = ex.index().get(id) else {
+                continue;
+            };
             if j == i || !shared_problem(j) {
                 continue;
             }

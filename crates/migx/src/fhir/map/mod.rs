@@ -491,7 +491,7 @@ pub(crate) mod testing {
 
     use super::*;
     use crate::codes::CodeSystem;
-    use crate::ehr::model::{DateField, Element, Item};
+    use crate::ehr::model::{DateField, Element, ExtractBuilder, Item};
     use crate::ehr::ts::Ts;
     use crate::policy::decide::decide;
 
@@ -527,12 +527,12 @@ pub(crate) mod testing {
 
     /// The extract of `items` (linked as `parent`/`children` say) and its decisions.
     pub(crate) fn decided(items: Vec<Item>, policy: &Policy) -> (Extract, Decisions) {
-        let mut ex = Extract {
+        let ex = ExtractBuilder {
             items,
             message_id: Some("m".into()),
-            ..Extract::default()
-        };
-        ex.finish();
+            ..ExtractBuilder::default()
+        }
+        .finish();
         let d = decide(&ex, policy, as_of());
         (ex, d)
     }

@@ -44,17 +44,18 @@ pub(super) fn requester(id: &str, rc: &SharingContext<'_>) -> Resource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ehr::model::ExtractBuilder;
     use crate::fhir::map::testing::context;
     use crate::fhir::map::testing::json;
 
     #[test]
     fn a_practice_without_an_ods_code_is_named_in_migxs_own_words() {
-        let mut ex = Extract::default();
-        let o = json(&practice("x", &ex));
+        let mut b = ExtractBuilder::default();
+        let o = json(&practice("x", &b.clone().finish()));
         assert!(o.get("identifier").is_none());
         assert_eq!(o["name"], PRACTICE_WITHOUT_ODS);
-        ex.practice_ods = Some("A12345".into());
-        let o = json(&practice("x", &ex));
+        b.practice_ods = Some("A12345".into());
+        let o = json(&practice("x", &b.finish()));
         assert_eq!(o["identifier"][0]["value"], "A12345");
         assert!(o.get("name").is_none());
     }

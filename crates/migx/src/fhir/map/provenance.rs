@@ -111,15 +111,17 @@ pub(super) fn provenance(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ehr::model::ExtractBuilder;
     use crate::fhir::map::testing::{context, json};
 
     #[test]
     fn the_provenance_names_its_source_its_rules_and_every_target() {
         context(|rc| {
-            let ex = Extract {
+            let ex = ExtractBuilder {
                 message_id: Some("m".into()),
-                ..Extract::default()
-            };
+                ..ExtractBuilder::default()
+            }
+            .finish();
             let p = json(&provenance(
                 "v",
                 vec!["urn:uuid:a".into(), "urn:uuid:b".into()],

@@ -216,7 +216,7 @@ impl<'a> Ctx<'a> {
         }
         let named = item
             .named_statement()
-            .and_then(|id| self.ex.index.get(id))
+            .and_then(|id| self.ex.index().get(id))
             .copied();
         let Some(named) = named else {
             return (

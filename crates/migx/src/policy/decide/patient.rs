@@ -125,6 +125,7 @@ pub fn dissent_stands(entries: &[(ConsentEffect, Option<Ts>)], as_of: Ts) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ehr::model::ExtractBuilder;
     use ConsentEffect::{Dissent as D, Permit as P};
 
     fn ts(v: &str) -> Option<Ts> {
@@ -145,9 +146,12 @@ mod tests {
             },
             ..Item::default()
         };
-        let ex = |items: Vec<Item>| Extract {
-            items,
-            ..Extract::default()
+        let ex = |items: Vec<Item>| {
+            ExtractBuilder {
+                items,
+                ..ExtractBuilder::default()
+            }
+            .finish()
         };
         let now = t("20261201000000").epoch_secs();
         let claimed = t("20250801100000");

@@ -7,7 +7,8 @@ use super::*;
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{
-    DateField, Effective, Item, ItemKind, LinkSet, Medication, Observation, Supply, Value,
+    DateField, Effective, ExtractBuilder, Item, ItemKind, LinkSet, Medication, Observation, Supply,
+    Value,
 };
 
 const AS_OF: &str = "20260314100000";
@@ -87,11 +88,11 @@ fn decide_items(items: Vec<Item>) -> (Extract, Decisions) {
 }
 
 fn decide_with(items: Vec<Item>, policy: &Policy) -> (Extract, Decisions) {
-    let mut ex = Extract {
+    let ex = ExtractBuilder {
         items,
-        ..Extract::default()
+        ..ExtractBuilder::default()
     };
-    ex.finish();
+    let ex = ex.finish();
     let d = decide(&ex, policy, as_of());
     (ex, d)
 }
@@ -807,11 +808,11 @@ fn consent_item(code: Coding, when: &str) -> Item {
 }
 
 fn dissented(items: Vec<Item>) -> bool {
-    let mut ex = Extract {
+    let ex = ExtractBuilder {
         items,
-        ..Extract::default()
+        ..ExtractBuilder::default()
     };
-    ex.finish();
+    let ex = ex.finish();
     practice_dissent(&ex, &policy(), as_of())
 }
 
@@ -866,12 +867,12 @@ fn a_dissent_dated_only_by_its_availability_time_uses_it() {
 
 #[test]
 fn a_dissent_coded_on_the_record_itself_withholds_whatever_else_is_recorded() {
-    let mut ex = Extract {
+    let ex = ExtractBuilder {
         items: vec![consent_item(snomed(PERMIT), "20260101")],
         record_codings: vec![read(DISSENT)],
-        ..Extract::default()
+        ..ExtractBuilder::default()
     };
-    ex.finish();
+    let ex = ex.finish();
     assert!(practice_dissent(&ex, &policy(), as_of()));
 }
 
