@@ -4,6 +4,7 @@
 
 use crate::codes::Coding;
 use crate::ehr::ts::Ts;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Which message the file was.
@@ -187,6 +188,47 @@ pub struct ReferenceRange {
     pub unit: Option<String>,
 }
 
+/// An HL7 structural code (`classCode`, `moodCode`, `statusCode`) exactly as the source
+/// wrote it: one of the codes every record repeats is shared, not copied into each item.
+pub type Hl7Code = Cow<'static, str>;
+
+/// The `classCode`, `moodCode` and `statusCode` values GP2GP statements use (HL7 v3
+/// vocabulary, not clinical content), kept once for every item that carries them.
+const HL7_CODES: [&str; 24] = [
+    "OBS",
+    "CLUSTER",
+    "BATTERY",
+    "CATEGORY",
+    "TOPIC",
+    "COMPOSITION",
+    "SBADM",
+    "SPLY",
+    "LIST",
+    "EVN",
+    "INT",
+    "RQO",
+    "PRMS",
+    "PRP",
+    "ORD",
+    "COMPLETE",
+    "ACTIVE",
+    "SUSPENDED",
+    "ABORTED",
+    "CANCELLED",
+    "OBSOLETE",
+    "NULLIFIED",
+    "nullified",
+    "NEW",
+];
+
+/// An HL7 structural code as written: a common one shared, any other owned.
+pub fn hl7_code(s: &str) -> Hl7Code {
+    match HL7_CODES.iter().find(|&&k| k == s) {
+        Some(&k) => Cow::Borrowed(k),
+        None => Cow::Owned(s.to_string()),
+    }
+}
+
 /// One statement (or container) of the record, in document order.
 #[derive(Debug, Clone, Default)]
 pub struct Item {
@@ -198,11 +240,11 @@ pub struct Item {
     pub element: Option<Element>,
     /// HL7 `classCode` (e.g. `OBS`, `CLUSTER`, `BATTERY`, `SBADM`, `SPLY`): refines what a
     /// statement is.
-    pub class_code: Option<String>,
+    pub class_code: Option<Hl7Code>,
     /// HL7 `moodCode`: `EVN` for something that happened, `INT`/`RQO` for an intent or request.
-    pub mood_code: Option<String>,
+    pub mood_code: Option<Hl7Code>,
     /// HL7 `statusCode` (`COMPLETE`, `ACTIVE`, `SUSPENDED`, `ABORTED`, ...).
-    pub status_code: Option<String>,
+    pub status_code: Option<Hl7Code>,
     /// The source marks the item entered in error (HL7 v3 `statusCode` `nullified`; GP
     /// Connect `status` or `verificationStatus` `entered-in-error` on the resource, on a
     /// resource merged into it, or on a List placing it): never shared
@@ -303,8 +345,8 @@ pub struct Observation {
     pub value: Option<Value>,
     /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
     pub interpretation: Vec<Coding>,
-    /// The result's normal range, if given.
-    pub reference_range: Option<ReferenceRange>,
+    /// The result's normal range, if given (rare: boxed).
+    pub reference_range: Option<Box<ReferenceRange>>,
     /// The text of a transfer-degraded allergy code (`code/originalText`, STU3 `code.text`),
     /// kept only when the code is on `policy/codes/degraded.tsv`: the only place such an
     /// allergy names its allergen. Shared as `code.text` only when the policy's
@@ -1077,7 +1119,7 @@ pub(crate) mod test_items {
         obs.kind = ItemKind::Observation(Observation {
             value: Some(Value::Coded(vec![next(), next()])),
             interpretation: vec![next()],
-            reference_range: Some(ReferenceRange::default()),
+            reference_range: Some(Box::default()),
             code_text: None,
         });
         out.push(obs);
@@ -1154,6 +1196,10 @@ pub(crate) mod test_items {
 #[cfg(test)]
 mod tests {
     use super::test_items::*;
+
+    /// Upper bounds on the measured sizes (64-bit).
+    const ITEM_BYTES: usize = 576;
+    const KIND_BYTES: usize = 128;
     use super::*;
     use crate::codes::CodeSystem;
 
@@ -1191,6 +1237,27 @@ mod tests {
             assert!(emitted.iter().all(|c| listed.contains(c)));
             assert!(!emitted.contains(&item.carried[0].code.as_str()));
         }
+    }
+
+    /// Bytes per item (issue 24.12): the head and the largest inline payload; a rare
+    /// payload is boxed. Bounds, so growth is a decision, not an accident.
+    #[test]
+    fn an_item_stays_compact() {
+        use std::mem::size_of;
+        let sizes = [
+            ("Item", size_of::<Item>(), ITEM_BYTES),
+            ("ItemKind", size_of::<ItemKind>(), KIND_BYTES),
+            ("Observation", size_of::<Observation>(), KIND_BYTES),
+            ("Coding", size_of::<Coding>(), 72),
+            ("Hl7Code", size_of::<Option<Hl7Code>>(), 24),
+        ];
+        for (what, bytes, bound) in sizes {
+            println!("size_of {what}: {bytes}");
+            assert!(bytes <= bound, "{what}: {bytes} bytes, bound {bound}");
+        }
+        // Common structural codes are shared, not allocated per item.
+        assert!(matches!(hl7_code("OBS"), Cow::Borrowed(_)));
+        assert!(matches!(hl7_code("odd"), Cow::Owned(ref s) if s == "odd"));
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl<'a> Reader<'a> {
                 "on-hold" => "SUSPENDED",
                 _ => "COMPLETE",
             }
-            .to_string(),
+            .into(),
         );
         let quantity_json = dispense.and_then(|d| d.get("quantity"));
         let quantity = number(quantity_json.and_then(|q| q.get("value")));

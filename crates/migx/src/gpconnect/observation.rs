@@ -65,11 +65,11 @@ fn observation_value(item: &mut Item, v: &Json) {
     if let Some(rr) = arr(Some(v), "referenceRange").next() {
         let low = rr.get("low");
         let high = rr.get("high");
-        obs.reference_range = Some(ReferenceRange {
+        obs.reference_range = Some(Box::new(ReferenceRange {
             low: number(low.and_then(|q| q.get("value"))),
             high: number(high.and_then(|q| q.get("value"))),
             unit: low.or(high).and_then(quantity_unit_text),
-        });
+        }));
         free_text |= has_text(rr.get("text"));
     }
     item.free_text = free_text;

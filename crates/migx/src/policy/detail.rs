@@ -349,11 +349,11 @@ mod tests {
             },
             |u| Item {
                 kind: ItemKind::Observation(Observation {
-                    reference_range: Some(crate::ehr::model::ReferenceRange {
+                    reference_range: Some(Box::new(crate::ehr::model::ReferenceRange {
                         low: None,
                         high: None,
                         unit: Some(u.into()),
-                    }),
+                    })),
                     ..Observation::default()
                 }),
                 ..Item::default()

@@ -339,8 +339,8 @@ impl State {
                 let parent = self.items.last().map(|&(i, _)| i);
                 let idx = self.ex.items.len();
                 self.ex.items.push(Item {
-                    class_code: own(&attrs.class_code),
-                    mood_code: own(&attrs.mood_code),
+                    class_code: attrs.class_code.as_deref().map(hl7_code),
+                    mood_code: attrs.mood_code.as_deref().map(hl7_code),
                     parent,
                     line: pos as u32,
                     ..Item::new(element)

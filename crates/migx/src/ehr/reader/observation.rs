@@ -79,7 +79,7 @@ impl State {
             {
                 let rr = obs
                     .reference_range
-                    .get_or_insert_with(ReferenceRange::default);
+                    .get_or_insert_with(Box::<ReferenceRange>::default);
                 if tag == Tag::Low {
                     rr.low = own(&a.value);
                 } else {

@@ -74,7 +74,7 @@ impl State {
                 (None, _) => item.carried.extend(systemless(a)),
             },
             [Tag::StatusCode] => {
-                item.status_code = own(&a.code);
+                item.status_code = a.code.as_deref().map(crate::ehr::model::hl7_code);
                 item.entered_in_error |= a
                     .code
                     .as_deref()

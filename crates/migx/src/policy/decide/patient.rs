@@ -137,7 +137,7 @@ mod tests {
         use crate::ehr::model::{Effective, Item};
         let t = |v: &str| Ts::parse(v).unwrap();
         let item = |mood: Option<&str>, avail: &str, low: &str, high: &str| Item {
-            mood_code: mood.map(str::to_string),
+            mood_code: mood.map(|m| m.to_string().into()),
             availability: DateField::from_hl7(avail),
             effective: Effective {
                 low: DateField::from_hl7(low),

@@ -508,7 +508,7 @@ fn a_completed_authorisation_is_not_current_with_or_without_repeats() {
     // a repeat with no end date); ACTIVE and SUSPENDED plans are current.
     let with = |status: &str, repeats: Option<u32>| {
         let mut a = authorise();
-        a.status_code = Some(status.into());
+        a.status_code = Some(status.to_string().into());
         a.kind = supply(repeats, None);
         medication(a)
     };
