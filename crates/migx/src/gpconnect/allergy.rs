@@ -5,6 +5,7 @@ use super::bundle::Reader;
 use super::json::{arr, codings, date, extension, has_text, mapped, str_at, MAX_KEPT_TEXT};
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{Allergy, Element, Item, ItemKind, Observation, Reaction};
+use serde_json::Value as Json;
 
 const EXT_ALLERGY_END: &str = "Extension-CareConnect-GPC-AllergyIntoleranceEnd-1";
 
@@ -34,7 +35,8 @@ const ALLERGY_CLINICAL: [(&str, &str); 3] = [
 
 impl<'a> Reader<'a> {
     pub(super) fn allergy(&mut self, i: usize, parent: Option<usize>) {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let medication = arr(Some(v), "category").any(|c| c.as_str() == Some("medication"));
         let mut header = self.base(i, Element::CompoundStatement, parent);
         header.class_code = Some("CATEGORY".into());

@@ -4,14 +4,21 @@
 //! and the driver that emits each resource under its parent through the readers of the
 //! sibling files.
 
+use super::consent::consent_facts;
+use super::entered_in_error::says_entered_in_error;
+use super::is_gpconnect_resource;
 use super::json::{all_codings, arr, has_text, ref_key, reference, str_at};
-use super::labels::security;
+use super::labels::{check_entry_labels, security};
+use super::raw::{parse, RawEntry};
 use crate::codes::Coding;
 use crate::digest::is_uuid;
 use crate::ehr::model::{Element, ExtractBuilder, Item};
 use crate::error::{ErrorCode, InputError};
 use serde_json::Value as Json;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
+use std::rc::Rc;
 
 /// Nesting of groups (report > specimen > battery > ...) and list trees beyond this is refused.
 pub(super) const MAX_NESTING: usize = 64;
@@ -32,11 +39,43 @@ const STRUCTURAL_TYPES: [&str; 11] = [
     "Device",
 ];
 
+/// A resource's raw bytes above this many are never kept parsed between passes: beyond it
+/// (all together) the resources others refer to are parsed again each time they are read,
+/// so that memory stays a small multiple of the input whatever the bundle holds.
+const KEPT_BYTES: usize = 2 << 20;
+
+/// What the first pass keeps of a resource for every later pass to borrow: its type and,
+/// for a resource others refer to (a structural type or an Encounter, within
+/// [`KEPT_BYTES`]), its parsed tree.
+pub(super) struct Stored {
+    ty: String,
+    kept: Option<Json>,
+}
+
+/// What a Consent anywhere in a resource says (read in the first pass).
+#[derive(Debug, Default)]
+pub(super) struct ConsentFacts {
+    /// Each refusal's date, in document order.
+    pub(super) refusals: Vec<crate::ehr::model::DateField>,
+    /// False when a Consent there refuses or is unclear.
+    pub(super) grants: bool,
+}
+
+/// One resource of the Bundle: its type, where its JSON is (a slice of the input, and its
+/// tree when kept), its item id, and what the first pass read of it that needs no other
+/// resource.
 pub(super) struct Res<'a> {
     pub(super) ty: &'a str,
-    pub(super) v: &'a Json,
+    raw: &'a str,
+    kept: Option<&'a Json>,
     /// Item id derived from the resource.
     pub(super) id: String,
+    /// The resource (or one it contains) says it was entered in error.
+    pub(super) says_entered_in_error: bool,
+    /// The Consents in it (itself, contained or nested), when there are any.
+    pub(super) consent: Option<Box<ConsentFacts>>,
+    /// The security labels of the resources it contains.
+    pub(super) contained_security: Vec<String>,
 }
 
 /// An index entry: one resource, or several (duplicate ids, ids differing only by case,
@@ -71,17 +110,153 @@ fn add(map: &mut HashMap<String, Slot>, key: String, i: usize) {
 /// against `fullUrl`, `#id` of a contained resource, and `identifier` (system and value,
 /// or value alone).
 #[derive(Debug)]
-pub(super) enum Resolved<'a> {
+pub(super) enum Resolved {
     /// No reference was given.
     Absent,
     /// One resource of the Bundle.
     Found(usize),
-    /// A resource contained in the referring one.
-    Contained(&'a Json),
+    /// A resource contained in the referring one (a copy of it).
+    Contained(Json),
     /// Several resources match: none is picked (fail closed).
     Ambiguous(Vec<usize>),
     /// A reference was given but matches nothing in the Bundle.
     Missing,
+}
+
+/// The first pass over the entries: each resource parsed once (alone), what needs no other
+/// resource read from it, the one reference index built, and the tree dropped unless others
+/// refer to the resource.
+pub(super) struct Survey<'a> {
+    pub(super) stored: Vec<Stored>,
+    facts: Vec<Res<'a>>,
+    index: HashMap<String, Slot>,
+    idents: HashMap<String, Slot>,
+    /// Some resource carries a GP Connect profile, or is a Patient with an NHS number.
+    pub(super) gpconnect: bool,
+    /// The first entry whose security metadata is malformed.
+    pub(super) bad_labels: Option<InputError>,
+    /// The codings of the resources that become no item, in entry order.
+    record_codings: Vec<Coding>,
+}
+
+fn internal_error() -> InputError {
+    InputError::new(
+        ErrorCode::InternalError,
+        "a resource checked once could not be read again",
+    )
+}
+
+/// Read each entry's resource once (see [`Survey`]). The `Res` built here borrow nothing
+/// yet: [`Reader::new`] points them at `stored`.
+pub(super) fn survey<'a>(entries: &[RawEntry<'a>]) -> Result<Survey<'a>, InputError> {
+    let mut s = Survey {
+        stored: Vec::new(),
+        facts: Vec::new(),
+        index: HashMap::new(),
+        idents: HashMap::new(),
+        gpconnect: false,
+        bad_labels: None,
+        record_codings: Vec::new(),
+    };
+    let mut kept_bytes = 0usize;
+    for (n, e) in entries.iter().enumerate() {
+        let Some(raw) = e.resource else { continue };
+        let v = parse(raw).map_err(|_| internal_error())?;
+        s.gpconnect |= is_gpconnect_resource(&v);
+        if s.bad_labels.is_none() {
+            s.bad_labels = check_entry_labels(&v, n).err();
+        }
+        let Some(ty) = str_at(&v, "resourceType") else {
+            continue;
+        };
+        let rid = str_at(&v, "id").unwrap_or("").trim();
+        let ident = arr(Some(&v), "identifier")
+            .filter_map(|i| str_at(i, "value"))
+            .map(str::trim)
+            .find(|s| is_uuid(s));
+        let id = match (ident, rid) {
+            (Some(u), _) => u.to_ascii_lowercase(),
+            (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
+            _ => format!("entry-{n}"),
+        };
+        let i = s.stored.len();
+        if !rid.is_empty() {
+            add(&mut s.index, format!("{ty}/{rid}").to_ascii_lowercase(), i);
+        }
+        if let Some(full) = e
+            .full_url
+            .as_ref()
+            .and_then(Json::as_str)
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            let full = full.to_ascii_lowercase();
+            if !full.starts_with("urn:") {
+                if let Some(k) = ref_key(&full) {
+                    add(&mut s.index, k, i);
+                }
+            }
+            add(&mut s.index, full, i);
+        }
+        for ident in arr(Some(&v), "identifier") {
+            let value = str_at(ident, "value").map(str::trim).unwrap_or("");
+            if value.is_empty() {
+                continue;
+            }
+            let system = str_at(ident, "system").map(str::trim).unwrap_or("");
+            add(
+                &mut s.idents,
+                format!("{system}|{value}").to_ascii_lowercase(),
+                i,
+            );
+            if !system.is_empty() {
+                add(&mut s.idents, format!("|{value}").to_ascii_lowercase(), i);
+            }
+        }
+        // Resources that become no item (Lists, Patient, Medication, ...): their codings are
+        // screened for dissent all the same.
+        let structural = STRUCTURAL_TYPES.contains(&ty);
+        if structural {
+            s.record_codings.extend(all_codings(&v));
+        }
+        let consent = consent_facts(&v).map(Box::new);
+        let facts = Res {
+            ty: "",
+            raw,
+            kept: None,
+            id,
+            says_entered_in_error: says_entered_in_error(&v),
+            consent,
+            contained_security: arr(Some(&v), "contained").flat_map(security).collect(),
+        };
+        let ty = ty.to_string();
+        let keep = (structural || ty == "Encounter") && kept_bytes + raw.len() <= KEPT_BYTES;
+        if keep {
+            kept_bytes += raw.len();
+        }
+        s.stored.push(Stored {
+            ty,
+            kept: keep.then_some(v),
+        });
+        s.facts.push(facts);
+    }
+    Ok(s)
+}
+
+/// A resource's JSON as [`Reader::json`] gives it: the kept tree, or one parsed again.
+pub(super) enum Doc<'a> {
+    Kept(&'a Json),
+    Parsed(Rc<Json>),
+}
+
+impl Deref for Doc<'_> {
+    type Target = Json;
+    fn deref(&self) -> &Json {
+        match self {
+            Doc::Kept(v) => v,
+            Doc::Parsed(v) => v,
+        }
+    }
 }
 
 pub(super) struct Reader<'a> {
@@ -91,6 +266,12 @@ pub(super) struct Reader<'a> {
     index: HashMap<String, Slot>,
     /// `system|value` and `|value` of every identifier (lowercase) -> resources.
     idents: HashMap<String, Slot>,
+    /// The codings of the resources that become no item (from the first pass).
+    record_codings: Vec<Coding>,
+    /// A resource could not be parsed again (never expected): the read fails.
+    broken: Cell<bool>,
+    /// The last resource parsed again, and its tree.
+    last: RefCell<Option<(usize, Rc<Json>)>>,
     /// Resources whose confidentiality depends on a reference that did not resolve to
     /// exactly one resource: withheld as `unresolvable-reference`.
     pub(super) unresolved: HashSet<usize>,
@@ -134,12 +315,27 @@ pub(super) fn nesting_error() -> InputError {
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(bundle: &'a Json) -> Self {
+    /// A reader of the surveyed resources; `stored` is the survey's, borrowed for as long
+    /// as the reader lives.
+    pub(super) fn new(bundle: &'a Json, stored: &'a [Stored], survey: Survey<'a>) -> Self {
+        let res = survey
+            .facts
+            .into_iter()
+            .zip(stored)
+            .map(|(r, s)| Res {
+                ty: &s.ty,
+                kept: s.kept.as_ref(),
+                ..r
+            })
+            .collect();
         Reader {
             bundle,
-            res: Vec::new(),
-            index: HashMap::new(),
-            idents: HashMap::new(),
+            res,
+            index: survey.index,
+            idents: survey.idents,
+            record_codings: survey.record_codings,
+            broken: Cell::new(false),
+            last: RefCell::new(None),
             unresolved: HashSet::new(),
             placed_in: HashMap::new(),
             item_of: HashMap::new(),
@@ -159,8 +355,29 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Resource `i`'s JSON: its kept tree, else parsed again from its slice of the input,
+    /// one resource at a time (the last one parsed is kept until another is asked for, so
+    /// the readers of one resource parse it once).
+    pub(super) fn json(&self, i: usize) -> Doc<'a> {
+        let r = &self.res[i];
+        if let Some(v) = r.kept {
+            return Doc::Kept(v);
+        }
+        if let Some((j, v)) = &*self.last.borrow() {
+            if *j == i {
+                return Doc::Parsed(Rc::clone(v));
+            }
+        }
+        let v = Rc::new(parse(r.raw).unwrap_or_else(|_| {
+            self.broken.set(true);
+            Json::Null
+        }));
+        *self.last.borrow_mut() = Some((i, Rc::clone(&v)));
+        Doc::Parsed(v)
+    }
+
     /// Resolve a `Reference` made by resource `from` (the one reader of every form).
-    pub(super) fn resolve(&self, r: Option<&'a Json>, from: usize) -> Resolved<'a> {
+    pub(super) fn resolve(&self, r: Option<&Json>, from: usize) -> Resolved {
         let Some(r) = r.filter(|r| r.is_object()) else {
             return Resolved::Absent;
         };
@@ -173,9 +390,10 @@ impl<'a> Reader<'a> {
             Some(Json::String(s)) if !s.trim().is_empty() => {
                 let s = s.trim();
                 if let Some(local) = s.strip_prefix('#') {
-                    return arr(Some(self.res[from].v), "contained")
+                    let from = self.json(from);
+                    return arr(Some(&from), "contained")
                         .find(|c| str_at(c, "id").map(str::trim) == Some(local))
-                        .map_or(Resolved::Missing, Resolved::Contained);
+                        .map_or(Resolved::Missing, |c| Resolved::Contained(c.clone()));
                 }
                 let lower = s.to_ascii_lowercase();
                 if let Some(found) = self.index.get(&lower) {
@@ -207,7 +425,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The one resource a reference names, if it names exactly one in the Bundle.
-    pub(super) fn lookup(&self, r: Option<&'a Json>, from: usize) -> Option<usize> {
+    pub(super) fn lookup(&self, r: Option<&Json>, from: usize) -> Option<usize> {
         match self.resolve(r, from) {
             Resolved::Found(i) => Some(i),
             _ => None,
@@ -217,7 +435,7 @@ impl<'a> Reader<'a> {
     /// Like `lookup`, for a reference `from`'s confidentiality depends on: a reference that
     /// is given but does not resolve to exactly one resource withholds `from` (and, when
     /// ambiguous, every candidate).
-    pub(super) fn depend(&mut self, r: Option<&'a Json>, from: usize) -> Option<usize> {
+    pub(super) fn depend(&mut self, r: Option<&Json>, from: usize) -> Option<usize> {
         match self.resolve(r, from) {
             Resolved::Found(i) => Some(i),
             Resolved::Absent | Resolved::Contained(_) => None,
@@ -234,7 +452,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The item id a reference stands for (resolved resource's id, else the referenced id).
-    pub(super) fn ref_item_id(&self, r: &'a Json, from: usize) -> Option<String> {
+    pub(super) fn ref_item_id(&self, r: &Json, from: usize) -> Option<String> {
         match self.resolve(Some(r), from) {
             Resolved::Found(i) => Some(self.res[i].id.clone()),
             _ => reference(Some(r))
@@ -244,71 +462,9 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn read(&mut self) -> Result<(), InputError> {
-        let bundle = self.bundle;
-        for (n, e) in arr(Some(bundle), "entry").enumerate() {
-            let Some(v) = e.get("resource") else { continue };
-            let Some(ty) = str_at(v, "resourceType") else {
-                continue;
-            };
-            let rid = str_at(v, "id").unwrap_or("").trim();
-            let ident = arr(Some(v), "identifier")
-                .filter_map(|i| str_at(i, "value"))
-                .map(str::trim)
-                .find(|s| is_uuid(s));
-            let id = match (ident, rid) {
-                (Some(u), _) => u.to_ascii_lowercase(),
-                (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
-                _ => format!("entry-{n}"),
-            };
-            let i = self.res.len();
-            if !rid.is_empty() {
-                add(
-                    &mut self.index,
-                    format!("{ty}/{rid}").to_ascii_lowercase(),
-                    i,
-                );
-            }
-            if let Some(full) = str_at(e, "fullUrl")
-                .map(str::trim)
-                .filter(|f| !f.is_empty())
-            {
-                let full = full.to_ascii_lowercase();
-                if !full.starts_with("urn:") {
-                    if let Some(k) = ref_key(&full) {
-                        add(&mut self.index, k, i);
-                    }
-                }
-                add(&mut self.index, full, i);
-            }
-            for ident in arr(Some(v), "identifier") {
-                let value = str_at(ident, "value").map(str::trim).unwrap_or("");
-                if value.is_empty() {
-                    continue;
-                }
-                let system = str_at(ident, "system").map(str::trim).unwrap_or("");
-                add(
-                    &mut self.idents,
-                    format!("{system}|{value}").to_ascii_lowercase(),
-                    i,
-                );
-                if !system.is_empty() {
-                    add(
-                        &mut self.idents,
-                        format!("|{value}").to_ascii_lowercase(),
-                        i,
-                    );
-                }
-            }
-            self.res.push(Res { ty, v, id });
-        }
         self.read_patient();
-        // Resources that become no item (Lists, Patient, Medication, ...): their codings are
-        // screened for dissent all the same.
-        for r in &self.res {
-            if STRUCTURAL_TYPES.contains(&r.ty) {
-                self.ex.record_codings.extend(all_codings(r.v));
-            }
-        }
+        let record_codings = std::mem::take(&mut self.record_codings);
+        self.ex.record_codings.extend(record_codings);
         self.structure()?;
         // Compositions first, so every parent precedes its children.
         for i in 0..self.res.len() {
@@ -329,6 +485,9 @@ impl<'a> Reader<'a> {
         self.entered_in_error();
         self.consents();
         self.confidentiality_graph();
+        if self.broken.get() {
+            return Err(internal_error());
+        }
         Ok(())
     }
 
@@ -397,7 +556,8 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn base(&self, i: usize, element: Element, parent: Option<usize>) -> Item {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         Item {
             id: self.res[i].id.clone(),
             parent,

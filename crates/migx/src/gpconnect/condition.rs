@@ -7,6 +7,7 @@ use super::json::{
 };
 use super::observation::is_comment_note;
 use crate::ehr::model::{Element, Item, ItemKind, LinkSet};
+use serde_json::Value as Json;
 
 const EXT_ACTUAL_PROBLEM: &str = "Extension-CareConnect-ActualProblem-1";
 
@@ -38,7 +39,8 @@ const CONDITION_CLINICAL: [(&str, &str); 5] = [
 
 impl<'a> Reader<'a> {
     pub(super) fn condition(&mut self, i: usize, parent: Option<usize>) {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let mut item = self.base(i, Element::LinkSet, parent);
         let mut link = LinkSet::default();
         item.class_code = Some("OBS".into());
@@ -128,7 +130,8 @@ impl<'a> Reader<'a> {
 
     /// An Observation that becomes a single ObservationStatement (not a group or a note).
     fn is_plain_observation(&self, t: usize) -> bool {
-        let v = self.res[t].v;
+        let v = self.json(t);
+        let v: &Json = &v;
         self.res[t].ty == "Observation"
             && v.get("component").is_none()
             && !self.groups.contains(&t)

@@ -6,6 +6,7 @@ use super::bundle::{Reader, Resolved};
 use super::json::arr;
 use super::labels::security;
 use crate::ehr::model::Cover;
+use serde_json::Value as Json;
 use std::collections::HashMap;
 
 impl<'a> Reader<'a> {
@@ -20,7 +21,7 @@ impl<'a> Reader<'a> {
         }
         for i in 0..n {
             if self.res[i].ty == "Patient" {
-                for c in security(self.res[i].v) {
+                for c in security(&self.json(i)) {
                     self.ex.record_confidentiality.push(("Patient", c));
                 }
             }
@@ -30,7 +31,7 @@ impl<'a> Reader<'a> {
             if self.res[i].ty != "Encounter" {
                 continue;
             }
-            if let Some(o) = self.depend(self.res[i].v.get("partOf"), i) {
+            if let Some(o) = self.depend(self.json(i).get("partOf"), i) {
                 self.placed_in.entry(i).or_default().push(o);
             }
         }
@@ -56,7 +57,7 @@ impl<'a> Reader<'a> {
                 list_cover.insert(i, self.ex.covers.len());
                 self.ex.covers.push(Cover {
                     construct: "List",
-                    codes: security(self.res[i].v),
+                    codes: security(&self.json(i)),
                     ..Cover::default()
                 });
             }
@@ -65,7 +66,8 @@ impl<'a> Reader<'a> {
             let Some(&k) = list_cover.get(&i) else {
                 continue;
             };
-            let v = self.res[i].v;
+            let v = self.json(i);
+            let v: &Json = &v;
             for e in arr(Some(v), "entry") {
                 let targets = match self.resolve(e.get("item"), i) {
                     Resolved::Found(t) => vec![t],
@@ -75,7 +77,7 @@ impl<'a> Reader<'a> {
                         ts
                     }
                     Resolved::Contained(c) => {
-                        let codes = security(c);
+                        let codes = security(&c);
                         self.ex.covers[k].codes.extend(codes);
                         Vec::new()
                     }
@@ -104,7 +106,7 @@ impl<'a> Reader<'a> {
             let k = *med_cover.entry(m).or_insert_with(|| {
                 self.ex.covers.push(Cover {
                     construct: "Medication",
-                    codes: security(self.res[m].v),
+                    codes: security(&self.json(m)),
                     ..Cover::default()
                 });
                 self.ex.covers.len() - 1
@@ -114,9 +116,7 @@ impl<'a> Reader<'a> {
         }
         // A contained resource's labels cover the resource containing it.
         for i in 0..n {
-            let codes: Vec<String> = arr(Some(self.res[i].v), "contained")
-                .flat_map(security)
-                .collect();
+            let codes = std::mem::take(&mut self.res[i].contained_security);
             if !codes.is_empty() {
                 let items = self.items_of.get(&i).cloned().unwrap_or_default();
                 self.ex.covers.push(Cover {

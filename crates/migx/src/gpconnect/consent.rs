@@ -1,7 +1,7 @@
 //! GP Connect `Consent`s, wherever they sit: one classifier ([`consent_reading`]) read over
 //! one enumeration (`json::resources_in`).
 
-use super::bundle::Reader;
+use super::bundle::{ConsentFacts, Reader};
 use super::json::{arr, date, resources_in, str_at, MAX_JSON_DEPTH};
 use serde_json::Value as Json;
 
@@ -142,6 +142,28 @@ fn is_consent(v: &Json) -> bool {
     str_at(v, "resourceType").is_some_and(|t| t.trim().eq_ignore_ascii_case("Consent"))
 }
 
+/// What the Consents in resource `v` say (itself, contained or nested at any depth: one
+/// enumeration, [`resources_in`]), read by one classifier ([`consent_reading`]); `None`
+/// when there is none. Read once, when the resource is first parsed.
+pub(super) fn consent_facts(v: &Json) -> Option<ConsentFacts> {
+    let mut facts: Option<ConsentFacts> = None;
+    for c in resources_in(v).into_iter().filter(|c| is_consent(c)) {
+        let f = facts.get_or_insert(ConsentFacts {
+            refusals: Vec::new(),
+            grants: true,
+        });
+        match consent_reading(c) {
+            ConsentReading::Permits => {}
+            ConsentReading::Refuses => {
+                f.refusals.push(date(c.get("dateTime")));
+                f.grants = false;
+            }
+            ConsentReading::Unclear => f.grants = false,
+        }
+    }
+    facts
+}
+
 impl<'a> Reader<'a> {
     /// Every STU3 `Consent` of the record, top-level, contained or nested at any depth (one
     /// enumeration, [`resources_in`](super::json::resources_in)), read by one classifier ([`consent_reading`]): one that
@@ -149,21 +171,11 @@ impl<'a> Reader<'a> {
     /// permission makes the items of the resource holding it grant nothing.
     pub(super) fn consents(&mut self) {
         for r in 0..self.res.len() {
-            let mut grants = true;
-            for c in resources_in(self.res[r].v)
-                .into_iter()
-                .filter(|c| is_consent(c))
-            {
-                match consent_reading(c) {
-                    ConsentReading::Permits => {}
-                    ConsentReading::Refuses => {
-                        self.ex.consent_refusals.push(date(c.get("dateTime")));
-                        grants = false;
-                    }
-                    ConsentReading::Unclear => grants = false,
-                }
-            }
-            if !grants {
+            let Some(facts) = self.res[r].consent.take() else {
+                continue;
+            };
+            self.ex.consent_refusals.extend(facts.refusals);
+            if !facts.grants {
                 for &idx in self.items_of.get(&r).map(Vec::as_slice).unwrap_or(&[]) {
                     self.ex.items[idx].grants_nothing = true;
                 }

@@ -9,6 +9,7 @@ use super::labels::security;
 use crate::codes::CodeSystem;
 use crate::ehr::model::{Element, Item};
 use crate::error::InputError;
+use serde_json::Value as Json;
 use std::collections::HashSet;
 
 const EXT_ASSOCIATED_ENCOUNTER: &str = "encounter-associatedEncounter";
@@ -19,7 +20,8 @@ impl<'a> Reader<'a> {
     /// Ownership (report results, group members), consultation placement, plan statements.
     pub(super) fn structure(&mut self) -> Result<(), InputError> {
         for i in 0..self.res.len() {
-            let v = self.res[i].v;
+            let v = self.json(i);
+            let v: &Json = &v;
             match self.res[i].ty {
                 "DiagnosticReport" => {
                     for r in arr(Some(v), "result") {
@@ -73,7 +75,8 @@ impl<'a> Reader<'a> {
             if self.res[i].ty != "Observation" {
                 continue;
             }
-            for rel in arr(Some(self.res[i].v), "related") {
+            let v = self.json(i);
+            for rel in arr(Some(&v), "related") {
                 if str_at(rel, "type") != Some("has-member") {
                     continue;
                 }
@@ -87,7 +90,8 @@ impl<'a> Reader<'a> {
         let mut work: Vec<usize> = self.owner.keys().copied().collect();
         work.sort_unstable();
         while let Some(g) = work.pop() {
-            let v = self.res[g].v;
+            let v = self.json(g);
+            let v: &Json = &v;
             for rel in arr(Some(v), "related") {
                 if str_at(rel, "type") != Some("has-member") {
                     continue;
@@ -135,7 +139,8 @@ impl<'a> Reader<'a> {
         // Every resource's own encounter references count too (not only the first: each
         // placement counts), whether or not a consultation list placed it.
         for i in 0..self.res.len() {
-            let v = self.res[i].v;
+            let v = self.json(i);
+            let v: &Json = &v;
             if matches!(self.res[i].ty, "Encounter" | "List") {
                 continue;
             }
@@ -176,7 +181,8 @@ impl<'a> Reader<'a> {
         if !seen.insert(list) {
             return Ok(());
         }
-        let v = self.res[list].v;
+        let v = self.json(list);
+        let v: &Json = &v;
         // A consultation's lists are part of it: their codings are the composition's.
         match enc {
             Some(enc) => self
@@ -203,7 +209,8 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn encounter(&mut self, i: usize) {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let mut codes = Vec::new();
         for t in arr(Some(v), "type") {
             codes.extend(codings(Some(t)));

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 /// Whether a resource says it was entered in error: its `status` or `verificationStatus`
 /// (a code, or a CodeableConcept as R4 writes it) is `entered-in-error`, on the resource or
 /// on a resource it contains.
-fn says_entered_in_error(v: &Json) -> bool {
+pub(super) fn says_entered_in_error(v: &Json) -> bool {
     let is_eie = |s: &str| s.trim().eq_ignore_ascii_case("entered-in-error");
     let field = |key: &str| match v.get(key) {
         Some(Json::String(s)) => is_eie(s),
@@ -37,7 +37,7 @@ impl<'a> Reader<'a> {
         let n = self.res.len();
         let mut marked: Vec<usize> = Vec::new();
         let mut stack: Vec<usize> = (0..n)
-            .filter(|&r| says_entered_in_error(self.res[r].v))
+            .filter(|&r| self.res[r].says_entered_in_error)
             .collect();
         let mut seen: HashSet<usize> = stack.iter().copied().collect();
         while let Some(r) = stack.pop() {
@@ -57,7 +57,8 @@ impl<'a> Reader<'a> {
                         .map(|&(_, user)| user),
                 ),
                 "List" => {
-                    let v = self.res[r].v;
+                    let v = self.json(r);
+                    let v: &Json = &v;
                     for e in arr(Some(v), "entry") {
                         match self.resolve(e.get("item"), r) {
                             Resolved::Found(t) => next.push(t),

@@ -12,7 +12,8 @@ const EXT_VACCINATION_PROCEDURE: &str = "Extension-CareConnect-VaccinationProced
 
 impl<'a> Reader<'a> {
     pub(super) fn immunization(&mut self, i: usize, parent: Option<usize>) {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let mut item = self.base(i, Element::ObservationStatement, parent);
         item.class_code = Some("OBS".into());
         item.status_code = Some("COMPLETE".into());

@@ -59,28 +59,32 @@ fn labels_well_formed(r: &Json) -> bool {
     })
 }
 
-/// Refuse a bundle whose security metadata cannot be read as FHIR defines it, on the
-/// Bundle, any entry's resource or any contained resource: never read past it.
-pub(super) fn check_labels(bundle: &Json) -> Result<(), InputError> {
-    let bad = |what: String| {
-        Err(InputError::new(
-            ErrorCode::MalformedSecurity,
-            format!(
-                "the security metadata of {what} is not shaped as FHIR defines it (meta an object; meta.security and meta.tag arrays of codings)"
-            ),
-        ))
-    };
+fn malformed(what: String) -> InputError {
+    InputError::new(
+        ErrorCode::MalformedSecurity,
+        format!(
+            "the security metadata of {what} is not shaped as FHIR defines it (meta an object; meta.security and meta.tag arrays of codings)"
+        ),
+    )
+}
+
+/// Refuse a bundle whose own security metadata cannot be read as FHIR defines it (its
+/// entries: [`check_entry_labels`]): never read past it.
+pub(super) fn check_bundle_labels(bundle: &Json) -> Result<(), InputError> {
     if !labels_well_formed(bundle) {
-        return bad("the Bundle".into());
+        return Err(malformed("the Bundle".into()));
     }
-    for (n, e) in arr(Some(bundle), "entry").enumerate() {
-        let Some(r) = e.get("resource") else { continue };
-        if !labels_well_formed(r) || !arr(Some(r), "contained").all(labels_well_formed) {
-            return bad(format!("entry {n}"));
-        }
-        if r.get("contained").is_some_and(|c| !c.is_array()) {
-            return bad(format!("entry {n} (contained is not an array)"));
-        }
+    Ok(())
+}
+
+/// Refuse entry `n` when the security metadata of its resource, or of a resource it
+/// contains, cannot be read as FHIR defines it.
+pub(super) fn check_entry_labels(r: &Json, n: usize) -> Result<(), InputError> {
+    if !labels_well_formed(r) || !arr(Some(r), "contained").all(labels_well_formed) {
+        return Err(malformed(format!("entry {n}")));
+    }
+    if r.get("contained").is_some_and(|c| !c.is_array()) {
+        return Err(malformed(format!("entry {n} (contained is not an array)")));
     }
     Ok(())
 }

@@ -82,13 +82,14 @@ fn structured_dose(d: &Json) -> Option<StructuredDose> {
 
 impl<'a> Reader<'a> {
     pub(super) fn medication_request(&mut self, i: usize, parent: Option<usize>) {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let intent = str_at(v, "intent").unwrap_or("");
         let status = str_at(v, "status").unwrap_or("");
         let consumable = match self.resolve(v.get("medicationReference"), i) {
             Resolved::Found(m) => {
                 self.medication_users.push((m, i));
-                codings(self.res[m].v.get("code"))
+                codings(self.json(m).get("code"))
             }
             Resolved::Contained(m) => codings(m.get("code")),
             Resolved::Absent => codings(v.get("medicationCodeableConcept")),
@@ -129,19 +130,19 @@ impl<'a> Reader<'a> {
             ("plan", Some(&s)) => self.res[s].id.clone(),
             _ => format!("{own_id}-ms"),
         };
-        let last_issue = self
-            .statement_of_plan
-            .get(&i)
-            .and_then(|&s| extension(self.res[s].v, EXT_LAST_ISSUE))
+        let statement = self.statement_of_plan.get(&i).map(|&s| self.json(s));
+        let last_issue = statement
+            .as_deref()
+            .and_then(|s| extension(s, EXT_LAST_ISSUE))
             .map_or(DateField::Absent, |e| date(e.get("valueDateTime")));
         let mut ms_security = security(v);
         let mut carried = all_codings(v);
         if let Some(m) = self.lookup(v.get("medicationReference"), i) {
-            carried.extend(all_codings(self.res[m].v));
+            carried.extend(all_codings(&self.json(m)));
         }
         if let Some(&s) = self.statement_of_plan.get(&i) {
-            carried.extend(all_codings(self.res[s].v));
-            for c in security(self.res[s].v) {
+            carried.extend(all_codings(&self.json(s)));
+            for c in security(&self.json(s)) {
                 if !ms_security.contains(&c) {
                     ms_security.push(c);
                 }

@@ -31,8 +31,10 @@
 //! ([`Extract::record_dates`]: recorded dates and the starts of events; never planned or end
 //! dates).
 //!
-//! One file per construct the reader reads: `bundle` (the entries, the one reference index
-//! and resolver, the emitting driver), `labels` (security labels, duplicate keys),
+//! One file per construct the reader reads: `raw` (the document checked in one walk and split
+//! into one slice of the input per resource: no tree of the whole input is built), `bundle`
+//! (the first pass over the resources, the one reference index and resolver, `Reader::json`
+//! through which every file reads a resource, the emitting driver), `labels` (security labels, duplicate keys),
 //! `confidentiality` (the confidentiality graph's edges), `consent`, `patient` (identity and
 //! practice), `staff`, `consultation` (encounters, consultation lists, placement and
 //! ownership), `entered_in_error`, then one file per resource family: `condition`,
@@ -53,6 +55,7 @@ mod medication;
 mod observation;
 mod other;
 mod patient;
+mod raw;
 mod report;
 mod staff;
 #[cfg(test)]
@@ -64,10 +67,11 @@ use crate::digest::sha256_hex;
 use crate::ehr::model::{DateField, Extract, MessageKind};
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::ids::derived_uuid;
-use bundle::Reader;
+use bundle::{survey, Reader};
 use json::{arr, entries, str_at};
-use labels::{check_duplicate_keys, check_labels};
+use labels::{check_bundle_labels, check_duplicate_keys};
 use patient::nhs_number;
+use raw::{check_document, split};
 use serde_json::Value as Json;
 
 /// Identifier system of NHS numbers (the same URI in STU3 and R4).
@@ -100,13 +104,13 @@ pub fn is_gpconnect_bundle(json: &Json) -> bool {
     if json.get("resourceType").and_then(Json::as_str) != Some("Bundle") {
         return false;
     }
-    if has_gpc_profile(json) {
-        return true;
-    }
-    entries(json).any(|r| {
-        has_gpc_profile(r)
-            || (str_at(r, "resourceType") == Some("Patient") && nhs_number(r).is_some())
-    })
+    has_gpc_profile(json) || entries(json).any(is_gpconnect_resource)
+}
+
+/// Whether an entry's resource marks its bundle as GP Connect: a GP Connect profile, or a
+/// Patient with an NHS number.
+fn is_gpconnect_resource(r: &Json) -> bool {
+    has_gpc_profile(r) || (str_at(r, "resourceType") == Some("Patient") && nhs_number(r).is_some())
 }
 
 fn has_gpc_profile(r: &Json) -> bool {
@@ -117,18 +121,28 @@ fn has_gpc_profile(r: &Json) -> bool {
 }
 
 /// Read a GP Connect STU3 bundle (UTF-8 JSON) into the model.
+///
+/// No tree of the whole input is built (issue 24.12): one walk checks the document
+/// ([`raw::check_document`]: syntax, nesting, duplicate keys), the Bundle is split into its
+/// own fields and one slice of the input per resource ([`raw::split`]), each resource is
+/// parsed alone to build the reference index ([`bundle::survey`]), and read again, one at
+/// a time, when a later pass reads it (only the resources others refer to stay parsed).
 pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(InputError::new(ErrorCode::EmptyFile, "the file is empty"));
     }
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(
-            InputError::new(ErrorCode::InvalidEncoding, "the bytes are not valid UTF-8")
-                .at(e.valid_up_to() as u64),
-        );
-    }
-    let json: Json = serde_json::from_slice(bytes).map_err(|e| {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(InputError::new(
+                ErrorCode::InvalidEncoding,
+                "the bytes are not valid UTF-8",
+            )
+            .at(e.valid_up_to() as u64))
+        }
+    };
+    let duplicate_key = check_document(bytes).map_err(|e| {
         // serde_json stops at 128 levels of nesting (127 are read); that is a limit, not a
         // wrong format.
         let too_deep = e.to_string().starts_with("recursion limit exceeded");
@@ -150,19 +164,46 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
         err.column = Some(e.column() as u64);
         err
     })?;
-    if !is_gpconnect_bundle(&json) {
-        return Err(InputError::new(
+    let not_gpconnect = || {
+        InputError::new(
             ErrorCode::UnsupportedMessage,
             "the JSON is not a GP Connect STU3 structured record Bundle",
+        )
+    };
+    let split = split(text)
+        .map_err(|_| {
+            InputError::new(
+                ErrorCode::InternalError,
+                "a checked JSON document could not be split",
+            )
+        })?
+        .ok_or_else(not_gpconnect)?;
+    let json = &split.bundle;
+    if json.get("resourceType").and_then(Json::as_str) != Some("Bundle") {
+        return Err(not_gpconnect());
+    }
+    let mut survey = survey(&split.entries)?;
+    if !(has_gpc_profile(json) || survey.gpconnect) {
+        return Err(not_gpconnect());
+    }
+    if duplicate_key {
+        check_duplicate_keys(bytes)?;
+        // The walk saw a duplicate the second check must see too; never read past it.
+        return Err(InputError::new(
+            ErrorCode::DuplicateJsonKey,
+            "a JSON object names the same key twice, so which one counts is ambiguous",
         ));
     }
-    check_duplicate_keys(bytes)?;
-    check_labels(&json)?;
-    let mut r = Reader::new(&json);
+    check_bundle_labels(json)?;
+    if let Some(e) = survey.bad_labels {
+        return Err(e);
+    }
+    let stored = std::mem::take(&mut survey.stored);
+    let mut r = Reader::new(json, &stored, survey);
     r.read()?;
     let mut ex = r.ex;
     ex.kind = Some(MessageKind::GpConnectStu3);
-    ex.message_id = bundle_id(&json)
+    ex.message_id = bundle_id(json)
         .or_else(|| Some(derived_uuid(&["gpconnect-stu3-bundle", &sha256_hex(bytes)])));
     ex.extract_id = ex.message_id.clone();
     ex.created = match json

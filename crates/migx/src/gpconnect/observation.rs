@@ -82,7 +82,8 @@ impl<'a> Reader<'a> {
         parent: Option<usize>,
         depth: usize,
     ) -> Result<(), InputError> {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         if is_comment_note(v) {
             let mut item = self.base(i, Element::NarrativeStatement, parent);
             item.free_text = true;

@@ -5,10 +5,12 @@ use super::bundle::Reader;
 use super::consent::{consent_reading, ConsentReading};
 use super::json::{arr, codings, date};
 use crate::ehr::model::Element;
+use serde_json::Value as Json;
 
 impl<'a> Reader<'a> {
     pub(super) fn simple(&mut self, i: usize, parent: Option<usize>, element: Element) {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let mut item = self.base(i, element, parent);
         item.status_code = Some("COMPLETE".into());
         item.codes = match self.res[i].ty {

@@ -26,7 +26,8 @@ impl<'a> Reader<'a> {
     /// that Patient (by a reference that resolves to it, or by its NHS number). A contained
     /// Patient is another patient.
     fn check_identity(&mut self, p: usize) {
-        let patient = self.res[p].v;
+        let patient = self.json(p);
+        let patient: &Json = &patient;
         let mut numbers: Vec<&str> = Vec::new();
         for ident in arr(Some(patient), "identifier") {
             let system = str_at(ident, "system").map(str::trim).unwrap_or_default();
@@ -60,10 +61,12 @@ impl<'a> Reader<'a> {
         }
         let nhs = numbers.first().copied().unwrap_or_default();
         let mut foreign = 0usize;
-        for r in &self.res {
-            let contained = arr(Some(r.v), "contained");
-            for v in std::iter::once(r.v).chain(contained) {
-                if !std::ptr::eq(v, patient) && str_at(v, "resourceType") == Some("Patient") {
+        for r in 0..self.res.len() {
+            let doc = self.json(r);
+            let contained = arr(Some(&doc), "contained").map(|c| (true, c));
+            for (inner, v) in std::iter::once((false, &*doc)).chain(contained) {
+                // Any Patient but the bundle's own (a contained one never is).
+                if (inner || r != p) && str_at(v, "resourceType") == Some("Patient") {
                     foreign += 1;
                 }
                 for field in ["subject", "patient"] {
@@ -106,7 +109,7 @@ impl<'a> Reader<'a> {
             .filter(|&i| self.res[i].ty == "Patient")
             .collect();
         for &p in &patients {
-            match nhs_number(self.res[p].v) {
+            match nhs_number(&self.json(p)) {
                 Some(n) => self.ex.nhs_numbers.push(n.trim().to_string()),
                 None if patients.len() > 1 => self.ex.nhs_numbers.push(String::new()),
                 None => {}
@@ -123,13 +126,12 @@ impl<'a> Reader<'a> {
         };
         let managing = patients
             .first()
-            .and_then(|&p| self.lookup(self.res[p].v.get("managingOrganization"), p))
-            .and_then(|o| ods(self.res[o].v));
+            .and_then(|&p| self.lookup(self.json(p).get("managingOrganization"), p))
+            .and_then(|o| ods(&self.json(o)));
         let practice = managing.or_else(|| {
-            self.res
-                .iter()
-                .filter(|r| r.ty == "Organization")
-                .find_map(|r| ods(r.v))
+            (0..self.res.len())
+                .filter(|&r| self.res[r].ty == "Organization")
+                .find_map(|r| ods(&self.json(r)))
         });
         self.ex.set_practice_ods(practice.as_deref());
     }

@@ -6,6 +6,7 @@ use super::json::{all_codings, arr, date, has_text, period, snomed};
 use super::labels::security;
 use crate::ehr::model::{Effective, Element, Item};
 use crate::error::InputError;
+use serde_json::Value as Json;
 
 impl<'a> Reader<'a> {
     pub(super) fn report(
@@ -14,7 +15,8 @@ impl<'a> Reader<'a> {
         parent: Option<usize>,
         depth: usize,
     ) -> Result<(), InputError> {
-        let v = self.res[i].v;
+        let v = self.json(i);
+        let v: &Json = &v;
         let mut item = self.base(i, Element::CompoundStatement, parent);
         item.class_code = Some("CLUSTER".into());
         item.status_code = Some("COMPLETE".into());
@@ -39,7 +41,8 @@ impl<'a> Reader<'a> {
             if self.res[si].ty != "Specimen" || specimens.iter().any(|&(r, _)| r == si) {
                 continue;
             }
-            let sv = self.res[si].v;
+            let sv = self.json(si);
+            let sv: &Json = &sv;
             let collected = sv.get("collection");
             let it = Item {
                 id: self.res[si].id.clone(),
@@ -65,7 +68,7 @@ impl<'a> Reader<'a> {
             .filter(|&t| self.owner.get(&t) == Some(&i))
             .collect();
         for r in results {
-            let spec = self.lookup(self.res[r].v.get("specimen"), r);
+            let spec = self.lookup(self.json(r).get("specimen"), r);
             let target = specimens
                 .iter()
                 .find(|&&(s, _)| Some(s) == spec)

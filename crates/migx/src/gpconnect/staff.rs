@@ -21,7 +21,7 @@ impl<'a> Reader<'a> {
         let mut roles: HashMap<usize, Vec<usize>> = HashMap::new();
         for q in 0..self.res.len() {
             if self.res[q].ty == "PractitionerRole" {
-                if let Some(p) = self.lookup(self.res[q].v.get("practitioner"), q) {
+                if let Some(p) = self.lookup(self.json(q).get("practitioner"), q) {
                     roles.entry(p).or_default().push(q);
                 }
             }
@@ -30,9 +30,11 @@ impl<'a> Reader<'a> {
             let Some(items) = self.items_of.get(&r).cloned() else {
                 continue;
             };
-            let v = self.res[r].v;
-            let mut refs: Vec<(StaffKind, &'a Json)> = Vec::new();
-            let mut one = |kind, x: Option<&'a Json>| {
+            let v = self.json(r);
+            let v: &Json = &v;
+            let statement = self.statement_of_plan.get(&r).map(|&ms| self.json(ms));
+            let mut refs: Vec<(StaffKind, &Json)> = Vec::new();
+            let mut one = |kind, x: Option<_>| {
                 if let Some(x) = x {
                     refs.push((kind, x));
                 }
@@ -49,11 +51,8 @@ impl<'a> Reader<'a> {
             for p in arr(Some(v), "practitioner") {
                 one(StaffKind::Performer, p.get("actor"));
             }
-            if let Some(&ms) = self.statement_of_plan.get(&r) {
-                one(
-                    StaffKind::InformationSource,
-                    self.res[ms].v.get("informationSource"),
-                );
+            if let Some(ms) = &statement {
+                one(StaffKind::InformationSource, ms.get("informationSource"));
             }
             let mut staff = Vec::new();
             for (kind, x) in refs {
@@ -75,7 +74,7 @@ impl<'a> Reader<'a> {
     /// Organization.
     fn agent(
         &mut self,
-        x: &'a Json,
+        x: &Json,
         from: usize,
         roles: &HashMap<usize, Vec<usize>>,
     ) -> Option<String> {
@@ -93,7 +92,7 @@ impl<'a> Reader<'a> {
             "Organization" => agent.org = Some(self.organization(t)),
             "PractitionerRole" => {
                 self.role_into(t, &mut agent);
-                if let Some(p) = self.lookup(self.res[t].v.get("practitioner"), t) {
+                if let Some(p) = self.lookup(self.json(t).get("practitioner"), t) {
                     if self.res[p].ty == "Practitioner" {
                         self.practitioner_into(p, &mut agent);
                     }
@@ -112,7 +111,8 @@ impl<'a> Reader<'a> {
     }
 
     fn practitioner_into(&self, p: usize, agent: &mut Agent) {
-        let v = self.res[p].v;
+        let v = self.json(p);
+        let v: &Json = &v;
         agent.person = true;
         let names: Vec<&Json> = arr(Some(v), "name").collect();
         let name = names
@@ -140,7 +140,8 @@ impl<'a> Reader<'a> {
     }
 
     fn role_into(&self, q: usize, agent: &mut Agent) {
-        let v = self.res[q].v;
+        let v = self.json(q);
+        let v: &Json = &v;
         for c in arr(Some(v), "code") {
             agent.role.extend(codings(Some(c)));
         }
@@ -153,7 +154,8 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn organization(&self, o: usize) -> AgentOrg {
-        let v = self.res[o].v;
+        let v = self.json(o);
+        let v: &Json = &v;
         AgentOrg {
             ods: identifier(v, SYSTEM_ODS)
                 .map(str::trim)
