@@ -4,14 +4,10 @@
 //! and the driver that emits each resource under its parent through the readers of the
 //! sibling files.
 
-use super::consent::consent_facts;
-use super::entered_in_error::says_entered_in_error;
-use super::is_gpconnect_resource;
 use super::json::{all_codings, arr, has_text, ref_key, reference, str_at};
-use super::labels::{check_entry_labels, security};
-use super::raw::{parse, RawEntry};
+use super::labels::security;
+use super::raw::parse;
 use crate::codes::Coding;
-use crate::digest::is_uuid;
 use crate::ehr::model::{Element, ExtractBuilder, Item};
 use crate::error::{ErrorCode, InputError};
 use serde_json::Value as Json;
@@ -25,7 +21,7 @@ pub(super) const MAX_NESTING: usize = 64;
 
 /// Resource types that carry no clinical statement of their own (administrative, or read as
 /// part of another resource).
-const STRUCTURAL_TYPES: [&str; 11] = [
+pub(super) const STRUCTURAL_TYPES: [&str; 11] = [
     "Patient",
     "Organization",
     "Practitioner",
@@ -39,17 +35,12 @@ const STRUCTURAL_TYPES: [&str; 11] = [
     "Device",
 ];
 
-/// A resource's raw bytes above this many are never kept parsed between passes: beyond it
-/// (all together) the resources others refer to are parsed again each time they are read,
-/// so that memory stays a small multiple of the input whatever the bundle holds.
-const KEPT_BYTES: usize = 2 << 20;
-
 /// What the first pass keeps of a resource for every later pass to borrow: its type and,
 /// for a resource others refer to (a structural type or an Encounter, within
-/// [`KEPT_BYTES`]), its parsed tree.
+/// `survey::KEPT_BYTES`), its parsed tree.
 pub(super) struct Stored {
-    ty: String,
-    kept: Option<Json>,
+    pub(super) ty: String,
+    pub(super) kept: Option<Json>,
 }
 
 /// What a Consent anywhere in a resource says (read in the first pass).
@@ -66,8 +57,8 @@ pub(super) struct ConsentFacts {
 /// resource.
 pub(super) struct Res<'a> {
     pub(super) ty: &'a str,
-    raw: &'a str,
-    kept: Option<&'a Json>,
+    pub(super) raw: &'a str,
+    pub(super) kept: Option<&'a Json>,
     /// Item id derived from the resource.
     pub(super) id: String,
     /// The resource (or one it contains) says it was entered in error.
@@ -81,12 +72,12 @@ pub(super) struct Res<'a> {
 /// An index entry: one resource, or several (duplicate ids, ids differing only by case,
 /// shared fullUrls or identifiers), which no reference may pick from.
 #[derive(Debug, Clone)]
-enum Slot {
+pub(super) enum Slot {
     One(usize),
     Many(Vec<usize>),
 }
 
-fn add(map: &mut HashMap<String, Slot>, key: String, i: usize) {
+pub(super) fn add(map: &mut HashMap<String, Slot>, key: String, i: usize) {
     match map.get_mut(&key) {
         None => {
             map.insert(key, Slot::One(i));
@@ -128,119 +119,22 @@ pub(super) enum Resolved {
 /// refer to the resource.
 pub(super) struct Survey<'a> {
     pub(super) stored: Vec<Stored>,
-    facts: Vec<Res<'a>>,
-    index: HashMap<String, Slot>,
-    idents: HashMap<String, Slot>,
+    pub(super) facts: Vec<Res<'a>>,
+    pub(super) index: HashMap<String, Slot>,
+    pub(super) idents: HashMap<String, Slot>,
     /// Some resource carries a GP Connect profile, or is a Patient with an NHS number.
     pub(super) gpconnect: bool,
     /// The first entry whose security metadata is malformed.
     pub(super) bad_labels: Option<InputError>,
     /// The codings of the resources that become no item, in entry order.
-    record_codings: Vec<Coding>,
+    pub(super) record_codings: Vec<Coding>,
 }
 
-fn internal_error() -> InputError {
+pub(super) fn internal_error() -> InputError {
     InputError::new(
         ErrorCode::InternalError,
         "a resource checked once could not be read again",
     )
-}
-
-/// Read each entry's resource once (see [`Survey`]). The `Res` built here borrow nothing
-/// yet: [`Reader::new`] points them at `stored`.
-pub(super) fn survey<'a>(entries: &[RawEntry<'a>]) -> Result<Survey<'a>, InputError> {
-    let mut s = Survey {
-        stored: Vec::new(),
-        facts: Vec::new(),
-        index: HashMap::new(),
-        idents: HashMap::new(),
-        gpconnect: false,
-        bad_labels: None,
-        record_codings: Vec::new(),
-    };
-    let mut kept_bytes = 0usize;
-    for (n, e) in entries.iter().enumerate() {
-        let Some(raw) = e.resource else { continue };
-        let v = parse(raw).map_err(|_| internal_error())?;
-        s.gpconnect |= is_gpconnect_resource(&v);
-        if s.bad_labels.is_none() {
-            s.bad_labels = check_entry_labels(&v, n).err();
-        }
-        let Some(ty) = str_at(&v, "resourceType") else {
-            continue;
-        };
-        let rid = str_at(&v, "id").unwrap_or("").trim();
-        let ident = arr(Some(&v), "identifier")
-            .filter_map(|i| str_at(i, "value"))
-            .map(str::trim)
-            .find(|s| is_uuid(s));
-        let id = match (ident, rid) {
-            (Some(u), _) => u.to_ascii_lowercase(),
-            (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
-            _ => format!("entry-{n}"),
-        };
-        let i = s.stored.len();
-        if !rid.is_empty() {
-            add(&mut s.index, format!("{ty}/{rid}").to_ascii_lowercase(), i);
-        }
-        if let Some(full) = e
-            .full_url
-            .as_ref()
-            .and_then(Json::as_str)
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-        {
-            let full = full.to_ascii_lowercase();
-            if !full.starts_with("urn:") {
-                if let Some(k) = ref_key(&full) {
-                    add(&mut s.index, k, i);
-                }
-            }
-            add(&mut s.index, full, i);
-        }
-        for ident in arr(Some(&v), "identifier") {
-            let value = str_at(ident, "value").map(str::trim).unwrap_or("");
-            if value.is_empty() {
-                continue;
-            }
-            let system = str_at(ident, "system").map(str::trim).unwrap_or("");
-            add(
-                &mut s.idents,
-                format!("{system}|{value}").to_ascii_lowercase(),
-                i,
-            );
-            if !system.is_empty() {
-                add(&mut s.idents, format!("|{value}").to_ascii_lowercase(), i);
-            }
-        }
-        // Resources that become no item (Lists, Patient, Medication, ...): their codings are
-        // screened for dissent all the same.
-        let structural = STRUCTURAL_TYPES.contains(&ty);
-        if structural {
-            s.record_codings.extend(all_codings(&v));
-        }
-        let consent = consent_facts(&v).map(Box::new);
-        let facts = Res {
-            ty: "",
-            raw,
-            kept: None,
-            id,
-            says_entered_in_error: says_entered_in_error(&v),
-            consent,
-            contained_security: arr(Some(&v), "contained").flat_map(security).collect(),
-        };
-        let ty = ty.to_string();
-        let keep = (structural || ty == "Encounter") && kept_bytes + raw.len() <= KEPT_BYTES;
-        if keep {
-            kept_bytes += raw.len();
-        }
-        s.stored.push(Stored {
-            ty,
-            kept: keep.then_some(v),
-        });
-        s.facts.push(facts);
-    }
-    Ok(s)
 }
 
 /// A resource's JSON as [`Reader::json`] gives it: the kept tree, or one parsed again.

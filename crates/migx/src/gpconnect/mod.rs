@@ -32,9 +32,10 @@
 //! dates).
 //!
 //! One file per construct the reader reads: `raw` (the document checked in one walk and split
-//! into one slice of the input per resource: no tree of the whole input is built), `bundle`
-//! (the first pass over the resources, the one reference index and resolver, `Reader::json`
-//! through which every file reads a resource, the emitting driver), `labels` (security labels, duplicate keys),
+//! into one slice of the input per resource: no tree of the whole input is built), `survey`
+//! (the first pass over the resources, building the one reference index), `bundle` (the
+//! resolver, `Reader::json` through which every file reads a resource, the emitting
+//! driver), `labels` (security labels, duplicate keys),
 //! `confidentiality` (the confidentiality graph's edges), `consent`, `patient` (identity and
 //! practice), `staff`, `consultation` (encounters, consultation lists, placement and
 //! ownership), `entered_in_error`, then one file per resource family: `condition`,
@@ -58,6 +59,7 @@ mod patient;
 mod raw;
 mod report;
 mod staff;
+mod survey;
 #[cfg(test)]
 mod testing;
 
@@ -67,12 +69,13 @@ use crate::digest::sha256_hex;
 use crate::ehr::model::{DateField, Extract, MessageKind};
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::ids::derived_uuid;
-use bundle::{survey, Reader};
+use bundle::Reader;
 use json::{arr, entries, str_at};
 use labels::{check_bundle_labels, check_duplicate_keys};
 use patient::nhs_number;
 use raw::{check_document, split};
 use serde_json::Value as Json;
+use survey::survey;
 
 /// Identifier system of NHS numbers (the same URI in STU3 and R4).
 pub const SYSTEM_NHS_NUMBER: &str = "https://fhir.nhs.uk/Id/nhs-number";

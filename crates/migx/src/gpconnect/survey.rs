@@ -1,0 +1,118 @@
+//! The first pass over a Bundle's resources: each parsed alone, once, from its slice of the
+//! input; the one reference index built from it, with what needs no other resource (GP
+//! Connect markers, label shapes, entered-in-error, Consents, contained labels, the codings
+//! of resources that become no item); its tree dropped unless others refer to it.
+
+use super::bundle::{add, internal_error, Res, Stored, Survey, STRUCTURAL_TYPES};
+use super::consent::consent_facts;
+use super::entered_in_error::says_entered_in_error;
+use super::is_gpconnect_resource;
+use super::json::{all_codings, arr, ref_key, str_at};
+use super::labels::{check_entry_labels, security};
+use super::raw::{parse, RawEntry};
+use crate::digest::is_uuid;
+use crate::error::InputError;
+use serde_json::Value as Json;
+use std::collections::HashMap;
+
+/// A resource's raw bytes above this many are never kept parsed between passes: beyond it
+/// (all together) the resources others refer to are parsed again each time they are read,
+/// so that memory stays a small multiple of the input whatever the bundle holds.
+const KEPT_BYTES: usize = 2 << 20;
+
+/// Read each entry's resource once (see [`Survey`]). The `Res` built here borrow nothing
+/// yet: [`Reader::new`] points them at `stored`.
+pub(super) fn survey<'a>(entries: &[RawEntry<'a>]) -> Result<Survey<'a>, InputError> {
+    let mut s = Survey {
+        stored: Vec::new(),
+        facts: Vec::new(),
+        index: HashMap::new(),
+        idents: HashMap::new(),
+        gpconnect: false,
+        bad_labels: None,
+        record_codings: Vec::new(),
+    };
+    let mut kept_bytes = 0usize;
+    for (n, e) in entries.iter().enumerate() {
+        let Some(raw) = e.resource else { continue };
+        let v = parse(raw).map_err(|_| internal_error())?;
+        s.gpconnect |= is_gpconnect_resource(&v);
+        if s.bad_labels.is_none() {
+            s.bad_labels = check_entry_labels(&v, n).err();
+        }
+        let Some(ty) = str_at(&v, "resourceType") else {
+            continue;
+        };
+        let rid = str_at(&v, "id").unwrap_or("").trim();
+        let ident = arr(Some(&v), "identifier")
+            .filter_map(|i| str_at(i, "value"))
+            .map(str::trim)
+            .find(|s| is_uuid(s));
+        let id = match (ident, rid) {
+            (Some(u), _) => u.to_ascii_lowercase(),
+            (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
+            _ => format!("entry-{n}"),
+        };
+        let i = s.stored.len();
+        if !rid.is_empty() {
+            add(&mut s.index, format!("{ty}/{rid}").to_ascii_lowercase(), i);
+        }
+        if let Some(full) = e
+            .full_url
+            .as_ref()
+            .and_then(Json::as_str)
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            let full = full.to_ascii_lowercase();
+            if !full.starts_with("urn:") {
+                if let Some(k) = ref_key(&full) {
+                    add(&mut s.index, k, i);
+                }
+            }
+            add(&mut s.index, full, i);
+        }
+        for ident in arr(Some(&v), "identifier") {
+            let value = str_at(ident, "value").map(str::trim).unwrap_or("");
+            if value.is_empty() {
+                continue;
+            }
+            let system = str_at(ident, "system").map(str::trim).unwrap_or("");
+            add(
+                &mut s.idents,
+                format!("{system}|{value}").to_ascii_lowercase(),
+                i,
+            );
+            if !system.is_empty() {
+                add(&mut s.idents, format!("|{value}").to_ascii_lowercase(), i);
+            }
+        }
+        // Resources that become no item (Lists, Patient, Medication, ...): their codings are
+        // screened for dissent all the same.
+        let structural = STRUCTURAL_TYPES.contains(&ty);
+        if structural {
+            s.record_codings.extend(all_codings(&v));
+        }
+        let consent = consent_facts(&v).map(Box::new);
+        let facts = Res {
+            ty: "",
+            raw,
+            kept: None,
+            id,
+            says_entered_in_error: says_entered_in_error(&v),
+            consent,
+            contained_security: arr(Some(&v), "contained").flat_map(security).collect(),
+        };
+        let ty = ty.to_string();
+        let keep = (structural || ty == "Encounter") && kept_bytes + raw.len() <= KEPT_BYTES;
+        if keep {
+            kept_bytes += raw.len();
+        }
+        s.stored.push(Stored {
+            ty,
+            kept: keep.then_some(v),
+        });
+        s.facts.push(facts);
+    }
+    Ok(s)
+}
