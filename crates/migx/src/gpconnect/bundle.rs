@@ -356,6 +356,9 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn read(&mut self) -> Result<(), InputError> {
+        // About one item per resource: reserved once, so the item list is not grown by
+        // doubling (a copy of the whole list, and up to twice its size, at its peak).
+        self.ex.items.reserve_exact(self.res.len());
         self.read_patient();
         let record_codings = std::mem::take(&mut self.record_codings);
         self.ex.record_codings.extend(record_codings);

@@ -73,7 +73,7 @@ use bundle::Reader;
 use json::{arr, entries, str_at};
 use labels::{check_bundle_labels, check_duplicate_keys};
 use patient::nhs_number;
-use raw::{check_document, split};
+use raw::{check_document, split, Split};
 use serde_json::Value as Json;
 use survey::survey;
 
@@ -173,7 +173,7 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
             "the JSON is not a GP Connect STU3 structured record Bundle",
         )
     };
-    let split = split(text)
+    let Split { bundle, entries } = split(text)
         .map_err(|_| {
             InputError::new(
                 ErrorCode::InternalError,
@@ -181,11 +181,11 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
             )
         })?
         .ok_or_else(not_gpconnect)?;
-    let json = &split.bundle;
+    let json = &bundle;
     if json.get("resourceType").and_then(Json::as_str) != Some("Bundle") {
         return Err(not_gpconnect());
     }
-    let mut survey = survey(&split.entries)?;
+    let mut survey = survey(entries)?;
     if !(has_gpc_profile(json) || survey.gpconnect) {
         return Err(not_gpconnect());
     }

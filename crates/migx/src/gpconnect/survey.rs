@@ -22,7 +22,7 @@ const KEPT_BYTES: usize = 2 << 20;
 
 /// Read each entry's resource once (see [`Survey`]). The `Res` built here borrow nothing
 /// yet: [`Reader::new`] points them at `stored`.
-pub(super) fn survey<'a>(entries: &[RawEntry<'a>]) -> Result<Survey<'a>, InputError> {
+pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>) -> Result<Survey<'a>, InputError> {
     let mut s = Survey {
         stored: Vec::new(),
         facts: Vec::new(),
@@ -33,7 +33,9 @@ pub(super) fn survey<'a>(entries: &[RawEntry<'a>]) -> Result<Survey<'a>, InputEr
         record_codings: Vec::new(),
     };
     let mut kept_bytes = 0usize;
-    for (n, e) in entries.iter().enumerate() {
+    s.stored.reserve_exact(entries.len());
+    s.facts.reserve_exact(entries.len());
+    for (n, e) in entries.into_iter().enumerate() {
         let Some(raw) = e.resource else { continue };
         let v = parse(raw).map_err(|_| internal_error())?;
         s.gpconnect |= is_gpconnect_resource(&v);
@@ -57,8 +59,11 @@ pub(super) fn survey<'a>(entries: &[RawEntry<'a>]) -> Result<Survey<'a>, InputEr
         if !rid.is_empty() {
             add(&mut s.index, format!("{ty}/{rid}").to_ascii_lowercase(), i);
         }
-        if let Some(full) = e
-            .full_url
+        let full_url = match e.full_url {
+            Some(f) => Some(parse(f).map_err(|_| internal_error())?),
+            None => None,
+        };
+        if let Some(full) = full_url
             .as_ref()
             .and_then(Json::as_str)
             .map(str::trim)
