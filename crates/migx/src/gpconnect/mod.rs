@@ -75,7 +75,7 @@ use labels::{check_bundle_labels, check_duplicate_keys};
 use patient::nhs_number;
 use raw::{check_document, split, Split};
 use serde_json::Value as Json;
-use survey::survey;
+use survey::{survey, Keep};
 
 /// Identifier system of NHS numbers (the same URI in STU3 and R4).
 pub const SYSTEM_NHS_NUMBER: &str = "https://fhir.nhs.uk/Id/nhs-number";
@@ -131,6 +131,11 @@ fn has_gpc_profile(r: &Json) -> bool {
 /// parsed alone to build the reference index ([`bundle::survey`]), and read again, one at
 /// a time, when a later pass reads it (only the resources others refer to stay parsed).
 pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
+    read_keeping(bytes, Keep::for_input(bytes.len()))
+}
+
+/// [`read_gpconnect`], keeping parsed the resources `keep` says between passes.
+fn read_keeping(bytes: &[u8], keep: Keep) -> Result<Extract, InputError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(InputError::new(ErrorCode::EmptyFile, "the file is empty"));
@@ -185,7 +190,7 @@ pub fn read_gpconnect(bytes: &[u8]) -> Result<Extract, InputError> {
     if json.get("resourceType").and_then(Json::as_str) != Some("Bundle") {
         return Err(not_gpconnect());
     }
-    let mut survey = survey(entries)?;
+    let mut survey = survey(entries, keep)?;
     if !(has_gpc_profile(json) || survey.gpconnect) {
         return Err(not_gpconnect());
     }
@@ -350,6 +355,63 @@ mod tests {
             .parent
             .unwrap();
         assert!(matches!(d.items[ms].outcome, Outcome::Shared(_)));
+    }
+
+    /// What the reader reads never depends on which trees it keeps between passes (all, the
+    /// referred-to ones, none): on the fixtures, every hostile JSON fixture and the GP
+    /// Connect corpus (when present), the same Extract or the same error.
+    #[test]
+    fn what_is_read_does_not_depend_on_the_trees_kept() {
+        fn canonical(r: Result<Extract, InputError>) -> String {
+            match r {
+                Ok(mut ex) => {
+                    let mut index: Vec<(String, usize)> = ex.index.drain().collect();
+                    index.sort();
+                    let mut agents: Vec<String> = ex
+                        .agents
+                        .drain()
+                        .map(|(k, a)| format!("{k}: {a:?}"))
+                        .collect();
+                    agents.sort();
+                    format!("{ex:?}\n{index:?}\n{agents:?}")
+                }
+                Err(e) => format!("error {:?} {}", e.code, e),
+            }
+        }
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut files: Vec<std::path::PathBuf> = Vec::new();
+        for dir in [
+            "fixtures/stu3",
+            "fixtures/hostile",
+            "../shared/corpus/gpconnect-stu3",
+        ] {
+            let Ok(rd) = std::fs::read_dir(format!("{root}/{dir}")) else {
+                eprintln!("skipped (absent): {dir}");
+                continue;
+            };
+            let mut found: Vec<_> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        assert!(files.len() >= 2, "{files:?}");
+        let mut read = 0;
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            let all = canonical(read_keeping(&bytes, Keep::All));
+            read += usize::from(!all.starts_with("error"));
+            for keep in [Keep::Referred, Keep::Nothing] {
+                assert!(
+                    canonical(read_keeping(&bytes, keep)) == all,
+                    "{}: {keep:?}",
+                    f.display()
+                );
+            }
+        }
+        assert!(read >= 1);
     }
 
     #[test]
