@@ -184,6 +184,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_judged_time_boundaries_and_the_precision_it_is_taken_at() {
+        use crate::ehr::model::Item;
+        use crate::ehr::ts::Precision;
+        let t = |v: &str| Ts::parse(v).unwrap();
+        let recorded = |avail: &str| Extract {
+            items: vec![Item {
+                availability: DateField::from_hl7(avail),
+                ..Item::default()
+            }],
+            ..Extract::default()
+        };
+        let now = t("20261201000000").epoch_secs();
+        // A record date at the moment of the run is not after it.
+        assert_eq!(
+            judged_time(&recorded("20261201000000"), t("20250801100000"), now)
+                .map(|j| j.epoch_secs()),
+            Ok(now)
+        );
+        // A record date equal to the claimed time leaves the claimed time as it was given.
+        let claimed = t("20250801");
+        assert_eq!(
+            judged_time(&recorded("20250801000000"), claimed, now),
+            Ok(claimed)
+        );
+        // A later date moves it to the start of that date's period, to the second.
+        let judged = judged_time(&recorded("2026"), claimed, now).unwrap();
+        assert_eq!(judged.epoch_secs(), t("20260101000000").epoch_secs());
+        assert_eq!(judged.precision, Precision::Second);
+    }
+
     /// The decision, checked in both entry orders (order in the record never matters).
     fn stands(entries: &[(ConsentEffect, Option<Ts>)], as_of: &str) -> bool {
         let as_of = Ts::parse(as_of).unwrap();

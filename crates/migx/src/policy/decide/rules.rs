@@ -968,3 +968,411 @@ fn an_item_follows_what_it_depends_on_whatever_the_order_and_keeps_its_own_reaso
         Outcome::Withheld(WithheldReason::FreeText)
     );
 }
+
+// ---------------------------------------------------------------- roles by code list
+// Written for the mutants `cargo mutants` found alive in `classify.rs`, `context.rs`,
+// `filter.rs` and `mod.rs` (docs/mutation-testing.md): each rule from the category table
+// (`policy/codes/categories.tsv`) and the README's report structure, not from the output.
+
+/// Appendicectomy (`procedures` by the category list).
+const PROCEDURE: &str = "80146002";
+/// Systolic arterial pressure (`tests` by the category list).
+const TEST: &str = "72313002";
+/// Reads Farsi (`not-shared`: administrative).
+const ADMINISTRATIVE: &str = "416727009";
+/// Laboratory reporting (`pathology-report`) and Specimen (`specimen`) compound codes.
+const PATHOLOGY_REPORT: &str = "16488004";
+const SPECIMEN: &str = "123038009";
+
+fn decision(items: Vec<Item>, i: usize) -> Decision {
+    decide_items(items).1.items[i]
+}
+
+#[test]
+fn a_code_on_the_procedures_list_is_a_procedure() {
+    let d = decision(vec![observation("o", None, snomed(PROCEDURE))], 0);
+    assert_eq!(d.outcome, Outcome::Shared(Role::Procedure));
+    assert_eq!(d.category, Some(Category::Procedures));
+}
+
+#[test]
+fn a_code_on_the_tests_list_is_a_result_with_or_without_a_value() {
+    // Without a value: the list alone makes it a test (a value alone would too).
+    let d = decision(vec![observation("o", None, snomed(TEST))], 0);
+    assert_eq!(d.outcome, Outcome::Shared(Role::Result { group: None }));
+    assert_eq!(d.category, Some(Category::Tests));
+}
+
+#[test]
+fn a_code_on_the_not_shared_list_is_out_of_scope_as_a_statement_or_a_group() {
+    assert_eq!(
+        withheld_for(vec![observation("o", None, snomed(ADMINISTRATIVE))], 0),
+        Some(WithheldReason::CategoryNotShared)
+    );
+    let mut g = item("g", Element::CompoundStatement, None);
+    g.codes.push(snomed(ADMINISTRATIVE));
+    assert_eq!(
+        withheld_for(vec![g], 0),
+        Some(WithheldReason::CategoryNotShared)
+    );
+}
+
+fn compound(id: &str, parent: Option<usize>, code: Coding) -> Item {
+    Item {
+        codes: vec![code],
+        effective: Effective {
+            center: date("20260301"),
+            ..Effective::default()
+        },
+        ..item(id, Element::CompoundStatement, parent)
+    }
+}
+
+/// A consultation holding a diagnosis, then a pathology report with a specimen cluster
+/// holding a result and a battery of one result, then a battery beside the specimen.
+fn report_tree() -> Vec<Item> {
+    let mut battery = compound("battery", Some(3), read("44J3."));
+    battery.class_code = Some("BATTERY".into());
+    let mut beside = compound("beside", Some(2), read("44J3."));
+    beside.class_code = Some("BATTERY".into());
+    vec![
+        item("consultation", Element::EhrComposition, None), // 0
+        observation("dx", Some(0), read(DIAGNOSIS)),         // 1
+        compound("report", Some(0), snomed(PATHOLOGY_REPORT)), // 2
+        compound("specimen", Some(2), snomed(SPECIMEN)),     // 3
+        result_in("in-specimen", 3),                         // 4
+        battery,                                             // 5
+        result_in("in-battery", 5),                          // 6
+        beside,                                              // 7
+        result_in("in-beside", 7),                           // 8
+        result_in("in-report", 2),                           // 9
+    ]
+}
+
+#[test]
+fn a_pathology_report_holds_its_results_through_specimens_and_batteries() {
+    let (_, d) = decide_items(report_tree());
+    let outcome = |i: usize| d.items[i].outcome;
+    assert_eq!(outcome(2), Outcome::Shared(Role::DiagnosticReport));
+    assert_eq!(d.items[2].category, Some(Category::Investigations));
+    assert_eq!(
+        outcome(3),
+        Outcome::Container,
+        "a specimen is no result group"
+    );
+    assert_eq!(
+        outcome(4),
+        Outcome::Shared(Role::Result { group: Some(2) }),
+        "a result in a specimen belongs to the report around it"
+    );
+    assert_eq!(
+        outcome(5),
+        Outcome::Shared(Role::ResultGroup { report: Some(2) }),
+        "a battery in a specimen belongs to the report"
+    );
+    assert_eq!(outcome(6), Outcome::Shared(Role::Result { group: Some(5) }));
+    assert_eq!(
+        outcome(7),
+        Outcome::Shared(Role::ResultGroup { report: Some(2) })
+    );
+    assert_eq!(outcome(8), Outcome::Shared(Role::Result { group: Some(7) }));
+    assert_eq!(outcome(9), Outcome::Shared(Role::Result { group: Some(2) }));
+}
+
+#[test]
+fn a_result_in_a_group_outside_any_report_belongs_to_the_group() {
+    let mut g = compound("g", None, read("44J3."));
+    g.class_code = Some("BATTERY".into());
+    let (_, d) = decide_items(vec![g, result_in("r", 0)]);
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Shared(Role::ResultGroup { report: None })
+    );
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Shared(Role::Result { group: Some(0) })
+    );
+    // A plain compound is a container: what it holds is judged on its own.
+    let mut c = compound("c", None, read("44J3."));
+    c.class_code = Some("OBS".into());
+    let (_, d) = decide_items(vec![c, result_in("r", 0)]);
+    assert_eq!(d.items[0].outcome, Outcome::Container);
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Shared(Role::Result { group: None })
+    );
+}
+
+/// A medication with its authorisation (items 0, 1), and a second statement (2) holding
+/// only an issue (3) made under the first one's authorisation.
+fn issued_elsewhere() -> Vec<Item> {
+    let mut items = medication(authorise());
+    items.push(Item {
+        kind: drug(),
+        ..item("ms2", Element::MedicationStatement, None)
+    });
+    items.push(Item {
+        kind: supply(None, Some("auth")),
+        ..item("issue", Element::EhrSupplyPrescribe, Some(2))
+    });
+    items
+}
+
+#[test]
+fn an_issue_belongs_to_the_medication_whose_authorisation_it_fulfils() {
+    let (_, d) = decide_items(issued_elsewhere());
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Shared(Role::Medication { authorise: 1 })
+    );
+    assert_eq!(
+        d.items[2].outcome,
+        Outcome::PartOf(0),
+        "the issue's statement"
+    );
+    assert_eq!(d.items[3].outcome, Outcome::PartOf(2), "the issue");
+    assert_eq!(
+        d.issues.get(&0),
+        Some(&vec![3]),
+        "listed under the first medication"
+    );
+    assert_eq!(d.issues.len(), 1);
+}
+
+#[test]
+fn an_issue_under_its_own_medication_is_listed_with_it() {
+    let mut items = medication(authorise());
+    items.push(Item {
+        kind: supply(None, Some("auth")),
+        ..item("issue", Element::EhrSupplyPrescribe, Some(0))
+    });
+    let (_, d) = decide_items(items);
+    assert_eq!(d.items[2].outcome, Outcome::PartOf(0));
+    assert_eq!(d.issues.get(&0), Some(&vec![2]));
+}
+
+#[test]
+fn a_problem_naming_a_medication_that_is_not_current_is_still_shared() {
+    // Not current is the medication's scope, not a fault in what the problem means.
+    let mut a = authorise();
+    a.effective.high = date("20250101");
+    let mut items = vec![problem("ms", ACTIVE_PROBLEM)];
+    for mut it in medication(a) {
+        it.parent = it.parent.map(|p| p + 1);
+        items.push(it);
+    }
+    items[1].codes = vec![read(DIAGNOSIS)];
+    let (_, d) = decide_items(items);
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Withheld(WithheldReason::NotCurrent)
+    );
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Shared(Role::Problem { named: 1 })
+    );
+}
+
+#[test]
+fn an_item_depending_on_one_withheld_for_scope_is_still_shared() {
+    let mut o = observation("o", None, read(DIAGNOSIS));
+    o.depends_on = vec![1];
+    let items = vec![o, result("r", "20100101")];
+    let (_, d) = decide_items(items);
+    assert_eq!(
+        d.items[1].outcome,
+        Outcome::Withheld(WithheldReason::OutsideWindow)
+    );
+    assert_eq!(d.items[0].outcome, Outcome::Shared(Role::Diagnosis));
+}
+
+// ---------------------------------------------------------------- entered in error, placements
+
+#[test]
+fn an_item_entered_in_error_is_never_shared() {
+    let mut o = observation("o", None, read(DIAGNOSIS));
+    o.entered_in_error = true;
+    assert_eq!(
+        withheld_for(vec![o], 0),
+        Some(WithheldReason::EnteredInError)
+    );
+    // Whatever else would withhold it: it is not part of the record.
+    let mut uncoded = item("u", Element::ObservationStatement, None);
+    uncoded.entered_in_error = true;
+    assert_eq!(
+        withheld_for(vec![uncoded], 0),
+        Some(WithheldReason::EnteredInError)
+    );
+}
+
+#[test]
+fn an_item_its_scope_leaves_out_keeps_that_reason_when_entered_in_error() {
+    let mut plan = item("p", Element::PlanStatement, None);
+    plan.codes.push(read(DIAGNOSIS));
+    plan.entered_in_error = true;
+    assert_eq!(
+        withheld_for(vec![plan], 0),
+        Some(WithheldReason::CategoryNotShared)
+    );
+}
+
+#[test]
+fn the_part_giving_an_item_its_meaning_entered_in_error_withholds_it() {
+    // A problem's named statement.
+    let mut o = observation("o", None, read(DIAGNOSIS));
+    o.entered_in_error = true;
+    assert_eq!(
+        withheld_for(vec![o, problem("o", ACTIVE_PROBLEM)], 1),
+        Some(WithheldReason::EnteredInError)
+    );
+    // An allergy's allergen.
+    let mut items = allergy(DateField::Absent);
+    items[1].entered_in_error = true;
+    assert_eq!(withheld_for(items, 0), Some(WithheldReason::EnteredInError));
+    // A medication's authorisation.
+    let mut a = authorise();
+    a.entered_in_error = true;
+    assert_eq!(
+        withheld_for(medication(a), 0),
+        Some(WithheldReason::EnteredInError)
+    );
+}
+
+#[test]
+fn an_unresolved_placement_of_the_item_itself_withholds_it() {
+    let mut o = observation("o", None, read(DIAGNOSIS));
+    o.unresolved_placement = true;
+    assert_eq!(
+        withheld_for(vec![o], 0),
+        Some(WithheldReason::UnresolvableReference)
+    );
+}
+
+#[test]
+fn a_unit_the_list_does_not_know_is_counted_as_removed_detail() {
+    let odd = Item {
+        kind: valued(Value::Quantity {
+            value: "5".into(),
+            unit: Some("furlongs".into()),
+        }),
+        ..result("r", "20260301")
+    };
+    let (ex, d) = decide_items(vec![odd, result("s", "20260301")]);
+    assert!(!ex.items[0].free_text, "no free text of its own");
+    assert_eq!(d.free_text_removed, vec![0]);
+}
+
+#[test]
+fn a_part_follows_the_item_at_the_top_of_its_chain_at_any_depth() {
+    // A supply inside a supply inside the authorisation: each a part of the one above.
+    let mut items = medication(authorise());
+    items.push(Item {
+        kind: supply(None, None),
+        ..item("a2", Element::EhrSupplyAuthorise, Some(1))
+    });
+    items.push(Item {
+        kind: supply(None, None),
+        ..item("a3", Element::EhrSupplyAuthorise, Some(2))
+    });
+    let (_, d) = decide_items(items);
+    assert_eq!(
+        d.items[0].outcome,
+        Outcome::Shared(Role::Medication { authorise: 1 })
+    );
+    assert_eq!(d.items[2].outcome, Outcome::PartOf(1));
+    assert_eq!(d.items[3].outcome, Outcome::PartOf(2), "three levels down");
+}
+
+#[test]
+fn parts_that_are_parts_of_each_other_are_unresolvable_and_decided_in_time() {
+    // An issue-only statement whose issue fulfils an authorisation nested inside that
+    // issue: the statement and the issue are each a part of the other.
+    let items = vec![
+        Item {
+            kind: drug(),
+            ..item("ms", Element::MedicationStatement, None)
+        },
+        Item {
+            kind: supply(None, Some("a")),
+            ..item("issue", Element::EhrSupplyPrescribe, Some(0))
+        },
+        Item {
+            kind: supply(Some(1), None),
+            ..item("a", Element::EhrSupplyAuthorise, Some(1))
+        },
+    ];
+    let (_, d) = decide_items(items);
+    for i in 0..3 {
+        assert_eq!(
+            d.items[i].outcome,
+            Outcome::Withheld(WithheldReason::UnresolvableReference),
+            "item {i}"
+        );
+    }
+}
+
+#[test]
+fn an_unclassifiable_item_coded_only_by_an_unresolvable_description_says_so() {
+    // No value, no list: unclassified, and the reason names the code it could not resolve.
+    let o = observation("o", None, snomed(&unknown_description_id()));
+    assert_eq!(
+        withheld_for(vec![o], 0),
+        Some(WithheldReason::UnresolvedCode)
+    );
+}
+
+#[test]
+fn a_problem_is_checked_against_the_codes_of_the_statement_naming_it() {
+    // The problem's own code (active problem) is valid; the named statement's is not.
+    let o = observation("o", None, snomed("195967002"));
+    assert_eq!(
+        withheld_for(vec![o, problem("o", ACTIVE_PROBLEM)], 1),
+        Some(WithheldReason::InvalidCode)
+    );
+}
+
+#[test]
+fn an_act_the_source_says_was_not_done_is_shared_only_as_a_procedure() {
+    let mut vaccination = observation("v", None, snomed(PROCEDURE));
+    vaccination.not_done = true;
+    assert_eq!(
+        outcome_of(vec![vaccination], 0),
+        Outcome::Shared(Role::Procedure)
+    );
+    let mut diagnosis = observation("d", None, read(DIAGNOSIS));
+    diagnosis.not_done = true;
+    assert_eq!(
+        withheld_for(vec![diagnosis], 0),
+        Some(WithheldReason::CategoryNotShared)
+    );
+}
+
+#[test]
+fn a_snomed_relationship_id_is_no_code_and_no_unresolved_description() {
+    // Partition 02: a relationship, never a clinical code. Invalid, not "unresolved".
+    let relationship = (0..10)
+        .map(|d| format!("12345602{d}"))
+        .find(|c| parse_sctid(c).is_ok_and(|id| id.kind == SctIdKind::Relationship))
+        .expect("a relationship id with a valid check digit");
+    let o = observation("o", None, snomed(&relationship));
+    let mut r = result("r", "20260301");
+    r.codes = vec![snomed(&relationship)];
+    assert_eq!(withheld_for(vec![r], 0), Some(WithheldReason::InvalidCode));
+    assert_eq!(withheld_for(vec![o], 0), Some(WithheldReason::Unclassified));
+}
+
+#[test]
+fn a_permit_that_grants_nothing_does_not_lift_a_dissent() {
+    // A permit code on (or inside) a Consent migx cannot read as a clear permission.
+    let mut permit = consent_item(snomed(PERMIT), "20250102");
+    permit.grants_nothing = true;
+    assert!(dissented(vec![
+        consent_item(read(DISSENT), "20250101"),
+        permit.clone()
+    ]));
+    permit.grants_nothing = false;
+    assert!(!dissented(vec![
+        consent_item(read(DISSENT), "20250101"),
+        permit
+    ]));
+}
