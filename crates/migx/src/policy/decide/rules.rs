@@ -1376,3 +1376,25 @@ fn a_permit_that_grants_nothing_does_not_lift_a_dissent() {
         permit
     ]));
 }
+
+#[test]
+fn the_part_giving_an_item_its_meaning_refuted_by_the_source_withholds_it() {
+    // A problem's named statement.
+    let mut o = observation("o", None, read(DIAGNOSIS));
+    o.verification = Some("refuted");
+    assert_eq!(
+        withheld_for(vec![o, problem("o", ACTIVE_PROBLEM)], 1),
+        Some(WithheldReason::Refuted)
+    );
+    // An allergy's allergen.
+    let mut items = allergy(DateField::Absent);
+    items[1].verification = Some("refuted");
+    assert_eq!(withheld_for(items, 0), Some(WithheldReason::Refuted));
+    // A medication's authorisation.
+    let mut a = authorise();
+    a.verification = Some("refuted");
+    assert_eq!(
+        withheld_for(medication(a), 0),
+        Some(WithheldReason::Refuted)
+    );
+}
