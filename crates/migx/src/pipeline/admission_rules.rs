@@ -447,3 +447,32 @@ fn a_decision_recorded_after_the_claimed_time_grants_nothing() {
         }
     }
 }
+
+#[test]
+fn encounter_day_is_the_uk_local_day_in_summer_time_too() {
+    // 10:00 on 15 July 2026, UK time (BST, UTC+1).
+    let as_of = Ts::parse("20260715100000").expect("ts");
+    let day = ConsentValidity::EncounterDay;
+    let valid_at = |at: &str| consent_window(&row(at), as_of, day).is_ok();
+    // 23:30 UTC on the 14th is 00:30 on the 15th in the UK: the same day.
+    assert!(valid_at("2026-07-14T23:30:00+00:00"));
+    // 22:30 UTC on the 14th is 23:30 on the 14th in the UK: the day before.
+    assert!(!valid_at("2026-07-14T22:30:00+00:00"));
+    let until = consent_window(&row("2026-07-15T08:00:00+00:00"), as_of, day).expect("valid");
+    assert_eq!(until.as_deref(), Some("2026-07-15T23:59:59+01:00"));
+}
+
+#[test]
+fn a_decision_recorded_after_the_moment_of_the_run_is_never_valid() {
+    // An as-of time in the future (`--as-of`): a decision "recorded" before it but after
+    // the run itself cannot have been given yet.
+    let as_of = Ts::parse("20990101100000").expect("ts");
+    for validity in [ConsentValidity::EncounterDay, ConsentValidity::Hours(48)] {
+        assert!(consent_window(&row("2099-01-01T09:00:00+00:00"), as_of, validity).is_err());
+    }
+    // The same window now: valid, so the refusal above is the clock's, not the window's.
+    assert!(valid(
+        "2026-03-14T09:00:00+00:00",
+        ConsentValidity::Hours(48)
+    ));
+}
