@@ -365,7 +365,8 @@ mod tests {
         fn canonical(r: Result<Extract, InputError>) -> String {
             match r {
                 Ok(mut ex) => {
-                    let mut index: Vec<(String, usize)> = ex.index.drain().collect();
+                    let mut index: Vec<(String, usize)> =
+                        ex.index().iter().map(|(k, v)| (k.clone(), *v)).collect();
                     index.sort();
                     let mut agents: Vec<String> = ex
                         .agents

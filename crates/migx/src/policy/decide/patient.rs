@@ -189,12 +189,15 @@ mod tests {
         use crate::ehr::model::Item;
         use crate::ehr::ts::Precision;
         let t = |v: &str| Ts::parse(v).unwrap();
-        let recorded = |avail: &str| Extract {
-            items: vec![Item {
-                availability: DateField::from_hl7(avail),
-                ..Item::default()
-            }],
-            ..Extract::default()
+        let recorded = |avail: &str| {
+            ExtractBuilder {
+                items: vec![Item {
+                    availability: DateField::from_hl7(avail),
+                    ..Item::default()
+                }],
+                ..ExtractBuilder::default()
+            }
+            .finish()
         };
         let now = t("20261201000000").epoch_secs();
         // A record date at the moment of the run is not after it.
