@@ -821,7 +821,7 @@ impl Reaction {
 /// A record being read: what a reader fills, field by field, before [`ExtractBuilder::finish`]
 /// turns it into an [`Extract`] (children, the id index and duplicate ids computed once). An
 /// `Extract` cannot be had any other way, so no reader or test can forget to finish one.
-/// Each field is the [`Extract`] field of the same name.
+/// An [`Extract`] reads these fields through `Deref`.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractBuilder {
     /// Which message the file was, once recognised.
@@ -866,53 +866,30 @@ pub struct ExtractBuilder {
     pub agents: HashMap<String, Agent>,
 }
 
-/// A whole record: one patient's extract.
+/// A whole record: one patient's extract. Its fields are the [`ExtractBuilder`]'s, read
+/// through `Deref`; only the id index and the duplicate ids are its own, computed once by
+/// [`ExtractBuilder::finish`].
 #[derive(Debug, Clone)]
 pub struct Extract {
-    /// Which message the file was, once recognised.
-    pub kind: Option<MessageKind>,
-    /// The message id (wrapper `id/@root`, or the extract's id for a bare extract), lowercase.
-    pub message_id: Option<String>,
-    /// The `EhrExtract`'s own `id/@root`, lowercase.
-    pub extract_id: Option<String>,
-    /// `creationTime` of the wrapper, else `EhrExtract/availabilityTime`.
-    pub created: DateField,
-    /// NHS numbers found in `recordTarget` (more than one is an error).
-    pub nhs_numbers: Vec<String>,
-    /// ODS code of the sending practice (`author/AgentOrgSDS/agentOrganizationSDS/id`).
-    pub practice_ods: Option<String>,
-    /// Every item of the record, in document order; indexes elsewhere point into this.
-    pub items: Vec<Item>,
+    /// What the reader read.
+    record: ExtractBuilder,
     /// Source id -> item index, built once by [`ExtractBuilder::finish`].
     index: HashMap<String, usize>,
     /// Ids seen on more than one element, sorted.
     duplicate_ids: Vec<String>,
-    /// Confidentiality codes on the whole record, with the construct that carried them
-    /// (`EhrExtract`, `ehrFolder`; GP Connect `Bundle`, `Patient`). They cover every item.
-    pub record_confidentiality: Vec<(&'static str, String)>,
-    /// Codings carried by source constructs that are not items (XML: the extract, folder
-    /// and record target outside any statement; STU3: Lists, Patient, Organization and the
-    /// other structural resources). Screened for dissent: a dissent coded there withholds
-    /// the patient.
-    pub record_codings: Vec<Coding>,
-    /// STU3 `Consent` resources anywhere in the record (top-level, contained or nested) that
-    /// refuse by their structure (a `deny` exception, status `rejected`, an opt-out policy),
-    /// whatever their codes say, each dated by its `dateTime`: a practice dissent, as a
-    /// dissent code would be (see `gpconnect::consent_reading`).
-    pub consent_refusals: Vec<DateField>,
-    /// Record-level values dropped because they were not in their syntax (text where an
-    /// identifier belongs), by migx's own name for the field (e.g. `practice-ods`): audited
-    /// `free-text`.
-    pub record_text_removed: Vec<&'static str>,
-    /// Source constructs that are not items but cover items (GP Connect `List`s, referenced
-    /// or contained resources); `policy::graph` spreads their codes.
-    pub covers: Vec<Cover>,
-    /// Why the record does not name one verified patient, found while reading; the pipeline
-    /// rejects such a record before any decision (one bundle, one verified patient).
-    pub identity_problem: Option<IdentityProblem>,
-    /// The agents the record names, by source id (lowercase): staff data, shared only as
-    /// the policy says and only through a shared item that refers to them.
-    pub agents: HashMap<String, Agent>,
+}
+
+impl std::ops::Deref for Extract {
+    type Target = ExtractBuilder;
+    fn deref(&self) -> &ExtractBuilder {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for Extract {
+    fn deref_mut(&mut self) -> &mut ExtractBuilder {
+        &mut self.record
+    }
 }
 
 /// A source construct that is not an item of its own but whose confidentiality covers
@@ -965,30 +942,21 @@ impl ExtractBuilder {
         }
     }
 
-    /// The latest of the dates read so far (see [`Extract::record_dates`]), if any.
+    /// The dates the record holds that certainly lie in the past of whoever recorded them
+    /// (every recorded time, and the point or start of what happened; see `record_dates`).
+    pub fn record_dates(&self) -> impl Iterator<Item = Ts> + '_ {
+        record_dates(&self.items)
+    }
+
+    /// The latest of [`ExtractBuilder::record_dates`] (the start of its period), if any.
     pub fn latest_record_date(&self) -> Option<Ts> {
-        record_dates(&self.items).max_by_key(Ts::epoch_secs)
+        self.record_dates().max_by_key(Ts::epoch_secs)
     }
 
     /// The record, finished: `children` filled and the id index built, once (confidentiality
     /// over containment and references is computed once per extract by `policy::graph`).
-    pub fn finish(self) -> Extract {
-        let ExtractBuilder {
-            kind,
-            message_id,
-            extract_id,
-            created,
-            nhs_numbers,
-            practice_ods,
-            mut items,
-            record_confidentiality,
-            record_codings,
-            consent_refusals,
-            record_text_removed,
-            covers,
-            identity_problem,
-            agents,
-        } = self;
+    pub fn finish(mut self) -> Extract {
+        let items = &mut self.items;
         // The reader grew the list by doubling: give the unused half back before mapping.
         items.shrink_to_fit();
         for i in 0..items.len() {
@@ -1014,22 +982,9 @@ impl ExtractBuilder {
             index.remove(d);
         }
         Extract {
-            kind,
-            message_id,
-            extract_id,
-            created,
-            nhs_numbers,
-            practice_ods,
-            items,
+            record: self,
             index,
             duplicate_ids: dups,
-            record_confidentiality,
-            record_codings,
-            consent_refusals,
-            record_text_removed,
-            covers,
-            identity_problem,
-            agents,
         }
     }
 }
@@ -1058,17 +1013,6 @@ fn record_dates(items: &[Item]) -> impl Iterator<Item = Ts> + '_ {
 }
 
 impl Extract {
-    /// The dates the record holds that certainly lie in the past of whoever recorded them
-    /// (every recorded time, and the point or start of what happened; see `record_dates`).
-    pub fn record_dates(&self) -> impl Iterator<Item = Ts> + '_ {
-        record_dates(&self.items)
-    }
-
-    /// The latest of [`Extract::record_dates`] (the start of its period), if any.
-    pub fn latest_record_date(&self) -> Option<Ts> {
-        self.record_dates().max_by_key(Ts::epoch_secs)
-    }
-
     /// Source id -> item index (ids on more than one element are not in it).
     pub fn index(&self) -> &HashMap<String, usize> {
         &self.index

@@ -28,7 +28,7 @@
 //! `message_id` is the Bundle `id` or `identifier.value` (lowercase), else a UUID derived
 //! from the file's SHA-256 (GP Connect bundles usually carry neither). `created` is the
 //! Bundle `meta.lastUpdated` (or R4 `timestamp`), else the latest date the record holds
-//! ([`Extract::record_dates`]: recorded dates and the starts of events; never planned or end
+//! ([`ExtractBuilder::record_dates`](crate::ehr::model::ExtractBuilder::record_dates): recorded dates and the starts of events; never planned or end
 //! dates).
 //!
 //! One file per construct the reader reads: `raw` (the document checked in one walk and split

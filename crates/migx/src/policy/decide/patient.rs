@@ -13,7 +13,7 @@ pub struct DatedInFuture;
 
 /// The time a record's currency (current medication and problems, recent tests, the
 /// point-of-care consent's validity window) is judged at (issue 24.11): never earlier than
-/// the latest date the record holds ([`Extract::record_dates`]).
+/// the latest date the record holds ([`ExtractBuilder::record_dates`](crate::ehr::model::ExtractBuilder::record_dates)).
 ///
 /// `claimed` is `--as-of`, else the extract's own creation time (XML `creationTime`, else
 /// `EhrExtract/availabilityTime`; GP Connect `Bundle.meta.lastUpdated`). The judged time is
