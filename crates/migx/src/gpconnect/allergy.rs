@@ -4,7 +4,7 @@
 use super::bundle::Reader;
 use super::json::{arr, codings, date, extension, has_text, mapped, str_at, MAX_KEPT_TEXT};
 use crate::codes::{CodeSystem, Coding};
-use crate::ehr::model::{Allergy, Element, Item, ItemKind, Observation, Reaction};
+use crate::ehr::model::{Allergy, Element, Item, ItemHead, ItemKind, Observation, Reaction};
 use serde_json::Value as Json;
 
 const EXT_ALLERGY_END: &str = "Extension-CareConnect-GPC-AllergyIntoleranceEnd-1";
@@ -88,26 +88,26 @@ impl<'a> Reader<'a> {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= MAX_KEPT_TEXT)
             .map(str::to_string);
-        let obs = Item {
-            id: format!("{}-obs", header.id),
-            class_code: Some("OBS".into()),
-            status_code: Some("COMPLETE".into()),
-            code_uncoded: codes.is_empty(),
-            codes,
-            effective: header.effective,
-            availability: header.availability,
-            free_text: code_text.is_none() && has_text(v.get("code")),
+        let mut obs = Item {
+            head: ItemHead {
+                id: format!("{}-obs", header.id),
+                class_code: Some("OBS".into()),
+                status_code: Some("COMPLETE".into()),
+                code_uncoded: codes.is_empty(),
+                codes,
+                effective: header.effective,
+                availability: header.availability,
+                free_text: code_text.is_none() && has_text(v.get("code")),
+                ..ItemHead::new(Element::ObservationStatement)
+            },
             kind: ItemKind::Observation(Observation {
                 code_text,
                 ..Observation::default()
             }),
-            ..Item::new(Element::ObservationStatement)
         };
         header.kind = ItemKind::Allergy(Box::new(Allergy { reactions }));
         let h = self.push(header);
-        self.push(Item {
-            parent: Some(h),
-            ..obs
-        });
+        obs.head.parent = Some(h);
+        self.push(obs);
     }
 }

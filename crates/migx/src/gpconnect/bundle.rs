@@ -8,7 +8,7 @@ use super::json::{all_codings, arr, has_text, ref_key, reference, str_at};
 use super::labels::security;
 use super::raw::parse;
 use crate::codes::Coding;
-use crate::ehr::model::{Element, ExtractBuilder, Item};
+use crate::ehr::model::{Element, ExtractBuilder, Item, ItemHead};
 use crate::error::{ErrorCode, InputError};
 use serde_json::Value as Json;
 use std::cell::{Cell, RefCell};
@@ -455,7 +455,7 @@ impl<'a> Reader<'a> {
     pub(super) fn base(&self, i: usize, element: Element, parent: Option<usize>) -> Item {
         let v = self.json(i);
         let v: &Json = &v;
-        Item {
+        Item::of(ItemHead {
             id: self.res[i].id.clone(),
             parent,
             confidentiality: security(v),
@@ -464,8 +464,8 @@ impl<'a> Reader<'a> {
                 || has_text(v.get("comment"))
                 || has_text(v.get("description"))
                 || v.get("text").is_some_and(|t| has_text(t.get("div"))),
-            ..Item::new(element)
-        }
+            ..ItemHead::new(element)
+        })
     }
 }
 

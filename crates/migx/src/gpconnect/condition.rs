@@ -6,7 +6,7 @@ use super::json::{
     codings, date, extension, extensions, has_text, mapped, ref_key, reference, snomed, str_at,
 };
 use super::observation::is_comment_note;
-use crate::ehr::model::{Element, Item, ItemKind, LinkSet};
+use crate::ehr::model::{Element, Item, ItemHead, ItemKind, LinkSet};
 use serde_json::Value as Json;
 
 const EXT_ACTUAL_PROBLEM: &str = "Extension-CareConnect-ActualProblem-1";
@@ -98,7 +98,7 @@ impl<'a> Reader<'a> {
             None => {
                 let id = format!("{}-named", item.id);
                 link.named_statement = Some(id.clone());
-                Some(Item {
+                Some(Item::of(ItemHead {
                     id,
                     class_code: Some("OBS".into()),
                     status_code: Some("COMPLETE".into()),
@@ -109,8 +109,8 @@ impl<'a> Reader<'a> {
                     availability: item.availability,
                     confidentiality: item.confidentiality.clone(),
                     free_text: has_text(v.get("code")),
-                    ..Item::new(Element::ObservationStatement)
-                })
+                    ..ItemHead::new(Element::ObservationStatement)
+                }))
             }
         };
         item.kind = ItemKind::LinkSet(Box::new(link));

@@ -7,7 +7,7 @@ use super::bundle::{nesting_error, Reader, Resolved, MAX_NESTING};
 use super::json::{all_codings, arr, codings, extension, period, str_at};
 use super::labels::security;
 use crate::codes::CodeSystem;
-use crate::ehr::model::{Element, Item};
+use crate::ehr::model::{Element, Item, ItemHead};
 use crate::error::InputError;
 use serde_json::Value as Json;
 use std::collections::HashSet;
@@ -219,7 +219,7 @@ impl<'a> Reader<'a> {
         let mut carried = all_codings(v);
         carried.extend(self.list_codings.remove(&i).unwrap_or_default());
         self.current = Some(i);
-        let idx = self.push(Item {
+        let idx = self.push(Item::of(ItemHead {
             id: self.res[i].id.clone(),
             carried,
             class_code: Some("COMPOSITION".into()),
@@ -228,8 +228,8 @@ impl<'a> Reader<'a> {
             availability: effective.low,
             effective,
             confidentiality: security(v),
-            ..Item::new(Element::EhrComposition)
-        });
+            ..ItemHead::new(Element::EhrComposition)
+        }));
         self.current = None;
         self.composition.insert(i, idx);
         self.emitted.insert(i);

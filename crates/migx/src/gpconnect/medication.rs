@@ -9,7 +9,7 @@ use super::json::{
 };
 use super::labels::security;
 use crate::ehr::model::{
-    DateField, DoseQuantity, Element, Item, ItemKind, Medication, StructuredDose, Supply,
+    DateField, DoseQuantity, Element, Item, ItemHead, ItemKind, Medication, StructuredDose, Supply,
 };
 use serde_json::Value as Json;
 
@@ -149,24 +149,26 @@ impl<'a> Reader<'a> {
             }
         }
         let ms = self.push(Item {
-            id: statement_id,
-            element: Some(Element::MedicationStatement),
-            class_code: Some("SBADM".into()),
-            mood_code: Some("INT".into()),
-            status_code: status_code.clone(),
-            parent,
-            effective,
-            availability,
-            confidentiality: ms_security,
-            carried,
-            free_text: dosage_text,
+            head: ItemHead {
+                id: statement_id,
+                element: Some(Element::MedicationStatement),
+                class_code: Some("SBADM".into()),
+                mood_code: Some("INT".into()),
+                status_code: status_code.clone(),
+                parent,
+                effective,
+                availability,
+                confidentiality: ms_security,
+                carried,
+                free_text: dosage_text,
+                ..ItemHead::default()
+            },
             kind: ItemKind::Medication(Box::new(Medication {
                 consumable,
                 dosage_text: dosage,
                 dose,
                 last_issue,
             })),
-            ..Item::default()
         });
         let supply_text = has_text(v.get("note"));
         match intent {
@@ -202,14 +204,17 @@ impl<'a> Reader<'a> {
                     repeats.map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX))
                 };
                 self.push(Item {
-                    id: own_id.clone(),
-                    class_code: Some("SPLY".into()),
-                    mood_code: Some("INT".into()),
-                    status_code,
-                    parent: Some(ms),
-                    effective,
-                    availability,
-                    free_text: supply_text,
+                    head: ItemHead {
+                        id: own_id.clone(),
+                        class_code: Some("SPLY".into()),
+                        mood_code: Some("INT".into()),
+                        status_code,
+                        parent: Some(ms),
+                        effective,
+                        availability,
+                        free_text: supply_text,
+                        ..ItemHead::new(Element::EhrSupplyAuthorise)
+                    },
                     kind: ItemKind::Supply(Box::new(Supply {
                         repeat_number: Some(repeat_number),
                         issues_recorded,
@@ -218,7 +223,6 @@ impl<'a> Reader<'a> {
                         quantity_unit,
                         prior_ref: None,
                     })),
-                    ..Item::new(Element::EhrSupplyAuthorise)
                 });
                 let reason = extension(v, EXT_STATUS_REASON);
                 if reason.is_some() || status == "stopped" {
@@ -231,20 +235,22 @@ impl<'a> Reader<'a> {
                         .and_then(|r| extension(r, "statusReason"))
                         .and_then(|e| e.get("valueCodeableConcept"));
                     self.push(Item {
-                        id: format!("{own_id}-discontinue"),
-                        class_code: Some("SPLY".into()),
-                        mood_code: Some("RQO".into()),
-                        status_code: Some("COMPLETE".into()),
-                        parent: Some(ms),
-                        codes: codings(reason_cc),
-                        code_uncoded: codings(reason_cc).is_empty(),
-                        availability: when,
-                        free_text: has_text(reason_cc),
+                        head: ItemHead {
+                            id: format!("{own_id}-discontinue"),
+                            class_code: Some("SPLY".into()),
+                            mood_code: Some("RQO".into()),
+                            status_code: Some("COMPLETE".into()),
+                            parent: Some(ms),
+                            codes: codings(reason_cc),
+                            code_uncoded: codings(reason_cc).is_empty(),
+                            availability: when,
+                            free_text: has_text(reason_cc),
+                            ..ItemHead::new(Element::EhrSupplyDiscontinue)
+                        },
                         kind: ItemKind::Supply(Box::new(Supply {
                             prior_ref: Some(own_id),
                             ..Supply::default()
                         })),
-                        ..Item::new(Element::EhrSupplyDiscontinue)
                     });
                 }
             }
@@ -252,21 +258,23 @@ impl<'a> Reader<'a> {
                 // `order` (and anything else: an issue needs a plan to be shared at all).
                 let prior = arr(Some(v), "basedOn").find_map(|b| self.ref_item_id(b, i));
                 self.push(Item {
-                    id: own_id,
-                    class_code: Some("SPLY".into()),
-                    mood_code: Some("RQO".into()),
-                    status_code: Some("COMPLETE".into()),
-                    parent: Some(ms),
-                    effective,
-                    availability,
-                    free_text: supply_text,
+                    head: ItemHead {
+                        id: own_id,
+                        class_code: Some("SPLY".into()),
+                        mood_code: Some("RQO".into()),
+                        status_code: Some("COMPLETE".into()),
+                        parent: Some(ms),
+                        effective,
+                        availability,
+                        free_text: supply_text,
+                        ..ItemHead::new(Element::EhrSupplyPrescribe)
+                    },
                     kind: ItemKind::Supply(Box::new(Supply {
                         quantity,
                         quantity_unit,
                         prior_ref: prior,
                         ..Supply::default()
                     })),
-                    ..Item::new(Element::EhrSupplyPrescribe)
                 });
             }
         }

@@ -4,7 +4,7 @@
 use super::bundle::Reader;
 use super::json::{arr, codings, date, has_text, number, period, quantity_unit_text, str_at};
 use crate::codes::CodeSystem;
-use crate::ehr::model::{Effective, Element, Item, ItemKind, ReferenceRange, Value};
+use crate::ehr::model::{Effective, Element, Item, ItemHead, ItemKind, ReferenceRange, Value};
 use crate::error::InputError;
 use serde_json::Value as Json;
 
@@ -146,7 +146,7 @@ impl<'a> Reader<'a> {
         let id = item.id.clone();
         let g = self.push(item);
         for (n, c) in components.iter().enumerate() {
-            let mut ci = Item {
+            let mut ci = Item::of(ItemHead {
                 id: format!("{id}-c{n}"),
                 class_code: Some("OBS".into()),
                 status_code: Some("COMPLETE".into()),
@@ -156,8 +156,8 @@ impl<'a> Reader<'a> {
                 availability,
                 authored: availability,
                 free_text: has_text(c.get("code")),
-                ..Item::new(Element::ObservationStatement)
-            };
+                ..ItemHead::new(Element::ObservationStatement)
+            });
             ci.code_uncoded = ci.codes.is_empty();
             observation_value(&mut ci, c);
             self.push(ci);

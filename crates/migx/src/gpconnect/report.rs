@@ -4,7 +4,7 @@
 use super::bundle::Reader;
 use super::json::{all_codings, arr, date, has_text, period, snomed};
 use super::labels::security;
-use crate::ehr::model::{Effective, Element, Item};
+use crate::ehr::model::{Effective, Element, Item, ItemHead};
 use crate::error::InputError;
 use serde_json::Value as Json;
 
@@ -44,7 +44,7 @@ impl<'a> Reader<'a> {
             let sv = self.json(si);
             let sv: &Json = &sv;
             let collected = sv.get("collection");
-            let it = Item {
+            let it = Item::of(ItemHead {
                 id: self.res[si].id.clone(),
                 class_code: Some("CLUSTER".into()),
                 status_code: Some("COMPLETE".into()),
@@ -58,8 +58,8 @@ impl<'a> Reader<'a> {
                 confidentiality: security(sv),
                 carried: all_codings(sv),
                 free_text: has_text(sv.get("note")),
-                ..Item::new(Element::CompoundStatement)
-            };
+                ..ItemHead::new(Element::CompoundStatement)
+            });
             specimens.push((si, self.push(it)));
             self.emitted.insert(si);
         }

@@ -144,16 +144,16 @@ fn extract_for(
     extra: Vec<crate::ehr::model::Item>,
 ) -> Extract {
     use crate::codes::{CodeSystem, Coding};
-    use crate::ehr::model::{DateField, Effective, ExtractBuilder, Item};
-    let mut items = vec![Item {
+    use crate::ehr::model::{DateField, Effective, ExtractBuilder, Item, ItemHead};
+    let mut items = vec![Item::of(ItemHead {
         id: "a1".into(),
         codes: vec![Coding::new(CodeSystem::ReadV2, "H33..")],
         effective: Effective {
             center: DateField::from_hl7("20260301"),
             ..Effective::default()
         },
-        ..Item::new(Element::ObservationStatement)
-    }];
+        ..ItemHead::new(Element::ObservationStatement)
+    })];
     items.extend(extra);
     ExtractBuilder {
         nhs_numbers: nhs.iter().map(|s| s.to_string()).collect(),
@@ -310,8 +310,8 @@ fn no_as_of_time_withholds_and_an_as_of_option_supplies_one() {
 #[test]
 fn a_practice_dissent_withholds_whatever_the_point_of_care_decision() {
     use crate::codes::{CodeSystem, Coding};
-    use crate::ehr::model::{DateField, Effective, Item};
-    let dissent = Item {
+    use crate::ehr::model::{DateField, Effective, Item, ItemHead};
+    let dissent = Item::of(ItemHead {
         id: "d1".into(),
         // consent.tsv: 416409005 refused consent for upload to local shared record (dissent).
         codes: vec![Coding::new(CodeSystem::Snomed, "416409005")],
@@ -319,8 +319,8 @@ fn a_practice_dissent_withholds_whatever_the_point_of_care_decision() {
             center: DateField::from_hl7("20260201"),
             ..Effective::default()
         },
-        ..Item::new(Element::ObservationStatement)
-    };
+        ..ItemHead::new(Element::ObservationStatement)
+    });
     let s = settings_for(
         csv(&permit_row(VALID, "2026-03-14T09:55:00+00:00", "Y02345")),
         &["Y02345"],

@@ -261,7 +261,7 @@ impl Detail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ehr::model::{Medication, Observation, Supply};
+    use crate::ehr::model::{ItemHead, Medication, Observation, Supply};
 
     const EMBEDDED: &str = include_str!("../../../../policy/codes/units.tsv");
 
@@ -320,13 +320,14 @@ mod tests {
         // Every position a unit can take, with a known and an unknown unit.
         let positions: Vec<fn(&str) -> Item> = vec![
             |u| Item {
+                head: ItemHead::default(),
                 kind: ItemKind::Supply(Box::new(Supply {
                     quantity_unit: Some(u.into()),
                     ..Supply::default()
                 })),
-                ..Item::default()
             },
             |u| Item {
+                head: ItemHead::default(),
                 kind: ItemKind::Observation(Observation {
                     value: Some(Value::Quantity {
                         value: "1".into(),
@@ -334,9 +335,9 @@ mod tests {
                     }),
                     ..Observation::default()
                 }),
-                ..Item::default()
             },
             |u| Item {
+                head: ItemHead::default(),
                 kind: ItemKind::Observation(Observation {
                     value: Some(Value::Range {
                         low: None,
@@ -345,9 +346,9 @@ mod tests {
                     }),
                     ..Observation::default()
                 }),
-                ..Item::default()
             },
             |u| Item {
+                head: ItemHead::default(),
                 kind: ItemKind::Observation(Observation {
                     reference_range: Some(Box::new(crate::ehr::model::ReferenceRange {
                         low: None,
@@ -356,7 +357,6 @@ mod tests {
                     })),
                     ..Observation::default()
                 }),
-                ..Item::default()
             },
         ];
         for make in positions {
@@ -364,30 +364,30 @@ mod tests {
             assert!(on.drops(&make("Banana")));
         }
         let dosed = Item {
+            head: ItemHead::default(),
             kind: ItemKind::Medication(Box::new(Medication {
                 dosage_text: Some("One daily".into()),
                 ..Medication::default()
             })),
-            ..Item::default()
         };
         assert!(!on.drops(&dosed) && off.drops(&dosed));
         assert_eq!(on.dosage(&dosed), Some("One daily"));
         assert_eq!(off.dosage(&dosed), None);
         let supply = Item {
+            head: ItemHead::default(),
             kind: ItemKind::Supply(Box::new(Supply {
                 quantity_unit: Some("tablet".into()),
                 ..Supply::default()
             })),
-            ..Item::default()
         };
         assert!(off.drops(&supply) && off.quantity_unit(&supply).is_none());
         assert_eq!(on.quantity_unit(&supply).map(|u| u.text), Some("tablet"));
         let degraded = Item {
+            head: ItemHead::default(),
             kind: ItemKind::Observation(Observation {
                 code_text: Some("Penicillin".into()),
                 ..Observation::default()
             }),
-            ..Item::default()
         };
         assert!(!on.drops(&degraded) && off.drops(&degraded));
         assert_eq!(on.degraded_text(&degraded), Some("Penicillin"));

@@ -250,14 +250,14 @@ pub fn confidentiality(ex: &Extract, policy: &Policy) -> Vec<Option<Reach>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ehr::model::{Cover, ExtractBuilder, Item};
+    use crate::ehr::model::{Cover, ExtractBuilder, Item, ItemHead};
 
     fn item(id: &str, element: Element, parent: Option<usize>) -> Item {
-        Item {
+        Item::of(ItemHead {
             id: id.into(),
             parent,
-            ..Item::new(element)
-        }
+            ..ItemHead::new(element)
+        })
     }
 
     fn policy() -> Policy {

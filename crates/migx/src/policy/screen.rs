@@ -186,6 +186,7 @@ fn screen_one(policy: &Policy, c: &Coding) -> Option<ScreenedCoding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ehr::model::ItemHead;
 
     fn policy() -> Policy {
         Policy::embedded_default().unwrap()
@@ -363,11 +364,14 @@ mod tests {
     #[test]
     fn text_is_dropped_exactly_when_an_emitted_coding_is_out_of_its_syntax() {
         let clean = Item {
-            codes: vec![
-                Coding::new(CodeSystem::Snomed, "195967001"),
-                // A Read code's 2-character term suffix is no text.
-                Coding::new(CodeSystem::ReadV2, "H33..00"),
-            ],
+            head: ItemHead {
+                codes: vec![
+                    Coding::new(CodeSystem::Snomed, "195967001"),
+                    // A Read code's 2-character term suffix is no text.
+                    Coding::new(CodeSystem::ReadV2, "H33..00"),
+                ],
+                ..ItemHead::default()
+            },
             ..Item::default()
         };
         assert!(!drops_text(&clean));

@@ -338,13 +338,13 @@ impl State {
             if self.extract_depth.is_some() {
                 let parent = self.items.last().map(|&(i, _)| i);
                 let idx = self.ex.items.len();
-                self.ex.items.push(Item {
+                self.ex.items.push(Item::of(ItemHead {
                     class_code: attrs.class_code.as_deref().map(hl7_code),
                     mood_code: attrs.mood_code.as_deref().map(hl7_code),
                     parent,
                     line: pos as u32,
-                    ..Item::new(element)
-                });
+                    ..ItemHead::new(element)
+                }));
                 self.items.push((idx, depth));
             }
             return Ok(());

@@ -491,7 +491,7 @@ pub(crate) mod testing {
 
     use super::*;
     use crate::codes::CodeSystem;
-    use crate::ehr::model::{DateField, Element, ExtractBuilder, Item};
+    use crate::ehr::model::{DateField, Element, ExtractBuilder, Item, ItemHead};
     use crate::ehr::ts::Ts;
     use crate::policy::decide::decide;
 
@@ -517,12 +517,12 @@ pub(crate) mod testing {
 
     /// An item with an id, an element, a code and a recorded date.
     pub(crate) fn item(id: &str, element: Element, codes: Vec<SourceCoding>) -> Item {
-        Item {
+        Item::of(ItemHead {
             id: id.to_string(),
             codes,
             availability: DateField::Value(Ts::parse("20250601").expect("a valid timestamp")),
-            ..Item::new(element)
-        }
+            ..ItemHead::new(element)
+        })
     }
 
     /// The extract of `items` (linked as `parent`/`children` say) and its decisions.

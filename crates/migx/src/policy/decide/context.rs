@@ -87,7 +87,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// An allergy compound's allergen: its first statement child (children are linked by
-    /// `Extract::finish` before any decision is made).
+    /// `ExtractBuilder::finish` before any decision is made).
     pub(super) fn first_observation(&self, i: usize) -> Option<usize> {
         self.children(i)
             .find(|&c| self.item(c).element == Some(Element::ObservationStatement))

@@ -134,15 +134,18 @@ mod tests {
 
     #[test]
     fn the_judged_time_is_never_before_the_records_own_dates_nor_at_a_future_one() {
-        use crate::ehr::model::{Effective, Item};
+        use crate::ehr::model::{Effective, Item, ItemHead};
         let t = |v: &str| Ts::parse(v).unwrap();
         let item = |mood: Option<&str>, avail: &str, low: &str, high: &str| Item {
-            mood_code: mood.map(|m| m.to_string().into()),
-            availability: DateField::from_hl7(avail),
-            effective: Effective {
-                low: DateField::from_hl7(low),
-                high: DateField::from_hl7(high),
-                center: DateField::Absent,
+            head: ItemHead {
+                mood_code: mood.map(|m| m.to_string().into()),
+                availability: DateField::from_hl7(avail),
+                effective: Effective {
+                    low: DateField::from_hl7(low),
+                    high: DateField::from_hl7(high),
+                    center: DateField::Absent,
+                },
+                ..ItemHead::default()
             },
             ..Item::default()
         };
@@ -186,13 +189,16 @@ mod tests {
 
     #[test]
     fn the_judged_time_boundaries_and_the_precision_it_is_taken_at() {
-        use crate::ehr::model::Item;
+        use crate::ehr::model::{Item, ItemHead};
         use crate::ehr::ts::Precision;
         let t = |v: &str| Ts::parse(v).unwrap();
         let recorded = |avail: &str| {
             ExtractBuilder {
                 items: vec![Item {
-                    availability: DateField::from_hl7(avail),
+                    head: ItemHead {
+                        availability: DateField::from_hl7(avail),
+                        ..ItemHead::default()
+                    },
                     ..Item::default()
                 }],
                 ..ExtractBuilder::default()

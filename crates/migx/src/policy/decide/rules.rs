@@ -7,8 +7,8 @@ use super::*;
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{
-    DateField, Effective, ExtractBuilder, Item, ItemKind, LinkSet, Medication, Observation, Supply,
-    Value,
+    DateField, Effective, ExtractBuilder, Item, ItemHead, ItemKind, LinkSet, Medication,
+    Observation, Supply, Value,
 };
 
 const AS_OF: &str = "20260314100000";
@@ -41,23 +41,33 @@ const SENSITIVE: &str = "76272004";
 const ACTIVE_PROBLEM: &str = "394774009";
 const INACTIVE_PROBLEM: &str = "394775005";
 
-fn item(id: &str, element: Element, parent: Option<usize>) -> Item {
-    Item {
+fn head(id: &str, element: Element, parent: Option<usize>) -> ItemHead {
+    ItemHead {
         id: id.into(),
         parent,
-        ..Item::new(element)
+        ..ItemHead::new(element)
     }
 }
 
+fn item(id: &str, element: Element, parent: Option<usize>) -> Item {
+    Item::of(head(id, element, parent))
+}
+
+/// `item`, placed under `parent`.
+fn placed(mut item: Item, parent: usize) -> Item {
+    item.head.parent = Some(parent);
+    item
+}
+
 fn observation(id: &str, parent: Option<usize>, code: Coding) -> Item {
-    Item {
+    Item::of(ItemHead {
         codes: vec![code],
         effective: Effective {
             center: date("20260301"),
             ..Effective::default()
         },
-        ..item(id, Element::ObservationStatement, parent)
-    }
+        ..head(id, Element::ObservationStatement, parent)
+    })
 }
 
 /// An observation's payload with a value.
@@ -70,16 +80,18 @@ fn valued(value: Value) -> ItemKind {
 
 fn result(id: &str, when: &str) -> Item {
     Item {
-        codes: vec![read("44J3.")],
+        head: ItemHead {
+            codes: vec![read("44J3.")],
+            effective: Effective {
+                center: date(when),
+                ..Effective::default()
+            },
+            ..head(id, Element::ObservationStatement, None)
+        },
         kind: valued(Value::Quantity {
             value: "5".into(),
             unit: Some("mmol/L".into()),
         }),
-        effective: Effective {
-            center: date(when),
-            ..Effective::default()
-        },
-        ..item(id, Element::ObservationStatement, None)
     }
 }
 
@@ -128,10 +140,10 @@ fn referrals_plans_registrations_and_other_kinds_are_not_shared() {
         Element::RegistrationStatement,
         Element::Other,
     ] {
-        let items = vec![Item {
+        let items = vec![Item::of(ItemHead {
             codes: vec![read(DIAGNOSIS)],
-            ..item("x", element, None)
-        }];
+            ..head("x", element, None)
+        })];
         assert_eq!(
             withheld_for(items, 0),
             Some(WithheldReason::CategoryNotShared),
@@ -143,8 +155,11 @@ fn referrals_plans_registrations_and_other_kinds_are_not_shared() {
 #[test]
 fn an_item_of_no_known_element_is_unclassified() {
     let items = vec![Item {
-        element: None,
-        codes: vec![read(DIAGNOSIS)],
+        head: ItemHead {
+            element: None,
+            codes: vec![read(DIAGNOSIS)],
+            ..ItemHead::default()
+        },
         ..Item::default()
     }];
     assert_eq!(withheld_for(items, 0), Some(WithheldReason::Unclassified));
@@ -172,15 +187,17 @@ fn a_consent_or_dissent_code_is_not_shared_as_an_item() {
 #[test]
 fn an_item_without_codes_is_unclassified() {
     let items = vec![Item {
+        head: ItemHead {
+            effective: Effective {
+                center: date("20260301"),
+                ..Effective::default()
+            },
+            ..head("o", Element::ObservationStatement, None)
+        },
         kind: valued(Value::Quantity {
             value: "1".into(),
             unit: None,
         }),
-        effective: Effective {
-            center: date("20260301"),
-            ..Effective::default()
-        },
-        ..item("o", Element::ObservationStatement, None)
     }];
     assert_eq!(withheld_for(items, 0), Some(WithheldReason::Unclassified));
 }
@@ -330,12 +347,14 @@ fn restricting_and_unknown_codes_withhold() {
 
 fn problem(named: &str, code: &str) -> Item {
     Item {
-        codes: vec![snomed(code)],
+        head: ItemHead {
+            codes: vec![snomed(code)],
+            ..head("ls", Element::LinkSet, None)
+        },
         kind: ItemKind::LinkSet(Box::new(LinkSet {
             named_statement: Some(named.into()),
             ..LinkSet::default()
         })),
-        ..item("ls", Element::LinkSet, None)
     }
 }
 
@@ -451,23 +470,21 @@ fn supply(repeat_number: Option<u32>, prior_ref: Option<&str>) -> ItemKind {
 
 fn medication(auth: Item) -> Vec<Item> {
     let ms = Item {
-        kind: drug(),
-        ..item("ms", Element::MedicationStatement, None)
-    };
-    vec![
-        ms,
-        Item {
-            parent: Some(0),
-            ..auth
+        head: ItemHead {
+            ..head("ms", Element::MedicationStatement, None)
         },
-    ]
+        kind: drug(),
+    };
+    vec![ms, placed(auth, 0)]
 }
 
 fn authorise() -> Item {
     Item {
-        status_code: Some("ACTIVE".into()),
+        head: ItemHead {
+            status_code: Some("ACTIVE".into()),
+            ..head("auth", Element::EhrSupplyAuthorise, Some(0))
+        },
         kind: supply(Some(3), None),
-        ..item("auth", Element::EhrSupplyAuthorise, Some(0))
     }
 }
 
@@ -525,9 +542,11 @@ fn a_completed_authorisation_is_not_current_with_or_without_repeats() {
 fn discontinued(when: DateField) -> Vec<Item> {
     let mut items = medication(authorise());
     items.push(Item {
+        head: ItemHead {
+            availability: when,
+            ..head("disc", Element::EhrSupplyDiscontinue, Some(0))
+        },
         kind: supply(None, Some("auth")),
-        availability: when,
-        ..item("disc", Element::EhrSupplyDiscontinue, Some(0))
     });
     items
 }
@@ -557,8 +576,10 @@ fn an_undated_discontinuation_ends_the_medication() {
 #[test]
 fn a_medication_with_no_authorisation_is_not_shared() {
     let ms = Item {
+        head: ItemHead {
+            ..head("ms", Element::MedicationStatement, None)
+        },
         kind: drug(),
-        ..item("ms", Element::MedicationStatement, None)
     };
     assert_eq!(
         withheld_for(vec![ms.clone()], 0),
@@ -567,8 +588,10 @@ fn a_medication_with_no_authorisation_is_not_shared() {
     let only_discontinued = vec![
         ms,
         Item {
+            head: ItemHead {
+                ..head("disc", Element::EhrSupplyDiscontinue, Some(0))
+            },
             kind: supply(None, Some("elsewhere")),
-            ..item("disc", Element::EhrSupplyDiscontinue, Some(0))
         },
     ];
     assert_eq!(
@@ -628,14 +651,14 @@ fn a_sensitive_drug_withholds_the_medication() {
 // ---------------------------------------------------------------- allergies
 
 fn allergy(high: DateField) -> Vec<Item> {
-    let header = Item {
+    let header = Item::of(ItemHead {
         codes: vec![read("14L..")],
         effective: Effective {
             high,
             ..Effective::default()
         },
-        ..item("a", Element::CompoundStatement, None)
-    };
+        ..head("a", Element::CompoundStatement, None)
+    });
     vec![header, observation("o", Some(0), read("TJ00."))]
 }
 
@@ -732,10 +755,7 @@ fn the_contents_of_a_withheld_item_share_its_reason() {
 }
 
 fn result_in(id: &str, parent: usize) -> Item {
-    Item {
-        parent: Some(parent),
-        ..result(id, "20260301")
-    }
+    placed(result(id, "20260301"), parent)
 }
 
 // ---------------------------------------------------------------- warnings and free text
@@ -797,14 +817,14 @@ const DISSENT: &str = "93C1.";
 const PERMIT: &str = "425691002";
 
 fn consent_item(code: Coding, when: &str) -> Item {
-    Item {
+    Item::of(ItemHead {
         codes: vec![code],
         effective: Effective {
             center: date(when),
             ..Effective::default()
         },
-        ..item("", Element::ObservationStatement, None)
-    }
+        ..head("", Element::ObservationStatement, None)
+    })
 }
 
 fn dissented(items: Vec<Item>) -> bool {
@@ -887,10 +907,7 @@ fn a_problem_naming_a_statement_inside_a_sensitive_battery_is_withheld() {
     battery.effective.center = date("20260301");
     let items = vec![
         battery,
-        Item {
-            parent: Some(0),
-            ..result("o", "20260301")
-        },
+        placed(result("o", "20260301"), 0),
         problem("o", ACTIVE_PROBLEM),
     ];
     assert_eq!(withheld_for(items, 2), Some(WithheldReason::SensitiveCode));
@@ -1018,14 +1035,14 @@ fn a_code_on_the_not_shared_list_is_out_of_scope_as_a_statement_or_a_group() {
 }
 
 fn compound(id: &str, parent: Option<usize>, code: Coding) -> Item {
-    Item {
+    Item::of(ItemHead {
         codes: vec![code],
         effective: Effective {
             center: date("20260301"),
             ..Effective::default()
         },
-        ..item(id, Element::CompoundStatement, parent)
-    }
+        ..head(id, Element::CompoundStatement, parent)
+    })
 }
 
 /// A consultation holding a diagnosis, then a pathology report with a specimen cluster
@@ -1108,12 +1125,16 @@ fn a_result_in_a_group_outside_any_report_belongs_to_the_group() {
 fn issued_elsewhere() -> Vec<Item> {
     let mut items = medication(authorise());
     items.push(Item {
+        head: ItemHead {
+            ..head("ms2", Element::MedicationStatement, None)
+        },
         kind: drug(),
-        ..item("ms2", Element::MedicationStatement, None)
     });
     items.push(Item {
+        head: ItemHead {
+            ..head("issue", Element::EhrSupplyPrescribe, Some(2))
+        },
         kind: supply(None, Some("auth")),
-        ..item("issue", Element::EhrSupplyPrescribe, Some(2))
     });
     items
 }
@@ -1143,8 +1164,10 @@ fn an_issue_belongs_to_the_medication_whose_authorisation_it_fulfils() {
 fn an_issue_under_its_own_medication_is_listed_with_it() {
     let mut items = medication(authorise());
     items.push(Item {
+        head: ItemHead {
+            ..head("issue", Element::EhrSupplyPrescribe, Some(0))
+        },
         kind: supply(None, Some("auth")),
-        ..item("issue", Element::EhrSupplyPrescribe, Some(0))
     });
     let (_, d) = decide_items(items);
     assert_eq!(d.items[2].outcome, Outcome::PartOf(0));
@@ -1250,12 +1273,14 @@ fn an_unresolved_placement_of_the_item_itself_withholds_it() {
 
 #[test]
 fn a_unit_the_list_does_not_know_is_counted_as_removed_detail() {
-    let odd = Item {
-        kind: valued(Value::Quantity {
-            value: "5".into(),
-            unit: Some("furlongs".into()),
-        }),
-        ..result("r", "20260301")
+    let odd = {
+        Item {
+            head: result("r", "20260301").head,
+            kind: valued(Value::Quantity {
+                value: "5".into(),
+                unit: Some("furlongs".into()),
+            }),
+        }
     };
     let (ex, d) = decide_items(vec![odd, result("s", "20260301")]);
     assert!(!ex.items[0].free_text, "no free text of its own");
@@ -1267,12 +1292,16 @@ fn a_part_follows_the_item_at_the_top_of_its_chain_at_any_depth() {
     // A supply inside a supply inside the authorisation: each a part of the one above.
     let mut items = medication(authorise());
     items.push(Item {
+        head: ItemHead {
+            ..head("a2", Element::EhrSupplyAuthorise, Some(1))
+        },
         kind: supply(None, None),
-        ..item("a2", Element::EhrSupplyAuthorise, Some(1))
     });
     items.push(Item {
+        head: ItemHead {
+            ..head("a3", Element::EhrSupplyAuthorise, Some(2))
+        },
         kind: supply(None, None),
-        ..item("a3", Element::EhrSupplyAuthorise, Some(2))
     });
     let (_, d) = decide_items(items);
     assert_eq!(
@@ -1289,16 +1318,22 @@ fn parts_that_are_parts_of_each_other_are_unresolvable_and_decided_in_time() {
     // issue: the statement and the issue are each a part of the other.
     let items = vec![
         Item {
+            head: ItemHead {
+                ..head("ms", Element::MedicationStatement, None)
+            },
             kind: drug(),
-            ..item("ms", Element::MedicationStatement, None)
         },
         Item {
+            head: ItemHead {
+                ..head("issue", Element::EhrSupplyPrescribe, Some(0))
+            },
             kind: supply(None, Some("a")),
-            ..item("issue", Element::EhrSupplyPrescribe, Some(0))
         },
         Item {
+            head: ItemHead {
+                ..head("a", Element::EhrSupplyAuthorise, Some(1))
+            },
             kind: supply(Some(1), None),
-            ..item("a", Element::EhrSupplyAuthorise, Some(1))
         },
     ];
     let (_, d) = decide_items(items);
