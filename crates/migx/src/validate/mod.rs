@@ -225,14 +225,29 @@ fn collect(
     prefix: &str,
     out: &mut Vec<Violation>,
 ) {
+    collect_under(validator, instance, "", prefix, out);
+}
+
+/// [`collect`] of `instance` whose part at `within` (a JSON pointer) is what is checked: each
+/// violation's pointer has `within` replaced by `prefix`.
+fn collect_under(
+    validator: &jsonschema::Validator,
+    instance: &Value,
+    within: &str,
+    prefix: &str,
+    out: &mut Vec<Violation>,
+) {
     if validator.is_valid(instance) {
         return;
     }
-    out.extend(
-        validator
-            .iter_errors(instance)
-            .map(|e| violation_from(&e, prefix)),
-    );
+    out.extend(validator.iter_errors(instance).map(|e| {
+        let mut v = violation_from(&e, prefix);
+        if !within.is_empty() {
+            let path = e.instance_path().as_str();
+            v.pointer = format!("{prefix}{}", path.strip_prefix(within).unwrap_or(path));
+        }
+        v
+    }));
 }
 
 fn internal(pointer: &str, what: &str) -> Violation {
@@ -286,9 +301,8 @@ fn fhir_resource(resource: &Value, pointer: &str, depth: usize, out: &mut Vec<Vi
         }
     };
     if rt == "Bundle" && depth < MAX_BUNDLE_DEPTH {
-        match fhir.shell() {
-            Some(shell) => collect(&shell, resource, pointer, out),
-            None => out.push(internal(pointer, "FHIR Bundle")),
+        if !fhir.check_shell(resource, pointer, out) {
+            out.push(internal(pointer, "FHIR Bundle"));
         }
         if let Some(Value::Array(entries)) = obj.get("entry") {
             for (i, entry) in entries.iter().enumerate() {
@@ -304,9 +318,8 @@ fn fhir_resource(resource: &Value, pointer: &str, depth: usize, out: &mut Vec<Vi
         }
         return;
     }
-    match fhir.for_type(rt) {
-        Some(v) => collect(&v, resource, pointer, out),
-        None => out.push(internal(pointer, "FHIR")),
+    if !fhir.check_resource(resource, pointer, out) {
+        out.push(internal(pointer, "FHIR"));
     }
 }
 

@@ -187,3 +187,294 @@ fn check(bundle: &Value, out: &mut Vec<Violation>) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The FHIR validators as they were compiled before the one graph (`schemas::Fhir`): the
+// Bundle shell, the shell's entry and one validator for the types migx writes, each compiled
+// separately from the kept registry, other types one by one on first use. Test-only: the
+// oracle that the one graph gives exactly the same violations, in the same order.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use jsonschema::{Draft, Registry, Validator};
+use serde_json::json;
+
+use super::schemas::{parse_embedded, shell_schema, FHIR_SCHEMA, FHIR_SCHEMA_ID, SHELL_ID};
+
+/// The types the old shared validator covered.
+const OLD_COMMON_TYPES: [&str; 14] = [
+    "Patient",
+    "Organization",
+    "Consent",
+    "Provenance",
+    "List",
+    "Condition",
+    "MedicationStatement",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Observation",
+    "DiagnosticReport",
+    "Procedure",
+    "Flag",
+    "AuditEvent",
+];
+
+pub(crate) struct OldCompiles {
+    registry: Registry<'static>,
+    by_type: RwLock<HashMap<String, Arc<Validator>>>,
+    shell: Option<Validator>,
+    entry_shell: Option<Validator>,
+    common: Option<Validator>,
+}
+
+impl OldCompiles {
+    fn load() -> OldCompiles {
+        let fhir = parse_embedded(FHIR_SCHEMA);
+        let shell = shell_schema(&fhir);
+        let registry = Registry::new()
+            .draft(Draft::Draft6)
+            .add(FHIR_SCHEMA_ID, fhir)
+            .and_then(|b| b.add(SHELL_ID, shell))
+            .and_then(|b| b.prepare())
+            .expect("the FHIR registry");
+        let branches: Vec<Value> = OLD_COMMON_TYPES
+            .iter()
+            .map(|t| {
+                json!({
+                    "if": {
+                        "properties": { "resourceType": { "const": t } },
+                        "required": ["resourceType"]
+                    },
+                    "then": { "$ref": format!("{FHIR_SCHEMA_ID}#/definitions/{t}") }
+                })
+            })
+            .collect();
+        let common = jsonschema::options()
+            .with_draft(Draft::Draft7)
+            .with_registry(&registry)
+            .build(&json!({ "allOf": branches }))
+            .ok();
+        let mut old = OldCompiles {
+            registry,
+            by_type: RwLock::new(HashMap::new()),
+            shell: None,
+            entry_shell: None,
+            common,
+        };
+        old.shell = old.build(&format!("{SHELL_ID}#/definitions/Bundle"));
+        old.entry_shell = old.build(&format!("{SHELL_ID}#/definitions/Bundle_Entry"));
+        old
+    }
+
+    /// `#/definitions/<target>` compiled alone, from the registry.
+    pub(crate) fn build(&self, target: &str) -> Option<Validator> {
+        jsonschema::options()
+            .with_draft(Draft::Draft6)
+            .with_registry(&self.registry)
+            .build(&json!({ "$ref": target }))
+            .ok()
+    }
+
+    pub(crate) fn check_resource(
+        &self,
+        resource: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else {
+            return false;
+        };
+        if OLD_COMMON_TYPES.contains(&rt) {
+            let Some(v) = self.common.as_ref() else {
+                return false;
+            };
+            collect(v, resource, prefix, out);
+            return true;
+        }
+        let cached = self.by_type.read().ok().and_then(|m| m.get(rt).cloned());
+        let v = match cached {
+            Some(v) => v,
+            None => {
+                let Some(v) = self.build(&format!("{FHIR_SCHEMA_ID}#/definitions/{rt}")) else {
+                    return false;
+                };
+                let v = Arc::new(v);
+                if let Ok(mut m) = self.by_type.write() {
+                    m.insert(rt.to_string(), Arc::clone(&v));
+                }
+                v
+            }
+        };
+        collect(&v, resource, prefix, out);
+        true
+    }
+
+    pub(crate) fn check_shell(
+        &self,
+        bundle: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        let Some(v) = self.shell.as_ref() else {
+            return false;
+        };
+        collect(v, bundle, prefix, out);
+        true
+    }
+
+    pub(crate) fn check_entry(
+        &self,
+        entry: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        let Some(v) = self.entry_shell.as_ref() else {
+            return false;
+        };
+        collect(v, entry, prefix, out);
+        true
+    }
+}
+
+thread_local! {
+    static OLD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The old compiles, while [`with_old_compiles`] runs on this thread.
+pub(crate) fn old_compiles() -> Option<&'static OldCompiles> {
+    static COMPILES: OnceLock<OldCompiles> = OnceLock::new();
+    OLD.with(Cell::get)
+        .then(|| COMPILES.get_or_init(OldCompiles::load))
+}
+
+/// `f` run with the FHIR checks made by the old compiles.
+pub(crate) fn with_old_compiles<T>(f: impl FnOnce() -> T) -> T {
+    OLD.with(|o| o.set(true));
+    let out = f();
+    OLD.with(|o| o.set(false));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{validate_value, BundleCheck, Profile};
+    use super::*;
+
+    fn brief(v: &[Violation]) -> String {
+        v.iter()
+            .map(|v| format!("{} [{}] {} ({:?})", v.pointer, v.rule, v.message, v.value))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Broken resources of type `t`: each breaks a rule every resource definition has.
+    fn broken(t: &str) -> Vec<Value> {
+        vec![
+            json!({ "resourceType": t, "id": "a" }),
+            json!({ "resourceType": t, "id": "not valid!", "status": 7, "meta": { "profile": [1] } }),
+            json!({ "resourceType": t, "subject": { "reference": 3 }, "bogus": true }),
+            json!({ "resourceType": t, "text": { "status": "x" }, "extension": [{ "url": 1 }] }),
+            json!({ "resourceType": t, "contained": [{ "resourceType": "Patient", "gender": 1 }, { "resourceType": "Nope" }, 7] }),
+            json!({ "resourceType": t, "implicitRules": "", "language": [], "modifierExtension": {} }),
+        ]
+    }
+
+    /// The one graph reports, for a resource of each type, exactly what that type's own
+    /// definition compiled alone reports: pointers, rules, messages, values, order. Every
+    /// type migx writes, and every fifth of the others (each separate compile costs the
+    /// whole R4 graph: all of them would take minutes in a debug build).
+    #[test]
+    fn the_graph_checks_each_type_as_its_own_definition() {
+        let fhir = super::super::schemas::fhir().expect("the FHIR graph");
+        let old = OldCompiles::load();
+        let types: Vec<String> = parse_embedded(FHIR_SCHEMA)["discriminator"]["mapping"]
+            .as_object()
+            .expect("mapping")
+            .keys()
+            .cloned()
+            .collect();
+        let written = super::super::schemas::COMMON_TYPES;
+        let mut checked = 0;
+        for (k, t) in types.iter().enumerate() {
+            if !(written.contains(&t.as_str()) || k % 5 == 0 || t == "Bundle") {
+                continue;
+            }
+            let alone = old
+                .build(&format!("{FHIR_SCHEMA_ID}#/definitions/{t}"))
+                .expect("compiles");
+            for case in broken(t) {
+                let mut a = Vec::new();
+                collect(&alone, &case, "/x", &mut a);
+                let mut b = Vec::new();
+                assert!(fhir.check_resource(&case, "/x", &mut b), "{t}");
+                assert_eq!(
+                    a,
+                    b,
+                    "{t}: {case}\nalone:\n{}\ngraph:\n{}",
+                    brief(&a),
+                    brief(&b)
+                );
+                checked += usize::from(!b.is_empty());
+            }
+        }
+        assert!(checked >= 5 * 40, "violations found in {checked} cases");
+    }
+
+    /// What the graph's dispatch alone cannot tell apart goes through a wrapper, with the
+    /// same violations as the separate compiles: a frame that is not a Bundle, entries with
+    /// a `resourceType` property, Bundles nested past the depth where they are checked whole.
+    #[test]
+    fn wrapped_instances_check_as_compiled_apart() {
+        let both = |f: &dyn Fn() -> Vec<Violation>| {
+            let new = f();
+            let old = with_old_compiles(f);
+            assert_eq!(
+                new,
+                old,
+                "\none graph:\n{}\ncompiled apart:\n{}",
+                brief(&new),
+                brief(&old)
+            );
+            new.len()
+        };
+        let mut found = 0;
+        for frame in [
+            json!({ "resourceType": "Patient", "type": "x", "entry": [] }),
+            json!({ "type": "collection", "entry": [] }),
+            json!(7),
+            json!({ "resourceType": 7, "zz": 1 }),
+        ] {
+            found += both(&|| {
+                let mut check = BundleCheck::new(&frame, Profile::Fhir);
+                check.entry(&json!({ "resourceType": "Patient", "fullUrl": 1 }));
+                check.finish()
+            });
+        }
+        for entry in [
+            json!({ "resourceType": "Patient", "fullUrl": 1, "resource": { "resourceType": "Patient" } }),
+            json!({ "resourceType": "Bundle", "resource": 1 }),
+            json!({ "resourceType": "urn:migx:wrap:bundle-entry", "request": 3 }),
+            json!({ "resourceType": 7 }),
+            json!({ "fullUrl": 7, "response": { "outcome": { "resourceType": "Nope" } } }),
+            json!({ "response": { "outcome": { "resourceType": "OperationOutcome", "issue": 1 } } }),
+            json!("entry"),
+            json!(null),
+        ] {
+            let bundle =
+                json!({ "resourceType": "Bundle", "type": "collection", "entry": [entry] });
+            for profile in [Profile::Fhir, Profile::Migx] {
+                found += both(&|| validate_value(&bundle, profile));
+            }
+        }
+        // A Bundle in a Bundle in ... : past the depth, the innermost is checked whole.
+        let mut nested = json!({ "resourceType": "Bundle", "type": "collection",
+            "entry": [{ "resource": { "resourceType": "Patient", "gender": 1 } }] });
+        for _ in 0..10 {
+            nested = json!({ "resourceType": "Bundle", "type": "nope", "entry": [{ "resource": nested }] });
+            found += both(&|| validate_value(&nested, Profile::Fhir));
+        }
+        assert!(found > 40, "{found}");
+    }
+}

@@ -1,14 +1,17 @@
-//! Embedded schemas, the shared registry and the per-type validator cache.
+//! Embedded schemas and the compiled FHIR graph.
 //!
 //! Every schema is compiled at most once per process and shared across threads. The FHIR
-//! registry (the 3.3 MB vendored schema) is prepared on first use; validators for single
-//! resource types are compiled lazily the first time a type is seen and then cached.
+//! schema (the 3.3 MB vendored file) is compiled on first use into ONE validator, the graph
+//! (see [`Fhir`]): the Bundle shell, the shell's entry and every resource type share one
+//! compiled copy of the R4 definitions, and the parsed schema is dropped once it is compiled.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::{json, Value};
+
+use super::{collect, collect_under, Violation};
 
 /// The official HL7 FHIR R4 (4.0.1) JSON Schema, vendored unmodified (see schemas/README.md).
 pub const FHIR_SCHEMA: &str = include_str!("../../../../schemas/fhir.schema.json");
@@ -31,48 +34,50 @@ pub const VALIDATE_REPORT_SCHEMA: &str =
 /// `Bundle` and `Bundle_Entry` definitions whose `entry.resource` accepts any object (each
 /// entry's resource is validated separately against its own type), every other `$ref`
 /// pointing back into the unmodified FHIR schema.
-const SHELL_ID: &str = "urn:migx:schema:fhir-bundle-shell";
+pub(crate) const SHELL_ID: &str = "urn:migx:schema:fhir-bundle-shell";
 
 pub(crate) struct Fhir {
-    registry: Registry<'static>,
     /// The names under `definitions` that are resource types (the root `oneOf` mapping).
-    resource_types: Vec<String>,
+    resource_types: HashSet<String>,
     /// `pattern` of each primitive type definition -> the primitive's name(s), for messages.
     primitive_patterns: HashMap<String, String>,
-    by_type: RwLock<HashMap<String, Arc<Validator>>>,
-    shell: OnceLock<Option<Arc<Validator>>>,
     /// The keywords of the `Bundle` definition, in the schema's order.
     pub(crate) bundle_keywords: Vec<String>,
-    /// The shell's `Bundle_Entry` (one entry, its resource any object).
-    entry_shell: OnceLock<Option<Arc<Validator>>>,
-    /// One validator for all of [`COMMON_TYPES`] (see there).
-    common: OnceLock<Option<Arc<Validator>>>,
+    /// The one compiled FHIR graph (see [`graph_schema`]); the parsed schemas and their
+    /// registry are dropped once it is compiled.
+    graph: Option<Validator>,
 }
 
-/// The resource types migx itself writes. They are validated by ONE compiled validator that
-/// dispatches on `resourceType` (`if`/`then` per type): compiled separately, each type
-/// re-compiles the whole shared data-type graph (Extension, Reference, CodeableConcept...),
-/// about 19 MB and 35 ms per type; compiled together the graph is compiled once. Each
-/// type's checks are exactly its FHIR definition either way. Other types (e.g. in
-/// `migx validate` input) are compiled one by one on first use.
-pub(crate) const COMMON_TYPES: [&str; 14] = [
-    "Patient",
-    "Organization",
-    "Consent",
-    "Provenance",
+/// The resource types migx itself writes, most frequent first: the head of the graph's
+/// dispatch chain (each costs one `resourceType` comparison per type before it).
+pub(crate) const COMMON_TYPES: [&str; 17] = [
+    "Observation",
     "List",
     "Condition",
     "MedicationStatement",
     "MedicationRequest",
-    "AllergyIntolerance",
-    "Observation",
-    "DiagnosticReport",
     "Procedure",
+    "AllergyIntolerance",
+    "DiagnosticReport",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Specimen",
     "Flag",
+    "Patient",
+    "Consent",
+    "Provenance",
     "AuditEvent",
 ];
 
-fn parse_embedded(text: &str) -> Value {
+/// `resourceType` of the wrappers `{"resourceType": <kind>, "value": <instance>}` through
+/// which the graph checks what its dispatch cannot tell apart by itself (see [`Fhir`]).
+/// They are not FHIR resource types, so no instance can be taken for one.
+const WRAP_SHELL: &str = "urn:migx:wrap:bundle-shell";
+const WRAP_ENTRY: &str = "urn:migx:wrap:bundle-entry";
+const WRAP_BUNDLE: &str = "urn:migx:wrap:bundle";
+
+pub(crate) fn parse_embedded(text: &str) -> Value {
     // The embedded schemas are part of the binary and covered by tests; a parse failure is a
     // build defect, so fall back to a schema that rejects everything rather than panicking.
     serde_json::from_str(text).unwrap_or_else(|_| Value::Bool(false))
@@ -101,7 +106,7 @@ fn rewrite_refs(value: &mut Value, keep_local: &[&str]) {
     }
 }
 
-fn shell_schema(fhir: &Value) -> Value {
+pub(crate) fn shell_schema(fhir: &Value) -> Value {
     let defs = &fhir["definitions"];
     let mut bundle = defs["Bundle"].clone();
     let mut entry = defs["Bundle_Entry"].clone();
@@ -121,13 +126,100 @@ fn shell_schema(fhir: &Value) -> Value {
     })
 }
 
+/// `{"if": <resourceType is kind>, "then": then}`, with `else` when given.
+fn when(kind: &str, then: Value, otherwise: Option<Value>) -> Value {
+    let mut node = json!({
+        "if": {
+            "type": "object",
+            "required": ["resourceType"],
+            "properties": { "resourceType": { "const": kind } }
+        },
+        "then": then
+    });
+    if let (Some(o), Some(map)) = (otherwise, node.as_object_mut()) {
+        map.insert("else".into(), o);
+    }
+    node
+}
+
+/// The schema of the one compiled FHIR graph. Every FHIR definition reaches every resource
+/// type (`Resource.contained`, `Bundle.entry.response.outcome`: `ResourceList`, a `oneOf` of
+/// all of them), so compiling the shell, the entry shell and each type separately compiled
+/// the whole R4 graph once per root (about 10 to 14 MB each). One root compiles it once:
+/// - an instance whose `resourceType` is a resource type: that type's definition (the types
+///   migx writes first, in a chain; the others in an `allOf` of `if`/`then`), except a
+///   `Bundle`: the shell's `Bundle` (its entries' resources are checked one by one);
+/// - a wrapper (`{"resourceType": WRAP_*, "value": ...}`): its `value` against the shell's
+///   `Bundle` or `Bundle_Entry`, or the full FHIR `Bundle` (for what the dispatch would take
+///   for something else: a frame that is not a `Bundle`, an entry with a `resourceType`
+///   property, a Bundle past the nesting depth);
+/// - anything else (an entry: no `resourceType`, or not an object): the shell's
+///   `Bundle_Entry`.
+///
+/// Only the branch an instance selects reports: each type's checks, pointers and messages
+/// are those of its own definition (a test compares them with separately compiled ones).
+fn graph_schema(resource_types: &HashSet<String>, order: &[String]) -> Value {
+    let def = |t: &str| json!({ "$ref": format!("{FHIR_SCHEMA_ID}#/definitions/{t}") });
+    let wrapped = |target: String| json!({ "properties": { "value": { "$ref": target } } });
+    let mut others: Vec<Value> = order
+        .iter()
+        .filter(|t| {
+            resource_types.contains(t.as_str())
+                && t.as_str() != "Bundle"
+                && !COMMON_TYPES.contains(&t.as_str())
+        })
+        .map(|t| when(t, def(t), None))
+        .collect();
+    others.push(when(
+        WRAP_SHELL,
+        wrapped(format!("{SHELL_ID}#/definitions/Bundle")),
+        None,
+    ));
+    others.push(when(
+        WRAP_ENTRY,
+        wrapped(format!("{SHELL_ID}#/definitions/Bundle_Entry")),
+        None,
+    ));
+    others.push(when(
+        WRAP_BUNDLE,
+        wrapped(format!("{FHIR_SCHEMA_ID}#/definitions/Bundle")),
+        None,
+    ));
+    let mut chain = json!({
+        "if": { "type": "object", "required": ["resourceType"] },
+        "then": { "allOf": others },
+        "else": { "$ref": format!("{SHELL_ID}#/definitions/Bundle_Entry") }
+    });
+    chain = when(
+        "Bundle",
+        json!({ "$ref": format!("{SHELL_ID}#/definitions/Bundle") }),
+        Some(chain),
+    );
+    for t in COMMON_TYPES.iter().rev() {
+        chain = when(t, def(t), Some(chain));
+    }
+    chain
+}
+
+/// `{"resourceType": kind, "value": <a copy of value>}`.
+fn wrap(kind: &str, value: &Value) -> Value {
+    json!({ "resourceType": kind, "value": value.clone() })
+}
+
+/// How an instance is given to the graph: as it is, or inside a wrapper.
+enum As<'a> {
+    Itself(&'a Value),
+    Wrapped(Value),
+}
+
 impl Fhir {
     fn load() -> Option<Fhir> {
         let fhir = parse_embedded(FHIR_SCHEMA);
-        let resource_types = fhir["discriminator"]["mapping"]
+        let order: Vec<String> = fhir["discriminator"]["mapping"]
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
+        let resource_types: HashSet<String> = order.iter().cloned().collect();
         let mut primitive_patterns: HashMap<String, String> = HashMap::new();
         if let Some(defs) = fhir["definitions"].as_object() {
             for (name, def) in defs {
@@ -147,30 +239,25 @@ impl Fhir {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
         let shell = shell_schema(&fhir);
-        let registry = Registry::new()
+        let graph = Registry::new()
             .draft(Draft::Draft6)
             .add(FHIR_SCHEMA_ID, fhir)
             .and_then(|b| b.add(SHELL_ID, shell))
             .and_then(|b| b.prepare())
-            .ok()?;
+            .ok()
+            .and_then(|registry| {
+                jsonschema::options()
+                    .with_draft(Draft::Draft7)
+                    .with_registry(&registry)
+                    .build(&graph_schema(&resource_types, &order))
+                    .ok()
+            });
         Some(Fhir {
-            registry,
             resource_types,
             primitive_patterns,
-            by_type: RwLock::new(HashMap::new()),
-            shell: OnceLock::new(),
             bundle_keywords,
-            entry_shell: OnceLock::new(),
-            common: OnceLock::new(),
+            graph,
         })
-    }
-
-    fn build(&self, target: &str) -> Option<Validator> {
-        jsonschema::options()
-            .with_draft(Draft::Draft6)
-            .with_registry(&self.registry)
-            .build(&reference(target))
-            .ok()
     }
 
     /// The FHIR primitive type(s) whose definition has this `pattern`, e.g. `dateTime`.
@@ -180,72 +267,76 @@ impl Fhir {
 
     /// Whether `name` is a FHIR R4 resource type.
     pub(crate) fn is_resource_type(&self, name: &str) -> bool {
-        self.resource_types.iter().any(|t| t == name)
+        self.resource_types.contains(name)
     }
 
-    /// The validator for `#/definitions/<resource_type>`, compiled on first use.
-    pub(crate) fn for_type(&self, resource_type: &str) -> Option<Arc<Validator>> {
-        if !self.is_resource_type(resource_type) {
-            return None;
+    /// Check `instance` (given as it is or wrapped) with the graph, its violations' pointers
+    /// under `prefix`. `false` when the graph did not compile (a build defect).
+    fn check(&self, instance: As<'_>, prefix: &str, out: &mut Vec<Violation>) -> bool {
+        let Some(graph) = self.graph.as_ref() else {
+            return false;
+        };
+        match instance {
+            As::Itself(v) => collect(graph, v, prefix, out),
+            As::Wrapped(w) => collect_under(graph, &w, "/value", prefix, out),
         }
-        if COMMON_TYPES.contains(&resource_type) {
-            return self
-                .common
-                .get_or_init(|| {
-                    let branches: Vec<Value> = COMMON_TYPES
-                        .iter()
-                        .map(|t| {
-                            json!({
-                                "if": {
-                                    "properties": { "resourceType": { "const": t } },
-                                    "required": ["resourceType"]
-                                },
-                                "then": { "$ref": format!("{FHIR_SCHEMA_ID}#/definitions/{t}") }
-                            })
-                        })
-                        .collect();
-                    jsonschema::options()
-                        .with_draft(Draft::Draft7)
-                        .with_registry(&self.registry)
-                        .build(&json!({ "allOf": branches }))
-                        .ok()
-                        .map(Arc::new)
-                })
-                .clone();
-        }
-        if let Ok(map) = self.by_type.read() {
-            if let Some(v) = map.get(resource_type) {
-                return Some(Arc::clone(v));
-            }
-        }
-        // Compile outside the lock; if two threads race, the first insert wins.
-        let compiled =
-            Arc::new(self.build(&format!("{FHIR_SCHEMA_ID}#/definitions/{resource_type}"))?);
-        let mut map = self.by_type.write().ok()?;
-        Some(Arc::clone(
-            map.entry(resource_type.to_string()).or_insert(compiled),
-        ))
+        true
     }
 
-    /// The Bundle shell validator (Bundle without validating entry resources).
-    pub(crate) fn shell(&self) -> Option<Arc<Validator>> {
-        self.shell
-            .get_or_init(|| {
-                self.build(&format!("{SHELL_ID}#/definitions/Bundle"))
-                    .map(Arc::new)
-            })
-            .clone()
+    /// A resource (its `resourceType` a FHIR R4 type) against its type's definition; a
+    /// `Bundle` against the full definition, its entries' resources included. `false` for
+    /// anything else (the caller checks the type first) or a graph that did not compile.
+    pub(crate) fn check_resource(
+        &self,
+        resource: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        #[cfg(test)]
+        if let Some(old) = super::oracle::old_compiles() {
+            return old.check_resource(resource, prefix, out);
+        }
+        match resource.get("resourceType").and_then(Value::as_str) {
+            Some("Bundle") => self.check(As::Wrapped(wrap(WRAP_BUNDLE, resource)), prefix, out),
+            Some(t) if self.is_resource_type(t) => self.check(As::Itself(resource), prefix, out),
+            _ => false,
+        }
     }
 
-    /// The shell's entry validator: one `Bundle.entry` (its resource any object), what the
-    /// shell checks of each item of `entry`.
-    pub(crate) fn entry_shell(&self) -> Option<Arc<Validator>> {
-        self.entry_shell
-            .get_or_init(|| {
-                self.build(&format!("{SHELL_ID}#/definitions/Bundle_Entry"))
-                    .map(Arc::new)
-            })
-            .clone()
+    /// A Bundle's own fields against the shell's `Bundle` (entries' resources any object).
+    pub(crate) fn check_shell(
+        &self,
+        bundle: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        #[cfg(test)]
+        if let Some(old) = super::oracle::old_compiles() {
+            return old.check_shell(bundle, prefix, out);
+        }
+        if bundle.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+            self.check(As::Itself(bundle), prefix, out)
+        } else {
+            self.check(As::Wrapped(wrap(WRAP_SHELL, bundle)), prefix, out)
+        }
+    }
+
+    /// One item of a Bundle's `entry` against the shell's `Bundle_Entry`.
+    pub(crate) fn check_entry(
+        &self,
+        entry: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        #[cfg(test)]
+        if let Some(old) = super::oracle::old_compiles() {
+            return old.check_entry(entry, prefix, out);
+        }
+        if entry.get("resourceType").is_some() {
+            self.check(As::Wrapped(wrap(WRAP_ENTRY, entry)), prefix, out)
+        } else {
+            self.check(As::Itself(entry), prefix, out)
+        }
     }
 }
 
@@ -256,7 +347,7 @@ fn reference(target: &str) -> Value {
     Value::Object(map)
 }
 
-/// The shared FHIR registry; `None` only if the embedded schema is broken (a build defect).
+/// The compiled FHIR graph; `None` only if the embedded schema is broken (a build defect).
 pub(crate) fn fhir() -> Option<&'static Fhir> {
     static FHIR: OnceLock<Option<Fhir>> = OnceLock::new();
     FHIR.get_or_init(Fhir::load).as_ref()
@@ -425,41 +516,4 @@ pub(crate) fn own() -> &'static Own {
             docs,
         }
     })
-}
-
-#[cfg(test)]
-mod common_tests {
-    use super::*;
-
-    /// The shared validator reports exactly what each type's own validator reports.
-    #[test]
-    fn common_validator_matches_per_type_validators() {
-        let fhir = fhir().unwrap();
-        for t in COMMON_TYPES {
-            let own = fhir
-                .build(&format!("{FHIR_SCHEMA_ID}#/definitions/{t}"))
-                .unwrap();
-            let common = fhir.for_type(t).unwrap();
-            let cases = [
-                json!({ "resourceType": t, "id": "a" }),
-                json!({ "resourceType": t, "id": "not valid!", "status": 7, "meta": { "profile": [1] } }),
-                json!({ "resourceType": t, "subject": { "reference": 3 }, "bogus": true }),
-                json!({ "resourceType": t, "text": { "status": "x" }, "extension": [{ "url": 1 }] }),
-            ];
-            for c in cases {
-                let mut a: Vec<String> = own
-                    .iter_errors(&c)
-                    .map(|e| format!("{} {}", e.instance_path().as_str(), e.kind().keyword()))
-                    .collect();
-                let mut b: Vec<String> = common
-                    .iter_errors(&c)
-                    .map(|e| format!("{} {}", e.instance_path().as_str(), e.kind().keyword()))
-                    .collect();
-                a.sort();
-                b.sort();
-                assert_eq!(a, b, "{t}: {c}");
-                assert_eq!(own.is_valid(&c), common.is_valid(&c), "{t}: {c}");
-            }
-        }
-    }
 }

@@ -817,10 +817,14 @@ fn validate_throughput() {
         .collect();
     let t = std::time::Instant::now();
     for rt in &types {
-        assert!(fhir.for_type(rt).is_some(), "{rt}");
+        let mut out = Vec::new();
+        assert!(
+            fhir.check_resource(&json!({ "resourceType": rt }), "", &mut out),
+            "{rt}"
+        );
     }
     eprintln!(
-        "compiling all {} resource types: {:?}",
+        "a minimal resource of each of the {} resource types (one graph: nothing to compile): {:?}",
         types.len(),
         t.elapsed()
     );
