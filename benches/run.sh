@@ -9,6 +9,7 @@
 #   - `migx convert --jobs 1` and `--jobs 2`: wall time and peak RSS (GNU time %M);
 #   - peak RSS against the budget 64 MB + 3 x largest input file;
 #   - memory flatness: convert --jobs 1 peak RSS on a 100 MB corpus vs the full corpus;
+#   - the per-stage split (`cargo bench -p migx --bench stages`), each stage against the floor;
 #   - `migx validate` throughput on the produced bundles.
 # Missing subcommands are reported as "not available", never as a failure of the script.
 # Units: 1 MB = 1,000,000 bytes (RSS too: KiB from GNU time x 1024 / 10^6).
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
         --seed) SEED="${2:?--seed needs a value}"; shift 2 ;;
         --runs) RUNS="${2:?--runs needs a value}"; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -105,6 +106,8 @@ for ((i = 1; i <= RUNS; i++)); do
     floor_secs+=("$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$line")")
 done
 FLOOR_SECS=$(printf '%s\n' "${floor_secs[@]}" | median)
+# The floor's CPU time (user + sys), for a ratio that does not count waiting for a core.
+measure floor "$GEN" floor "$CORPUS"; FLOOR_CPU=$M_CPU
 FLOOR_MBS=$(div "$(mb "$IN_BYTES")" "$FLOOR_SECS")
 
 # ---- convert ----
@@ -121,7 +124,7 @@ for c in "$CORPUS" "$SMALL"; do mv "$c/consent.csv" "$c.consent.csv" 2>/dev/null
 convert() { # NAME CORPUS JOBS [EXTRA...]
     local name=$1 corpus=$2 jobs=$3; shift 3
     measure "$name" "$MIGX" --quiet convert "$corpus" --consent "$corpus.consent.csv" \
-        --permit-requester Y02345 --out "$TMP/out" --jobs "$jobs" "$@"
+        --permit-requester Y02345 --without-official-refsets --out "$TMP/out" --jobs "$jobs" "$@"
 }
 
 {
@@ -130,7 +133,7 @@ echo "date:       $(date -u +%Y-%m-%dT%H:%MZ)   cores: $(nproc)   $(rustc --vers
 echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)   seed: $SEED   runs: $RUNS (median, warm cache)"
 echo "input:      $IN_MB MB in $IN_FILES files, largest $(mb "$BIG_BYTES") MB"
 echo "generator:  $GEN_MBS MB/s (migx-gen, all cores)"
-echo "floor:      $FLOOR_MBS MB/s ($FLOOR_SECS s, bare quick-xml pass, 1 thread)"
+echo "floor:      $FLOOR_MBS MB/s ($FLOOR_SECS s, $FLOOR_CPU CPU s, bare quick-xml pass, 1 thread)"
 } | tee "$TMP/report.txt"
 
 if [ "$HAVE_CONVERT" = 0 ]; then
@@ -161,9 +164,28 @@ echo "ndjson -j2: $(div "$IN_MB" "$CN_SECS") MB/s total ($CN_SECS s, exit $CN_RC
 echo "outcomes:   $STATUS"
 echo "speed-up:   $(awk -v a="$C1_SECS" -v b="$C2_SECS" 'BEGIN { printf "%.2fx", a / b }') (jobs 2 vs jobs 1)"
 echo "vs floor:   convert -j1 takes $(awk -v a="$C1_SECS" -v b="$FLOOR_SECS" 'BEGIN { printf "%.1fx", a / b }') the floor time ($(awk -v a="$C1_MBS" -v b="$FLOOR_MBS" 'BEGIN { printf "%.0f%%", 100 * a / b }') of floor throughput)"
+echo "vs floor:   convert -j1 takes $(awk -v a="$C1_CPU" -v b="$FLOOR_CPU" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else printf "n/a" }') the floor's CPU time (user + sys; target 3.0x)"
 echo "RSS budget: 64 MB + 3 x largest input = $LIM MB: -j1 $(verdict "$C1_RSS" "$LIM"), -j2 $(verdict "$C2_RSS" "$LIM")"
 echo "flatness:   -j1 peak RSS $(mb "$CS_RSS") MB on $(mb "$SMALL_BYTES") MB corpus (largest $(mb "$SMALL_BIG") MB, budget $SLIM MB, exit $CS_RC) vs $(mb "$C1_RSS") MB on $IN_MB MB corpus (largest $(mb "$BIG_BYTES") MB)"
 } | tee -a "$TMP/report.txt"
+
+# ---- stages ----
+# The per-stage split of one-thread convert CPU time (crates/migx/benches/stages.rs, best of
+# 3 passes over the same corpus, writes excluded), each stage also as a multiple of the
+# floor's CPU time for the same number of input bytes (the stages time the files that convert).
+echo "stages..." >&2
+if STAGES=$(cargo bench -p migx --bench stages --quiet -- "$CORPUS" 2>"$TMP/stages.stderr"); then
+    awk -v f="$FLOOR_CPU" -v in_mb="$IN_MB" '
+        /^stages:/ { print "stages:     " substr($0, 9); for (i = 1; i <= NF; i++) if ($(i + 1) == "MB" && $(i + 2) == "in,") st_mb = $i; next }
+        $2 ~ /^[0-9.]+$/ && $3 == "s" {
+            share = ($6 ~ /%$/) ? $6 : ""
+            fl = (f > 0 && in_mb > 0 && st_mb > 0) ? f * st_mb / in_mb : 0
+            printf "  %-10s %8.3f CPU s %9s MB/s %7s  %5.2fx floor\n", $1, $2, $4, share, (fl > 0 ? $2 / fl : 0)
+        }
+    ' <<<"$STAGES" | tee -a "$TMP/report.txt"
+else
+    echo "stages:     failed to run: $(head -c 200 "$TMP/stages.stderr")" | tee -a "$TMP/report.txt"
+fi
 
 # ---- validate ----
 BUNDLES="$TMP/out-keep/bundles"

@@ -8,7 +8,7 @@ use crate::error::{ErrorCode, InputError};
 use crate::settings::ConvertSettings;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 
 /// A reader that hashes what passes through it (the Provenance names the source's SHA-256).
@@ -118,11 +118,8 @@ fn read_input_with(
                 inner: io::Cursor::new(head.to_vec()).chain(file),
                 hasher: Sha256::new(),
             };
-            let r = read_extract(
-                BufReader::with_capacity(64 * 1024, &mut hr),
-                &settings.limits,
-                size,
-            );
+            // The reader buffers in 64 KiB blocks: each block is hashed once as it is read.
+            let r = read_extract(&mut hr, &settings.limits, size);
             // Drain so the hash covers the whole file even if the reader stopped early.
             let r = r.and_then(|ex| {
                 io::copy(&mut hr, &mut io::sink()).map_err(|e| io_error(&e))?;

@@ -34,12 +34,11 @@ pub use attrs::normalise_id;
 
 use crate::ehr::model::*;
 use crate::error::{ErrorCode, InputError};
-use attrs::{own, read_attrs};
-use bound::NodeBound;
+use attrs::{own, read_attrs, Systems};
 use errors::{safe_name, xml_error};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use std::io::BufRead;
+use std::io::Read;
 use tags::{tag_of, Tag};
 
 /// HL7 v3 namespace.
@@ -67,7 +66,7 @@ pub struct Limits {
     /// Most attributes accepted on one element.
     pub max_attributes: usize,
     /// Largest single node (a text node or a whole tag with its attributes); enforced before
-    /// the node is buffered whole (see `NodeBound`), so memory stays bounded.
+    /// the node is buffered whole (see `bound::NodeBound`), so memory stays bounded.
     pub max_text_bytes: usize,
 }
 
@@ -81,13 +80,14 @@ impl Default for Limits {
     }
 }
 
-/// Read an EhrExtract from a UTF-8 byte stream. `len_hint` sizes the item vector.
-pub fn read_extract<R: BufRead>(
+/// Read an EhrExtract from a UTF-8 byte stream (read in blocks of at most 64 KiB: no need
+/// to buffer it first). `len_hint` sizes the item vector.
+pub fn read_extract<R: Read>(
     source: R,
     limits: &Limits,
     len_hint: u64,
 ) -> Result<Extract, InputError> {
-    let mut reader = Reader::from_reader(NodeBound::new(source, limits.max_text_bytes));
+    let mut reader = Reader::from_reader(bound::bounded(source, limits.max_text_bytes));
     {
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
@@ -114,6 +114,7 @@ pub fn read_extract<R: BufRead>(
         agent: None,
         agent_dups: Vec::new(),
         participation: None,
+        systems: Systems::default(),
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -122,7 +123,11 @@ pub fn read_extract<R: BufRead>(
         let ev = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
             Err(e) => {
-                let at = (pos, reader.error_position(), reader.get_ref().consumed);
+                let at = (
+                    pos,
+                    reader.error_position(),
+                    bound::consumed(reader.get_ref()),
+                );
                 return Err(xml_error(e, at, &st));
             }
         };
@@ -261,6 +266,8 @@ struct State {
     /// How the open `Participant`/`Participant2`/`author` takes part (`None`: not staff,
     /// or a nullFlavor).
     participation: Option<StaffKind>,
+    /// The code systems seen so far, identified once each.
+    systems: Systems,
 }
 
 /// The texts the model keeps (everything else is only "present").
@@ -300,7 +307,7 @@ impl State {
             .in_element(safe_name(local.as_bytes())));
         }
         let tag = tag_of(local);
-        let attrs = read_attrs(e, limits, pos)?;
+        let attrs = read_attrs(e, limits, pos, &mut self.systems)?;
         if !self.root_seen {
             self.root_seen = true;
             self.check_root(local, e, &attrs, pos)?;
