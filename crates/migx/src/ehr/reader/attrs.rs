@@ -177,7 +177,8 @@ const SEEN_ON_STACK: usize = 16;
 struct SeenNames<'a> {
     first: [&'a str; SEEN_ON_STACK],
     len: usize,
-    more: HashSet<&'a str>,
+    /// Made only for a tag with more than `SEEN_ON_STACK` attributes.
+    more: Option<HashSet<&'a str>>,
 }
 
 impl<'a> SeenNames<'a> {
@@ -186,7 +187,7 @@ impl<'a> SeenNames<'a> {
         let earlier = self.first[..self.len]
             .iter()
             .find(|n| **n == name)
-            .or_else(|| self.more.get(name));
+            .or_else(|| self.more.as_ref().and_then(|m| m.get(name)));
         if let Some(prev) = earlier {
             return Some(offset_in(prev, e));
         }
@@ -194,7 +195,7 @@ impl<'a> SeenNames<'a> {
             self.first[self.len] = name;
             self.len += 1;
         } else {
-            self.more.insert(name);
+            self.more.get_or_insert_with(HashSet::new).insert(name);
         }
         None
     }
