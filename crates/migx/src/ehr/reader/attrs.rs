@@ -306,4 +306,46 @@ mod tests {
             }
         }
     }
+
+    const SCT: &str = "2.16.840.1.113883.2.1.3.2.4.15";
+
+    fn coded<'a>(code: Option<&'a str>, system: Option<&str>) -> Attrs<'a> {
+        Attrs {
+            code: code.map(Cow::Borrowed),
+            code_system: system.map(CodeSystem::parse),
+            display_name: Some(Cow::Borrowed("shown")),
+            ..Attrs::default()
+        }
+    }
+
+    #[test]
+    fn a_coding_needs_a_non_blank_code_and_a_system() {
+        let c = coding(&coded(Some(" 1234 "), Some(SCT))).expect("a coding");
+        assert_eq!(c.code, "1234", "the code is trimmed");
+        assert_eq!(c.system, CodeSystem::parse(SCT));
+        assert_eq!(c.display.as_deref(), Some("shown"));
+        assert_eq!(
+            coding(&coded(Some(" \t "), Some(SCT))),
+            None,
+            "a blank code"
+        );
+        assert_eq!(coding(&coded(Some("1234"), None)), None, "no system");
+        assert_eq!(coding(&coded(None, Some(SCT))), None, "no code");
+    }
+
+    #[test]
+    fn a_code_without_a_system_is_kept_for_screening_under_no_system() {
+        // The screen tries a systemless code under every listed system: it must reach it.
+        let c = systemless(&coded(Some(" A78.. "), None)).expect("a systemless coding");
+        assert_eq!(c.code, "A78..");
+        assert_eq!(c.system, CodeSystem::Invalid);
+        assert_eq!(c.display, None, "its display is never emitted");
+        assert_eq!(systemless(&coded(Some("  "), None)), None, "a blank code");
+        assert_eq!(
+            systemless(&coded(Some("A78.."), Some(SCT))),
+            None,
+            "a code with a system is a coding, not systemless"
+        );
+        assert_eq!(systemless(&coded(None, None)), None);
+    }
 }

@@ -158,4 +158,63 @@ mod tests {
             assert!(ex.get(id).expect(id).free_text, "{id}");
         }
     }
+
+    #[test]
+    fn a_drug_is_read_with_its_translations_and_a_supply_with_its_repeats() {
+        let sct = "2.16.840.1.113883.2.1.3.2.4.15";
+        let body = format!(
+            r#"<MedicationStatement classCode="SBADM" moodCode="INT"><id root="M1"/><consumable><manufacturedProduct><manufacturedMaterial><code code="322236009" codeSystem="{sct}"><translation code="DM1" codeSystem="2.16.840.1.113883.2.1.6.2"/><translation code="LOCAL7"/></code></manufacturedMaterial></manufacturedProduct></consumable><component><ehrSupplyAuthorise classCode="SPLY" moodCode="INT"><id root="A1"/><repeatNumber value="3"/><quantity value="28" unit="tablet"/></ehrSupplyAuthorise></component></MedicationStatement>"#
+        );
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let m = ex.get("m1").expect("medication");
+        let drug: Vec<&str> = m
+            .medication()
+            .map(|m| m.consumable.iter().map(|c| c.code.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            drug,
+            ["322236009", "DM1"],
+            "the drug code and its coded translation"
+        );
+        // A translation without a system is not a drug coding but is still screened.
+        assert!(m.carried.iter().any(|c| c.code == "LOCAL7"));
+        let a = ex.get("a1").and_then(Item::supply).expect("authorisation");
+        assert_eq!(a.repeat_number, Some(3));
+        assert_eq!(a.quantity.as_deref(), Some("28"));
+        assert_eq!(a.quantity_unit.as_deref(), Some("tablet"));
+    }
+
+    #[test]
+    fn prescribing_texts_on_another_construct_are_free_text() {
+        // Only a medication keeps a dose text and only a supply a unit text; the same
+        // elements elsewhere are narrative: flagged (and counted), never silently dropped.
+        let obs = |id: &str, inner: &str| {
+            format!(
+                r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/>{inner}</ObservationStatement>"#
+            )
+        };
+        let body = [
+            obs(
+                "O1",
+                "<pertinentInformation><pertinentMedicationDosage><text>take two</text></pertinentMedicationDosage></pertinentInformation>",
+            ),
+            obs(
+                "O2",
+                r#"<quantity value="1"><translation value="1"><originalText>a box</originalText></translation></quantity>"#,
+            ),
+        ]
+        .concat();
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        for id in ["o1", "o2"] {
+            assert!(ex.get(id).expect(id).free_text, "{id}");
+        }
+    }
 }

@@ -102,3 +102,107 @@ impl State {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::codes::Coding;
+    use crate::ehr::reader::testing::*;
+
+    const SCT: &str = "2.16.840.1.113883.2.1.3.2.4.15";
+
+    fn extract(body: &str) -> Extract {
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    fn obs(id: &str, inner: &str) -> String {
+        format!(
+            r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><code code="1000" codeSystem="{SCT}"/>{inner}</ObservationStatement>"#
+        )
+    }
+
+    fn codes(cs: &[Coding]) -> Vec<&str> {
+        cs.iter().map(|c| c.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_coded_value_keeps_every_translation_and_interpretations_are_read() {
+        // A sensitive code given as a value's translation must reach the screen.
+        let ex = extract(&[
+            obs(
+                "O1",
+                &format!(
+                    r#"<value xsi:type="CD" code="V1" codeSystem="{SCT}"><translation code="T1" codeSystem="2.16.840.1.113883.2.1.6.2"/><translation code="T2"/></value><interpretationCode code="HI" codeSystem="2.16.840.1.113883.2.1.6.5"/>"#
+                ),
+            ),
+            obs("O2", r#"<interpretationCode code="XX"/>"#),
+        ]
+        .concat());
+        let o1 = ex.get("o1").and_then(Item::observation).expect("o1");
+        match &o1.value {
+            Some(Value::Coded(cs)) => assert_eq!(codes(cs), ["V1", "T1", "T2"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(codes(&o1.interpretation), ["HI"]);
+        // An interpretation without a system is carried (screened), not an interpretation.
+        let o2 = ex.get("o2").expect("o2");
+        assert!(o2
+            .observation()
+            .is_some_and(|o| o.interpretation.is_empty()));
+        assert_eq!(codes(&o2.carried), ["XX"]);
+    }
+
+    #[test]
+    fn a_range_and_a_reference_range_keep_their_bounds_and_units() {
+        let ex = extract(&obs(
+            "O1",
+            r#"<value xsi:type="IVL_PQ"><low value="1.5" unit="mmol/L"/><high value="4"/></value><referenceRange><referenceInterpretationRange><value><low value="0.5" unit="mmol/L"/><high value="5.5" unit="mmol/L"/></value></referenceInterpretationRange></referenceRange>"#,
+        ));
+        let o = ex.get("o1").and_then(Item::observation).expect("o1");
+        assert_eq!(
+            o.value,
+            Some(Value::Range {
+                low: Some("1.5".into()),
+                high: Some("4".into()),
+                unit: Some("mmol/L".into()),
+            })
+        );
+        let rr = o.reference_range.as_deref().expect("a reference range");
+        assert_eq!(
+            (rr.low.as_deref(), rr.high.as_deref(), rr.unit.as_deref()),
+            (Some("0.5"), Some("5.5"), Some("mmol/L"))
+        );
+    }
+
+    #[test]
+    fn a_text_value_is_free_text_on_every_construct_and_a_coded_one_is_not() {
+        let st = |el: &str, id: &str, value: &str| {
+            format!(r#"<{el} classCode="OBS" moodCode="EVN"><id root="{id}"/>{value}</{el}>"#)
+        };
+        let text = r#"<value xsi:type="ST">said something</value>"#;
+        let coded = format!(r#"<value xsi:type="CD" code="V1" codeSystem="{SCT}"/>"#);
+        let ex = extract(
+            &[
+                st("ObservationStatement", "O1", text),
+                st("ObservationStatement", "O2", &coded),
+                st("PlanStatement", "P1", text),
+                st("PlanStatement", "P2", &coded),
+                st(
+                    "PlanStatement",
+                    "P3",
+                    r#"<value xsi:type="PQ" value="5" unit="kg"/>"#,
+                ),
+            ]
+            .concat(),
+        );
+        let free = |id: &str| ex.get(id).expect(id).free_text;
+        assert!(free("o1") && free("p1"), "a text value is narrative");
+        assert!(
+            !free("o2") && !free("p2") && !free("p3"),
+            "a coded or numeric value is not"
+        );
+    }
+}

@@ -208,4 +208,83 @@ mod tests {
         assert_eq!(kept("d4"), (None, true));
         assert_eq!(kept("d5"), (None, true));
     }
+
+    #[test]
+    fn a_statement_reads_its_code_translations_qualifiers_and_dates() {
+        let sct = "2.16.840.1.113883.2.1.3.2.4.15";
+        let code = format!(
+            r#"<code code="1000" codeSystem="{sct}"><translation code="X1" codeSystem="2.16.840.1.113883.2.1.6.2"/><translation code="LOCAL7"/><qualifier><name code="386134007" codeSystem="{sct}"/></qualifier></code>"#
+        );
+        let dates = r#"<effectiveTime><low value="20200101"/><high value="20200301"/><center value="20200201"/></effectiveTime><availabilityTime value="20200102"/><author typeCode="AUT"><time value="20200103"/></author>"#;
+        let body = format!(
+            r#"<LinkSet classCode="OBS" moodCode="EVN"><id root="P1"/>{code}</LinkSet><ObservationStatement classCode="OBS" moodCode="EVN"><id root="O1"/>{code}{dates}</ObservationStatement><ObservationStatement classCode="OBS" moodCode="EVN"><id root="O2"/><code code="1001" codeSystem="{sct}"/><effectiveTime value="20210505"/></ObservationStatement>"#
+        );
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let codes = |cs: &[crate::codes::Coding]| -> Vec<String> {
+            cs.iter().map(|c| c.code.clone()).collect()
+        };
+        // The code and every coded translation are the statement's codes (screened and
+        // emitted); a translation without a system is carried (screened only).
+        let o1 = ex.get("o1").expect("o1");
+        assert_eq!(codes(&o1.codes), ["1000", "X1"]);
+        assert_eq!(
+            codes(&o1.carried),
+            ["LOCAL7", "386134007"],
+            "the qualifier is carried"
+        );
+        let p1 = ex.get("p1").expect("p1");
+        assert_eq!(codes(&p1.carried), ["LOCAL7"], "nothing read twice");
+        assert_eq!(
+            p1.link_set().map(|l| codes(&l.qualifiers)),
+            Some(vec!["386134007".to_string()]),
+            "a problem's qualifier is its own"
+        );
+        let d = |v: &str| DateField::from_hl7(v);
+        assert_eq!(o1.effective.low, d("20200101"));
+        assert_eq!(o1.effective.high, d("20200301"));
+        assert_eq!(o1.effective.center, d("20200201"));
+        assert_eq!(o1.availability, d("20200102"));
+        assert_eq!(o1.authored, d("20200103"));
+        let o2 = ex.get("o2").expect("o2");
+        assert_eq!(o2.effective.center, d("20210505"));
+        assert!(
+            o2.carried.is_empty(),
+            "a statement's own code is not carried too"
+        );
+    }
+
+    #[test]
+    fn a_confidentiality_code_at_any_depth_restricts_the_statement() {
+        // NOPAT directly on the statement, deep inside it (a participation, a value), and a
+        // confidentialityCode with no readable code: each is kept; the last as a marker that
+        // fails closed.
+        let st = |id: &str, inner: &str| {
+            format!(
+                r#"<ObservationStatement classCode="OBS" moodCode="EVN"><id root="{id}"/><code code="1000" codeSystem="2.16.840.1.113883.2.1.3.2.4.15"/>{inner}</ObservationStatement>"#
+            )
+        };
+        let nopat =
+            r#"<confidentialityCode code="NOPAT" codeSystem="2.16.840.1.113883.4.642.3.47"/>"#;
+        let body = [
+            st("A", nopat),
+            st("B", &format!("<pertinentInformation><pertinentAnnotation>{nopat}</pertinentAnnotation></pertinentInformation>")),
+            st("D", r#"<confidentialityCode nullFlavor="UNK"/>"#),
+            st("E", ""),
+        ]
+        .concat();
+        let doc = format!("{ROOT}<EhrExtract><component><ehrFolder><component><ehrComposition><id root=\"C\"/><component>{body}</component></ehrComposition></component></ehrFolder></component></EhrExtract></RCMR_IN030000UK06>");
+        let ex = match read(&doc) {
+            Ok(ex) => ex,
+            Err(e) => panic!("{e:?}"),
+        };
+        let conf = |id: &str| ex.get(id).expect(id).confidentiality.clone();
+        assert_eq!(conf("a"), ["NOPAT"]);
+        assert_eq!(conf("b"), ["NOPAT"]);
+        assert_eq!(conf("d"), ["UNKNOWN"]);
+        assert!(conf("e").is_empty());
+    }
 }
