@@ -188,4 +188,65 @@ mod tests {
             Outcome::Withheld(WithheldReason::Confidential)
         );
     }
+
+    #[test]
+    fn an_outer_encounter_covers_the_encounter_within_it() {
+        let enc = |id: &str, extra: &str| {
+            format!(
+                r#"{{"resourceType":"Encounter","id":"{id}",{extra}"status":"finished","period":{{"start":"2026-03-01T09:00:00+00:00"}}}}"#
+            )
+        };
+        let outer = enc("outer", r#""meta":{"security":[{"code":"NOPAT"}]},"#);
+        let inner = enc("inner", r#""partOf":{"reference":"Encounter/outer"},"#);
+        let obs = format!(
+            r#"{{"resourceType":"Observation","id":"b","context":{{"reference":"Encounter/inner"}},{OBS}}}"#
+        );
+        // A partOf on something that is not an encounter is no placement.
+        let other = format!(
+            r#"{{"resourceType":"Observation","id":"c","partOf":[{{"reference":"Encounter/outer"}}],{OBS}}}"#
+        );
+        let (ex, o) = outcomes(&bundle("", &[&outer, &inner, &obs, &other]));
+        let at = |id: &str| ex.index()[id];
+        assert_eq!(ex.items[at("inner")].also_in, [at("outer")]);
+        assert_eq!(o[at("b")], Outcome::Withheld(WithheldReason::Confidential));
+        assert!(ex.items[at("c")].also_in.is_empty());
+    }
+
+    #[test]
+    fn each_cover_names_its_construct() {
+        // What `explain` and the audit say a confidentiality came from ("inherited from a
+        // List"): the construct's name, never a source id.
+        let med = r#"{"resourceType":"Medication","id":"m","meta":{"security":[{"code":"NOPAT"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"322236009"}]}}"#;
+        let plan = r#"{"resourceType":"MedicationRequest","id":"rq","intent":"plan","status":"active","medicationReference":{"reference":"Medication/m"},"authoredOn":"2026-03-01","dispenseRequest":{"validityPeriod":{"start":"2026-03-01"}}}"#;
+        let obs = format!(
+            r#"{{"resourceType":"Observation","id":"b","contained":[{{"resourceType":"Provenance","id":"pv","meta":{{"security":[{{"code":"NOPAT"}}]}},"recorded":"2026-03-01T09:00:00+00:00"}}],{OBS}}}"#
+        );
+        let list = r#"{"resourceType":"List","id":"pl","meta":{"security":[{"code":"R"}]},"entry":[{"item":{"reference":"Observation/b"}}]}"#;
+        let (ex, _) = outcomes(&bundle("", &[med, plan, &obs, list]));
+        let mut names: Vec<&str> = ex.covers.iter().map(|c| c.construct).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["List", "Medication", "contained"]);
+    }
+
+    #[test]
+    fn a_contained_resources_label_covers_the_resource_containing_it() {
+        let with = |id: &str, label: &str| {
+            format!(
+                r#"{{"resourceType":"Observation","id":"{id}","contained":[{{"resourceType":"Provenance","id":"pv",{label}"recorded":"2026-03-01T09:00:00+00:00"}}],{OBS}}}"#
+            )
+        };
+        let b = with("b", r#""meta":{"security":[{"code":"NOPAT"}]},"#);
+        let c = with("c", "");
+        let (ex, o) = outcomes(&bundle("", &[&b, &c]));
+        let at = |id: &str| ex.index()[id];
+        assert_eq!(o[at("b")], Outcome::Withheld(WithheldReason::Confidential));
+        assert!(matches!(o[at("c")], Outcome::Shared(_)), "{:?}", o[at("c")]);
+        let contained: Vec<(&[String], &[usize])> = ex
+            .covers
+            .iter()
+            .filter(|c| c.construct == "contained")
+            .map(|c| (c.codes.as_slice(), c.items.as_slice()))
+            .collect();
+        assert_eq!(contained, [(&["NOPAT".to_string()][..], &[at("b")][..])]);
+    }
 }

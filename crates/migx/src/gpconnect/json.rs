@@ -211,3 +211,26 @@ pub(super) fn resources_in(v: &Json) -> Vec<&Json> {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identifier_is_read_only_when_its_system_gives_exactly_one() {
+        let v: Json = serde_json::json!({"identifier": [
+            {"system": " https://a.example/ids ", "value": "A-1"},
+            {"system": "https://b.example/ids", "value": "B-1"},
+            {"system": "https://b.example/ids", "value": "B-2"},
+            {"system": "https://c.example/ids"}
+        ]});
+        assert_eq!(identifier(&v, "https://a.example/ids"), Some("A-1"));
+        assert_eq!(
+            identifier(&v, "https://b.example/ids"),
+            None,
+            "two values: ambiguous"
+        );
+        assert_eq!(identifier(&v, "https://c.example/ids"), None, "no value");
+        assert_eq!(identifier(&v, "https://d.example/ids"), None);
+    }
+}

@@ -205,4 +205,32 @@ mod tests {
             "a coded or numeric value is not"
         );
     }
+
+    #[test]
+    fn only_a_quantity_keeps_a_unit_text_and_any_other_is_free_text() {
+        let tr = r#"<translation value="5"><originalText>per week</originalText></translation>"#;
+        let ex = extract(
+            &[
+                obs(
+                    "Q",
+                    &format!(r#"<value xsi:type="PQ" value="5" unit="1">{tr}</value>"#),
+                ),
+                obs(
+                    "V",
+                    &format!(r#"<value xsi:type="CD" code="V1" codeSystem="{SCT}">{tr}</value>"#),
+                ),
+            ]
+            .concat(),
+        );
+        let q = ex.get("q").expect("q");
+        assert!(!q.free_text);
+        match q.observation().and_then(|o| o.value.as_ref()) {
+            Some(Value::Quantity { unit, .. }) => assert_eq!(unit.as_deref(), Some("per week")),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            ex.get("v").expect("v").free_text,
+            "a coded value's text is narrative"
+        );
+    }
 }
