@@ -233,4 +233,25 @@ mod tests {
         assert_eq!(identifier(&v, "https://c.example/ids"), None, "no value");
         assert_eq!(identifier(&v, "https://d.example/ids"), None);
     }
+
+    #[test]
+    fn a_reference_is_read_and_keyed_by_type_and_id_in_every_form() {
+        let r: Json = serde_json::json!({"reference": "Observation/ab-1", "display": "x"});
+        assert_eq!(reference(Some(&r)), Some("Observation/ab-1"));
+        assert_eq!(reference(Some(&serde_json::json!({"display": "x"}))), None);
+        assert_eq!(reference(None), None);
+        let key = |s: &str| ref_key(s);
+        for form in [
+            "Observation/AB-1",
+            "https://gp.example.org/fhir/Observation/ab-1",
+            "Observation/ab-1/_history/2",
+            "Observation/ab-1?x=1",
+            "Observation/ab-1#frag",
+        ] {
+            assert_eq!(key(form).as_deref(), Some("observation/ab-1"), "{form}");
+        }
+        for bad in ["ab-1", "Observation/", "/ab-1", "_history/2", ""] {
+            assert_eq!(key(bad), None, "{bad:?}");
+        }
+    }
 }
