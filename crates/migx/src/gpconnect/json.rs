@@ -254,4 +254,71 @@ mod tests {
             assert_eq!(key(bad), None, "{bad:?}");
         }
     }
+
+    #[test]
+    fn a_codeable_concepts_codings_need_a_system_and_a_code_and_no_null_flavour() {
+        let cc: Json = serde_json::json!({"coding": [
+            {"system": " http://snomed.info/sct ", "code": " 1000 ", "display": "shown"},
+            {"system": "http://snomed.info/sct", "code": "  "},
+            {"system": " ", "code": "1001"},
+            {"code": "1002"},
+            {"system": "http://hl7.org/fhir/v3/NullFlavor", "code": "UNK"},
+            {"system": "http://read.info/readv2", "code": "A78.."}
+        ]});
+        let got: Vec<(CodeSystem, String, Option<String>)> = codings(Some(&cc))
+            .into_iter()
+            .map(|c| (c.system, c.code, c.display))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    CodeSystem::from_uri("http://snomed.info/sct"),
+                    "1000".into(),
+                    Some("shown".into())
+                ),
+                (
+                    CodeSystem::from_uri("http://read.info/readv2"),
+                    "A78..".into(),
+                    None
+                ),
+            ]
+        );
+        assert!(codings(None).is_empty());
+    }
+
+    #[test]
+    fn every_coding_anywhere_in_a_resource_is_enumerated() {
+        // The sensitive and consent screens read this: a code in an extension, a nested
+        // array, a contained resource, or with no system at all must be in it.
+        let v: Json = serde_json::json!({
+            "resourceType": "Observation",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]},
+            "extension": [{"valueCodeableConcept": {"coding": [{"system": "urn:x", "code": " 2 "}]}}],
+            "component": [[{"code": {"coding": [{"code": "3"}]}}]],
+            "contained": [{"resourceType": "Condition", "code": {"coding": [{"system": "http://snomed.info/sct", "code": "4"}]}}],
+            "note": [{"code": "  "}],
+            "status": "final"
+        });
+        let got: Vec<(String, bool)> = all_codings(&v)
+            .into_iter()
+            .map(|c| (c.code, c.system == CodeSystem::Invalid))
+            .collect();
+        let want: Vec<(String, bool)> = [("1", false), ("2", false), ("3", true), ("4", false)]
+            .iter()
+            .map(|(c, inv)| (c.to_string(), *inv))
+            .collect();
+        let mut sorted = got;
+        sorted.sort();
+        assert_eq!(
+            sorted, want,
+            "every non-blank code, a systemless one as Invalid"
+        );
+        assert_eq!(
+            all_codings(&serde_json::json!({"code": "9"})).len(),
+            1,
+            "the value itself"
+        );
+        assert!(all_codings(&serde_json::json!([["x"], 1, null])).is_empty());
+    }
 }
