@@ -130,7 +130,7 @@ fn read_input_with(
                 .map_err(|e| with_position(e, path, None))
         }
         Sniff::Utf16Xml { big_endian } => read_utf16(head, file, big_endian, settings),
-        Sniff::Json => read_json(head, file, settings),
+        Sniff::Json => read_json(head, file, size),
         Sniff::Html => Err(InputError::new(
             ErrorCode::NotXml,
             "an HTML page, not an XML extract (an error page saved in its place?)",
@@ -192,21 +192,20 @@ fn read_utf16(
     Ok((ex, hash))
 }
 
-fn read_json(
-    head: &[u8],
-    mut file: File,
-    _settings: &ConvertSettings,
-) -> Result<(Extract, String), InputError> {
-    let mut bytes = head.to_vec();
+fn read_json(head: &[u8], mut file: File, size: u64) -> Result<(Extract, String), InputError> {
+    // The whole file, in a buffer of its size (not grown by doubling: up to twice the input
+    // at once), handed to the reader, which frees it before the model is finished.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).max(head.len()));
+    bytes.extend_from_slice(head);
     file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
     let hash = crate::digest::hex(&Sha256::digest(&bytes));
-    read_json_bytes(&bytes).map(|ex| (ex, hash))
+    read_json_bytes(bytes).map(|ex| (ex, hash))
 }
 
-fn read_json_bytes(bytes: &[u8]) -> Result<Extract, InputError> {
+fn read_json_bytes(bytes: Vec<u8>) -> Result<Extract, InputError> {
     // JSON is read as a GP Connect structured record; any other JSON is simply not an
     // input migx takes (`not-xml`: neither an EhrExtract nor a GP Connect bundle).
-    crate::gpconnect::read_gpconnect(bytes).map_err(|e| match e.code {
+    crate::gpconnect::read_gpconnect_owned(bytes).map_err(|e| match e.code {
         ErrorCode::UnsupportedMessage => InputError {
             code: ErrorCode::NotXml,
             message:
