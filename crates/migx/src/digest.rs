@@ -28,9 +28,69 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// The 128 bits of a canonical UUID (lowercase, hyphenated `8-4-4-4-12` hex digits), else
+/// `None`: [`uuid_text`] gives the same string back.
+pub fn uuid_bits(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u128::from(d);
+    }
+    Some(v)
+}
+
+/// The canonical text of a UUID's 128 bits (lowercase, hyphenated).
+pub fn uuid_text(u: u128) -> String {
+    let h = format!("{u:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_bits_take_only_the_canonical_form_and_give_it_back() {
+        for s in [
+            "00000000-0000-0000-0000-000000000000",
+            "8f3b744a-93d9-433c-8d46-6ef68ac95052",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        ] {
+            assert_eq!(uuid_bits(s).map(uuid_text).as_deref(), Some(s));
+        }
+        for s in [
+            "8F3B744A-93D9-433C-8D46-6EF68AC95052",
+            "8f3b744a93d9433c8d466ef68ac95052",
+            "8f3b744a-93d9-433c-8d46-6ef68ac9505",
+            "8f3b744a-93d9-433c-8d46-6ef68ac950522",
+            "8f3b744a-93d9+433c-8d46-6ef68ac95052",
+            "8f3b744g-93d9-433c-8d46-6ef68ac95052",
+            "",
+        ] {
+            assert_eq!(uuid_bits(s), None, "{s}");
+        }
+    }
 
     #[test]
     fn hex_and_sha256_are_lower_case_and_complete() {

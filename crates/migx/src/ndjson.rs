@@ -58,9 +58,10 @@ pub struct LineWriter {
 
 impl LineWriter {
     /// Ready for a bundle whose entries have these `fullUrl`s (`urn:uuid:<id>`) and types.
-    pub fn new<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> LineWriter {
+    pub fn new<'a, U: AsRef<str>>(entries: impl Iterator<Item = (U, &'a str)>) -> LineWriter {
         let refs = entries
             .map(|(url, ty)| {
+                let url = url.as_ref();
                 let id = url.strip_prefix("urn:uuid:").unwrap_or(url);
                 (url.to_string(), format!("{ty}/{id}"))
             })

@@ -2,8 +2,9 @@
 //! (numeric ids, resources migx makes itself) gets a name-based UUID derived with SHA-256
 //! from a fixed namespace and the parts, so reruns give byte-identical output.
 
-use crate::digest::is_uuid;
+use crate::digest::{is_uuid, uuid_bits, uuid_text};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// A UUID derived from `parts` (RFC 9562 version 8, name-based with SHA-256).
 pub fn derived_uuid(parts: &[&str]) -> String {
@@ -43,9 +44,94 @@ pub fn source_uuid(source_id: &str) -> String {
     }
 }
 
+/// The ids of a bundle's entries in entry order (each entry's `fullUrl` is `urn:uuid:<id>`),
+/// compactly: a canonical lowercase UUID (every id migx makes) as its 16 bytes, any other id
+/// (never expected) as its text. What the bundle's plan, its Provenance targets and its
+/// Lists' members are made from, instead of a `String` per entry (issue 24.12).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryIds {
+    uuids: Vec<u128>,
+    /// Entry index -> id, for the ids that are not canonical UUIDs.
+    text: BTreeMap<usize, Box<str>>,
+}
+
+impl EntryIds {
+    /// Append the next entry's id.
+    pub fn push(&mut self, id: &str) {
+        match uuid_bits(id) {
+            Some(u) => self.uuids.push(u),
+            None => {
+                self.text.insert(self.uuids.len(), id.into());
+                self.uuids.push(0);
+            }
+        }
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.uuids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.uuids.is_empty()
+    }
+
+    /// Entry `k`'s id.
+    pub fn id(&self, k: usize) -> Option<String> {
+        let u = *self.uuids.get(k)?;
+        Some(match self.text.get(&k) {
+            Some(t) => t.to_string(),
+            None => uuid_text(u),
+        })
+    }
+
+    /// Entry `k`'s `fullUrl`, `urn:uuid:<id>`.
+    pub fn full_url(&self, k: usize) -> Option<String> {
+        self.id(k).map(|id| format!("urn:uuid:{id}"))
+    }
+
+    /// Whether entry `k`'s id is `id`.
+    pub fn is(&self, k: usize, id: &str) -> bool {
+        match (self.uuids.get(k), self.text.get(&k)) {
+            (None, _) => false,
+            (Some(_), Some(t)) => &**t == id,
+            (Some(&u), None) => uuid_bits(id) == Some(u),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_ids_give_back_every_id_pushed_uuid_or_not() {
+        let ids = [
+            "8f3b744a-93d9-433c-8d46-6ef68ac95052",
+            "00000000-0000-0000-0000-000000000000",
+            "not-a-uuid",
+            "8F3B744A-93D9-433C-8D46-6EF68AC95052",
+            "",
+            "derived",
+        ];
+        let mut e = EntryIds::default();
+        assert!(e.is_empty());
+        for id in ids {
+            e.push(id);
+        }
+        assert_eq!(e.len(), ids.len());
+        for (k, id) in ids.iter().enumerate() {
+            assert_eq!(e.id(k).as_deref(), Some(*id));
+            assert_eq!(e.full_url(k), Some(format!("urn:uuid:{id}")));
+            assert!(e.is(k, id));
+            for (j, other) in ids.iter().enumerate() {
+                assert_eq!(e.is(k, other), j == k, "{k} {j}");
+            }
+        }
+        assert_eq!(e.id(ids.len()), None);
+        assert!(!e.is(ids.len(), ids[0]));
+    }
 
     #[test]
     fn uuids() {

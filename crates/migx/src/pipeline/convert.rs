@@ -77,22 +77,16 @@ impl From<InputError> for ShareError {
 
 impl Share<'_> {
     /// Every entry's `fullUrl` and resource type, in entry order, before any is made.
-    pub fn planned(&self) -> &[(String, &'static str)] {
-        self.stream.planned()
+    pub fn plan(&self) -> &fhir::Plan {
+        self.stream.plan()
     }
 
-    /// The ids the access audit names.
+    /// The ids the access audit names (from the plan).
     pub fn ids(&self) -> Option<crate::access::BundleIds> {
-        let first = |ty: &str| {
-            self.planned()
-                .iter()
-                .find(|(_, t)| *t == ty)
-                .map(|(u, _)| u.clone())
-        };
         Some(crate::access::BundleIds {
             bundle_id: self.stream.head().id.clone(),
-            patient: first("Patient")?,
-            consent: first("Consent")?,
+            patient: self.plan().first_of("Patient")?,
+            consent: self.plan().first_of("Consent")?,
         })
     }
 
@@ -535,7 +529,7 @@ mod tests {
             };
             let whole = convert_extract(&ex, &hash, size, &s, Through::Bundle);
             let (streamed, written) = convert_extract_with(&ex, &hash, size, &s, |share| {
-                let planned: Vec<(String, &'static str)> = share.planned().to_vec();
+                let planned: Vec<(String, &'static str)> = share.plan().iter().collect();
                 let ids = share.ids();
                 let mut out = Vec::new();
                 share.write_pretty(&mut out)?;
@@ -583,7 +577,7 @@ mod tests {
             let mut seen = 0;
             let (c, written) = convert_extract_with(&ex, &hash, size, &s, |mut share| {
                 share.corrupt = true;
-                let planned = share.planned().len();
+                let planned = share.plan().len();
                 match how {
                     "pretty" => share.write_pretty(&mut std::io::sink())?,
                     "entries" => share.entries(&mut |_| {

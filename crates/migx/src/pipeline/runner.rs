@@ -535,9 +535,7 @@ fn process_one(
                     })
                 }
                 OutputFormat::Ndjson => {
-                    let mut lines = crate::ndjson::LineWriter::new(
-                        share.planned().iter().map(|(u, t)| (u.as_str(), *t)),
-                    );
+                    let mut lines = crate::ndjson::LineWriter::new(share.plan().iter());
                     share.entries(&mut |e| lines.push(e)).map_err(|e| match e {
                         ShareError::Io(e) => ShareError::Rejected(InputError::new(
                             ErrorCode::InternalError,

@@ -8,10 +8,10 @@
 //! that says what happened (`withheld` or `unavailable`), never `no-content-recorded`.
 //! `docs/uk-core.md` lists the UK Core rules relied on.
 
-use super::urn;
 use crate::fhir::r4::consent::ProvenanceEntity;
 use crate::fhir::r4::{
-    CodeableConcept, Coding, Extension, ExtensionValue, List, ListEntry, Meta, Reference, Resource,
+    CodeableConcept, Coding, Extension, ExtensionValue, List, ListEntries, Meta, Reference,
+    Resource,
 };
 use crate::fhir::{SharingContext, SNOMED};
 use crate::policy::decide::{Category, Decisions, Outcome, WithheldReason};
@@ -176,12 +176,12 @@ pub fn list_code(c: Category) -> CodeableConcept {
     }
 }
 
-/// The List of one category: its members (resource ids, in document order), the warning
+/// The List of one category: its members (bundle entries, in document order), the warning
 /// when something of the category was withheld outside its scope, and the reason when empty.
 pub(super) fn list(
     id: String,
     cat: Category,
-    members: &[&str],
+    entry: ListEntries,
     withheld: Withholding,
     patient_ref: &str,
     rc: &SharingContext<'_>,
@@ -191,12 +191,6 @@ pub(super) fn list(
     } else {
         Vec::new()
     };
-    let entry: Vec<ListEntry> = members
-        .iter()
-        .map(|id| ListEntry {
-            item: Reference::to(urn(id)),
-        })
-        .collect();
     Resource::List(Box::new(List {
         id,
         meta: Meta::ukcore("List"),
@@ -331,10 +325,14 @@ mod list_tests {
     #[test]
     fn a_list_names_its_members_or_says_why_it_is_empty() {
         context(|rc| {
+            let mut ids = crate::fhir::ids::EntryIds::default();
+            ids.push("a");
+            ids.push("b");
+            let members = ListEntries::new(std::sync::Arc::new(ids), vec![0, 1]);
             let full = json(&list(
                 "l".into(),
                 Category::Problems,
-                &["a", "b"],
+                members,
                 Withholding::default(),
                 "urn:uuid:p",
                 rc,
@@ -363,7 +361,7 @@ mod list_tests {
             let empty = json(&list(
                 "l".into(),
                 Category::Tests,
-                &[],
+                ListEntries::default(),
                 withheld,
                 "urn:uuid:p",
                 rc,

@@ -17,10 +17,10 @@ mod procedure;
 mod provenance;
 mod staff;
 
-use super::ids::{derived_uuid, source_uuid};
+use super::ids::{derived_uuid, source_uuid, EntryIds};
 use super::r4::{
-    Base, Bundle, BundleEntry, CodeableConcept, Coding, Decimal, Extension, ExtensionValue,
-    Identifier, Meta, Quantity, Reference, Resource,
+    Base, Bundle, BundleEntry, CodeableConcept, Coding, Decimal, EntryRefs, Extension,
+    ExtensionValue, Identifier, ListEntries, Meta, Quantity, Reference, Resource,
 };
 use super::{SharingContext, SCT_DESC_ID_URL, URI_SYSTEM, V3_ACT_CODE};
 use crate::codes::Coding as SourceCoding;
@@ -33,6 +33,7 @@ use staff::Staff;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Build the released Bundle, every entry in memory (tests, benches and library callers;
 /// `migx convert` writes the same entries as they are made, [`BundleStream`]).
@@ -62,6 +63,67 @@ pub enum EntriesError {
     },
 }
 
+/// Every entry of a bundle, before any is made: its id (its `fullUrl` is `urn:uuid:<id>`)
+/// and its resource type, in entry order, compactly ([`EntryIds`]: 16 bytes for a UUID, and
+/// two for the type, per entry, instead of a `String` each: issue 24.12). The Provenance's
+/// targets, the Lists' members and the access audit's ids are all read from it.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    ids: Arc<EntryIds>,
+    types: Vec<u16>,
+    names: Vec<&'static str>,
+}
+
+impl Plan {
+    /// Append an entry.
+    fn push(&mut self, id: &str, ty: &'static str) {
+        let t = match self.names.iter().position(|&n| n == ty) {
+            Some(t) => t,
+            None => {
+                self.names.push(ty);
+                self.names.len() - 1
+            }
+        };
+        Arc::make_mut(&mut self.ids).push(id);
+        // Resource types are a few dozen: never near the bound (a type past it reads as
+        // no type, and the plan then differs from the bundle).
+        self.types.push(u16::try_from(t).unwrap_or(u16::MAX));
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Entry `k`'s `fullUrl`.
+    pub fn full_url(&self, k: usize) -> Option<String> {
+        self.ids.full_url(k)
+    }
+
+    /// Entry `k`'s resource type.
+    pub fn resource_type(&self, k: usize) -> Option<&'static str> {
+        let t = *self.types.get(k)?;
+        self.names.get(usize::from(t)).copied()
+    }
+
+    /// Every entry's `fullUrl` and resource type, in entry order.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &'static str)> + '_ {
+        (0..self.len()).filter_map(|k| Some((self.full_url(k)?, self.resource_type(k)?)))
+    }
+
+    /// The `fullUrl` of the first entry of type `ty`.
+    pub fn first_of(&self, ty: &str) -> Option<String> {
+        (0..self.len())
+            .find(|&k| self.resource_type(k) == Some(ty))
+            .and_then(|k| self.full_url(k))
+    }
+}
+
 /// The released Bundle, made entry by entry: nothing holds every resource at once.
 ///
 /// What must be known before the first entry is found first ([`BundleStream::new`]): every
@@ -80,11 +142,11 @@ pub struct BundleStream<'a> {
     /// The Bundle's own fields, `entry` empty.
     head: Bundle,
     /// Every entry's `fullUrl` and resource type, in entry order.
-    planned: Vec<(String, &'static str)>,
-    /// Per category: its shared items in document order, and the ids its List names.
+    plan: Plan,
+    /// Per category: its shared items in document order, and the entries its List names.
     items: Vec<Vec<(usize, Role)>>,
-    members: Vec<Vec<usize>>,
-    /// Where the Lists start in `planned`.
+    members: Vec<Vec<u32>>,
+    /// Where the Lists start in `plan`.
     first_list: usize,
     withholding: [lists::Withholding; Category::ALL.len()],
     incomplete: bool,
@@ -108,19 +170,18 @@ impl<'a> BundleStream<'a> {
         // Clinical resources per category, in document order (their ids, each with whether
         // its category List names it).
         let mut items: Vec<Vec<(usize, Role)>> = vec![Vec::new(); Category::ALL.len()];
-        let mut per_cat: Vec<Vec<(String, &'static str, bool)>> =
-            vec![Vec::new(); Category::ALL.len()];
+        let mut per_cat: Vec<(Plan, Vec<bool>)> = vec![Default::default(); Category::ALL.len()];
         for (i, dec) in d.items.iter().enumerate() {
             let Outcome::Shared(role) = dec.outcome else {
                 continue;
             };
             let Some(cat) = dec.category else { continue };
             items[cat as usize].push((i, role));
-            per_cat[cat as usize].extend(
-                m.map(i, role, cat)
-                    .into_iter()
-                    .map(|(r, member)| (urn(r.id()), r.resource_type(), member)),
-            );
+            let (part, member) = &mut per_cat[cat as usize];
+            for (r, named) in m.map(i, role, cat) {
+                part.push(r.id(), r.resource_type());
+                member.push(named);
+            }
         }
 
         let fixed = vec![
@@ -129,50 +190,52 @@ impl<'a> BundleStream<'a> {
             organizations::requester(&requester_id, rc),
             consent::consent(&consent_id, &patient_id, &requester_id, rc),
         ];
-        let mut planned: Vec<(String, &'static str)> = fixed
-            .iter()
-            .map(|r| (urn(r.id()), r.resource_type()))
-            .collect();
+        let mut plan = Plan::default();
+        for r in &fixed {
+            plan.push(r.id(), r.resource_type());
+        }
         // Provenance sits after the Consent (index 4), before the lists.
         let provenance = provenance::provenance(
             &provenance_id,
-            Vec::new(),
+            EntryRefs::default(),
             ex,
             rc,
             &urn(&practice_id),
             false,
         );
-        planned.push((urn(&provenance_id), provenance.resource_type()));
-        let first_list = planned.len();
+        plan.push(&provenance_id, provenance.resource_type());
+        let first_list = plan.len();
         let withholding = lists::withholding(d);
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); Category::ALL.len()];
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); Category::ALL.len()];
         for cat in Category::ALL {
             let list = lists::list(
                 derived_uuid(&["list", &key, cat.as_str()]),
                 cat,
-                &[],
+                ListEntries::default(),
                 withholding[cat as usize],
                 &urn(&patient_id),
                 rc,
             );
-            planned.push((urn(list.id()), list.resource_type()));
+            plan.push(list.id(), list.resource_type());
         }
         for cat in Category::ALL {
-            for (url, ty, member) in std::mem::take(&mut per_cat[cat as usize]) {
-                if member {
-                    members[cat as usize].push(planned.len());
+            let (part, member) = std::mem::take(&mut per_cat[cat as usize]);
+            for (k, named) in member.into_iter().enumerate() {
+                let (Some(id), Some(ty)) = (part.ids.id(k), part.resource_type(k)) else {
+                    continue;
+                };
+                if named {
+                    // Past u32::MAX entries (never) a member names no entry and the List
+                    // does not serialise: the bundle is not shared.
+                    members[cat as usize].push(u32::try_from(plan.len()).unwrap_or(u32::MAX));
                 }
-                planned.push((url, ty));
+                plan.push(&id, ty);
             }
         }
         // The staff the shared resources refer to, once each, after them.
-        planned.extend(
-            m.staff
-                .borrow()
-                .resources
-                .iter()
-                .map(|r| (urn(r.id()), r.resource_type())),
-        );
+        for r in &m.staff.borrow().resources {
+            plan.push(r.id(), r.resource_type());
+        }
         // Items withheld whose category could not be known: no List can warn about them, so
         // the whole Bundle is marked incomplete (its security label, and a removal in the
         // Provenance).
@@ -196,7 +259,7 @@ impl<'a> BundleStream<'a> {
                 timestamp: rc.as_of.fhir_instant(),
                 entry: Vec::new(),
             },
-            planned,
+            plan,
             items,
             members,
             first_list,
@@ -211,8 +274,8 @@ impl<'a> BundleStream<'a> {
     }
 
     /// Every entry's `fullUrl` and resource type, in entry order, before any is made.
-    pub fn planned(&self) -> &[(String, &'static str)] {
-        &self.planned
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Make the entries in order, giving each to `each` and dropping it.
@@ -227,7 +290,7 @@ impl<'a> BundleStream<'a> {
             practice_id,
             provenance_id,
             fixed,
-            planned,
+            plan,
             items,
             members,
             first_list,
@@ -236,14 +299,14 @@ impl<'a> BundleStream<'a> {
             ..
         } = self;
         let mut index = 0;
+        let ids = Arc::clone(&plan.ids);
         let mut emit = |r: Resource| -> Result<(), EntriesError> {
-            let full_url = urn(r.id());
-            if planned.get(index).map(|(u, _)| u) != Some(&full_url) {
+            if !ids.is(index, r.id()) {
                 return Err(EntriesError::Changed { index });
             }
             index += 1;
             each(BundleEntry {
-                full_url,
+                full_url: urn(r.id()),
                 resource: r,
             })
             .map_err(EntriesError::Sink)
@@ -251,33 +314,27 @@ impl<'a> BundleStream<'a> {
         for r in fixed {
             emit(r)?;
         }
-        let targets: Vec<String> = planned
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k != first_list - 1)
-            .map(|(_, (u, _))| u.clone())
+        // Every entry but the Provenance itself (past u32::MAX entries, never, a target
+        // names no entry and the Provenance does not serialise: the bundle is not shared).
+        let targets = (0..plan.len())
+            .filter(|&k| k != first_list - 1)
+            .map(|k| u32::try_from(k).unwrap_or(u32::MAX))
             .collect();
         emit(provenance::provenance(
             &provenance_id,
-            targets,
+            EntryRefs::new(Arc::clone(&plan.ids), targets),
             ex,
             rc,
             &urn(&practice_id),
             incomplete,
         ))?;
         let patient_ref = m.patient_ref.clone();
-        for cat in Category::ALL {
-            let ids: Vec<&str> = members[cat as usize]
-                .iter()
-                .filter_map(|&k| planned.get(k))
-                .map(|(u, _)| u.strip_prefix("urn:uuid:").unwrap_or(u))
-                .collect();
-            let list_url = &planned[first_list + cat as usize].0;
-            let list_id = list_url.strip_prefix("urn:uuid:").unwrap_or(list_url);
+        for (cat, members) in Category::ALL.into_iter().zip(members) {
             let list = lists::list(
-                list_id.to_string(),
+                // Absent only if the plan were wrong: the entry then differs from it.
+                plan.ids.id(first_list + cat as usize).unwrap_or_default(),
                 cat,
-                &ids,
+                ListEntries::new(Arc::clone(&plan.ids), members),
                 withholding[cat as usize],
                 &patient_ref,
                 rc,
@@ -294,7 +351,7 @@ impl<'a> BundleStream<'a> {
         for r in m.staff.take().resources {
             emit(r)?;
         }
-        if index != planned.len() {
+        if index != plan.len() {
             return Err(EntriesError::Changed { index });
         }
         Ok(())
@@ -661,11 +718,7 @@ mod tests {
             let Resource::Provenance(prov) = &b.entry[4].resource else {
                 panic!("no Provenance at index 4");
             };
-            let targets: Vec<&str> = prov
-                .target
-                .iter()
-                .filter_map(|t| t.reference.as_deref())
-                .collect();
+            let targets: Vec<String> = prov.target.full_urls().flatten().collect();
             let others: Vec<&str> = b
                 .entry
                 .iter()

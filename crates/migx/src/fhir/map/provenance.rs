@@ -7,7 +7,9 @@ use crate::consent::ConsentOrigin;
 use crate::ehr::model::Extract;
 use crate::fhir::ids::{derived_uuid, source_uuid};
 use crate::fhir::r4::consent::{ProvenanceAgent, ProvenanceEntity};
-use crate::fhir::r4::{CodeableConcept, Coding, Identifier, Meta, Provenance, Reference, Resource};
+use crate::fhir::r4::{
+    CodeableConcept, Coding, EntryRefs, Identifier, Meta, Provenance, Reference, Resource,
+};
 use crate::fhir::{SharingContext, URI_SYSTEM, V3_ACT_REASON};
 use std::borrow::Cow;
 
@@ -17,7 +19,7 @@ const PARTICIPANT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/provenance
 /// items were withheld whose category could not be known.
 pub(super) fn provenance(
     id: &str,
-    targets: Vec<String>,
+    targets: EntryRefs,
     ex: &Extract,
     rc: &SharingContext<'_>,
     practice_ref: &str,
@@ -91,7 +93,7 @@ pub(super) fn provenance(
     Resource::Provenance(Box::new(Provenance {
         id: id.to_string(),
         meta: Meta::ukcore("Provenance"),
-        target: targets.into_iter().map(Reference::to).collect(),
+        target: targets,
         recorded: rc.as_of.fhir_instant(),
         reason: vec![CodeableConcept::one(Coding {
             code: Cow::Owned(rc.consent.purpose.clone()),
@@ -122,14 +124,11 @@ mod tests {
                 ..ExtractBuilder::default()
             }
             .finish();
-            let p = json(&provenance(
-                "v",
-                vec!["urn:uuid:a".into(), "urn:uuid:b".into()],
-                &ex,
-                rc,
-                "urn:uuid:o",
-                false,
-            ));
+            let mut ids = crate::fhir::ids::EntryIds::default();
+            ids.push("a");
+            ids.push("b");
+            let targets = EntryRefs::new(std::sync::Arc::new(ids), vec![0, 1]);
+            let p = json(&provenance("v", targets, &ex, rc, "urn:uuid:o", false));
             assert_eq!(p["target"].as_array().unwrap().len(), 2);
             assert_eq!(p["target"][1]["reference"], "urn:uuid:b");
             assert_eq!(p["entity"][0]["role"], "source");
@@ -147,7 +146,7 @@ mod tests {
             assert!(!displays.iter().any(|d| d.starts_with("incomplete")));
             assert_eq!(p["agent"][1]["who"]["reference"], "urn:uuid:o");
             assert_eq!(p["reason"][0]["coding"][0]["code"], "TREAT");
-            let p = json(&provenance("v", Vec::new(), &ex, rc, "o", true));
+            let p = json(&provenance("v", EntryRefs::default(), &ex, rc, "o", true));
             let last = p["entity"].as_array().unwrap().last().unwrap().clone();
             assert_eq!(last["role"], "removal");
         });

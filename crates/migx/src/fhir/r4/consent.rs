@@ -77,7 +77,7 @@ pub struct Provenance {
     /// `meta`.
     pub meta: Meta,
     /// `target`.
-    pub target: Vec<Reference>,
+    pub target: super::EntryRefs,
     /// `recorded`.
     pub recorded: String,
     /// `reason`.

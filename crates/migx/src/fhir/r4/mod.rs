@@ -18,7 +18,7 @@ pub use allergy::{AllergyIntolerance, AllergyReaction};
 pub use condition::{Condition, Flag, Procedure, ProcedurePerformer};
 pub use consent::{Consent, Provenance};
 pub use datatypes::*;
-pub use list::{List, ListEntry};
+pub use list::{EntryRefs, List, ListEntries, ListEntry};
 pub use medication::{MedicationRequest, MedicationStatement};
 pub use observation::{DiagnosticReport, Observation, ObservationValue, ResultFields};
 
