@@ -8,13 +8,17 @@
 //! the violations, in the order and with the pointers a walk of the whole Bundle gives
 //! (every duplicate `fullUrl` first, then per entry: its `fullUrl`, its dangling references,
 //! its Provenance targets). A reference to an entry already seen is settled at once; only
-//! the others are kept (compactly: a canonical UUID as 16 bytes) until the end.
+//! the others are kept until the end, in fixed-size records (issue 24.12): every `fullUrl`
+//! and reference as 128 bits (a canonical UUID's own bits, any other string interned: exact,
+//! no hash to collide), a pointer as an interned shape and its array indices, its text
+//! made again only for a violation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::{display_value, Violation};
+use crate::digest::{uuid_bits, uuid_text};
 
 fn violation(pointer: String, rule: &str, message: String, value: Option<String>) -> Violation {
     Violation {
@@ -33,105 +37,151 @@ enum Seg<'a> {
     Index(usize),
 }
 
-fn push_pointer(path: &[Seg<'_>], out: &mut String) {
-    for seg in path {
-        out.push('/');
-        match seg {
-            Seg::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
-            Seg::Index(i) => out.push_str(&i.to_string()),
-        }
-    }
+/// A key as a JSON pointer writes it (`~` as `~0`, `/` as `~1`): an escaped key never holds
+/// `~2`, which marks an array index in a [`Shapes`] template.
+fn push_key(k: &str, out: &mut String) {
+    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
 }
 
-/// A `fullUrl` or reference string, compactly: a `urn:uuid:` with a canonical lowercase
-/// UUID as its 128 bits (formatted back to the same string), anything else as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Uuid(u128),
-    Text(Box<str>),
+/// Where the array-index segments of a pointer template are (`/~2`, see [`push_key`]).
+const INDEX: &str = "~2";
+
+/// The pointers of the pending references, compactly: each pointer is its shape (the
+/// pointer with every array index written `~2`, interned: a resource's references sit at a
+/// few shapes) and its indices (in one arena); the text is made again only for a violation.
+#[derive(Default)]
+struct Shapes {
+    ids: HashMap<String, u32>,
+    shapes: Vec<String>,
+    indices: Vec<u32>,
 }
 
-impl Key {
-    fn of(s: &str) -> Key {
-        s.strip_prefix("urn:uuid:")
-            .and_then(canonical_uuid)
-            .map_or_else(|| Key::Text(s.into()), Key::Uuid)
-    }
-
-    fn text(&self) -> String {
-        match self {
-            Key::Uuid(u) => {
-                let h = format!("{u:032x}");
-                format!(
-                    "urn:uuid:{}-{}-{}-{}-{}",
-                    &h[0..8],
-                    &h[8..12],
-                    &h[12..16],
-                    &h[16..20],
-                    &h[20..32]
-                )
+impl Shapes {
+    /// Record the pointer of `path`: (its shape, where its indices start).
+    fn record(&mut self, path: &[Seg<'_>]) -> (u32, u32) {
+        let start = u32::try_from(self.indices.len()).unwrap_or(u32::MAX);
+        let mut shape = String::new();
+        for seg in path {
+            shape.push('/');
+            match seg {
+                Seg::Key(k) => push_key(k, &mut shape),
+                Seg::Index(i) => {
+                    shape.push_str(INDEX);
+                    // Past u32::MAX items (never) the pointer of a violation shows the bound.
+                    self.indices.push(u32::try_from(*i).unwrap_or(u32::MAX));
+                }
             }
-            Key::Text(t) => t.to_string(),
         }
-    }
-}
-
-/// The bits of a lowercase hyphenated UUID (`8-4-4-4-12` hex digits), else `None`.
-fn canonical_uuid(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 {
-        return None;
-    }
-    let mut v: u128 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
+        let id = match self.ids.get(&shape) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.shapes.len()).unwrap_or(u32::MAX);
+                self.shapes.push(shape.clone());
+                self.ids.insert(shape, id);
+                id
             }
-            continue;
-        }
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
         };
-        v = (v << 4) | u128::from(d);
+        (id, start)
     }
-    Some(v)
+
+    /// The pointer text of a recorded (shape, start).
+    fn text(&self, shape: u32, start: u32) -> String {
+        let Some(t) = self.shapes.get(shape as usize) else {
+            return String::new();
+        };
+        let mut out = String::with_capacity(t.len());
+        let mut indices = self.indices.iter().skip(start as usize);
+        let mut parts = t.split(INDEX);
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        for part in parts {
+            if let Some(i) = indices.next() {
+                out.push_str(&i.to_string());
+            }
+            out.push_str(part);
+        }
+        out
+    }
 }
 
-/// A reference not yet settled: the entry making it, what it names, and where it sits in
-/// the entry's resource (`pointers[start..end]`).
+/// A `fullUrl` or reference string as 128 bits: a `urn:uuid:` with a canonical lowercase
+/// UUID as the UUID's bits, anything else interned ([`Keys`]) and numbered in a band no
+/// such UUID takes (a UUID in that band is interned as text too), so that equal strings
+/// and only equal strings have equal keys, and each key is fixed-size.
+type Key = u128;
+
+/// The band of the interned keys: the upper 64 bits all set.
+const TEXT_BAND: u128 = (u64::MAX as u128) << 64;
+
+/// The strings that are not keyed by their UUID.
+#[derive(Default)]
+struct Keys {
+    ids: HashMap<Box<str>, u64>,
+    texts: Vec<Box<str>>,
+}
+
+impl Keys {
+    fn of(&mut self, s: &str) -> Key {
+        if let Some(u) = s.strip_prefix("urn:uuid:").and_then(uuid_bits) {
+            if u & TEXT_BAND != TEXT_BAND {
+                return u;
+            }
+        }
+        let n = match self.ids.get(s) {
+            Some(&n) => n,
+            None => {
+                let n = self.texts.len() as u64;
+                self.texts.push(s.into());
+                self.ids.insert(s.into(), n);
+                n
+            }
+        };
+        TEXT_BAND | u128::from(n)
+    }
+
+    /// The string a key stands for.
+    fn text(&self, k: Key) -> String {
+        if k & TEXT_BAND == TEXT_BAND {
+            let n = (k & u128::from(u64::MAX)) as usize;
+            return self.texts.get(n).map(|t| t.to_string()).unwrap_or_default();
+        }
+        format!("urn:uuid:{}", uuid_text(k))
+    }
+}
+
+/// The references not yet settled, one column each (fixed-size: no `String` per
+/// reference): the entry making it, what it names, and where it sits in the entry's
+/// resource ([`Shapes`]).
+#[derive(Default)]
 struct Pending {
-    entry: u32,
-    key: Key,
-    start: u32,
-    end: u32,
+    entry: Vec<u32>,
+    key: Vec<Key>,
+    shape: Vec<u32>,
+    start: Vec<u32>,
 }
 
 /// What an entry contributes that is only judged at the end.
 enum Later {
     /// `fullUrl` is not `urn:uuid:<id>`.
     Mismatch(Violation),
-    /// A Provenance: its own `fullUrl` and the references it targets.
-    Provenance {
-        own: Option<Key>,
-        targets: HashSet<Key>,
-    },
+    /// A Provenance: its own `fullUrl` and the references it targets (sorted, each once).
+    Provenance { own: Option<Key>, targets: Vec<Key> },
 }
 
 /// The cross-entry checks of one Bundle, fed entry by entry.
 #[derive(Default)]
 pub(crate) struct Links {
     entries: u32,
+    keys: Keys,
     /// Each `fullUrl` seen: its first entry and how many entries have it.
     seen: HashMap<Key, (u32, u32)>,
     /// Entries with a `fullUrl`.
     with_url: u32,
     /// Duplicate `fullUrl`s, as found (entry order).
     unique: Vec<Violation>,
-    pending: Vec<Pending>,
-    pointers: String,
+    pending: Pending,
+    shapes: Shapes,
     later: Vec<(u32, Later)>,
 }
 
@@ -143,7 +193,7 @@ impl Links {
         let full_url = entry.get("fullUrl").and_then(Value::as_str);
         if let Some(u) = full_url {
             self.with_url += 1;
-            let key = Key::of(u);
+            let key = self.keys.of(u);
             match self.seen.get_mut(&key) {
                 Some((j, n)) => {
                     *n += 1;
@@ -178,23 +228,18 @@ impl Links {
         let mut path = Vec::new();
         self.references(i, resource, &mut path);
         if resource.get("resourceType").and_then(Value::as_str) == Some("Provenance") {
-            let targets: HashSet<Key> = resource
-                .get("target")
-                .and_then(Value::as_array)
-                .map(|t| {
-                    t.iter()
-                        .filter_map(|x| x.get("reference").and_then(Value::as_str))
-                        .map(Key::of)
-                        .collect()
-                })
-                .unwrap_or_default();
-            self.later.push((
-                i,
-                Later::Provenance {
-                    own: full_url.map(Key::of),
-                    targets,
-                },
-            ));
+            let refs = resource.get("target").and_then(Value::as_array);
+            let mut targets: Vec<Key> = Vec::with_capacity(refs.map_or(0, Vec::len));
+            for r in refs.into_iter().flatten() {
+                if let Some(r) = r.get("reference").and_then(Value::as_str) {
+                    targets.push(self.keys.of(r));
+                }
+            }
+            targets.sort_unstable();
+            targets.dedup();
+            targets.shrink_to_fit();
+            let own = full_url.map(|u| self.keys.of(u));
+            self.later.push((i, Later::Provenance { own, targets }));
         }
     }
 
@@ -207,17 +252,14 @@ impl Links {
                     path.push(Seg::Key(key));
                     match (key.as_str(), v) {
                         ("reference", Value::String(r)) if r.starts_with("urn:uuid:") => {
-                            let key = Key::of(r);
+                            let key = self.keys.of(r);
                             if !self.seen.contains_key(&key) {
-                                let start = self.pointers.len() as u32;
-                                push_pointer(path, &mut self.pointers);
-                                let end = self.pointers.len() as u32;
-                                self.pending.push(Pending {
-                                    entry,
-                                    key,
-                                    start,
-                                    end,
-                                });
+                                let (shape, start) = self.shapes.record(path);
+                                let p = &mut self.pending;
+                                p.entry.push(entry);
+                                p.key.push(key);
+                                p.shape.push(shape);
+                                p.start.push(start);
                             }
                         }
                         (_, Value::Object(_) | Value::Array(_)) => self.references(entry, v, path),
@@ -242,31 +284,36 @@ impl Links {
     /// The violations, once every entry has been seen.
     pub(crate) fn finish(self, out: &mut Vec<Violation>) {
         let Links {
+            keys,
             seen,
             with_url,
             unique,
             pending,
-            pointers,
+            shapes,
             later,
             ..
         } = self;
         out.extend(unique);
         let count = |k: &Key| seen.get(k).map_or(0, |&(_, n)| n);
-        let mut pending = pending.into_iter().peekable();
+        let mut next = 0usize;
         // The dangling references of the entries before `limit`.
         let mut dangling_before = |limit: u64, out: &mut Vec<Violation>| {
-            while let Some(p) = pending.next_if(|p| u64::from(p.entry) < limit) {
-                if count(&p.key) > 0 {
+            while let Some(&entry) = pending.entry.get(next) {
+                if u64::from(entry) >= limit {
+                    break;
+                }
+                let k = next;
+                next += 1;
+                let key = pending.key[k];
+                if count(&key) > 0 {
                     continue;
                 }
-                let rel = pointers
-                    .get(p.start as usize..p.end as usize)
-                    .unwrap_or_default();
+                let rel = shapes.text(pending.shape[k], pending.start[k]);
                 out.push(violation(
-                    format!("/entry/{}/resource{rel}", p.entry),
+                    format!("/entry/{entry}/resource{rel}"),
                     "reference",
                     "reference does not resolve to an entry of this Bundle".into(),
-                    display_value(&Value::String(p.key.text())),
+                    display_value(&Value::String(keys.text(key))),
                 ));
             }
         };
@@ -281,7 +328,7 @@ impl Links {
                     // Entries other than this one whose fullUrl it does not target.
                     let targeted: u32 = targets.iter().map(count).sum();
                     let (own_url, own_targeted) = match &own {
-                        Some(k) => (1, u32::from(targets.contains(k))),
+                        Some(k) => (1, u32::from(targets.binary_search(k).is_ok())),
                         None => (0, 0),
                     };
                     let missing = (with_url - own_url) - (targeted - own_targeted);
@@ -299,5 +346,86 @@ impl Links {
             }
         }
         dangling_before(u64::MAX, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generated paths (keys with `~`, `/`, the `~2` index marker itself, digits, empty
+    /// keys; indices at any depth): the pointer made again from a shape and its indices is
+    /// the pointer written directly, however many pointers share the shapes.
+    #[test]
+    fn pointers_made_again_from_shapes_are_the_pointers() {
+        let keys = [
+            "target",
+            "a~b",
+            "a/b",
+            "~2",
+            "~",
+            "/",
+            "",
+            "12",
+            "reference",
+            "x~1y",
+        ];
+        let direct = |path: &[Seg<'_>]| {
+            let mut s = String::new();
+            for seg in path {
+                s.push('/');
+                match seg {
+                    Seg::Key(k) => push_key(k, &mut s),
+                    Seg::Index(i) => s.push_str(&i.to_string()),
+                }
+            }
+            s
+        };
+        let mut shapes = Shapes::default();
+        let mut recorded = Vec::new();
+        for n in 0..2000usize {
+            // A path of up to 5 segments chosen by the digits of n.
+            let mut path = Vec::new();
+            let mut m = n;
+            for depth in 0..(n % 5 + 1) {
+                if (m + depth) % 3 == 0 {
+                    path.push(Seg::Index(m % 7 * 1000 + depth));
+                } else {
+                    path.push(Seg::Key(keys[m % keys.len()]));
+                }
+                m /= 3;
+            }
+            let (shape, start) = shapes.record(&path);
+            recorded.push((direct(&path), shape, start));
+        }
+        assert!(shapes.shapes.len() < 2000);
+        for (text, shape, start) in recorded {
+            assert_eq!(shapes.text(shape, start), text);
+        }
+    }
+
+    /// Keys: equal strings and only equal strings get equal keys, and each gives its string
+    /// back, for UUIDs (in and out of the interned band), other urns and plain text.
+    #[test]
+    fn keys_are_exact_for_every_string() {
+        let strings = [
+            "urn:uuid:8f3b744a-93d9-433c-8d46-6ef68ac95052",
+            "urn:uuid:ffffffff-ffff-ffff-0000-000000000000",
+            "urn:uuid:ffffffff-ffff-ffff-0000-000000000001",
+            "urn:uuid:00000000-0000-0000-0000-000000000000",
+            "urn:uuid:8F3B744A-93D9-433C-8D46-6EF68AC95052",
+            "urn:uuid:not-a-uuid",
+            "Patient/1",
+            "",
+        ];
+        let mut keys = Keys::default();
+        let made: Vec<Key> = strings.iter().map(|s| keys.of(s)).collect();
+        for (a, ka) in strings.iter().zip(&made) {
+            assert_eq!(keys.text(*ka), *a);
+            assert_eq!(keys.of(a), *ka);
+            for (b, kb) in strings.iter().zip(&made) {
+                assert_eq!(ka == kb, a == b, "{a} {b}");
+            }
+        }
     }
 }
