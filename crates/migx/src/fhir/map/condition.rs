@@ -2,55 +2,13 @@
 
 use super::staff::ASSERTED;
 use super::Mapper;
-use crate::ehr::model::{DateField, Extract, StaffKind};
+use crate::ehr::model::{DateField, StaffKind};
 use crate::fhir::r4::{CodeableConcept, Coding, Condition, Extension, ExtensionValue, Resource};
 use crate::fhir::CONDITION_RELATED_URL;
-use crate::policy::decide::{Decisions, Outcome, Role};
-use std::collections::HashMap;
 
 const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
 const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
 const CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/condition-category";
-
-/// Links between shared problems, in both directions: GP2GP a LinkSet's
-/// `component/statementRef` naming another LinkSet (as the NHS translator reads a problem
-/// hierarchy), GP Connect `RelatedProblemHeader` targets. A link to a problem that is not
-/// shared is not made (it would say a withheld problem exists).
-pub(super) fn problem_links(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
-    let shared_problem = |j: usize| {
-        matches!(
-            d.items.get(j).map(|x| x.outcome),
-            Some(Outcome::Shared(Role::Problem { .. }))
-        )
-    };
-    let mut out: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, item) in ex.items.iter().enumerate() {
-        if !shared_problem(i) {
-            continue;
-        }
-        let Some(link) = item.link_set() else {
-            continue;
-        };
-        for id in link.component_refs.iter().chain(&link.related_problems) {
-            let Some(&j) = ex.index().get(id) else {
-                continue;
-            };
-            if j == i || !shared_problem(j) {
-                continue;
-            }
-            for (a, b) in [(i, j), (j, i)] {
-                let v = out.entry(a).or_default();
-                if !v.contains(&b) {
-                    v.push(b);
-                }
-            }
-        }
-    }
-    for v in out.values_mut() {
-        v.sort_unstable();
-    }
-    out
-}
 
 /// The R4 `condition-ver-status` code a shared Condition carries: the source's own, when it
 /// is one a shared item can have (`refuted` and `entered-in-error` are withheld before
@@ -79,10 +37,9 @@ impl Mapper<'_> {
         let item = self.item(i);
         let c = self.item(coded);
         let extension = self
-            .problem_links
-            .get(&i)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .d
+            .members
+            .linked_problems(i)
             .iter()
             .map(|&j| {
                 Extension::value(

@@ -2,39 +2,7 @@
 //! `DiagnosticReport`, with its shared top-level results and groups.
 
 use super::Mapper;
-use crate::ehr::model::Extract;
 use crate::fhir::r4::{CodeableConcept, Coding, DiagnosticReport, Resource};
-use crate::policy::decide::{Decisions, Outcome, Role};
-use std::collections::HashMap;
-
-/// Report -> its top-level shared results and groups (a group inside a shared group hangs
-/// off that group instead), found in one pass.
-pub(super) fn report_results(ex: &Extract, d: &Decisions) -> HashMap<usize, Vec<usize>> {
-    let mut out: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (j, dec) in d.items.iter().enumerate() {
-        let report = match dec.outcome {
-            Outcome::Shared(Role::Result { group: Some(g) })
-                if matches!(d.items[g].outcome, Outcome::Shared(Role::DiagnosticReport)) =>
-            {
-                Some(g)
-            }
-            Outcome::Shared(Role::ResultGroup { report: Some(r) }) => {
-                let nested = ex.items[j].parent.is_some_and(|p| {
-                    matches!(
-                        d.items[p].outcome,
-                        Outcome::Shared(Role::ResultGroup { .. })
-                    )
-                });
-                (!nested).then_some(r)
-            }
-            _ => None,
-        };
-        if let Some(r) = report {
-            out.entry(r).or_default().push(j);
-        }
-    }
-    out
-}
 
 impl Mapper<'_> {
     /// A shared report.
@@ -48,10 +16,9 @@ impl Mapper<'_> {
             ))],
             fields: self.result_fields(i),
             results: self
-                .report_results
-                .get(&i)
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
+                .d
+                .members
+                .report_results(i)
                 .iter()
                 .map(|&j| self.item_ref(j))
                 .collect(),

@@ -224,8 +224,7 @@ pub fn list_title(c: Category) -> &'static str {
 mod tests {
     use super::*;
     use crate::ehr::ts::Ts;
-    use crate::policy::decide::Decision;
-    use std::collections::HashMap;
+    use crate::policy::decide::{Decision, Members};
 
     fn decisions(items: Vec<Decision>) -> Decisions {
         let n = items.len();
@@ -233,7 +232,7 @@ mod tests {
             items,
             warn: Vec::new(),
             free_text_removed: Vec::new(),
-            issues: HashMap::new(),
+            members: Members::default(),
             as_of: Ts::parse("20260101").unwrap(),
             confidentiality: vec![None; n],
         }

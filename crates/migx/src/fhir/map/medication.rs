@@ -245,7 +245,7 @@ impl Mapper<'_> {
             Resource::MedicationRequest(Box::new(plan)),
         ];
 
-        for &issue in self.d.issues.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
+        for &issue in self.d.members.issues(i) {
             let p = self.item(issue);
             let order = MedicationRequest {
                 base: self.base("MedicationRequest", issue),

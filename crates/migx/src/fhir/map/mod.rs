@@ -370,12 +370,8 @@ struct Mapper<'a> {
     d: &'a Decisions,
     policy: &'a Policy,
     patient_ref: String,
-    /// Report -> its top-level shared results and groups, found in one pass.
-    report_results: HashMap<usize, Vec<usize>>,
     /// Authorisation source id -> every issue made under it in the source, in one pass.
     source_issues: HashMap<&'a str, Vec<usize>>,
-    /// Shared problem -> the other shared problems the source relates it to, either way.
-    problem_links: HashMap<usize, Vec<usize>>,
     /// The bundle's key (source message id), for derived resource ids.
     key: String,
     /// Reference to the practice Organization (a staff organisation with the practice's
@@ -399,9 +395,7 @@ impl<'a> Mapper<'a> {
             d,
             policy,
             patient_ref: urn(patient_id),
-            report_results: diagnostic_report::report_results(ex, d),
             source_issues: medication::source_issues(ex),
-            problem_links: condition::problem_links(ex, d),
             key: key.to_string(),
             practice_ref: urn(practice_id),
             staff: RefCell::new(Staff::default()),
@@ -441,21 +435,11 @@ impl<'a> Mapper<'a> {
                 .collect(),
             Role::DiagnosticReport => one(self.report(i)),
             Role::ResultGroup { report } => {
-                let member = report.is_none() && !self.in_group(i);
+                let member = report.is_none() && !self.d.members.in_group(i);
                 vec![(self.group(i, cat), member)]
             }
             Role::Result { group } => vec![(self.result(i, cat), group.is_none())],
         }
-    }
-
-    /// Whether item `i` sits in a shared group of results.
-    fn in_group(&self, i: usize) -> bool {
-        self.item(i).parent.is_some_and(|p| {
-            matches!(
-                self.d.items[p].outcome,
-                Outcome::Shared(Role::ResultGroup { .. })
-            )
-        })
     }
 
     /// `id`, `meta` and `identifier` of the resource of item `i`, with the `NOPAT` label

@@ -10,7 +10,7 @@ use crate::fhir::r4::{
     CodeableConcept, Coding, Observation, ObservationValue, Range, Reference, Resource,
     ResultFields,
 };
-use crate::policy::decide::{Category, Outcome, Role};
+use crate::policy::decide::Category;
 
 impl Mapper<'_> {
     /// What a result (Observation) and a report (DiagnosticReport) both carry, in output
@@ -58,20 +58,13 @@ impl Mapper<'_> {
         Resource::Observation(Box::new(o))
     }
 
-    /// Shared direct results of a group, as references.
+    /// Shared direct results and groups of a group, as references.
     fn members(&self, group: usize) -> Vec<Reference> {
-        self.item(group)
-            .children
+        self.d
+            .members
+            .group_members(group)
             .iter()
-            .copied()
-            .filter(|&c| {
-                matches!(
-                    self.d.items[c].outcome,
-                    Outcome::Shared(Role::Result { .. })
-                        | Outcome::Shared(Role::ResultGroup { .. })
-                )
-            })
-            .map(|c| self.item_ref(c))
+            .map(|&c| self.item_ref(c))
             .collect()
     }
 

@@ -9,24 +9,26 @@
 //! Here: the decisions' types and [`decide`], which runs both steps over every item and then
 //! lets parts share the fate of what they belong to. Beside it: `context` (what deciding
 //! needs to hand, computed once per extract), `filter` (the filters, over the context),
-//! `classify` (classification, then the filters), `patient` (the whole patient: the judged
+//! `classify` (classification, then the filters), `members` (what each shared item holds of
+//! the others, for the mappers), `patient` (the whole patient: the judged
 //! time and a practice dissent); the rules' tests are in `rules.rs`.
 
-use crate::ehr::model::{Element, Extract};
+use crate::ehr::model::Extract;
 use crate::ehr::ts::Ts;
 use crate::policy::graph::Reach;
 use crate::policy::screen;
 use crate::policy::{ConfidentialityAction, Policy};
-use std::collections::HashMap;
 
 mod classify;
 mod context;
 mod filter;
+mod members;
 mod patient;
 
 use context::Ctx;
 pub use filter::plan_ended;
 use filter::withheld;
+pub use members::Members;
 pub use patient::{dissent_stands, judged_time, practice_dissent, DatedInFuture};
 
 /// The eight categories a MIG shares, in the order bundles list them.
@@ -249,8 +251,9 @@ pub struct Decisions {
     pub warn: Vec<Category>,
     /// Shared items whose free text was removed.
     pub free_text_removed: Vec<usize>,
-    /// Medication (MedicationStatement index) -> its issues (`ehrSupplyPrescribe` items).
-    pub issues: HashMap<usize, Vec<usize>>,
+    /// What each shared report, group, problem and medication holds of the other shared
+    /// items, decided once from the outcomes above: the mappers read it.
+    pub members: Members,
     /// The date "current" and "recent" were judged against.
     pub as_of: Ts,
     /// Per item, the confidentiality that reaches it over containment and references
@@ -363,31 +366,12 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
         }
     }
     warn.sort();
-    // Issues of each shared medication, found once (no per-medication rescans).
-    let mut issues: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, item) in ex.items.iter().enumerate() {
-        if item.element != Some(Element::EhrSupplyPrescribe)
-            || items[i].outcome != Outcome::PartOf(item.parent.unwrap_or(usize::MAX))
-        {
-            continue;
-        }
-        let Some(parent) = item.parent else { continue };
-        let owner = match items[parent].outcome {
-            Outcome::PartOf(o) => o,
-            _ => parent,
-        };
-        if matches!(
-            items[owner].outcome,
-            Outcome::Shared(Role::Medication { .. })
-        ) {
-            issues.entry(owner).or_default().push(i);
-        }
-    }
+    let members = members::members(ex, &items);
     Decisions {
         items,
         warn,
         free_text_removed,
-        issues,
+        members,
         as_of,
         confidentiality: ctx.conf,
     }

@@ -7,7 +7,7 @@ use super::*;
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{
-    DateField, Effective, ExtractBuilder, Item, ItemHead, ItemKind, LinkSet, Medication,
+    DateField, Effective, Element, ExtractBuilder, Item, ItemHead, ItemKind, LinkSet, Medication,
     Observation, Supply, Value,
 };
 
@@ -470,9 +470,7 @@ fn supply(repeat_number: Option<u32>, prior_ref: Option<&str>) -> ItemKind {
 
 fn medication(auth: Item) -> Vec<Item> {
     let ms = Item {
-        head: ItemHead {
-            ..head("ms", Element::MedicationStatement, None)
-        },
+        head: head("ms", Element::MedicationStatement, None),
         kind: drug(),
     };
     vec![ms, placed(auth, 0)]
@@ -576,9 +574,7 @@ fn an_undated_discontinuation_ends_the_medication() {
 #[test]
 fn a_medication_with_no_authorisation_is_not_shared() {
     let ms = Item {
-        head: ItemHead {
-            ..head("ms", Element::MedicationStatement, None)
-        },
+        head: head("ms", Element::MedicationStatement, None),
         kind: drug(),
     };
     assert_eq!(
@@ -588,9 +584,7 @@ fn a_medication_with_no_authorisation_is_not_shared() {
     let only_discontinued = vec![
         ms,
         Item {
-            head: ItemHead {
-                ..head("disc", Element::EhrSupplyDiscontinue, Some(0))
-            },
+            head: head("disc", Element::EhrSupplyDiscontinue, Some(0)),
             kind: supply(None, Some("elsewhere")),
         },
     ];
@@ -1125,15 +1119,11 @@ fn a_result_in_a_group_outside_any_report_belongs_to_the_group() {
 fn issued_elsewhere() -> Vec<Item> {
     let mut items = medication(authorise());
     items.push(Item {
-        head: ItemHead {
-            ..head("ms2", Element::MedicationStatement, None)
-        },
+        head: head("ms2", Element::MedicationStatement, None),
         kind: drug(),
     });
     items.push(Item {
-        head: ItemHead {
-            ..head("issue", Element::EhrSupplyPrescribe, Some(2))
-        },
+        head: head("issue", Element::EhrSupplyPrescribe, Some(2)),
         kind: supply(None, Some("auth")),
     });
     items
@@ -1153,25 +1143,23 @@ fn an_issue_belongs_to_the_medication_whose_authorisation_it_fulfils() {
     );
     assert_eq!(d.items[3].outcome, Outcome::PartOf(2), "the issue");
     assert_eq!(
-        d.issues.get(&0),
-        Some(&vec![3]),
+        d.members.issues(0),
+        [3],
         "listed under the first medication"
     );
-    assert_eq!(d.issues.len(), 1);
+    assert_eq!(d.members.medications_with_issues(), 1);
 }
 
 #[test]
 fn an_issue_under_its_own_medication_is_listed_with_it() {
     let mut items = medication(authorise());
     items.push(Item {
-        head: ItemHead {
-            ..head("issue", Element::EhrSupplyPrescribe, Some(0))
-        },
+        head: head("issue", Element::EhrSupplyPrescribe, Some(0)),
         kind: supply(None, Some("auth")),
     });
     let (_, d) = decide_items(items);
     assert_eq!(d.items[2].outcome, Outcome::PartOf(0));
-    assert_eq!(d.issues.get(&0), Some(&vec![2]));
+    assert_eq!(d.members.issues(0), [2]);
 }
 
 #[test]
@@ -1292,15 +1280,11 @@ fn a_part_follows_the_item_at_the_top_of_its_chain_at_any_depth() {
     // A supply inside a supply inside the authorisation: each a part of the one above.
     let mut items = medication(authorise());
     items.push(Item {
-        head: ItemHead {
-            ..head("a2", Element::EhrSupplyAuthorise, Some(1))
-        },
+        head: head("a2", Element::EhrSupplyAuthorise, Some(1)),
         kind: supply(None, None),
     });
     items.push(Item {
-        head: ItemHead {
-            ..head("a3", Element::EhrSupplyAuthorise, Some(2))
-        },
+        head: head("a3", Element::EhrSupplyAuthorise, Some(2)),
         kind: supply(None, None),
     });
     let (_, d) = decide_items(items);
@@ -1318,21 +1302,15 @@ fn parts_that_are_parts_of_each_other_are_unresolvable_and_decided_in_time() {
     // issue: the statement and the issue are each a part of the other.
     let items = vec![
         Item {
-            head: ItemHead {
-                ..head("ms", Element::MedicationStatement, None)
-            },
+            head: head("ms", Element::MedicationStatement, None),
             kind: drug(),
         },
         Item {
-            head: ItemHead {
-                ..head("issue", Element::EhrSupplyPrescribe, Some(0))
-            },
+            head: head("issue", Element::EhrSupplyPrescribe, Some(0)),
             kind: supply(None, Some("a")),
         },
         Item {
-            head: ItemHead {
-                ..head("a", Element::EhrSupplyAuthorise, Some(1))
-            },
+            head: head("a", Element::EhrSupplyAuthorise, Some(1)),
             kind: supply(Some(1), None),
         },
     ];
