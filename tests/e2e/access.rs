@@ -174,7 +174,7 @@ fn provenance_displays(bundle: &Value) -> Vec<String> {
 }
 
 #[test]
-fn unlisted_requester_releases_nothing_and_run_permits_are_recorded() {
+fn unlisted_requester_is_disclosed_nothing_and_run_permits_are_recorded() {
     let d = setup(&["01", "02"]);
     let c = consent(
         d.path(),
@@ -529,7 +529,7 @@ fn requester_person_column_is_optional_and_recorded() {
 }
 
 #[test]
-fn migx_audit_lists_one_patients_releases_only() {
+fn migx_audit_lists_one_patients_disclosures_only() {
     let d = setup(&["01", "02", "03"]);
     let c = consent(
         d.path(),

@@ -456,3 +456,81 @@ fn every_command_has_a_man_page_and_every_reference_resolves() {
     // An unknown command is a usage error.
     assert_eq!(run(&["man", "nonesuch"]).status.code(), Some(2));
 }
+
+/// Names that say one thing (issue 15): "release" is only ever a SNOMED CT release. No
+/// name in the code (a field, a local, a function, a type, a test), outside comments and
+/// string literals, says a record is released: migx shares records, and a bundle given to
+/// a requester is a disclosure. The command line's messages keep their words.
+#[test]
+fn release_names_only_a_snomed_release() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    let mut found = Vec::new();
+    for dir in ["crates", "tests"] {
+        for e in walkdir::WalkDir::new(root.join(dir)) {
+            let e = e.unwrap();
+            if e.path().extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            for (n, line) in code_only(&text).lines().enumerate() {
+                let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+                for w in words.filter(|w| {
+                    let w = w.to_ascii_lowercase();
+                    ["released", "releases", "releasing"]
+                        .iter()
+                        .any(|bad| w.contains(bad))
+                        || w == "release" && line.contains("impl FnOnce(Share")
+                }) {
+                    found.push(format!("{}:{}: {w}", e.path().display(), n + 1));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} files found");
+    assert!(
+        found.is_empty(),
+        "names that say a record is released: {found:#?}"
+    );
+}
+
+/// `text` with its comments, string and character literals blanked (line structure kept).
+fn code_only(text: &str) -> String {
+    let b: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            '/' if b.get(i + 1) == Some(&'/') => {
+                while i < b.len() && b[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            // A character literal ('x', '\n', '"'), not a lifetime ('a).
+            '\'' if b.get(i + 1) == Some(&'\\') => {
+                i += 2;
+                while i < b.len() && b[i] != '\'' {
+                    i += 1;
+                }
+            }
+            '\'' if b.get(i + 2) == Some(&'\'') => i += 2,
+            '"' => {
+                i += 1;
+                while i < b.len() && b[i] != '"' {
+                    if b[i] == '\n' {
+                        out.push('\n');
+                    }
+                    if b[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}

@@ -78,7 +78,7 @@ fn both(status: &str, reason: &str) -> BTreeMap<String, (String, String)> {
 }
 
 #[test]
-fn the_permits_alone_release_both() {
+fn the_permits_alone_share_both() {
     assert_eq!(run_with("").0, both("converted", ""));
 }
 
@@ -106,7 +106,7 @@ fn a_later_deny_in_a_spreadsheet_form_withholds_in_both_formats() {
 }
 
 #[test]
-fn an_unreadable_row_leaves_no_release_standing() {
+fn an_unreadable_row_leaves_no_disclosure_standing() {
     for bad in ["9.99000E+09", "999000001", "9990000019", "99900000l8", ""] {
         let later = format!("{bad},deny,2026-03-14T09:57:00+00:00,Y02345,OOH,TREAT\n");
         let (o, stderr) = run_with(&later);

@@ -440,7 +440,7 @@ fn the_report_answers_the_operators_next_questions() {
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let converted = summary["converted"].as_u64().unwrap();
     // Releases per requester and purpose, as the access audit records them.
-    let mut releases = std::collections::BTreeMap::new();
+    let mut disclosures = std::collections::BTreeMap::new();
     for ev in read_ndjson(&out.join("access-audit.ndjson")) {
         let key = (
             ev["agent"][0]["who"]["identifier"]["value"]
@@ -452,10 +452,10 @@ fn the_report_answers_the_operators_next_questions() {
                 .unwrap()
                 .to_string(),
         );
-        *releases.entry(key).or_insert(0u64) += 1;
+        *disclosures.entry(key).or_insert(0u64) += 1;
     }
-    assert_eq!(releases.values().sum::<u64>(), converted);
-    for ((who, purpose), n) in &releases {
+    assert_eq!(disclosures.values().sum::<u64>(), converted);
+    for ((who, purpose), n) in &disclosures {
         let row = format!(
             "<tr><td><code>{who}</code></td><td><code>{purpose}</code></td><td class=\"num\">{n}</td></tr>"
         );

@@ -37,11 +37,15 @@ fn bundle_patient(b: &Json) -> String {
 fn assert_folder_consistent(out: &Path) -> BTreeMap<String, String> {
     let audit = read_ndjson(&out.join("audit.ndjson"));
     let access = read_ndjson(&out.join("access-audit.ndjson"));
-    let released: Vec<&Json> = audit
+    let disclosed: Vec<&Json> = audit
         .iter()
         .filter(|l| l["kind"] == "file" && l["status"] == "converted")
         .collect();
-    assert_eq!(released.len(), access.len(), "one access event per release");
+    assert_eq!(
+        disclosed.len(),
+        access.len(),
+        "one access event per release"
+    );
     let mut by_name = BTreeMap::new();
     for ev in &access {
         let name = ev["entity"][1]["name"].as_str().expect("bundle name");
@@ -62,10 +66,10 @@ fn assert_folder_consistent(out: &Path) -> BTreeMap<String, String> {
         assert_eq!(bundle_patient(&b), nhs, "{name} holds another patient");
         assert!(
             by_name.insert(name.to_string(), nhs.to_string()).is_none(),
-            "{name} released twice"
+            "{name} disclosed twice"
         );
     }
-    let audited: Vec<&str> = released
+    let audited: Vec<&str> = disclosed
         .iter()
         .map(|l| l["bundle"].as_str().expect("bundle"))
         .collect();
@@ -112,9 +116,9 @@ fn inputs_whose_names_collide_after_hashing_get_one_bundle_each() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let released = assert_folder_consistent(&out);
-    assert_eq!(released.len(), 4, "{released:?}");
-    let patients: std::collections::BTreeSet<&String> = released.values().collect();
+    let disclosed = assert_folder_consistent(&out);
+    assert_eq!(disclosed.len(), 4, "{disclosed:?}");
+    let patients: std::collections::BTreeSet<&String> = disclosed.values().collect();
     assert_eq!(patients.len(), 4, "four patients, four bundles");
 }
 
@@ -220,9 +224,9 @@ fn input_names_at_the_file_name_limit_convert() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let released = assert_folder_consistent(&out);
-    assert_eq!(released.len(), 3);
-    for name in released.keys() {
+    let disclosed = assert_folder_consistent(&out);
+    assert_eq!(disclosed.len(), 3);
+    for name in disclosed.keys() {
         let file = name.trim_start_matches("bundles/");
         assert!(file.len() <= 255, "{file}");
     }
@@ -310,10 +314,10 @@ fn a_reused_folder_with_a_withdrawn_consent_is_refused_or_replaced_whole() {
     // bundle, and the folder is what a clean run writes.
     let o = convert_with(&withdrawn, &out, &["--replace"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let released = assert_folder_consistent(&out);
+    let disclosed = assert_folder_consistent(&out);
     assert!(
-        !released.values().any(|n| n == "9990000018"),
-        "{released:?}"
+        !disclosed.values().any(|n| n == "9990000018"),
+        "{disclosed:?}"
     );
     let clean = t.path().join("clean");
     assert_eq!(convert_with(&withdrawn, &clean, &[]).status.code(), Some(1));
@@ -637,7 +641,7 @@ fn stop_at_every_write(format: &str, kind: &str) {
                     _ => {
                         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
                         let err = stderr(&o);
-                        let released: usize = err
+                        let disclosed: usize = err
                             .split(" record(s) were released")
                             .next()
                             .and_then(|s| s.rsplit(' ').next())
@@ -653,7 +657,7 @@ fn stop_at_every_write(format: &str, kind: &str) {
                                         .count()
                                 })
                                 .unwrap_or(0);
-                            assert_eq!(released, published, "{err}");
+                            assert_eq!(disclosed, published, "{err}");
                         }
                         // The summary is written last, then the journal dropped.
                         assert!(

@@ -219,8 +219,8 @@ fn ndjson_holds_exactly_the_bundles_resources_in_input_then_entry_order() {
     }
     // The access audit records each release, naming the ndjson folder.
     let access = std::fs::read_to_string(n.join("access-audit.ndjson")).unwrap();
-    let releases = std::fs::read_to_string(b.join("access-audit.ndjson")).unwrap();
-    assert_eq!(access.lines().count(), releases.lines().count());
+    let disclosures = std::fs::read_to_string(b.join("access-audit.ndjson")).unwrap();
+    assert_eq!(access.lines().count(), disclosures.lines().count());
     assert!(access.contains("\"name\":\"ndjson/\""));
     // The audit of an ndjson run conforms to the audit schema too.
     for line in std::fs::read_to_string(n.join("audit.ndjson"))

@@ -189,14 +189,14 @@ pub(super) fn run(a: &ConvertArgs, cli: &Cli) -> i32 {
             }
         }
         Err(e) => {
-            let released = e
+            let disclosed = e
                 .get_ref()
                 .and_then(|r| r.downcast_ref::<pipeline::Stopped>())
-                .map(|s| s.released);
+                .map(|s| s.disclosed);
             eprintln!(
                 "migx: error: the run stopped: cannot write to {}: {e}\n  {} record(s) were released before it stopped, each described in {}; the folder is incomplete: fix the cause (e.g. free disk space) and rerun the same command to complete it",
                 a.out.display(),
-                released.unwrap_or(0),
+                disclosed.unwrap_or(0),
                 opts.meta_dir().join(crate::output::JOURNAL).display()
             );
             exit::WRITE_STOPPED

@@ -48,28 +48,29 @@ pub fn convert_file(path: &Path, settings: &ConvertSettings) -> Conversion {
     }
 }
 
-/// Read and convert one file, giving an admitted patient's [`Share`] to `release` (which
-/// writes the bundle as it is made): what became of the input, and what `release` gave back
+/// Read and convert one file, giving an admitted patient's [`Share`] to `disclose` (which
+/// writes the bundle as it is made): what became of the input, and what `disclose` gave back
 /// (`Err`: its write failed). The bundle is never held whole.
 pub fn convert_file_with<T>(
     path: &Path,
     settings: &ConvertSettings,
-    release: impl FnOnce(Share<'_>) -> Result<T, ShareError>,
+    disclose: impl FnOnce(Share<'_>) -> Result<T, ShareError>,
 ) -> (Conversion, Option<Result<T, std::io::Error>>) {
     #[cfg(test)]
     tests::maybe_panic(path);
     #[cfg(test)]
-    let release = {
+    let disclose = {
         let corrupt = tests::corrupts(path);
         move |mut share: Share<'_>| {
             share.corrupt = corrupt;
-            release(share)
+            disclose(share)
         }
     };
     match read_input(path, settings) {
         Ok((ex, hash, size)) => {
-            let (c, released) = convert::convert_extract_with(&ex, &hash, size, settings, release);
-            (c.conversion, released)
+            let (c, disclosed) =
+                convert::convert_extract_with(&ex, &hash, size, settings, disclose);
+            (c.conversion, disclosed)
         }
         Err((e, size)) => (Conversion::rejected(e, size), None),
     }

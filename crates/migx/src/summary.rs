@@ -5,7 +5,7 @@
 //! Merging sums the counts, concatenates the audit records of each input in input path
 //! order (the order an unsharded run uses), and puts each release's AuditEvent beside its
 //! input's. It refuses (exit 2) to merge outputs of different migx versions, policies,
-//! SNOMED releases or consent sources, an incomplete or duplicated set of shards, or an
+//! SNOMED disclosures or consent sources, an incomplete or duplicated set of shards, or an
 //! input that appears in two shards.
 
 use crate::output;
@@ -82,7 +82,7 @@ fn read_lines(path: &Path) -> Result<Vec<String>, String> {
 fn read_part(dir: &Path) -> Result<Vec<Group>, String> {
     let bad = |what: &str| format!("{}/audit.ndjson: {what}", dir.display());
     let mut groups: Vec<Group> = Vec::new();
-    let mut releases: Vec<usize> = Vec::new();
+    let mut disclosures: Vec<usize> = Vec::new();
     for (n, line) in read_lines(&dir.join("audit.ndjson"))?
         .into_iter()
         .enumerate()
@@ -97,7 +97,7 @@ fn read_part(dir: &Path) -> Result<Vec<Group>, String> {
         let input = v.input();
         if let AuditLine::File(f) = &v {
             if f.status == crate::outcome::Status::Converted && f.bundle.is_some() {
-                releases.push(groups.len());
+                disclosures.push(groups.len());
             }
             groups.push(Group {
                 input: input.to_string(),
@@ -117,15 +117,15 @@ fn read_part(dir: &Path) -> Result<Vec<Group>, String> {
         .into_iter()
         .filter(|l| !l.is_empty())
         .collect();
-    if events.len() != releases.len() {
+    if events.len() != disclosures.len() {
         return Err(format!(
             "{}: {} release(s) but {} access event(s): the folder is incomplete or was edited",
             dir.display(),
-            releases.len(),
+            disclosures.len(),
             events.len()
         ));
     }
-    for (gi, ev) in releases.into_iter().zip(events) {
+    for (gi, ev) in disclosures.into_iter().zip(events) {
         let mut b = ev.into_bytes();
         b.push(b'\n');
         groups[gi].access = Some(b);

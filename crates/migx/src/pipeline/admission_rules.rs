@@ -216,7 +216,7 @@ fn rejected_as(ex: &Extract, s: &ConvertSettings) -> Option<ErrorCode> {
 }
 
 #[test]
-fn one_patient_with_a_valid_nhs_number_and_a_permit_is_released() {
+fn one_patient_with_a_valid_nhs_number_and_a_permit_is_shared() {
     let ex = extract_for(&[VALID], Some(AS_OF), vec![]);
     let s = settings_for(
         csv(&permit_row(VALID, "2026-03-14T09:55:00+00:00", "Y02345")),

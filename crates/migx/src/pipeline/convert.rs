@@ -282,7 +282,7 @@ pub enum Through {
     /// Admission and the item decisions, and no further (`explain`: nothing mapping or
     /// validation does changes a decision). A withheld patient's items are decided too, at
     /// the time the record would have been judged ([`withheld_as_of`]), so that explain can
-    /// show them; nothing of them is released.
+    /// show them; nothing of them is disclosed.
     Decisions,
 }
 
@@ -339,15 +339,15 @@ pub fn convert_extract(
 }
 
 /// Admission and item decisions of one read extract, then, for an admitted patient, its
-/// [`Share`] given to `release` (which writes the bundle, or keeps it): what became of the
-/// input and what `release` gave back. A [`ShareError::Rejected`] rejects the input; a
+/// [`Share`] given to `disclose` (which writes the bundle, or keeps it): what became of the
+/// input and what `disclose` gave back. A [`ShareError::Rejected`] rejects the input; a
 /// [`ShareError::Io`] is handed back to the caller (as `Err`), who decides what it means.
 pub fn convert_extract_with<T>(
     ex: &Extract,
     source_sha256: &str,
     size: u64,
     s: &ConvertSettings,
-    release: impl FnOnce(Share<'_>) -> Result<T, ShareError>,
+    disclose: impl FnOnce(Share<'_>) -> Result<T, ShareError>,
 ) -> (Converted, Option<Result<T, std::io::Error>>) {
     let admission = match admit(ex, size, s) {
         Ok(a) => a,
@@ -363,16 +363,16 @@ pub fn convert_extract_with<T>(
     };
     let decisions = decide(ex, &s.policy, admission.as_of);
     let exclusion = s.exclusion_basis();
-    let released = {
+    let disclosed = {
         let rc = sharing_context(&exclusion, &admission, source_sha256, s);
-        release(Share {
+        disclose(Share {
             stream: fhir::BundleStream::new(ex, &decisions, &rc),
             validate: s.validate,
             #[cfg(test)]
             corrupt: false,
         })
     };
-    let released = match released {
+    let disclosed = match disclosed {
         Ok(t) => Ok(t),
         Err(ShareError::Io(e)) => Err(e),
         Err(ShareError::Rejected(e)) => {
@@ -392,7 +392,7 @@ pub fn convert_extract_with<T>(
             conversion: admitted(ex, &decisions, admission, size),
             decisions: Some(decisions),
         },
-        Some(released),
+        Some(disclosed),
     )
 }
 

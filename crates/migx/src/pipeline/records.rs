@@ -108,8 +108,8 @@ pub struct RunTotals {
     /// An earlier run of the same manifest into this folder was interrupted: its journal
     /// held this many records, which this run completed.
     pub resumed: Option<usize>,
-    /// Records released so far: bundles published (ndjson: records, once the files are).
-    pub released: usize,
+    /// Records disclosed so far: bundles published (ndjson: records, once the files are).
+    pub disclosed: usize,
     /// No SNOMED CT release was loaded, so items coded only by description ids were withheld
     /// (`unresolved-code`).
     pub no_snomed_release: bool,

@@ -184,7 +184,7 @@ pub fn run_batch(
         io::Error::new(
             e.kind(),
             Stopped {
-                released: t.released,
+                disclosed: t.disclosed,
                 source: e,
             },
         )
@@ -204,7 +204,7 @@ pub fn run_batch(
         if let Some(w) = ndjson {
             output::fault_point()?;
             w.commit()?;
-            totals.released = totals.by_status.get(Status::Converted);
+            totals.disclosed = totals.by_status.get(Status::Converted);
         }
         crate::rundir::sync_dir(&bundles);
         output::fault_point()?;
@@ -233,12 +233,12 @@ pub fn run_batch(
     Ok(totals)
 }
 
-/// The error of a run stopped by a write error: how many records it had released (each
+/// The error of a run stopped by a write error: how many records it had disclosed (each
 /// published and audited in the journal) when it stopped.
 #[derive(Debug)]
 pub struct Stopped {
-    /// Records released (bundles published, or ndjson records written) before the stop.
-    pub released: usize,
+    /// Records disclosed (bundles published, or ndjson records written) before the stop.
+    pub disclosed: usize,
     /// The write error.
     pub source: io::Error,
 }
@@ -362,7 +362,7 @@ impl Sink<'_> {
     }
 
     /// Rename the group's bundles into place and remove earlier bundles of inputs not
-    /// released now. A rename that fails for one input (say a folder in the way) makes that
+    /// disclosed now. A rename that fails for one input (say a folder in the way) makes that
     /// input `write-failed` (recorded again in the journal); a failing storage stops the run.
     fn publish(
         &mut self,
@@ -383,7 +383,7 @@ impl Sink<'_> {
                         .record(&self.inputs[*i].shown(), &rec.0, &rec.1)?;
                     p.remove = Some(target);
                 } else {
-                    self.totals.released += 1;
+                    self.totals.disclosed += 1;
                 }
             }
             if let Some(t) = p.remove.take() {
@@ -448,7 +448,7 @@ struct Processed {
     lines: Option<crate::ndjson::Lines>,
     /// A bundle written to its temp file, not yet synced: (temp, final path).
     pending: Option<(PathBuf, PathBuf)>,
-    /// An earlier bundle of this input to remove (it is not released now), once the
+    /// An earlier bundle of this input to remove (it is not disclosed now), once the
     /// journal says so.
     remove: Option<PathBuf>,
     /// A write error that stops the run (the storage is full or failing).
@@ -477,7 +477,7 @@ fn process_one(
     format: OutputFormat,
 ) -> Processed {
     let target = bundles.join(&f.bundle_name);
-    // Never leave an earlier run's bundle for an input that is not released now (removed
+    // Never leave an earlier run's bundle for an input that is not disclosed now (removed
     // by the writer once the journal records why).
     let remove = (format == OutputFormat::Bundle).then(|| target.clone());
     let plain = |c: Conversion| Processed {
@@ -529,7 +529,7 @@ fn process_one(
                     if let Some(e) = rejected {
                         return Err(ShareError::Rejected(e));
                     }
-                    Ok(Release::Bundle {
+                    Ok(Disclosure::Bundle {
                         tmp: written.map_err(ShareError::Io)?,
                         ids,
                     })
@@ -543,7 +543,7 @@ fn process_one(
                         )),
                         other => other,
                     })?;
-                    Ok(Release::Lines {
+                    Ok(Disclosure::Lines {
                         lines: lines.finish(),
                         ids,
                     })
@@ -551,7 +551,7 @@ fn process_one(
             }
         })
     }));
-    let (c, released) = match caught {
+    let (c, disclosed) = match caught {
         Ok(r) => r,
         Err(_) => {
             // A bundle being written when the bug struck is not published.
@@ -562,11 +562,11 @@ fn process_one(
             );
         }
     };
-    let Some(released) = released else {
+    let Some(disclosed) = disclosed else {
         return plain(c);
     };
-    match released {
-        Ok(Release::Bundle { tmp, ids }) => {
+    match disclosed {
+        Ok(Disclosure::Bundle { tmp, ids }) => {
             let name = format!("bundles/{}", f.bundle_name);
             let sha = crate::digest::hex(&hasher.finalize());
             let access = ids.and_then(|ids| {
@@ -582,7 +582,7 @@ fn process_one(
                 fatal: None,
             }
         }
-        Ok(Release::Lines { lines, ids }) => {
+        Ok(Disclosure::Lines { lines, ids }) => {
             let name = "ndjson/".to_string();
             let access = ids.and_then(|ids| {
                 crate::access::access_event(&c, &ids, &name, &lines.sha256, &settings.policy)
@@ -614,8 +614,8 @@ fn process_one(
     }
 }
 
-/// What a worker made of a shared record.
-enum Release {
+/// What a worker made of a shared record: the disclosure, written.
+enum Disclosure {
     /// The bundle, written to its temp file (not yet synced).
     Bundle {
         tmp: PathBuf,
