@@ -88,6 +88,17 @@ pub struct Coding {
 }
 
 impl Coding {
+    /// Give back the room its strings grew into while being read (issue 24.12).
+    pub fn shrink(&mut self) {
+        if let CodeSystem::Other(s) = &mut self.system {
+            s.shrink_to_fit();
+        }
+        self.code.shrink_to_fit();
+        if let Some(d) = &mut self.display {
+            d.shrink_to_fit();
+        }
+    }
+
     /// A coding with no display term.
     pub fn new(system: CodeSystem, code: impl Into<String>) -> Self {
         Coding {

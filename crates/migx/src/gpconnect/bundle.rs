@@ -497,9 +497,9 @@ mod tests {
         let ok = format!(r#"{{"resourceType":"Observation","id":"b",{OBS}}}"#);
         let (ex, o) = outcomes(&bundle("", &[&lost, &ok]));
         assert_eq!(
-            o[ex.index()["a"]],
+            o[ex.at("a")],
             Outcome::Withheld(WithheldReason::UnresolvableReference)
         );
-        assert!(matches!(o[ex.index()["b"]], Outcome::Shared(_)));
+        assert!(matches!(o[ex.at("b")], Outcome::Shared(_)));
     }
 }

@@ -169,7 +169,7 @@ mod tests {
         ];
         let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
         let (ex, o) = outcomes(&bundle("", &refs));
-        let it = |id: &str| &ex.items[ex.index()[id]];
+        let it = |id: &str| &ex.items[ex.at(id)];
         assert_eq!(it("c1").verification, Some("provisional"));
         assert_eq!(it("c2").verification, Some("differential"));
         assert_eq!(it("c2").clinical_status, Some("recurrence"));
@@ -177,18 +177,18 @@ mod tests {
         assert_eq!(it("a1").verification, Some("unconfirmed"));
         assert_eq!(it("a5").verification, Some("confirmed"));
         for id in ["c1", "c2", "c5", "a1", "a5"] {
-            assert!(matches!(o[ex.index()[id]], Outcome::Shared(_)), "{id}");
+            assert!(matches!(o[ex.at(id)], Outcome::Shared(_)), "{id}");
         }
         for id in ["c3", "a2"] {
             assert_eq!(
-                o[ex.index()[id]],
+                o[ex.at(id)],
                 Outcome::Withheld(WithheldReason::Refuted),
                 "{id}"
             );
         }
         for id in ["c4", "a3", "a4"] {
             assert_eq!(
-                o[ex.index()[id]],
+                o[ex.at(id)],
                 Outcome::Withheld(WithheldReason::NotCurrent),
                 "{id}"
             );

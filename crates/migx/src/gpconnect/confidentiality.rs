@@ -181,10 +181,10 @@ mod tests {
             r#"{"fullUrl":"urn:uuid:0f0f0f0f-0000-4000-8000-000000000001","resource":{"resourceType":"Medication""#,
         );
         let (ex, o) = outcomes(b.as_bytes());
-        let ms = ex.items[ex.index()["rq"]].parent.unwrap();
+        let ms = ex.items[ex.at("rq")].parent.unwrap();
         assert_eq!(o[ms], Outcome::Withheld(WithheldReason::Confidential));
         assert_eq!(
-            o[ex.index()["b"]],
+            o[ex.at("b")],
             Outcome::Withheld(WithheldReason::Confidential)
         );
     }

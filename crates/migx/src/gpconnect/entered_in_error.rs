@@ -129,13 +129,13 @@ mod tests {
         let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
         let (ex, o) = outcomes(&bundle("", &refs));
         for id in ["o1", "o3", "o4", "c1", "c2", "al"] {
-            assert_eq!(o[ex.index()[id]], Outcome::Withheld(eie), "{id}");
+            assert_eq!(o[ex.at(id)], Outcome::Withheld(eie), "{id}");
         }
         for plan in ["p1", "p2"] {
-            let ms = ex.items[ex.index()[plan]].parent.unwrap();
+            let ms = ex.items[ex.at(plan)].parent.unwrap();
             assert_eq!(o[ms], Outcome::Withheld(eie), "{plan}");
         }
-        assert!(matches!(o[ex.index()["o2"]], Outcome::Shared(_)));
-        assert!(matches!(o[ex.index()["c3"]], Outcome::Shared(_)));
+        assert!(matches!(o[ex.at("o2")], Outcome::Shared(_)));
+        assert!(matches!(o[ex.at("c3")], Outcome::Shared(_)));
     }
 }

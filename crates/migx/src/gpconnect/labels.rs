@@ -201,13 +201,13 @@ mod tests {
             obs(r#""meta":{"tag":[{"system":"http://hl7.org/fhir/v3/ActCode","code":"NOPAT"}]},"#);
         let (ex, o) = outcomes(&bundle("", &[&tagged]));
         assert_eq!(
-            o[ex.index()["b"]],
+            o[ex.at("b")],
             Outcome::Withheld(WithheldReason::Confidential)
         );
         // A tag that is not a label changes nothing.
         let other =
             obs(r#""meta":{"tag":[{"system":"https://example.org/workflow","code":"reviewed"}]},"#);
         let (ex, o) = outcomes(&bundle("", &[&other]));
-        assert!(matches!(o[ex.index()["b"]], Outcome::Shared(_)));
+        assert!(matches!(o[ex.at("b")], Outcome::Shared(_)));
     }
 }

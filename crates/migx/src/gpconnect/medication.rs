@@ -308,9 +308,9 @@ mod tests {
         ];
         let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
         let (ex, o) = outcomes(&bundle("", &refs));
-        let ms = |plan: &str| ex.items[ex.index()[plan]].parent.unwrap();
+        let ms = |plan: &str| ex.items[ex.at(plan)].parent.unwrap();
         assert_eq!(
-            ex.items[ex.index()["p2"]].status_code.as_deref(),
+            ex.items[ex.at("p2")].status_code.as_deref(),
             Some("SUSPENDED")
         );
         for p in ["p1", "p2"] {
@@ -323,13 +323,13 @@ mod tests {
                 "{p}"
             );
         }
-        assert!(!ex.items[ex.index()["i1"]].not_done);
-        assert!(ex.items[ex.index()["i2"]].not_done);
-        assert!(ex.items[ex.index()["i3"]].not_done);
+        assert!(!ex.items[ex.at("i1")].not_done);
+        assert!(ex.items[ex.at("i2")].not_done);
+        assert!(ex.items[ex.at("i3")].not_done);
         // Shared only as a not-done Procedure, else out of scope.
         for i in ["i2", "i3"] {
             assert!(
-                !matches!(o[ex.index()[i]], Outcome::Shared(r) if r != crate::policy::decide::Role::Procedure),
+                !matches!(o[ex.at(i)], Outcome::Shared(r) if r != crate::policy::decide::Role::Procedure),
                 "{i}"
             );
         }

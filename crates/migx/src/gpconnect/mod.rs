@@ -296,7 +296,7 @@ mod tests {
         let obs = item(&ex, "33333333-3333-4333-8333-333333333333");
         let policy = crate::policy::Policy::embedded_default().unwrap();
         let conf = crate::policy::graph::confidentiality(&ex, &policy);
-        let reach = conf[ex.index()["33333333-3333-4333-8333-333333333333"]].unwrap();
+        let reach = conf[ex.at("33333333-3333-4333-8333-333333333333")].unwrap();
         assert_eq!(reach.origin.construct, "ehrComposition");
         assert!(!reach.origin.own && obs.confidentiality.is_empty());
         let p = item(&ex, "66666666-6666-4666-8666-666666666666");
@@ -336,7 +336,7 @@ mod tests {
         let ex = read_gpconnect(&fixture()).unwrap();
         let policy = Policy::embedded_default().unwrap();
         let d = decide(&ex, &policy, ex.created.value().unwrap());
-        let out = |id: &str| d.items[ex.index()[id]].outcome;
+        let out = |id: &str| d.items[ex.at(id)].outcome;
         use WithheldReason as W;
         assert_eq!(
             out("33333333-3333-4333-8333-333333333333"),
@@ -366,7 +366,7 @@ mod tests {
             out("77777777-7777-4777-8777-777777777777"),
             Outcome::Shared(_)
         ));
-        let ms = ex.items[ex.index()["88888888-8888-4888-8888-888888888888"]]
+        let ms = ex.items[ex.at("88888888-8888-4888-8888-888888888888")]
             .parent
             .unwrap();
         assert!(matches!(d.items[ms].outcome, Outcome::Shared(_)));
@@ -381,7 +381,7 @@ mod tests {
             match r {
                 Ok(ex) => {
                     // Every field, the two maps in sorted order (a map's Debug order varies).
-                    let mut index: Vec<(&String, &usize)> = ex.index().iter().collect();
+                    let mut index: Vec<(&str, usize)> = ex.index().iter().collect();
                     index.sort();
                     let mut agents: Vec<String> = ex
                         .agents

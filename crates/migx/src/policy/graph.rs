@@ -81,7 +81,7 @@ impl Edges {
             );
             pairs.extend(cover.owners.iter().filter(|&&i| i < n).map(|&i| (i, node)));
         }
-        let resolve = |id: &str| ex.index().get(id).copied();
+        let resolve = |id: &str| ex.index().get(id);
         for (i, item) in ex.items.iter().enumerate() {
             for &c in &item.children {
                 pairs.push((i, c));

@@ -3,6 +3,7 @@
 
 use super::dates::DateField;
 use super::element::{Element, MessageKind};
+use super::index::IdIndex;
 use super::item::Item;
 use super::staff::Agent;
 use crate::codes::Coding;
@@ -64,8 +65,9 @@ pub struct ExtractBuilder {
 pub struct Extract {
     /// What the reader read.
     record: ExtractBuilder,
-    /// Source id -> item index, built once by [`ExtractBuilder::finish`].
-    index: HashMap<String, usize>,
+    /// Source id -> item index, built once by [`ExtractBuilder::finish`], holding no copy
+    /// of any id.
+    index: IdIndex,
     /// Ids seen on more than one element, sorted.
     duplicate_ids: Vec<String>,
 }
@@ -155,23 +157,10 @@ impl ExtractBuilder {
                 items[p].children.push(i);
             }
         }
-        let mut index = HashMap::with_capacity(items.len());
-        let mut dups = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            if item.id.is_empty() {
-                continue;
-            }
-            for id in std::iter::once(&item.id).chain(item.alt_ids.iter()) {
-                if index.insert(id.clone(), i).is_some() {
-                    dups.push(id.clone());
-                }
-            }
-        }
-        dups.sort();
-        dups.dedup();
-        for d in &dups {
-            index.remove(d);
-        }
+        // Each item's lists exactly as long as they are (a list of one coding was read into
+        // room for four).
+        items.iter_mut().for_each(Item::shrink);
+        let (index, dups) = IdIndex::build(items);
         Extract {
             record: self,
             index,
@@ -205,8 +194,11 @@ fn record_dates(items: &[Item]) -> impl Iterator<Item = Ts> + '_ {
 
 impl Extract {
     /// Source id -> item index (ids on more than one element are not in it).
-    pub fn index(&self) -> &HashMap<String, usize> {
-        &self.index
+    pub fn index(&self) -> Ids<'_> {
+        Ids {
+            index: &self.index,
+            items: &self.items,
+        }
     }
 
     /// Ids seen on more than one element, sorted.
@@ -214,9 +206,18 @@ impl Extract {
         &self.duplicate_ids
     }
 
+    /// The index of the item with this id, for tests (panics when none has it).
+    #[cfg(test)]
+    pub(crate) fn at(&self, id: &str) -> usize {
+        match self.index().get(id) {
+            Some(i) => i,
+            None => panic!("no item {id} in the index"),
+        }
+    }
+
     /// Look an item up by source id (already lowercase).
     pub fn get(&self, id: &str) -> Option<&Item> {
-        self.index.get(id).map(|&i| &self.items[i])
+        self.index().get(id).and_then(|i| self.items.get(i))
     }
 
     /// Ancestors of an item, nearest first.
@@ -226,5 +227,40 @@ impl Extract {
             i = p;
             Some(p)
         })
+    }
+}
+
+/// The record's id index, read through the record's items (it holds no id of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct Ids<'a> {
+    index: &'a IdIndex,
+    items: &'a [Item],
+}
+
+impl<'a> Ids<'a> {
+    /// The index of the item with this source id (already lowercase), unless no element or
+    /// more than one carries it.
+    pub fn get(&self, id: &str) -> Option<usize> {
+        self.index.get(self.items, id)
+    }
+
+    /// Whether an item carries this id (and no other element does).
+    pub fn contains(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// How many ids are indexed.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no id is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every indexed id with its item, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, usize)> + 'a {
+        self.index.iter(self.items)
     }
 }

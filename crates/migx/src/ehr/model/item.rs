@@ -142,6 +142,17 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
+    /// Give back the room the reader's lists grew into (see [`ItemHead::shrink`]).
+    fn shrink(&mut self) {
+        match self {
+            ItemKind::Plain | ItemKind::Supply(_) => {}
+            ItemKind::Observation(o) => o.shrink(),
+            ItemKind::Allergy(a) => a.shrink(),
+            ItemKind::LinkSet(l) => l.shrink(),
+            ItemKind::Medication(m) => m.shrink(),
+        }
+    }
+
     /// The payload a construct opens with.
     pub fn for_element(element: Element) -> ItemKind {
         match element {
@@ -217,9 +228,62 @@ impl ItemHead {
             ..ItemHead::default()
         }
     }
+
+    /// Give back the room the reader's lists grew into (a list of one coding grows room
+    /// for four): every list the head holds, exactly as long as it is. Called once per
+    /// item by [`super::ExtractBuilder::finish`] (issue 24.12: bytes per item).
+    fn shrink(&mut self) {
+        let ItemHead {
+            id,
+            alt_ids,
+            codes,
+            confidentiality,
+            also_in,
+            depends_on,
+            carried,
+            children,
+            staff,
+            element: _,
+            class_code: _,
+            mood_code: _,
+            status_code: _,
+            entered_in_error: _,
+            verification: _,
+            clinical_status: _,
+            not_done: _,
+            grants_nothing: _,
+            parent: _,
+            code_uncoded: _,
+            effective: _,
+            availability: _,
+            authored: _,
+            unresolved_placement: _,
+            free_text: _,
+            line: _,
+        } = self;
+        id.shrink_to_fit();
+        alt_ids.shrink_to_fit();
+        confidentiality.shrink_to_fit();
+        also_in.shrink_to_fit();
+        depends_on.shrink_to_fit();
+        children.shrink_to_fit();
+        staff.shrink_to_fit();
+        for c in codes.iter_mut().chain(carried.iter_mut()) {
+            c.shrink();
+        }
+        codes.shrink_to_fit();
+        carried.shrink_to_fit();
+    }
 }
 
 impl Item {
+    /// Give back the room the reader's lists grew into, in the head and the payload (see
+    /// [`ItemHead::shrink`]).
+    pub(super) fn shrink(&mut self) {
+        self.head.shrink();
+        self.kind.shrink();
+    }
+
     /// A new item of a construct, with the payload it opens with.
     pub fn new(element: Element) -> Item {
         Item::of(ItemHead::new(element))

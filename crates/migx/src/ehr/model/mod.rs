@@ -6,18 +6,20 @@
 //! structural codes), `dates` (date fields, `effectiveTime`), `item` (an [`Item`]: the
 //! [`ItemHead`] every construct has and its [`ItemKind`] payload), `payload` (each
 //! construct's own fields), `staff` (participations and agents), `extract` (the record:
-//! [`ExtractBuilder`] and the finished [`Extract`]).
+//! [`ExtractBuilder`] and the finished [`Extract`]), `index` (its id index, holding no copy
+//! of any id).
 
 mod dates;
 mod element;
 mod extract;
+mod index;
 mod item;
 mod payload;
 mod staff;
 
 pub use dates::{DateField, Effective};
 pub use element::{hl7_code, Element, Hl7Code, MessageKind};
-pub use extract::{Cover, Extract, ExtractBuilder, IdentityProblem};
+pub use extract::{Cover, Extract, ExtractBuilder, IdentityProblem, Ids};
 pub use item::{Item, ItemHead, ItemKind};
 pub use payload::{
     Allergy, DoseQuantity, LinkSet, Medication, Observation, Reaction, ReferenceRange,

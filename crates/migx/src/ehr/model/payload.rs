@@ -236,3 +236,51 @@ impl Reaction {
         self.manifestation.iter().chain(&self.exposure_route)
     }
 }
+
+/// Give back the room a reader's list of codings grew into, in each coding and the list.
+fn shrink_codings(cs: &mut Vec<Coding>) {
+    cs.iter_mut().for_each(Coding::shrink);
+    cs.shrink_to_fit();
+}
+
+impl Observation {
+    /// Give back the room the reader's lists grew into (see `ItemHead::shrink`).
+    pub(super) fn shrink(&mut self) {
+        if let Some(Value::Coded(cs)) = &mut self.value {
+            shrink_codings(cs);
+        }
+        shrink_codings(&mut self.interpretation);
+    }
+}
+
+impl Allergy {
+    /// Give back the room the reader's lists grew into (see `ItemHead::shrink`).
+    pub(super) fn shrink(&mut self) {
+        for r in &mut self.reactions {
+            shrink_codings(&mut r.manifestation);
+            shrink_codings(&mut r.exposure_route);
+        }
+        self.reactions.shrink_to_fit();
+    }
+}
+
+impl LinkSet {
+    /// Give back the room the reader's lists grew into (see `ItemHead::shrink`).
+    pub(super) fn shrink(&mut self) {
+        self.component_refs.shrink_to_fit();
+        self.related_problems.shrink_to_fit();
+        shrink_codings(&mut self.qualifiers);
+    }
+}
+
+impl Medication {
+    /// Give back the room the reader's lists grew into (see `ItemHead::shrink`).
+    pub(super) fn shrink(&mut self) {
+        shrink_codings(&mut self.consumable);
+        if let Some(d) = &mut self.dose {
+            shrink_codings(&mut d.route);
+            shrink_codings(&mut d.as_needed_for);
+            shrink_codings(&mut d.additional);
+        }
+    }
+}

@@ -216,8 +216,7 @@ impl<'a> Ctx<'a> {
         }
         let named = item
             .named_statement()
-            .and_then(|id| self.ex.index().get(id))
-            .copied();
+            .and_then(|id| self.ex.index().get(id));
         let Some(named) = named else {
             return (
                 Some(Category::Problems),

@@ -32,7 +32,7 @@ impl<'a> Ctx<'a> {
         for (i, item) in ex.items.iter().enumerate() {
             match item.element {
                 Some(Element::LinkSet) => {
-                    if let Some(&n) = item.named_statement().and_then(|id| ex.index().get(id)) {
+                    if let Some(n) = item.named_statement().and_then(|id| ex.index().get(id)) {
                         named_by.entry(n).or_insert(i);
                     }
                 }

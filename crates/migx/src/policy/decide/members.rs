@@ -120,7 +120,7 @@ fn linked_problems(ex: &Extract, items: &[Decision]) -> HashMap<usize, Vec<usize
             continue;
         };
         for id in link.component_refs.iter().chain(&link.related_problems) {
-            let Some(&j) = ex.index().get(id) else {
+            let Some(j) = ex.index().get(id) else {
                 continue;
             };
             if j == i || !shared_problem(j) {
