@@ -206,7 +206,7 @@ mod tests {
             r#"{{"resourceType":"Observation","id":"c","partOf":[{{"reference":"Encounter/outer"}}],{OBS}}}"#
         );
         let (ex, o) = outcomes(&bundle("", &[&outer, &inner, &obs, &other]));
-        let at = |id: &str| ex.index()[id];
+        let at = |id: &str| ex.at(id);
         assert_eq!(ex.items[at("inner")].also_in, [at("outer")]);
         assert_eq!(o[at("b")], Outcome::Withheld(WithheldReason::Confidential));
         assert!(ex.items[at("c")].also_in.is_empty());
@@ -238,7 +238,7 @@ mod tests {
         let b = with("b", r#""meta":{"security":[{"code":"NOPAT"}]},"#);
         let c = with("c", "");
         let (ex, o) = outcomes(&bundle("", &[&b, &c]));
-        let at = |id: &str| ex.index()[id];
+        let at = |id: &str| ex.at(id);
         assert_eq!(o[at("b")], Outcome::Withheld(WithheldReason::Confidential));
         assert!(matches!(o[at("c")], Outcome::Shared(_)), "{:?}", o[at("c")]);
         let contained: Vec<(&[String], &[usize])> = ex
