@@ -321,4 +321,35 @@ mod tests {
         );
         assert!(all_codings(&serde_json::json!([["x"], 1, null])).is_empty());
     }
+
+    #[test]
+    fn the_walk_reaches_every_object_to_the_depth_limit_and_no_further() {
+        // Input nested deeper than MAX_JSON_DEPTH is refused when read (`json-too-deep`); the
+        // walk's own bound is a second guard and must not cut a legal depth short.
+        let nested = |depth: usize| {
+            let mut v = serde_json::json!({"code": "deep"});
+            for k in 0..depth {
+                v = if k % 2 == 0 {
+                    serde_json::json!({ "a": v })
+                } else {
+                    serde_json::json!([v])
+                };
+            }
+            v
+        };
+        assert_eq!(all_codings(&nested(MAX_JSON_DEPTH)).len(), 1);
+        assert!(all_codings(&nested(MAX_JSON_DEPTH + 1)).is_empty());
+    }
+
+    #[test]
+    fn text_is_there_only_when_a_string_has_more_than_blanks() {
+        assert!(has_text(Some(&serde_json::json!("said"))));
+        assert!(!has_text(Some(&serde_json::json!("  "))));
+        assert!(has_text(Some(&serde_json::json!(["", " x "]))));
+        assert!(!has_text(Some(&serde_json::json!(["", " "]))));
+        assert!(has_text(Some(&serde_json::json!({"text": "a note"}))));
+        assert!(!has_text(Some(&serde_json::json!({"author": "x"}))));
+        assert!(!has_text(Some(&serde_json::json!(5))));
+        assert!(!has_text(None));
+    }
 }
