@@ -210,4 +210,34 @@ mod tests {
         let (ex, o) = outcomes(&bundle("", &[&other]));
         assert!(matches!(o[ex.at("b")], Outcome::Shared(_)));
     }
+
+    #[test]
+    fn a_tag_is_a_security_label_by_its_system_or_by_its_code() {
+        let tag = |system: Option<&str>, code: &str| match system {
+            Some(s) => serde_json::json!({"system": s, "code": code}),
+            None => serde_json::json!({"code": code}),
+        };
+        // A label system in any spelling, whatever the code.
+        for system in [
+            "http://hl7.org/fhir/v3/ActCode",
+            "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+            "urn:oid:2.16.840.1.113883.5.25",
+            "2.16.840.1.113883.4.642.3.47",
+        ] {
+            assert!(is_security_tag(&tag(Some(system), "X")), "{system}");
+        }
+        // A restricting code in any system, or in none.
+        for code in ["NOPAT", " nopat ", "R", "v"] {
+            assert!(
+                is_security_tag(&tag(Some("https://example.org/workflow"), code)),
+                "{code:?}"
+            );
+            assert!(is_security_tag(&tag(None, code)), "{code:?}");
+        }
+        assert!(!is_security_tag(&tag(
+            Some("https://example.org/workflow"),
+            "reviewed"
+        )));
+        assert!(!is_security_tag(&tag(None, "N")));
+    }
 }
