@@ -240,4 +240,28 @@ mod tests {
         )));
         assert!(!is_security_tag(&tag(None, "N")));
     }
+
+    #[test]
+    fn a_duplicate_key_is_refused_with_where_it_is() {
+        // The position lets the operator find it; nothing of the value is said.
+        for (doc, line) in [
+            ("{\"a\":1,\n\"a\":2}", 2),
+            ("{\"x\":{\"b\":[1,{\"c\":1,\"c\":\"NOPAT\"}]}}", 1),
+        ] {
+            let e = check_duplicate_keys(doc.as_bytes()).expect_err(doc);
+            assert_eq!(e.code, ErrorCode::DuplicateJsonKey);
+            assert_eq!(e.line, Some(line), "{doc}");
+            assert!(e.column.is_some_and(|c| c > 0), "{doc}");
+            assert!(!e.to_string().contains("NOPAT"));
+        }
+        for doc in [
+            "{\"a\":1,\"b\":{\"a\":2}}",
+            "[{\"a\":1},{\"a\":1}]",
+            "{}",
+            "\"s\"",
+            "[1,true,null,1.5,-2]",
+        ] {
+            assert!(check_duplicate_keys(doc.as_bytes()).is_ok(), "{doc}");
+        }
+    }
 }
