@@ -118,12 +118,9 @@ impl Share<'_> {
                 entry
             };
             if let Some(check) = check.as_mut() {
-                match tree(&entry) {
-                    Ok(t) => check.entry(&t),
-                    Err(e) => {
-                        failed = Some(e);
-                        return Err(std::io::Error::other("the entry does not serialise"));
-                    }
+                if let Err(e) = check.entry_of(&entry) {
+                    failed = Some(unserialisable(&e));
+                    return Err(std::io::Error::other("the entry does not serialise"));
                 }
             }
             each(&entry)
@@ -237,7 +234,7 @@ pub fn check_bundle(bundle: &Bundle, s: &ConvertSettings) -> Result<(), InputErr
     let mut check =
         crate::validate::BundleCheck::new(&tree(&frame)?, crate::validate::Profile::Migx);
     for entry in &bundle.entry {
-        check.entry(&tree(entry)?);
+        check.entry_of(entry).map_err(|e| unserialisable(&e))?;
     }
     verdict(check.finish())
 }
@@ -266,12 +263,14 @@ pub(crate) fn verdict(violations: Vec<crate::validate::Violation>) -> Result<(),
 /// One piece of the bundle (its frame, or one entry) as a JSON tree, what the validator
 /// takes.
 pub(crate) fn tree<T: serde::Serialize>(piece: &T) -> Result<Json, InputError> {
-    serde_json::to_value(piece).map_err(|e| {
-        InputError::new(
-            ErrorCode::InternalError,
-            format!("the bundle does not serialise: {e}"),
-        )
-    })
+    serde_json::to_value(piece).map_err(|e| unserialisable(&e))
+}
+
+fn unserialisable(e: &serde_json::Error) -> InputError {
+    InputError::new(
+        ErrorCode::InternalError,
+        format!("the bundle does not serialise: {e}"),
+    )
 }
 
 /// How far [`convert_extract`] runs the stages.

@@ -24,6 +24,12 @@ use super::{
 };
 use super::{unescape_token, MAX_MESSAGE_CHARS};
 
+mod split;
+
+/// Arrays of an entry's resource with more items than this are checked in chunks of this
+/// many items ([`BundleCheck::entry_of`]).
+pub(crate) const CHUNK: usize = 1024;
+
 /// Whether a frame violation comes at or before the `entry` property: one at a property
 /// when that property comes up to `entry` in the frame's document order (`order`: both
 /// schemas check properties in the document's order); one at the root when its keyword
@@ -76,6 +82,12 @@ pub struct BundleCheck {
     /// Whether `entry` is an array (else no entry is checked, as in the whole-Bundle schema).
     has_entries: bool,
     links: Links,
+    /// [`BundleCheck::entry_of`]'s serialisation buffer, reused from entry to entry.
+    buf: Vec<u8>,
+    /// How many entries [`BundleCheck::entry_of`] checked in chunks (and found clean).
+    pub(crate) split_entries: usize,
+    /// [`CHUNK`] (smaller in tests).
+    chunk: usize,
 }
 
 impl BundleCheck {
@@ -96,6 +108,9 @@ impl BundleCheck {
             entries: 0,
             has_entries,
             links: Links::default(),
+            buf: Vec::new(),
+            split_entries: 0,
+            chunk: CHUNK,
         };
         let keys: Vec<&str> = frame
             .as_object()
@@ -148,6 +163,101 @@ impl BundleCheck {
             }
         }
         self.links.entry(entry);
+    }
+
+    /// The next entry, given as a typed value: checked as [`BundleCheck::entry`] checks its
+    /// tree, without the tree of a big array. An array of the entry's resource with more
+    /// than [`CHUNK`] items is never a tree as a whole: the resource is checked with it cut
+    /// into chunks of [`CHUNK`] items, one at a time (the other big arrays at their first
+    /// chunk); what the entry contributes to the cross-entry checks is given in the same
+    /// order. Where splitting could change what the schemas say of an array (see
+    /// [`schemas::Own::splittable`]) the entry is checked whole, and whenever any chunk has a
+    /// violation the entry is checked again whole, so that the violations are exactly
+    /// [`BundleCheck::entry`]'s.
+    pub fn entry_of<T: serde::Serialize>(&mut self, entry: &T) -> Result<(), serde_json::Error> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        serde_json::to_writer(&mut buf, entry)?;
+        let checked = self.entry_bytes(&buf);
+        if buf.capacity() <= 1 << 20 {
+            self.buf = buf;
+        }
+        checked
+    }
+
+    fn entry_bytes(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        if !self.has_entries {
+            return Ok(());
+        }
+        let Some(mut split) = split::Split::of(bytes, self.chunk, self.profile) else {
+            return self.entry_whole(bytes);
+        };
+        let Some(clause_hits) = self.split_is_clean(&mut split)? else {
+            return self.entry_whole(bytes);
+        };
+        self.entries += 1;
+        self.split_entries += 1;
+        for (n, hit) in self.counts.iter_mut().zip(clause_hits) {
+            *n += u64::from(hit);
+        }
+        if self.profile == Profile::Migx {
+            split.links(&mut self.links)?;
+        }
+        Ok(())
+    }
+
+    fn entry_whole(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        let tree: Value = serde_json::from_slice(bytes)?;
+        self.entry(&tree);
+        Ok(())
+    }
+
+    /// Every check of [`BundleCheck::entry`] but the cross-entry ones, on each chunk of the
+    /// split entry: `None` at the first violation, else which clauses the entry matches.
+    fn split_is_clean(
+        &self,
+        split: &mut split::Split<'_>,
+    ) -> Result<Option<Vec<bool>>, serde_json::Error> {
+        let prefix = format!("/entry/{}", self.entries);
+        let own = schemas::own();
+        let mut found = Vec::new();
+        let mut clean = |entry: &Value, first: bool| -> bool {
+            if first {
+                if let Some(f) = schemas::fhir() {
+                    f.check_entry(entry, &prefix, &mut found);
+                }
+            }
+            if let Some(res) = entry.get("resource") {
+                fhir_resource(res, &format!("{prefix}/resource"), 1, &mut found);
+            }
+            if self.profile == Profile::Migx {
+                match own.entry.as_ref() {
+                    Some(v) if found.is_empty() => collect(v, entry, &prefix, &mut found),
+                    _ => return false,
+                }
+            }
+            found.is_empty()
+        };
+        if !split.each_chunk(&mut clean)? {
+            return Ok(None);
+        }
+        let hits = match self.profile {
+            Profile::Migx => own
+                .clauses
+                .iter()
+                .flatten()
+                .map(|c| c.item.is_valid(split.first()))
+                .collect(),
+            Profile::Fhir => Vec::new(),
+        };
+        Ok(Some(hits))
+    }
+
+    /// Big arrays are those of more than `chunk` items, checked `chunk` at a time.
+    #[cfg(test)]
+    pub(crate) fn with_chunk(mut self, chunk: usize) -> BundleCheck {
+        self.chunk = chunk.max(1);
+        self
     }
 
     /// The violations, in the order the whole-Bundle validation gives them (without their
@@ -489,5 +599,188 @@ mod tests {
             }
         }
         assert!(bundles >= 10, "{bundles} fixture bundles");
+    }
+
+    /// `bundle` checked entry by entry both ways: each entry's tree ([`BundleCheck::entry`])
+    /// and each entry as a value with its big arrays in chunks ([`BundleCheck::entry_of`]).
+    fn both_ways(
+        bundle: &Value,
+        profile: Profile,
+        chunk: usize,
+    ) -> (Vec<Violation>, Vec<Violation>, usize) {
+        let mut frame = bundle.clone();
+        frame["entry"] = json!([]);
+        let entries = bundle["entry"].as_array().unwrap();
+        let mut whole = super::BundleCheck::new(&frame, profile);
+        let mut split = super::BundleCheck::new(&frame, profile).with_chunk(chunk);
+        for e in entries {
+            whole.entry(e);
+            split.entry_of(e).unwrap();
+        }
+        let n = split.split_entries;
+        (whole.finish(), split.finish(), n)
+    }
+
+    /// The fixture with a List of more than three chunks of members and a Provenance with as
+    /// many targets (each naming entries of the bundle).
+    fn with_big_arrays(chunk: usize) -> Value {
+        let mut b = valid();
+        let urls: Vec<Value> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["fullUrl"].clone())
+            .collect();
+        let n = 3 * chunk + 7;
+        let members: Vec<Value> = (0..n)
+            .map(|k| json!({ "item": { "reference": urls[6 + k % 4] } }))
+            .collect();
+        b["entry"][5]["resource"]["entry"] = Value::Array(members);
+        let mut targets = b["entry"][4]["resource"]["target"]
+            .as_array()
+            .unwrap()
+            .clone();
+        while targets.len() <= n {
+            targets.push(json!({ "reference": urls[6 + targets.len() % 4] }));
+        }
+        b["entry"][4]["resource"]["target"] = Value::Array(targets);
+        b
+    }
+
+    type ItemMutation = (&'static str, fn(&mut Value));
+
+    /// Ways to break one item of a big array.
+    const ITEM_MUTATIONS: &[ItemMutation] = &[
+        ("reference not a UUID", |v| {
+            v["reference"] = json!("urn:uuid:X")
+        }),
+        ("dangling reference", |v| {
+            v["reference"] = json!("urn:uuid:0f0f0f0f-0000-4000-8000-00000000dead")
+        }),
+        ("unknown property", |v| v["zz"] = json!(1)),
+        ("not an object", |v| *v = json!(7)),
+        ("reference not a string", |v| v["reference"] = json!(3)),
+        ("no reference", |v| {
+            if let Some(m) = v.as_object_mut() {
+                m.clear();
+            }
+        }),
+    ];
+
+    /// The chunked check gives exactly what the whole tree gives (pointers, rules, messages,
+    /// values, order), with the break at every kind of position: each chunk's first and
+    /// last item, the array's last, in the List's members and the Provenance's targets,
+    /// and on the resources' other fields; and the clean bundle is checked in chunks.
+    #[test]
+    fn big_arrays_in_chunks_equal_the_whole_tree_at_every_position() {
+        // At the size convert uses, and (below) with chunks of 8 items, the same mechanism.
+        let real = with_big_arrays(super::CHUNK);
+        for profile in [Profile::Fhir, Profile::Migx] {
+            let (whole, split, n) = both_ways(&real, profile, super::CHUNK);
+            assert!(whole.is_empty(), "{}", brief(&whole));
+            assert_eq!(split, whole);
+            assert_eq!(n, 2, "the List and the Provenance are checked in chunks");
+        }
+        let c = 8;
+        let base = with_big_arrays(c);
+        for profile in [Profile::Fhir, Profile::Migx] {
+            let (whole, split, n) = both_ways(&base, profile, c);
+            assert!(whole.is_empty(), "{}", brief(&whole));
+            assert_eq!(split, whole);
+            assert_eq!(n, 2, "the List and the Provenance are checked in chunks");
+        }
+        let len = base["entry"][5]["resource"]["entry"]
+            .as_array()
+            .unwrap()
+            .len();
+        let positions = [0, 1, c - 1, c, c + 1, 2 * c - 1, 2 * c, 3 * c, len - 1];
+        let mut found = 0;
+        for (what, m) in ITEM_MUTATIONS {
+            for &k in &positions {
+                for (entry, field, inner) in [(5, "entry", true), (4, "target", false)] {
+                    let mut b = base.clone();
+                    let item = &mut b["entry"][entry]["resource"][field][k];
+                    if inner {
+                        m(&mut item["item"]);
+                    } else {
+                        m(item);
+                    }
+                    for profile in [Profile::Fhir, Profile::Migx] {
+                        let (whole, split, _) = both_ways(&b, profile, c);
+                        assert_eq!(
+                            split,
+                            whole,
+                            "{what} at {field}/{k} ({profile:?}):\nchunks:\n{}\nwhole:\n{}",
+                            brief(&split),
+                            brief(&whole)
+                        );
+                        found += whole.len();
+                    }
+                }
+            }
+        }
+        // The resources' own fields, and arrays changed as a whole.
+        let resource_mutations: &[ItemMutation] = &[
+            ("bad status", |r| r["status"] = json!(12)),
+            ("bad id", |r| r["id"] = json!("not valid!")),
+            ("unknown field", |r| r["zz"] = json!(1)),
+            ("no meta", |r| {
+                r.as_object_mut().unwrap().remove("meta");
+            }),
+            ("a contained resource", |r| {
+                r["contained"] = json!([{ "resourceType": "Patient", "gender": 1 }])
+            }),
+            ("the array first", |r| {
+                let m = r.as_object_mut().unwrap();
+                let k = m.keys().nth(3).unwrap().clone();
+                let v = m.shift_remove(&k).unwrap();
+                m.shift_insert(0, k, v);
+            }),
+        ];
+        for (what, m) in resource_mutations {
+            for entry in [4, 5] {
+                let mut b = base.clone();
+                m(&mut b["entry"][entry]["resource"]);
+                for profile in [Profile::Fhir, Profile::Migx] {
+                    let (whole, split, _) = both_ways(&b, profile, c);
+                    assert_eq!(split, whole, "{what} in entry {entry} ({profile:?})");
+                    found += whole.len();
+                }
+            }
+        }
+        // A Provenance that misses an entry only in its last chunk is still told.
+        let mut b = base.clone();
+        let urls: Vec<Value> = (0..10).map(|i| b["entry"][i]["fullUrl"].clone()).collect();
+        let targets = b["entry"][4]["resource"]["target"].as_array_mut().unwrap();
+        for t in targets.iter_mut() {
+            if t["reference"] == urls[9] {
+                t["reference"] = urls[6].clone();
+            }
+        }
+        let (whole, split, _) = both_ways(&b, Profile::Migx, c);
+        assert!(
+            whole.iter().any(|v| v.rule == "provenance-target"),
+            "{}",
+            brief(&whole)
+        );
+        assert_eq!(split, whole);
+        assert!(found > 100, "the mutations find violations: {found}");
+    }
+
+    /// Which arrays may be checked in chunks: those migx's profile says no more of than
+    /// `items`, a `contains` that must hold and `minItems` 1 (a List's members, the
+    /// Provenance's targets); not those it counts or speaks of under a condition.
+    #[test]
+    fn which_arrays_are_checked_in_chunks() {
+        use super::schemas::splittable;
+        for key in ["entry", "target", "agent", "entity", "note", "anything"] {
+            assert!(splittable(key, Profile::Migx), "{key}");
+            assert!(splittable(key, Profile::Fhir), "{key}");
+        }
+        // Patient.identifier has maxItems 1; a List's extension is read by an `if`.
+        for key in ["identifier", "extension"] {
+            assert!(!splittable(key, Profile::Migx), "{key}");
+            assert!(splittable(key, Profile::Fhir), "{key}");
+        }
     }
 }

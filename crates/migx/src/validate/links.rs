@@ -183,11 +183,35 @@ pub(crate) struct Links {
     pending: Pending,
     shapes: Shapes,
     later: Vec<(u32, Later)>,
+    /// The entry begun last, when its resource is a Provenance: its own `fullUrl` and the
+    /// targets seen so far.
+    provenance: Option<(Option<Key>, Vec<Key>)>,
 }
 
 impl Links {
     /// One entry (the `entry` array's next item), while its tree exists.
     pub(crate) fn entry(&mut self, entry: &Value) {
+        let Some(resource) = self.begin(entry) else {
+            return;
+        };
+        match resource.as_object() {
+            Some(map) => {
+                for (key, v) in map {
+                    self.field(key, v);
+                }
+            }
+            None => {
+                let i = self.entries - 1;
+                self.references(i, resource, &mut Vec::new());
+            }
+        }
+        self.end();
+    }
+
+    /// Start an entry given in parts (a tree without some of its resource's arrays, then
+    /// each field: [`Links::field`], or the items of an array given in chunks:
+    /// [`Links::items`]; then [`Links::end`]): its `fullUrl` and id. The resource, if any.
+    pub(crate) fn begin<'v>(&mut self, entry: &'v Value) -> Option<&'v Value> {
         let i = self.entries;
         self.entries += 1;
         let full_url = entry.get("fullUrl").and_then(Value::as_str);
@@ -224,22 +248,80 @@ impl Links {
                 ));
             }
         }
-        let Some(resource) = resource else { return };
-        let mut path = Vec::new();
-        self.references(i, resource, &mut path);
-        if resource.get("resourceType").and_then(Value::as_str) == Some("Provenance") {
-            let refs = resource.get("target").and_then(Value::as_array);
-            let mut targets: Vec<Key> = Vec::with_capacity(refs.map_or(0, Vec::len));
-            for r in refs.into_iter().flatten() {
+        self.provenance = resource
+            .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Provenance"))
+            .map(|_| (full_url.map(|u| self.keys.of(u)), Vec::new()));
+        resource
+    }
+
+    /// One field of the resource of the entry begun last, in the resource's order.
+    pub(crate) fn field(&mut self, key: &str, v: &Value) {
+        let i = self.entries - 1;
+        let mut path = vec![Seg::Key(key)];
+        match (key, v) {
+            ("reference", Value::String(r)) if r.starts_with("urn:uuid:") => {
+                self.pending_reference(i, r, &path);
+            }
+            (_, Value::Object(_) | Value::Array(_)) => self.references(i, v, &mut path),
+            _ => {}
+        }
+        if key == "target" {
+            if let Some(items) = v.as_array() {
+                self.targets(items);
+            }
+        }
+    }
+
+    /// Items `offset..` of the array `key` of the resource of the entry begun last (the
+    /// array given chunk by chunk, in order, where the field comes in the resource).
+    pub(crate) fn items(&mut self, key: &str, offset: usize, chunk: &[Value]) {
+        let i = self.entries - 1;
+        let mut path = vec![Seg::Key(key)];
+        for (k, v) in chunk.iter().enumerate() {
+            if matches!(v, Value::Object(_) | Value::Array(_)) {
+                path.push(Seg::Index(offset + k));
+                self.references(i, v, &mut path);
+                path.pop();
+            }
+        }
+        if key == "target" {
+            self.targets(chunk);
+        }
+    }
+
+    /// A Provenance's `target` references (or a chunk of them), when the entry begun last is one.
+    fn targets(&mut self, items: &[Value]) {
+        if let Some((_, targets)) = self.provenance.as_mut() {
+            for r in items {
                 if let Some(r) = r.get("reference").and_then(Value::as_str) {
                     targets.push(self.keys.of(r));
                 }
             }
+        }
+    }
+
+    /// The end of the entry begun last.
+    pub(crate) fn end(&mut self) {
+        if let Some((own, mut targets)) = self.provenance.take() {
             targets.sort_unstable();
             targets.dedup();
             targets.shrink_to_fit();
-            let own = full_url.map(|u| self.keys.of(u));
+            let i = self.entries - 1;
             self.later.push((i, Later::Provenance { own, targets }));
+        }
+    }
+
+    /// A `urn:uuid:` reference at `path` (relative to the entry's resource): settled when it
+    /// names an entry already seen, else kept with its pointer's shape.
+    fn pending_reference(&mut self, entry: u32, r: &str, path: &[Seg<'_>]) {
+        let key = self.keys.of(r);
+        if !self.seen.contains_key(&key) {
+            let (shape, start) = self.shapes.record(path);
+            let p = &mut self.pending;
+            p.entry.push(entry);
+            p.key.push(key);
+            p.shape.push(shape);
+            p.start.push(start);
         }
     }
 
@@ -252,15 +334,7 @@ impl Links {
                     path.push(Seg::Key(key));
                     match (key.as_str(), v) {
                         ("reference", Value::String(r)) if r.starts_with("urn:uuid:") => {
-                            let key = self.keys.of(r);
-                            if !self.seen.contains_key(&key) {
-                                let (shape, start) = self.shapes.record(path);
-                                let p = &mut self.pending;
-                                p.entry.push(entry);
-                                p.key.push(key);
-                                p.shape.push(shape);
-                                p.start.push(start);
-                            }
+                            self.pending_reference(entry, r, path);
                         }
                         (_, Value::Object(_) | Value::Array(_)) => self.references(entry, v, path),
                         _ => {}

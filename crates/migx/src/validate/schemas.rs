@@ -46,6 +46,9 @@ pub(crate) struct Fhir {
     /// The one compiled FHIR graph (see [`graph_schema`]); the parsed schemas and their
     /// registry are dropped once it is compiled.
     graph: Option<Validator>,
+    /// Whether every array in the FHIR schema is checked item by item and nothing else
+    /// (`type` and `items` only, no conditional): what [`splittable`] needs of it.
+    elementwise_arrays: bool,
 }
 
 /// The resource types migx itself writes, most frequent first: the head of the graph's
@@ -206,6 +209,43 @@ fn wrap(kind: &str, value: &Value) -> Value {
     json!({ "resourceType": kind, "value": value.clone() })
 }
 
+/// Whether every array the FHIR schema `v` describes is checked by `type` and `items` alone
+/// (no count, no `contains`, no conditional anywhere; `oneOf` only of `$ref`s: the resource
+/// lists), so that an array checked in chunks gets exactly the violations of its items.
+fn elementwise(v: &Value) -> bool {
+    let Some(m) = v.as_object() else {
+        return v.as_array().is_none_or(|a| a.iter().all(elementwise));
+    };
+    m.iter().all(|(k, x)| match k.as_str() {
+        // Names (of properties, definitions) and data, not schemas.
+        "properties" | "definitions" => x.as_object().is_some_and(|d| d.values().all(elementwise)),
+        "enum"
+        | "const"
+        | "required"
+        | "discriminator"
+        | "description"
+        | "id"
+        | "$schema"
+        | "pattern"
+        | "type"
+        | "$ref"
+        | "additionalProperties" => true,
+        "items" => {
+            x.is_object()
+                && m.keys()
+                    .all(|k| matches!(k.as_str(), "description" | "items" | "type"))
+                && elementwise(x)
+        }
+        "oneOf" => x.as_array().is_some_and(|a| {
+            a.iter().all(|b| {
+                b.as_object()
+                    .is_some_and(|o| o.len() == 1 && o.contains_key("$ref"))
+            })
+        }),
+        _ => false,
+    })
+}
+
 /// How an instance is given to the graph: as it is, or inside a wrapper.
 enum As<'a> {
     Itself(&'a Value),
@@ -238,6 +278,7 @@ impl Fhir {
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
+        let elementwise_arrays = elementwise(&fhir);
         let shell = shell_schema(&fhir);
         let graph = Registry::new()
             .draft(Draft::Draft6)
@@ -257,6 +298,7 @@ impl Fhir {
             primitive_patterns,
             bundle_keywords,
             graph,
+            elementwise_arrays,
         })
     }
 
@@ -347,6 +389,24 @@ fn reference(target: &str) -> Value {
     Value::Object(map)
 }
 
+/// Whether an array at `key` of an entry's resource may be checked in chunks under
+/// `profile` ([`super::BundleCheck::entry_of`]) with exactly the violations the whole array
+/// gets: the FHIR schema checks arrays item by item ([`elementwise`]), and migx's profile
+/// says of no array `key` of a resource more than `items`, a `contains` that must hold, and
+/// `minItems` of at most 1 ([`Own::unsplittable`]).
+pub(crate) fn splittable(key: &str, profile: super::Profile) -> bool {
+    if !fhir().is_some_and(|f| f.elementwise_arrays && f.graph.is_some()) {
+        return false;
+    }
+    match profile {
+        super::Profile::Fhir => true,
+        super::Profile::Migx => own()
+            .unsplittable
+            .as_ref()
+            .is_some_and(|u| !u.contains(key)),
+    }
+}
+
 /// The compiled FHIR graph; `None` only if the embedded schema is broken (a build defect).
 pub(crate) fn fhir() -> Option<&'static Fhir> {
     static FHIR: OnceLock<Option<Fhir>> = OnceLock::new();
@@ -399,6 +459,138 @@ pub(crate) struct Own {
     pub(crate) report: Option<Validator>,
     /// The parsed schemas by `$id`, to look up `description`s for messages.
     pub(crate) docs: Vec<(String, Value)>,
+    /// The fields of a resource whose arrays must be checked whole under migx's profile
+    /// (what it says of them is more than a `contains` that must hold, `items` and
+    /// `minItems` of at most 1, or is said under a condition); `None`: every array is
+    /// checked whole (the profile names fields in a way [`Scan`] does not follow).
+    pub(crate) unsplittable: Option<HashSet<String>>,
+}
+
+/// The instance levels of migx's Bundle profile [`Scan`] follows.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Level {
+    Bundle,
+    Entries,
+    Entry,
+    Resource,
+}
+
+/// Where migx's Bundle profile speaks of a resource's fields ([`Own::unsplittable`]).
+struct Scan<'a> {
+    doc: &'a Value,
+    names: HashSet<String>,
+    broken: bool,
+    seen: HashSet<(*const Value, Level, bool)>,
+}
+
+impl<'a> Scan<'a> {
+    fn of(doc: &'a Value) -> Option<HashSet<String>> {
+        let mut scan = Scan {
+            doc,
+            names: HashSet::new(),
+            broken: false,
+            seen: HashSet::new(),
+        };
+        scan.walk(doc, Level::Bundle, false);
+        (!scan.broken).then_some(scan.names)
+    }
+
+    fn resolve(&self, r: &Value) -> Option<&'a Value> {
+        self.doc.pointer(r.as_str()?.strip_prefix('#')?)
+    }
+
+    /// The schema `node`, applied at `level` (`cond`: under a condition, an alternative or
+    /// a negation).
+    fn walk(&mut self, node: &'a Value, level: Level, cond: bool) {
+        let Some(m) = node.as_object() else { return };
+        if !self.seen.insert((node as *const Value, level, cond)) {
+            return;
+        }
+        for (k, x) in m {
+            match k.as_str() {
+                "$ref" => match self.resolve(x) {
+                    Some(t) => self.walk(t, level, cond),
+                    None => self.broken = true,
+                },
+                "allOf" | "anyOf" | "oneOf" => {
+                    let c = cond || k != "allOf";
+                    for sub in x.as_array().into_iter().flatten() {
+                        self.walk(sub, level, c);
+                    }
+                }
+                "then" | "else" => self.walk(x, level, cond),
+                "if" | "not" => self.walk(x, level, true),
+                "additionalProperties" | "unevaluatedProperties" | "unevaluatedItems"
+                    if x.as_bool() == Some(false) => {}
+                "additionalProperties"
+                | "patternProperties"
+                | "unevaluatedProperties"
+                | "propertyNames"
+                | "dependentSchemas"
+                | "unevaluatedItems"
+                | "additionalItems"
+                | "dependencies" => self.broken = true,
+                "properties" => match level {
+                    Level::Bundle => {
+                        if let Some(s) = x.get("entry") {
+                            self.walk(s, Level::Entries, cond);
+                        }
+                    }
+                    Level::Entry => {
+                        if let Some(s) = x.get("resource") {
+                            self.walk(s, Level::Resource, cond);
+                        }
+                    }
+                    Level::Resource => {
+                        for (name, s) in x.as_object().into_iter().flatten() {
+                            if !self.array_ok(s, cond, 0) {
+                                self.names.insert(name.clone());
+                            }
+                        }
+                    }
+                    Level::Entries => {}
+                },
+                "items" if level == Level::Entries => self.walk(x, Level::Entry, cond),
+                "contains" if level == Level::Entries => self.walk(x, Level::Entry, true),
+                "prefixItems" if level == Level::Entries => {
+                    for sub in x.as_array().into_iter().flatten() {
+                        self.walk(sub, Level::Entry, true);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether what `s` says of an array is said of each item alone, or holds of every
+    /// chunk when it holds of the whole (`cond`: `s` is under a condition, where only what
+    /// holds of a chunk exactly when it holds of the whole may be said).
+    fn array_ok(&self, s: &Value, cond: bool, depth: usize) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        let Some(m) = s.as_object() else {
+            return s.is_boolean();
+        };
+        m.iter().all(|(k, x)| match k.as_str() {
+            "description" | "title" | "$comment" | "type" => true,
+            "$ref" => self
+                .resolve(x)
+                .is_some_and(|t| self.array_ok(t, cond, depth + 1)),
+            "allOf" => x
+                .as_array()
+                .is_some_and(|a| a.iter().all(|y| self.array_ok(y, cond, depth + 1))),
+            "then" | "else" => self.array_ok(x, cond, depth + 1),
+            "anyOf" | "oneOf" => x
+                .as_array()
+                .is_some_and(|a| a.iter().all(|y| self.array_ok(y, true, depth + 1))),
+            "if" | "not" => self.array_ok(x, true, depth + 1),
+            "items" => !cond && (x.is_object() || x.is_boolean()),
+            "contains" => !cond,
+            "minItems" => x.as_u64().is_some_and(|n| n <= 1),
+            _ => false,
+        })
+    }
 }
 
 impl Own {
@@ -513,6 +705,7 @@ pub(crate) fn own() -> &'static Own {
             audit: compile_standalone(AUDIT_SCHEMA),
             summary: compile_standalone(SUMMARY_SCHEMA),
             report: compile_standalone(VALIDATE_REPORT_SCHEMA),
+            unsplittable: Scan::of(&bundle_schema),
             docs,
         }
     })
