@@ -410,4 +410,41 @@ mod tests {
             assert_eq!(m.linked_problems(4), [] as [usize; 0]);
         }
     }
+
+    #[test]
+    fn a_group_inside_a_shared_group_is_held_by_that_group_not_by_the_report() {
+        // Decided by hand (not by `decide`): a report, a group in it, a group in that group
+        // and a result in the inner group, every group naming the report.
+        let items = vec![
+            node(Node::Report, None, false, 0),
+            node(Node::Battery, Some(0), false, 1),
+            node(Node::Battery, Some(1), false, 2),
+            node(Node::Result, Some(2), false, 3),
+        ];
+        let ex = ExtractBuilder {
+            items,
+            ..ExtractBuilder::default()
+        }
+        .finish();
+        let shared = |role: Role| Decision {
+            category: None,
+            outcome: Outcome::Shared(role),
+        };
+        let d = [
+            shared(Role::DiagnosticReport),
+            shared(Role::ResultGroup { report: Some(0) }),
+            shared(Role::ResultGroup { report: Some(0) }),
+            shared(Role::Result { group: Some(2) }),
+        ];
+        let m = members(&ex, &d);
+        assert_eq!(
+            m.report_results(0),
+            [1],
+            "only the outer group is the report's"
+        );
+        assert_eq!(m.group_members(1), [2]);
+        assert_eq!(m.group_members(2), [3]);
+        assert!(m.in_group(2) && m.in_group(3) && !m.in_group(1));
+        assert_eq!(m.medications_with_issues(), 0);
+    }
 }
