@@ -189,6 +189,11 @@ impl BundleCheck {
         if !self.has_entries {
             return Ok(());
         }
+        // An array of n items is at least 2n + 1 bytes of compact JSON, so an entry shorter
+        // than 2 (chunk + 1) + 1 bytes has no big array: checked whole without the scan.
+        if bytes.len() < 2 * self.chunk + 3 {
+            return self.entry_whole(bytes);
+        }
         let Some(mut split) = split::Split::of(bytes, self.chunk, self.profile) else {
             return self.entry_whole(bytes);
         };
