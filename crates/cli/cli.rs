@@ -47,7 +47,7 @@ pub(crate) mod exit {
     /// Usage or configuration error: nothing was converted.
     pub(crate) const USAGE: i32 = 2;
     /// A write error (disk full, read-only, I/O) stopped the run: the output folder is
-    /// incomplete; what was released is audited; fix the cause and rerun to complete it.
+    /// incomplete; what was disclosed is audited; fix the cause and rerun to complete it.
     pub(crate) const WRITE_STOPPED: i32 = 3;
     /// The output folder was refused: it holds a different run (see `--replace`), or
     /// another run is writing to it now. Nothing was written.
@@ -60,7 +60,7 @@ pub(crate) mod exit {
         (OK, "every input converted or withheld by policy (for `validate`: every file valid)"),
         (REJECTED, "at least one input rejected, each with its error code in the audit (for `validate`: at least one invalid file)"),
         (USAGE, "usage or configuration error: nothing converted"),
-        (WRITE_STOPPED, "a write error (disk full, read-only or failing storage) stopped the run: the folder is incomplete, every record released so far is audited and the count is on stderr; fix the cause and rerun the same command to complete it"),
+        (WRITE_STOPPED, "a write error (disk full, read-only or failing storage) stopped the run: the folder is incomplete, every record disclosed so far is audited and the count is on stderr; fix the cause and rerun the same command to complete it"),
         (FOLDER_REFUSED, "the output folder was refused, nothing written: it holds a different run (give `--replace` or a fresh `--out`), or another run is writing to it now"),
     ];
 }

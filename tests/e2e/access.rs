@@ -1,5 +1,5 @@
 //! Access control and access audit (issue 10), end to end through the built binary:
-//! permitted requesters and purposes, consent file checks, the AuditEvent per release,
+//! permitted requesters and purposes, consent file checks, the AuditEvent per disclosure,
 //! `migx audit`, and owner-only files at rest.
 
 use serde_json::Value;
@@ -277,10 +277,10 @@ fn bad_consent_rows_withhold_their_patient_and_name_the_line() {
         assert_eq!(status_of(&out, p), withheld("consent-row-invalid"), "{p}");
     }
     // Line 15 names no valid NHS number: it may be a mistyped later deny of any patient, so
-    // it leaves no release standing (issue 13.5), and 07's own permit does not release it.
+    // it leaves no disclosure standing (issue 13.5), and 07's own permit does not disclose it.
     assert_eq!(status_of(&out, "07"), withheld("consent-row-invalid"));
     assert!(
-        err.contains("no patient is released from this file"),
+        err.contains("no record is disclosed from this file"),
         "{err}"
     );
     for line in 9..=15 {
@@ -315,7 +315,7 @@ fn duplicate_and_conflicting_rows() {
                 "TREAT",
             ),
             row(N01, "deny", "2026-03-14T09:30:00+00:00", "Y02345", "TREAT"),
-            // Latest wins, whatever the file order: deny then permit -> released.
+            // Latest wins, whatever the file order: deny then permit -> disclosed.
             row(
                 N02,
                 "permit",
@@ -333,7 +333,7 @@ fn duplicate_and_conflicting_rows() {
                 "TREAT",
             ),
             row(N03, "deny", "2026-03-14T10:55:00+01:00", "Y02345", "TREAT"),
-            // The same decision twice: released.
+            // The same decision twice: disclosed.
             row(N04, "permit", AT, "Y02345", "TREAT"),
             row(N04, "permit", AT, "Y02345", "TREAT"),
         ],
@@ -550,7 +550,7 @@ fn migx_audit_lists_one_patients_disclosures_only() {
         "{table}"
     );
     assert!(table.contains("ETREAT"), "{table}");
-    assert!(table.contains("1 release(s)"), "{table}");
+    assert!(table.contains("1 disclosure(s)"), "{table}");
     assert!(!table.contains("01-core-shared") && !table.contains("03-medications"));
     for n in [N01, N03] {
         assert!(!table.contains(n) && !text(&t.stderr).contains(n));
@@ -571,7 +571,7 @@ fn migx_audit_lists_one_patients_disclosures_only() {
 
     let none = migx(&["audit", dir, "--nhs-number", N04]);
     assert_eq!(none.status.code(), Some(0));
-    assert!(text(&none.stdout).contains("0 release(s)"));
+    assert!(text(&none.stdout).contains("0 disclosure(s)"));
     // A malformed number is refused without being echoed.
     let bad = migx(&["audit", dir, "--nhs-number", "99900000X8"]);
     assert_eq!(bad.status.code(), Some(2));

@@ -11,7 +11,7 @@ use common::*;
 use serde_json::Value;
 
 /// What one conversion of `bytes` (as `name`) decided: the file line and the item lines of
-/// the audit, and the bundle when one was released.
+/// the audit, and the bundle when one was disclosed.
 struct Run {
     file: Value,
     items: Vec<Value>,
@@ -238,16 +238,16 @@ fn a_point_of_care_decision_after_the_claimed_time_grants_nothing() {
     assert_eq!(r.status(), ("withheld", "consent-outside-window"));
 }
 
-fn stu3_fixture() -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("fixtures/stu3/record.json")).unwrap())
+fn gpconnect_fixture() -> Value {
+    serde_json::from_slice(&std::fs::read(root().join("fixtures/gpconnect/record.json")).unwrap())
         .unwrap()
 }
 
 /// The plan whose validity period the STU3 tests set.
 const STU3_PLAN: &str = "88888888-8888-4888-8888-888888888888";
 
-fn stu3_with(last_updated: &str, plan_end: &str) -> Vec<u8> {
-    let mut b = stu3_fixture();
+fn gpconnect_with(last_updated: &str, plan_end: &str) -> Vec<u8> {
+    let mut b = gpconnect_fixture();
     b["meta"]["lastUpdated"] = Value::from(last_updated);
     for e in b["entry"].as_array_mut().unwrap() {
         if e["resource"]["id"] == STU3_PLAN {
@@ -258,11 +258,11 @@ fn stu3_with(last_updated: &str, plan_end: &str) -> Vec<u8> {
 }
 
 #[test]
-fn stu3_last_updated_before_the_contents_does_not_make_ended_items_current() {
+fn gpconnect_last_updated_before_the_contents_does_not_make_ended_items_current() {
     // The record's latest entry: a report issued 2024-03-02 12:00; the plan ended 2024-02-20.
     let original = convert(
         "r.json",
-        &stu3_with("2024-03-05T09:00:00+00:00", "2024-02-20"),
+        &gpconnect_with("2024-03-05T09:00:00+00:00", "2024-02-20"),
         None,
         &[],
     );
@@ -274,7 +274,7 @@ fn stu3_last_updated_before_the_contents_does_not_make_ended_items_current() {
         "2020-01-01T00:00:00Z",
         "2000",
     ] {
-        let r = convert("r.json", &stu3_with(early, "2024-02-20"), None, &[]);
+        let r = convert("r.json", &gpconnect_with(early, "2024-02-20"), None, &[]);
         assert_eq!(r.status(), ("converted", ""), "{early}");
         assert_eq!(
             r.reason(STU3_PLAN).as_deref(),
@@ -288,7 +288,7 @@ fn stu3_last_updated_before_the_contents_does_not_make_ended_items_current() {
     // Ending after the latest entry: current either way.
     let r = convert(
         "r.json",
-        &stu3_with("2024-02-01T09:00:00+00:00", "2024-06-01"),
+        &gpconnect_with("2024-02-01T09:00:00+00:00", "2024-06-01"),
         None,
         &[],
     );
@@ -298,8 +298,8 @@ fn stu3_last_updated_before_the_contents_does_not_make_ended_items_current() {
 /// `9999-12-31` as any STU3 recorded date or start the reader takes: withheld
 /// `dated-in-future`; as an end date it is not a date of the record.
 #[test]
-fn stu3_dates_after_the_run_withhold_the_record_wherever_they_sit() {
-    let b = stu3_fixture();
+fn gpconnect_dates_after_the_run_withhold_the_record_wherever_they_sit() {
+    let b = gpconnect_fixture();
     let keys = [
         "effectiveDateTime",
         "issued",
@@ -328,7 +328,7 @@ fn stu3_dates_after_the_run_withhold_the_record_wherever_they_sit() {
     // The end of a validity period is not.
     let r = convert(
         "r.json",
-        &stu3_with("2024-03-05T09:00:00+00:00", "9999-12-31"),
+        &gpconnect_with("2024-03-05T09:00:00+00:00", "9999-12-31"),
         None,
         &[],
     );

@@ -65,7 +65,7 @@ fn a_site_alias_table_decides_what_a_system_is_and_a_bad_row_refuses_the_run() {
         .replace("76272004", "38341003");
     assert!(x.contains("1.2.826.0.1285.99.1"));
     std::fs::write(input.join("x.xml"), x).unwrap();
-    let g = stu3_extract(
+    let g = gpconnect_extract(
         1,
         &[Placement {
             pos: JsonPos::ObsCode,

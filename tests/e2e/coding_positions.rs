@@ -46,7 +46,7 @@ fn no_marker_in_any_output_file_or_printed_line() {
             if marker.sensitive() && !json_has_victim(pos) {
                 continue;
             }
-            let g = stu3_extract(2, &[Placement { pos, marker }], 100 + k as u32);
+            let g = gpconnect_extract(2, &[Placement { pos, marker }], 100 + k as u32);
             let name = format!("j{k:04}.json");
             std::fs::write(input.join(&name), &g.bytes).unwrap();
             forbidden.extend(g.forbidden.clone());

@@ -24,8 +24,8 @@ fn settings() -> ConvertSettings {
 
 use crate::common;
 use common::positions::{
-    all_markers, json_has_victim, stu3_extract, xml_extract, xml_has_victim, Generated, JsonPos,
-    Marker, Placement, XmlPos, JSON_POSITIONS, XML_POSITIONS,
+    all_markers, gpconnect_extract, json_has_victim, xml_extract, xml_has_victim, Generated,
+    JsonPos, Marker, Placement, XmlPos, JSON_POSITIONS, XML_POSITIONS,
 };
 use migx::pipeline::admission::PatientWithheld;
 
@@ -128,7 +128,7 @@ proptest! {
         benign in 0usize..3,
         salt in 1u32..0xFFFF,
     ) {
-        let g = stu3_extract(placements.len() + benign, &placements, salt);
+        let g = gpconnect_extract(placements.len() + benign, &placements, salt);
         check_generated(&g, "x.json")?;
     }
 }
@@ -153,7 +153,7 @@ fn every_position_with_every_marker() {
             if marker.sensitive() && !json_has_victim(pos) {
                 continue;
             }
-            let g = stu3_extract(2, &[Placement { pos, marker }], 7);
+            let g = gpconnect_extract(2, &[Placement { pos, marker }], 7);
             if let Err(e) = check_generated(&g, "x.json") {
                 failures.push(format!("STU3 {pos:?} {marker:?}: {e}"));
             }

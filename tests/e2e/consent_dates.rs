@@ -65,10 +65,11 @@ fn xml(dissent: &str, consent: &str) -> Vec<u8> {
 /// The authored GP Connect fixture with a practice dissent and a practice consent added
 /// (bundle `lastUpdated` 2024-03-05T09:00:00+00:00; it already holds a consent dated
 /// 2024-02-01).
-fn stu3(dissent: &str, consent: &str) -> Vec<u8> {
-    let mut b: Value =
-        serde_json::from_slice(&std::fs::read(root().join("fixtures/stu3/record.json")).unwrap())
-            .unwrap();
+fn gpconnect(dissent: &str, consent: &str) -> Vec<u8> {
+    let mut b: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/gpconnect/record.json")).unwrap(),
+    )
+    .unwrap();
     let obs = |id: &str, code: &str, when: &str| {
         json!({"fullUrl": format!("Observation/{id}"), "resource": {
             "resourceType": "Observation", "id": id, "status": "final",
@@ -96,7 +97,7 @@ fn x(dissent: &str, consent: &str) -> (String, String) {
 }
 
 fn j(dissent: &str, consent: &str) -> (String, String) {
-    outcome("r.json", &stu3(dissent, consent), Some(STU3_CONSENT))
+    outcome("r.json", &gpconnect(dissent, consent), Some(STU3_CONSENT))
 }
 
 fn converted() -> (String, String) {
@@ -127,7 +128,7 @@ fn xml_consent_dates_decide_against_the_extract_time_and_precision() {
 }
 
 #[test]
-fn stu3_consent_dates_decide_against_the_bundle_time_and_precision() {
+fn gpconnect_consent_dates_decide_against_the_bundle_time_and_precision() {
     // The authored record already holds a practice consent dated 2024-02-01.
     assert_eq!(j("2024-02-10", "2024-03-01"), converted());
     assert_eq!(j("2024-02-10", "2024-03-06"), dissent());
@@ -144,10 +145,10 @@ fn stu3_consent_dates_decide_against_the_bundle_time_and_precision() {
 /// structural (a deny exception, status `rejected`, an opt-out policy), top-level or
 /// contained, withholds the patient `dissent-recorded`; a clear permission converts.
 #[test]
-fn a_stu3_consent_refusing_by_its_structure_withholds_the_patient() {
+fn a_gpconnect_consent_refusing_by_its_structure_withholds_the_patient() {
     let with = |consent: Value, contained: bool| {
         let mut b: Value = serde_json::from_slice(
-            &std::fs::read(root().join("fixtures/stu3/record.json")).unwrap(),
+            &std::fs::read(root().join("fixtures/gpconnect/record.json")).unwrap(),
         )
         .unwrap();
         let entries = b["entry"].as_array_mut().unwrap();

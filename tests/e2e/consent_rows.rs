@@ -1,6 +1,6 @@
 //! Issue 13.5: consent rows in the forms spreadsheets write, end to end in both input
 //! formats. A later `deny` whose NHS number carries a spreadsheet form is read and withholds
-//! the patient; a row whose NHS number cannot be read leaves no release standing.
+//! the patient; a row whose NHS number cannot be read leaves no disclosure standing.
 
 use crate::common;
 use common::*;
@@ -41,7 +41,7 @@ fn run_with(later: &str) -> (BTreeMap<String, (String, String)>, String) {
     )
     .unwrap();
     std::fs::copy(
-        root().join("fixtures/stu3/record.json"),
+        root().join("fixtures/gpconnect/record.json"),
         input.join("b.json"),
     )
     .unwrap();
@@ -111,7 +111,10 @@ fn an_unreadable_row_leaves_no_disclosure_standing() {
         let later = format!("{bad},deny,2026-03-14T09:57:00+00:00,Y02345,OOH,TREAT\n");
         let (o, stderr) = run_with(&later);
         assert_eq!(o, both("withheld", "consent-row-invalid"), "{bad:?}");
-        assert!(stderr.contains("no patient is released"), "{stderr}");
+        assert!(
+            stderr.contains("no record is disclosed from this file"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("9990000019"), "{stderr}");
     }
     // A bad row for a readable patient withholds that patient only.

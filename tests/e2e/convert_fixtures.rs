@@ -243,7 +243,7 @@ fn outputs_conform_to_their_schemas() {
     assert_eq!(summary["withheld"], 4);
     assert_eq!(summary["rejected"], 2);
     let events = read_ndjson(&out.join("access-audit.ndjson"));
-    assert_eq!(events.len(), 14, "one AuditEvent per release");
+    assert_eq!(events.len(), 14, "one AuditEvent per disclosure");
     for e in &events {
         assert!(validate_value(e, Profile::Fhir).is_empty(), "{e}");
     }

@@ -397,7 +397,7 @@ fn a_file_named_on_the_command_line_is_never_skipped() {
 }
 
 /// 20.12: the report says what an operator asks next: the output folder, the requesters and
-/// purposes the run permitted and released to, every converted file linking to its bundle,
+/// purposes the run permitted and disclosed to, every converted file linking to its bundle,
 /// and for each error code present what to do, in the same words as the end-of-run advice on
 /// stderr (one text per code, `ErrorCode::help`). A rerun writes the same bytes.
 #[test]
@@ -439,7 +439,7 @@ fn the_report_answers_the_operators_next_questions() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let converted = summary["converted"].as_u64().unwrap();
-    // Releases per requester and purpose, as the access audit records them.
+    // Disclosures per requester and purpose, as the access audit records them.
     let mut disclosures = std::collections::BTreeMap::new();
     for ev in read_ndjson(&out.join("access-audit.ndjson")) {
         let key = (
@@ -459,7 +459,7 @@ fn the_report_answers_the_operators_next_questions() {
         let row = format!(
             "<tr><td><code>{who}</code></td><td><code>{purpose}</code></td><td class=\"num\">{n}</td></tr>"
         );
-        assert!(html.contains(&row), "no release row {row}");
+        assert!(html.contains(&row), "no disclosure row {row}");
     }
     // Every converted file links to its bundle, which is there.
     let audit = read_ndjson(&out.join("audit.ndjson"));

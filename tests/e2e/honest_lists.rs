@@ -154,7 +154,7 @@ fn check_run(out: &Path) -> BTreeSet<(String, bool, String)> {
         let b: Value = serde_json::from_slice(&std::fs::read(out.join(bundle)).unwrap()).unwrap();
         assert_honest(input, &b, withheld);
         let format = if input.ends_with(".json") {
-            "stu3"
+            "gpconnect"
         } else {
             "gp2gp"
         };
@@ -242,7 +242,7 @@ fn gp2gp(body: &str, salt: usize) -> String {
 
 // ------------------------------------------------------------------ STU3 positions
 
-fn stu3_obs(code: Value, date: &str, value: bool) -> Value {
+fn gpconnect_obs(code: Value, date: &str, value: bool) -> Value {
     let mut o = json!({
         "resourceType": "Observation",
         "id": "7e2f0b3c-0000-4000-8000-00000000b001",
@@ -257,7 +257,7 @@ fn stu3_obs(code: Value, date: &str, value: bool) -> Value {
     o
 }
 
-fn stu3_condition(status: &str, code: &str) -> Value {
+fn gpconnect_condition(status: &str, code: &str) -> Value {
     json!({
         "resourceType": "Condition",
         "id": "7e2f0b3c-0000-4000-8000-00000000b002",
@@ -271,16 +271,16 @@ fn stu3_condition(status: &str, code: &str) -> Value {
 
 /// The resource withheld for `reason`, as GP Connect STU3 (None: the format has no such
 /// position, e.g. free text is never a resource of its own).
-fn stu3_item(reason: &str) -> Option<Value> {
+fn gpconnect_item(reason: &str) -> Option<Value> {
     let sct = |c: &str| json!({ "system": "http://snomed.info/sct", "code": c });
     Some(match reason {
         "confidential" => {
-            let mut o = stu3_obs(sct("1022541000000102"), "2024-03-01", true);
+            let mut o = gpconnect_obs(sct("1022541000000102"), "2024-03-01", true);
             o["meta"] = json!({ "security": [{ "system": "http://hl7.org/fhir/v3/ActCode", "code": "NOPAT" }] });
             o
         }
         // An active problem coded with a sensitive concept (termination of pregnancy).
-        "sensitive-code" => stu3_condition("active", "57797005"),
+        "sensitive-code" => gpconnect_condition("active", "57797005"),
         // An issue based on a plan that is not in the record.
         "unresolvable-reference" => json!({
             "resourceType": "MedicationRequest",
@@ -292,36 +292,37 @@ fn stu3_item(reason: &str) -> Option<Value> {
             "subject": { "reference": "Patient/11111111-1111-4111-8111-111111111111" },
             "authoredOn": "2024-01-10"
         }),
-        "unresolved-code" => stu3_obs(sct("150085018"), "2024-03-01", true),
-        "invalid-code" => stu3_obs(sct("150085019"), "2024-03-01", true),
-        "not-current" => stu3_condition("resolved", "195967001"),
+        "unresolved-code" => gpconnect_obs(sct("150085018"), "2024-03-01", true),
+        "invalid-code" => gpconnect_obs(sct("150085019"), "2024-03-01", true),
+        "not-current" => gpconnect_condition("resolved", "195967001"),
         // An active problem the source says is refuted.
         "refuted" => {
-            let mut c = stu3_condition("active", "195967001");
+            let mut c = gpconnect_condition("active", "195967001");
             c["verificationStatus"] = json!("refuted");
             c
         }
         // An active problem the source marks entered in error.
         "entered-in-error" => {
-            let mut c = stu3_condition("active", "195967001");
+            let mut c = gpconnect_condition("active", "195967001");
             c["verificationStatus"] = json!("entered-in-error");
             c
         }
-        "outside-window" => stu3_obs(sct("1022541000000102"), "2010-01-01", true),
+        "outside-window" => gpconnect_obs(sct("1022541000000102"), "2010-01-01", true),
         "category-not-shared" => json!({
             "resourceType": "QuestionnaireResponse",
             "id": "7e2f0b3c-0000-4000-8000-00000000b004",
             "status": "completed"
         }),
-        "unclassified" => stu3_obs(sct("363788007"), "2024-03-01", false),
+        "unclassified" => gpconnect_obs(sct("363788007"), "2024-03-01", false),
         _ => return None,
     })
 }
 
-fn stu3(item: Value) -> Value {
-    let mut b: Value =
-        serde_json::from_slice(&std::fs::read(root().join("fixtures/stu3/record.json")).unwrap())
-            .unwrap();
+fn gpconnect(item: Value) -> Value {
+    let mut b: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/gpconnect/record.json")).unwrap(),
+    )
+    .unwrap();
     // Only the shared diagnosis-like problem and the base structure stay: drop what the
     // fixture withholds on purpose so each file isolates one position.
     let keep = [
@@ -369,10 +370,10 @@ fn every_withholding_reason_in_both_formats_gives_an_honest_list() {
             .unwrap();
             expected.insert(("gp2gp".to_string(), reason.to_string()));
         }
-        if let Some(item) = stu3_item(reason) {
-            let b = serde_json::to_vec_pretty(&stu3(item)).unwrap();
+        if let Some(item) = gpconnect_item(reason) {
+            let b = serde_json::to_vec_pretty(&gpconnect(item)).unwrap();
             std::fs::write(input.join(format!("s{n:02}-{reason}.json")), b).unwrap();
-            expected.insert(("stu3".to_string(), reason.to_string()));
+            expected.insert(("gpconnect".to_string(), reason.to_string()));
         }
     }
     let out = dir.path().join("out");
@@ -396,8 +397,8 @@ fn every_withholding_reason_in_both_formats_gives_an_honest_list() {
         if *reason == "unclassified" {
             continue;
         }
-        for format in ["gp2gp", "stu3"] {
-            if format == "stu3" && *reason == "invalid-date" {
+        for format in ["gp2gp", "gpconnect"] {
+            if format == "gpconnect" && *reason == "invalid-date" {
                 continue;
             }
             assert!(
@@ -407,7 +408,7 @@ fn every_withholding_reason_in_both_formats_gives_an_honest_list() {
         }
     }
     // And an uncategorised item marked a bundle incomplete in both formats.
-    for format in ["gp2gp", "stu3"] {
+    for format in ["gp2gp", "gpconnect"] {
         assert!(
             seen.contains(&(format.to_string(), false, "unclassified".to_string())),
             "{format}: no uncategorised item"
@@ -417,7 +418,11 @@ fn every_withholding_reason_in_both_formats_gives_an_honest_list() {
 
 #[test]
 fn fixture_bundles_are_honest() {
-    for folder in ["fixtures/extracts", "fixtures/stu3", "fixtures/hostile"] {
+    for folder in [
+        "fixtures/extracts",
+        "fixtures/gpconnect",
+        "fixtures/hostile",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         convert_permit_all(&root().join(folder), &out, &[]);

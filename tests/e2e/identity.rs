@@ -73,10 +73,11 @@ fn xml_one_record_target_one_nhs_number() {
 }
 
 /// The authored GP Connect record (Patient 9000000009), changed by `f`.
-fn stu3(f: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let mut b: Value =
-        serde_json::from_slice(&std::fs::read(root().join("fixtures/stu3/record.json")).unwrap())
-            .unwrap();
+fn gpconnect(f: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut b: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/gpconnect/record.json")).unwrap(),
+    )
+    .unwrap();
     f(&mut b);
     serde_json::to_vec(&b).unwrap()
 }
@@ -119,11 +120,11 @@ const CURRENT: &str = "https://fhir.nhs.uk/Id/nhs-number";
 const LEGACY: &str = "http://fhir.nhs.net/Id/nhs-number";
 
 fn j(f: impl FnOnce(&mut Value)) -> (String, String) {
-    short(convert("r.json", &stu3(f)))
+    short(convert("r.json", &gpconnect(f)))
 }
 
 #[test]
-fn stu3_patient_numbers_systems_and_verification() {
+fn gpconnect_patient_numbers_systems_and_verification() {
     assert_eq!(j(|_| {}), ok());
     // Two NHS numbers on the Patient (as one permit row and one deny row would name).
     assert_eq!(
@@ -168,7 +169,7 @@ fn stu3_patient_numbers_systems_and_verification() {
 }
 
 #[test]
-fn stu3_every_resource_is_about_the_bundle_patient() {
+fn gpconnect_every_resource_is_about_the_bundle_patient() {
     let pid = "11111111-1111-4111-8111-111111111111";
     // Forms that name the bundle's Patient.
     for subject in [

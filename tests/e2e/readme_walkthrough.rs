@@ -167,7 +167,7 @@ fn readme_walkthrough_runs_as_pasted() {
             "the README's excerpt after\n{block}\nis not what it prints.\nREADME:\n{excerpt}\nprinted:\n{printed}"
         );
     }
-    for expected in ["14 valid, 0 invalid", "1 release(s)"] {
+    for expected in ["14 valid, 0 invalid", "1 disclosure(s)"] {
         assert!(
             stdout.contains(expected),
             "walk-through output lacks {expected:?}:\n{stdout}"

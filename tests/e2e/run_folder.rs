@@ -1,7 +1,7 @@
 //! One run, one folder (issue 14): bundle names that cannot collide, outputs never read
 //! back as inputs, symlinks followed or reported, names at the file-name limit. After each
 //! run the folder invariant is checked: every file in `bundles/` is audited, and every
-//! audited release exists and holds the patient its audit names.
+//! audited disclosure exists and holds the patient its audit names.
 
 use crate::common;
 
@@ -44,7 +44,7 @@ fn assert_folder_consistent(out: &Path) -> BTreeMap<String, String> {
     assert_eq!(
         disclosed.len(),
         access.len(),
-        "one access event per release"
+        "one access event per disclosure"
     );
     let mut by_name = BTreeMap::new();
     for ev in &access {
@@ -616,7 +616,7 @@ fn run_faulty(
 /// Stop the run at every write stage in turn (`MIGX_FAULT_AFTER_WRITES`, debug builds), by
 /// an abort (as `kill -9`) or by a full disk (an injected ENOSPC: mounting a tmpfs needs
 /// privileges tests do not have): after each stop every output is described; a full disk exits 3
-/// saying how many records were released; the rerun says it completes an interrupted run,
+/// saying how many records were disclosed; the rerun says it completes an interrupted run,
 /// and leaves the folder byte-identical to a clean run.
 fn stop_at_every_write(format: &str, kind: &str) {
     let t = tempfile::tempdir().unwrap();
@@ -642,7 +642,7 @@ fn stop_at_every_write(format: &str, kind: &str) {
                         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
                         let err = stderr(&o);
                         let disclosed: usize = err
-                            .split(" record(s) were released")
+                            .split(" record(s) were disclosed")
                             .next()
                             .and_then(|s| s.rsplit(' ').next())
                             .and_then(|s| s.trim().parse().ok())

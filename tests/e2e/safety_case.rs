@@ -11,9 +11,9 @@ fn root() -> PathBuf {
 /// The hazards the risk management file must always cover (the DCB0129 minimum set migx
 /// committed to), matched against the hazard headings, case-insensitively.
 const REQUIRED_HAZARDS: &[&str] = &[
-    "sensitive item is released",
-    "marked confidential is released",
-    "dissented or unconsented record is released",
+    "sensitive item is disclosed",
+    "marked confidential is disclosed",
+    "dissented or unconsented record is disclosed",
     "wrong patient",
     "omission is read as absence",
     "dose, unit or date is lost or altered",

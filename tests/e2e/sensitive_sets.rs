@@ -247,7 +247,7 @@ fn every_row_of_the_sensitive_list_is_withheld() {
     assert_all_withheld(&cases);
 }
 
-/// A run that may release records refuses without the official refsets (exit 2, nothing
+/// A run that may disclose records refuses without the official refsets (exit 2, nothing
 /// written, the fix in the message) unless the operator asserts `--without-official-refsets`;
 /// the assertion, or the official sets, are recorded in every Provenance and in summary.json.
 #[test]
@@ -304,7 +304,7 @@ fn a_release_needs_the_official_refsets_or_the_operator_assertion() {
     assert!(!err.contains("std 999004381000000103"), "{err}");
     assert!(!out.exists());
 
-    // The operator's assertion: released, and recorded.
+    // The operator's assertion: disclosed, and recorded.
     let out = dir.path().join("asserted");
     let mut args = base(&out);
     args.push(WITHOUT_OFFICIAL_REFSETS.into());
@@ -358,7 +358,7 @@ m4\t20250101\t1\t999000011000000103\t999004351000000109\t407377005\r\n",
     assert!(bundle.contains("exclusion refsets: the official GP summary exclusion refsets"));
     assert!(!bundle.contains("--without-official-refsets"));
 
-    // A deny-all run releases nothing, so it needs neither.
+    // A deny-all run discloses nothing, so it needs neither.
     let out = dir.path().join("deny");
     let o = run(&[
         "-q",
@@ -382,7 +382,7 @@ m4\t20250101\t1\t999000011000000103\t999004351000000109\t407377005\r\n",
     assert!(!out.join("bundles/01-core-shared.json").exists());
 }
 
-/// `explain` releases nothing: it runs without the official refsets and says what it checked.
+/// `explain` discloses nothing: it runs without the official refsets and says what it checked.
 #[test]
 fn explain_runs_without_the_official_refsets_and_says_what_it_checked() {
     let o = run(&[

@@ -217,7 +217,7 @@ fn ndjson_holds_exactly_the_bundles_resources_in_input_then_entry_order() {
             }
         }
     }
-    // The access audit records each release, naming the ndjson folder.
+    // The access audit records each disclosure, naming the ndjson folder.
     let access = std::fs::read_to_string(n.join("access-audit.ndjson")).unwrap();
     let disclosures = std::fs::read_to_string(b.join("access-audit.ndjson")).unwrap();
     assert_eq!(access.lines().count(), disclosures.lines().count());

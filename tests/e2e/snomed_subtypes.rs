@@ -62,12 +62,12 @@ fn write_inputs(dir: &Path) -> Inputs {
         for (j, code) in SENSITIVE_SUBTYPES.iter().enumerate() {
             if json_has_victim(pos) {
                 let marker = Marker::SensitiveSnomed(i + j);
-                let g = stu3_extract(2, &[Placement { pos, marker }], 300 + k.get());
+                let g = gpconnect_extract(2, &[Placement { pos, marker }], 300 + k.get());
                 add(g, "76272004", code, "json");
             }
         }
         let marker = Marker::DissentSnomed(i);
-        let g = stu3_extract(2, &[Placement { pos, marker }], 300 + k.get());
+        let g = gpconnect_extract(2, &[Placement { pos, marker }], 300 + k.get());
         add(g, "416409005", DISSENT_SUBTYPE, "json");
     }
     inputs.forbidden.sort();

@@ -32,10 +32,11 @@ fn bundle_of(out: &Path, name: &str) -> Value {
 }
 
 /// The STU3 fixture with its one Condition and one AllergyIntolerance given these fields.
-fn stu3(condition: &[(&str, Value)], allergy: &[(&str, Value)]) -> Vec<u8> {
-    let mut b: Value =
-        serde_json::from_slice(&std::fs::read(root().join("fixtures/stu3/record.json")).unwrap())
-            .unwrap();
+fn gpconnect(condition: &[(&str, Value)], allergy: &[(&str, Value)]) -> Vec<u8> {
+    let mut b: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/gpconnect/record.json")).unwrap(),
+    )
+    .unwrap();
     for e in b["entry"].as_array_mut().unwrap() {
         let r = &mut e["resource"];
         let set = match r["resourceType"].as_str() {
@@ -58,15 +59,15 @@ fn gp_connect_certainty_and_clinical_status_reach_the_bundle_as_the_source_says(
     let cases: [(&str, Vec<u8>); 4] = [
         (
             "said",
-            stu3(
+            gpconnect(
                 &[("verificationStatus", json!("provisional"))],
                 &[("verificationStatus", json!("confirmed"))],
             ),
         ),
-        ("silent", stu3(&[], &[])),
+        ("silent", gpconnect(&[], &[])),
         (
             "recurrence",
-            stu3(
+            gpconnect(
                 &[
                     ("clinicalStatus", json!("recurrence")),
                     ("verificationStatus", json!("unknown")),
@@ -76,7 +77,7 @@ fn gp_connect_certainty_and_clinical_status_reach_the_bundle_as_the_source_says(
         ),
         (
             "refuted",
-            stu3(
+            gpconnect(
                 &[("verificationStatus", json!("refuted"))],
                 &[("verificationStatus", json!("refuted"))],
             ),
@@ -191,7 +192,7 @@ fn completed_plans_are_not_current_and_vaccinations_not_given_are_never_done() {
     };
     for (name, status, not_given) in [("given", "active", false), ("not-given", "completed", true)]
     {
-        let mut b: Value = serde_json::from_slice(&stu3(&[], &[])).unwrap();
+        let mut b: Value = serde_json::from_slice(&gpconnect(&[], &[])).unwrap();
         let entries = b["entry"].as_array_mut().unwrap();
         for e in entries.iter_mut() {
             let r = &mut e["resource"];

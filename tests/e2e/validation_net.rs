@@ -4,7 +4,7 @@
 //!
 //! The failure is provoked through a real path, not a test hook: a GP Connect record whose
 //! problem carries a coding in a code system that is neither SNOMED CT, Read, CTV3, an OID
-//! nor a web URI, which the migx profile does not accept in released output.
+//! nor a web URI, which the migx profile does not accept in disclosed output.
 
 use crate::common;
 use common::*;
@@ -14,7 +14,7 @@ fn a_bundle_that_fails_validation_is_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
-    let good = std::fs::read_to_string(root().join("fixtures/stu3/record.json")).unwrap();
+    let good = std::fs::read_to_string(root().join("fixtures/gpconnect/record.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
     let mut touched = 0;
     for e in v["entry"].as_array_mut().unwrap() {

@@ -37,11 +37,11 @@ pub(super) fn run(a: &AuditArgs) -> i32 {
         let _ = writeln!(
             out,
             "{:<26} {:<10} {:<26} {:<7} {:<40} bundle sha256",
-            "released (as of)", "to", "consent recorded", "purpose", "bundle"
+            "disclosed (as of)", "to", "consent recorded", "purpose", "bundle"
         );
         for e in &events {
             let Some(r) = crate::access::DisclosureRecord::from_event(e) else {
-                eprintln!("migx audit: warning: a line of access-audit.ndjson is not a release migx wrote");
+                eprintln!("migx audit: warning: a line of access-audit.ndjson is not a disclosure migx recorded");
                 continue;
             };
             let _ = writeln!(
@@ -57,7 +57,7 @@ pub(super) fn run(a: &AuditArgs) -> i32 {
                 r.bundle_sha256,
             );
         }
-        let _ = writeln!(out, "{} release(s)", events.len());
+        let _ = writeln!(out, "{} disclosure(s)", events.len());
     }
     exit::OK
 }

@@ -23,8 +23,8 @@ pub(super) fn run(a: &ConvertArgs, cli: &Cli) -> i32 {
     if a.jobs == Some(0) {
         return fail("--jobs must be at least 1");
     }
-    // A run that may release records needs the official exclusion refsets, or the operator's
-    // explicit assertion that it goes without them (a deny-all run releases nothing).
+    // A run that may disclose records needs the official exclusion refsets, or the operator's
+    // explicit assertion that it goes without them (a deny-all run discloses nothing).
     let may_share = a.policy.consent_all != Some(AllDecision::Deny);
     if settings.policy.has_official_refsets() {
         if settings.without_official_refsets && !cli.quiet {
@@ -194,7 +194,7 @@ pub(super) fn run(a: &ConvertArgs, cli: &Cli) -> i32 {
                 .and_then(|r| r.downcast_ref::<pipeline::Stopped>())
                 .map(|s| s.disclosed);
             eprintln!(
-                "migx: error: the run stopped: cannot write to {}: {e}\n  {} record(s) were released before it stopped, each described in {}; the folder is incomplete: fix the cause (e.g. free disk space) and rerun the same command to complete it",
+                "migx: error: the run stopped: cannot write to {}: {e}\n  {} record(s) were disclosed before it stopped, each described in {}; the folder is incomplete: fix the cause (e.g. free disk space) and rerun the same command to complete it",
                 a.out.display(),
                 disclosed.unwrap_or(0),
                 opts.meta_dir().join(crate::output::JOURNAL).display()

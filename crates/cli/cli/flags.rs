@@ -42,15 +42,15 @@ pub(crate) enum Command {
     /// Convert extracts to consented FHIR R4 Bundles.
     #[command(
         after_help = concat!(
-            "Permitted requesters: records are released only to organisations listed under `permitted_requesters` in the sharing policy, and only for its `permitted_purposes` (default TREAT, ETREAT). The embedded default lists none, so configure them first (the first two examples), or add an organisation for one run with --permit-requester <ODS> (recorded in the Provenance). See policy/README.md.\n\n",
-            "Exclusion refsets: a run that may release records needs the four official GP summary exclusion refsets (licensed UK SNOMED CT release: --snomed <release> or --exclusion-refset <der2_Refset_SimpleSnapshot_*.txt>), or the operator's assertion --without-official-refsets (fixtures and tests; recorded in each Provenance and in summary.json). Otherwise convert refuses (exit 2) before writing anything.\n\n",
+            "Permitted requesters: records are disclosed only to organisations listed under `permitted_requesters` in the sharing policy, and only for its `permitted_purposes` (default TREAT, ETREAT). The embedded default lists none, so configure them first (the first two examples), or add an organisation for one run with --permit-requester <ODS> (recorded in the Provenance). See policy/README.md.\n\n",
+            "Exclusion refsets: a run that may disclose records needs the four official GP summary exclusion refsets (licensed UK SNOMED CT release: --snomed <release> or --exclusion-refset <der2_Refset_SimpleSnapshot_*.txt>), or the operator's assertion --without-official-refsets (fixtures and tests; recorded in each Provenance and in summary.json). Otherwise convert refuses (exit 2) before writing anything.\n\n",
             "Examples:\n  migx policy template > site-policy.json   # then edit: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]\n  migx convert extracts/ --consent consent.csv --policy site-policy.json --snomed uk_sct2cl/ --out out\n  migx convert fixtures/extracts --consent fixtures/consent.csv --permit-requester Y02345 --without-official-refsets --out out\n  migx convert extracts/ --consent-all permit --requester Y02345 --permit-requester Y02345 --allow-test-identities --without-official-refsets --out out"
         )
     )]
     Convert(ConvertArgs),
     /// Show, for one extract, every source item with its category and decision.
     #[command(
-        after_help = "A rejected file is reported as rejected, with its error code and message, and no item rows (it releases nothing).\n\nExit codes: 0 the file would be converted or withheld by policy; 1 it would be rejected; 2 usage or configuration error.\n\nExample:\n  migx explain fixtures/extracts/02-pathology-report.xml --consent fixtures/consent.csv --permit-requester Y02345"
+        after_help = "A rejected file is reported as rejected, with its error code and message, and no item rows (it discloses nothing).\n\nExit codes: 0 the file would be converted or withheld by policy; 1 it would be rejected; 2 usage or configuration error.\n\nExample:\n  migx explain fixtures/extracts/02-pathology-report.xml --consent fixtures/consent.csv --permit-requester Y02345"
     )]
     Explain(ExplainArgs),
     /// Validate FHIR R4 JSON (resources, Bundles, NDJSON) against the official schema.
@@ -69,7 +69,7 @@ pub(crate) enum Command {
         after_help = "Examples:\n  migx policy show > my-policy.json\n  migx policy check my-policy.json"
     )]
     Policy(PolicyCommand),
-    /// List the releases recorded in an output folder (subject access requests).
+    /// List the disclosures recorded in an output folder (subject access requests).
     #[command(after_help = "Example:\n  migx audit out --nhs-number 9990000018")]
     Audit(AuditArgs),
     /// Work with a SNOMED CT release.
@@ -150,11 +150,11 @@ pub(crate) enum SnomedCommand {
 /// Operator-asserted decision for every patient (fixtures and CI only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum AllDecision {
-    // Release every patient (the operator asserts consent was given). Plain comments: a
+    // Disclose every patient's record (the operator asserts consent was given). Plain comments: a
     // `///` on a value would switch clap's whole --help to the long layout.
     #[allow(missing_docs)]
     Permit,
-    // Release nobody.
+    // Disclose nobody's record.
     #[allow(missing_docs)]
     Deny,
 }
@@ -190,7 +190,7 @@ pub(crate) struct PolicyArgs {
     /// SNOMED CT release folder (RF2) or an index made by `migx snomed index`.
     #[arg(long, value_name = "PATH")]
     pub snomed: Option<PathBuf>,
-    /// Release without the official GP summary exclusion refsets (fixtures and tests only): an operator assertion, recorded in each bundle's Provenance and in summary.json. Without it, convert refuses unless --snomed or --exclusion-refset loads all four official refsets.
+    /// Disclose records without the official GP summary exclusion refsets (fixtures and tests only): an operator assertion, recorded in each bundle's Provenance and in summary.json. Without it, convert refuses unless --snomed or --exclusion-refset loads all four official refsets.
     #[arg(long)]
     pub without_official_refsets: bool,
     /// Judge "current" and "recent" at this date/time (YYYY-MM-DD, RFC 3339, or HL7 TS; default: each extract's creation time).
@@ -299,7 +299,7 @@ pub(crate) struct ExplainArgs {
 pub(crate) struct AuditArgs {
     /// An output folder of `migx convert`.
     pub dir: PathBuf,
-    /// Only releases of this patient.
+    /// Only disclosures of this patient's record.
     #[arg(long, value_name = "NHS_NUMBER")]
     pub nhs_number: Option<String>,
     /// Print the AuditEvents as NDJSON instead of a table.

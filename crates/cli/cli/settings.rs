@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::flags::{AllDecision, PolicyArgs};
 
 /// The refusal when no requester is configured (exit 2).
-pub(crate) const NO_REQUESTERS: &str = "no permitted requesters are configured, so nothing may be released.
+pub(crate) const NO_REQUESTERS: &str = "no permitted requesters are configured, so nothing may be disclosed.
   List the organisations in your sharing agreement in a policy file and pass it with --policy:
     migx policy template > site-policy.json
     # edit site-policy.json: \"permitted_requesters\": [{\"ods_code\": \"Y02345\", \"name\": \"Out of hours service\", \"role\": \"out-of-hours\"}]
@@ -21,7 +21,7 @@ pub(crate) const NO_REQUESTERS: &str = "no permitted requesters are configured, 
   or permit one organisation for this run only with --permit-requester <ODS> (recorded in the Provenance).
   See policy/README.md, \"Permitted requesters\".";
 
-/// The refusal when a run would release records without the official exclusion refsets
+/// The refusal when a run would disclose records without the official exclusion refsets
 /// (exit 2, nothing written).
 pub(crate) fn no_official_refsets(policy: &Policy) -> String {
     let missing: Vec<String> = policy
@@ -34,7 +34,7 @@ pub(crate) fn no_official_refsets(policy: &Policy) -> String {
         })
         .collect();
     format!(
-        "the official GP summary exclusion refsets are not loaded (missing: {}), so sensitive records could be released.
+        "the official GP summary exclusion refsets are not loaded (missing: {}), so sensitive records could be disclosed.
   Load them from the licensed UK SNOMED CT release (NHS TRUD):
     migx convert ... --snomed <UK release folder or index>          # a release holding the four refsets
     migx convert ... --exclusion-refset der2_Refset_SimpleSnapshot_GB1000000_<date>.txt
@@ -107,7 +107,7 @@ pub(crate) fn settings_from(a: &PolicyArgs, quiet: bool) -> Result<ConvertSettin
                     path.display(),
                     e.message,
                     if e.withholds_everyone {
-                        "the row names no readable patient, so no patient is released from this file (consent-row-invalid)"
+                        "the row names no readable patient, so no record is disclosed from this file (consent-row-invalid)"
                     } else {
                         "that patient is withheld (consent-row-invalid)"
                     }

@@ -9,7 +9,7 @@ use super::flags::{ReportArg, ValidateArgs};
 
 /// `migx validate`: the files, and, for an output folder of `migx convert` (or its
 /// `bundles/`), the folder as one run: its manifest, a finished run, every bundle audited
-/// and every audited release there with the bytes audited.
+/// and every audited disclosure there with the bytes audited.
 pub(super) fn run(a: &ValidateArgs) -> i32 {
     let rc = validate_files(a);
     let mut problems = 0;

@@ -1,4 +1,4 @@
-//! The access audit: one FHIR R4 `AuditEvent` per released bundle, recording who received
+//! The access audit: one FHIR R4 `AuditEvent` per disclosed bundle, recording who received
 //! it, under which consent and purpose, for which patient and which exact bundle (by its
 //! SHA-256), so a practice can answer a subject access request (`migx audit`).
 
@@ -20,12 +20,12 @@ use std::path::Path;
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
 
-/// The AuditEvent for one released bundle (`None` when nothing was released).
+/// The AuditEvent for one disclosed bundle (`None` when nothing was disclosed).
 ///
 /// Who received it: the requesting organisation (ODS code; its name from the consent row,
 /// else from the policy's requester list; its role from the policy) and, when the consent
 /// file's optional `requester_person` column gives one, the person. What: the patient and
-/// the consent as the release made them (the typed bundle's Patient and Consent entries),
+/// the consent as the disclosure made them (the typed bundle's Patient and Consent entries),
 /// and the bundle by its id and the SHA-256 of what was written.
 pub fn access_event(
     c: &Conversion,
@@ -183,7 +183,7 @@ impl BundleIds {
 /// The disclosures recorded in `<dir>/access-audit.ndjson`, optionally for one NHS number: the
 /// patient of each is found by its role, as [`DisclosureRecord`] reads it (the entity in the
 /// role `Patient`), never by its position. With a number, an event that names no patient
-/// in that role is no release of that patient.
+/// in that role is no disclosure of that patient.
 pub fn disclosures(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>> {
     let f = std::fs::File::open(dir.join("access-audit.ndjson"))?;
     let mut out = Vec::new();
@@ -206,17 +206,17 @@ pub fn disclosures(dir: &Path, nhs_number: Option<&str>) -> io::Result<Vec<Json>
     Ok(out)
 }
 
-/// One release as the access audit records it (`migx audit`), read from its AuditEvent by
+/// One disclosure as the access audit records it (`migx audit`), read from its AuditEvent by
 /// what each part is, never by its position: the requester is the requesting agent, the
 /// patient the entity whose role is `Patient` (object-role `1`), the bundle the entity that
 /// carries a `sha256` detail, the consent time the `consent-recorded-at` detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisclosureRecord {
-    /// When it was released: the as-of time it was judged at.
+    /// When it was disclosed: the as-of time it was judged at.
     pub recorded: String,
     /// The requesting organisation's ODS code.
     pub requester_ods: String,
-    /// When the consent it was released under was recorded (none: an operator assertion).
+    /// When the consent it was disclosed under was recorded (none: an operator assertion).
     pub consent_recorded_at: Option<String>,
     /// The purpose of use.
     pub purpose: String,
@@ -355,7 +355,7 @@ mod tests {
     use crate::fhir::map::testing::*;
     use crate::outcome::Status;
 
-    /// The event names the release's own Patient and Consent entries and the bundle by id
+    /// The event names the disclosure's own Patient and Consent entries and the bundle by id
     /// and hash; the person is named only when the consent row gives one.
     #[test]
     fn the_event_is_built_from_the_typed_bundle() {
@@ -406,7 +406,7 @@ mod tests {
                     "entity"
                 ]
             );
-            // Nothing released to nobody: no consent, no event.
+            // Nothing disclosed to nobody: no consent, no event.
             c.consent = None;
             assert!(access_event(&c, &ids, "bundles/x.json", "ab", &p).is_none());
         });
@@ -430,7 +430,7 @@ mod tests {
                   "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1" } }
             ]
         });
-        let r = DisclosureRecord::from_event(&event).expect("a release");
+        let r = DisclosureRecord::from_event(&event).expect("a disclosure");
         // The patient is the entity in the role Patient, wherever it stands.
         assert_eq!(r.patient_nhs_number.as_deref(), Some("9990000018"));
         assert_eq!(
@@ -447,9 +447,9 @@ mod tests {
         );
         let mut asserted = event.clone();
         asserted["entity"][0]["detail"] = Json::Array(vec![]);
-        let r = DisclosureRecord::from_event(&asserted).expect("a release");
+        let r = DisclosureRecord::from_event(&asserted).expect("a disclosure");
         assert_eq!(r.consent_recorded_at, None);
-        // No bundle entity: not a release migx wrote.
+        // No bundle entity: not a disclosure migx recorded.
         let mut bare = event;
         bare["entity"] = Json::Array(vec![]);
         assert!(DisclosureRecord::from_event(&bare).is_none());

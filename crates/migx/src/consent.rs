@@ -8,8 +8,9 @@
 //! numbers are read in the forms spreadsheets write them ([`normalise_nhs_number`]: spaced
 //! groups, a leading apostrophe, a trailing `.0`, a `+`, invisible and full-width
 //! characters). A row whose NHS number cannot be read as a valid NHS number names no patient
-//! migx can find, yet it may be the later `deny` of any of them: then no patient is released
-//! from this file (every lookup is a bad row), as when the file cannot be read to its end.
+//! migx can find, yet it may be the later `deny` of any of them: then no patient's record is
+//! disclosed from this file (every lookup is a bad row), as when the file cannot be read to
+//! its end.
 //! Several rows for one patient: the latest by `recorded_at` wins; two different decisions
 //! at the same instant: deny, in either row order.
 

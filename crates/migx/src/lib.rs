@@ -32,7 +32,7 @@
 //! assert_eq!(c.status, Status::Converted);
 //! // The sensitive result inside the report was withheld, and the audit says why.
 //! assert!(c.items.iter().any(|i| i.reason.as_str() == "sensitive-code"));
-//! let bundle = serde_json::to_value(c.bundle.expect("a released bundle"))?;
+//! let bundle = serde_json::to_value(c.bundle.expect("a disclosed bundle"))?;
 //! assert!(migx::validate::validate_value(&bundle, migx::validate::Profile::Migx).is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -1,4 +1,4 @@
-//! `--format ndjson`: the released resources as FHIR bulk data, one file per resource
+//! `--format ndjson`: the disclosed resources as FHIR bulk data, one file per resource
 //! type (`<DIR>/ndjson/<ResourceType>.ndjson`, `application/fhir+ndjson`), ready for a FHIR
 //! server's bulk `$import`.
 //!
@@ -22,16 +22,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// One input's released resources, as NDJSON lines per resource type.
+/// One input's disclosed resources, as NDJSON lines per resource type.
 #[derive(Debug, Clone, Default)]
 pub struct Lines {
     /// Resource type -> lines (each ending in `\n`), in bundle entry order.
     pub by_type: BTreeMap<String, Vec<u8>>,
-    /// SHA-256 of all lines in bundle entry order (what was released, for the access audit).
+    /// SHA-256 of all lines in bundle entry order (what was disclosed, for the access audit).
     pub sha256: String,
 }
 
-/// Turn a released bundle into NDJSON lines: each typed resource serialised on its own
+/// Turn a disclosed bundle into NDJSON lines: each typed resource serialised on its own
 /// (one small JSON tree at a time, for the reference rewrite), in entry order.
 pub fn bundle_lines(bundle: &Bundle) -> io::Result<Lines> {
     let mut lines = LineWriter::new(
@@ -150,7 +150,7 @@ impl Writer {
     }
 
     /// Publish every file; remove `*.ndjson` files an earlier run left for types this run
-    /// did not produce (so the folder holds exactly this run's release).
+    /// did not produce (so the folder holds exactly this run's disclosures).
     pub fn commit(self) -> io::Result<()> {
         let written: Vec<String> = self.files.keys().map(|t| format!("{t}.ndjson")).collect();
         for (_, f) in self.files {

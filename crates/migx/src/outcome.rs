@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// A bundle was released.
+    /// A bundle was disclosed.
     Converted,
-    /// Nothing released, by policy (the reason says which rule).
+    /// Nothing disclosed, by policy (the reason says which rule).
     Withheld,
-    /// Bad input: nothing released (the error code says why).
+    /// Bad input: nothing disclosed (the error code says why).
     Rejected,
 }
 
@@ -58,7 +58,7 @@ pub struct Conversion {
     pub withheld: Option<PatientWithheld>,
     /// Why rejected.
     pub error: Option<InputError>,
-    /// The released bundle (converted only).
+    /// The disclosed bundle (converted only).
     pub bundle: Option<Bundle>,
     /// Every source item not shared (and every shared item whose free text was removed).
     pub items: Vec<AuditItem>,
@@ -68,14 +68,14 @@ pub struct Conversion {
     pub bytes: u64,
     /// The NHS number, for the access audit only (never logged).
     pub nhs_number: Option<String>,
-    /// The consent the bundle was released under.
+    /// The consent the bundle was disclosed under.
     pub consent: Option<ConsentRecord>,
     /// The date "current" and "recent" were judged against.
     pub as_of: Option<Ts>,
 }
 
 impl Conversion {
-    /// A rejected input: nothing released, the error says why.
+    /// A rejected input: nothing disclosed, the error says why.
     pub(crate) fn rejected(e: InputError, bytes: u64) -> Self {
         Conversion {
             status: Status::Rejected,
@@ -90,7 +90,7 @@ impl Conversion {
             as_of: None,
         }
     }
-    /// A withheld patient: nothing released, the reason says which rule.
+    /// A withheld patient: nothing disclosed, the reason says which rule.
     pub(crate) fn withheld(r: PatientWithheld, bytes: u64, nhs: String) -> Self {
         Conversion {
             status: Status::Withheld,

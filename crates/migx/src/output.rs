@@ -121,7 +121,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Remove a file if it exists (a stale bundle for an input that is no longer released).
+/// Remove a file if it exists (a stale bundle for an input that is no longer disclosed).
 pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

@@ -133,7 +133,11 @@ mod tests {
             assert_eq!(v["error"]["code"], "validation-failed");
             let access =
                 std::fs::read_to_string(opts.out.join("access-audit.ndjson")).expect("access");
-            assert_eq!(access.lines().count(), 1, "one release, one access event");
+            assert_eq!(
+                access.lines().count(),
+                1,
+                "one disclosure, one access event"
+            );
             if format == OutputFormat::Bundle {
                 let names: Vec<String> = std::fs::read_dir(opts.out.join("bundles"))
                     .expect("bundles")

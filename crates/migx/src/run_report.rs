@@ -46,7 +46,7 @@ struct Context {
 
 /// Count the disclosures of `<dir>/access-audit.ndjson` per requester and purpose (each
 /// AuditEvent read as a [`DisclosureRecord`]: the requesting agent's ODS code and the purpose of
-/// use; `None`, "could not be read", when a line is not a release migx wrote).
+/// use; `None`, "could not be read", when a line is not a disclosure migx recorded).
 fn count_disclosures(dir: &Path) -> Option<std::collections::BTreeMap<(String, String), u64>> {
     let f = std::fs::File::open(dir.join("access-audit.ndjson")).ok()?;
     let mut out = std::collections::BTreeMap::new();
@@ -531,7 +531,7 @@ fn render_audit(summary: &Summary, audit: &Audit, unreadable: usize, ctx: &Conte
     h.push_str("</section>\n</main>\n");
     let _ = writeln!(
         h,
-        "<footer>Made by migx {} from summary.json, audit.ndjson ({} file record(s)) and access-audit.ndjson (releases counted per requester and purpose): counts, file names, reasons, error codes and organisations only; no patient data.</footer>",
+        "<footer>Made by migx {} from summary.json, audit.ndjson ({} file record(s)) and access-audit.ndjson (disclosures counted per requester and purpose): counts, file names, reasons, error codes and organisations only; no patient data.</footer>",
         escape(&migx_version),
         group(audit.files as u64)
     );
@@ -539,7 +539,7 @@ fn render_audit(summary: &Summary, audit: &Audit, unreadable: usize, ctx: &Conte
     h
 }
 
-/// Who the run could release to, and who it released to.
+/// Who the run could disclose to, and who it disclosed to.
 fn requesters_section(h: &mut String, summary: &Summary, ctx: &Context) {
     h.push_str("<section aria-labelledby=\"requesters\">\n<h2 id=\"requesters\">Requesters and purposes</h2>\n");
     let permitted = &summary.permitted;
@@ -580,12 +580,12 @@ fn requesters_section(h: &mut String, summary: &Summary, ctx: &Context) {
         }
         _ => h.push_str("<p class=\"none\">not recorded in summary.json</p>\n"),
     }
-    h.push_str("<h3 id=\"releases-by-requester\">Releases per requester and purpose</h3>\n");
+    h.push_str("<h3 id=\"disclosures-by-requester\">Disclosures per requester and purpose</h3>\n");
     match &ctx.disclosures {
         None => h.push_str("<p class=\"none\">access-audit.ndjson could not be read</p>\n"),
-        Some(r) if r.is_empty() => h.push_str("<p class=\"none\">No record was released.</p>\n"),
+        Some(r) if r.is_empty() => h.push_str("<p class=\"none\">No record was disclosed.</p>\n"),
         Some(r) => {
-            h.push_str("<table aria-labelledby=\"releases-by-requester\">\n<thead><tr><th scope=\"col\">requester</th><th scope=\"col\">purpose</th><th scope=\"col\" class=\"num\">releases</th></tr></thead>\n<tbody>\n");
+            h.push_str("<table aria-labelledby=\"disclosures-by-requester\">\n<thead><tr><th scope=\"col\">requester</th><th scope=\"col\">purpose</th><th scope=\"col\" class=\"num\">disclosures</th></tr></thead>\n<tbody>\n");
             for ((who, purpose), n) in r {
                 let _ = writeln!(
                     h,
@@ -817,8 +817,8 @@ mod tests {
         assert!(h.contains("<a href=\"bundles/05.json\">"));
     }
 
-    /// Issue 20.12: what an operator asks next: who the run could release to, for which
-    /// purposes, who it released to, the output folder, and what to do about each error code
+    /// Issue 20.12: what an operator asks next: who the run could disclose to, for which
+    /// purposes, who it disclosed to, the output folder, and what to do about each error code
     /// present (the text the command line and the README show).
     #[test]
     fn says_who_may_receive_where_the_run_is_and_what_to_do() {

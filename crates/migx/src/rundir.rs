@@ -74,7 +74,7 @@ pub fn resolved(p: &Path) -> PathBuf {
 
 /// Refuse an output folder that is, or is inside, one of the inputs, and an input that is
 /// inside the output folder: either way a later run would read its own bundles back as
-/// GP Connect input and release them again.
+/// GP Connect input and disclose them again.
 pub fn check_apart(out: &Path, inputs: &[PathBuf]) -> Result<(), String> {
     let o = resolved(out);
     for i in inputs {
@@ -116,7 +116,7 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// A folder claimed for one run; dropping it releases the locks.
+/// A folder claimed for one run; dropping it frees the locks.
 #[derive(Debug)]
 pub struct Claim {
     /// Where this run writes: the output folder, or (with `--replace`) the folder being
@@ -626,7 +626,7 @@ pub fn describe(dir: &Path) -> Option<String> {
 
 /// What is wrong with an output folder as the record of one run: no manifest, a run that
 /// did not finish (a journal), a file in `bundles/` no access event describes, or an
-/// audited release that is missing or is not the bytes audited. Empty when the folder is
+/// audited disclosure that is missing or is not the bytes audited. Empty when the folder is
 /// one complete, consistent run.
 pub fn check_folder(dir: &Path) -> Vec<String> {
     use sha2::{Digest, Sha256};
@@ -673,12 +673,12 @@ pub fn check_folder(dir: &Path) -> Vec<String> {
                 continue;
             };
             if !name.starts_with("bundles/") {
-                continue; // ndjson: one release spread over the per-type files
+                continue; // ndjson: one disclosure spread over the per-type files
             }
             match fs::read(dir.join(name)) {
                 Ok(b) if crate::digest::hex(&Sha256::digest(&b)) == sha => {}
                 Ok(_) => problems.push(format!("{name}: not the bytes its audit records")),
-                Err(_) => problems.push(format!("{name}: audited as released but missing")),
+                Err(_) => problems.push(format!("{name}: audited as disclosed but missing")),
             }
             described.insert(name.to_string());
         }

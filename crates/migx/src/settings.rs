@@ -30,7 +30,7 @@ pub struct ConvertSettings {
     pub run_permitted_requesters: Vec<String>,
     /// Validate every bundle against the FHIR R4 schema and the migx profile before writing.
     pub validate: bool,
-    /// The operator asserts that this run releases without the official exclusion refsets
+    /// The operator asserts that this run discloses records without the official exclusion refsets
     /// (`--without-official-refsets`, for fixtures and tests); recorded in each bundle's
     /// Provenance and in `summary.json` when the official sets are not loaded.
     pub without_official_refsets: bool,

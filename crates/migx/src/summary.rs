@@ -3,7 +3,7 @@
 //! as one unsharded run over the same inputs would have written them.
 //!
 //! Merging sums the counts, concatenates the audit records of each input in input path
-//! order (the order an unsharded run uses), and puts each release's AuditEvent beside its
+//! order (the order an unsharded run uses), and puts each disclosure's AuditEvent beside its
 //! input's. It refuses (exit 2) to merge outputs of different migx versions, policies,
 //! SNOMED disclosures or consent sources, an incomplete or duplicated set of shards, or an
 //! input that appears in two shards.
@@ -119,7 +119,7 @@ fn read_part(dir: &Path) -> Result<Vec<Group>, String> {
         .collect();
     if events.len() != disclosures.len() {
         return Err(format!(
-            "{}: {} release(s) but {} access event(s): the folder is incomplete or was edited",
+            "{}: {} disclosure(s) but {} access event(s): the folder is incomplete or was edited",
             dir.display(),
             disclosures.len(),
             events.len()

@@ -32,7 +32,7 @@ pub(crate) fn corpus() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
-/// The flag every test conversion that releases records needs: the fixtures and tests run
+/// The flag every test conversion that discloses records needs: the fixtures and tests run
 /// without the licensed official exclusion refsets, which the operator must assert.
 pub(crate) const WITHOUT_OFFICIAL_REFSETS: &str = "--without-official-refsets";
 

@@ -1,7 +1,7 @@
 //! Generated extracts of both formats with a marker placed at a chosen position: the one
 //! place that lists the positions a coding (or a text) can take. Property tests pick
 //! positions and markers at random; the binary sweep takes every combination. Add a position
-//! here (and its template in `xml_item` / `stu3_item`) and every test covers it.
+//! here (and its template in `xml_item` / `gpconnect_item`) and every test covers it.
 
 use std::fmt::Write as _;
 
@@ -558,7 +558,7 @@ fn benign_cc() -> serde_json::Value {
     ])
 }
 
-fn stu3_obs(id: &str, code: serde_json::Value) -> serde_json::Value {
+fn gpconnect_obs(id: &str, code: serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "resourceType": "Observation", "id": id, "status": "final",
         "code": code, "subject": { "reference": "Patient/p1" },
@@ -569,7 +569,7 @@ fn stu3_obs(id: &str, code: serde_json::Value) -> serde_json::Value {
 /// The resources of one STU3 item (the first is listed in its consultation), the withheld
 /// and shared ids, and an ODS override.
 #[allow(clippy::type_complexity)]
-fn stu3_item(
+fn gpconnect_item(
     n: usize,
     salt: u32,
     placed: Option<Placement<JsonPos>>,
@@ -586,7 +586,7 @@ fn stu3_item(
     let text = text_marker(n, salt);
     let Some(Placement { pos, marker }) = placed else {
         return (
-            vec![stu3_obs(&id, benign_cc())],
+            vec![gpconnect_obs(&id, benign_cc())],
             None,
             vec![],
             vec![id],
@@ -620,9 +620,9 @@ fn stu3_item(
             ),
             TextPos::Ods => (benign_cc(), Some(text.clone())),
         };
-        return (vec![stu3_obs(&id, code)], None, vec![], vec![id], ods);
+        return (vec![gpconnect_obs(&id, code)], None, vec![], vec![id], ods);
     }
-    let mut obs = stu3_obs(&id, benign_cc());
+    let mut obs = gpconnect_obs(&id, benign_cc());
     let mut encounter_type = None;
     let mut res = Vec::new();
     match pos {
@@ -789,7 +789,7 @@ fn stu3_item(
             return (
                 vec![
                     obs,
-                    stu3_obs(
+                    gpconnect_obs(
                         &other,
                         cc(vec![
                             coding("37331000000100", "http://snomed.info/sct", None),
@@ -810,7 +810,7 @@ fn stu3_item(
 }
 
 /// A GP Connect STU3 bundle: one Encounter (and consultation List) per item.
-pub(crate) fn stu3_extract(
+pub(crate) fn gpconnect_extract(
     n_items: usize,
     placements: &[Placement<JsonPos>],
     salt: u32,
@@ -827,7 +827,7 @@ pub(crate) fn stu3_extract(
     };
     for n in 0..n_items.max(placements.len()) {
         let placed = placements.get(n).copied();
-        let (resources, enc_type, w, s, o) = stu3_item(n, salt, placed);
+        let (resources, enc_type, w, s, o) = gpconnect_item(n, salt, placed);
         if let Some(o) = o {
             ods = o;
         }

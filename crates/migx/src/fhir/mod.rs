@@ -1,4 +1,4 @@
-//! Building FHIR R4 (UK Core) resources and the released Bundle from an extract and its
+//! Building FHIR R4 (UK Core) resources and the disclosed Bundle from an extract and its
 //! decisions. Only items decided `Shared` are mapped; free text is never copied (the model
 //! does not even hold it). Resource ids derive from source ids, so output is deterministic.
 //!
@@ -48,12 +48,12 @@ pub(crate) const SNOMED: &str = "http://snomed.info/sct";
 /// The identifier system of `urn:uuid:` identifiers.
 pub(crate) const URI_SYSTEM: &str = "urn:ietf:rfc:3986";
 
-/// What the release is made under: who asked, with what consent, by which rules.
+/// What the disclosure is made under: who asked, with what consent, by which rules.
 #[derive(Debug, Clone)]
 pub struct SharingContext<'a> {
-    /// The patient's NHS number (the only patient identifier released).
+    /// The patient's NHS number (the only patient identifier disclosed).
     pub nhs_number: &'a str,
-    /// The consent under which the record is released.
+    /// The consent under which the record is disclosed.
     pub consent: &'a ConsentRecord,
     /// End of the consent's validity (encounter day, or the configured window).
     pub consent_valid_until: Option<String>,

@@ -413,7 +413,7 @@ mod tests {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let mut files: Vec<std::path::PathBuf> = Vec::new();
         for dir in [
-            "fixtures/stu3",
+            "fixtures/gpconnect",
             "fixtures/hostile",
             "../shared/corpus/gpconnect-stu3",
         ] {

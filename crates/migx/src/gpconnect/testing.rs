@@ -9,7 +9,7 @@ pub(super) use crate::policy::Policy;
 pub(super) fn fixture() -> Vec<u8> {
     let p = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/stu3/record.json"
+        "/../../fixtures/gpconnect/record.json"
     );
     std::fs::read(p).unwrap()
 }

@@ -21,7 +21,7 @@ use crate::settings::ConvertSettings;
 pub struct Admission {
     /// The patient's NHS number (never logged).
     pub nhs_number: String,
-    /// The consent the record is released under.
+    /// The consent the record is disclosed under.
     pub consent: ConsentRecord,
     /// Until when that decision is valid, when it is limited (FHIR dateTime).
     pub consent_valid_until: Option<String>,

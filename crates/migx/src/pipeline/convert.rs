@@ -502,7 +502,7 @@ mod tests {
     fn fixtures() -> Vec<std::path::PathBuf> {
         let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
         let mut paths = Vec::new();
-        for dir in ["fixtures/extracts", "fixtures/stu3"] {
+        for dir in ["fixtures/extracts", "fixtures/gpconnect"] {
             let mut p: Vec<_> = std::fs::read_dir(root.join(dir))
                 .expect("fixtures")
                 .flatten()

@@ -90,7 +90,7 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
         .map(|r| r.as_str().to_string())
         .or(c.error.as_ref().map(|e| e.code.as_str().to_string()));
     out.message = c.error.as_ref().map(|e| e.to_string());
-    // A rejected file releases nothing: no item of it is listed, so none reads `shared`.
+    // A rejected file discloses nothing: no item of it is listed, so none reads `shared`.
     if c.status == Status::Rejected {
         return out;
     }

@@ -173,7 +173,7 @@ pub struct FileLine<'a> {
     pub status: Status,
     /// The patient-level reason (withheld) or the error code (rejected).
     pub reason: Option<Cow<'a, str>>,
-    /// The released bundle, relative to the output folder (`ndjson/` for ndjson).
+    /// The disclosed bundle, relative to the output folder (`ndjson/` for ndjson).
     pub bundle: Option<Cow<'a, str>>,
     /// Why it was rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -365,7 +365,7 @@ pub struct Summary {
     pub input_bytes: u64,
     /// Files the folder walk left out, per reason.
     pub skipped: BTreeMap<String, u64>,
-    /// Who and what for the run could release to.
+    /// Who and what for the run could disclose to.
     pub permitted: Permitted,
     /// This run's share of a fan-out (`convert --shard K/N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -381,7 +381,7 @@ pub struct PolicyName {
     pub version: String,
 }
 
-/// The requesting organisations and purposes of use a run could release to.
+/// The requesting organisations and purposes of use a run could disclose to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Permitted {
     /// The policy's `permitted_requesters`, then those added with `--permit-requester`.
@@ -458,7 +458,7 @@ pub fn summary(t: &RunTotals, s: &ConvertSettings, shard: Option<crate::batch::S
     }
 }
 
-/// The requesting organisations and purposes of use the run could release to: the policy's
+/// The requesting organisations and purposes of use the run could disclose to: the policy's
 /// `permitted_requesters` and those added for the run with `--permit-requester`.
 fn permitted(s: &ConvertSettings) -> Permitted {
     let policy = s.policy.permitted_requesters();

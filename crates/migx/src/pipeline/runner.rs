@@ -433,7 +433,7 @@ fn remove_own_stale_temps(dir: &Path, inputs: &[InputFile]) -> io::Result<()> {
     Ok(())
 }
 
-/// A release written (or, for ndjson, prepared for the writer).
+/// A disclosure written (or, for ndjson, prepared for the writer).
 struct Written {
     /// Relative to the output folder, e.g. `bundles/x.json` (`ndjson/` for ndjson).
     name: String,

@@ -1,4 +1,4 @@
-//! What clinical detail beside the codes a release carries (issue 17): prescribing text
+//! What clinical detail beside the codes a disclosure carries (issue 17): prescribing text
 //! (dose instructions, quantity text), units, practitioners and the text of transfer-degraded
 //! codes. The switches are policy data (`clinical_detail` in the policy JSON); the unit
 //! strings migx may emit are a policy list (`policy/codes/units.tsv`) with a source per row.
@@ -27,13 +27,13 @@ pub struct RawDetail {
     /// only place such an allergy names its allergen, as the allergy's `code.text`.
     #[serde(default = "yes")]
     pub degraded_allergy_text: bool,
-    /// What a release says about the staff who recorded, asserted, prescribed or performed
+    /// What a disclosure says about the staff who recorded, asserted, prescribed or performed
     /// an item (`share`, `role-only`, `none`).
     #[serde(default)]
     pub staff: StaffPolicy,
 }
 
-/// What a release says about staff (`clinical_detail.staff`).
+/// What a disclosure says about staff (`clinical_detail.staff`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StaffPolicy {
@@ -183,7 +183,7 @@ pub struct Detail {
     pub units: UnitList,
     /// Share the text of a transfer-degraded allergy code.
     pub degraded_allergy_text: bool,
-    /// What a release says about staff.
+    /// What a disclosure says about staff.
     pub staff: StaffPolicy,
 }
 

@@ -587,7 +587,7 @@ mod tests {
         s.allow_test_identities = true;
         s.run_permitted_requesters = vec!["Y02345".to_string()];
         let mut bundles = 0;
-        for dir in ["fixtures/extracts", "fixtures/stu3"] {
+        for dir in ["fixtures/extracts", "fixtures/gpconnect"] {
             let mut paths: Vec<_> = std::fs::read_dir(root().join(dir))
                 .expect("fixtures")
                 .flatten()

@@ -1,4 +1,4 @@
-//! The fixture releases the index's unit tests read.
+//! The fixture SNOMED CT releases the index's unit tests read.
 
 use std::path::{Path, PathBuf};
 

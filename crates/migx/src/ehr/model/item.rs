@@ -114,7 +114,7 @@ pub struct ItemHead {
     /// [`Extract::agents`]): XML `author`, `Participant` (`PRF`, `PPRF`) and, on a
     /// composition, `Participant2`; STU3 `asserter`, `recorder`, `requester.agent`,
     /// `performer`, `informationSource`. Staff data: the policy's `clinical_detail.staff`
-    /// decides what a release says about them.
+    /// decides what a disclosure says about them.
     pub staff: Vec<StaffRef>,
     /// Source line of the element's start, for messages.
     pub line: u32,

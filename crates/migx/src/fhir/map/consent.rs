@@ -1,4 +1,4 @@
-//! The Consent a release is made under: the patient's point-of-care permit for the
+//! The Consent a disclosure is made under: the patient's point-of-care permit for the
 //! requesting organisation, for the purpose and period it was given.
 
 use super::urn;
@@ -7,7 +7,7 @@ use crate::fhir::r4::{CodeableConcept, Coding, Consent, Meta, Period, Reference,
 use crate::fhir::{SharingContext, SNOMED, V3_ACT_CODE, V3_ACT_REASON};
 use std::borrow::Cow;
 
-/// The released Consent.
+/// The disclosed Consent.
 pub(super) fn consent(
     id: &str,
     patient: &str,

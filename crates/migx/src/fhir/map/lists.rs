@@ -1,8 +1,9 @@
 //! The category Lists (UKCore-List) and what they say about withheld items.
 //!
 //! One rule for every category: a List never claims that nothing is recorded when items of
-//! its category were withheld for a reason other than the category's own scope (see
-//! [`WithheldReason::is_scope`]). Such a List carries the UK Core warning extension
+//! its category were withheld for a reason other than the category's own scope. What was
+//! withheld, per category, is decided in `policy::decide` ([`Withholding`]); here it is
+//! mapped: such a List carries the UK Core warning extension
 //! (`Extension-UKCore-ListWarningCode`, a `valueCodeableConcept` bound to
 //! UKCore-ListWarningCode) and, when empty, an `emptyReason` from UKCore-ListEmptyReasonCode
 //! that says what happened (`withheld` or `unavailable`), never `no-content-recorded`.
@@ -14,7 +15,7 @@ use crate::fhir::r4::{
     Resource,
 };
 use crate::fhir::{SharingContext, SNOMED};
-use crate::policy::decide::{Category, Decisions, Outcome, WithheldReason};
+use crate::policy::decide::{Category, Withholding};
 
 /// Extension carrying a List warning (`Extension-UKCore-ListWarningCode`).
 pub const LIST_WARNING_URL: &str =
@@ -27,80 +28,6 @@ pub const EMPTY_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/lis
 /// UK Core's own List empty reasons (`no-content-recorded`).
 pub const UKCORE_EMPTY_REASON_SYSTEM: &str =
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-ListEmptyReasonCode";
-
-/// What the withheld items of one category mean for its List.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Withholding {
-    /// Items withheld by policy (confidential, sensitive, or not screenable because their
-    /// codes cannot be resolved).
-    pub by_policy: usize,
-    /// Items withheld because their data are unusable (invalid codes or dates, references
-    /// that do not resolve, nothing to classify them by).
-    pub unusable: usize,
-}
-
-impl Withholding {
-    /// Whether the List must warn (something of its category was withheld outside its scope).
-    pub fn warns(self) -> bool {
-        self.by_policy + self.unusable > 0
-    }
-}
-
-/// Whether a reason is a policy decision about the item (`withheld`) rather than data that
-/// could not be used (`unavailable`). Only meaningful for reasons that are not scope.
-fn by_policy(r: WithheldReason) -> bool {
-    use WithheldReason as W;
-    match r {
-        W::Confidential
-        | W::SensitiveCode
-        | W::UnresolvedCode
-        | W::FreeText
-        | W::EnteredInError => true,
-        W::UnresolvableReference | W::InvalidCode | W::InvalidDate | W::Unclassified => false,
-        W::NotCurrent | W::OutsideWindow | W::Refuted | W::CategoryNotShared => false,
-    }
-}
-
-/// Per category (indexed like [`Category::ALL`]), the items withheld outside its scope.
-pub fn withholding(d: &Decisions) -> [Withholding; Category::ALL.len()] {
-    let mut out = [Withholding::default(); Category::ALL.len()];
-    for dec in &d.items {
-        let (Outcome::Withheld(r), Some(c)) = (dec.outcome, dec.category) else {
-            continue;
-        };
-        if r.is_scope() {
-            continue;
-        }
-        let w = &mut out[c as usize];
-        if by_policy(r) {
-            w.by_policy += 1;
-        } else {
-            w.unusable += 1;
-        }
-    }
-    out
-}
-
-/// Withheld items whose category could not be known, counted by reason (in
-/// [`WithheldReason::ALL`] order): no List can warn about them, so the whole bundle is
-/// marked incomplete.
-pub fn uncategorised(d: &Decisions) -> Vec<(WithheldReason, usize)> {
-    let mut counts = [0usize; WithheldReason::ALL.len()];
-    for dec in &d.items {
-        if let (Outcome::Withheld(r), None) = (dec.outcome, dec.category) {
-            if let Some(k) = WithheldReason::ALL.iter().position(|&x| x == r) {
-                if !r.is_scope() {
-                    counts[k] += 1;
-                }
-            }
-        }
-    }
-    WithheldReason::ALL
-        .into_iter()
-        .zip(counts)
-        .filter(|&(_, n)| n > 0)
-        .collect()
-}
 
 /// HL7 security labels (integrity observations such as `REDACTED`).
 pub const V3_OBSERVATION_VALUE: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
@@ -223,69 +150,6 @@ pub fn list_title(c: Category) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ehr::ts::Ts;
-    use crate::policy::decide::{Decision, Members};
-
-    fn decisions(items: Vec<Decision>) -> Decisions {
-        let n = items.len();
-        Decisions {
-            items,
-            warn: Vec::new(),
-            free_text_removed: Vec::new(),
-            members: Members::default(),
-            as_of: Ts::parse("20260101").unwrap(),
-            confidentiality: vec![None; n],
-        }
-    }
-
-    /// Every reason in every category: the List warns exactly when the reason is not the
-    /// category's scope, and an empty List never says `no-content-recorded` then.
-    #[test]
-    fn every_reason_in_every_category_warns_unless_scope() {
-        for cat in Category::ALL {
-            for r in WithheldReason::ALL {
-                let d = decisions(vec![Decision {
-                    category: Some(cat),
-                    outcome: Outcome::Withheld(r),
-                }]);
-                let w = withholding(&d)[cat as usize];
-                assert_eq!(w.warns(), !r.is_scope(), "{cat:?} {r:?}");
-                let code = empty_reason(w).codings()[0].code.clone();
-                if r.is_scope() {
-                    assert_eq!(code, "no-content-recorded", "{cat:?} {r:?}");
-                } else {
-                    assert!(code == "withheld" || code == "unavailable", "{cat:?} {r:?}");
-                }
-                // Other categories are untouched.
-                for other in Category::ALL.into_iter().filter(|&o| o != cat) {
-                    assert!(!withholding(&d)[other as usize].warns());
-                }
-                assert!(uncategorised(&d).is_empty());
-            }
-        }
-    }
-
-    #[test]
-    fn uncategorised_items_are_counted_by_reason() {
-        for r in WithheldReason::ALL {
-            let d = decisions(vec![
-                Decision {
-                    category: None,
-                    outcome: Outcome::Withheld(r),
-                },
-                Decision {
-                    category: None,
-                    outcome: Outcome::Withheld(r),
-                },
-            ]);
-            let u = uncategorised(&d);
-            if r.is_scope() {
-                assert!(u.is_empty(), "{r:?}");
-            } else {
-                assert_eq!(u, vec![(r, 2)], "{r:?}");
-            }
-        }
-    }
 
     #[test]
     fn policy_withholding_outranks_unusable_data_in_the_empty_reason() {

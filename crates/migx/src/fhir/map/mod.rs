@@ -25,7 +25,7 @@ use super::r4::{
 use super::{SharingContext, SCT_DESC_ID_URL, URI_SYSTEM, V3_ACT_CODE};
 use crate::codes::Coding as SourceCoding;
 use crate::ehr::model::{Extract, Item};
-use crate::policy::decide::{Category, Decisions, Outcome, Role};
+use crate::policy::decide::{Category, Decisions, Outcome, Role, Withholding};
 use crate::policy::detail::{KnownUnit, UCUM_SYSTEM};
 use crate::policy::screen::{self, ScreenedCoding};
 use crate::policy::Policy;
@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Build the released Bundle, every entry in memory (tests, benches and library callers;
+/// Build the disclosed Bundle, every entry in memory (tests, benches and library callers;
 /// `migx convert` writes the same entries as they are made, [`BundleStream`]).
 pub fn build_bundle(ex: &Extract, d: &Decisions, rc: &SharingContext<'_>) -> Bundle {
     let stream = BundleStream::new(ex, d, rc);
@@ -124,7 +124,7 @@ impl Plan {
     }
 }
 
-/// The released Bundle, made entry by entry: nothing holds every resource at once.
+/// The disclosed Bundle, made entry by entry: nothing holds every resource at once.
 ///
 /// What must be known before the first entry is found first ([`BundleStream::new`]): every
 /// entry's `fullUrl` and resource type (the Provenance, entry 4, targets all the others) and
@@ -148,7 +148,7 @@ pub struct BundleStream<'a> {
     members: Vec<Vec<u32>>,
     /// Where the Lists start in `plan`.
     first_list: usize,
-    withholding: [lists::Withholding; Category::ALL.len()],
+    withholding: [Withholding; Category::ALL.len()],
     incomplete: bool,
 }
 
@@ -205,7 +205,7 @@ impl<'a> BundleStream<'a> {
         );
         plan.push(&provenance_id, provenance.resource_type());
         let first_list = plan.len();
-        let withholding = lists::withholding(d);
+        let withholding = d.lists.by_category;
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); Category::ALL.len()];
         for cat in Category::ALL {
             let list = lists::list(
@@ -239,7 +239,7 @@ impl<'a> BundleStream<'a> {
         // Items withheld whose category could not be known: no List can warn about them, so
         // the whole Bundle is marked incomplete (its security label, and a removal in the
         // Provenance).
-        let incomplete = !lists::uncategorised(d).is_empty();
+        let incomplete = d.lists.incomplete();
         let mut meta = Meta::ukcore("Bundle");
         if incomplete {
             meta.security.push(lists::incomplete_label());
@@ -590,7 +590,7 @@ pub(crate) mod testing {
         out
     }
 
-    /// Run `f` with a release context: an operator-asserted permit from Y02345 for direct
+    /// Run `f` with a disclosure context: an operator-asserted permit from Y02345 for direct
     /// care, under the embedded policy.
     pub(crate) fn context(f: impl FnOnce(&SharingContext<'_>)) {
         use crate::consent::{ConsentDecision, ConsentOrigin, ConsentRecord};

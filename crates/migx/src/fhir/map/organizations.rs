@@ -1,4 +1,4 @@
-//! The organisations a release names: the practice the record comes from and the
+//! The organisations a disclosure names: the practice the record comes from and the
 //! organisation that asked for it.
 
 use crate::ehr::model::Extract;

@@ -4,7 +4,7 @@ use super::urn;
 use crate::fhir::r4::{Identifier, Meta, Patient, Reference, Resource};
 use crate::fhir::{SharingContext, NHS_NUMBER_SYSTEM};
 
-/// The released Patient.
+/// The disclosed Patient.
 pub(super) fn patient(id: &str, practice_id: &str, rc: &SharingContext<'_>) -> Resource {
     Resource::Patient(Box::new(Patient {
         id: id.to_string(),

@@ -1,4 +1,4 @@
-//! `AuditEvent`: the access audit's record of one release (written to
+//! `AuditEvent`: the access audit's record of one disclosure (written to
 //! `access-audit.ndjson`, not into the bundle).
 
 use super::datatypes::{CodeableConcept, Coding, Meta, Reference};

@@ -1,4 +1,4 @@
-//! What a release is made under and how it was made: Consent and Provenance.
+//! What a disclosure is made under and how it was made: Consent and Provenance.
 
 use super::datatypes::{CodeableConcept, Coding, Meta, Period, Reference};
 use serde::Serialize;

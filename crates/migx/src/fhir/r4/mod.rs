@@ -126,7 +126,7 @@ pub struct BundleEntry {
     pub resource: Resource,
 }
 
-/// The released `Bundle` (type `collection`). `entry` is the entries themselves, or (as
+/// The disclosed `Bundle` (type `collection`). `entry` is the entries themselves, or (as
 /// `migx convert` writes a bundle) something that serialises them one by one as they are
 /// made: one declaration, so the bytes are the same either way.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -487,7 +487,7 @@ mod tests {
             .unwrap()
             .permitted_requesters()
             .is_empty());
-        // An empty requester list is a valid policy (it releases nothing).
+        // An empty requester list is a valid policy (it discloses nothing).
         v["permitted_requesters"] = serde_json::json!([]);
         std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
         assert!(Policy::from_file(&path)

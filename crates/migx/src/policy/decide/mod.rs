@@ -10,7 +10,8 @@
 //! lets parts share the fate of what they belong to. Beside it: `context` (what deciding
 //! needs to hand, computed once per extract), `filter` (the filters, over the context),
 //! `classify` (classification, then the filters), `members` (what each shared item holds of
-//! the others, for the mappers), `patient` (the whole patient: the judged
+//! the others, for the mappers), `lists` (what the withheld items mean for each category's
+//! List and for the Bundle, for the mappers), `patient` (the whole patient: the judged
 //! time and a practice dissent); the rules' tests are in `rules.rs`.
 
 use crate::ehr::model::Extract;
@@ -22,12 +23,14 @@ use crate::policy::{ConfidentialityAction, Policy};
 mod classify;
 mod context;
 mod filter;
+mod lists;
 mod members;
 mod patient;
 
 use context::Ctx;
 pub use filter::plan_ended;
 use filter::withheld;
+pub use lists::{ListWithholding, Withholding};
 pub use members::Members;
 pub use patient::{dissent_stands, judged_time, practice_dissent, DatedInFuture};
 
@@ -178,6 +181,22 @@ impl WithheldReason {
     pub fn warns(self) -> bool {
         !self.is_scope()
     }
+
+    /// A decision of policy about the item (a List that lost it says `withheld`), rather than
+    /// data that could not be used (`unavailable`). Only meaningful for reasons that are not
+    /// scope.
+    pub fn is_policy_decision(self) -> bool {
+        use WithheldReason as W;
+        match self {
+            W::Confidential
+            | W::SensitiveCode
+            | W::UnresolvedCode
+            | W::FreeText
+            | W::EnteredInError => true,
+            W::UnresolvableReference | W::InvalidCode | W::InvalidDate | W::Unclassified => false,
+            W::NotCurrent | W::OutsideWindow | W::Refuted | W::CategoryNotShared => false,
+        }
+    }
 }
 
 /// What a shared item becomes in FHIR.
@@ -246,9 +265,9 @@ pub struct Decision {
 pub struct Decisions {
     /// One decision per item, indexed like `Extract::items`.
     pub items: Vec<Decision>,
-    /// Categories in which something was withheld for a reason other than scope
-    /// ([`WithheldReason::warns`]).
-    pub warn: Vec<Category>,
+    /// What the withheld items mean for each category's List (its warning and empty
+    /// reason) and for the Bundle (incomplete), decided once from the outcomes above.
+    pub lists: ListWithholding,
     /// Shared items whose free text was removed.
     pub free_text_removed: Vec<usize>,
     /// What each shared report, group, problem and medication holds of the other shared
@@ -344,17 +363,9 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
             }
         }
     }
-    let mut warn = Vec::new();
     let mut free_text_removed = Vec::new();
     for (i, d) in items.iter().enumerate() {
         match d.outcome {
-            Outcome::Withheld(r) if r.warns() => {
-                if let Some(c) = d.category {
-                    if !warn.contains(&c) {
-                        warn.push(c);
-                    }
-                }
-            }
             Outcome::Shared(_) | Outcome::PartOf(_)
                 if ex.items[i].free_text
                     || screen::drops_text(&ex.items[i])
@@ -365,11 +376,11 @@ pub fn decide(ex: &Extract, policy: &Policy, as_of: Ts) -> Decisions {
             _ => {}
         }
     }
-    warn.sort();
     let members = members::members(ex, &items);
+    let lists = lists::list_withholding(&items);
     Decisions {
         items,
-        warn,
+        lists,
         free_text_removed,
         members,
         as_of,

@@ -759,17 +759,25 @@ fn withholding_outside_the_scope_warns_the_category_and_scope_does_not() {
     let mut secret = observation("o1", None, read(DIAGNOSIS));
     secret.confidentiality = vec!["NOPAT".into()];
     let (_, d) = decide_items(vec![secret]);
-    assert_eq!(d.warn, vec![Category::Diagnoses]);
+    assert_eq!(d.lists.warning_categories(), vec![Category::Diagnoses]);
 
     let (_, d) = decide_items(vec![result("r", "20100101")]);
-    assert!(d.warn.is_empty(), "outside-window is scope: {:?}", d.warn);
+    assert!(
+        d.lists.warning_categories().is_empty(),
+        "outside-window is scope: {:?}",
+        d.lists
+    );
 
     let inactive = vec![
         observation("o", None, read(DIAGNOSIS)),
         problem("o", INACTIVE_PROBLEM),
     ];
     let (_, d) = decide_items(inactive);
-    assert!(d.warn.is_empty(), "not-current is scope: {:?}", d.warn);
+    assert!(
+        d.lists.warning_categories().is_empty(),
+        "not-current is scope: {:?}",
+        d.lists
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The GP Connect STU3 reader against the real corpus (`../shared/corpus`) and the authored
 //! fixture: every bundle reads; each item of a hand-picked set decides as written by hand in
-//! `fixtures/stu3/cross-format-oracle.json`, in the bundle and in the EhrExtract the NHS GP2GP
+//! `fixtures/gpconnect/cross-format-oracle.json`, in the bundle and in the EhrExtract the NHS GP2GP
 //! adaptor generated from it; and the two formats' summaries differ only as listed, one by one,
 //! in `KNOWN_DIFFERENCES`. Corpus parts skip with a message when the corpus is absent.
 
@@ -27,7 +27,7 @@ fn corpus() -> Option<PathBuf> {
     }
 }
 
-fn stu3_files(dir: &std::path::Path) -> Vec<PathBuf> {
+fn gpconnect_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("gpconnect-stu3"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -40,7 +40,7 @@ fn stu3_files(dir: &std::path::Path) -> Vec<PathBuf> {
 #[test]
 fn every_corpus_bundle_reads() {
     let Some(dir) = corpus() else { return };
-    let files = stu3_files(&dir);
+    let files = gpconnect_files(&dir);
     assert_eq!(files.len(), 24, "expected the 24 uat-* bundles");
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
@@ -190,48 +190,48 @@ fn resolve_descriptions(ex: &mut Extract, map: &BTreeMap<String, String>) {
 /// (file stem, category, the difference exactly as `cross_format_summaries_differ_only_as_listed`
 /// writes it, why). No wildcards: a new difference, or one that went away, fails the test.
 /// These compare migx with itself (both sides go through the same `decide()`); what each
-/// side must decide is pinned by hand in `fixtures/stu3/cross-format-oracle.json`.
+/// side must decide is pinned by hand in `fixtures/gpconnect/cross-format-oracle.json`.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc4-9465698490_Daniels_full_20210119",
         "diagnoses",
-        "count stu3=2 xml=1",
+        "count gpconnect=2 xml=1",
         "the 1 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465698490_Daniels_full_20210119",
         "diagnoses",
-        "stu3+code:190460008",
+        "gpconnect+code:190460008",
         "STU3 codes it Read v2 C12y100 beside SNOMED 190460008; the policy classifies it by the Read v2 chapter (C: diagnoses) and SNOMED 190460008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465698490_Daniels_full_20210119",
         "medications",
-        "count stu3=33 xml=30",
+        "count gpconnect=33 xml=30",
         "9 XML MedicationStatements carry a consumable code nullFlavor UNK (adaptor output) and are withheld unclassified; 3 of them have an ACTIVE authorisation with no end, which STU3 shares with its EMIS drug code and SNOMED",
     ),
     (
         "uat-tc4-9465698679_Gainsford_full_20210119",
         "problems",
-        "stu3+code:292954005",
+        "gpconnect+code:292954005",
         "Condition 292954005 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc4-9465698679_Gainsford_full_20210119",
         "problems",
-        "stu3+code:292967008",
+        "gpconnect+code:292967008",
         "Condition 292967008 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc4-9465698679_Gainsford_full_20210119",
         "problems",
-        "stu3+code:62014003",
+        "gpconnect+code:62014003",
         "Condition 62014003 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc4-9465698679_Gainsford_full_20210119",
         "problems",
-        "stu3+code:91930004",
+        "gpconnect+code:91930004",
         "Condition 91930004 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
@@ -243,74 +243,74 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "diagnoses",
-        "count stu3=5 xml=0",
+        "count gpconnect=5 xml=0",
         "the 5 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "diagnoses",
-        "stu3+code:14304000",
+        "gpconnect+code:14304000",
         "STU3 codes it Read v2 C0...00 beside SNOMED 14304000; the policy classifies it by the Read v2 chapter (C: diagnoses) and SNOMED 14304000 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "diagnoses",
-        "stu3+code:32398004",
+        "gpconnect+code:32398004",
         "STU3 codes it Read v2 H30..00 beside SNOMED 32398004; the policy classifies it by the Read v2 chapter (H: diagnoses) and SNOMED 32398004 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "diagnoses",
-        "stu3+code:509341000000107",
+        "gpconnect+code:509341000000107",
         "STU3 codes it Read v2 F250000 beside SNOMED 509341000000107; the policy classifies it by the Read v2 chapter (F: diagnoses) and SNOMED 509341000000107 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "diagnoses",
-        "stu3+code:75053002",
+        "gpconnect+code:75053002",
         "STU3 codes it Read v2 G751000 beside SNOMED 75053002; the policy classifies it by the Read v2 chapter (G: diagnoses) and SNOMED 75053002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "diagnoses",
-        "stu3+code:81934005",
+        "gpconnect+code:81934005",
         "STU3 codes it Read v2 J093000 beside SNOMED 81934005; the policy classifies it by the Read v2 chapter (J: diagnoses) and SNOMED 81934005 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "procedures",
-        "count stu3=1 xml=0",
+        "count gpconnect=1 xml=0",
         "the 1 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465699926_Sajal_full_20210122",
         "procedures",
-        "stu3+code:304891004",
+        "gpconnect+code:304891004",
         "STU3 codes it Read v2 7L1a.00 beside SNOMED 304891004; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 304891004 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465700339_Yamura_full_20210119",
         "procedures",
-        "count stu3=2 xml=0",
+        "count gpconnect=2 xml=0",
         "the 2 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465700339_Yamura_full_20210119",
         "procedures",
-        "stu3+code:265157000",
+        "gpconnect+code:265157000",
         "STU3 codes it Read v2 7K20.1E beside SNOMED 265157000; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265157000 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465700339_Yamura_full_20210119",
         "procedures",
-        "stu3+code:265371001",
+        "gpconnect+code:265371001",
         "STU3 codes it Read v2 761F.00 beside SNOMED 265371001; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265371001 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701297_Livermore_full_20210119",
         "problems",
-        "count stu3=4 xml=5",
-        "the MMR-second-dose problem (actualProblem an Immunization coded 170433008, on no list) is withheld unclassified in STU3 and shared in the XML, which names a generic 55607006 statement (pinned per side in fixtures/stu3/cross-format-oracle.json)",
+        "count gpconnect=4 xml=5",
+        "the MMR-second-dose problem (actualProblem an Immunization coded 170433008, on no list) is withheld unclassified in STU3 and shared in the XML, which names a generic 55607006 statement (pinned per side in fixtures/gpconnect/cross-format-oracle.json)",
     ),
     (
         "uat-tc4-9465701297_Livermore_full_20210119",
@@ -321,247 +321,247 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc4-9465701459_Nel_full_20210119",
         "diagnoses",
-        "count stu3=2 xml=1",
+        "count gpconnect=2 xml=1",
         "the 1 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465701459_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:80182007",
+        "gpconnect+code:80182007",
         "STU3 codes it Read v2 K594.00 beside SNOMED 80182007; the policy classifies it by the Read v2 chapter (K: diagnoses) and SNOMED 80182007 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "count stu3=13 xml=3",
+        "count gpconnect=13 xml=3",
         "the 10 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:201250006",
+        "gpconnect+code:201250006",
         "STU3 codes it Read v2 M271000 beside SNOMED 201250006; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201250006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:201251005",
+        "gpconnect+code:201251005",
         "STU3 codes it Read v2 M271100 beside SNOMED 201251005; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201251005 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:201252003",
+        "gpconnect+code:201252003",
         "STU3 codes it Read v2 M271200 beside SNOMED 201252003; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201252003 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:201724008",
+        "gpconnect+code:201724008",
         "STU3 codes it Read v2 N030100 beside SNOMED 201724008; the policy classifies it by the Read v2 chapter (N: diagnoses) and SNOMED 201724008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:230572002",
+        "gpconnect+code:230572002",
         "STU3 codes it Read v2 F372.12 beside SNOMED 230572002; the policy classifies it by the Read v2 chapter (F: diagnoses) and SNOMED 230572002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:238792006",
+        "gpconnect+code:238792006",
         "STU3 codes it Read v2 M271400 beside SNOMED 238792006; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 238792006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:238793001",
+        "gpconnect+code:238793001",
         "STU3 codes it Read v2 M271300 beside SNOMED 238793001; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 238793001 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:414941008",
+        "gpconnect+code:414941008",
         "STU3 codes it Read v2 AB01.11 beside SNOMED 414941008; the policy classifies it by the Read v2 chapter (A: diagnoses) and SNOMED 414941008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:52897009",
+        "gpconnect+code:52897009",
         "STU3 codes it Read v2 M23yC00 beside SNOMED 52897009; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 52897009 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "diagnoses",
-        "stu3+code:6020002",
+        "gpconnect+code:6020002",
         "STU3 codes it Read v2 AB04.11 beside SNOMED 6020002; the policy classifies it by the Read v2 chapter (A: diagnoses) and SNOMED 6020002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "procedures",
-        "count stu3=4 xml=0",
+        "count gpconnect=4 xml=0",
         "the 4 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "procedures",
-        "stu3+code:265157000",
+        "gpconnect+code:265157000",
         "STU3 codes it Read v2 7K20.00 beside SNOMED 265157000; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265157000 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "procedures",
-        "stu3+code:265170009",
+        "gpconnect+code:265170009",
         "STU3 codes it Read v2 7K30.00 beside SNOMED 265170009; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265170009 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "procedures",
-        "stu3+code:265739006",
+        "gpconnect+code:265739006",
         "STU3 codes it Read v2 7L07300 beside SNOMED 265739006; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265739006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Dougill_full_20210119",
         "procedures",
-        "stu3+code:88312006",
+        "gpconnect+code:88312006",
         "STU3 codes it Read v2 7L06400 beside SNOMED 88312006; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 88312006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "count stu3=13 xml=3",
+        "count gpconnect=13 xml=3",
         "the 10 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:201250006",
+        "gpconnect+code:201250006",
         "STU3 codes it Read v2 M271000 beside SNOMED 201250006; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201250006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:201251005",
+        "gpconnect+code:201251005",
         "STU3 codes it Read v2 M271100 beside SNOMED 201251005; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201251005 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:201252003",
+        "gpconnect+code:201252003",
         "STU3 codes it Read v2 M271200 beside SNOMED 201252003; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201252003 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:201724008",
+        "gpconnect+code:201724008",
         "STU3 codes it Read v2 N030100 beside SNOMED 201724008; the policy classifies it by the Read v2 chapter (N: diagnoses) and SNOMED 201724008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:230572002",
+        "gpconnect+code:230572002",
         "STU3 codes it Read v2 F372.12 beside SNOMED 230572002; the policy classifies it by the Read v2 chapter (F: diagnoses) and SNOMED 230572002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:238792006",
+        "gpconnect+code:238792006",
         "STU3 codes it Read v2 M271400 beside SNOMED 238792006; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 238792006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:238793001",
+        "gpconnect+code:238793001",
         "STU3 codes it Read v2 M271300 beside SNOMED 238793001; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 238793001 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:414941008",
+        "gpconnect+code:414941008",
         "STU3 codes it Read v2 AB01.11 beside SNOMED 414941008; the policy classifies it by the Read v2 chapter (A: diagnoses) and SNOMED 414941008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:52897009",
+        "gpconnect+code:52897009",
         "STU3 codes it Read v2 M23yC00 beside SNOMED 52897009; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 52897009 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "diagnoses",
-        "stu3+code:6020002",
+        "gpconnect+code:6020002",
         "STU3 codes it Read v2 AB04.11 beside SNOMED 6020002; the policy classifies it by the Read v2 chapter (A: diagnoses) and SNOMED 6020002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "procedures",
-        "count stu3=4 xml=0",
+        "count gpconnect=4 xml=0",
         "the 4 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "procedures",
-        "stu3+code:265157000",
+        "gpconnect+code:265157000",
         "STU3 codes it Read v2 7K20.00 beside SNOMED 265157000; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265157000 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "procedures",
-        "stu3+code:265170009",
+        "gpconnect+code:265170009",
         "STU3 codes it Read v2 7K30.00 beside SNOMED 265170009; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265170009 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "procedures",
-        "stu3+code:265739006",
+        "gpconnect+code:265739006",
         "STU3 codes it Read v2 7L07300 beside SNOMED 265739006; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265739006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc4-9465701483_Nel_full_20210119",
         "procedures",
-        "stu3+code:88312006",
+        "gpconnect+code:88312006",
         "STU3 codes it Read v2 7L06400 beside SNOMED 88312006; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 88312006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465698490_Daniels_full_20210602",
         "diagnoses",
-        "count stu3=2 xml=1",
+        "count gpconnect=2 xml=1",
         "the 1 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc7-9465698490_Daniels_full_20210602",
         "diagnoses",
-        "stu3+code:190460008",
+        "gpconnect+code:190460008",
         "STU3 codes it Read v2 C12y100 beside SNOMED 190460008; the policy classifies it by the Read v2 chapter (C: diagnoses) and SNOMED 190460008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465698490_Daniels_full_20210602",
         "medications",
-        "count stu3=33 xml=30",
+        "count gpconnect=33 xml=30",
         "9 XML MedicationStatements carry a consumable code nullFlavor UNK (adaptor output) and are withheld unclassified; 3 of them have an ACTIVE authorisation with no end, which STU3 shares with its EMIS drug code and SNOMED",
     ),
     (
         "uat-tc7-9465698679_Gainsford_full_20210602",
         "problems",
-        "stu3+code:292954005",
+        "gpconnect+code:292954005",
         "Condition 292954005 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc7-9465698679_Gainsford_full_20210602",
         "problems",
-        "stu3+code:292967008",
+        "gpconnect+code:292967008",
         "Condition 292967008 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc7-9465698679_Gainsford_full_20210602",
         "problems",
-        "stu3+code:62014003",
+        "gpconnect+code:62014003",
         "Condition 62014003 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc7-9465698679_Gainsford_full_20210602",
         "problems",
-        "stu3+code:91930004",
+        "gpconnect+code:91930004",
         "Condition 91930004 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
@@ -573,25 +573,25 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc7-9465700339_Yamura_full_20210602",
         "procedures",
-        "count stu3=2 xml=0",
+        "count gpconnect=2 xml=0",
         "the 2 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc7-9465700339_Yamura_full_20210602",
         "procedures",
-        "stu3+code:265157000",
+        "gpconnect+code:265157000",
         "STU3 codes it Read v2 7K20.1E beside SNOMED 265157000; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265157000 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465700339_Yamura_full_20210602",
         "procedures",
-        "stu3+code:265371001",
+        "gpconnect+code:265371001",
         "STU3 codes it Read v2 761F.00 beside SNOMED 265371001; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265371001 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701262_Meyers_full_20210602",
         "problems",
-        "stu3+code:300916003",
+        "gpconnect+code:300916003",
         "Condition 300916003 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
@@ -603,8 +603,8 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc7-9465701297_Livermore_full_20210602",
         "problems",
-        "count stu3=3 xml=4",
-        "the MMR-second-dose problem (actualProblem an Immunization coded 170433008, on no list) is withheld unclassified in STU3 and shared in the XML, which names a generic 55607006 statement (pinned per side in fixtures/stu3/cross-format-oracle.json)",
+        "count gpconnect=3 xml=4",
+        "the MMR-second-dose problem (actualProblem an Immunization coded 170433008, on no list) is withheld unclassified in STU3 and shared in the XML, which names a generic 55607006 statement (pinned per side in fixtures/gpconnect/cross-format-oracle.json)",
     ),
     (
         "uat-tc7-9465701297_Livermore_full_20210602",
@@ -615,25 +615,25 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc7-9465701459_Nel_full_20210602",
         "diagnoses",
-        "count stu3=2 xml=1",
+        "count gpconnect=2 xml=1",
         "the 1 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc7-9465701459_Nel_full_20210602",
         "diagnoses",
-        "stu3+code:80182007",
+        "gpconnect+code:80182007",
         "STU3 codes it Read v2 K594.00 beside SNOMED 80182007; the policy classifies it by the Read v2 chapter (K: diagnoses) and SNOMED 80182007 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701459_Nel_full_20210602",
         "problems",
-        "stu3+code:293586001",
+        "gpconnect+code:293586001",
         "Condition 293586001 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
         "uat-tc7-9465701459_Nel_full_20210602",
         "problems",
-        "stu3+code:294881007",
+        "gpconnect+code:294881007",
         "Condition 294881007 whose actualProblem is an AllergyIntolerance: migx names a statement carrying the Condition's own code; the adaptor's XML names a generic statement coded 55607006 'Problem'",
     ),
     (
@@ -645,97 +645,97 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "count stu3=13 xml=3",
+        "count gpconnect=13 xml=3",
         "the 10 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:201250006",
+        "gpconnect+code:201250006",
         "STU3 codes it Read v2 M271000 beside SNOMED 201250006; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201250006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:201251005",
+        "gpconnect+code:201251005",
         "STU3 codes it Read v2 M271100 beside SNOMED 201251005; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201251005 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:201252003",
+        "gpconnect+code:201252003",
         "STU3 codes it Read v2 M271200 beside SNOMED 201252003; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 201252003 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:201724008",
+        "gpconnect+code:201724008",
         "STU3 codes it Read v2 N030100 beside SNOMED 201724008; the policy classifies it by the Read v2 chapter (N: diagnoses) and SNOMED 201724008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:230572002",
+        "gpconnect+code:230572002",
         "STU3 codes it Read v2 F372.12 beside SNOMED 230572002; the policy classifies it by the Read v2 chapter (F: diagnoses) and SNOMED 230572002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:238792006",
+        "gpconnect+code:238792006",
         "STU3 codes it Read v2 M271400 beside SNOMED 238792006; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 238792006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:238793001",
+        "gpconnect+code:238793001",
         "STU3 codes it Read v2 M271300 beside SNOMED 238793001; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 238793001 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:414941008",
+        "gpconnect+code:414941008",
         "STU3 codes it Read v2 AB01.11 beside SNOMED 414941008; the policy classifies it by the Read v2 chapter (A: diagnoses) and SNOMED 414941008 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:52897009",
+        "gpconnect+code:52897009",
         "STU3 codes it Read v2 M23yC00 beside SNOMED 52897009; the policy classifies it by the Read v2 chapter (M: diagnoses) and SNOMED 52897009 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "diagnoses",
-        "stu3+code:6020002",
+        "gpconnect+code:6020002",
         "STU3 codes it Read v2 AB04.11 beside SNOMED 6020002; the policy classifies it by the Read v2 chapter (A: diagnoses) and SNOMED 6020002 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "procedures",
-        "count stu3=4 xml=0",
+        "count gpconnect=4 xml=0",
         "the 4 Read-v2-classified concept(s) listed below for this file and category (a concept may be recorded more than once)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "procedures",
-        "stu3+code:265157000",
+        "gpconnect+code:265157000",
         "STU3 codes it Read v2 7K20.00 beside SNOMED 265157000; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265157000 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "procedures",
-        "stu3+code:265170009",
+        "gpconnect+code:265170009",
         "STU3 codes it Read v2 7K30.00 beside SNOMED 265170009; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265170009 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "procedures",
-        "stu3+code:265739006",
+        "gpconnect+code:265739006",
         "STU3 codes it Read v2 7L07300 beside SNOMED 265739006; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 265739006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
     (
         "uat-tc7-9465701483_Dougill_full_20210602",
         "procedures",
-        "stu3+code:88312006",
+        "gpconnect+code:88312006",
         "STU3 codes it Read v2 7L06400 beside SNOMED 88312006; the policy classifies it by the Read v2 chapter (7: procedures) and SNOMED 88312006 is on no list; the adaptor's XML keeps SNOMED only, so the XML statement is unclassified (withheld)",
     ),
 ];
@@ -745,19 +745,19 @@ fn cross_format_summaries_differ_only_as_listed() {
     let Some(dir) = corpus() else { return };
     let policy = Policy::embedded_default().unwrap();
     let mut found = Vec::new();
-    for f in stu3_files(&dir) {
+    for f in gpconnect_files(&dir) {
         let stem = f.file_stem().unwrap().to_string_lossy().to_string();
         let xml = dir.join("gp2gp-ehrextract").join(format!("{stem}.xml"));
         if !xml.exists() {
             continue;
         }
-        let stu3 = migx::gpconnect::read_gpconnect(&std::fs::read(&f).unwrap()).unwrap();
+        let gpconnect = migx::gpconnect::read_gpconnect(&std::fs::read(&f).unwrap()).unwrap();
         let xf = std::fs::File::open(&xml).unwrap();
         let len = xf.metadata().unwrap().len();
         let mut xex = read_extract(std::io::BufReader::new(xf), &Limits::default(), len).unwrap();
         resolve_descriptions(&mut xex, &description_map(&std::fs::read(&f).unwrap()));
         let as_of = xex.created.value().unwrap();
-        let a = summarise(&stu3, &policy, as_of);
+        let a = summarise(&gpconnect, &policy, as_of);
         let b = summarise(&xex, &policy, as_of);
         let cats: BTreeSet<&str> = a.count.keys().chain(b.count.keys()).copied().collect();
         for cat in cats {
@@ -769,10 +769,10 @@ fn cross_format_summaries_differ_only_as_listed() {
             let ca = a.codes.get(cat).unwrap_or(&empty);
             let cb = b.codes.get(cat).unwrap_or(&empty);
             if na != nb {
-                found.push((stem.clone(), cat, format!("count stu3={na} xml={nb}")));
+                found.push((stem.clone(), cat, format!("count gpconnect={na} xml={nb}")));
             }
             for c in ca.difference(cb) {
-                found.push((stem.clone(), cat, format!("stu3+code:{c}")));
+                found.push((stem.clone(), cat, format!("gpconnect+code:{c}")));
             }
             for c in cb.difference(ca) {
                 found.push((stem.clone(), cat, format!("xml+code:{c}")));
@@ -870,7 +870,7 @@ fn check_oracle(
 }
 
 /// The oracle that does not come from migx: per item, the decision written by hand from the
-/// source and the rules (`fixtures/stu3/cross-format-oracle.json`), checked on the GP
+/// source and the rules (`fixtures/gpconnect/cross-format-oracle.json`), checked on the GP
 /// Connect bundle and, where the corpus pairs it, on the EhrExtract the NHS adaptor made
 /// from it. A policy bug both formats share fails here, where comparing the two formats
 /// with each other could not see it. The authored fixture runs without the corpus.
@@ -878,7 +878,7 @@ fn check_oracle(
 fn hand_written_decisions_hold_in_both_formats() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let oracle: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join("fixtures/stu3/cross-format-oracle.json")).unwrap(),
+        &std::fs::read(root.join("fixtures/gpconnect/cross-format-oracle.json")).unwrap(),
     )
     .unwrap();
     let policy = Policy::embedded_default().unwrap();
@@ -892,14 +892,21 @@ fn hand_written_decisions_hold_in_both_formats() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for entry in oracle["files"].as_array().unwrap() {
-        let stu3_path = entry["stu3"].as_str().unwrap();
-        let Some(stu3_file) = resolve(stu3_path) else {
-            eprintln!("skipping {stu3_path}: corpus absent");
+        let gpconnect_path = entry["gpconnect"].as_str().unwrap();
+        let Some(gpconnect_file) = resolve(gpconnect_path) else {
+            eprintln!("skipping {gpconnect_path}: corpus absent");
             continue;
         };
-        let stu3_bytes = std::fs::read(&stu3_file).unwrap();
-        let stu3 = migx::gpconnect::read_gpconnect(&stu3_bytes).unwrap();
-        check_oracle(&stu3, &policy, entry, "stu3", stu3_path, &mut failures);
+        let gpconnect_bytes = std::fs::read(&gpconnect_file).unwrap();
+        let gpconnect = migx::gpconnect::read_gpconnect(&gpconnect_bytes).unwrap();
+        check_oracle(
+            &gpconnect,
+            &policy,
+            entry,
+            "gpconnect",
+            gpconnect_path,
+            &mut failures,
+        );
         checked += 1;
         if let Some(xml_path) = entry["xml"].as_str() {
             let xml_file = resolve(xml_path).unwrap();
@@ -907,7 +914,7 @@ fn hand_written_decisions_hold_in_both_formats() {
             let len = xf.metadata().unwrap().len();
             let mut xex =
                 read_extract(std::io::BufReader::new(xf), &Limits::default(), len).unwrap();
-            resolve_descriptions(&mut xex, &description_map(&stu3_bytes));
+            resolve_descriptions(&mut xex, &description_map(&gpconnect_bytes));
             check_oracle(&xex, &policy, entry, "xml", xml_path, &mut failures);
             checked += 1;
         }
