@@ -1,14 +1,19 @@
-//! Embedded schemas and the compiled FHIR graph.
+//! Embedded schemas and the compiled FHIR graphs.
 //!
 //! Every schema is compiled at most once per process and shared across threads. The FHIR
-//! schema (the 3.3 MB vendored file) is compiled on first use into ONE validator, the graph
-//! (see [`Fhir`]): the Bundle shell, the shell's entry and every resource type share one
-//! compiled copy of the R4 definitions, and the parsed schema is dropped once it is compiled.
+//! schema (the 3.3 MB vendored file) is compiled into two graphs (see [`Fhir`]): the
+//! *written* graph, of the definitions the types migx writes reach, compiled on first use;
+//! and the *full* graph of all R4, compiled only when an instance reaches a definition the
+//! written graph lacks (a resource of another type, `contained`, an entry's `response`).
+//! Each gives the same violations as the other where both apply: which one checks an
+//! instance changes no verdict, only what a run compiles.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use jsonschema::{Draft, Registry, Validator};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::{collect, collect_under, Violation};
@@ -36,6 +41,10 @@ pub const VALIDATE_REPORT_SCHEMA: &str =
 /// pointing back into the unmodified FHIR schema.
 pub(crate) const SHELL_ID: &str = "urn:migx:schema:fhir-bundle-shell";
 
+/// The FHIR R4 checks: the two compiled graphs and what is read from the schema beside them.
+/// Each check chooses its graph from the instance ([`Fhir::graph_of_resource`],
+/// [`Fhir::graph_of_shell`], [`Fhir::graph_of_entry`]), so a run over migx's outputs never
+/// compiles the full one.
 pub(crate) struct Fhir {
     /// The names under `definitions` that are resource types (the root `oneOf` mapping).
     resource_types: HashSet<String>,
@@ -43,16 +52,36 @@ pub(crate) struct Fhir {
     primitive_patterns: HashMap<String, String>,
     /// The keywords of the `Bundle` definition, in the schema's order.
     pub(crate) bundle_keywords: Vec<String>,
-    /// The one compiled FHIR graph (see [`graph_schema`]); the parsed schemas and their
-    /// registry are dropped once it is compiled.
-    graph: Option<Validator>,
+    /// The graph of what migx writes (see [`Graph::Written`]); `None` only if the embedded
+    /// schema is broken (a build defect).
+    written: Option<Validator>,
+    /// The graph of all R4 (see [`Graph::Full`]), compiled on first need.
+    full: OnceLock<Option<Validator>>,
     /// Whether every array in the FHIR schema is checked item by item and nothing else
     /// (`type` and `items` only, no conditional): what [`splittable`] needs of it.
     elementwise_arrays: bool,
 }
 
-/// The resource types migx itself writes, most frequent first: the head of the graph's
-/// dispatch chain (each costs one `resourceType` comparison per type before it).
+/// Which compiled FHIR graph checks an instance.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Graph {
+    /// The types migx writes ([`COMMON_TYPES`]), the Bundle shell and its entry, compiled
+    /// from the definitions they reach with `ResourceList` (a `oneOf` of all 148 resource
+    /// types) replaced by a schema that allows nothing. In the R4 schema those types reach
+    /// `ResourceList` only through a resource's own `contained`, `Bundle_Entry.resource`
+    /// (which the shell replaces) and `Bundle_Response.outcome` (an entry's `response`),
+    /// so an instance without those members never meets the replacement (a test reads the
+    /// schema to hold this): it gets exactly what the full graph gives, from about an
+    /// eighth of the definitions (the full graph is about 36 MB of heap, and its parse
+    /// 10 MB more at the peak, in a run whose inputs are 26 kB).
+    Written,
+    /// Every R4 definition: resources of other types, instances with `contained` or an
+    /// entry's `response`, and Bundles checked whole.
+    Full,
+}
+/// The resource types migx itself writes, most frequent first: the head of each graph's
+/// dispatch chain (each costs one `resourceType` comparison per type before it), and the
+/// types the [`Graph::Written`] graph holds.
 pub(crate) const COMMON_TYPES: [&str; 17] = [
     "Observation",
     "List",
@@ -145,7 +174,7 @@ fn when(kind: &str, then: Value, otherwise: Option<Value>) -> Value {
     node
 }
 
-/// The schema of the one compiled FHIR graph. Every FHIR definition reaches every resource
+/// The schema of a compiled FHIR graph. Every FHIR definition reaches every resource
 /// type (`Resource.contained`, `Bundle.entry.response.outcome`: `ResourceList`, a `oneOf` of
 /// all of them), so compiling the shell, the entry shell and each type separately compiled
 /// the whole R4 graph once per root (about 10 to 14 MB each). One root compiles it once:
@@ -161,18 +190,30 @@ fn when(kind: &str, then: Value, otherwise: Option<Value>) -> Value {
 ///
 /// Only the branch an instance selects reports: each type's checks, pointers and messages
 /// are those of its own definition (a test compares them with separately compiled ones).
-fn graph_schema(resource_types: &HashSet<String>, order: &[String]) -> Value {
+///
+/// The [`Graph::Written`] graph has the same root with every other resource type (and the
+/// full `Bundle`'s wrapper) allowing nothing: what it is never given, it never passes.
+fn graph_schema(order: &[String], graph: Graph) -> Value {
     let def = |t: &str| json!({ "$ref": format!("{FHIR_SCHEMA_ID}#/definitions/{t}") });
     let wrapped = |target: String| json!({ "properties": { "value": { "$ref": target } } });
-    let mut others: Vec<Value> = order
+    let other_types = order
         .iter()
-        .filter(|t| {
-            resource_types.contains(t.as_str())
-                && t.as_str() != "Bundle"
-                && !COMMON_TYPES.contains(&t.as_str())
-        })
-        .map(|t| when(t, def(t), None))
-        .collect();
+        .filter(|t| t.as_str() != "Bundle" && !COMMON_TYPES.contains(&t.as_str()));
+    let mut others: Vec<Value> = match graph {
+        Graph::Full => other_types.map(|t| when(t, def(t), None)).collect(),
+        Graph::Written => {
+            let mut kinds: Vec<&str> = other_types.map(String::as_str).collect();
+            kinds.push(WRAP_BUNDLE);
+            vec![json!({
+                "if": {
+                    "type": "object",
+                    "required": ["resourceType"],
+                    "properties": { "resourceType": { "enum": kinds } }
+                },
+                "then": false
+            })]
+        }
+    };
     others.push(when(
         WRAP_SHELL,
         wrapped(format!("{SHELL_ID}#/definitions/Bundle")),
@@ -183,11 +224,13 @@ fn graph_schema(resource_types: &HashSet<String>, order: &[String]) -> Value {
         wrapped(format!("{SHELL_ID}#/definitions/Bundle_Entry")),
         None,
     ));
-    others.push(when(
-        WRAP_BUNDLE,
-        wrapped(format!("{FHIR_SCHEMA_ID}#/definitions/Bundle")),
-        None,
-    ));
+    if graph == Graph::Full {
+        others.push(when(
+            WRAP_BUNDLE,
+            wrapped(format!("{FHIR_SCHEMA_ID}#/definitions/Bundle")),
+            None,
+        ));
+    }
     let mut chain = json!({
         "if": { "type": "object", "required": ["resourceType"] },
         "then": { "allOf": others },
@@ -252,54 +295,211 @@ enum As<'a> {
     Wrapped(Value),
 }
 
-impl Fhir {
-    fn load() -> Option<Fhir> {
-        let fhir = parse_embedded(FHIR_SCHEMA);
-        let order: Vec<String> = fhir["discriminator"]["mapping"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        let resource_types: HashSet<String> = order.iter().cloned().collect();
-        let mut primitive_patterns: HashMap<String, String> = HashMap::new();
-        if let Some(defs) = fhir["definitions"].as_object() {
-            for (name, def) in defs {
-                if let Some(pattern) = def.get("pattern").and_then(Value::as_str) {
-                    primitive_patterns
-                        .entry(pattern.to_string())
-                        .and_modify(|names| {
-                            names.push('/');
-                            names.push_str(name);
-                        })
-                        .or_insert_with(|| name.clone());
+/// A JSON object's members in document order, each value left as its text (borrowed from
+/// the embedded schema: reading the schema's top level allocates next to nothing).
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Ordered;
+        impl<'de> Visitor<'de> for Ordered {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Members<'de>, M::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Ordered)
+    }
+}
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+/// The `$ref`s under `v` into the schema's own `definitions` (`#/definitions/<name>`).
+fn local_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                match (k.as_str(), x) {
+                    ("$ref", Value::String(r)) => {
+                        if let Some(name) = r.strip_prefix("#/definitions/") {
+                            out.push(name.to_string());
+                        }
+                    }
+                    _ => local_refs(x, out),
                 }
             }
         }
-        let bundle_keywords = fhir["definitions"]["Bundle"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        let elementwise_arrays = elementwise(&fhir);
-        let shell = shell_schema(&fhir);
-        let graph = Registry::new()
-            .draft(Draft::Draft6)
-            .add(FHIR_SCHEMA_ID, fhir)
-            .and_then(|b| b.add(SHELL_ID, shell))
-            .and_then(|b| b.prepare())
-            .ok()
-            .and_then(|registry| {
-                jsonschema::options()
-                    .with_draft(Draft::Draft7)
-                    .with_registry(&registry)
-                    .build(&graph_schema(&resource_types, &order))
-                    .ok()
+        Value::Array(items) => items.iter().for_each(|x| local_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// What [`Fhir`] keeps of the whole schema, read one definition at a time (never the tree of
+/// the whole schema), and the document of the [`Graph::Written`] graph.
+struct Survey {
+    order: Vec<String>,
+    primitive_patterns: HashMap<String, String>,
+    bundle_keywords: Vec<String>,
+    elementwise_arrays: bool,
+    written: Value,
+}
+
+/// The definitions the written graph starts from: the types migx writes and the `Bundle`
+/// (the shell copies its `Bundle` and `Bundle_Entry`).
+fn written_roots() -> impl Iterator<Item = &'static str> {
+    COMMON_TYPES.iter().copied().chain(["Bundle"])
+}
+
+fn survey(text: &str) -> Option<Survey> {
+    let root: Members<'_> = serde_json::from_str(text).ok()?;
+    let definitions: Members<'_> = serde_json::from_str(root.get("definitions")?.get()).ok()?;
+    let mapping: serde_json::Map<String, Value> = root
+        .get("discriminator")
+        .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
+        .and_then(|d| d.get("mapping")?.as_object().cloned())
+        .unwrap_or_default();
+    let order: Vec<String> = mapping.keys().cloned().collect();
+    // The root's own keywords, as `elementwise` of the whole schema sees them.
+    let mut elementwise_arrays = root.0.iter().all(|(k, v)| {
+        *k == "definitions"
+            || serde_json::from_str::<Value>(v.get()).is_ok_and(|v| {
+                elementwise(&Value::Object([(k.to_string(), v)].into_iter().collect()))
+            })
+    });
+    let mut primitive_patterns: HashMap<String, String> = HashMap::new();
+    let mut refs: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut bundle_keywords = Vec::new();
+    for (name, raw) in &definitions.0 {
+        let def: Value = serde_json::from_str(raw.get()).ok()?;
+        elementwise_arrays &= elementwise(&def);
+        if let Some(pattern) = def.get("pattern").and_then(Value::as_str) {
+            primitive_patterns
+                .entry(pattern.to_string())
+                .and_modify(|names| {
+                    names.push('/');
+                    names.push_str(name);
+                })
+                .or_insert_with(|| name.to_string());
+        }
+        if *name == "Bundle" {
+            bundle_keywords = def
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+        }
+        let mut to = Vec::new();
+        local_refs(&def, &mut to);
+        refs.insert(name, to);
+    }
+    // The definitions reachable from the roots, `ResourceList` not followed.
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<&str> = written_roots().collect();
+    while let Some(name) = stack.pop() {
+        if !reached.insert(name) || name == "ResourceList" {
+            continue;
+        }
+        stack.extend(refs.get(name)?.iter().map(String::as_str));
+    }
+    let mut defs = serde_json::Map::new();
+    for (name, raw) in &definitions.0 {
+        if *name == "ResourceList" {
+            defs.insert(name.to_string(), Value::Bool(false));
+        } else if reached.contains(name) {
+            defs.insert(name.to_string(), serde_json::from_str(raw.get()).ok()?);
+        }
+    }
+    let mut written = serde_json::Map::new();
+    for key in ["$schema", "id"] {
+        if let Some(v) = root.get(key) {
+            written.insert(key.into(), serde_json::from_str(v.get()).ok()?);
+        }
+    }
+    written.insert("definitions".into(), Value::Object(defs));
+    Some(Survey {
+        order,
+        primitive_patterns,
+        bundle_keywords,
+        elementwise_arrays,
+        written: Value::Object(written),
+    })
+}
+
+/// `graph` compiled from `fhir` (the whole schema for [`Graph::Full`], the written graph's
+/// document for [`Graph::Written`]) and the shell made from it.
+fn compile_graph(fhir: Value, order: &[String], graph: Graph) -> Option<Validator> {
+    let shell = shell_schema(&fhir);
+    let registry = Registry::new()
+        .draft(Draft::Draft6)
+        .add(FHIR_SCHEMA_ID, fhir)
+        .and_then(|b| b.add(SHELL_ID, shell))
+        .and_then(|b| b.prepare())
+        .ok()?;
+    jsonschema::options()
+        .with_draft(Draft::Draft7)
+        .with_registry(&registry)
+        .build(&graph_schema(order, graph))
+        .ok()
+}
+
+/// Which graph checks an instance, from what it is.
+fn route(full: bool) -> Graph {
+    if full {
+        Graph::Full
+    } else {
+        Graph::Written
+    }
+}
+
+impl Fhir {
+    fn load() -> Option<Fhir> {
+        let Some(survey) = survey(FHIR_SCHEMA) else {
+            return Some(Fhir {
+                resource_types: HashSet::new(),
+                primitive_patterns: HashMap::new(),
+                bundle_keywords: Vec::new(),
+                written: None,
+                full: OnceLock::new(),
+                elementwise_arrays: false,
             });
+        };
+        let written = compile_graph(survey.written, &survey.order, Graph::Written);
         Some(Fhir {
-            resource_types,
-            primitive_patterns,
-            bundle_keywords,
-            graph,
-            elementwise_arrays,
+            resource_types: survey.order.into_iter().collect(),
+            primitive_patterns: survey.primitive_patterns,
+            bundle_keywords: survey.bundle_keywords,
+            written,
+            full: OnceLock::new(),
+            elementwise_arrays: survey.elementwise_arrays,
         })
+    }
+
+    /// The compiled graph `graph`; the full one is compiled here on first need.
+    fn graph(&self, graph: Graph) -> Option<&Validator> {
+        match graph {
+            Graph::Written => self.written.as_ref(),
+            Graph::Full => self
+                .full
+                .get_or_init(|| {
+                    let fhir = parse_embedded(FHIR_SCHEMA);
+                    let order: Vec<String> = fhir["discriminator"]["mapping"]
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default();
+                    compile_graph(fhir, &order, Graph::Full)
+                })
+                .as_ref(),
+        }
     }
 
     /// The FHIR primitive type(s) whose definition has this `pattern`, e.g. `dateTime`.
@@ -312,10 +512,16 @@ impl Fhir {
         self.resource_types.contains(name)
     }
 
-    /// Check `instance` (given as it is or wrapped) with the graph, its violations' pointers
+    /// Check `instance` (given as it is or wrapped) with `graph`, its violations' pointers
     /// under `prefix`. `false` when the graph did not compile (a build defect).
-    fn check(&self, instance: As<'_>, prefix: &str, out: &mut Vec<Violation>) -> bool {
-        let Some(graph) = self.graph.as_ref() else {
+    fn check(
+        &self,
+        graph: Graph,
+        instance: As<'_>,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        let Some(graph) = self.graph(graph) else {
             return false;
         };
         match instance {
@@ -323,6 +529,22 @@ impl Fhir {
             As::Wrapped(w) => collect_under(graph, &w, "/value", prefix, out),
         }
         true
+    }
+
+    /// The graph that checks `resource` (a FHIR R4 type other than `Bundle`).
+    pub(crate) fn graph_of_resource(resource: &Value, kind: &str) -> Graph {
+        route(!COMMON_TYPES.contains(&kind) || resource.get("contained").is_some())
+    }
+
+    /// The graph that checks a Bundle's own fields (its entries' `response`s reach further).
+    pub(crate) fn graph_of_shell(bundle: &Value) -> Graph {
+        let entries = bundle.get("entry").and_then(Value::as_array);
+        route(entries.is_some_and(|e| e.iter().any(|x| x.get("response").is_some())))
+    }
+
+    /// The graph that checks one entry.
+    pub(crate) fn graph_of_entry(entry: &Value) -> Graph {
+        route(entry.get("response").is_some())
     }
 
     /// A resource (its `resourceType` a FHIR R4 type) against its type's definition; a
@@ -338,9 +560,30 @@ impl Fhir {
         if let Some(old) = super::oracle::old_compiles() {
             return old.check_resource(resource, prefix, out);
         }
+        self.check_resource_with(None, resource, prefix, out)
+    }
+
+    /// [`Fhir::check_resource`] with the graph it would choose, or `graph` when given.
+    pub(crate) fn check_resource_with(
+        &self,
+        graph: Option<Graph>,
+        resource: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
         match resource.get("resourceType").and_then(Value::as_str) {
-            Some("Bundle") => self.check(As::Wrapped(wrap(WRAP_BUNDLE, resource)), prefix, out),
-            Some(t) if self.is_resource_type(t) => self.check(As::Itself(resource), prefix, out),
+            Some("Bundle") => self.check(
+                graph.unwrap_or(Graph::Full),
+                As::Wrapped(wrap(WRAP_BUNDLE, resource)),
+                prefix,
+                out,
+            ),
+            Some(t) if self.is_resource_type(t) => self.check(
+                graph.unwrap_or_else(|| Fhir::graph_of_resource(resource, t)),
+                As::Itself(resource),
+                prefix,
+                out,
+            ),
             _ => false,
         }
     }
@@ -356,14 +599,26 @@ impl Fhir {
         if let Some(old) = super::oracle::old_compiles() {
             return old.check_shell(bundle, prefix, out);
         }
+        self.check_shell_with(None, bundle, prefix, out)
+    }
+
+    /// [`Fhir::check_shell`] with the graph it would choose, or `graph` when given.
+    pub(crate) fn check_shell_with(
+        &self,
+        graph: Option<Graph>,
+        bundle: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        let graph = graph.unwrap_or_else(|| Fhir::graph_of_shell(bundle));
         if bundle.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
-            self.check(As::Itself(bundle), prefix, out)
+            self.check(graph, As::Itself(bundle), prefix, out)
         } else {
-            self.check(As::Wrapped(wrap(WRAP_SHELL, bundle)), prefix, out)
+            self.check(graph, As::Wrapped(wrap(WRAP_SHELL, bundle)), prefix, out)
         }
     }
 
-    /// One item of a Bundle's `entry` against the shell's `Bundle_Entry`.
+    /// One item of a Bundle's `entry` array against the shell's `Bundle_Entry`.
     pub(crate) fn check_entry(
         &self,
         entry: &Value,
@@ -374,10 +629,22 @@ impl Fhir {
         if let Some(old) = super::oracle::old_compiles() {
             return old.check_entry(entry, prefix, out);
         }
+        self.check_entry_with(None, entry, prefix, out)
+    }
+
+    /// [`Fhir::check_entry`] with the graph it would choose, or `graph` when given.
+    pub(crate) fn check_entry_with(
+        &self,
+        graph: Option<Graph>,
+        entry: &Value,
+        prefix: &str,
+        out: &mut Vec<Violation>,
+    ) -> bool {
+        let graph = graph.unwrap_or_else(|| Fhir::graph_of_entry(entry));
         if entry.get("resourceType").is_some() {
-            self.check(As::Wrapped(wrap(WRAP_ENTRY, entry)), prefix, out)
+            self.check(graph, As::Wrapped(wrap(WRAP_ENTRY, entry)), prefix, out)
         } else {
-            self.check(As::Itself(entry), prefix, out)
+            self.check(graph, As::Itself(entry), prefix, out)
         }
     }
 }
@@ -395,7 +662,7 @@ fn reference(target: &str) -> Value {
 /// says of no array `key` of a resource more than `items`, a `contains` that must hold, and
 /// `minItems` of at most 1 ([`Own::unsplittable`]).
 pub(crate) fn splittable(key: &str, profile: super::Profile) -> bool {
-    if !fhir().is_some_and(|f| f.elementwise_arrays && f.graph.is_some()) {
+    if !fhir().is_some_and(|f| f.elementwise_arrays && f.written.is_some()) {
         return false;
     }
     match profile {
@@ -407,7 +674,7 @@ pub(crate) fn splittable(key: &str, profile: super::Profile) -> bool {
     }
 }
 
-/// The compiled FHIR graph; `None` only if the embedded schema is broken (a build defect).
+/// The FHIR graphs; `None` only if the embedded schema is broken (a build defect).
 pub(crate) fn fhir() -> Option<&'static Fhir> {
     static FHIR: OnceLock<Option<Fhir>> = OnceLock::new();
     FHIR.get_or_init(Fhir::load).as_ref()

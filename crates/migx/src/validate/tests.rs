@@ -948,3 +948,237 @@ fn migx_profile_checks_links_between_entries() {
     // Under the FHIR profile the same bundle is fine.
     assert!(validate_value(&b, Profile::Fhir).is_empty());
 }
+
+/// Every JSON pointer under `v` at which a `$ref` names `#/definitions/<target>`.
+fn refs_to(v: &Value, target: &str, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                if k == "$ref" && x.as_str() == Some(&format!("#/definitions/{target}")) {
+                    out.push(at.to_string());
+                } else {
+                    refs_to(x, target, &format!("{at}/{k}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                refs_to(x, target, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The written graph lacks `ResourceList` (it allows nothing there); instances are routed to
+/// the full graph by `contained` and `response` alone. That is sound only if, in the R4
+/// schema, the definitions the written types reach meet `ResourceList` nowhere else: read
+/// here from the schema itself.
+#[test]
+fn the_written_types_reach_every_resource_type_only_where_the_full_graph_is_chosen() {
+    let fhir: Value = serde_json::from_str(FHIR_SCHEMA).unwrap();
+    let defs = fhir["definitions"].as_object().unwrap();
+    let mut reached = std::collections::BTreeSet::new();
+    let mut stack: Vec<String> = schemas::COMMON_TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .chain(["Bundle".to_string()])
+        .collect();
+    while let Some(name) = stack.pop() {
+        if name == "ResourceList" || !reached.insert(name.clone()) {
+            continue;
+        }
+        let mut to = Vec::new();
+        for other in defs.keys() {
+            refs_to(&defs[&name], other, "", &mut to);
+            if !to.is_empty() {
+                stack.push(other.clone());
+                to.clear();
+            }
+        }
+    }
+    assert!(
+        reached.len() > 50 && reached.len() < defs.len() / 2,
+        "{}",
+        reached.len()
+    );
+    let (mut lists, mut responses, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    for name in &reached {
+        let mut at = Vec::new();
+        refs_to(&defs[name.as_str()], "ResourceList", "", &mut at);
+        lists.extend(at.into_iter().map(|p| format!("{name}{p}")));
+        let mut at = Vec::new();
+        refs_to(&defs[name.as_str()], "Bundle_Response", "", &mut at);
+        responses.extend(at.into_iter().map(|p| format!("{name}{p}")));
+        let mut at = Vec::new();
+        refs_to(&defs[name.as_str()], "Bundle_Entry", "", &mut at);
+        entries.extend(at.into_iter().map(|p| format!("{name}{p}")));
+    }
+    let mut expected: Vec<String> = schemas::COMMON_TYPES
+        .iter()
+        .map(|t| format!("{t}/properties/contained/items"))
+        .chain([
+            "Bundle_Entry/properties/resource".to_string(),
+            "Bundle_Response/properties/outcome".to_string(),
+        ])
+        .collect();
+    expected.sort();
+    lists.sort();
+    assert_eq!(lists, expected);
+    assert_eq!(responses, ["Bundle_Entry/properties/response"]);
+    assert_eq!(entries, ["Bundle/properties/entry/items"]);
+    // And the route: a resource with `contained` goes to the full graph, where a valid
+    // contained resource of a type migx does not write passes (the written graph would
+    // reject it).
+    let fhir = schemas::fhir().unwrap();
+    let basic = json!({ "resourceType": "Basic", "code": { "text": "x" } });
+    for t in schemas::COMMON_TYPES {
+        let resource = json!({ "resourceType": t, "contained": [basic] });
+        let (mut routed, mut full, mut written) = (Vec::new(), Vec::new(), Vec::new());
+        assert!(fhir.check_resource(&resource, "", &mut routed));
+        assert!(fhir.check_resource_with(Some(schemas::Graph::Full), &resource, "", &mut full));
+        assert!(fhir.check_resource_with(
+            Some(schemas::Graph::Written),
+            &resource,
+            "",
+            &mut written
+        ));
+        assert_eq!(routed, full, "{t}");
+        let under = |v: &[Violation]| v.iter().any(|v| v.pointer.starts_with("/contained"));
+        assert!(
+            !under(&full) && under(&written),
+            "{t}:\n{}\n{}",
+            brief(&full),
+            brief(&written)
+        );
+    }
+    let entry = json!({ "response": { "status": "200", "outcome": basic } });
+    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [entry] });
+    assert_eq!(schemas::Fhir::graph_of_entry(&entry), schemas::Graph::Full);
+    assert_eq!(schemas::Fhir::graph_of_shell(&bundle), schemas::Graph::Full);
+}
+
+/// Positions of `v` (generated: every member and item, at every depth), each replaced by a
+/// number, an empty object and an array of a string, and each member left out.
+fn mutations(v: &Value) -> Vec<Value> {
+    fn walk(root: &Value, v: &Value, at: &mut Vec<String>, out: &mut Vec<Value>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Object(m) => m.iter().map(|(k, x)| (k.clone(), x)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (i.to_string(), x))
+                .collect(),
+            _ => return,
+        };
+        for (key, child) in children {
+            at.push(key.replace('~', "~0").replace('/', "~1"));
+            let pointer: String = at.iter().map(|s| format!("/{s}")).collect();
+            for replacement in [json!(7), json!({}), json!(["x"])] {
+                let mut m = root.clone();
+                *m.pointer_mut(&pointer).unwrap() = replacement;
+                out.push(m);
+            }
+            if v.is_object() {
+                let mut m = root.clone();
+                let parent: String = at[..at.len() - 1].iter().map(|s| format!("/{s}")).collect();
+                m.pointer_mut(&parent)
+                    .and_then(Value::as_object_mut)
+                    .unwrap()
+                    .shift_remove(
+                        at.last()
+                            .unwrap()
+                            .replace("~1", "/")
+                            .replace("~0", "~")
+                            .as_str(),
+                    );
+                out.push(m);
+            }
+            walk(root, child, at, out);
+            at.pop();
+        }
+    }
+    let mut out = vec![v.clone()];
+    walk(v, v, &mut Vec::new(), &mut out);
+    out
+}
+
+/// The written graph gives exactly the full graph's violations (pointers, rules, messages,
+/// values, order) for what it is chosen for: every resource, entry and frame of the
+/// validation fixtures, valid and broken, mutated at every position.
+#[test]
+fn the_written_graph_checks_as_the_full_graph() {
+    use schemas::Graph::{Full, Written};
+    let fhir = schemas::fhir().unwrap();
+    let mut bundles = Vec::new();
+    for dir in ["valid", "invalid"] {
+        for e in std::fs::read_dir(fixture(dir)).unwrap() {
+            let path = e.unwrap().path();
+            let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
+            else {
+                continue;
+            };
+            if v["resourceType"] == "Bundle" {
+                bundles.push(v);
+            }
+        }
+    }
+    assert!(bundles.len() >= 10, "{}", bundles.len());
+    let mut seen = std::collections::HashSet::new();
+    let (mut checked, mut violations) = (0usize, 0usize);
+    let mut same =
+        |what: &str, v: &Value, check: &dyn Fn(schemas::Graph, &mut Vec<Violation>) -> bool| {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            assert!(check(Written, &mut a) && check(Full, &mut b), "{what}");
+            assert_eq!(
+                a,
+                b,
+                "{what}: {v}\nwritten:\n{}\nfull:\n{}",
+                brief(&a),
+                brief(&b)
+            );
+            checked += 1;
+            violations += a.len();
+        };
+    for bundle in &bundles {
+        let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+        let mut frame = bundle.clone();
+        frame["entry"] = json!([]);
+        for m in mutations(&frame) {
+            if schemas::Fhir::graph_of_shell(&m) == Full || !seen.insert(m.to_string()) {
+                continue;
+            }
+            same("frame", &m, &|g, out| {
+                fhir.check_shell_with(Some(g), &m, "", out)
+            });
+        }
+        for entry in &entries {
+            let resource = &entry["resource"];
+            let mut shell = entry.clone();
+            shell["resource"] = json!({});
+            for m in mutations(&shell) {
+                if schemas::Fhir::graph_of_entry(&m) == Full || !seen.insert(m.to_string()) {
+                    continue;
+                }
+                same("entry", &m, &|g, out| {
+                    fhir.check_entry_with(Some(g), &m, "/e", out)
+                });
+            }
+            for m in mutations(resource) {
+                let written = m["resourceType"]
+                    .as_str()
+                    .is_some_and(|t| schemas::COMMON_TYPES.contains(&t));
+                if !written || m.get("contained").is_some() || !seen.insert(m.to_string()) {
+                    continue;
+                }
+                same("resource", &m, &|g, out| {
+                    fhir.check_resource_with(Some(g), &m, "/r", out)
+                });
+            }
+        }
+    }
+    assert!(
+        checked > 2_000 && violations > 1_000,
+        "{checked} checks, {violations} violations"
+    );
+}
