@@ -178,7 +178,7 @@ fn resolve_descriptions(ex: &mut Extract, map: &BTreeMap<String, String>) {
             fix(&mut m.consumable);
         }
         if let Some(migx::ehr::model::Value::Coded(cs)) =
-            it.observation_mut().and_then(|o| o.value.as_mut())
+            it.observation_mut().and_then(|o| o.value.as_deref_mut())
         {
             fix(cs);
         }

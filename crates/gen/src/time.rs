@@ -3,7 +3,7 @@
 
 /// Seconds since 1970-01-01 UTC at midnight starting `yyyymmdd` (the library's HL7 reader).
 pub(crate) fn epoch_of_day(yyyymmdd: &str) -> i64 {
-    migx::ehr::ts::Ts::parse(yyyymmdd).map_or(0, |t| t.local.and_utc().timestamp())
+    migx::ehr::ts::Ts::parse(yyyymmdd).map_or(0, |t| t.local().and_utc().timestamp())
 }
 
 /// HL7 TS `yyyyMMddHHmmss` of an instant (seconds since the epoch), written by the library's

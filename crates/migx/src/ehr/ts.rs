@@ -5,7 +5,7 @@
 //! not a TS is an error the caller must handle: a date used for a filter decision that
 //! cannot be read makes the item withheld (fail closed), never silently "current".
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -28,16 +28,37 @@ pub enum Precision {
 }
 
 /// A parsed HL7 TS. Comparisons use the UTC instant at the start of the given precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Eight bytes (issue 24.12: every item holds five dates): the local date, and one word
+/// packing the seconds into the local day (17 bits), the precision (3 bits), whether the
+/// offset was in the source (1 bit) and the offset in minutes (11 bits: every offset
+/// `parse_offset` accepts is whole minutes within 14:59 of UTC). Read through
+/// [`Ts::local`], [`Ts::precision`], [`Ts::offset_secs`], [`Ts::explicit_offset`].
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Ts {
-    /// Local wall-clock time (missing parts filled with their first value).
-    pub local: NaiveDateTime,
-    /// How much of the value the source gave; output keeps it (a year stays a year).
-    pub precision: Precision,
-    /// Offset east of UTC in seconds: from the value, else the UK rule.
-    pub offset_secs: i32,
-    /// Whether the offset was in the source.
-    pub explicit_offset: bool,
+    /// Local calendar date (missing parts filled with their first value).
+    date: NaiveDate,
+    /// Time of day, precision, offset source and offset, packed (see [`Ts::new`]).
+    packed: u32,
+}
+
+/// Bits of [`Ts::packed`]: seconds into the day, then precision, explicit offset, offset.
+const SECS_BITS: u32 = 17;
+const PRECISION_SHIFT: u32 = SECS_BITS;
+const EXPLICIT_SHIFT: u32 = PRECISION_SHIFT + 3;
+const OFFSET_SHIFT: u32 = EXPLICIT_SHIFT + 1;
+/// Offsets are stored as minutes plus this bias (0..=2047 in 11 bits).
+const OFFSET_BIAS: i32 = 1024;
+
+impl fmt::Debug for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ts")
+            .field("local", &self.local())
+            .field("precision", &self.precision())
+            .field("offset_secs", &self.offset_secs())
+            .field("explicit_offset", &self.explicit_offset())
+            .finish()
+    }
 }
 
 /// Why a TS could not be read.
@@ -46,6 +67,65 @@ pub struct Ts {
 pub struct TsError;
 
 impl Ts {
+    /// A timestamp from its parts. `local` is whole seconds and `offset_secs` whole minutes
+    /// within 14:59 of UTC (what every parser here gives); a finer part is dropped.
+    fn new(
+        local: NaiveDateTime,
+        precision: Precision,
+        offset_secs: i32,
+        explicit_offset: bool,
+    ) -> Ts {
+        debug_assert!(offset_secs % 60 == 0 && offset_secs.abs() < 15 * 3600);
+        let minutes = (offset_secs / 60).clamp(-(15 * 60 - 1), 15 * 60 - 1) + OFFSET_BIAS;
+        let packed = local.num_seconds_from_midnight()
+            | (precision as u32) << PRECISION_SHIFT
+            | u32::from(explicit_offset) << EXPLICIT_SHIFT
+            | (minutes as u32) << OFFSET_SHIFT;
+        Ts {
+            date: local.date(),
+            packed,
+        }
+    }
+
+    /// Local wall-clock time (missing parts filled with their first value).
+    pub fn local(&self) -> NaiveDateTime {
+        let secs = self.packed & ((1 << SECS_BITS) - 1);
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(secs, 0).unwrap_or(NaiveTime::MIN);
+        self.date.and_time(time)
+    }
+
+    /// How much of the value the source gave; output keeps it (a year stays a year).
+    pub fn precision(&self) -> Precision {
+        match (self.packed >> PRECISION_SHIFT) & 0b111 {
+            0 => Precision::Year,
+            1 => Precision::Month,
+            2 => Precision::Day,
+            3 => Precision::Hour,
+            4 => Precision::Minute,
+            _ => Precision::Second,
+        }
+    }
+
+    /// Offset east of UTC in seconds: from the value, else the UK rule.
+    pub fn offset_secs(&self) -> i32 {
+        ((self.packed >> OFFSET_SHIFT) as i32 - OFFSET_BIAS) * 60
+    }
+
+    /// Whether the offset was in the source.
+    pub fn explicit_offset(&self) -> bool {
+        (self.packed >> EXPLICIT_SHIFT) & 1 == 1
+    }
+
+    /// The same instant and offset at another precision.
+    pub fn with_precision(&self, precision: Precision) -> Ts {
+        Ts::new(
+            self.local(),
+            precision,
+            self.offset_secs(),
+            self.explicit_offset(),
+        )
+    }
+
     /// Parse an HL7 TS value.
     pub fn parse(s: &str) -> Result<Ts, TsError> {
         let s = s.trim();
@@ -90,12 +170,7 @@ impl Ts {
             Some(o) => (parse_offset(o)?, true),
             None => (uk_offset_secs(local), false),
         };
-        Ok(Ts {
-            local,
-            precision,
-            offset_secs,
-            explicit_offset,
-        })
+        Ok(Ts::new(local, precision, offset_secs, explicit_offset))
     }
 
     /// Parse a FHIR (STU3 or R4) `date`/`dateTime`/`instant`: `YYYY`, `YYYY-MM`,
@@ -168,12 +243,12 @@ impl Ts {
 
     /// SystmOne writes `19000101...` for "no date"; such a value means "not given".
     pub fn is_placeholder(&self) -> bool {
-        self.local.date() == NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
+        self.date == NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
     }
 
     /// The UTC instant (seconds since the epoch) of the start of this value.
     pub fn epoch_secs(&self) -> i64 {
-        self.local.and_utc().timestamp() - i64::from(self.offset_secs)
+        self.local().and_utc().timestamp() - i64::from(self.offset_secs())
     }
 
     /// The first UTC instant (seconds since the epoch) after the period this value denotes
@@ -182,9 +257,9 @@ impl Ts {
     /// the source may have meant, which is what an order decided "at the precision given"
     /// needs (a fraction of a second counts as its whole second).
     pub fn end_epoch_secs(&self) -> i64 {
-        let l = self.local;
+        let l = self.local();
         let date = l.date();
-        let next = match self.precision {
+        let next = match self.precision() {
             Precision::Year => NaiveDate::from_ymd_opt(l.year().saturating_add(1), 1, 1)
                 .map(|d| d.and_time(NaiveTime::MIN)),
             Precision::Month => {
@@ -205,8 +280,8 @@ impl Ts {
         };
         // Without an offset in the source the end is UK local time too (it may fall on the
         // other side of a clock change than the start).
-        let offset = if self.explicit_offset {
-            self.offset_secs
+        let offset = if self.explicit_offset() {
+            self.offset_secs()
         } else {
             uk_offset_secs(next)
         };
@@ -217,18 +292,13 @@ impl Ts {
     /// text such as the benchmark generator); `None` outside the calendar.
     pub fn from_epoch_secs(secs: i64, precision: Precision) -> Option<Ts> {
         let local = chrono::DateTime::from_timestamp(secs, 0)?.naive_utc();
-        Some(Ts {
-            local,
-            precision,
-            offset_secs: 0,
-            explicit_offset: false,
-        })
+        Some(Ts::new(local, precision, 0, false))
     }
 
     /// The HL7 TS text at the value's precision (`yyyy`, `yyyyMM`, `yyyyMMdd`, ...
     /// `yyyyMMddHHmmss`), in its local time without an offset.
     pub fn hl7(&self) -> String {
-        let format = match self.precision {
+        let format = match self.precision() {
             Precision::Year => "%Y",
             Precision::Month => "%Y%m",
             Precision::Day => "%Y%m%d",
@@ -236,18 +306,18 @@ impl Ts {
             Precision::Minute => "%Y%m%d%H%M",
             Precision::Second => "%Y%m%d%H%M%S",
         };
-        self.local.format(format).to_string()
+        self.local().format(format).to_string()
     }
 
     /// The calendar date in local time.
     pub fn date(&self) -> NaiveDate {
-        self.local.date()
+        self.date
     }
 
     /// The FHIR `date`/`dateTime` rendering, keeping the source precision.
     pub fn fhir(&self) -> String {
-        let l = &self.local;
-        match self.precision {
+        let l = &self.local();
+        match self.precision() {
             Precision::Year => format!("{:04}", l.year()),
             Precision::Month => format!("{:04}-{:02}", l.year(), l.month()),
             Precision::Day => format!("{:04}-{:02}-{:02}", l.year(), l.month(), l.day()),
@@ -255,7 +325,7 @@ impl Ts {
                 format!(
                     "{}{}",
                     l.format("%Y-%m-%dT%H:%M:%S"),
-                    fmt_offset(self.offset_secs)
+                    fmt_offset(self.offset_secs())
                 )
             }
         }
@@ -265,8 +335,8 @@ impl Ts {
     pub fn fhir_instant(&self) -> String {
         format!(
             "{}{}",
-            self.local.format("%Y-%m-%dT%H:%M:%S"),
-            fmt_offset(self.offset_secs)
+            self.local().format("%Y-%m-%dT%H:%M:%S"),
+            fmt_offset(self.offset_secs())
         )
     }
 }
@@ -409,6 +479,51 @@ mod tests {
         }
     }
 
+    /// Every part given comes back from the packed eight bytes: each precision, every
+    /// whole-minute offset within 14:59 of UTC, both offset sources, dates at the calendar's
+    /// edges and times at the day's.
+    #[test]
+    fn a_timestamp_keeps_every_part_in_eight_bytes() {
+        use Precision::*;
+        assert_eq!(std::mem::size_of::<Ts>(), 8);
+        let dates = [
+            (1, 1, 1),
+            (1900, 1, 1),
+            (2024, 2, 29),
+            (2026, 3, 29),
+            (9999, 12, 31),
+        ];
+        let times = [(0, 0, 0), (1, 0, 0), (12, 34, 56), (23, 59, 59)];
+        let limit = 14 * 60 + 59;
+        for p in [Year, Month, Day, Hour, Minute, Second] {
+            for &(y, mo, d) in &dates {
+                for &(h, mi, se) in &times {
+                    let local = NaiveDate::from_ymd_opt(y, mo, d)
+                        .and_then(|d| d.and_hms_opt(h, mi, se))
+                        .expect("a valid time");
+                    for minutes in (-limit..=limit).step_by(13).chain([-limit, 0, limit]) {
+                        for explicit in [false, true] {
+                            let t = Ts::new(local, p, minutes * 60, explicit);
+                            assert_eq!(t.local(), local);
+                            assert_eq!(t.precision(), p);
+                            assert_eq!(t.offset_secs(), minutes * 60);
+                            assert_eq!(t.explicit_offset(), explicit);
+                            assert_eq!(t.date(), local.date());
+                        }
+                    }
+                }
+            }
+        }
+        let t = Ts::parse("20250314103000+0545").expect("parses");
+        assert_eq!((t.offset_secs(), t.explicit_offset()), (20_700, true));
+        let t = Ts::parse("20250714103000").expect("parses");
+        assert_eq!((t.offset_secs(), t.explicit_offset()), (3600, false));
+        assert_eq!(
+            Ts::parse("19991231-1459").expect("parses").offset_secs(),
+            -53_940
+        );
+    }
+
     #[test]
     fn spans_follow_the_precision() {
         let span = |v: &str| {
@@ -444,7 +559,10 @@ mod tests {
             span("20250714+0200"),
             (at("20250714000000+0200"), at("20250715000000+0200"))
         );
-        assert_eq!(Ts::parse("2025031410").unwrap().precision, Precision::Hour);
+        assert_eq!(
+            Ts::parse("2025031410").unwrap().precision(),
+            Precision::Hour
+        );
         assert_eq!(
             Ts::parse("2025031410").unwrap().fhir(),
             "2025-03-14T10:00:00+00:00"

@@ -390,6 +390,7 @@ impl<'a> Reader<'a> {
 
     pub(super) fn push(&mut self, mut item: Item) -> usize {
         item.line = 0;
+        item.compact();
         self.ex.items.push(item);
         let idx = self.ex.items.len() - 1;
         if let Some(r) = self.current {
@@ -458,8 +459,8 @@ impl<'a> Reader<'a> {
         Item::of(ItemHead {
             id: self.res[i].id.clone(),
             parent,
-            confidentiality: security(v),
-            carried: all_codings(v),
+            confidentiality: security(v).into(),
+            carried: all_codings(v).into(),
             free_text: has_text(v.get("note"))
                 || has_text(v.get("comment"))
                 || has_text(v.get("description"))

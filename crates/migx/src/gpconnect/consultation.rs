@@ -221,13 +221,13 @@ impl<'a> Reader<'a> {
         self.current = Some(i);
         let idx = self.push(Item::of(ItemHead {
             id: self.res[i].id.clone(),
-            carried,
+            carried: carried.into(),
             class_code: Some("COMPOSITION".into()),
             status_code: Some("COMPLETE".into()),
             codes,
             availability: effective.low,
             effective,
-            confidentiality: security(v),
+            confidentiality: security(v).into(),
             ..ItemHead::new(Element::EhrComposition)
         }));
         self.current = None;

@@ -158,8 +158,8 @@ impl<'a> Reader<'a> {
                 parent,
                 effective,
                 availability,
-                confidentiality: ms_security,
-                carried,
+                confidentiality: ms_security.into(),
+                carried: carried.into(),
                 free_text: dosage_text,
                 ..ItemHead::default()
             },

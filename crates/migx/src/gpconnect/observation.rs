@@ -39,22 +39,23 @@ fn observation_value(item: &mut Item, v: &Json) {
             }),
             (_, Some(value)) => Some(Value::Quantity { value, unit }),
             (_, None) => None,
-        };
+        }
+        .map(Box::new);
     } else if let Some(r) = v.get("valueRange") {
         let unit = r
             .get("low")
             .or_else(|| r.get("high"))
             .and_then(quantity_unit_text);
-        obs.value = Some(Value::Range {
+        obs.value = Some(Box::new(Value::Range {
             low: number(r.get("low").and_then(|q| q.get("value"))),
             high: number(r.get("high").and_then(|q| q.get("value"))),
             unit,
-        });
+        }));
     } else if let Some(cc) = v.get("valueCodeableConcept") {
-        obs.value = Some(Value::Coded(codings(Some(cc))));
+        obs.value = Some(Box::new(Value::Coded(codings(Some(cc)))));
         free_text |= has_text(Some(cc));
     } else if let Some(s) = v.get("valueString") {
-        obs.value = Some(Value::Text);
+        obs.value = Some(Box::new(Value::Text));
         free_text |= has_text(Some(s));
     }
     for i in arr(Some(v), "interpretation").chain(v.get("interpretation").filter(|i| i.is_object()))

@@ -55,8 +55,8 @@ impl<'a> Reader<'a> {
                     ..Effective::default()
                 },
                 availability,
-                confidentiality: security(sv),
-                carried: all_codings(sv),
+                confidentiality: security(sv).into(),
+                carried: all_codings(sv).into(),
                 free_text: has_text(sv.get("note")),
                 ..ItemHead::new(Element::CompoundStatement)
             });

@@ -195,7 +195,7 @@ impl Detail {
             |u: &Option<String>| u.as_deref().is_some_and(|u| self.units.get(u).is_none());
         match &item.kind {
             ItemKind::Observation(o) => {
-                let value_unit = match &o.value {
+                let value_unit = match o.value.as_deref() {
                     Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
                         unknown(unit)
                     }
@@ -329,21 +329,21 @@ mod tests {
             |u| Item {
                 head: ItemHead::default(),
                 kind: ItemKind::Observation(Observation {
-                    value: Some(Value::Quantity {
+                    value: Some(Box::new(Value::Quantity {
                         value: "1".into(),
                         unit: Some(u.into()),
-                    }),
+                    })),
                     ..Observation::default()
                 }),
             },
             |u| Item {
                 head: ItemHead::default(),
                 kind: ItemKind::Observation(Observation {
-                    value: Some(Value::Range {
+                    value: Some(Box::new(Value::Range {
                         low: None,
                         high: Some("1".into()),
                         unit: Some(u.into()),
-                    }),
+                    })),
                     ..Observation::default()
                 }),
             },

@@ -282,8 +282,8 @@ mod tests {
             .link_set_mut()
             .expect("a link set")
             .named_statement = Some("obs".into());
-        ex.items[2].confidentiality = vec!["NOPAT".into()];
-        ex.items[4].confidentiality = vec!["NOPAT".into()];
+        ex.items[2].confidentiality = vec!["NOPAT".into()].into();
+        ex.items[4].confidentiality = vec!["NOPAT".into()].into();
         ex.items[5].supply_mut().expect("a supply").prior_ref = Some("auth".into());
         let ex = ex.finish();
         let r = confidentiality(&ex, &policy());
@@ -353,7 +353,7 @@ mod tests {
             ],
             ..ExtractBuilder::default()
         };
-        ex.items[3].confidentiality = vec!["R".into()];
+        ex.items[3].confidentiality = vec!["R".into()].into();
         let ex = ex.finish();
         let r = confidentiality(&ex, &policy());
         assert_eq!(r.len(), 4);
@@ -379,7 +379,7 @@ mod tests {
                 .collect(),
             ..ExtractBuilder::default()
         };
-        ex.items[0].confidentiality = vec!["NOPAT".into()];
+        ex.items[0].confidentiality = vec!["NOPAT".into()].into();
         let ex = ex.finish();
         let r = confidentiality(&ex, &policy());
         assert!(r
@@ -413,8 +413,8 @@ mod tests {
             ],
             ..ExtractBuilder::default()
         };
-        ex.items[2].also_in = vec![1];
-        ex.items[1].confidentiality = vec!["NOPAT".into()];
+        ex.items[2].also_in = vec![1].into();
+        ex.items[1].confidentiality = vec!["NOPAT".into()].into();
         let ex = ex.finish();
         let r = confidentiality(&ex, &policy());
         assert!(
@@ -440,8 +440,8 @@ mod tests {
                 ],
                 ..ExtractBuilder::default()
             };
-            ex.items[0].depends_on = vec![1];
-            ex.items[restricted].confidentiality = vec!["NOPAT".into()];
+            ex.items[0].depends_on = vec![1].into();
+            ex.items[restricted].confidentiality = vec!["NOPAT".into()].into();
             let ex = ex.finish();
             let r = confidentiality(&ex, &policy());
             assert!(
@@ -478,7 +478,7 @@ mod tests {
             if header {
                 allergy(&mut ex);
             }
-            ex.items[restricted].confidentiality = vec!["NOPAT".into()];
+            ex.items[restricted].confidentiality = vec!["NOPAT".into()].into();
             let ex = ex.finish();
             confidentiality(&ex, &policy())
         };
@@ -526,7 +526,7 @@ mod tests {
         ));
 
         ex.record_confidentiality.clear();
-        ex.items[0].confidentiality = vec!["NOPAT".into()];
+        ex.items[0].confidentiality = vec!["NOPAT".into()].into();
         let r = confidentiality(&ex, &p);
         assert_eq!(r[0].map(|r| r.action), Some(ConfidentialityAction::Label));
         assert!(r[0].is_some_and(|r| r.origin.own));
@@ -584,7 +584,7 @@ mod tests {
                 "Item::also_in",
                 |ex| {
                     ex.covers = vec![list(&["NOPAT"], vec![], vec![])];
-                    ex.items[2].also_in = vec![N];
+                    ex.items[2].also_in = vec![N].into();
                 },
                 2,
             ),
@@ -592,7 +592,7 @@ mod tests {
                 "Item::depends_on",
                 |ex| {
                     ex.covers = vec![list(&["NOPAT"], vec![], vec![])];
-                    ex.items[2].depends_on = vec![N];
+                    ex.items[2].depends_on = vec![N].into();
                 },
                 2,
             ),

@@ -1,8 +1,6 @@
 //! Where a source construct is from and what it is: the message kind, the GP2GP element
 //! name, and the HL7 structural codes every record repeats.
 
-use std::borrow::Cow;
-
 /// Which message the file was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -86,8 +84,59 @@ impl Element {
 }
 
 /// An HL7 structural code (`classCode`, `moodCode`, `statusCode`) exactly as the source
-/// wrote it: one of the codes every record repeats is shared, not copied into each item.
-pub type Hl7Code = Cow<'static, str>;
+/// wrote it: one of the codes every record repeats is one byte (its place in the shared
+/// table), any other its own text. Sixteen bytes in an `Option` (issue 24.12: three on every
+/// item; a `Cow<'static, str>` was 24). Reads as the text (`Deref<Target = str>`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hl7Code(Hl7Repr);
+
+/// A tagged layout (`repr(u8)`), so an `Option<Hl7Code>` finds its `None` in the tag.
+#[derive(Clone, PartialEq, Eq)]
+#[repr(u8)]
+enum Hl7Repr {
+    /// An index into the shared table.
+    Common(u8),
+    /// Any other code, as written (a box of one word).
+    Other(Box<Box<str>>),
+}
+
+impl std::ops::Deref for Hl7Code {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            Hl7Repr::Common(i) => HL7_CODES.get(usize::from(*i)).copied().unwrap_or_default(),
+            Hl7Repr::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Debug for Hl7Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl From<&str> for Hl7Code {
+    fn from(s: &str) -> Hl7Code {
+        hl7_code(s)
+    }
+}
+
+impl From<String> for Hl7Code {
+    fn from(s: String) -> Hl7Code {
+        match HL7_CODES.iter().position(|&k| k == s) {
+            Some(i) => Hl7Code(Hl7Repr::Common(i as u8)),
+            None => Hl7Code(Hl7Repr::Other(Box::new(s.into_boxed_str()))),
+        }
+    }
+}
+
+impl Hl7Code {
+    /// Whether the code is one of the shared table's (held in one byte).
+    pub fn is_common(&self) -> bool {
+        matches!(self.0, Hl7Repr::Common(_))
+    }
+}
 
 /// The `classCode`, `moodCode` and `statusCode` values GP2GP statements use (HL7 v3
 /// vocabulary, not clinical content), kept once for every item that carries them.
@@ -120,8 +169,8 @@ const HL7_CODES: [&str; 24] = [
 
 /// An HL7 structural code as written: a common one shared, any other owned.
 pub fn hl7_code(s: &str) -> Hl7Code {
-    match HL7_CODES.iter().find(|&&k| k == s) {
-        Some(&k) => Cow::Borrowed(k),
-        None => Cow::Owned(s.to_string()),
+    match HL7_CODES.iter().position(|&k| k == s) {
+        Some(i) => Hl7Code(Hl7Repr::Common(i as u8)),
+        None => Hl7Code(Hl7Repr::Other(Box::new(s.into()))),
     }
 }

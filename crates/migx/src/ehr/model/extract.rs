@@ -157,9 +157,9 @@ impl ExtractBuilder {
                 items[p].children.push(i);
             }
         }
-        // Each item's lists exactly as long as they are (a list of one coding was read into
-        // room for four).
-        items.iter_mut().for_each(Item::shrink);
+        // Each item as it is kept: no repeated carried coding, its lists exactly as long as
+        // they are (a list of one coding was read into room for four).
+        items.iter_mut().for_each(Item::compact);
         let (index, dups) = IdIndex::build(items);
         Extract {
             record: self,

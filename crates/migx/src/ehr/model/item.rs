@@ -3,6 +3,7 @@
 
 use super::dates::{DateField, Effective};
 use super::element::{Element, Hl7Code};
+use super::list::List;
 use super::payload::{Allergy, LinkSet, Medication, Observation, Supply};
 use super::staff::StaffRef;
 use crate::codes::Coding;
@@ -40,7 +41,7 @@ pub struct ItemHead {
     /// Source id: `id/@root` (with `/@extension` appended after `:` when present), lowercase.
     pub id: String,
     /// Further ids the element carried (some systems write two).
-    pub alt_ids: Vec<String>,
+    pub alt_ids: List<String>,
     /// Which GP2GP construct this is; an item without one is withheld as unclassified.
     pub element: Option<Element>,
     /// HL7 `classCode` (e.g. `OBS`, `CLUSTER`, `BATTERY`, `SBADM`, `SPLY`): refines what a
@@ -86,11 +87,11 @@ pub struct ItemHead {
     /// `DiagnosticReport.issued`. Shared as `issued` only at minute precision or finer.
     pub authored: DateField,
     /// Confidentiality codes on this element itself.
-    pub confidentiality: Vec<String>,
+    pub confidentiality: List<String>,
     /// Further placements beside `parent` (GP Connect: every consultation, report, group or
     /// list that places the item, when it is emitted under another one). Confidentiality
     /// follows every placement (`policy::graph`).
-    pub also_in: Vec<usize>,
+    pub also_in: List<usize>,
     /// A reference a confidentiality decision about this item depends on (its consultation,
     /// report, list placement) could not be resolved, or resolved ambiguously: withheld as
     /// `unresolvable-reference` (fail closed).
@@ -98,7 +99,7 @@ pub struct ItemHead {
     /// Items whose withholding as confidential or sensitive withholds this one (GP Connect:
     /// the resource a problem's `actualProblem` points at, when it is not read as the
     /// problem's named statement). Confidentiality also flows along these (`policy::graph`).
-    pub depends_on: Vec<usize>,
+    pub depends_on: List<usize>,
     /// Free text present in this element (text, annotations, originalText, string values).
     pub free_text: bool,
     /// Every other coding the source construct carries, wherever it sits: in XML any
@@ -107,9 +108,9 @@ pub struct ItemHead {
     /// STU3 every Coding (any object with a string `code`) anywhere in the resource, its
     /// extensions and contained resources, and in resources merged into it. Never emitted;
     /// screened with the rest (see [`Item::codings`]).
-    pub carried: Vec<Coding>,
+    pub carried: List<Coding>,
     /// ehrComposition / statement child element count (for structure checks).
-    pub children: Vec<usize>,
+    pub children: List<usize>,
     /// Who acted on the item, as the source names them (agent keys into
     /// [`Extract::agents`]): XML `author`, `Participant` (`PRF`, `PPRF`) and, on a
     /// composition, `Participant2`; STU3 `asserter`, `recorder`, `requester.agent`,
@@ -276,12 +277,55 @@ impl ItemHead {
     }
 }
 
+/// Below this many codings the carried ones are compared pairwise; above it, through a set
+/// (a resource may carry thousands).
+const PAIRWISE_CODINGS: usize = 32;
+
 impl Item {
-    /// Give back the room the reader's lists grew into, in the head and the payload (see
-    /// [`ItemHead::shrink`]).
-    pub(super) fn shrink(&mut self) {
+    /// The item as it is kept once read: carried codings that repeat a coding it already
+    /// holds dropped (see [`Item::drop_repeated_carried`]) and every list exactly as long as
+    /// it is (see [`ItemHead::shrink`]). Readers call it when an item is complete, so the
+    /// room a list grew into is given back while the rest is read; [`super::ExtractBuilder::finish`]
+    /// calls it on every item again (it changes nothing the second time).
+    pub fn compact(&mut self) {
+        self.drop_repeated_carried();
         self.head.shrink();
         self.kind.shrink();
+    }
+
+    /// Drop each carried coding whose system and code an earlier coding of
+    /// [`Item::codings`] already has (a GP Connect resource's `code.coding` is also among
+    /// the codings "anywhere in the resource"). The screen reads a coding's code only, never
+    /// its display, and the first coding with a sensitive or dissent code is the first
+    /// either way, so every decision is the one the repeats would give: the one enumeration
+    /// still holds every distinct coding in every position.
+    fn drop_repeated_carried(&mut self) {
+        let Item { head, kind } = self;
+        if head.carried.is_empty() {
+            return;
+        }
+        let keep: Vec<bool> = {
+            let held: Vec<&Coding> = head.codes.iter().chain(kind.codings()).collect();
+            let carried = &head.carried;
+            if held.len() + carried.len() <= PAIRWISE_CODINGS {
+                let same = |a: &Coding, b: &Coding| a.system == b.system && a.code == b.code;
+                (0..carried.len())
+                    .map(|i| {
+                        let c = &carried[i];
+                        !held.iter().any(|h| same(h, c)) && !carried[..i].iter().any(|e| same(e, c))
+                    })
+                    .collect()
+            } else {
+                let mut seen: hashbrown::HashSet<(&crate::codes::CodeSystem, &str)> =
+                    held.iter().map(|h| (&h.system, h.code.as_str())).collect();
+                carried
+                    .iter()
+                    .map(|c| seen.insert((&c.system, c.code.as_str())))
+                    .collect()
+            }
+        };
+        let mut keep = keep.into_iter();
+        head.carried.retain(|_| keep.next().unwrap_or(true));
     }
 
     /// A new item of a construct, with the payload it opens with.

@@ -7,13 +7,14 @@
 //! [`ItemHead`] every construct has and its [`ItemKind`] payload), `payload` (each
 //! construct's own fields), `staff` (participations and agents), `extract` (the record:
 //! [`ExtractBuilder`] and the finished [`Extract`]), `index` (its id index, holding no copy
-//! of any id).
+//! of any id), `list` (the one-word [`List`] for lists most items leave empty).
 
 mod dates;
 mod element;
 mod extract;
 mod index;
 mod item;
+mod list;
 mod payload;
 mod staff;
 
@@ -21,6 +22,7 @@ pub use dates::{DateField, Effective};
 pub use element::{hl7_code, Element, Hl7Code, MessageKind};
 pub use extract::{Cover, Extract, ExtractBuilder, IdentityProblem, Ids};
 pub use item::{Item, ItemHead, ItemKind};
+pub use list::List;
 pub use payload::{
     Allergy, DoseQuantity, LinkSet, Medication, Observation, Reaction, ReferenceRange,
     StructuredDose, Supply, Value,
@@ -37,11 +39,10 @@ mod tests {
     use super::test_items::*;
 
     /// Upper bounds on the measured sizes (64-bit).
-    const ITEM_BYTES: usize = 576;
-    const KIND_BYTES: usize = 128;
+    const ITEM_BYTES: usize = 336;
+    const KIND_BYTES: usize = 48;
     use super::*;
     use crate::codes::{CodeSystem, Coding};
-    use std::borrow::Cow;
 
     #[test]
     fn codings_enumerates_every_coding_of_every_payload_kind() {
@@ -79,6 +80,58 @@ mod tests {
         }
     }
 
+    /// Compacting drops only the carried codings that repeat, in system and code, a coding
+    /// held before them, whatever position that one holds (the code, every payload slot, an
+    /// earlier carried coding), below and above the bound where the comparison goes through
+    /// a set: the distinct codings, in order of first appearance, are those before, and the
+    /// same code in another system is kept.
+    #[test]
+    fn compacting_drops_only_repeated_carried_codings() {
+        use std::collections::HashSet;
+        fn distinct(item: &Item) -> Vec<(CodeSystem, String)> {
+            let mut seen = HashSet::new();
+            item.codings()
+                .map(|c| (c.system.clone(), c.code.clone()))
+                .filter(|k| seen.insert(k.clone()))
+                .collect()
+        }
+        for fillers in [0usize, 40] {
+            let mut n = 0;
+            let mut next = || {
+                n += 1;
+                Coding::new(CodeSystem::Snomed, format!("m{n}"))
+            };
+            for item in every_kind(&mut next) {
+                let held: Vec<Coding> = item.codings().cloned().collect();
+                for repeat in &held {
+                    let mut it = item.clone();
+                    let mut other_system = repeat.clone();
+                    other_system.system = CodeSystem::ReadV2;
+                    let mut other_display = repeat.clone();
+                    other_display.display = Some("another term".into());
+                    for k in 0..fillers {
+                        it.carried
+                            .push(Coding::new(CodeSystem::Ctv3, format!("f{k}")));
+                    }
+                    it.carried.push(repeat.clone());
+                    it.carried.push(other_system.clone());
+                    it.carried.push(other_display);
+                    it.carried.push(other_system.clone());
+                    let before = distinct(&it);
+                    it.compact();
+                    assert_eq!(distinct(&it), before, "{repeat:?} in {item:?}");
+                    let after: Vec<(CodeSystem, String)> = it
+                        .codings()
+                        .map(|c| (c.system.clone(), c.code.clone()))
+                        .collect();
+                    assert_eq!(after, before, "no coding is held twice");
+                    assert!(it.carried.contains(&other_system));
+                    assert_eq!(it.carried.len(), item.carried.len() + fillers + 1);
+                }
+            }
+        }
+    }
+
     /// Bytes per item (issue 24.12): the head and the largest inline payload; a rare
     /// payload is boxed. Bounds, so growth is a decision, not an accident.
     #[test]
@@ -89,15 +142,26 @@ mod tests {
             ("ItemKind", size_of::<ItemKind>(), KIND_BYTES),
             ("Observation", size_of::<Observation>(), KIND_BYTES),
             ("Coding", size_of::<Coding>(), 72),
-            ("Hl7Code", size_of::<Option<Hl7Code>>(), 24),
+            ("Hl7Code", size_of::<Option<Hl7Code>>(), 16),
+            ("DateField", size_of::<DateField>(), 12),
+            ("Effective", size_of::<Effective>(), 36),
+            ("List", size_of::<List<Coding>>(), 8),
         ];
         for (what, bytes, bound) in sizes {
             println!("size_of {what}: {bytes}");
             assert!(bytes <= bound, "{what}: {bytes} bytes, bound {bound}");
         }
         // Common structural codes are shared, not allocated per item.
-        assert!(matches!(hl7_code("OBS"), Cow::Borrowed(_)));
-        assert!(matches!(hl7_code("odd"), Cow::Owned(ref s) if s == "odd"));
+        // Common structural codes are one byte each; any other is kept as written.
+        for code in ["OBS", "COMPLETE", "nullified", "odd", "", "obs"] {
+            let common = ["OBS", "COMPLETE", "nullified"].contains(&code);
+            for held in [hl7_code(code), Hl7Code::from(code.to_string())] {
+                assert_eq!(&*held, code);
+                assert_eq!(held.is_common(), common, "{code}");
+                assert_eq!(held, hl7_code(code));
+                assert_eq!(format!("{held:?}"), format!("{code:?}"));
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! inside them.
 
 use super::dates::DateField;
+use super::list::List;
 use crate::codes::Coding;
 
 /// A measured or coded value.
@@ -44,10 +45,11 @@ pub struct ReferenceRange {
 /// An observation's own fields.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observation {
-    /// The statement's `value`, if any.
-    pub value: Option<Value>,
+    /// The statement's `value`, if any (boxed: many observations have none, and a range is
+    /// nine words).
+    pub value: Option<Box<Value>>,
     /// `interpretationCode`s on a result (e.g. high/low/abnormal flags).
-    pub interpretation: Vec<Coding>,
+    pub interpretation: List<Coding>,
     /// The result's normal range, if given (rare: boxed).
     pub reference_range: Option<Box<ReferenceRange>>,
     /// The text of a transfer-degraded allergy code (`code/originalText`, STU3 `code.text`),
@@ -130,7 +132,7 @@ impl Observation {
             reference_range: _,
             code_text: _,
         } = self;
-        let value_codes: &[Coding] = match value {
+        let value_codes: &[Coding] = match value.as_deref() {
             Some(Value::Coded(cs)) => cs,
             _ => &[],
         };
@@ -246,10 +248,11 @@ fn shrink_codings(cs: &mut Vec<Coding>) {
 impl Observation {
     /// Give back the room the reader's lists grew into (see `ItemHead::shrink`).
     pub(super) fn shrink(&mut self) {
-        if let Some(Value::Coded(cs)) = &mut self.value {
+        if let Some(Value::Coded(cs)) = self.value.as_deref_mut() {
             shrink_codings(cs);
         }
-        shrink_codings(&mut self.interpretation);
+        self.interpretation.iter_mut().for_each(Coding::shrink);
+        self.interpretation.shrink_to_fit();
     }
 }
 

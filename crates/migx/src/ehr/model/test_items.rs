@@ -12,7 +12,7 @@ pub(crate) fn every_kind(next: &mut dyn FnMut() -> Coding) -> Vec<Item> {
     let head = |element: Element, next: &mut dyn FnMut() -> Coding| {
         Item::of(ItemHead {
             codes: vec![next()],
-            carried: vec![next()],
+            carried: vec![next()].into(),
             ..ItemHead::new(element)
         })
     };
@@ -23,8 +23,8 @@ pub(crate) fn every_kind(next: &mut dyn FnMut() -> Coding) -> Vec<Item> {
     let mut out = vec![head(Element::CompoundStatement, next)];
     let mut obs = head(Element::ObservationStatement, next);
     obs.kind = ItemKind::Observation(Observation {
-        value: Some(Value::Coded(vec![next(), next()])),
-        interpretation: vec![next()],
+        value: Some(Box::new(Value::Coded(vec![next(), next()]))),
+        interpretation: vec![next()].into(),
         reference_range: Some(Box::default()),
         code_text: None,
     });

@@ -146,7 +146,11 @@ mod tests {
             Some((Some("28"), Some("tablet")))
         );
         assert!(a.free_text, "the supply annotation stays free text");
-        let unit = |id: &str| match ex.get(id).and_then(|i| i.observation()).map(|o| &o.value) {
+        let unit = |id: &str| match ex
+            .get(id)
+            .and_then(|i| i.observation())
+            .map(|o| o.value.as_deref())
+        {
             Some(Some(Value::Quantity { unit, .. })) => unit.clone(),
             v => panic!("{v:?}"),
         };

@@ -382,9 +382,11 @@ impl State {
         if self.extract_depth == Some(depth) {
             self.extract_depth = None;
         }
-        if let Some(&(_, idepth)) = self.items.last() {
+        if let Some(&(idx, idepth)) = self.items.last() {
             if idepth == depth {
                 self.items.pop();
+                // Complete: the room its lists grew into is given back now, not at the end.
+                self.ex.items[idx].compact();
             }
         }
         self.close_staff_text(depth);

@@ -53,10 +53,11 @@ impl State {
                         self.text_target = Some(idx);
                         Some(Value::Text)
                     }
-                };
+                }
+                .map(Box::new);
             }
             [Tag::Value, Tag::Low | Tag::High] => {
-                if let Some(Value::Range { low, high, unit }) = &mut obs.value {
+                if let Some(Value::Range { low, high, unit }) = obs.value.as_deref_mut() {
                     let slot = if tag == Tag::Low { low } else { high };
                     *slot = own(&a.value);
                     if unit.is_none() {
@@ -65,9 +66,10 @@ impl State {
                 }
             }
             [Tag::Value, Tag::Translation] => {
-                if let (Some(Value::Coded(cs)), Some(c)) =
-                    (&mut obs.value, coding(a).or_else(|| systemless(a)))
-                {
+                if let (Some(Value::Coded(cs)), Some(c)) = (
+                    obs.value.as_deref_mut(),
+                    coding(a).or_else(|| systemless(a)),
+                ) {
                     cs.push(c);
                 }
             }
@@ -91,7 +93,7 @@ impl State {
             }
             [Tag::Value, Tag::Translation, Tag::OriginalText]
                 if matches!(
-                    obs.value,
+                    obs.value.as_deref(),
                     Some(Value::Quantity { .. }) | Some(Value::Range { .. })
                 ) =>
             {
@@ -142,7 +144,7 @@ mod tests {
         ]
         .concat());
         let o1 = ex.get("o1").and_then(Item::observation).expect("o1");
-        match &o1.value {
+        match o1.value.as_deref() {
             Some(Value::Coded(cs)) => assert_eq!(codes(cs), ["V1", "T1", "T2"]),
             other => panic!("{other:?}"),
         }
@@ -163,8 +165,8 @@ mod tests {
         ));
         let o = ex.get("o1").and_then(Item::observation).expect("o1");
         assert_eq!(
-            o.value,
-            Some(Value::Range {
+            o.value.as_deref(),
+            Some(&Value::Range {
                 low: Some("1.5".into()),
                 high: Some("4".into()),
                 unit: Some("mmol/L".into()),
@@ -224,7 +226,7 @@ mod tests {
         );
         let q = ex.get("q").expect("q");
         assert!(!q.free_text);
-        match q.observation().and_then(|o| o.value.as_ref()) {
+        match q.observation().and_then(|o| o.value.as_deref()) {
             Some(Value::Quantity { unit, .. }) => assert_eq!(unit.as_deref(), Some("per week")),
             other => panic!("{other:?}"),
         }

@@ -130,7 +130,8 @@ impl State {
                         (Slot::QuantityUnit, ItemKind::Supply(s)) if s.quantity_unit.is_none() => {
                             s.quantity_unit = text
                         }
-                        (Slot::ValueUnit, ItemKind::Observation(o)) => match &mut o.value {
+                        (Slot::ValueUnit, ItemKind::Observation(o)) => match o.value.as_deref_mut()
+                        {
                             Some(Value::Quantity { unit, .. })
                             | Some(Value::Range { unit, .. })
                                 if unit.is_none() =>

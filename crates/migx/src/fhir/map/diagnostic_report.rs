@@ -40,10 +40,10 @@ mod tests {
         let result = |id: &str, code| {
             let mut r = item(id, Element::ObservationStatement, vec![code]);
             r.parent = Some(0);
-            r.observation_mut().expect("an observation").value = Some(Value::Quantity {
+            r.observation_mut().expect("an observation").value = Some(Box::new(Value::Quantity {
                 value: "5".into(),
                 unit: None,
-            });
+            }));
             r.effective = Effective {
                 center: DateField::Value(Ts::parse("20251201").unwrap()),
                 ..Effective::default()

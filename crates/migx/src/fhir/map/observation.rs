@@ -42,7 +42,7 @@ impl Mapper<'_> {
         std::iter::once(i)
             .chain(self.ex.ancestors(i))
             .find_map(|a| self.item(a).authored.value())
-            .filter(|t| t.precision >= crate::ehr::ts::Precision::Minute)
+            .filter(|t| t.precision() >= crate::ehr::ts::Precision::Minute)
             .map(|t| t.fhir_instant())
     }
 
@@ -76,7 +76,7 @@ impl Mapper<'_> {
             ItemKind::Observation(o) => Some(o),
             _ => None,
         };
-        let item_value = own.and_then(|o| o.value.as_ref());
+        let item_value = own.and_then(|o| o.value.as_deref());
         let value_unit = match item_value {
             Some(Value::Quantity { unit, .. }) | Some(Value::Range { unit, .. }) => {
                 detail.unit(unit.as_deref())
@@ -150,10 +150,10 @@ mod tests {
     fn result(id: &str, parent: Option<usize>, value: &str) -> Item {
         let mut r = item(id, Element::ObservationStatement, vec![read("44J3.")]);
         r.parent = parent;
-        r.observation_mut().expect("an observation").value = Some(Value::Quantity {
+        r.observation_mut().expect("an observation").value = Some(Box::new(Value::Quantity {
             value: value.into(),
             unit: Some("mmol/L".into()),
-        });
+        }));
         r.effective = Effective {
             center: crate::ehr::model::DateField::Value(Ts::parse("20251201").unwrap()),
             ..Effective::default()

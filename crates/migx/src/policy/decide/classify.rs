@@ -166,7 +166,7 @@ impl<'a> Ctx<'a> {
             Some("not-shared") => return (None, Outcome::Withheld(W::CategoryNotShared)),
             _ => {}
         }
-        let value = item.observation().and_then(|o| o.value.as_ref());
+        let value = item.observation().and_then(|o| o.value.as_deref());
         let numeric = matches!(
             value,
             Some(Value::Quantity { .. }) | Some(Value::Range { .. })

@@ -237,10 +237,10 @@ mod tests {
         };
         let kind = match kind {
             Node::Result => ItemKind::Observation(Observation {
-                value: Some(Value::Quantity {
+                value: Some(Box::new(Value::Quantity {
                     value: "5".into(),
                     unit: None,
-                }),
+                })),
                 ..Observation::default()
             }),
             _ => ItemKind::Plain,

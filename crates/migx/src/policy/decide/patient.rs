@@ -42,10 +42,7 @@ pub fn judged_time(ex: &Extract, claimed: Ts, now: i64) -> Result<Ts, DatedInFut
             return Err(DatedInFuture);
         }
         if t.epoch_secs() > judged.epoch_secs() {
-            judged = Ts {
-                precision: crate::ehr::ts::Precision::Second,
-                ..t
-            };
+            judged = t.with_precision(crate::ehr::ts::Precision::Second);
         }
     }
     Ok(judged)
@@ -221,7 +218,7 @@ mod tests {
         // A later date moves it to the start of that date's period, to the second.
         let judged = judged_time(&recorded("2026"), claimed, now).unwrap();
         assert_eq!(judged.epoch_secs(), t("20260101000000").epoch_secs());
-        assert_eq!(judged.precision, Precision::Second);
+        assert_eq!(judged.precision(), Precision::Second);
     }
 
     /// The decision, checked in both entry orders (order in the record never matters).

@@ -73,7 +73,7 @@ fn observation(id: &str, parent: Option<usize>, code: Coding) -> Item {
 /// An observation's payload with a value.
 fn valued(value: Value) -> ItemKind {
     ItemKind::Observation(Observation {
-        value: Some(value),
+        value: Some(Box::new(value)),
         ..Observation::default()
     })
 }
@@ -257,7 +257,7 @@ fn a_sensitive_code_in_any_coded_field_withholds_the_item() {
         }),
         ("interpretation", |i| {
             i.kind = ItemKind::Observation(Observation {
-                interpretation: vec![snomed(SENSITIVE)],
+                interpretation: vec![snomed(SENSITIVE)].into(),
                 ..Observation::default()
             })
         }),
@@ -314,7 +314,7 @@ fn nopat_on_the_item_or_on_any_ancestor_withholds_it() {
             items.push(g);
         }
         items.push(observation("o", Some(4), read(DIAGNOSIS)));
-        items[depth].confidentiality = vec!["NOPAT".into()];
+        items[depth].confidentiality = vec!["NOPAT".into()].into();
         assert_eq!(
             withheld_for(items, 5),
             Some(WithheldReason::Confidential),
@@ -327,7 +327,7 @@ fn nopat_on_the_item_or_on_any_ancestor_withholds_it() {
 fn non_restricting_codes_do_not_withhold() {
     for code in ["NOSCRUB", "N", "L", "U"] {
         let mut o = observation("o", None, read(DIAGNOSIS));
-        o.confidentiality = vec![code.into()];
+        o.confidentiality = vec![code.into()].into();
         assert!(shared(vec![o], 0), "{code}");
     }
 }
@@ -336,7 +336,7 @@ fn non_restricting_codes_do_not_withhold() {
 fn restricting_and_unknown_codes_withhold() {
     for code in ["NOPAT", "R", "V", "SOMETHING-ELSE"] {
         let mut o = observation("o", None, read(DIAGNOSIS));
-        o.confidentiality = vec![code.into()];
+        o.confidentiality = vec![code.into()].into();
         assert_eq!(
             withheld_for(vec![o], 0),
             Some(WithheldReason::Confidential),
@@ -361,7 +361,7 @@ fn problem(named: &str, code: &str) -> Item {
 #[test]
 fn a_problem_is_withheld_when_its_named_statement_is_confidential() {
     let mut o = observation("o", None, read(DIAGNOSIS));
-    o.confidentiality = vec!["NOPAT".into()];
+    o.confidentiality = vec!["NOPAT".into()].into();
     let items = vec![o, problem("o", ACTIVE_PROBLEM)];
     assert_eq!(withheld_for(items, 1), Some(WithheldReason::Confidential));
 }
@@ -378,7 +378,7 @@ fn a_problem_is_withheld_when_its_named_statement_is_sensitive() {
 #[test]
 fn nopat_on_a_problem_withholds_the_statement_it_names() {
     let mut ls = problem("o", ACTIVE_PROBLEM);
-    ls.confidentiality = vec!["NOPAT".into()];
+    ls.confidentiality = vec!["NOPAT".into()].into();
     let items = vec![observation("o", None, read(DIAGNOSIS)), ls];
     assert_eq!(withheld_for(items, 0), Some(WithheldReason::Confidential));
 }
@@ -597,7 +597,7 @@ fn a_medication_with_no_authorisation_is_not_shared() {
 #[test]
 fn nopat_on_the_authorisation_withholds_the_medication() {
     let mut a = authorise();
-    a.confidentiality = vec!["NOPAT".into()];
+    a.confidentiality = vec!["NOPAT".into()].into();
     assert_eq!(
         withheld_for(medication(a), 0),
         Some(WithheldReason::Confidential)
@@ -674,7 +674,7 @@ fn an_allergy_is_shared_until_it_ends_and_not_on_the_day_it_ends() {
 #[test]
 fn an_allergy_whose_allergen_is_confidential_is_withheld() {
     let mut items = allergy(DateField::Absent);
-    items[1].confidentiality = vec!["NOPAT".into()];
+    items[1].confidentiality = vec!["NOPAT".into()].into();
     assert_eq!(withheld_for(items, 0), Some(WithheldReason::Confidential));
 }
 
@@ -757,7 +757,7 @@ fn result_in(id: &str, parent: usize) -> Item {
 #[test]
 fn withholding_outside_the_scope_warns_the_category_and_scope_does_not() {
     let mut secret = observation("o1", None, read(DIAGNOSIS));
-    secret.confidentiality = vec!["NOPAT".into()];
+    secret.confidentiality = vec!["NOPAT".into()].into();
     let (_, d) = decide_items(vec![secret]);
     assert_eq!(d.lists.warning_categories(), vec![Category::Diagnoses]);
 
@@ -973,7 +973,7 @@ fn an_item_follows_what_it_depends_on_whatever_the_order_and_keeps_its_own_reaso
         it.parent = it.parent.map(|p| p + 1);
         items.push(it);
     }
-    items[0].depends_on = vec![1];
+    items[0].depends_on = vec![1].into();
     let (_, d) = decide_items(items.clone());
     assert_eq!(
         d.items[0].outcome,
@@ -1195,7 +1195,7 @@ fn a_problem_naming_a_medication_that_is_not_current_is_still_shared() {
 #[test]
 fn an_item_depending_on_one_withheld_for_scope_is_still_shared() {
     let mut o = observation("o", None, read(DIAGNOSIS));
-    o.depends_on = vec![1];
+    o.depends_on = vec![1].into();
     let items = vec![o, result("r", "20100101")];
     let (_, d) = decide_items(items);
     assert_eq!(
