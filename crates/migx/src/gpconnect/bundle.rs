@@ -4,6 +4,7 @@
 //! and the driver that emits each resource under its parent through the readers of the
 //! sibling files.
 
+use super::index::{Index, Slot, Span, Texts};
 use super::json::{all_codings, arr, has_text, ref_key, reference, str_at};
 use super::labels::security;
 use super::raw::parse;
@@ -35,12 +36,13 @@ pub(super) const STRUCTURAL_TYPES: [&str; 11] = [
     "Device",
 ];
 
-/// What the first pass keeps of a resource for every later pass to borrow: its type and,
-/// for a resource others refer to (a structural type or an Encounter, within
-/// `survey::KEPT_BYTES`), its parsed tree.
-pub(super) struct Stored {
-    pub(super) ty: String,
-    pub(super) kept: Option<Json>,
+/// What the first pass keeps for every later pass to borrow: each resource type's name
+/// (once), and the parsed trees of the resources others refer to (structural types and
+/// Encounters, within `survey::KEPT_BYTES`; every resource of a small bundle).
+#[derive(Default)]
+pub(super) struct Kept {
+    pub(super) types: Vec<String>,
+    pub(super) trees: Vec<Json>,
 }
 
 /// What a Consent anywhere in a resource says (read in the first pass).
@@ -59,41 +61,14 @@ pub(super) struct Res<'a> {
     pub(super) ty: &'a str,
     pub(super) raw: &'a str,
     pub(super) kept: Option<&'a Json>,
-    /// Item id derived from the resource.
-    pub(super) id: String,
+    /// Item id derived from the resource (in the reader's `ids`: see [`Reader::id`]).
+    pub(super) id: Span,
     /// The resource (or one it contains) says it was entered in error.
     pub(super) says_entered_in_error: bool,
     /// The Consents in it (itself, contained or nested), when there are any.
     pub(super) consent: Option<Box<ConsentFacts>>,
     /// The security labels of the resources it contains.
-    pub(super) contained_security: Vec<String>,
-}
-
-/// An index entry: one resource, or several (duplicate ids, ids differing only by case,
-/// shared fullUrls or identifiers), which no reference may pick from.
-#[derive(Debug, Clone)]
-pub(super) enum Slot {
-    One(usize),
-    Many(Vec<usize>),
-}
-
-pub(super) fn add(map: &mut HashMap<String, Slot>, key: String, i: usize) {
-    match map.get_mut(&key) {
-        None => {
-            map.insert(key, Slot::One(i));
-        }
-        Some(Slot::One(j)) if *j == i => {}
-        Some(slot @ Slot::One(_)) => {
-            if let Slot::One(j) = *slot {
-                *slot = Slot::Many(vec![j, i]);
-            }
-        }
-        Some(Slot::Many(v)) => {
-            if v.last() != Some(&i) {
-                v.push(i);
-            }
-        }
-    }
+    pub(super) contained_security: Box<[String]>,
 }
 
 /// What a FHIR `Reference` resolves to, in every form FHIR allows: `Type/id` (padded,
@@ -118,10 +93,16 @@ pub(super) enum Resolved {
 /// resource read from it, the one reference index built, and the tree dropped unless others
 /// refer to the resource.
 pub(super) struct Survey<'a> {
-    pub(super) stored: Vec<Stored>,
+    pub(super) kept: Kept,
+    /// Each resource's type and kept tree: where they are in `kept`.
+    pub(super) kept_at: Vec<(u32, Option<usize>)>,
     pub(super) facts: Vec<Res<'a>>,
-    pub(super) index: HashMap<String, Slot>,
-    pub(super) idents: HashMap<String, Slot>,
+    /// The resources' item ids (each `Res::id` is a span of it).
+    pub(super) ids: Texts,
+    /// `type/id`, `fullUrl` and its `type/id` (lowercase) -> resources.
+    pub(super) index: Index,
+    /// `system|value` and `|value` of every identifier (lowercase) -> resources.
+    pub(super) idents: Index,
     /// Some resource carries a GP Connect profile, or is a Patient with an NHS number.
     pub(super) gpconnect: bool,
     /// The first entry whose security metadata is malformed.
@@ -156,10 +137,12 @@ impl Deref for Doc<'_> {
 pub(super) struct Reader<'a> {
     pub(super) bundle: &'a Json,
     pub(super) res: Vec<Res<'a>>,
+    /// The resources' item ids.
+    ids: Texts,
     /// `type/id`, `fullUrl` and its `type/id` (lowercase) -> resources.
-    index: HashMap<String, Slot>,
+    index: Index,
     /// `system|value` and `|value` of every identifier (lowercase) -> resources.
-    idents: HashMap<String, Slot>,
+    idents: Index,
     /// The codings of the resources that become no item (from the first pass).
     record_codings: Vec<Coding>,
     /// A resource could not be parsed again (never expected): the read fails.
@@ -172,10 +155,12 @@ pub(super) struct Reader<'a> {
     /// Resource -> every container placing it (reports, groups, panels, consultations),
     /// beside the one it is emitted under: confidentiality follows each.
     pub(super) placed_in: HashMap<usize, Vec<usize>>,
-    /// Resource -> its main item (composition, group, statement, medication statement).
-    pub(super) item_of: HashMap<usize, usize>,
-    /// Resource -> every item made from it.
-    pub(super) items_of: HashMap<usize, Vec<usize>>,
+    /// Resource -> its main item (composition, group, statement, medication statement):
+    /// the first made from it (one slot per resource: most make one item).
+    first_item: Vec<Option<usize>>,
+    /// Resource -> the items made from it after its first, for the resources that make
+    /// more than one.
+    more_items: HashMap<usize, Vec<usize>>,
     /// Resource -> the resource that contains it (report result, group member).
     pub(super) owner: HashMap<usize, usize>,
     /// Resource -> the Encounter it was recorded in.
@@ -184,7 +169,8 @@ pub(super) struct Reader<'a> {
     pub(super) statement_of_plan: HashMap<usize, usize>,
     /// Encounter resource -> composition item.
     pub(super) composition: HashMap<usize, usize>,
-    pub(super) emitted: HashSet<usize>,
+    /// Resource -> whether it has been emitted.
+    emitted: Vec<bool>,
     /// The resource being emitted (its items are recorded in `items_of`).
     pub(super) current: Option<usize>,
     /// (problem item, List resource) for problems relating a list.
@@ -209,22 +195,19 @@ pub(super) fn nesting_error() -> InputError {
 }
 
 impl<'a> Reader<'a> {
-    /// A reader of the surveyed resources; `stored` is the survey's, borrowed for as long
+    /// A reader of the surveyed resources; `kept` is the survey's, borrowed for as long
     /// as the reader lives.
-    pub(super) fn new(bundle: &'a Json, stored: &'a [Stored], survey: Survey<'a>) -> Self {
-        let res = survey
-            .facts
-            .into_iter()
-            .zip(stored)
-            .map(|(r, s)| Res {
-                ty: &s.ty,
-                kept: s.kept.as_ref(),
-                ..r
-            })
-            .collect();
+    pub(super) fn new(bundle: &'a Json, kept: &'a Kept, survey: Survey<'a>) -> Self {
+        let mut res = survey.facts;
+        let n = res.len();
+        for (r, &(ty, tree)) in res.iter_mut().zip(&survey.kept_at) {
+            r.ty = kept.types.get(ty as usize).map_or("", String::as_str);
+            r.kept = tree.and_then(|t| kept.trees.get(t));
+        }
         Reader {
             bundle,
             res,
+            ids: survey.ids,
             index: survey.index,
             idents: survey.idents,
             record_codings: survey.record_codings,
@@ -232,13 +215,13 @@ impl<'a> Reader<'a> {
             last: RefCell::new(None),
             unresolved: HashSet::new(),
             placed_in: HashMap::new(),
-            item_of: HashMap::new(),
-            items_of: HashMap::new(),
+            first_item: vec![None; n],
+            more_items: HashMap::new(),
             owner: HashMap::new(),
             encounter_of: HashMap::new(),
             statement_of_plan: HashMap::new(),
             composition: HashMap::new(),
-            emitted: HashSet::new(),
+            emitted: vec![false; n],
             current: None,
             related_lists: Vec::new(),
             medication_users: Vec::new(),
@@ -270,14 +253,19 @@ impl<'a> Reader<'a> {
         Doc::Parsed(v)
     }
 
+    /// Resource `i`'s item id.
+    pub(super) fn id(&self, i: usize) -> &str {
+        self.ids.get(self.res[i].id)
+    }
+
     /// Resolve a `Reference` made by resource `from` (the one reader of every form).
     pub(super) fn resolve(&self, r: Option<&Json>, from: usize) -> Resolved {
         let Some(r) = r.filter(|r| r.is_object()) else {
             return Resolved::Absent;
         };
-        let slot = |s: Option<&Slot>| match s {
-            Some(Slot::One(i)) => Resolved::Found(*i),
-            Some(Slot::Many(v)) => Resolved::Ambiguous(v.clone()),
+        let slot = |s: Option<Slot>| match s {
+            Some(Slot::One(i)) => Resolved::Found(i),
+            Some(Slot::Many(v)) => Resolved::Ambiguous(v.to_vec()),
             None => Resolved::Missing,
         };
         match r.get("reference") {
@@ -348,7 +336,7 @@ impl<'a> Reader<'a> {
     /// The item id a reference stands for (resolved resource's id, else the referenced id).
     pub(super) fn ref_item_id(&self, r: &Json, from: usize) -> Option<String> {
         match self.resolve(Some(r), from) {
-            Resolved::Found(i) => Some(self.res[i].id.clone()),
+            Resolved::Found(i) => Some(self.id(i).to_string()),
             _ => reference(Some(r))
                 .and_then(|s| ref_key(s.trim()))
                 .and_then(|k| k.split_once('/').map(|(_, id)| id.to_string())),
@@ -394,10 +382,38 @@ impl<'a> Reader<'a> {
         self.ex.items.push(item);
         let idx = self.ex.items.len() - 1;
         if let Some(r) = self.current {
-            self.item_of.entry(r).or_insert(idx);
-            self.items_of.entry(r).or_default().push(idx);
+            match self.first_item.get_mut(r) {
+                Some(first @ None) => *first = Some(idx),
+                Some(Some(_)) => self.more_items.entry(r).or_default().push(idx),
+                None => {}
+            }
         }
         idx
+    }
+
+    /// Resource `r`'s main item: the first made from it.
+    pub(super) fn item_of(&self, r: usize) -> Option<usize> {
+        self.first_item.get(r).copied().flatten()
+    }
+
+    /// Every item made from resource `r`, in the order they were made.
+    pub(super) fn items_of(&self, r: usize) -> Vec<usize> {
+        self.item_of(r)
+            .into_iter()
+            .chain(self.more_items.get(&r).into_iter().flatten().copied())
+            .collect()
+    }
+
+    /// Whether resource `i` has been emitted.
+    fn is_emitted(&self, i: usize) -> bool {
+        self.emitted.get(i).copied().unwrap_or(false)
+    }
+
+    /// Resource `i` is emitted (no later pass emits it again).
+    pub(super) fn mark_emitted(&mut self, i: usize) {
+        if let Some(e) = self.emitted.get_mut(i) {
+            *e = true;
+        }
     }
 
     /// Emit resource `i` (and what it contains) under `parent` (else its composition).
@@ -410,14 +426,14 @@ impl<'a> Reader<'a> {
         if depth > MAX_NESTING {
             return Err(nesting_error());
         }
-        if self.emitted.contains(&i) {
+        if self.is_emitted(i) {
             return Ok(());
         }
         let ty = self.res[i].ty;
         if STRUCTURAL_TYPES.contains(&ty) {
             return Ok(());
         }
-        self.emitted.insert(i);
+        self.mark_emitted(i);
         let parent = parent.or_else(|| {
             self.encounter_of
                 .get(&i)
@@ -457,7 +473,7 @@ impl<'a> Reader<'a> {
         let v = self.json(i);
         let v: &Json = &v;
         Item::of(ItemHead {
-            id: self.res[i].id.clone(),
+            id: self.id(i).to_string(),
             parent,
             confidentiality: security(v).into(),
             carried: all_codings(v).into(),
@@ -474,6 +490,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::gpconnect::testing::*;
+
     #[test]
     fn ids_differing_only_by_case_are_ambiguous_and_withheld() {
         let a = format!(r#"{{"resourceType":"Observation","id":"abc",{OBS}}}"#);

@@ -82,7 +82,7 @@ impl<'a> Reader<'a> {
                 .and_then(|r| self.lookup(Some(r), i))
                 .filter(|&t| self.res[t].ty == "Condition" && t != i)
             {
-                link.related_problems.push(self.res[t].id.clone());
+                link.related_problems.push(self.id(t).to_string());
             }
         }
         let actual = self.depend(
@@ -92,7 +92,7 @@ impl<'a> Reader<'a> {
         let named_obs = actual.filter(|&t| self.is_plain_observation(t));
         let synth = match named_obs {
             Some(t) => {
-                link.named_statement = Some(self.res[t].id.clone());
+                link.named_statement = Some(self.id(t).to_string());
                 None
             }
             None => {

@@ -38,11 +38,11 @@ impl<'a> Reader<'a> {
         // Every placement beside the one the item is emitted under.
         let placed: Vec<(usize, Vec<usize>)> = self.placed_in.drain().collect();
         for (r, containers) in placed {
-            let Some(&main) = self.item_of.get(&r) else {
+            let Some(main) = self.item_of(r) else {
                 continue;
             };
             for c in containers {
-                if let Some(&ci) = self.item_of.get(&c) {
+                if let Some(ci) = self.item_of(c) {
                     if ci != main && self.ex.items[main].parent != Some(ci) {
                         self.ex.items[main].also_in.push(ci);
                     }
@@ -87,7 +87,7 @@ impl<'a> Reader<'a> {
                     match list_cover.get(&t) {
                         Some(&sub) => self.ex.covers[k].covers.push(sub),
                         None => {
-                            let items = self.items_of.get(&t).cloned().unwrap_or_default();
+                            let items = self.items_of(t);
                             self.ex.covers[k].items.extend(items);
                         }
                     }
@@ -111,17 +111,17 @@ impl<'a> Reader<'a> {
                 });
                 self.ex.covers.len() - 1
             });
-            let items = self.items_of.get(&user).cloned().unwrap_or_default();
+            let items = self.items_of(user);
             self.ex.covers[k].items.extend(items);
         }
         // A contained resource's labels cover the resource containing it.
         for i in 0..n {
             let codes = std::mem::take(&mut self.res[i].contained_security);
             if !codes.is_empty() {
-                let items = self.items_of.get(&i).cloned().unwrap_or_default();
+                let items = self.items_of(i);
                 self.ex.covers.push(Cover {
                     construct: "contained",
-                    codes,
+                    codes: codes.into_vec(),
                     items,
                     ..Cover::default()
                 });
@@ -129,13 +129,13 @@ impl<'a> Reader<'a> {
         }
         // What a problem's meaning depends on.
         for (item, r) in std::mem::take(&mut self.depends) {
-            if let Some(&t) = self.item_of.get(&r) {
+            if let Some(t) = self.item_of(r) {
                 self.ex.items[item].depends_on.push(t);
             }
         }
         // References a confidentiality decision depends on that did not resolve.
         for r in std::mem::take(&mut self.unresolved) {
-            for &it in self.items_of.get(&r).map(Vec::as_slice).unwrap_or(&[]) {
+            for it in self.items_of(r) {
                 self.ex.items[it].unresolved_placement = true;
             }
         }

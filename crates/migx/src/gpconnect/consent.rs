@@ -176,7 +176,7 @@ impl<'a> Reader<'a> {
             };
             self.ex.consent_refusals.extend(facts.refusals);
             if !facts.grants {
-                for &idx in self.items_of.get(&r).map(Vec::as_slice).unwrap_or(&[]) {
+                for idx in self.items_of(r) {
                     self.ex.items[idx].grants_nothing = true;
                 }
             }

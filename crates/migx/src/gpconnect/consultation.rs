@@ -220,7 +220,7 @@ impl<'a> Reader<'a> {
         carried.extend(self.list_codings.remove(&i).unwrap_or_default());
         self.current = Some(i);
         let idx = self.push(Item::of(ItemHead {
-            id: self.res[i].id.clone(),
+            id: self.id(i).to_string(),
             carried: carried.into(),
             class_code: Some("COMPOSITION".into()),
             status_code: Some("COMPLETE".into()),
@@ -232,6 +232,6 @@ impl<'a> Reader<'a> {
         }));
         self.current = None;
         self.composition.insert(i, idx);
-        self.emitted.insert(i);
+        self.mark_emitted(i);
     }
 }

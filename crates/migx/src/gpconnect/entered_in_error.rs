@@ -41,7 +41,7 @@ impl<'a> Reader<'a> {
             .collect();
         let mut seen: HashSet<usize> = stack.iter().copied().collect();
         while let Some(r) = stack.pop() {
-            marked.extend(self.items_of.get(&r).map(Vec::as_slice).unwrap_or(&[]));
+            marked.extend(self.items_of(r));
             let mut next: Vec<usize> = Vec::new();
             match self.res[r].ty {
                 "MedicationStatement" => next.extend(

@@ -71,8 +71,10 @@ pub(super) fn ref_key(r: &str) -> Option<String> {
     Some(format!("{ty}/{id}").to_ascii_lowercase())
 }
 
+/// The usable codings of a CodeableConcept, in a list exactly as long as they are (an item
+/// holds it to the end of the read: collected, it would have room for four, issue 24.12).
 pub(super) fn codings(cc: Option<&Json>) -> Vec<Coding> {
-    arr(cc, "coding")
+    let mut out: Vec<Coding> = arr(cc, "coding")
         .filter_map(|c| {
             let system = str_at(c, "system")?.trim();
             let code = str_at(c, "code")?.trim();
@@ -85,13 +87,15 @@ pub(super) fn codings(cc: Option<&Json>) -> Vec<Coding> {
                 display: str_at(c, "display").map(str::to_string),
             })
         })
-        .collect()
+        .collect();
+    out.shrink_to_fit();
+    out
 }
 
 /// Every coding anywhere in `v` (its elements, extensions, contained resources): any object
 /// with a string `code`, in whatever system it names (none, text or an unknown URI included:
 /// those are screened under every listed system). The screen reads these; they are never
-/// emitted.
+/// emitted. The list is exactly as long as it is (an item carries it to the end of the read).
 pub(super) fn all_codings(v: &Json) -> Vec<Coding> {
     let mut out = Vec::new();
     each_object(v, &mut |o| {
@@ -106,6 +110,7 @@ pub(super) fn all_codings(v: &Json) -> Vec<Coding> {
             }
         }
     });
+    out.shrink_to_fit();
     out
 }
 

@@ -125,9 +125,9 @@ impl<'a> Reader<'a> {
         };
         let dosage_text = dosage_free_text
             || arr(Some(v), "dosageInstruction").any(|d| has_text(d.get("patientInstruction")));
-        let own_id = self.res[i].id.clone();
+        let own_id = self.id(i).to_string();
         let statement_id = match (intent, self.statement_of_plan.get(&i)) {
-            ("plan", Some(&s)) => self.res[s].id.clone(),
+            ("plan", Some(&s)) => self.id(s).to_string(),
             _ => format!("{own_id}-ms"),
         };
         let statement = self.statement_of_plan.get(&i).map(|&s| self.json(s));

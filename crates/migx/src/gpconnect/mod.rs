@@ -50,6 +50,7 @@ mod consent;
 mod consultation;
 mod entered_in_error;
 mod immunization;
+mod index;
 mod json;
 mod labels;
 mod medication;
@@ -218,13 +219,13 @@ fn read_keeping(bytes: &[u8], keep: Keep) -> Result<ExtractBuilder, InputError> 
     if let Some(e) = survey.bad_labels {
         return Err(e);
     }
-    let stored = std::mem::take(&mut survey.stored);
-    let mut r = Reader::new(json, &stored, survey);
+    let kept = std::mem::take(&mut survey.kept);
+    let mut r = Reader::new(json, &kept, survey);
     r.read()?;
     let mut ex = std::mem::take(&mut r.ex);
     // The reader's index and per-resource state, and the kept trees, are no longer needed.
     drop(r);
-    drop(stored);
+    drop(kept);
     ex.kind = Some(MessageKind::GpConnectStu3);
     ex.message_id = bundle_id(json)
         .or_else(|| Some(derived_uuid(&["gpconnect-stu3-bundle", &sha256_hex(bytes)])));

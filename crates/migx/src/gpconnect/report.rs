@@ -45,7 +45,7 @@ impl<'a> Reader<'a> {
             let sv: &Json = &sv;
             let collected = sv.get("collection");
             let it = Item::of(ItemHead {
-                id: self.res[si].id.clone(),
+                id: self.id(si).to_string(),
                 class_code: Some("CLUSTER".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(report),
@@ -61,7 +61,7 @@ impl<'a> Reader<'a> {
                 ..ItemHead::new(Element::CompoundStatement)
             });
             specimens.push((si, self.push(it)));
-            self.emitted.insert(si);
+            self.mark_emitted(si);
         }
         let results: Vec<usize> = arr(Some(v), "result")
             .filter_map(|r| self.lookup(Some(r), i))

@@ -27,9 +27,10 @@ impl<'a> Reader<'a> {
             }
         }
         for r in 0..self.res.len() {
-            let Some(items) = self.items_of.get(&r).cloned() else {
+            let items = self.items_of(r);
+            if items.is_empty() {
                 continue;
-            };
+            }
             let v = self.json(r);
             let v: &Json = &v;
             let statement = self.statement_of_plan.get(&r).map(|&ms| self.json(ms));
@@ -83,7 +84,7 @@ impl<'a> Reader<'a> {
         if !matches!(ty, "Practitioner" | "PractitionerRole" | "Organization") {
             return None;
         }
-        let key = format!("{}:{}", ty.to_ascii_lowercase(), self.res[t].id);
+        let key = format!("{}:{}", ty.to_ascii_lowercase(), self.id(t));
         if self.ex.agents.contains_key(&key) {
             return Some(key);
         }

@@ -3,9 +3,10 @@
 //! Connect markers, label shapes, entered-in-error, Consents, contained labels, the codings
 //! of resources that become no item); its tree dropped unless others refer to it.
 
-use super::bundle::{add, internal_error, Res, Stored, Survey, STRUCTURAL_TYPES};
+use super::bundle::{internal_error, Kept, Res, Survey, STRUCTURAL_TYPES};
 use super::consent::consent_facts;
 use super::entered_in_error::says_entered_in_error;
+use super::index::{Index, Texts};
 use super::is_gpconnect_resource;
 use super::json::{all_codings, arr, ref_key, str_at};
 use super::labels::{check_entry_labels, security};
@@ -47,19 +48,23 @@ impl Keep {
 }
 
 /// Read each entry's resource once (see [`Survey`]). The `Res` built here borrow nothing
-/// yet: [`Reader::new`] points them at `stored`.
+/// yet: [`Reader::new`] points them at the survey's [`Kept`].
 pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Survey<'a>, InputError> {
     let mut s = Survey {
-        stored: Vec::new(),
+        kept: Kept::default(),
+        kept_at: Vec::new(),
         facts: Vec::new(),
-        index: HashMap::new(),
-        idents: HashMap::new(),
+        ids: Texts::default(),
+        index: Index::with_capacity(entries.len()),
+        idents: Index::default(),
         gpconnect: false,
         bad_labels: None,
         record_codings: Vec::new(),
     };
+    // Resource type -> its place in `kept.types` (each type's name held once).
+    let mut types: HashMap<String, u32> = HashMap::new();
     let mut kept_bytes = 0usize;
-    s.stored.reserve_exact(entries.len());
+    s.kept_at.reserve_exact(entries.len());
     s.facts.reserve_exact(entries.len());
     for (n, e) in entries.into_iter().enumerate() {
         let Some(raw) = e.resource else { continue };
@@ -77,13 +82,13 @@ pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Surve
             .map(str::trim)
             .find(|s| is_uuid(s));
         let id = match (ident, rid) {
-            (Some(u), _) => u.to_ascii_lowercase(),
-            (None, r) if !r.is_empty() => r.to_ascii_lowercase(),
-            _ => format!("entry-{n}"),
+            (Some(u), _) => s.ids.push_lower(&[u])?,
+            (None, r) if !r.is_empty() => s.ids.push_lower(&[r])?,
+            _ => s.ids.push(&format!("entry-{n}"))?,
         };
-        let i = s.stored.len();
+        let i = s.facts.len();
         if !rid.is_empty() {
-            add(&mut s.index, format!("{ty}/{rid}").to_ascii_lowercase(), i);
+            s.index.add(&[ty, "/", rid], i)?;
         }
         let full_url = match e.full_url {
             Some(f) => Some(parse(f).map_err(|_| internal_error())?),
@@ -98,10 +103,10 @@ pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Surve
             let full = full.to_ascii_lowercase();
             if !full.starts_with("urn:") {
                 if let Some(k) = ref_key(&full) {
-                    add(&mut s.index, k, i);
+                    s.index.add(&[k.as_str()], i)?;
                 }
             }
-            add(&mut s.index, full, i);
+            s.index.add(&[full.as_str()], i)?;
         }
         for ident in arr(Some(&v), "identifier") {
             let value = str_at(ident, "value").map(str::trim).unwrap_or("");
@@ -109,13 +114,9 @@ pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Surve
                 continue;
             }
             let system = str_at(ident, "system").map(str::trim).unwrap_or("");
-            add(
-                &mut s.idents,
-                format!("{system}|{value}").to_ascii_lowercase(),
-                i,
-            );
+            s.idents.add(&[system, "|", value], i)?;
             if !system.is_empty() {
-                add(&mut s.idents, format!("|{value}").to_ascii_lowercase(), i);
+                s.idents.add(&["|", value], i)?;
             }
         }
         // Resources that become no item (Lists, Patient, Medication, ...): their codings are
@@ -125,6 +126,8 @@ pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Surve
             s.record_codings.extend(all_codings(&v));
         }
         let consent = consent_facts(&v).map(Box::new);
+        let contained_security: Vec<String> =
+            arr(Some(&v), "contained").flat_map(security).collect();
         let facts = Res {
             ty: "",
             raw,
@@ -132,9 +135,17 @@ pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Surve
             id,
             says_entered_in_error: says_entered_in_error(&v),
             consent,
-            contained_security: arr(Some(&v), "contained").flat_map(security).collect(),
+            contained_security: contained_security.into_boxed_slice(),
         };
-        let ty = ty.to_string();
+        let type_at = match types.get(ty) {
+            Some(&t) => t,
+            None => {
+                let t = u32::try_from(s.kept.types.len()).map_err(|_| internal_error())?;
+                s.kept.types.push(ty.to_string());
+                types.insert(ty.to_string(), t);
+                t
+            }
+        };
         let keep = match keep {
             Keep::All => true,
             Keep::Referred => {
@@ -143,14 +154,18 @@ pub(super) fn survey<'a>(entries: Vec<RawEntry<'a>>, keep: Keep) -> Result<Surve
             #[cfg(test)]
             Keep::Nothing => false,
         };
-        if keep {
+        let tree_at = if keep {
             kept_bytes += raw.len();
-        }
-        s.stored.push(Stored {
-            ty,
-            kept: keep.then_some(v),
-        });
+            s.kept.trees.push(v);
+            Some(s.kept.trees.len() - 1)
+        } else {
+            None
+        };
+        s.kept_at.push((type_at, tree_at));
         s.facts.push(facts);
     }
+    s.ids.shrink();
+    s.index.shrink();
+    s.idents.shrink();
     Ok(s)
 }
