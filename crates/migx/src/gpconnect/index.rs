@@ -5,7 +5,6 @@
 //! never share a slot, and one key given by several resources makes a slot none of them is
 //! picked from (fail closed, as before).
 
-use super::bundle::internal_error;
 use crate::error::{ErrorCode, InputError};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
@@ -149,7 +148,12 @@ impl Index {
                         e.held = Held::Many(k);
                     }
                     Held::Many(k) => {
-                        let v = many.get_mut(k as usize).ok_or_else(internal_error)?;
+                        let v = many.get_mut(k as usize).ok_or_else(|| {
+                            InputError::new(
+                                ErrorCode::InternalError,
+                                "the reference index lost a list it made",
+                            )
+                        })?;
                         if v.last() != Some(&i) {
                             v.push(i);
                         }
