@@ -169,17 +169,17 @@ impl CodeList {
         if self.prefix[s].is_empty() {
             return None;
         }
-        let ends: Vec<usize> = code
+        // The longest prefix first: of at most `max_prefix_len` characters, then shorter at
+        // each character boundary, down to one character.
+        let longest = code
             .char_indices()
-            .map(|(i, c)| i + c.len_utf8())
-            .take(self.max_prefix_len[s])
-            .collect();
-        for &end in ends.iter().rev() {
-            if let Some(&i) = self.prefix[s].get(&code[..end]) {
-                return self.entries.get(i);
-            }
-        }
-        None
+            .nth(self.max_prefix_len[s])
+            .map_or(code.len(), |(i, _)| i);
+        (1..=longest)
+            .rev()
+            .filter(|&end| code.is_char_boundary(end))
+            .find_map(|end| self.prefix[s].get(&code[..end]))
+            .and_then(|&i| self.entries.get(i))
     }
 
     /// The first coding (in the given order) that matches, and its entry.
@@ -484,6 +484,24 @@ ctv3\tA98..\texact\tGonococcal\tt\tgono\n";
         // The prefix is per system: a Read v2 code with the same characters does not match.
         assert!(l.lookup(&c(CodeSystem::ReadV2, "A9810")).is_none());
         assert!(l.lookup(&c(CodeSystem::Ctv3, "A8...")).is_none());
+    }
+
+    /// A prefix is tried at every character boundary, longest first, for codes with
+    /// characters of more than one byte, and never longer than the longest rule.
+    #[test]
+    fn prefixes_are_tried_at_character_boundaries_longest_first() {
+        let text = "system\tcode\tmatch\tterm\tsource\tgroup\n\
+ctv3\tXé\tprefix\tShort\tt\tshort\n\
+ctv3\tXéé\tprefix\tLong\tt\tlong\n";
+        let l = parse_code_list(text, "c.tsv").unwrap();
+        let group = |code: &str| l.lookup(&c(CodeSystem::Ctv3, code)).and_then(Entry::group);
+        assert_eq!(group("Xé"), Some("short"));
+        assert_eq!(group("Xéa"), Some("short"));
+        assert_eq!(group("Xéé"), Some("long"));
+        assert_eq!(group("Xééé12"), Some("long"));
+        assert_eq!(group("XéaXéé"), Some("short"));
+        assert_eq!(group("X"), None);
+        assert_eq!(group("éXé"), None);
     }
 
     #[test]

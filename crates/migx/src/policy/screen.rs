@@ -16,9 +16,44 @@ use crate::policy::{ConsentEffect, DisplaySource, Policy};
 
 /// The identities and spellings a coding is screened under.
 fn candidates(c: &Coding) -> Vec<Coding> {
-    let mut codes: Vec<String> = vec![c.code.trim().to_string()];
-    let cleaned: String = c
-        .code
+    let mut codes: Vec<String> = spellings(&c.code);
+    // Every listed identity, whatever the coding says: SNOMED CT ids (6..18 digits) and Read
+    // v2 / CTV3 codes (5 characters) cannot be mistaken for each other, so a code mislabelled
+    // with another listed system is still found; Read v2 and CTV3 share their codes.
+    let systems = [CodeSystem::Snomed, CodeSystem::ReadV2, CodeSystem::Ctv3];
+    let mut out = Vec::with_capacity(codes.len() * systems.len());
+    for s in &systems[..2] {
+        for code in &codes {
+            out.push(Coding::new(s.clone(), code.clone()));
+        }
+    }
+    out.extend(
+        codes
+            .drain(..)
+            .map(|code| Coding::new(CodeSystem::Ctv3, code)),
+    );
+    out
+}
+
+/// The spellings a code is tried under, sorted and distinct: as written (trimmed), cleaned of
+/// invisible characters and full-width digits, cut at the first space, without leading zeros.
+fn spellings(code: &str) -> Vec<String> {
+    // Printable ASCII without a space (nearly every code): each spelling is the code itself,
+    // unless it is a number with leading zeros.
+    let bytes = code.as_bytes();
+    if !bytes.is_empty()
+        && bytes.iter().all(u8::is_ascii_graphic)
+        && !(bytes[0] == b'0' && bytes.iter().all(u8::is_ascii_digit))
+    {
+        return vec![code.to_string()];
+    }
+    every_spelling(code)
+}
+
+/// [`spellings`] of any code, each spelling made.
+fn every_spelling(code: &str) -> Vec<String> {
+    let mut codes: Vec<String> = vec![code.trim().to_string()];
+    let cleaned: String = code
         .chars()
         .filter(|ch| {
             !matches!(
@@ -47,17 +82,7 @@ fn candidates(c: &Coding) -> Vec<Coding> {
     codes.sort();
     codes.dedup();
     codes.retain(|c| !c.is_empty());
-    // Every listed identity, whatever the coding says: SNOMED CT ids (6..18 digits) and Read
-    // v2 / CTV3 codes (5 characters) cannot be mistaken for each other, so a code mislabelled
-    // with another listed system is still found; Read v2 and CTV3 share their codes.
-    let systems = [CodeSystem::Snomed, CodeSystem::ReadV2, CodeSystem::Ctv3];
-    let mut out = Vec::with_capacity(codes.len() * systems.len());
-    for s in &systems {
-        for code in &codes {
-            out.push(Coding::new(s.clone(), code.clone()));
-        }
-    }
-    out
+    codes
 }
 
 /// The sensitive group of one coding, under every identity it is screened under.
@@ -190,6 +215,47 @@ mod tests {
 
     fn policy() -> Policy {
         Policy::embedded_default().unwrap()
+    }
+
+    /// The short cut for a plain code gives every spelling the full cleaning gives, for
+    /// codes of every kind: plain, padded, with leading zeros, invisible or full-width
+    /// characters, text after a space, empty.
+    #[test]
+    fn a_plain_codes_spellings_are_every_spelling() {
+        let parts = [
+            "",
+            "0",
+            "00",
+            "7",
+            "A",
+            "a",
+            "12",
+            "9N",
+            ".",
+            "-",
+            "417528008",
+            "0417528008",
+            "14L..00",
+            "XaNwR",
+            " ",
+            "\t",
+            "\u{200b}",
+            "\u{feff}",
+            "\u{ff11}",
+            "\u{00ad}",
+            "é",
+            "x y",
+            "~",
+            "\u{7f}",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in ["", "0", " ", "5", "\u{2060}"] {
+                    let code = format!("{a}{b}{c}");
+                    assert_eq!(spellings(&code), every_spelling(&code), "{code:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -175,10 +175,19 @@ impl BundleCheck {
     /// violation the entry is checked again whole, so that the violations are exactly
     /// [`BundleCheck::entry`]'s.
     pub fn entry_of<T: serde::Serialize>(&mut self, entry: &T) -> Result<(), serde_json::Error> {
+        if !self.has_entries {
+            return Ok(());
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         serde_json::to_writer(&mut buf, entry)?;
-        let checked = self.entry_bytes(&buf);
+        // An array of n items is at least 2n + 1 bytes of compact JSON, so an entry shorter
+        // than 2 (chunk + 1) + 1 bytes has no big array: its tree is made from the typed
+        // value (the same tree its text parses to, without parsing it) and checked whole.
+        let checked = match buf.len() < 2 * self.chunk + 3 {
+            true => serde_json::to_value(entry).map(|tree| self.entry(&tree)),
+            false => self.entry_bytes(&buf),
+        };
         if buf.capacity() <= 1 << 20 {
             self.buf = buf;
         }
@@ -186,14 +195,6 @@ impl BundleCheck {
     }
 
     fn entry_bytes(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
-        if !self.has_entries {
-            return Ok(());
-        }
-        // An array of n items is at least 2n + 1 bytes of compact JSON, so an entry shorter
-        // than 2 (chunk + 1) + 1 bytes has no big array: checked whole without the scan.
-        if bytes.len() < 2 * self.chunk + 3 {
-            return self.entry_whole(bytes);
-        }
         let Some(mut split) = split::Split::of(bytes, self.chunk, self.profile) else {
             return self.entry_whole(bytes);
         };
