@@ -19,10 +19,12 @@
 
 use serde_json::Value;
 
+use super::tape::{Tape, TapeJson};
 use super::{
     collect, fhir_resource, internal, links::Links, schemas, truncate, Profile, Violation,
 };
 use super::{unescape_token, MAX_MESSAGE_CHARS};
+use jsonschema::json::{Node as _, Object as _};
 
 mod split;
 
@@ -84,6 +86,10 @@ pub struct BundleCheck {
     links: Links,
     /// [`BundleCheck::entry_of`]'s serialisation buffer, reused from entry to entry.
     buf: Vec<u8>,
+    /// [`BundleCheck::entry_of`]'s tape of each entry, reused from entry to entry.
+    tape: Tape,
+    /// How many entries [`BundleCheck::entry_of`] found clean on their tape.
+    pub(crate) tape_entries: usize,
     /// How many entries [`BundleCheck::entry_of`] checked in chunks (and found clean).
     pub(crate) split_entries: usize,
     /// [`CHUNK`] (smaller in tests).
@@ -109,6 +115,8 @@ impl BundleCheck {
             has_entries,
             links: Links::default(),
             buf: Vec::new(),
+            tape: Tape::default(),
+            tape_entries: 0,
             split_entries: 0,
             chunk: CHUNK,
         };
@@ -174,10 +182,106 @@ impl BundleCheck {
     /// [`schemas::Own::splittable`]) the entry is checked whole, and whenever any chunk has a
     /// violation the entry is checked again whole, so that the violations are exactly
     /// [`BundleCheck::entry`]'s.
+    ///
+    /// First the entry is recorded on a tape ([`super::tape`]: no tree) and judged there by
+    /// the same compiled schemas; only an entry they do not all pass on its tape (or one the
+    /// tape does not hold, or with an array of more than [`CHUNK`] items) is checked the way
+    /// described above, so that its violations are exactly [`BundleCheck::entry`]'s.
     pub fn entry_of<T: serde::Serialize>(&mut self, entry: &T) -> Result<(), serde_json::Error> {
         if !self.has_entries {
             return Ok(());
         }
+        let mut tape = std::mem::take(&mut self.tape);
+        let clean = tape.record(entry, self.chunk).is_ok() && self.tape_is_clean(&tape);
+        if clean {
+            self.entries += 1;
+            self.tape_entries += 1;
+            if self.profile == Profile::Migx {
+                self.links.entry_node::<TapeJson>(tape.root());
+            }
+        }
+        if tape.capacity_bytes() <= 1 << 20 {
+            self.tape = tape;
+        }
+        if clean {
+            return Ok(());
+        }
+        self.entry_as_tree(entry)
+    }
+
+    /// Whether the entry on `tape` passes every per-entry check of [`BundleCheck::entry`]
+    /// (else nothing is decided: the entry is checked as a tree); when it does, its matches
+    /// of the profile's clauses are counted. Only what the tape's compiled schemas check as
+    /// [`BundleCheck::entry`] would is judged here: an entry with a `resourceType` or a
+    /// `response` of its own, a resource that is not one of the types the written graph
+    /// holds or that has `contained`, are left to the tree.
+    fn tape_is_clean(&mut self, tape: &Tape) -> bool {
+        #[cfg(test)]
+        if super::oracle::old_compiles().is_some() {
+            return false;
+        }
+        let Some(fhir) = schemas::fhir() else {
+            return false;
+        };
+        let Some(graph) = fhir.written_tape.as_ref() else {
+            return false;
+        };
+        let entry = tape.root();
+        let Some(members) = entry.as_object() else {
+            return false;
+        };
+        let mut resource = None;
+        for (k, v) in members.members() {
+            match k {
+                "resourceType" | "response" => return false,
+                "resource" => resource = Some(v),
+                _ => {}
+            }
+        }
+        if !graph.is_valid(entry) {
+            return false;
+        }
+        if let Some(res) = resource {
+            let Some(fields) = res.as_object() else {
+                return false;
+            };
+            let mut written = false;
+            for (k, v) in fields.members() {
+                match (k, v.as_string()) {
+                    ("contained", _) => return false,
+                    ("resourceType", Some(t)) => {
+                        written =
+                            schemas::COMMON_TYPES.contains(&t.as_ref()) && fhir.is_resource_type(&t)
+                    }
+                    _ => {}
+                }
+            }
+            if !written || !graph.is_valid(res) {
+                return false;
+            }
+        }
+        if self.profile != Profile::Migx {
+            return true;
+        }
+        let own = schemas::own();
+        let (Some(check), Some(items)) = (own.entry_tape.as_ref(), own.clauses_tape.as_ref())
+        else {
+            return false;
+        };
+        if items.len() != self.counts.len() || !check.is_valid(entry) {
+            return false;
+        }
+        for (n, item) in self.counts.iter_mut().zip(items) {
+            if item.is_valid(entry) {
+                *n += 1;
+            }
+        }
+        true
+    }
+
+    /// [`BundleCheck::entry_of`] without the tape: the entry's tree, or its big arrays in
+    /// chunks.
+    fn entry_as_tree<T: serde::Serialize>(&mut self, entry: &T) -> Result<(), serde_json::Error> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         serde_json::to_writer(&mut buf, entry)?;
@@ -788,5 +892,142 @@ mod tests {
             assert!(!splittable(key, Profile::Migx), "{key}");
             assert!(splittable(key, Profile::Fhir), "{key}");
         }
+    }
+
+    /// One entry judged alone both ways: whether its tape passes ([`BundleCheck::entry_of`]'s
+    /// fast path) and whether its tree has no violation of its own ([`BundleCheck::entry`]),
+    /// with the clause matches each counts.
+    fn one_entry_both_ways(frame: &Value, e: &Value, profile: Profile) -> (bool, bool, bool) {
+        let mut tree = super::BundleCheck::new(frame, profile);
+        tree.entry(e);
+        let tree_clean = tree.fhir_entries.is_empty()
+            && tree.resources.is_empty()
+            && tree.migx_entries.is_empty();
+        let mut tape = super::Tape::default();
+        let mut check = super::BundleCheck::new(frame, profile);
+        let tape_clean = tape.record(e, super::CHUNK).is_ok() && check.tape_is_clean(&tape);
+        if tape_clean {
+            assert_eq!(check.counts, tree.counts, "the clauses the entry matches");
+        }
+        // The entries the tape judges: of a type the written graph holds, no `contained`,
+        // no `resourceType` or `response` of the entry's own.
+        let resource = &e["resource"];
+        let judged = e.get("resourceType").is_none()
+            && e.get("response").is_none()
+            && resource.get("contained").is_none()
+            && resource["resourceType"]
+                .as_str()
+                .is_some_and(|t| super::schemas::COMMON_TYPES.contains(&t));
+        (tape_clean, tree_clean, judged)
+    }
+
+    /// The tape's verdict is the tree's, never weaker: on every entry of the fixture, with
+    /// every entry mutation at every position (and the frame mutations), an entry passes on
+    /// its tape only when its tree has no violation, and every entry whose tree has none and
+    /// that the tape judges passes on it; the whole bundle checked through
+    /// [`BundleCheck::entry_of`] gives exactly what [`BundleCheck::entry`] gives.
+    #[test]
+    fn the_tape_judges_every_entry_as_its_tree_at_every_position() {
+        let base = valid();
+        let n = base["entry"].as_array().unwrap().len();
+        let (mut passed, mut failed) = (0, 0);
+        for (frame_what, frame_mutation) in FRAME_MUTATIONS {
+            let mut b = base.clone();
+            frame_mutation(&mut b, 0);
+            for (what, m) in ENTRY_MUTATIONS
+                .iter()
+                .chain([&("as written", (|_, _| {}) as fn(&mut Value, usize))])
+            {
+                for i in 0..n {
+                    let mut b = b.clone();
+                    m(&mut b, i);
+                    let Some(entries) = b["entry"].as_array().cloned() else {
+                        continue;
+                    };
+                    let mut frame = b.clone();
+                    frame["entry"] = json!([]);
+                    for profile in [Profile::Fhir, Profile::Migx] {
+                        for (k, e) in entries.iter().enumerate() {
+                            let (tape, tree, judged) = one_entry_both_ways(&frame, e, profile);
+                            let at =
+                                format!("{frame_what}; {what} at {i}, entry {k} ({profile:?})");
+                            assert!(
+                                !tape || tree,
+                                "the tape passed what the tree does not: {at}"
+                            );
+                            assert!(
+                                !(tree && judged) || tape,
+                                "the tape refused a clean entry: {at}"
+                            );
+                            match tape {
+                                true => passed += 1,
+                                false => failed += 1,
+                            }
+                        }
+                        let (whole, by_value, _) = both_ways(&b, profile, super::CHUNK);
+                        assert_eq!(
+                            by_value,
+                            whole,
+                            "{frame_what}; {what} at entry {i} ({profile:?}):\nentry_of:\n{}\nentry:\n{}",
+                            brief(&by_value),
+                            brief(&whole)
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            passed > 1000 && failed > 100,
+            "{passed} passed, {failed} failed"
+        );
+    }
+
+    /// Every fixture's bundle as `migx convert` makes it, checked from its typed entries:
+    /// every entry passes on its tape, and the verdict is the trees' (none).
+    #[test]
+    fn fixture_entries_pass_on_their_tape() {
+        let policy =
+            std::sync::Arc::new(crate::policy::Policy::embedded_default().expect("policy"));
+        let consent = std::sync::Arc::new(crate::consent::ConsentBook::all(
+            crate::consent::ConsentDecision::Permit,
+            "Y02345",
+            "TREAT",
+        ));
+        let mut s = crate::settings::ConvertSettings::new(policy, consent);
+        s.allow_test_identities = true;
+        s.run_permitted_requesters = vec!["Y02345".to_string()];
+        let mut entries = 0;
+        for dir in ["fixtures/extracts", "fixtures/gpconnect"] {
+            let mut paths: Vec<_> = std::fs::read_dir(root().join(dir))
+                .expect("fixtures")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "xml" || e == "json"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let c = crate::pipeline::convert_file(&p, &s);
+                let Some(bundle) = c.bundle else { continue };
+                let mut frame = serde_json::to_value(&bundle).expect("serialises");
+                frame["entry"] = json!([]);
+                for profile in [Profile::Fhir, Profile::Migx] {
+                    let mut typed = super::BundleCheck::new(&frame, profile);
+                    let mut tree = super::BundleCheck::new(&frame, profile);
+                    for e in &bundle.entry {
+                        typed.entry_of(e).expect("serialises");
+                        tree.entry(&serde_json::to_value(e).expect("serialises"));
+                        let v = serde_json::to_value(e).expect("serialises");
+                        let (tape, clean, _) = one_entry_both_ways(&frame, &v, profile);
+                        assert!(tape && clean, "{}", p.display());
+                    }
+                    assert_eq!(typed.tape_entries, bundle.entry.len(), "{}", p.display());
+                    let typed = typed.finish();
+                    assert!(typed.is_empty(), "{}: {}", p.display(), brief(&typed));
+                    assert_eq!(typed, tree.finish());
+                }
+                entries += bundle.entry.len();
+            }
+        }
+        assert!(entries >= 100, "{entries} fixture entries");
     }
 }

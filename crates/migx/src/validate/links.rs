@@ -13,8 +13,11 @@
 //! no hash to collide), a pointer as an interned shape and its array indices, its text
 //! made again only for a violation.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use jsonschema::json::{Array as _, Json, Node as _, Object as _, SerdeJson};
+use jsonschema::types::JsonType;
 use serde_json::Value;
 
 use super::{display_value, Violation};
@@ -33,7 +36,7 @@ fn violation(pointer: String, rule: &str, message: String, value: Option<String>
 }
 
 enum Seg<'a> {
-    Key(&'a str),
+    Key(Cow<'a, str>),
     Index(usize),
 }
 
@@ -188,21 +191,42 @@ pub(crate) struct Links {
     provenance: Option<(Option<Key>, Vec<Key>)>,
 }
 
+/// The member `name` of `node`, when it is an object (its only one: the trees and tapes the
+/// links read hold each key once).
+fn member<'a, F: Json>(node: &F::Node<'a>, name: &str) -> Option<F::Node<'a>> {
+    node.as_object()?
+        .members()
+        .find(|(k, _)| k.as_ref() == name)
+        .map(|(_, v)| v)
+}
+
+fn is_container<'a, F: Json>(node: &F::Node<'a>) -> bool {
+    matches!(node.json_type(), JsonType::Object | JsonType::Array)
+}
+
 impl Links {
     /// One entry (the `entry` array's next item), while its tree exists.
     pub(crate) fn entry(&mut self, entry: &Value) {
-        let Some(resource) = self.begin(entry) else {
+        self.entry_node::<SerdeJson>(entry);
+    }
+
+    /// One entry in any representation the schemas read (a tree, or an entry's tape:
+    /// [`super::tape`]): what [`Links::entry`] takes of its tree.
+    pub(crate) fn entry_node<'a, F: Json>(&mut self, entry: F::Node<'a>) {
+        let Some(resource) = self.begin_node::<F>(&entry) else {
             return;
         };
         match resource.as_object() {
             Some(map) => {
-                for (key, v) in map {
-                    self.field(key, v);
+                let mut path = Vec::new();
+                for (key, v) in map.members() {
+                    path.clear();
+                    self.field_at::<F>(key.into(), v, &mut path);
                 }
             }
             None => {
                 let i = self.entries - 1;
-                self.references(i, resource, &mut Vec::new());
+                self.references::<F>(i, resource, &mut Vec::new());
             }
         }
         self.end();
@@ -212,10 +236,14 @@ impl Links {
     /// each field: [`Links::field`], or the items of an array given in chunks:
     /// [`Links::items`]; then [`Links::end`]): its `fullUrl` and id. The resource, if any.
     pub(crate) fn begin<'v>(&mut self, entry: &'v Value) -> Option<&'v Value> {
+        self.begin_node::<SerdeJson>(&entry)
+    }
+
+    fn begin_node<'a, F: Json>(&mut self, entry: &F::Node<'a>) -> Option<F::Node<'a>> {
         let i = self.entries;
         self.entries += 1;
-        let full_url = entry.get("fullUrl").and_then(Value::as_str);
-        if let Some(u) = full_url {
+        let full_url = member::<F>(entry, "fullUrl").and_then(|u| u.as_string());
+        if let Some(u) = full_url.as_deref() {
             self.with_url += 1;
             let key = self.keys.of(u);
             match self.seen.get_mut(&key) {
@@ -233,9 +261,12 @@ impl Links {
                 }
             }
         }
-        let resource = entry.get("resource");
-        let id = resource.and_then(|r| r.get("id")).and_then(Value::as_str);
-        if let (Some(full_url), Some(id)) = (full_url, id) {
+        let resource = member::<F>(entry, "resource");
+        let id = resource
+            .as_ref()
+            .and_then(|r| member::<F>(r, "id"))
+            .and_then(|id| id.as_string());
+        if let (Some(full_url), Some(id)) = (full_url.as_deref(), id.as_deref()) {
             if full_url.strip_prefix("urn:uuid:") != Some(id) {
                 self.later.push((
                     i,
@@ -248,26 +279,43 @@ impl Links {
                 ));
             }
         }
-        self.provenance = resource
-            .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Provenance"))
-            .map(|_| (full_url.map(|u| self.keys.of(u)), Vec::new()));
+        let provenance = resource.as_ref().is_some_and(|r| {
+            member::<F>(r, "resourceType")
+                .and_then(|t| t.as_string())
+                .is_some_and(|t| t == "Provenance")
+        });
+        self.provenance =
+            provenance.then(|| (full_url.as_deref().map(|u| self.keys.of(u)), Vec::new()));
         resource
     }
 
     /// One field of the resource of the entry begun last, in the resource's order.
     pub(crate) fn field(&mut self, key: &str, v: &Value) {
+        self.field_at::<SerdeJson>(Cow::Borrowed(key), v, &mut Vec::new());
+    }
+
+    /// [`Links::field`] in any representation; `path` is empty, and is left as it was.
+    fn field_at<'a, F: Json>(
+        &mut self,
+        key: Cow<'a, str>,
+        v: F::Node<'a>,
+        path: &mut Vec<Seg<'a>>,
+    ) {
         let i = self.entries - 1;
-        let mut path = vec![Seg::Key(key)];
-        match (key, v) {
-            ("reference", Value::String(r)) if r.starts_with("urn:uuid:") => {
-                self.pending_reference(i, r, &path);
+        let target = key == "target";
+        let reference = key == "reference";
+        path.push(Seg::Key(key));
+        match v.as_string() {
+            Some(r) if reference && r.starts_with("urn:uuid:") => {
+                self.pending_reference(i, &r, path);
             }
-            (_, Value::Object(_) | Value::Array(_)) => self.references(i, v, &mut path),
+            _ if is_container::<F>(&v) => self.references::<F>(i, v.clone(), path),
             _ => {}
         }
-        if key == "target" {
+        path.pop();
+        if target {
             if let Some(items) = v.as_array() {
-                self.targets(items);
+                self.targets::<F>(items.elements());
             }
         }
     }
@@ -276,25 +324,25 @@ impl Links {
     /// array given chunk by chunk, in order, where the field comes in the resource).
     pub(crate) fn items(&mut self, key: &str, offset: usize, chunk: &[Value]) {
         let i = self.entries - 1;
-        let mut path = vec![Seg::Key(key)];
+        let mut path = vec![Seg::Key(Cow::Borrowed(key))];
         for (k, v) in chunk.iter().enumerate() {
             if matches!(v, Value::Object(_) | Value::Array(_)) {
                 path.push(Seg::Index(offset + k));
-                self.references(i, v, &mut path);
+                self.references::<SerdeJson>(i, v, &mut path);
                 path.pop();
             }
         }
         if key == "target" {
-            self.targets(chunk);
+            self.targets::<SerdeJson>(chunk.iter());
         }
     }
 
     /// A Provenance's `target` references (or a chunk of them), when the entry begun last is one.
-    fn targets(&mut self, items: &[Value]) {
+    fn targets<'a, F: Json>(&mut self, items: impl Iterator<Item = F::Node<'a>>) {
         if let Some((_, targets)) = self.provenance.as_mut() {
             for r in items {
-                if let Some(r) = r.get("reference").and_then(Value::as_str) {
-                    targets.push(self.keys.of(r));
+                if let Some(r) = member::<F>(&r, "reference").and_then(|r| r.as_string()) {
+                    targets.push(self.keys.of(&r));
                 }
             }
         }
@@ -327,31 +375,29 @@ impl Links {
 
     /// Every `reference` string starting `urn:uuid:` in `value`: settled when it names an
     /// entry already seen, else kept with its pointer (relative to the entry's resource).
-    fn references<'a>(&mut self, entry: u32, value: &'a Value, path: &mut Vec<Seg<'a>>) {
-        match value {
-            Value::Object(map) => {
-                for (key, v) in map {
-                    path.push(Seg::Key(key));
-                    match (key.as_str(), v) {
-                        ("reference", Value::String(r)) if r.starts_with("urn:uuid:") => {
-                            self.pending_reference(entry, r, path);
-                        }
-                        (_, Value::Object(_) | Value::Array(_)) => self.references(entry, v, path),
-                        _ => {}
+    fn references<'a, F: Json>(&mut self, entry: u32, value: F::Node<'a>, path: &mut Vec<Seg<'a>>) {
+        if let Some(map) = value.as_object() {
+            for (key, v) in map.members() {
+                let key: Cow<'a, str> = key.into();
+                let reference = key == "reference";
+                path.push(Seg::Key(key));
+                match v.as_string() {
+                    Some(r) if reference && r.starts_with("urn:uuid:") => {
+                        self.pending_reference(entry, &r, path);
                     }
+                    _ if is_container::<F>(&v) => self.references::<F>(entry, v, path),
+                    _ => {}
+                }
+                path.pop();
+            }
+        } else if let Some(items) = value.as_array() {
+            for (i, v) in items.elements().enumerate() {
+                if is_container::<F>(&v) {
+                    path.push(Seg::Index(i));
+                    self.references::<F>(entry, v, path);
                     path.pop();
                 }
             }
-            Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    if matches!(v, Value::Object(_) | Value::Array(_)) {
-                        path.push(Seg::Index(i));
-                        self.references(entry, v, path);
-                        path.pop();
-                    }
-                }
-            }
-            _ => {}
         }
     }
 
@@ -465,7 +511,7 @@ mod tests {
                 if (m + depth) % 3 == 0 {
                     path.push(Seg::Index(m % 7 * 1000 + depth));
                 } else {
-                    path.push(Seg::Key(keys[m % keys.len()]));
+                    path.push(Seg::Key(Cow::Borrowed(keys[m % keys.len()])));
                 }
                 m /= 3;
             }

@@ -19,6 +19,7 @@ mod oracle;
 pub mod profile;
 mod report;
 pub(crate) mod schemas;
+mod tape;
 #[cfg(test)]
 mod tests;
 

@@ -16,6 +16,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::tape::TapeJson;
 use super::{collect, collect_under, Violation};
 
 /// The official HL7 FHIR R4 (4.0.1) JSON Schema, vendored unmodified (see schemas/README.md).
@@ -57,6 +58,9 @@ pub(crate) struct Fhir {
     written: Option<Validator>,
     /// The graph of all R4 (see [`Graph::Full`]), compiled on first need.
     full: OnceLock<Option<Validator>>,
+    /// The written graph compiled again for an entry's tape ([`super::tape`]): the same
+    /// schema document, so the same verdicts, read from the tape instead of a tree.
+    pub(crate) written_tape: Option<Validator<TapeJson>>,
     /// Whether every array in the FHIR schema is checked item by item and nothing else
     /// (`type` and `items` only, no conditional): what [`splittable`] needs of it.
     elementwise_arrays: bool,
@@ -437,7 +441,11 @@ fn survey(text: &str) -> Option<Survey> {
 
 /// `graph` compiled from `fhir` (the whole schema for [`Graph::Full`], the written graph's
 /// document for [`Graph::Written`]) and the shell made from it.
-fn compile_graph(fhir: Value, order: &[String], graph: Graph) -> Option<Validator> {
+fn compile_graph<F: jsonschema::json::Json>(
+    fhir: Value,
+    order: &[String],
+    graph: Graph,
+) -> Option<Validator<F>> {
     let shell = shell_schema(&fhir);
     let registry = Registry::new()
         .draft(Draft::Draft6)
@@ -445,7 +453,7 @@ fn compile_graph(fhir: Value, order: &[String], graph: Graph) -> Option<Validato
         .and_then(|b| b.add(SHELL_ID, shell))
         .and_then(|b| b.prepare())
         .ok()?;
-    jsonschema::options()
+    jsonschema::options_for::<F>()
         .with_draft(Draft::Draft7)
         .with_registry(&registry)
         .build(&graph_schema(order, graph))
@@ -470,9 +478,11 @@ impl Fhir {
                 bundle_keywords: Vec::new(),
                 written: None,
                 full: OnceLock::new(),
+                written_tape: None,
                 elementwise_arrays: false,
             });
         };
+        let written_tape = compile_graph(survey.written.clone(), &survey.order, Graph::Written);
         let written = compile_graph(survey.written, &survey.order, Graph::Written);
         Some(Fhir {
             resource_types: survey.order.into_iter().collect(),
@@ -480,6 +490,7 @@ impl Fhir {
             bundle_keywords: survey.bundle_keywords,
             written,
             full: OnceLock::new(),
+            written_tape,
             elementwise_arrays: survey.elementwise_arrays,
         })
     }
@@ -496,7 +507,7 @@ impl Fhir {
                         .as_object()
                         .map(|m| m.keys().cloned().collect())
                         .unwrap_or_default();
-                    compile_graph(fhir, &order, Graph::Full)
+                    compile_graph::<jsonschema::json::SerdeJson>(fhir, &order, Graph::Full)
                 })
                 .as_ref(),
         }
@@ -719,6 +730,10 @@ pub(crate) struct Own {
     pub(crate) entry: Option<Validator>,
     /// `properties.entry.allOf`: the counts over all entries, matched entry by entry.
     pub(crate) clauses: Option<Vec<Clause>>,
+    /// [`Own::entry`] and each clause's item schema ([`Clause::item`], in order) compiled
+    /// again for an entry's tape ([`super::tape`]).
+    pub(crate) entry_tape: Option<Validator<TapeJson>>,
+    pub(crate) clauses_tape: Option<Vec<Validator<TapeJson>>>,
     /// `migx-bundle.schema.json#/$defs/resource`: a single resource under the migx profile.
     pub(crate) resource: Option<Validator>,
     pub(crate) audit: Option<Validator>,
@@ -912,6 +927,28 @@ fn clauses(schema: &Value, id: &str, registry: &Registry<'_>) -> Option<Vec<Clau
         .collect()
 }
 
+/// Each clause's item schema of `properties.entry.allOf` ([`clauses`]) compiled for the tape.
+fn clause_items_tape(
+    schema: &Value,
+    id: &str,
+    registry: &Registry<'_>,
+) -> Option<Vec<Validator<TapeJson>>> {
+    let Some(all) = schema.pointer("/properties/entry/allOf") else {
+        return Some(Vec::new());
+    };
+    (0..all.as_array()?.len())
+        .map(|k| {
+            jsonschema::options_for::<TapeJson>()
+                .with_draft(Draft::Draft202012)
+                .with_registry(registry)
+                .build(&reference(&format!(
+                    "{id}#/properties/entry/allOf/{k}/contains"
+                )))
+                .ok()
+        })
+        .collect()
+}
+
 pub(crate) fn own() -> &'static Own {
     static OWN: OnceLock<Own> = OnceLock::new();
     OWN.get_or_init(|| {
@@ -965,6 +1002,16 @@ pub(crate) fn own() -> &'static Own {
                 .ok(),
             frame_keywords,
             entry: compile("/$defs/entry"),
+            entry_tape: registry.as_ref().and_then(|registry| {
+                jsonschema::options_for::<TapeJson>()
+                    .with_draft(Draft::Draft202012)
+                    .with_registry(registry)
+                    .build(&reference(&format!("{id}#/$defs/entry")))
+                    .ok()
+            }),
+            clauses_tape: registry
+                .as_ref()
+                .and_then(|r| clause_items_tape(&bundle_schema, &id, r)),
             clauses: registry
                 .as_ref()
                 .and_then(|r| clauses(&bundle_schema, &id, r)),
