@@ -6,8 +6,9 @@ use super::Limits;
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::DateField;
 use crate::error::{ErrorCode, InputError};
-use quick_xml::events::attributes::AttrError;
+use quick_xml::events::attributes::{AttrError, Attribute};
 use quick_xml::events::BytesStart;
+use quick_xml::name::QName;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -86,118 +87,229 @@ pub(super) fn normalise_ref(root: &str, a: &Attrs) -> String {
     s
 }
 
-pub(super) fn read_attrs<'a>(
-    e: &'a BytesStart<'_>,
-    limits: &Limits,
-    pos: u64,
-    systems: &mut Systems,
-) -> Result<Attrs<'a>, InputError> {
-    let mut out = Attrs::default();
-    // Duplicate names are checked here, not by quick-xml (whose check allocates a list of
-    // names per element): the first names on the stack, any beyond in a set.
-    let mut seen = SeenNames::default();
-    let mut attributes = e.attributes();
-    attributes.with_checks(false);
-    for (n, attr) in attributes.enumerate() {
-        if n >= limits.max_attributes {
-            return Err(InputError::new(
-                ErrorCode::LimitExceeded,
-                format!(
-                    "an element has more than {} attributes",
-                    limits.max_attributes
-                ),
-            )
-            .at(pos)
-            .in_element(safe_name(e.local_name().as_ref().as_bytes())));
-        }
-        let attr = attr.map_err(|err| {
-            InputError::new(ErrorCode::MalformedXml, format!("bad attribute: {err}"))
-                .at(pos)
-                .in_element(safe_name(e.local_name().as_ref().as_bytes()))
-        })?;
-        let key: &'a str = attr.key.0;
-        if let Some(prev) = seen.insert(key, e) {
-            let at = offset_in(key, e);
-            return Err(InputError::new(
-                ErrorCode::MalformedXml,
-                format!("bad attribute: {}", AttrError::Duplicated(at, prev)),
-            )
-            .at(pos)
-            .in_element(safe_name(e.local_name().as_ref().as_bytes())));
-        }
-        let local = attr.key.local_name();
-        let local = local.as_ref();
-        let value = || -> Result<Cow<'a, str>, InputError> {
-            attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|_| {
-                    // Not the escape error's text: it quotes the value's content.
-                    InputError::new(
-                        ErrorCode::MalformedXml,
-                        "an attribute value has an unknown entity or a bad character reference",
-                    )
-                    .at(pos)
-                    .in_element(safe_name(e.local_name().as_ref().as_bytes()))
-                })
-        };
-        if key == "xmlns" || key.starts_with("xmlns:") {
-            out.xmlns.push((key.to_string(), value()?.into_owned()));
-            continue;
-        }
-        match local {
-            "root" => out.root = Some(value()?),
-            "extension" => out.extension = Some(value()?),
-            "code" => out.code = Some(value()?),
-            "codeSystem" => out.code_system = Some(systems.identify(&value()?)),
-            "displayName" => out.display_name = Some(value()?),
-            "value" => out.value = Some(value()?),
-            "unit" => out.unit = Some(value()?),
-            "type" if key.starts_with("xsi:") || key == "type" => out.xsi_type = Some(value()?),
-            "nullFlavor" => out.null_flavor = true,
-            // The first one, as a search for it would find (a duplicate is an error anyway).
-            "classCode" if out.class_code.is_none() => out.class_code = Some(value()?),
-            "moodCode" if out.mood_code.is_none() => out.mood_code = Some(value()?),
-            "typeCode" if out.type_code.is_none() => out.type_code = Some(value()?),
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-/// Where `name` (borrowed from the tag) starts in the tag's text, as quick-xml counts.
-fn offset_in(name: &str, e: &BytesStart<'_>) -> usize {
-    (name.as_ptr() as usize).saturating_sub(e.as_ptr() as usize)
-}
-
-/// How many attribute names are compared one by one before a set takes over (so a tag
-/// with many attributes costs linear time, not quadratic).
-const SEEN_ON_STACK: usize = 16;
-
-/// The attribute names of one element seen so far, without allocating for the usual few.
+/// Reads one element's attributes: the tag's text scanned in place ([`AttrScanner`]), the
+/// names compared as bytes, a value normalised only when it holds what normalisation
+/// changes. Holds the extract's code systems and the names of the tag being read, both kept
+/// from element to element (no allocation per element).
 #[derive(Default)]
-struct SeenNames<'a> {
-    first: [&'a str; SEEN_ON_STACK],
-    len: usize,
-    /// Made only for a tag with more than `SEEN_ON_STACK` attributes.
-    more: Option<HashSet<&'a str>>,
+pub(super) struct AttrReader {
+    systems: Systems,
+    /// Where each name read so far in the current tag lies in the tag's text.
+    names: Vec<(usize, usize)>,
 }
 
-impl<'a> SeenNames<'a> {
-    /// Record `name`; if it was seen before, the earlier one's offset in the tag.
-    fn insert(&mut self, name: &'a str, e: &BytesStart<'_>) -> Option<usize> {
-        let earlier = self.first[..self.len]
-            .iter()
-            .find(|n| **n == name)
-            .or_else(|| self.more.as_ref().and_then(|m| m.get(name)));
-        if let Some(prev) = earlier {
-            return Some(offset_in(prev, e));
+impl AttrReader {
+    /// The attributes of `e` that the reader uses, into `out` (default on entry). Every
+    /// attribute is checked, used or not: its syntax (quick-xml's own checks and messages),
+    /// a duplicate name, the count limit; a used value's entities and character references.
+    pub(super) fn read<'a>(
+        &mut self,
+        e: &'a BytesStart<'_>,
+        limits: &Limits,
+        pos: u64,
+        out: &mut Attrs<'a>,
+    ) -> Result<(), InputError> {
+        let tag: &'a str = e;
+        let scanner = AttrScanner {
+            tag,
+            at: e.name().as_ref().len(),
+        };
+        self.names.clear();
+        // Made only for a tag with more than `SEEN_LINEARLY` attributes.
+        let mut more: Option<HashSet<&'a str>> = None;
+        for (n, attr) in scanner.enumerate() {
+            if n >= limits.max_attributes {
+                return Err(too_many_attributes(e, limits, pos));
+            }
+            let attr = attr.map_err(|err| bad_attribute(e, pos, &err))?;
+            let key = attr.name;
+            if let Some(prev) = self.earlier(tag, key, &mut more) {
+                let err = AttrError::Duplicated(attr.at, prev);
+                return Err(bad_attribute(e, pos, &err));
+            }
+            self.names.push((attr.at, attr.at + key.len()));
+            // As quick-xml's `QName::local_name`: what follows the first `:`.
+            let local = key.split_once(':').map_or(key, |(_, l)| l);
+            let value = || normalised(attr.value, e, pos);
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                out.xmlns.push((key.to_string(), value()?.into_owned()));
+                continue;
+            }
+            match local {
+                "root" => out.root = Some(value()?),
+                "extension" => out.extension = Some(value()?),
+                "code" => out.code = Some(value()?),
+                "codeSystem" => out.code_system = Some(self.systems.identify(&value()?)),
+                "displayName" => out.display_name = Some(value()?),
+                "value" => out.value = Some(value()?),
+                "unit" => out.unit = Some(value()?),
+                "type" if key.starts_with("xsi:") || key == "type" => out.xsi_type = Some(value()?),
+                "nullFlavor" => out.null_flavor = true,
+                // The first one, as a search for it would find (a duplicate is an error anyway).
+                "classCode" if out.class_code.is_none() => out.class_code = Some(value()?),
+                "moodCode" if out.mood_code.is_none() => out.mood_code = Some(value()?),
+                "typeCode" if out.type_code.is_none() => out.type_code = Some(value()?),
+                _ => {}
+            }
         }
-        if self.len < SEEN_ON_STACK {
-            self.first[self.len] = name;
-            self.len += 1;
-        } else {
-            self.more.get_or_insert_with(HashSet::new).insert(name);
+        Ok(())
+    }
+
+    /// Where `name` was given before in this tag, if it was: the first names one by one, any
+    /// beyond through a set (so a tag with many attributes costs linear time, not quadratic).
+    fn earlier<'a>(
+        &self,
+        tag: &'a str,
+        name: &'a str,
+        more: &mut Option<HashSet<&'a str>>,
+    ) -> Option<usize> {
+        let name_at = |&(s, e): &(usize, usize)| tag.get(s..e) == Some(name);
+        if self.names.len() <= SEEN_LINEARLY {
+            return self.names.iter().find(|r| name_at(r)).map(|&(s, _)| s);
+        }
+        let set = more.get_or_insert_with(|| {
+            self.names
+                .iter()
+                .filter_map(|&(s, e)| tag.get(s..e))
+                .collect()
+        });
+        if !set.insert(name) {
+            return self.names.iter().find(|r| name_at(r)).map(|&(s, _)| s);
         }
         None
+    }
+}
+
+/// How many names are compared one by one before a set takes over.
+const SEEN_LINEARLY: usize = 16;
+
+/// `raw` as XML 1.0 normalises an attribute value (`\t`, `\r`, `\n` to spaces; entities
+/// and character references resolved, an unknown or bad one refused): quick-xml's own
+/// normalisation, called only when the value holds one of the bytes it acts on.
+fn normalised<'a>(raw: &'a str, e: &BytesStart<'_>, pos: u64) -> Result<Cow<'a, str>, InputError> {
+    if !raw
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'))
+    {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let attr = Attribute {
+        key: QName(""),
+        value: Cow::Borrowed(raw),
+    };
+    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        .map_err(|_| {
+            // Not the escape error's text: it quotes the value's content.
+            InputError::new(
+                ErrorCode::MalformedXml,
+                "an attribute value has an unknown entity or a bad character reference",
+            )
+            .at(pos)
+            .in_element(safe_name(e.local_name().as_ref().as_bytes()))
+        })
+}
+
+#[cold]
+fn too_many_attributes(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> InputError {
+    InputError::new(
+        ErrorCode::LimitExceeded,
+        format!(
+            "an element has more than {} attributes",
+            limits.max_attributes
+        ),
+    )
+    .at(pos)
+    .in_element(safe_name(e.local_name().as_ref().as_bytes()))
+}
+
+#[cold]
+fn bad_attribute(e: &BytesStart<'_>, pos: u64, err: &AttrError) -> InputError {
+    InputError::new(ErrorCode::MalformedXml, format!("bad attribute: {err}"))
+        .at(pos)
+        .in_element(safe_name(e.local_name().as_ref().as_bytes()))
+}
+
+/// One attribute as the tag writes it: its name, its value between the quotes (not yet
+/// normalised), where the name starts in the tag's text, and where the attribute ends.
+struct RawAttr<'a> {
+    name: &'a str,
+    value: &'a str,
+    at: usize,
+    end: usize,
+}
+
+/// XML whitespace, as quick-xml counts it.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\r' | b'\n' | b'\t')
+}
+
+/// The first byte at or after `from` that `want` accepts.
+fn find(b: &[u8], from: usize, want: impl Fn(u8) -> bool) -> Option<usize> {
+    let p = b.get(from..)?.iter().position(|&c| want(c))?;
+    Some(from + p)
+}
+
+/// The attributes in one tag's text (`name="value"` or `name='value'`, whitespace allowed
+/// around `=`), read in place: the value's closing quote found with one `memchr`. It accepts
+/// exactly what quick-xml's XML-mode iterator (`Attributes`) accepts, with the same errors at
+/// the same positions (relative to the tag's text): a name not followed by `=`
+/// (`ExpectedEq`), `=` and no value (`ExpectedValue`), an unquoted value (`UnquotedValue`), a
+/// value with no closing quote (`ExpectedQuote`). It stops at the first error (quick-xml
+/// would try to go on; the reader refuses the tag anyway). Duplicates are the caller's check.
+struct AttrScanner<'a> {
+    tag: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for AttrScanner<'a> {
+    type Item = Result<RawAttr<'a>, AttrError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.tag.as_bytes();
+        let start = find(b, self.at, |c| !is_space(c))?;
+        let attr = self.attribute(start);
+        self.at = match &attr {
+            Ok(a) => a.end,
+            Err(_) => b.len(),
+        };
+        Some(attr)
+    }
+}
+
+impl<'a> AttrScanner<'a> {
+    /// The attribute whose name starts at `start` (not whitespace).
+    fn attribute(&self, start: usize) -> Result<RawAttr<'a>, AttrError> {
+        let b = self.tag.as_bytes();
+        let len = b.len();
+        // The name's first byte is part of it whatever it is (as quick-xml reads it).
+        let name_end =
+            find(b, start + 1, |c| c == b'=' || is_space(c)).ok_or(AttrError::ExpectedEq(len))?;
+        let eq = if b.get(name_end) == Some(&b'=') {
+            name_end
+        } else {
+            match find(b, name_end + 1, |c| !is_space(c)) {
+                Some(i) if b.get(i) == Some(&b'=') => i,
+                Some(i) => return Err(AttrError::ExpectedEq(i)),
+                None => return Err(AttrError::ExpectedEq(len)),
+            }
+        };
+        let open = find(b, eq + 1, |c| !is_space(c)).ok_or(AttrError::ExpectedValue(len))?;
+        let quote = b.get(open).copied().unwrap_or_default();
+        if quote != b'"' && quote != b'\'' {
+            return Err(AttrError::UnquotedValue(open));
+        }
+        let close = b
+            .get(open + 1..)
+            .and_then(|rest| memchr::memchr(quote, rest))
+            .map(|p| open + 1 + p)
+            .ok_or(AttrError::ExpectedQuote(len, quote))?;
+        // Every boundary is an ASCII byte (or the tag's end), so these are char boundaries.
+        Ok(RawAttr {
+            name: self.tag.get(start..name_end).unwrap_or_default(),
+            value: self.tag.get(open + 1..close).unwrap_or_default(),
+            at: start,
+            end: close + 1,
+        })
     }
 }
 
@@ -276,6 +388,305 @@ mod tests {
             let doc = tag(&names).replace("<ehrFolder", "<ehrFolder xmlns:xsi=\"x\"");
             assert!(read(&doc).is_ok(), "{n}");
             assert_eq!(quick_xml_says(&doc), None);
+        }
+    }
+
+    /// What the reader read before the scanner: quick-xml's attribute iterator (its own
+    /// duplicate check off), the count limit, a duplicate check, each used value normalised
+    /// by quick-xml. The scanner is held to it.
+    fn by_quick_xml<'a>(
+        e: &'a BytesStart<'_>,
+        limits: &Limits,
+        pos: u64,
+    ) -> Result<Attrs<'a>, InputError> {
+        let element = || safe_name(e.local_name().as_ref().as_bytes());
+        let mut out = Attrs::default();
+        let mut systems = Systems::default();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut attributes = e.attributes();
+        attributes.with_checks(false);
+        for (n, attr) in attributes.enumerate() {
+            if n >= limits.max_attributes {
+                return Err(InputError::new(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "an element has more than {} attributes",
+                        limits.max_attributes
+                    ),
+                )
+                .at(pos)
+                .in_element(element()));
+            }
+            let attr = attr.map_err(|err| {
+                InputError::new(ErrorCode::MalformedXml, format!("bad attribute: {err}"))
+                    .at(pos)
+                    .in_element(element())
+            })?;
+            let key: &'a str = attr.key.0;
+            let offset = |k: &str| k.as_ptr() as usize - e.as_ptr() as usize;
+            if let Some(prev) = seen.iter().find(|k| **k == key) {
+                let err = AttrError::Duplicated(offset(key), offset(prev));
+                return Err(InputError::new(
+                    ErrorCode::MalformedXml,
+                    format!("bad attribute: {err}"),
+                )
+                .at(pos)
+                .in_element(element()));
+            }
+            seen.push(key);
+            let local = attr.key.local_name();
+            let local = local.as_ref();
+            let value = || -> Result<Cow<'a, str>, InputError> {
+                attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|_| {
+                        InputError::new(
+                            ErrorCode::MalformedXml,
+                            "an attribute value has an unknown entity or a bad character reference",
+                        )
+                        .at(pos)
+                        .in_element(element())
+                    })
+            };
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                out.xmlns.push((key.to_string(), value()?.into_owned()));
+                continue;
+            }
+            match local {
+                "root" => out.root = Some(value()?),
+                "extension" => out.extension = Some(value()?),
+                "code" => out.code = Some(value()?),
+                "codeSystem" => out.code_system = Some(systems.identify(&value()?)),
+                "displayName" => out.display_name = Some(value()?),
+                "value" => out.value = Some(value()?),
+                "unit" => out.unit = Some(value()?),
+                "type" if key.starts_with("xsi:") || key == "type" => out.xsi_type = Some(value()?),
+                "nullFlavor" => out.null_flavor = true,
+                "classCode" if out.class_code.is_none() => out.class_code = Some(value()?),
+                "moodCode" if out.mood_code.is_none() => out.mood_code = Some(value()?),
+                "typeCode" if out.type_code.is_none() => out.type_code = Some(value()?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything the reader takes from one element's attributes, to compare.
+    fn view(a: &Attrs) -> String {
+        format!(
+            "{:?}",
+            (
+                (
+                    &a.root,
+                    &a.extension,
+                    &a.code,
+                    &a.code_system,
+                    &a.display_name
+                ),
+                (&a.value, &a.unit, &a.xsi_type, a.null_flavor),
+                (&a.class_code, &a.mood_code, &a.type_code, &a.xmlns),
+            )
+        )
+    }
+
+    /// The scanner and the quick-xml path on one tag's text (what lies between `<` and `>`
+    /// or `/>`), under each of a few attribute limits: the same values, or the same error
+    /// (code, message, offset, element). How many were refused.
+    fn same_as_quick_xml(content: &str, reader: &mut AttrReader) -> usize {
+        let name_len = content.bytes().position(is_space).unwrap_or(content.len());
+        let e = BytesStart::from_content(content, name_len);
+        let mut refused = 0;
+        for max_attributes in [64, 0, 1, 2, 3] {
+            let limits = Limits {
+                max_attributes,
+                ..Limits::default()
+            };
+            let want = by_quick_xml(&e, &limits, 7);
+            let mut got = Attrs::default();
+            let got = reader.read(&e, &limits, 7, &mut got).map(|()| got);
+            match (&want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(view(w), view(g), "{content:?} {max_attributes}"),
+                (Err(w), Err(g)) => {
+                    assert_eq!(w, g, "{content:?} {max_attributes}");
+                    refused += 1;
+                }
+                _ => panic!(
+                    "{content:?} {max_attributes}: quick-xml {:?}, scanner {:?}",
+                    want.as_ref().map(view),
+                    got.as_ref().map(view)
+                ),
+            }
+        }
+        refused
+    }
+
+    /// Names the reader uses (with and without prefixes) and others, values of every kind
+    /// normalisation treats (entities known, unknown and unterminated; character references
+    /// good and bad; whitespace; `<`, quotes, non-ASCII), whitespace forms around `=`.
+    const NAMES: [&str; 16] = [
+        "root",
+        "extension",
+        "code",
+        "codeSystem",
+        "displayName",
+        "value",
+        "unit",
+        "type",
+        "xsi:type",
+        "nullFlavor",
+        "classCode",
+        "moodCode",
+        "typeCode",
+        "xmlns",
+        "xmlns:xsi",
+        "a:code",
+    ];
+    const VALUES: [&str; 24] = [
+        "",
+        "v",
+        "2.16.840.1.113883.2.1.3.2.4.15",
+        "a&amp;b",
+        "&lt;&gt;&quot;&apos;",
+        "&#65;",
+        "&#x41;",
+        "&#x1F600;",
+        "&bogus;",
+        "&#0;",
+        "&#xD800;",
+        "&#;",
+        "&#x;",
+        "&#-1;",
+        "&amp",
+        "& x",
+        "a\tb",
+        "a\r\nb",
+        "a\nb\r",
+        "x<y",
+        "<",
+        ">",
+        "\u{e9}t\u{e9}",
+        "&#1114112;",
+    ];
+    const SPACES: [&str; 4] = [" ", "\n", "\t", "\r\n  "];
+
+    #[test]
+    fn the_scanner_reads_every_well_formed_attribute_as_quick_xml_does() {
+        let mut reader = AttrReader::default();
+        // One attribute: every name, value, quote and whitespace form around `=`.
+        for name in NAMES {
+            for value in VALUES {
+                for (q, before, after) in [
+                    ('"', "", ""),
+                    ('\'', "", ""),
+                    ('"', " ", " "),
+                    ('\'', "\n", "\t"),
+                    ('"', "\r\n", ""),
+                    ('"', "", "  "),
+                ] {
+                    for lead in SPACES {
+                        let content = format!("code{lead}{name}{before}={after}{q}{value}{q}");
+                        same_as_quick_xml(&content, &mut reader);
+                        same_as_quick_xml(&format!("{content}{lead}"), &mut reader);
+                    }
+                }
+            }
+        }
+        // Several: the names at every pair of positions (duplicates, prefixed names that
+        // are other names), values in both quotes, with and without space between them.
+        for (i, a) in NAMES.iter().enumerate() {
+            for (j, b) in NAMES.iter().enumerate() {
+                for sep in ["", " ", "\n\t"] {
+                    let v = VALUES[(i * 7 + j) % VALUES.len()];
+                    let content = format!("code {a}='{v}'{sep}{b}=\"x\" other=\"{v}\"");
+                    same_as_quick_xml(&content, &mut reader);
+                    let content = format!("code other='1' {a}=\"{v}\"{sep}{b}='{v}'");
+                    same_as_quick_xml(&content, &mut reader);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_scanner_refuses_every_malformed_attribute_as_quick_xml_does() {
+        // Every sequence of up to three pieces (good attributes, broken ones, stray bytes),
+        // so each malformation sits at every position, after and before good attributes.
+        let pieces = [
+            " a=\"1\"",
+            " b='2'",
+            " a='3'",
+            " code=\"&amp;\"",
+            " code='&bad;'",
+            " value=\"&#0;\"",
+            " x",
+            " x ",
+            " x=",
+            " x= ",
+            " x =",
+            " x=1",
+            " x=\"1",
+            " x='1",
+            " x=\"1'",
+            " =\"1\"",
+            " \"",
+            " '",
+            " =",
+            " /",
+            " <",
+            "=",
+            "\"",
+            "a",
+            " x\ty",
+            " x\t=\n\"\r\"",
+            "\t",
+            "  ",
+        ];
+        let mut reader = AttrReader::default();
+        let mut refused = 0;
+        let mut seen = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for content in [
+                        format!("code{a}{b}{c}"),
+                        format!("code{a}{b}"),
+                        format!("code{a}"),
+                    ] {
+                        refused += same_as_quick_xml(&content, &mut reader);
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        // The pieces make both kinds, in numbers (no vacuous comparison).
+        let accepted = 5 * seen - refused;
+        assert!(
+            refused > 2 * seen,
+            "{refused} refused of {seen} tags x 5 limits"
+        );
+        assert!(
+            accepted > seen / 2,
+            "{accepted} accepted of {seen} tags x 5 limits"
+        );
+    }
+
+    #[test]
+    fn the_scanner_checks_duplicates_and_the_limit_as_quick_xml_does_in_large_tags() {
+        // Past the names compared one by one: a duplicate at every pair of positions in a
+        // tag of 40, and tags at and over the default limit of 64.
+        let mut reader = AttrReader::default();
+        for n in [17, 40] {
+            for i in 0..n {
+                for j in i + 1..n {
+                    let mut names: Vec<String> = (0..n).map(|k| format!("a{k}")).collect();
+                    names[j] = names[i].clone();
+                    let attrs: String = names.iter().map(|n| format!(" {n}=\"v\"")).collect();
+                    assert_eq!(same_as_quick_xml(&format!("code{attrs}"), &mut reader), 5);
+                }
+            }
+        }
+        for n in [63, 64, 65, 200] {
+            let attrs: String = (0..n).map(|k| format!(" a{k}='v'")).collect();
+            let refused = same_as_quick_xml(&format!("code{attrs}"), &mut reader);
+            assert_eq!(refused, if n > 64 { 5 } else { 4 }, "{n}");
         }
     }
 

@@ -34,7 +34,7 @@ pub use attrs::normalise_id;
 
 use crate::ehr::model::*;
 use crate::error::{ErrorCode, InputError};
-use attrs::{own, read_attrs, Systems};
+use attrs::{own, AttrReader, Attrs};
 use errors::{safe_name, xml_error};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -114,7 +114,7 @@ pub fn read_extract<R: Read>(
         agent: None,
         agent_dups: Vec::new(),
         participation: None,
-        systems: Systems::default(),
+        attr_reader: AttrReader::default(),
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -266,8 +266,8 @@ struct State {
     /// How the open `Participant`/`Participant2`/`author` takes part (`None`: not staff,
     /// or a nullFlavor).
     participation: Option<StaffKind>,
-    /// The code systems seen so far, identified once each.
-    systems: Systems,
+    /// Reads each element's attributes (the code systems seen so far, identified once each).
+    attr_reader: AttrReader,
 }
 
 /// The texts the model keeps (everything else is only "present").
@@ -307,7 +307,9 @@ impl State {
             .in_element(safe_name(local.as_bytes())));
         }
         let tag = tag_of(local);
-        let attrs = read_attrs(e, limits, pos, &mut self.systems)?;
+        // Filled in place: most elements use none of its fields, and it is large to move.
+        let mut attrs = Attrs::default();
+        self.attr_reader.read(e, limits, pos, &mut attrs)?;
         if !self.root_seen {
             self.root_seen = true;
             self.check_root(local, e, &attrs, pos)?;
