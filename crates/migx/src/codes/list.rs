@@ -16,7 +16,9 @@
 //! from Read v2 (CTV3-native codes start with `X` or `Y` and carry no positional hierarchy, so a
 //! CTV3 prefix may not start with either). Codes are case-sensitive (Read `A` is not Read `a`).
 
-use std::collections::HashMap;
+// foldhash (hashbrown's default), not SipHash: the lists are the policy's own, looked up for every
+// coding screened, and nothing iterates them.
+use hashbrown::HashMap;
 
 use super::snomed::parse_sctid;
 use super::{CodeSystem, Coding};

@@ -16,7 +16,7 @@ use crate::ehr::ts::Ts;
 use crate::policy::Policy;
 
 pub use map::lists::{self, LIST_WARNING_URL};
-pub use map::{build_bundle, concept, concept_of, BundleStream, EntriesError, Plan};
+pub use map::{build_bundle, concept_of, BundleStream, EntriesError, Plan};
 
 /// Prefix of UK Core profile URLs; append the resource type (e.g. `UKCore-Patient`).
 pub const UKCORE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-";

@@ -24,7 +24,7 @@ impl<'a> Reader<'a> {
             }
             "DocumentReference" => codings(v.get("type")),
             // A Consent's own code is its category, and only a clear permission has one: a
-            // permit code elsewhere grants nothing (`screen::item_consent`).
+            // permit code elsewhere grants nothing (`Screen::item_consent`).
             "Consent" if consent_reading(v) == ConsentReading::Permits => {
                 let mut cs = Vec::new();
                 for c in arr(Some(v), "category") {

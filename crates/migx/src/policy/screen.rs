@@ -1,6 +1,6 @@
 //! The one screen every coding passes: sensitive codes and consent/dissent codes alike, over
 //! the one enumeration of what an item carries ([`Item::codings`]), and the only way to a
-//! coding the FHIR mapping can emit ([`ScreenedCoding`], built only by [`shareable`]).
+//! coding the FHIR mapping can emit ([`ScreenedCoding`], built only by [`Screen::shareable`]).
 //!
 //! Each coding is screened under every listed identity (SNOMED CT, Read v2, CTV3), whatever
 //! system it names (after [`CodeSystem::parse`] folded every alias): a sensitive or dissent
@@ -13,6 +13,7 @@ use crate::codes::syntax::emittable_code;
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{Extract, Item};
 use crate::policy::{ConsentEffect, DisplaySource, Policy};
+use std::cell::RefCell;
 
 /// The identities and spellings a coding is screened under.
 fn candidates(c: &Coding) -> Vec<Coding> {
@@ -90,29 +91,153 @@ pub fn coding_sensitive<'p>(policy: &'p Policy, c: &Coding) -> Option<&'p str> {
     policy.sensitive_group(&candidates(c))
 }
 
-/// Whether one coding is a dissent code, under every identity it is screened under.
-pub fn coding_dissent(policy: &Policy, c: &Coding) -> bool {
-    policy.consent_effect(&candidates(c)) == Some(ConsentEffect::Dissent)
+/// What the screen says of one code, under every identity and spelling it is screened under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verdict {
+    /// On a sensitive list (or exclusion refset), under some identity.
+    sensitive: bool,
+    /// The consent effect of its identities, if any is a consent code of any kind.
+    consent: Option<ConsentEffect>,
 }
 
-/// The sensitive group of any coding the item carries, wherever it sits.
-pub fn item_sensitive<'p>(policy: &'p Policy, item: &Item) -> Option<&'p str> {
-    item.codings().find_map(|c| coding_sensitive(policy, c))
-}
-
-/// The consent effect an item records: dissent when any coding it carries, wherever it
-/// sits, is a dissent code; otherwise the effect of its own code and translations (a permit
-/// is read only from there: a permit elsewhere grants nothing).
-pub fn item_consent(policy: &Policy, item: &Item) -> Option<ConsentEffect> {
-    if item.codings().any(|c| coding_dissent(policy, c)) {
-        return Some(ConsentEffect::Dissent);
+/// The verdict on a code, computed from the policy's lists (what [`Screen`] remembers).
+fn verdict_of(policy: &Policy, c: &Coding) -> Verdict {
+    // One enumeration of the coding's identities serves both checks.
+    let identities = candidates(c);
+    Verdict {
+        sensitive: policy.sensitive_group(&identities).is_some(),
+        consent: policy.consent_effect(&identities),
     }
-    policy.consent_effect(&item.codes)
 }
 
-/// Whether a coding outside any item (see [`Extract::record_codings`]) is a dissent code.
-pub fn record_dissent(policy: &Policy, ex: &Extract) -> bool {
-    ex.record_codings.iter().any(|c| coding_dissent(policy, c))
+/// How many codes one [`Screen`] remembers: beyond this (an input of that many distinct
+/// codes) each further code is screened afresh, so memory stays bounded.
+const REMEMBERED_CODES: usize = 1 << 16;
+
+/// One policy's screen over one extract: every question is answered from the code's
+/// [`Verdict`], which depends only on the code's text (each coding is screened under every
+/// listed identity, whatever system it names), so each distinct code is screened once
+/// however many codings carry it (an extract repeats a few hundred codes over thousands of
+/// codings, asked about at admission, in the decisions and in the mapping).
+pub struct Screen<'p> {
+    policy: &'p Policy,
+    verdicts: RefCell<hashbrown::HashMap<Box<str>, Verdict>>,
+    /// [`REMEMBERED_CODES`] (smaller in tests).
+    limit: usize,
+}
+
+impl<'p> Screen<'p> {
+    /// A screen under `policy`, remembering nothing yet.
+    pub fn new(policy: &'p Policy) -> Self {
+        Screen {
+            policy,
+            verdicts: RefCell::default(),
+            limit: REMEMBERED_CODES,
+        }
+    }
+
+    /// The policy it screens under.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    fn verdict(&self, c: &Coding) -> Verdict {
+        let code: &str = &c.code;
+        if let Some(v) = self.verdicts.borrow().get(code) {
+            return *v;
+        }
+        let v = verdict_of(self.policy, c);
+        let mut verdicts = self.verdicts.borrow_mut();
+        if verdicts.len() < self.limit {
+            verdicts.insert(code.into(), v);
+        }
+        v
+    }
+
+    /// Whether one coding is on a sensitive list, under every identity it is screened under.
+    pub fn coding_sensitive(&self, c: &Coding) -> bool {
+        self.verdict(c).sensitive
+    }
+
+    /// Whether one coding is a dissent code, under every identity it is screened under.
+    pub fn coding_dissent(&self, c: &Coding) -> bool {
+        self.verdict(c).consent == Some(ConsentEffect::Dissent)
+    }
+
+    /// Whether any coding the item carries, wherever it sits, is sensitive.
+    pub fn item_sensitive(&self, item: &Item) -> bool {
+        item.codings().any(|c| self.coding_sensitive(c))
+    }
+
+    /// The consent effect an item records: dissent when any coding it carries, wherever it
+    /// sits, is a dissent code; otherwise the effect of its own code and translations (a
+    /// permit is read only from there: a permit elsewhere grants nothing).
+    pub fn item_consent(&self, item: &Item) -> Option<ConsentEffect> {
+        if item.codings().any(|c| self.coding_dissent(c)) {
+            return Some(ConsentEffect::Dissent);
+        }
+        self.policy.consent_effect(&item.codes)
+    }
+
+    /// Whether a coding outside any item (see [`Extract::record_codings`]) is a dissent code.
+    pub fn record_dissent(&self, ex: &Extract) -> bool {
+        ex.record_codings.iter().any(|c| self.coding_dissent(c))
+    }
+
+    /// The codings of `codes` that may be emitted, deduplicated by system and code, in order.
+    pub fn shareable(&self, codes: &[Coding]) -> Vec<ScreenedCoding> {
+        let mut out: Vec<ScreenedCoding> = Vec::new();
+        for c in codes {
+            let Some(s) = self.screen_one(c) else {
+                continue;
+            };
+            if !out.iter().any(|o| o.system == s.system && o.code == s.code) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn screen_one(&self, c: &Coding) -> Option<ScreenedCoding> {
+        let policy = self.policy;
+        let raw = c.code.trim();
+        let code = emittable_code(&c.system, raw)?;
+        let v = self.verdict(c);
+        if v.sensitive || v.consent.is_some() {
+            return None;
+        }
+        let (code, description_id) = match c.system {
+            CodeSystem::Snomed => match parse_sctid(code) {
+                Ok(id) if id.kind == SctIdKind::Concept => (code.to_string(), None),
+                Ok(id) if id.kind == SctIdKind::Description => {
+                    let concept = policy.resolve_description(id.id)?;
+                    let concept = Coding::new(CodeSystem::Snomed, concept.to_string());
+                    if self.coding_sensitive(&concept) {
+                        return None;
+                    }
+                    (concept.code, Some(code.to_string()))
+                }
+                _ => return None,
+            },
+            _ => (code.to_string(), None),
+        };
+        let emitted = Coding::new(c.system.clone(), code.clone());
+        let display = match policy.displays() {
+            DisplaySource::Terminology => policy.term_of(&emitted).map(str::to_string),
+            DisplaySource::Source => c
+                .display
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+        };
+        Some(ScreenedCoding {
+            system: c.system.uri().to_string(),
+            code,
+            display,
+            description_id,
+        })
+    }
 }
 
 /// Whether some coding the item would emit cannot be, for its syntax or system: the text in
@@ -123,7 +248,7 @@ pub fn drops_text(item: &Item) -> bool {
 }
 
 /// A coding that passed the screen: in its system's syntax, not sensitive, not a consent
-/// code of any kind, with a display the policy allows. Only [`shareable`] builds one, so the
+/// code of any kind, with a display the policy allows. Only [`Screen::shareable`] builds one, so the
 /// FHIR mapping cannot emit an unscreened coding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreenedCoding {
@@ -152,62 +277,6 @@ impl ScreenedCoding {
     }
 }
 
-/// The codings of `codes` that may be emitted, deduplicated by system and code, in order.
-pub fn shareable(policy: &Policy, codes: &[Coding]) -> Vec<ScreenedCoding> {
-    let mut out: Vec<ScreenedCoding> = Vec::new();
-    for c in codes {
-        let Some(s) = screen_one(policy, c) else {
-            continue;
-        };
-        if !out.iter().any(|o| o.system == s.system && o.code == s.code) {
-            out.push(s);
-        }
-    }
-    out
-}
-
-fn screen_one(policy: &Policy, c: &Coding) -> Option<ScreenedCoding> {
-    let raw = c.code.trim();
-    let code = emittable_code(&c.system, raw)?;
-    // One enumeration of the coding's identities serves both checks.
-    let identities = candidates(c);
-    if policy.sensitive_group(&identities).is_some() || policy.consent_effect(&identities).is_some()
-    {
-        return None;
-    }
-    let (code, description_id) = match c.system {
-        CodeSystem::Snomed => match parse_sctid(code) {
-            Ok(id) if id.kind == SctIdKind::Concept => (code.to_string(), None),
-            Ok(id) if id.kind == SctIdKind::Description => {
-                let concept = policy.resolve_description(id.id)?;
-                let concept = Coding::new(CodeSystem::Snomed, concept.to_string());
-                if coding_sensitive(policy, &concept).is_some() {
-                    return None;
-                }
-                (concept.code, Some(code.to_string()))
-            }
-            _ => return None,
-        },
-        _ => (code.to_string(), None),
-    };
-    let emitted = Coding::new(c.system.clone(), code.clone());
-    let display = match policy.displays() {
-        DisplaySource::Terminology => policy.term_of(&emitted).map(str::to_string),
-        DisplaySource::Source => c
-            .display
-            .as_deref()
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(str::to_string),
-    };
-    Some(ScreenedCoding {
-        system: c.system.uri().to_string(),
-        code,
-        display,
-        description_id,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +284,87 @@ mod tests {
 
     fn policy() -> Policy {
         Policy::embedded_default().unwrap()
+    }
+
+    /// Codes of every kind the screen meets: sensitive, dissent, permit and other consent
+    /// codes, benign ones, each in several spellings, under every system.
+    fn screened_codings() -> Vec<Coding> {
+        let codes = [
+            "76272004",  // sensitive (SNOMED CT)
+            "93C1.",     // dissent (Read v2)
+            "93C1.00",   // the same with its term suffix
+            "417528008", // a consent code
+            "195967001", // benign
+            "H33..",     // benign Read v2
+            "9990011000000115",
+            "0076272004",
+            " 76272004",
+            "76272004 (see letter)",
+            "7627\u{200b}2004",
+            "\u{ff17}6272004",
+            "",
+            "XaNwR",
+        ];
+        let systems = [
+            CodeSystem::Snomed,
+            CodeSystem::ReadV2,
+            CodeSystem::Ctv3,
+            CodeSystem::Other("urn:oid:1.2.3".into()),
+            CodeSystem::Invalid,
+        ];
+        let mut out = Vec::new();
+        for code in codes {
+            for sys in &systems {
+                out.push(Coding::new(sys.clone(), code));
+            }
+        }
+        out
+    }
+
+    /// What the screen remembers of a code is what screening that coding afresh says, for
+    /// every coding in every order: a code's verdict does not depend on the system that
+    /// carries it (the premise of remembering it by its text), and a code asked about again
+    /// under another system gets that system's own answer.
+    #[test]
+    fn a_remembered_verdict_is_the_verdict_of_every_coding_of_that_code() {
+        for p in [policy(), with_release()] {
+            let codings = screened_codings();
+            // Every kind of verdict is among them.
+            let verdicts: Vec<Verdict> = codings.iter().map(|c| verdict_of(&p, c)).collect();
+            assert!(verdicts.iter().any(|v| v.sensitive));
+            assert!(verdicts
+                .iter()
+                .any(|v| v.consent == Some(ConsentEffect::Dissent)));
+            assert!(verdicts
+                .iter()
+                .any(|v| v.consent.is_some_and(|e| e != ConsentEffect::Dissent)));
+            assert!(verdicts.iter().any(|v| !v.sensitive && v.consent.is_none()));
+            for a in &codings {
+                for b in codings.iter().filter(|b| b.code == a.code) {
+                    assert_eq!(verdict_of(&p, a), verdict_of(&p, b), "{a:?} {b:?}");
+                }
+            }
+            // Forwards, backwards and interleaved, one screen throughout, and one that can
+            // remember only two codes.
+            for limit in [REMEMBERED_CODES, 2] {
+                let mut screen = Screen::new(&p);
+                screen.limit = limit;
+                let order = codings.iter().chain(codings.iter().rev());
+                for (n, c) in order.chain(codings.iter().step_by(3)).enumerate() {
+                    let fresh = verdict_of(&p, c);
+                    assert_eq!(screen.verdict(c), fresh, "{n}: {c:?}");
+                    assert_eq!(
+                        screen.coding_sensitive(c),
+                        coding_sensitive(&p, c).is_some()
+                    );
+                    assert_eq!(
+                        screen.coding_dissent(c),
+                        fresh.consent == Some(ConsentEffect::Dissent)
+                    );
+                }
+                assert!(screen.verdicts.borrow().len() <= limit);
+            }
+        }
     }
 
     /// The short cut for a plain code gives every spelling the full cleaning gives, for
@@ -277,19 +427,13 @@ mod tests {
             ] {
                 let c = Coding::new(sys.clone(), code);
                 assert!(coding_sensitive(&p, &c).is_some(), "{sys:?} {code:?}");
-                assert!(shareable(&p, &[c]).is_empty());
+                assert!(Screen::new(&p).shareable(&[c]).is_empty());
             }
         }
         // Read v2 dissent carried as CTV3, and a Read chapter rule under an unknown system.
-        assert!(coding_dissent(&p, &Coding::new(CodeSystem::Ctv3, "93C1.")));
-        assert!(coding_dissent(
-            &p,
-            &Coding::new(CodeSystem::Invalid, "93C1.00")
-        ));
-        assert!(!coding_dissent(
-            &p,
-            &Coding::new(CodeSystem::Snomed, "195967001")
-        ));
+        assert!(Screen::new(&p).coding_dissent(&Coding::new(CodeSystem::Ctv3, "93C1.")));
+        assert!(Screen::new(&p).coding_dissent(&Coding::new(CodeSystem::Invalid, "93C1.00")));
+        assert!(!Screen::new(&p).coding_dissent(&Coding::new(CodeSystem::Snomed, "195967001")));
     }
 
     #[test]
@@ -329,9 +473,9 @@ mod tests {
                 assert_eq!(hit.iter().filter(|&&h| h).count(), 1, "slot {slot}");
                 for (item, &holds) in items.iter().zip(&hit) {
                     let found = if marker.code == "93C1." {
-                        item_consent(&p, item) == Some(ConsentEffect::Dissent)
+                        Screen::new(&p).item_consent(item) == Some(ConsentEffect::Dissent)
                     } else {
-                        item_sensitive(&p, item).is_some()
+                        Screen::new(&p).item_sensitive(item)
                     };
                     assert_eq!(found, holds, "slot {slot}: {item:?}");
                 }
@@ -355,7 +499,7 @@ mod tests {
             Coding::new(CodeSystem::Invalid, "195967001"),
             Coding::new(CodeSystem::Snomed, "417528008"), // a consent code: never emitted
         ];
-        let s = shareable(&p, &codes);
+        let s = Screen::new(&p).shareable(&codes);
         let got: Vec<(&str, &str)> = s.iter().map(|c| (c.system(), c.code())).collect();
         assert_eq!(
             got,
@@ -385,22 +529,28 @@ mod tests {
         let p = with_release();
         // 150085018 is a term of gout (90560007): emitted as the concept, the description
         // id kept beside it.
-        let s = shareable(&p, &[Coding::new(CodeSystem::Snomed, "150085018")]);
+        let s = Screen::new(&p).shareable(&[Coding::new(CodeSystem::Snomed, "150085018")]);
         let got: Vec<_> = s.iter().map(|c| (c.code(), c.description_id())).collect();
         assert_eq!(got, vec![("90560007", Some("150085018"))]);
         // A concept id is itself, with no description id.
-        let s = shareable(&p, &[Coding::new(CodeSystem::Snomed, "90560007")]);
+        let s = Screen::new(&p).shareable(&[Coding::new(CodeSystem::Snomed, "90560007")]);
         assert_eq!(s[0].description_id(), None);
         // A term of a sensitive concept (9990011000000115 -> 76272004) is withheld like it.
-        assert!(shareable(&p, &[Coding::new(CodeSystem::Snomed, "9990011000000115")]).is_empty());
+        assert!(Screen::new(&p)
+            .shareable(&[Coding::new(CodeSystem::Snomed, "9990011000000115")])
+            .is_empty());
         // Without a release a description id cannot be resolved: never emitted as a code.
-        assert!(shareable(&policy(), &[Coding::new(CodeSystem::Snomed, "150085018")]).is_empty());
+        assert!(Screen::new(&policy())
+            .shareable(&[Coding::new(CodeSystem::Snomed, "150085018")])
+            .is_empty());
         // A relationship id (partition 02) is no clinical code at all.
         let rel = "100022"; // the identifier guide's example relationship id
         assert!(
             crate::codes::snomed::parse_sctid(rel).is_ok_and(|i| i.kind == SctIdKind::Relationship)
         );
-        assert!(shareable(&p, &[Coding::new(CodeSystem::Snomed, rel)]).is_empty());
+        assert!(Screen::new(&p)
+            .shareable(&[Coding::new(CodeSystem::Snomed, rel)])
+            .is_empty());
     }
 
     #[test]
@@ -412,7 +562,8 @@ mod tests {
             Coding::new(CodeSystem::ReadV2, "H33.."),
             Coding::new(CodeSystem::Snomed, "195967001"),
         ];
-        let got: Vec<(String, String)> = shareable(&p, &codes)
+        let got: Vec<(String, String)> = Screen::new(&p)
+            .shareable(&codes)
             .iter()
             .map(|c| (c.system().to_string(), c.code().to_string()))
             .collect();
@@ -460,9 +611,9 @@ mod tests {
             code: "195967001".into(),
             display: Some(display.into()),
         };
-        let s = shareable(&p, &[coded("  Asthma  ")]);
+        let s = Screen::new(&p).shareable(&[coded("  Asthma  ")]);
         assert_eq!(s[0].display(), Some("Asthma"));
-        let s = shareable(&p, &[coded("   ")]);
+        let s = Screen::new(&p).shareable(&[coded("   ")]);
         assert_eq!(s[0].display(), None);
     }
 }

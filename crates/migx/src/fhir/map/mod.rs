@@ -27,7 +27,7 @@ use crate::codes::Coding as SourceCoding;
 use crate::ehr::model::{Extract, Item};
 use crate::policy::decide::{Category, Decisions, Outcome, Role, Withholding};
 use crate::policy::detail::{KnownUnit, UCUM_SYSTEM};
-use crate::policy::screen::{self, ScreenedCoding};
+use crate::policy::screen::{Screen, ScreenedCoding};
 use crate::policy::Policy;
 use staff::Staff;
 use std::borrow::Cow;
@@ -369,6 +369,8 @@ struct Mapper<'a> {
     ex: &'a Extract,
     d: &'a Decisions,
     policy: &'a Policy,
+    /// The policy's screen, remembering each code's verdict over the bundle.
+    screen: Screen<'a>,
     patient_ref: String,
     /// Authorisation source id -> every issue made under it in the source, in one pass.
     source_issues: HashMap<&'a str, Vec<usize>>,
@@ -394,6 +396,7 @@ impl<'a> Mapper<'a> {
             ex,
             d,
             policy,
+            screen: Screen::new(policy),
             patient_ref: urn(patient_id),
             source_issues: medication::source_issues(ex),
             key: key.to_string(),
@@ -462,12 +465,12 @@ impl<'a> Mapper<'a> {
 
     /// The codings of `codes` that pass the screen, as a concept.
     fn concept(&self, codes: &[SourceCoding]) -> CodeableConcept {
-        concept(self.policy, codes)
+        concept_of(&self.screen.shareable(codes))
     }
 
     /// The concept of `codes` when any of them passes the screen.
     fn concept_if_any(&self, codes: &[SourceCoding]) -> Option<CodeableConcept> {
-        let screened = screen::shareable(self.policy, codes);
+        let screened = self.screen.shareable(codes);
         (!screened.is_empty()).then(|| concept_of(&screened))
     }
 }
@@ -507,12 +510,6 @@ fn coding(c: &ScreenedCoding) -> Coding {
         code: Cow::Owned(c.code().to_string()),
         display: c.display().map(|d| Cow::Owned(d.to_string())),
     }
-}
-
-/// A CodeableConcept of the codings that pass the screen (see [`screen::shareable`]): the
-/// only way a source coding reaches a bundle.
-pub fn concept(policy: &Policy, codes: &[SourceCoding]) -> CodeableConcept {
-    concept_of(&screen::shareable(policy, codes))
 }
 
 /// A CodeableConcept from screened codings.

@@ -3,7 +3,6 @@
 
 use crate::codes::CodeSystem;
 use crate::ehr::model::{Element, Item, Value};
-use crate::policy::screen;
 use crate::policy::semantic::TagClass;
 
 use super::*;
@@ -21,7 +20,7 @@ impl<'a> Ctx<'a> {
             }
             // A consultation coded (anywhere: its type, its lists) with a sensitive code
             // takes everything recorded in it along.
-            if screen::item_sensitive(self.policy, item).is_some() {
+            if self.screen.item_sensitive(item) {
                 return withheld(None, WithheldReason::SensitiveCode);
             }
             return Decision {

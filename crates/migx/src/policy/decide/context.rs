@@ -5,6 +5,7 @@
 use crate::ehr::model::{Element, Extract, Item};
 use crate::ehr::ts::Ts;
 use crate::policy::graph::{self, Reach};
+use crate::policy::screen::Screen;
 use crate::policy::Policy;
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +14,8 @@ use super::*;
 pub(super) struct Ctx<'a> {
     pub(super) ex: &'a Extract,
     pub(super) policy: &'a Policy,
+    /// The policy's screen, remembering each code's verdict over the extract.
+    pub(super) screen: Screen<'a>,
     pub(super) as_of: Ts,
     /// Statement index -> the problem LinkSets that name it.
     pub(super) named_by: HashMap<usize, usize>,
@@ -74,6 +77,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             ex,
             policy,
+            screen: Screen::new(policy),
             as_of,
             named_by,
             authorisations,

@@ -6,7 +6,6 @@ use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::syntax::emittable_code;
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{DateField, Element, Item};
-use crate::policy::screen;
 use crate::policy::ConfidentialityAction;
 
 use super::*;
@@ -144,7 +143,7 @@ impl<'a> Ctx<'a> {
 
     /// Any coding the item carries, wherever it sits, on a sensitive list (the one screen).
     fn sensitive(&self, item: &Item) -> bool {
-        screen::item_sensitive(self.policy, item).is_some()
+        self.screen.item_sensitive(item)
     }
 
     /// Fail closed on codes: an item coded only by SNOMED ids that are invalid, or only by

@@ -3,7 +3,7 @@
 
 use crate::ehr::model::{DateField, Extract};
 use crate::ehr::ts::Ts;
-use crate::policy::screen;
+use crate::policy::screen::Screen;
 use crate::policy::{ConsentEffect, Policy};
 
 /// The record holds a date after the moment of the run: no time is known at which its
@@ -63,11 +63,12 @@ pub fn judged_time(ex: &Extract, claimed: Ts, now: i64) -> Result<Ts, DatedInFut
 ///   `2025-06-01`), leaves the dissent standing.
 ///
 /// Consent and dissent are found by the same screen as sensitive codes, over every coding an
-/// item carries ([`screen::item_consent`]); a dissent coded outside any item (STU3 Lists and
+/// item carries ([`Screen::item_consent`]); a dissent coded outside any item (STU3 Lists and
 /// other structural resources, the XML extract and folder) has no date of its own and
 /// withholds the patient.
 pub fn practice_dissent(ex: &Extract, policy: &Policy, as_of: Ts) -> bool {
-    if screen::record_dissent(policy, ex) {
+    let screen = Screen::new(policy);
+    if screen.record_dissent(ex) {
         return true;
     }
     // A consent that refuses by its structure (STU3 `Consent`: a deny exception, status
@@ -78,7 +79,7 @@ pub fn practice_dissent(ex: &Extract, policy: &Policy, as_of: Ts) -> bool {
         .map(|d| (ConsentEffect::Dissent, d.value()))
         .collect();
     for item in &ex.items {
-        let effect = match screen::item_consent(policy, item) {
+        let effect = match screen.item_consent(item) {
             // A permit on, or around, a Consent migx cannot read as a clear permission
             // grants nothing.
             Some(ConsentEffect::Permit) if item.grants_nothing => continue,
