@@ -128,6 +128,9 @@ impl AttrReader {
                 return Err(bad_attribute(e, pos, &err));
             }
             self.names.push((attr.at, attr.at + key.len()));
+            if memchr::memchr(b'<', attr.value.as_bytes()).is_some() {
+                return Err(less_than_in_value(e, pos));
+            }
             // As quick-xml's `QName::local_name`: what follows the first `:`.
             let local = key.split_once(':').map_or(key, |(_, l)| l);
             let value = || normalised(attr.value, e, pos);
@@ -217,6 +220,19 @@ fn too_many_attributes(e: &BytesStart<'_>, limits: &Limits, pos: u64) -> InputEr
             "an element has more than {} attributes",
             limits.max_attributes
         ),
+    )
+    .at(pos)
+    .in_element(safe_name(e.local_name().as_ref().as_bytes()))
+}
+
+/// XML 1.0 allows no `<` in an attribute value (`AttValue`, production 10), in any
+/// attribute, used or not; quick-xml does not check it, so the reader does (fail closed: such
+/// a file is not XML, and another parser would read it otherwise or not at all).
+#[cold]
+fn less_than_in_value(e: &BytesStart<'_>, pos: u64) -> InputError {
+    InputError::new(
+        ErrorCode::MalformedXml,
+        "an attribute value holds '<', which XML does not allow",
     )
     .at(pos)
     .in_element(safe_name(e.local_name().as_ref().as_bytes()))
@@ -393,7 +409,8 @@ mod tests {
 
     /// What the reader read before the scanner: quick-xml's attribute iterator (its own
     /// duplicate check off), the count limit, a duplicate check, each used value normalised
-    /// by quick-xml. The scanner is held to it.
+    /// by quick-xml, and the one rule quick-xml leaves out (no `<` in a value). The scanner is
+    /// held to it.
     fn by_quick_xml<'a>(
         e: &'a BytesStart<'_>,
         limits: &Limits,
@@ -434,6 +451,15 @@ mod tests {
                 .in_element(element()));
             }
             seen.push(key);
+            // The one rule quick-xml leaves out (XML 1.0 production 10).
+            if attr.value.contains('<') {
+                return Err(InputError::new(
+                    ErrorCode::MalformedXml,
+                    "an attribute value holds '<', which XML does not allow",
+                )
+                .at(pos)
+                .in_element(element()));
+            }
             let local = attr.key.local_name();
             let local = local.as_ref();
             let value = || -> Result<Cow<'a, str>, InputError> {
@@ -605,6 +631,35 @@ mod tests {
         }
     }
 
+    /// A `<` in any attribute's value, used by the reader or not, anywhere in the value and in
+    /// either quote, is refused; `>` is allowed (XML 1.0 production 10).
+    #[test]
+    fn a_less_than_sign_in_any_attribute_value_is_refused() {
+        let mut reader = AttrReader::default();
+        for name in ["code", "root", "displayName", "xmlns:x", "unused", "x:y"] {
+            for value in ["<", "<a", "a<", "a<b", "&lt;<", "a\t<"] {
+                for (open, close) in [('"', '"'), ('\'', '\'')] {
+                    let content = format!("e a=\"1\" {name}={open}{value}{close} b='2'");
+                    let e = BytesStart::from_content(content.as_str(), 1);
+                    let err = reader
+                        .read(&e, &Limits::default(), 7, &mut Attrs::default())
+                        .expect_err(&content);
+                    assert_eq!(err.code, ErrorCode::MalformedXml, "{content}");
+                    // Nothing of the value is quoted.
+                    assert_eq!(
+                        err.message,
+                        "an attribute value holds '<', which XML does not allow"
+                    );
+                }
+            }
+            let content = format!("e {name}=\"a>b\"");
+            let e = BytesStart::from_content(content.as_str(), 1);
+            assert!(reader
+                .read(&e, &Limits::default(), 7, &mut Attrs::default())
+                .is_ok());
+        }
+    }
+
     #[test]
     fn the_scanner_refuses_every_malformed_attribute_as_quick_xml_does() {
         // Every sequence of up to three pieces (good attributes, broken ones, stray bytes),
@@ -616,6 +671,8 @@ mod tests {
             " code=\"&amp;\"",
             " code='&bad;'",
             " value=\"&#0;\"",
+            " u=\"x<y\"",
+            " code='<'",
             " x",
             " x ",
             " x=",
