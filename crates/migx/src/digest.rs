@@ -5,13 +5,16 @@ use sha2::{Digest, Sha256};
 
 /// Lower-case hex of bytes (a digest).
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+    for &b in bytes {
+        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+        s.push(HEX_DIGITS[usize::from(b & 0xf)] as char);
     }
     s
 }
+
+/// The lower-case hex digits, by value.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -55,20 +58,53 @@ pub fn uuid_bits(s: &str) -> Option<u128> {
 
 /// The canonical text of a UUID's 128 bits (lowercase, hyphenated).
 pub fn uuid_text(u: u128) -> String {
-    let h = format!("{u:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    // Written in place (one allocation): this runs for every entry of every bundle.
+    let mut s = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            s.push('-');
+        }
+        let nibble = (u >> (124 - 4 * i)) & 0xf;
+        s.push(HEX_DIGITS[nibble as usize] as char);
+    }
+    s
+}
+
+/// The canonical text of a UUID's 16 bytes, most significant first (see [`uuid_text`]).
+pub fn uuid_text_of_bytes(b: &[u8; 16]) -> String {
+    uuid_text(u128::from_be_bytes(*b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_and_uuid_text_equal_the_formatter() {
+        let samples: Vec<u128> = (0..2000u128)
+            .map(|i| {
+                i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+                    .rotate_left(i as u32)
+            })
+            .chain([0, u128::MAX, 1, 1 << 127])
+            .collect();
+        for u in samples {
+            let h = format!("{u:032x}");
+            let reference = format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            );
+            assert_eq!(uuid_text(u), reference);
+            assert_eq!(uuid_text_of_bytes(&u.to_be_bytes()), reference);
+            let bytes = u.to_be_bytes();
+            let by_write: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex(&bytes), by_write);
+        }
+    }
 
     #[test]
     fn uuid_bits_take_only_the_canonical_form_and_give_it_back() {

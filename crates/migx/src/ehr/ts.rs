@@ -5,7 +5,7 @@
 //! not a TS is an error the caller must handle: a date used for a filter decision that
 //! cannot be read makes the item withheld (fail closed), never silently "current".
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -129,18 +129,75 @@ impl Ts {
     /// Parse an HL7 TS value.
     pub fn parse(s: &str) -> Result<Ts, TsError> {
         let s = s.trim();
+        // Read as bytes (every date of every statement comes through here): the body runs
+        // to the first sign, the digits to the first '.', as `str::find` would split them.
+        let b = s.as_bytes();
+        let sign = b.iter().position(|&c| c == b'+' || c == b'-');
+        let body = &b[..sign.unwrap_or(b.len())];
+        let offset = sign.map(|i| &s[i..]);
+        let dot = body.iter().position(|&c| c == b'.');
+        let digits = &body[..dot.unwrap_or(body.len())];
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(TsError);
+        }
+        if let Some(i) = dot {
+            let f = &body[i + 1..];
+            if f.is_empty() || !f.iter().all(u8::is_ascii_digit) || digits.len() < 14 {
+                return Err(TsError);
+            }
+        }
+        let precision = match digits.len() {
+            4 => Precision::Year,
+            6 => Precision::Month,
+            8 => Precision::Day,
+            10 => Precision::Hour,
+            12 => Precision::Minute,
+            14 => Precision::Second,
+            _ => return Err(TsError),
+        };
+        // Every byte is an ASCII digit (checked above).
+        let num = |a: usize, b: usize| -> u32 {
+            digits[a..b]
+                .iter()
+                .fold(0, |n, &d| n * 10 + u32::from(d - b'0'))
+        };
+        let part = |a: usize, missing: u32| {
+            if digits.len() >= a + 2 {
+                num(a, a + 2)
+            } else {
+                missing
+            }
+        };
+        let year = num(0, 4) as i32;
+        let (month, day) = (part(4, 1), part(6, 1));
+        let (hour, minute, second) = (part(8, 0), part(10, 0), part(12, 0));
+        let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(TsError)?;
+        let time = NaiveTime::from_hms_opt(hour, minute, second).ok_or(TsError)?;
+        let local = NaiveDateTime::new(date, time);
+        let (offset_secs, explicit_offset) = match offset {
+            Some(o) => (parse_offset(o)?, true),
+            None => (uk_offset_secs(local), false),
+        };
+        Ok(Ts::new(local, precision, offset_secs, explicit_offset))
+    }
+
+    /// [`Ts::parse`] as it was written with `str` searches and `parse`, the reference the
+    /// byte reading is tested against.
+    #[cfg(test)]
+    fn parse_by_str(s: &str) -> Result<Ts, TsError> {
+        let s = s.trim();
         let (body, offset) = match s.find(['+', '-']) {
             Some(i) => (&s[..i], Some(&s[i..])),
             None => (s, None),
         };
-        let (digits, _fraction) = match body.find('.') {
+        let (digits, fraction) = match body.find('.') {
             Some(i) => (&body[..i], Some(&body[i + 1..])),
             None => (body, None),
         };
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(TsError);
         }
-        if let Some(f) = _fraction {
+        if let Some(f) = fraction {
             if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) || digits.len() < 14 {
                 return Err(TsError);
             }
@@ -298,6 +355,34 @@ impl Ts {
     /// The HL7 TS text at the value's precision (`yyyy`, `yyyyMM`, `yyyyMMdd`, ...
     /// `yyyyMMddHHmmss`), in its local time without an offset.
     pub fn hl7(&self) -> String {
+        let l = self.local();
+        if !(0..=9999).contains(&l.year()) {
+            return self.hl7_by_chrono();
+        }
+        let parts = match self.precision() {
+            Precision::Year => 1,
+            Precision::Month => 2,
+            Precision::Day => 3,
+            Precision::Hour => 4,
+            Precision::Minute => 5,
+            Precision::Second => 6,
+        };
+        let mut out = String::with_capacity(14);
+        push_digits(&mut out, l.year() as u32, 4);
+        for (i, v) in [l.month(), l.day(), l.hour(), l.minute(), l.second()]
+            .into_iter()
+            .enumerate()
+        {
+            if i + 1 < parts {
+                push_digits(&mut out, v, 2);
+            }
+        }
+        out
+    }
+
+    /// [`Ts::hl7`] through chrono's formatter, for a year outside 0..=9999 (the written
+    /// forms above are for four-digit years).
+    fn hl7_by_chrono(&self) -> String {
         let format = match self.precision() {
             Precision::Year => "%Y",
             Precision::Month => "%Y%m",
@@ -316,6 +401,48 @@ impl Ts {
 
     /// The FHIR `date`/`dateTime` rendering, keeping the source precision.
     pub fn fhir(&self) -> String {
+        let l = self.local();
+        if !(0..=9999).contains(&l.year()) {
+            return self.fhir_by_chrono();
+        }
+        // Written digit by digit into one string of the right size: this runs for every
+        // date of every shared item, and chrono's formatter parses its pattern each time.
+        let mut out = String::with_capacity(25);
+        push_digits(&mut out, l.year() as u32, 4);
+        match self.precision() {
+            Precision::Year => {}
+            Precision::Month => {
+                out.push('-');
+                push_digits(&mut out, l.month(), 2);
+            }
+            Precision::Day => {
+                out.push('-');
+                push_digits(&mut out, l.month(), 2);
+                out.push('-');
+                push_digits(&mut out, l.day(), 2);
+            }
+            Precision::Hour | Precision::Minute | Precision::Second => {
+                push_time_and_offset(&mut out, l, self.offset_secs());
+            }
+        }
+        out
+    }
+
+    /// The FHIR `instant` rendering (full precision required by FHIR).
+    pub fn fhir_instant(&self) -> String {
+        let l = self.local();
+        if !(0..=9999).contains(&l.year()) {
+            return self.fhir_instant_by_chrono();
+        }
+        let mut out = String::with_capacity(25);
+        push_digits(&mut out, l.year() as u32, 4);
+        push_time_and_offset(&mut out, l, self.offset_secs());
+        out
+    }
+
+    /// [`Ts::fhir`] through chrono's formatter, for a year outside 0..=9999 (and the
+    /// reference the written form is tested against).
+    fn fhir_by_chrono(&self) -> String {
         let l = &self.local();
         match self.precision() {
             Precision::Year => format!("{:04}", l.year()),
@@ -331,14 +458,42 @@ impl Ts {
         }
     }
 
-    /// The FHIR `instant` rendering (full precision required by FHIR).
-    pub fn fhir_instant(&self) -> String {
+    /// [`Ts::fhir_instant`] through chrono's formatter (see [`Ts::fhir_by_chrono`]).
+    fn fhir_instant_by_chrono(&self) -> String {
         format!(
             "{}{}",
             self.local().format("%Y-%m-%dT%H:%M:%S"),
             fmt_offset(self.offset_secs())
         )
     }
+}
+
+/// `v` as exactly `width` decimal digits, zero-padded (`v` below `10^width`).
+fn push_digits(out: &mut String, v: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + (v / div % 10) as u8));
+        div /= 10;
+    }
+}
+
+/// `-MM-DDThh:mm:ss±hh:mm` after the year.
+fn push_time_and_offset(out: &mut String, l: NaiveDateTime, offset_secs: i32) {
+    for (sep, v) in [
+        ('-', l.month()),
+        ('-', l.day()),
+        ('T', l.hour()),
+        (':', l.minute()),
+        (':', l.second()),
+    ] {
+        out.push(sep);
+        push_digits(out, v, 2);
+    }
+    out.push(if offset_secs < 0 { '-' } else { '+' });
+    let a = offset_secs.unsigned_abs();
+    push_digits(out, a / 3600, 2);
+    out.push(':');
+    push_digits(out, a % 3600 / 60, 2);
 }
 
 impl PartialOrd for Ts {
@@ -378,11 +533,11 @@ fn fmt_offset(secs: i32) -> String {
 }
 
 fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let mut d = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or_default();
-    while d.weekday() != Weekday::Sun {
-        d = d.pred_opt().unwrap_or(d);
-    }
-    d
+    // March and October have 31 days: step back from the 31st to its week's Sunday.
+    let last = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or_default();
+    let back = last.weekday().num_days_from_sunday();
+    last.checked_sub_days(chrono::Days::new(u64::from(back)))
+        .unwrap_or(last)
 }
 
 /// UK local time offset: BST (+1h) from 01:00 UTC on the last Sunday of March to 01:00 UTC on
@@ -402,6 +557,113 @@ pub fn uk_offset_secs(local: NaiveDateTime) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Weekday;
+
+    /// The digit-by-digit renderings equal chrono's formatter for every precision, offset
+    /// sign and size, calendar edges and times of day; and the last Sunday of March and
+    /// October, found by arithmetic, is the one stepping back day by day finds.
+    #[test]
+    fn written_renderings_equal_chronos() {
+        use Precision::*;
+        let dates = [
+            (0, 1, 1),
+            (1, 1, 1),
+            (999, 9, 9),
+            (1996, 3, 31),
+            (2024, 2, 29),
+            (2026, 10, 25),
+            (9999, 12, 31),
+        ];
+        let times = [(0, 0, 0), (1, 0, 0), (9, 5, 7), (12, 34, 56), (23, 59, 59)];
+        let offsets = [
+            -(14 * 3600 + 59 * 60),
+            -3600,
+            -60,
+            0,
+            60,
+            3600,
+            5 * 3600 + 30 * 60,
+            14 * 3600 + 59 * 60,
+        ];
+        for p in [Year, Month, Day, Hour, Minute, Second] {
+            for &(y, mo, d) in &dates {
+                for &(h, mi, se) in &times {
+                    for &off in &offsets {
+                        for explicit in [false, true] {
+                            let local = NaiveDate::from_ymd_opt(y, mo, d)
+                                .unwrap()
+                                .and_hms_opt(h, mi, se)
+                                .unwrap();
+                            let ts = Ts::new(local, p, off, explicit);
+                            assert_eq!(ts.fhir(), ts.fhir_by_chrono(), "{ts:?}");
+                            assert_eq!(ts.fhir_instant(), ts.fhir_instant_by_chrono(), "{ts:?}");
+                            assert_eq!(ts.hl7(), ts.hl7_by_chrono(), "{ts:?}");
+                        }
+                    }
+                }
+            }
+        }
+        let stepping = |year: i32, month: u32| {
+            let mut d = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or_default();
+            while d.weekday() != Weekday::Sun {
+                d = d.pred_opt().unwrap_or(d);
+            }
+            d
+        };
+        for year in (1..=2200).chain([9999]) {
+            for month in [3, 10] {
+                assert_eq!(
+                    last_sunday(year, month),
+                    stepping(year, month),
+                    "{year}-{month}"
+                );
+            }
+        }
+    }
+
+    /// The byte reading of a TS gives what the `str` reading gave, value or error, for
+    /// every sequence of up to five pieces drawn from digits runs, signs, dots, spaces,
+    /// letters and non-ASCII text, and for every precision of real values with and without
+    /// fraction and offset.
+    #[test]
+    fn byte_reading_equals_the_str_reading() {
+        let pieces = [
+            "", "2020", "03", "14", "1005", "01", "2", "20200714", "99", "00", "13", "31", "30",
+            "+", "-", ".", "123", "+0200", "-0530", "+01", "+1500", " ", "\u{a0}", "Z", "T", "x",
+            "\u{ff12}", "٣", "24", "60",
+        ];
+        let mut inputs = vec![String::new()];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for s in &inputs {
+                for p in pieces {
+                    next.push(format!("{s}{p}"));
+                }
+            }
+            inputs.extend(next);
+            inputs.sort();
+            inputs.dedup();
+        }
+        for s in [
+            "2020",
+            "202003",
+            "20200314",
+            "2020031410",
+            "202003141005",
+            "20200314100501",
+        ] {
+            for frac in ["", ".1", ".123", "."] {
+                for off in ["", "+0000", "-0100", "+01", "+1459", "+1460", "-"] {
+                    for pad in ["", " ", "\t"] {
+                        inputs.push(format!("{pad}{s}{frac}{off}{pad}"));
+                    }
+                }
+            }
+        }
+        for s in &inputs {
+            assert_eq!(Ts::parse(s), Ts::parse_by_str(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn precisions() {

@@ -19,15 +19,7 @@ pub fn derived_uuid(parts: &[&str]) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // RFC variant
-    let hex = crate::digest::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    crate::digest::uuid_text_of_bytes(&b)
 }
 
 /// The resource id (and `urn:uuid:` identifier) for a source element id. A source UUID is
@@ -35,12 +27,12 @@ pub fn derived_uuid(parts: &[&str]) -> String {
 /// UUID is derived too, so no source id can equal another item's derived id (two entries
 /// with one `fullUrl`).
 pub fn source_uuid(source_id: &str) -> String {
-    if is_uuid(source_id) && source_id.as_bytes()[14] != b'8' {
-        source_id.to_ascii_lowercase()
-    } else if is_uuid(source_id) {
-        derived_uuid(&["source-uuid", &source_id.to_ascii_lowercase()])
-    } else {
+    if !is_uuid(source_id) {
         derived_uuid(&["source-id", source_id])
+    } else if source_id.as_bytes()[14] != b'8' {
+        source_id.to_ascii_lowercase()
+    } else {
+        derived_uuid(&["source-uuid", &source_id.to_ascii_lowercase()])
     }
 }
 
