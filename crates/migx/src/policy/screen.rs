@@ -14,6 +14,7 @@ use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{Extract, Item};
 use crate::policy::{ConsentEffect, DisplaySource, Policy};
 use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The identities and spellings a coding is screened under.
 fn candidates(c: &Coding) -> Vec<Coding> {
@@ -116,17 +117,50 @@ const REMEMBERED_CODES: usize = 1 << 16;
 /// codings, asked about at admission, in the decisions and in the mapping).
 pub struct Screen<'p> {
     policy: &'p Policy,
-    verdicts: RefCell<hashbrown::HashMap<Box<str>, Verdict>>,
+    verdicts: Memo,
     /// [`REMEMBERED_CODES`] (smaller in tests).
     limit: usize,
 }
 
+/// What a screen remembers: each code's verdict, by the code's text.
+type Memo = Rc<RefCell<hashbrown::HashMap<Box<str>, Verdict>>>;
+
+thread_local! {
+    /// The memory a [`remembering`] scope lends to every screen made on this thread under
+    /// its policy (the policy by address: it is borrowed for the whole scope, so no other
+    /// policy can be at that address, and it cannot change).
+    static LENT: RefCell<Option<(*const Policy, Memo)>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with one memory for every [`Screen`] made under `policy` on this thread, so the
+/// stages of one conversion (admission, decisions, mapping) screen each distinct code once
+/// between them. The previous scope is restored afterwards, also when `f` panics. A verdict
+/// depends only on the policy and the code, so what is remembered never changes an answer.
+pub fn remembering<R>(policy: &Policy, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(*const Policy, Memo)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            LENT.with(|l| *l.borrow_mut() = prev);
+        }
+    }
+    let lent = (std::ptr::from_ref(policy), Memo::default());
+    let prev = LENT.with(|l| l.borrow_mut().replace(lent));
+    let _restore = Restore(prev);
+    f()
+}
+
 impl<'p> Screen<'p> {
-    /// A screen under `policy`, remembering nothing yet.
+    /// A screen under `policy`: with the memory of the [`remembering`] scope it is made in
+    /// when that scope is `policy`'s, remembering nothing yet otherwise.
     pub fn new(policy: &'p Policy) -> Self {
+        let verdicts = LENT.with(|l| match &*l.borrow() {
+            Some((p, memo)) if std::ptr::eq(*p, policy) => Rc::clone(memo),
+            _ => Memo::default(),
+        });
         Screen {
             policy,
-            verdicts: RefCell::default(),
+            verdicts,
             limit: REMEMBERED_CODES,
         }
     }
@@ -365,6 +399,41 @@ mod tests {
                 assert!(screen.verdicts.borrow().len() <= limit);
             }
         }
+    }
+
+    /// Inside a [`remembering`] scope every screen under its policy shares one memory (a
+    /// verdict found by one is known to the next); a screen under another policy, one made
+    /// outside the scope, and one made after it (also after a panic inside it) remember
+    /// nothing. The shared memory gives the same answers as a fresh screening.
+    #[test]
+    fn a_scope_lends_one_memory_to_its_policys_screens_only() {
+        let p = policy();
+        let other = policy();
+        let dissent = Coding::new(CodeSystem::Ctv3, "93C1.");
+        let benign = Coding::new(CodeSystem::Snomed, "195967001");
+        let known = |s: &Screen<'_>| s.verdicts.borrow().len();
+        remembering(&p, || {
+            let first = Screen::new(&p);
+            assert!(first.coding_dissent(&dissent));
+            assert!(!first.coding_sensitive(&benign));
+            let second = Screen::new(&p);
+            assert_eq!(known(&second), 2);
+            assert_eq!(second.verdict(&dissent), verdict_of(&p, &dissent));
+            assert_eq!(second.verdict(&benign), verdict_of(&p, &benign));
+            assert_eq!(known(&Screen::new(&other)), 0);
+            // A nested scope lends its own memory and gives the outer one back.
+            remembering(&p, || assert_eq!(known(&Screen::new(&p)), 0));
+            assert_eq!(known(&Screen::new(&p)), 2);
+        });
+        assert_eq!(known(&Screen::new(&p)), 0);
+        let unwound = std::panic::catch_unwind(|| {
+            remembering(&p, || {
+                Screen::new(&p).coding_dissent(&dissent);
+                panic!("inside the scope");
+            })
+        });
+        assert!(unwound.is_err());
+        assert_eq!(known(&Screen::new(&p)), 0);
     }
 
     /// The short cut for a plain code gives every spelling the full cleaning gives, for

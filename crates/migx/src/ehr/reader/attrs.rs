@@ -128,12 +128,24 @@ impl AttrReader {
                 return Err(bad_attribute(e, pos, &err));
             }
             self.names.push((attr.at, attr.at + key.len()));
-            if memchr::memchr(b'<', attr.value.as_bytes()).is_some() {
+            // One look at each byte of the value: a '<' refuses it, and whether it needs
+            // normalising is known before it is used.
+            let (less_than, special) = value_bytes(attr.value.as_bytes());
+            if less_than {
                 return Err(less_than_in_value(e, pos));
             }
             // As quick-xml's `QName::local_name`: what follows the first `:`.
-            let local = key.split_once(':').map_or(key, |(_, l)| l);
-            let value = || normalised(attr.value, e, pos);
+            let local = match key.bytes().position(|b| b == b':') {
+                Some(i) => &key[i + 1..],
+                None => key,
+            };
+            let value = || {
+                if special {
+                    normalised(attr.value, e, pos)
+                } else {
+                    Ok(Cow::Borrowed(attr.value))
+                }
+            };
             if key == "xmlns" || key.starts_with("xmlns:") {
                 out.xmlns.push((key.to_string(), value()?.into_owned()));
                 continue;
@@ -189,6 +201,27 @@ const SEEN_LINEARLY: usize = 16;
 /// `raw` as XML 1.0 normalises an attribute value (`\t`, `\r`, `\n` to spaces; entities
 /// and character references resolved, an unknown or bad one refused): quick-xml's own
 /// normalisation, called only when the value holds one of the bytes it acts on.
+/// What [`value_bytes`] finds in a byte: 1 a '<', 2 a byte normalising changes or reads
+/// (`&`, tab, CR, LF).
+const VALUE_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'<' as usize] = 1;
+    t[b'&' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t
+};
+
+/// Whether an attribute value holds a '<', and whether it holds a byte [`normalised`]
+/// would act on.
+fn value_bytes(v: &[u8]) -> (bool, bool) {
+    let seen = v
+        .iter()
+        .fold(0u8, |seen, &b| seen | VALUE_BYTE[usize::from(b)]);
+    (seen & 1 != 0, seen & 2 != 0)
+}
+
 fn normalised<'a>(raw: &'a str, e: &BytesStart<'_>, pos: u64) -> Result<Cow<'a, str>, InputError> {
     if !raw
         .bytes()
@@ -359,6 +392,29 @@ impl Systems {
 mod tests {
     use super::*;
     use crate::ehr::reader::testing::*;
+
+    /// The one look at a value's bytes finds a '<' and a byte normalising acts on exactly
+    /// where searching for each finds them, for every byte in every position of short values.
+    #[test]
+    fn value_bytes_find_what_searching_finds() {
+        let mut values: Vec<Vec<u8>> = vec![Vec::new()];
+        for b in 0..=255u8 {
+            for len in [1usize, 2, 5] {
+                for at in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    values.push(v);
+                }
+            }
+        }
+        values.push(b"a<b&c".to_vec());
+        values.push(b"\t\r\n".to_vec());
+        for v in &values {
+            let less_than = memchr::memchr(b'<', v).is_some();
+            let special = v.iter().any(|b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'));
+            assert_eq!(value_bytes(v), (less_than, special), "{v:?}");
+        }
+    }
 
     /// Every element's attributes, with `names` as their names in order.
     fn tag(names: &[String]) -> String {
