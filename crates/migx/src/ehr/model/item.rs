@@ -301,31 +301,38 @@ impl Item {
     /// still holds every distinct coding in every position.
     fn drop_repeated_carried(&mut self) {
         let Item { head, kind } = self;
-        if head.carried.is_empty() {
+        let ItemHead { codes, carried, .. } = head;
+        if carried.is_empty() {
             return;
         }
-        let keep: Vec<bool> = {
-            let held: Vec<&Coding> = head.codes.iter().chain(kind.codings()).collect();
-            let carried = &head.carried;
-            if held.len() + carried.len() <= PAIRWISE_CODINGS {
-                let same = |a: &Coding, b: &Coding| a.system == b.system && a.code == b.code;
-                (0..carried.len())
-                    .map(|i| {
-                        let c = &carried[i];
-                        !held.iter().any(|h| same(h, c)) && !carried[..i].iter().any(|e| same(e, c))
-                    })
-                    .collect()
-            } else {
-                let mut seen: hashbrown::HashSet<(&crate::codes::CodeSystem, &str)> =
-                    held.iter().map(|h| (&h.system, h.code.as_str())).collect();
-                carried
-                    .iter()
-                    .map(|c| seen.insert((&c.system, c.code.as_str())))
-                    .collect()
+        let same = |a: &Coding, b: &Coding| a.system == b.system && a.code == b.code;
+        let held = || codes.iter().chain(kind.codings());
+        if held().count() + carried.len() <= PAIRWISE_CODINGS {
+            // In place, with nothing allocated (this runs for every item as it closes):
+            // the kept codings move to the front in their order. A coding equal to an
+            // earlier dropped one equals what that one repeated, so comparing with the kept
+            // ones is comparing with every earlier one.
+            let all = carried.as_mut_slice();
+            let mut kept = 0;
+            for i in 0..all.len() {
+                let c = &all[i];
+                if !held().any(|h| same(h, c)) && !all[..kept].iter().any(|e| same(e, c)) {
+                    all.swap(kept, i);
+                    kept += 1;
+                }
             }
-        };
-        let mut keep = keep.into_iter();
-        head.carried.retain(|_| keep.next().unwrap_or(true));
+            carried.truncate(kept);
+        } else {
+            let mut seen: hashbrown::HashSet<(&crate::codes::CodeSystem, &str)> =
+                held().map(|h| (&h.system, h.code.as_str())).collect();
+            let keep: Vec<bool> = carried
+                .iter()
+                .map(|c| seen.insert((&c.system, c.code.as_str())))
+                .collect();
+            drop(seen);
+            let mut keep = keep.into_iter();
+            carried.retain(|_| keep.next().unwrap_or(true));
+        }
     }
 
     /// A new item of a construct, with the payload it opens with.

@@ -63,6 +63,13 @@ impl<T> List<T> {
         }
     }
 
+    /// Keep only the first `len` elements.
+    pub fn truncate(&mut self, len: usize) {
+        if let Some(v) = &mut self.0 {
+            v.truncate(len);
+        }
+    }
+
     /// Remove every element.
     pub fn clear(&mut self) {
         self.0 = None;
