@@ -12,6 +12,16 @@ use std::fmt;
 #[allow(clippy::box_collection)]
 pub struct List<T>(Option<Box<Vec<T>>>);
 
+/// Append `x`, growing `v` from room for one by doubling (1, 2, 4, ...) where `Vec::push`
+/// starts at four: the reader's lists mostly hold one or two elements, and each is made
+/// exactly as long as it is when its item closes, which then costs no second allocation.
+pub fn push_lean<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len().max(1));
+    }
+    v.push(x);
+}
+
 // Equal when the elements are (an emptied list that kept its room equals an empty one).
 impl<T: PartialEq> PartialEq for List<T> {
     fn eq(&self, other: &Self) -> bool {
@@ -40,7 +50,7 @@ impl<T> List<T> {
 
     /// Append one element.
     pub fn push(&mut self, x: T) {
-        self.vec_mut().push(x);
+        push_lean(self.vec_mut(), x);
     }
 
     /// The elements, in order.
@@ -194,6 +204,28 @@ impl<T: PartialEq<U>, U, const N: usize> PartialEq<[U; N]> for List<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lean push keeps every element in order and grows the room 1, 2, 4, 8, ...: a list
+    /// of one or two is exactly as long as it is, with no shrinking needed.
+    #[test]
+    fn a_lean_push_grows_from_one_by_doubling() {
+        let mut v: Vec<u32> = Vec::new();
+        let mut rooms = Vec::new();
+        for x in 0..40 {
+            push_lean(&mut v, x);
+            rooms.push(v.capacity());
+        }
+        assert_eq!(v, (0..40).collect::<Vec<_>>());
+        assert_eq!(&rooms[..5], &[1, 2, 4, 4, 8]);
+        assert!(rooms
+            .iter()
+            .zip(1..)
+            .all(|(&room, len)| room >= len && room < 2 * len));
+        let mut l: List<u32> = List::new();
+        l.push(7);
+        l.push(8);
+        assert_eq!(l.as_slice(), &[7, 8]);
+    }
 
     #[test]
     fn an_empty_list_is_one_word_and_holds_nothing() {

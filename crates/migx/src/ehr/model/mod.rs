@@ -22,7 +22,7 @@ pub use dates::{DateField, Effective};
 pub use element::{hl7_code, Element, Hl7Code, MessageKind};
 pub use extract::{Cover, Extract, ExtractBuilder, IdentityProblem, Ids};
 pub use item::{Item, ItemHead, ItemKind};
-pub use list::List;
+pub use list::{push_lean, List};
 pub use payload::{
     Allergy, DoseQuantity, LinkSet, Medication, Observation, Reaction, ReferenceRange,
     StructuredDose, Supply, Value,

@@ -6,7 +6,7 @@ use super::tags::Tag;
 use super::{
     Slot, State, OID_GMP_NUMBER, OID_ODS, OID_ODS_ORG, OID_SDS_ROLE_PROFILE, OID_SDS_USER,
 };
-use crate::ehr::model::{gmp_number, sds_id, AgentOrg, StaffKind, StaffName, StaffRef};
+use crate::ehr::model::{gmp_number, push_lean, sds_id, AgentOrg, StaffKind, StaffName, StaffRef};
 
 impl State {
     /// Fields of the agentDirectory `Agent` being read, matched by path relative to it.
@@ -94,10 +94,8 @@ impl State {
             }
             [Tag::Author | Tag::Participant | Tag::Participant2, Tag::AgentRef, Tag::Id] => {
                 if let (Some(kind), Some(root)) = (self.participation, a.root.as_deref()) {
-                    item.staff.push(StaffRef {
-                        kind,
-                        agent: normalise_id(root),
-                    });
+                    let agent = normalise_id(root);
+                    push_lean(&mut item.staff, StaffRef { kind, agent });
                 }
             }
             _ => return false,

@@ -5,6 +5,7 @@
 use super::attrs::{coding, normalise_ref, own, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
+use crate::ehr::model::push_lean;
 
 impl State {
     /// A medication statement's drug, a supply's quantity and repeats, the dose text, and the prior issue or authorisation an issue fulfils or reverses.
@@ -27,7 +28,7 @@ impl State {
                     return false;
                 };
                 match coding(a) {
-                    Some(c) => m.consumable.push(c),
+                    Some(c) => push_lean(&mut m.consumable, c),
                     None => item.carried.extend(systemless(a)),
                 }
             }

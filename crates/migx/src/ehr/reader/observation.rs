@@ -4,7 +4,7 @@
 use super::attrs::{coding, own, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
-use crate::ehr::model::{ReferenceRange, Value};
+use crate::ehr::model::{push_lean, ReferenceRange, Value};
 
 impl State {
     /// An observation's value, interpretation and reference range.
@@ -70,7 +70,7 @@ impl State {
                     obs.value.as_deref_mut(),
                     coding(a).or_else(|| systemless(a)),
                 ) {
-                    cs.push(c);
+                    push_lean(cs, c);
                 }
             }
             [Tag::InterpretationCode] => match coding(a) {

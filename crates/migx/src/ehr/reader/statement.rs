@@ -5,7 +5,7 @@
 use super::attrs::{coding, normalise_ref, own, set_date, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
-use crate::ehr::model::{DateField, ItemKind, Value};
+use crate::ehr::model::{push_lean, DateField, ItemKind, Value};
 
 impl State {
     /// Fields of the innermost open statement, matched by path relative to it: each
@@ -57,19 +57,19 @@ impl State {
                 }
             }
             [Tag::Code] => match coding(a) {
-                Some(c) => item.codes.push(c),
+                Some(c) => push_lean(&mut item.codes, c),
                 None => {
                     item.code_uncoded = true;
                     item.carried.extend(systemless(a));
                 }
             },
             [Tag::Code, Tag::Translation] => match coding(a) {
-                Some(c) => item.codes.push(c),
+                Some(c) => push_lean(&mut item.codes, c),
                 None => item.carried.extend(systemless(a)),
             },
             // A problem's qualifiers; on any other construct, carried codings.
             [Tag::Code, Tag::Qualifier, Tag::Name] => match (coding(a), item.link_set_mut()) {
-                (Some(c), Some(link)) => link.qualifiers.push(c),
+                (Some(c), Some(link)) => push_lean(&mut link.qualifiers, c),
                 (Some(c), None) => item.carried.push(c),
                 (None, _) => item.carried.extend(systemless(a)),
             },
