@@ -148,7 +148,10 @@ impl<T> Extend<T> for List<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
         let mut iter = iter.into_iter().peekable();
         if iter.peek().is_some() {
-            self.vec_mut().extend(iter);
+            let v = self.vec_mut();
+            // Lean from room for one, as `push` (most extends add one coding).
+            v.reserve_exact(iter.size_hint().0.saturating_sub(v.capacity() - v.len()));
+            iter.for_each(|x| push_lean(v, x));
         }
     }
 }
