@@ -34,27 +34,44 @@ pub fn is_uuid(s: &str) -> bool {
 /// The 128 bits of a canonical UUID (lowercase, hyphenated `8-4-4-4-12` hex digits), else
 /// `None`: [`uuid_text`] gives the same string back.
 pub fn uuid_bits(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 {
+    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let mut v: u128 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
+    // Two 64-bit halves (16 digits each: 8-4-4 and 4-12), one table look-up per digit: read
+    // for every `fullUrl` and reference the validation's links take.
+    let half = |groups: [&[u8]; 2]| -> Option<u64> {
+        let mut v = 0u64;
+        for &c in groups[0].iter().chain(groups[1]) {
+            let d = HEX_DIGIT[usize::from(c)];
+            if d > 15 {
                 return None;
             }
-            continue;
+            v = (v << 4) | u64::from(d);
         }
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u128::from(d);
-    }
-    Some(v)
+        Some(v)
+    };
+    let hi = half([&b[0..8], &b[9..13]])?;
+    let hi = (hi << 16) | half([&b[14..18], &[]])?;
+    let lo = half([&b[19..23], &b[24..36]])?;
+    Some((u128::from(hi) << 64) | u128::from(lo))
 }
+
+/// The value of a lowercase hex digit, 255 for any other byte.
+const HEX_DIGIT: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
 
 /// The canonical text of a UUID's 128 bits (lowercase, hyphenated).
 pub fn uuid_text(u: u128) -> String {
@@ -78,6 +95,86 @@ pub fn uuid_text_of_bytes(b: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The former, plain [`uuid_bits`]: the reference of the table-driven one.
+    fn uuid_bits_reference(s: &str) -> Option<u128> {
+        let b = s.as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | u128::from(d);
+        }
+        Some(v)
+    }
+
+    /// The former [`uuid_text`], through `format!`.
+    fn uuid_text_reference(u: u128) -> String {
+        let h = format!("{u:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    /// The table-driven reading and writing equal the plain ones: on canonical UUIDs (random
+    /// bits, all zero, all one, each digit position at each value) and on every string made
+    /// by putting any byte at any position of one, or by cutting or lengthening one.
+    #[test]
+    fn uuid_bits_and_text_equal_the_plain_forms_on_every_one_byte_change() {
+        let mut x: u128 = 0x8f3b_744a_93d9_433c_8d46_6ef6_8ac9_5052;
+        let mut values = vec![0u128, u128::MAX];
+        for _ in 0..64 {
+            x = x
+                .wrapping_mul(0x2545_f491_4f6c_dd1d_9e37_79b9_7f4a_7c15)
+                .wrapping_add(1442695040888963407);
+            values.push(x);
+        }
+        for pos in 0..32 {
+            for d in 0..16u128 {
+                values.push(d << (4 * pos));
+            }
+        }
+        for &u in &values {
+            let text = uuid_text(u);
+            assert_eq!(text, uuid_text_reference(u));
+            assert_eq!(uuid_bits(&text), Some(u));
+            let bytes = text.as_bytes();
+            for i in 0..bytes.len() {
+                for c in 0..=255u8 {
+                    let mut b = bytes.to_vec();
+                    b[i] = c;
+                    if let Ok(s) = std::str::from_utf8(&b) {
+                        assert_eq!(uuid_bits(s), uuid_bits_reference(s), "{s:?}");
+                    }
+                }
+                let cut = &text[..i];
+                assert_eq!(uuid_bits(cut), uuid_bits_reference(cut));
+            }
+            for tail in ["0", "-", "é"] {
+                let long = format!("{text}{tail}");
+                assert_eq!(uuid_bits(&long), None);
+                let s = format!("{tail}{}", &text[1..]);
+                assert_eq!(uuid_bits(&s), uuid_bits_reference(&s), "{s:?}");
+            }
+        }
+    }
 
     #[test]
     fn hex_and_uuid_text_equal_the_formatter() {

@@ -14,7 +14,11 @@
 //! made again only for a violation.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+
+// foldhash (hashbrown's default), not SipHash: every `fullUrl`, reference and pending
+// pointer shape is looked up here, per entry; no map is ever iterated, so the hasher
+// decides no order.
+use hashbrown::HashMap;
 
 use jsonschema::json::{Array as _, Json, Node as _, Object as _, SerdeJson};
 use jsonschema::types::JsonType;
@@ -43,7 +47,17 @@ enum Seg<'a> {
 /// A key as a JSON pointer writes it (`~` as `~0`, `/` as `~1`): an escaped key never holds
 /// `~2`, which marks an array index in a [`Shapes`] template.
 fn push_key(k: &str, out: &mut String) {
-    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+    if !k.contains(['~', '/']) {
+        out.push_str(k);
+        return;
+    }
+    for c in k.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// Where the array-index segments of a pointer template are (`/~2`, see [`push_key`]).
@@ -54,16 +68,19 @@ const INDEX: &str = "~2";
 /// few shapes) and its indices (in one arena); the text is made again only for a violation.
 #[derive(Default)]
 struct Shapes {
-    ids: HashMap<String, u32>,
-    shapes: Vec<String>,
+    ids: HashMap<Box<str>, u32>,
+    shapes: Vec<Box<str>>,
     indices: Vec<u32>,
+    /// The shape being made, reused: a shape allocates only the first time it is seen.
+    scratch: String,
 }
 
 impl Shapes {
     /// Record the pointer of `path`: (its shape, where its indices start).
     fn record(&mut self, path: &[Seg<'_>]) -> (u32, u32) {
         let start = u32::try_from(self.indices.len()).unwrap_or(u32::MAX);
-        let mut shape = String::new();
+        let mut shape = std::mem::take(&mut self.scratch);
+        shape.clear();
         for seg in path {
             shape.push('/');
             match seg {
@@ -75,15 +92,16 @@ impl Shapes {
                 }
             }
         }
-        let id = match self.ids.get(&shape) {
+        let id = match self.ids.get(shape.as_str()) {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(self.shapes.len()).unwrap_or(u32::MAX);
-                self.shapes.push(shape.clone());
-                self.ids.insert(shape, id);
+                self.shapes.push(shape.as_str().into());
+                self.ids.insert(shape.as_str().into(), id);
                 id
             }
         };
+        self.scratch = shape;
         (id, start)
     }
 
@@ -501,6 +519,20 @@ mod tests {
             }
             s
         };
+        // The key escaped in place is the key escaped by replacing (`~` first, then `/`).
+        for k in keys
+            .iter()
+            .copied()
+            .chain(["~/", "/~", "~~//", "é/~ü", "a~0b", "~1"])
+        {
+            let mut s = String::from("x");
+            push_key(k, &mut s);
+            assert_eq!(
+                s,
+                format!("x{}", k.replace('~', "~0").replace('/', "~1")),
+                "{k}"
+            );
+        }
         let mut shapes = Shapes::default();
         let mut recorded = Vec::new();
         for n in 0..2000usize {

@@ -455,9 +455,7 @@ impl ser::SerializeMap for Open<'_, '_> {
     type Ok = ();
     type Error = NotRecorded;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), NotRecorded> {
-        let name = key.serialize(KeyName)?;
-        let key = self.rec.tape.copy(&name)?;
-        self.rec.key = key;
+        self.rec.key = key.serialize(KeyName(&mut *self.rec.tape))?;
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotRecorded> {
@@ -507,86 +505,88 @@ impl ser::SerializeStructVariant for Variant<'_, '_> {
 
 /// A map key: only a string (or a char) is taken as one; serde_json's other key forms (numbers,
 /// booleans written as text) are left to the tree.
-struct KeyName;
+/// The key is copied onto the tape's text (a unit variant's name is kept as the `&'static
+/// str` it is), with no `String` of its own.
+struct KeyName<'t>(&'t mut Tape);
 
-impl ser::Serializer for KeyName {
-    type Ok = String;
+impl ser::Serializer for KeyName<'_> {
+    type Ok = Text;
     type Error = NotRecorded;
-    type SerializeSeq = ser::Impossible<String, NotRecorded>;
-    type SerializeTuple = ser::Impossible<String, NotRecorded>;
-    type SerializeTupleStruct = ser::Impossible<String, NotRecorded>;
-    type SerializeTupleVariant = ser::Impossible<String, NotRecorded>;
-    type SerializeMap = ser::Impossible<String, NotRecorded>;
-    type SerializeStruct = ser::Impossible<String, NotRecorded>;
-    type SerializeStructVariant = ser::Impossible<String, NotRecorded>;
+    type SerializeSeq = ser::Impossible<Text, NotRecorded>;
+    type SerializeTuple = ser::Impossible<Text, NotRecorded>;
+    type SerializeTupleStruct = ser::Impossible<Text, NotRecorded>;
+    type SerializeTupleVariant = ser::Impossible<Text, NotRecorded>;
+    type SerializeMap = ser::Impossible<Text, NotRecorded>;
+    type SerializeStruct = ser::Impossible<Text, NotRecorded>;
+    type SerializeStructVariant = ser::Impossible<Text, NotRecorded>;
 
-    fn serialize_str(self, v: &str) -> Result<String, NotRecorded> {
-        Ok(v.to_string())
+    fn serialize_str(self, v: &str) -> Result<Text, NotRecorded> {
+        self.0.copy(v)
     }
-    fn serialize_char(self, v: char) -> Result<String, NotRecorded> {
-        Ok(v.to_string())
+    fn serialize_char(self, v: char) -> Result<Text, NotRecorded> {
+        self.0.copy(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_unit_variant(
         self,
         _: &'static str,
         _: u32,
         variant: &'static str,
-    ) -> Result<String, NotRecorded> {
-        Ok(variant.to_string())
+    ) -> Result<Text, NotRecorded> {
+        Ok(Text::Static(variant))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<String, NotRecorded> {
+    ) -> Result<Text, NotRecorded> {
         value.serialize(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<String, NotRecorded> {
+    fn serialize_bool(self, _: bool) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_i8(self, _: i8) -> Result<String, NotRecorded> {
+    fn serialize_i8(self, _: i8) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_i16(self, _: i16) -> Result<String, NotRecorded> {
+    fn serialize_i16(self, _: i16) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_i32(self, _: i32) -> Result<String, NotRecorded> {
+    fn serialize_i32(self, _: i32) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_i64(self, _: i64) -> Result<String, NotRecorded> {
+    fn serialize_i64(self, _: i64) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_u8(self, _: u8) -> Result<String, NotRecorded> {
+    fn serialize_u8(self, _: u8) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_u16(self, _: u16) -> Result<String, NotRecorded> {
+    fn serialize_u16(self, _: u16) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_u32(self, _: u32) -> Result<String, NotRecorded> {
+    fn serialize_u32(self, _: u32) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_u64(self, _: u64) -> Result<String, NotRecorded> {
+    fn serialize_u64(self, _: u64) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_f32(self, _: f32) -> Result<String, NotRecorded> {
+    fn serialize_f32(self, _: f32) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_f64(self, _: f64) -> Result<String, NotRecorded> {
+    fn serialize_f64(self, _: f64) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, NotRecorded> {
+    fn serialize_bytes(self, _: &[u8]) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_none(self) -> Result<String, NotRecorded> {
+    fn serialize_none(self) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, NotRecorded> {
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_unit(self) -> Result<String, NotRecorded> {
+    fn serialize_unit(self) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, NotRecorded> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -595,7 +595,7 @@ impl ser::Serializer for KeyName {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<String, NotRecorded> {
+    ) -> Result<Text, NotRecorded> {
         Err(NotRecorded)
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotRecorded> {
