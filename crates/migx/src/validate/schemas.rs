@@ -365,6 +365,274 @@ fn written_roots() -> impl Iterator<Item = &'static str> {
     COMMON_TYPES.iter().copied().chain(["Bundle"])
 }
 
+/// What [`elementwise`] says of a schema and its own `pattern`, read from its text with no
+/// tree (the definitions the written graph does not hold: seven in eight of the schema).
+/// A key given twice is judged at each of its values, where the tree keeps the last: never
+/// `true` where [`elementwise`] of the tree is `false` (a test compares the two on every
+/// definition of the schema).
+struct Streamed {
+    elementwise: bool,
+    pattern: Option<String>,
+}
+
+/// What a schema key is to [`elementwise`], read without allocating.
+enum Keyword {
+    /// `properties`, `definitions`: names, each of a schema.
+    Named,
+    /// Data or plain keywords, true whatever they hold.
+    Inert,
+    Pattern,
+    Items,
+    OneOf,
+    /// `description`, `type`: allowed beside `items`.
+    BesideItems,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Keyword {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Keyword;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Keyword, E> {
+                Ok(match k {
+                    "properties" | "definitions" => Keyword::Named,
+                    "description" | "type" => Keyword::BesideItems,
+                    "pattern" => Keyword::Pattern,
+                    "items" => Keyword::Items,
+                    "oneOf" => Keyword::OneOf,
+                    "enum"
+                    | "const"
+                    | "required"
+                    | "discriminator"
+                    | "id"
+                    | "$schema"
+                    | "$ref"
+                    | "additionalProperties" => Keyword::Inert,
+                    _ => Keyword::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// How [`SchemaText`] reads a value: any value ([`elementwise`] of it), or one that must be an
+/// object to pass (`items`).
+#[derive(Clone, Copy)]
+enum Want {
+    Any,
+    Object,
+}
+
+/// [`elementwise`] of a value read from its text, and (at the top) its own `pattern`.
+struct SchemaText {
+    ok: bool,
+    pattern: Option<String>,
+}
+
+struct SchemaSeed(Want);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SchemaSeed {
+    type Value = SchemaText;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<SchemaText, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+fn passes(ok: bool) -> SchemaText {
+    SchemaText { ok, pattern: None }
+}
+
+impl<'de> Visitor<'de> for SchemaSeed {
+    type Value = SchemaText;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<SchemaText, E> {
+        Ok(passes(matches!(self.0, Want::Any)))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<SchemaText, E> {
+        Ok(passes(matches!(self.0, Want::Any)))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<SchemaText, E> {
+        Ok(passes(matches!(self.0, Want::Any)))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<SchemaText, E> {
+        Ok(passes(matches!(self.0, Want::Any)))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<SchemaText, E> {
+        Ok(passes(matches!(self.0, Want::Any)))
+    }
+    fn visit_unit<E>(self) -> Result<SchemaText, E> {
+        Ok(passes(matches!(self.0, Want::Any)))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<SchemaText, A::Error> {
+        let mut ok = matches!(self.0, Want::Any);
+        while let Some(item) = seq.next_element_seed(SchemaSeed(Want::Any))? {
+            ok &= item.ok;
+        }
+        Ok(passes(ok))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<SchemaText, M::Error> {
+        use serde::de::IgnoredAny;
+        let mut ok = true;
+        let mut pattern = None;
+        let (mut items, mut items_ok, mut only_beside_items) = (false, true, true);
+        while let Some(key) = map.next_key::<Keyword>()? {
+            match key {
+                Keyword::Named => {
+                    only_beside_items = false;
+                    ok &= map.next_value::<NamedSchemas>()?.0;
+                }
+                Keyword::Inert => {
+                    only_beside_items = false;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Keyword::BesideItems => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Keyword::Pattern => {
+                    only_beside_items = false;
+                    pattern = map.next_value::<Value>()?.as_str().map(str::to_string);
+                }
+                Keyword::Items => {
+                    items = true;
+                    items_ok &= map.next_value_seed(SchemaSeed(Want::Object))?.ok;
+                }
+                Keyword::OneOf => {
+                    only_beside_items = false;
+                    ok &= map.next_value::<RefsOnly>()?.0;
+                }
+                Keyword::Other => {
+                    only_beside_items = false;
+                    ok = false;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if items {
+            ok &= items_ok && only_beside_items;
+        }
+        Ok(SchemaText { ok, pattern })
+    }
+}
+
+/// `properties` / `definitions`: an object whose every value passes [`elementwise`].
+struct NamedSchemas(bool);
+
+impl<'de> Deserialize<'de> for NamedSchemas {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NamedSchemas;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<NamedSchemas, M::Error> {
+                let mut ok = true;
+                while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    ok &= map.next_value_seed(SchemaSeed(Want::Any))?.ok;
+                }
+                Ok(NamedSchemas(ok))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<NamedSchemas, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(NamedSchemas(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NamedSchemas, E> {
+                Ok(NamedSchemas(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NamedSchemas, E> {
+                Ok(NamedSchemas(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NamedSchemas, E> {
+                Ok(NamedSchemas(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NamedSchemas, E> {
+                Ok(NamedSchemas(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<NamedSchemas, E> {
+                Ok(NamedSchemas(false))
+            }
+            fn visit_unit<E>(self) -> Result<NamedSchemas, E> {
+                Ok(NamedSchemas(false))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// `oneOf`: an array of objects of one member each, `$ref`.
+struct RefsOnly(bool);
+
+impl<'de> Deserialize<'de> for RefsOnly {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RefsOnly;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RefsOnly, A::Error> {
+                let mut ok = true;
+                while let Some(item) = seq.next_element::<Value>()? {
+                    ok &= item
+                        .as_object()
+                        .is_some_and(|o| o.len() == 1 && o.contains_key("$ref"));
+                }
+                Ok(RefsOnly(ok))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RefsOnly, M::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(RefsOnly(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<RefsOnly, E> {
+                Ok(RefsOnly(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<RefsOnly, E> {
+                Ok(RefsOnly(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<RefsOnly, E> {
+                Ok(RefsOnly(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<RefsOnly, E> {
+                Ok(RefsOnly(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<RefsOnly, E> {
+                Ok(RefsOnly(false))
+            }
+            fn visit_unit<E>(self) -> Result<RefsOnly, E> {
+                Ok(RefsOnly(false))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// [`Streamed`] of a schema's text; `None` when it is not JSON.
+fn streamed(text: &str) -> Option<Streamed> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let s = serde::de::DeserializeSeed::deserialize(SchemaSeed(Want::Any), &mut de).ok()?;
+    de.end().ok()?;
+    Some(Streamed {
+        elementwise: s.ok,
+        pattern: s.pattern,
+    })
+}
+
 fn survey(text: &str) -> Option<Survey> {
     let root: Members<'_> = serde_json::from_str(text).ok()?;
     let definitions: Members<'_> = serde_json::from_str(root.get("definitions")?.get()).ok()?;
@@ -381,46 +649,68 @@ fn survey(text: &str) -> Option<Survey> {
                 elementwise(&Value::Object([(k.to_string(), v)].into_iter().collect()))
             })
     });
-    let mut primitive_patterns: HashMap<String, String> = HashMap::new();
-    let mut refs: HashMap<&str, Vec<String>> = HashMap::new();
-    let mut bundle_keywords = Vec::new();
-    for (name, raw) in &definitions.0 {
+    // Each name's definition: the last of its name (as a tree of the schema keeps).
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, (name, _)) in definitions.0.iter().enumerate() {
+        last.insert(name, i);
+    }
+    // The definitions reachable from the roots, `ResourceList` not followed: each parsed
+    // into a tree once (the written graph's document), its references followed.
+    let mut trees: Vec<Option<Value>> = vec![None; definitions.0.len()];
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<String> = written_roots().map(str::to_string).collect();
+    while let Some(name) = stack.pop() {
+        let &i = last.get(name.as_str())?;
+        let (name, raw) = definitions.0[i];
+        if !reached.insert(name) || name == "ResourceList" {
+            continue;
+        }
         let def: Value = serde_json::from_str(raw.get()).ok()?;
-        elementwise_arrays &= elementwise(&def);
-        if let Some(pattern) = def.get("pattern").and_then(Value::as_str) {
+        local_refs(&def, &mut stack);
+        trees[i] = Some(def);
+    }
+    let mut primitive_patterns: HashMap<String, String> = HashMap::new();
+    let mut bundle_keywords = Vec::new();
+    for (i, (name, raw)) in definitions.0.iter().enumerate() {
+        // A definition given twice counts at each place, as each was read before.
+        let (ok, pattern) = match (&trees[i], last.get(name) == Some(&i)) {
+            (Some(def), true) => (
+                elementwise(def),
+                def.get("pattern")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ),
+            _ => {
+                let s = streamed(raw.get())?;
+                (s.elementwise, s.pattern)
+            }
+        };
+        elementwise_arrays &= ok;
+        if let Some(pattern) = pattern {
             primitive_patterns
-                .entry(pattern.to_string())
+                .entry(pattern)
                 .and_modify(|names| {
                     names.push('/');
                     names.push_str(name);
                 })
                 .or_insert_with(|| name.to_string());
         }
-        if *name == "Bundle" {
-            bundle_keywords = def
-                .as_object()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
-        }
-        let mut to = Vec::new();
-        local_refs(&def, &mut to);
-        refs.insert(name, to);
     }
-    // The definitions reachable from the roots, `ResourceList` not followed.
-    let mut reached: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<&str> = written_roots().collect();
-    while let Some(name) = stack.pop() {
-        if !reached.insert(name) || name == "ResourceList" {
-            continue;
-        }
-        stack.extend(refs.get(name)?.iter().map(String::as_str));
+    // `Bundle` is a root: its (last) definition is a tree.
+    if let Some(def) = last.get("Bundle").and_then(|&i| trees[i].as_ref()) {
+        bundle_keywords = def
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
     }
     let mut defs = serde_json::Map::new();
-    for (name, raw) in &definitions.0 {
+    for (name, _) in &definitions.0 {
         if *name == "ResourceList" {
             defs.insert(name.to_string(), Value::Bool(false));
-        } else if reached.contains(name) {
-            defs.insert(name.to_string(), serde_json::from_str(raw.get()).ok()?);
+        } else if reached.contains(name) && !defs.contains_key(*name) {
+            // At the first place of its name, the last definition of it (as a tree keeps).
+            let def = trees[*last.get(name)?].take()?;
+            defs.insert(name.to_string(), def);
         }
     }
     let mut written = serde_json::Map::new();
@@ -1023,4 +1313,241 @@ pub(crate) fn own() -> &'static Own {
             docs,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The survey as it was (every definition parsed into a tree, the written ones twice):
+    /// the reference of [`survey`].
+    fn survey_reference(text: &str) -> Option<Survey> {
+        let root: Members<'_> = serde_json::from_str(text).ok()?;
+        let definitions: Members<'_> = serde_json::from_str(root.get("definitions")?.get()).ok()?;
+        let mapping: serde_json::Map<String, Value> = root
+            .get("discriminator")
+            .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
+            .and_then(|d| d.get("mapping")?.as_object().cloned())
+            .unwrap_or_default();
+        let order: Vec<String> = mapping.keys().cloned().collect();
+        // The root's own keywords, as `elementwise` of the whole schema sees them.
+        let mut elementwise_arrays = root.0.iter().all(|(k, v)| {
+            *k == "definitions"
+                || serde_json::from_str::<Value>(v.get()).is_ok_and(|v| {
+                    elementwise(&Value::Object([(k.to_string(), v)].into_iter().collect()))
+                })
+        });
+        let mut primitive_patterns: HashMap<String, String> = HashMap::new();
+        let mut refs: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut bundle_keywords = Vec::new();
+        for (name, raw) in &definitions.0 {
+            let def: Value = serde_json::from_str(raw.get()).ok()?;
+            elementwise_arrays &= elementwise(&def);
+            if let Some(pattern) = def.get("pattern").and_then(Value::as_str) {
+                primitive_patterns
+                    .entry(pattern.to_string())
+                    .and_modify(|names| {
+                        names.push('/');
+                        names.push_str(name);
+                    })
+                    .or_insert_with(|| name.to_string());
+            }
+            if *name == "Bundle" {
+                bundle_keywords = def
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+            }
+            let mut to = Vec::new();
+            local_refs(&def, &mut to);
+            refs.insert(name, to);
+        }
+        // The definitions reachable from the roots, `ResourceList` not followed.
+        let mut reached: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = written_roots().collect();
+        while let Some(name) = stack.pop() {
+            if !reached.insert(name) || name == "ResourceList" {
+                continue;
+            }
+            stack.extend(refs.get(name)?.iter().map(String::as_str));
+        }
+        let mut defs = serde_json::Map::new();
+        for (name, raw) in &definitions.0 {
+            if *name == "ResourceList" {
+                defs.insert(name.to_string(), Value::Bool(false));
+            } else if reached.contains(name) {
+                defs.insert(name.to_string(), serde_json::from_str(raw.get()).ok()?);
+            }
+        }
+        let mut written = serde_json::Map::new();
+        for key in ["$schema", "id"] {
+            if let Some(v) = root.get(key) {
+                written.insert(key.into(), serde_json::from_str(v.get()).ok()?);
+            }
+        }
+        written.insert("definitions".into(), Value::Object(defs));
+        Some(Survey {
+            order,
+            primitive_patterns,
+            bundle_keywords,
+            elementwise_arrays,
+            written: Value::Object(written),
+        })
+    }
+
+    /// The survey reads from the schema exactly what it read before (each definition a tree):
+    /// the same types, primitive patterns, Bundle keywords, array verdict and written graph.
+    #[test]
+    fn the_survey_reads_what_a_tree_of_every_definition_gives() {
+        let new = survey(FHIR_SCHEMA).expect("survey");
+        let old = survey_reference(FHIR_SCHEMA).expect("survey");
+        assert_eq!(new.order, old.order);
+        assert_eq!(new.primitive_patterns, old.primitive_patterns);
+        assert_eq!(new.bundle_keywords, old.bundle_keywords);
+        assert_eq!(new.elementwise_arrays, old.elementwise_arrays);
+        assert!(new.elementwise_arrays);
+        assert_eq!(new.written, old.written);
+        let written = new.written["definitions"].as_object().unwrap().len();
+        assert!(
+            written > 100 && written < 200,
+            "{written} written definitions"
+        );
+    }
+
+    /// [`streamed`] (no tree) gives [`elementwise`] and the own `pattern` of the tree, on every
+    /// definition of the FHIR schema, on each of them with an unknown keyword added at every
+    /// level a schema sits, and on schemas made to pass or fail each rule.
+    #[test]
+    fn streamed_verdicts_are_the_trees() {
+        fn same(v: &Value, what: &str) {
+            let s = streamed(&v.to_string()).expect("json");
+            assert_eq!(s.elementwise, elementwise(v), "{what}: {v}");
+            let pattern = v.get("pattern").and_then(Value::as_str);
+            assert_eq!(s.pattern.as_deref(), pattern, "{what}");
+        }
+        /// Each object under `v` given `{"zz": 1}`, one at a time.
+        fn each_object_marked(v: &Value, out: &mut Vec<Value>) {
+            let mut paths = Vec::new();
+            fn walk(v: &Value, at: String, paths: &mut Vec<String>) {
+                match v {
+                    Value::Object(m) => {
+                        paths.push(at.clone());
+                        for (k, x) in m {
+                            let k = k.replace('~', "~0").replace('/', "~1");
+                            walk(x, format!("{at}/{k}"), paths);
+                        }
+                    }
+                    Value::Array(a) => {
+                        for (i, x) in a.iter().enumerate() {
+                            walk(x, format!("{at}/{i}"), paths);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            walk(v, String::new(), &mut paths);
+            for p in paths {
+                let mut w = v.clone();
+                if let Some(m) = w.pointer_mut(&p).and_then(Value::as_object_mut) {
+                    m.insert("zz".into(), json!(1));
+                }
+                out.push(w);
+            }
+        }
+        let fhir = parse_embedded(FHIR_SCHEMA);
+        let defs = fhir["definitions"].as_object().expect("definitions");
+        let mut marked = 0;
+        for (name, def) in defs {
+            same(def, name);
+            if [
+                "Observation",
+                "Bundle",
+                "boolean",
+                "ResourceList",
+                "Extension",
+            ]
+            .contains(&name.as_str())
+            {
+                let mut out = Vec::new();
+                each_object_marked(def, &mut out);
+                for w in &out {
+                    same(w, name);
+                }
+                marked += out.len();
+            }
+        }
+        assert!(marked > 100, "{marked}");
+        for v in [
+            json!(true),
+            json!(null),
+            json!(3),
+            json!(-3),
+            json!(1.5),
+            json!("s"),
+            json!([]),
+            json!([{"type": "string"}, {"zz": 1}, 4]),
+            json!({}),
+            json!({"pattern": "^x$", "type": "string"}),
+            json!({"pattern": 7}),
+            json!({"items": {"type": "string"}, "type": "array", "description": "d"}),
+            json!({"items": {"type": "string"}, "minItems": 1}),
+            json!({"items": {"type": "string"}, "enum": [1]}),
+            json!({"items": {"type": "string"}, "properties": {}}),
+            json!({"items": {"type": "string"}, "oneOf": []}),
+            json!({"items": {"type": "string"}, "pattern": "x"}),
+            json!({"items": [{"type": "string"}]}),
+            json!({"items": true}),
+            json!({"items": "x"}),
+            json!({"items": {"zz": 1}}),
+            json!({"items": {"items": {"type": "string"}, "type": "array"}}),
+            json!({"oneOf": [{"$ref": "#/definitions/a"}, {"$ref": "#/definitions/b"}]}),
+            json!({"oneOf": [{"$ref": "#/definitions/a", "type": "object"}]}),
+            json!({"oneOf": [{"type": "object"}]}),
+            json!({"oneOf": ["x"]}),
+            json!({"oneOf": {"$ref": "x"}}),
+            json!({"oneOf": true}),
+            json!({"properties": {"a": {"type": "string"}, "b": {"zz": 1}}}),
+            json!({"properties": {"a": {"type": "string"}}}),
+            json!({"properties": []}),
+            json!({"properties": "x"}),
+            json!({"definitions": {"a": {"minLength": 1}}}),
+            json!({"definitions": {"a": {"properties": {"b": {"items": {"type": "x"}}}}}}),
+            json!({"const": {"zz": 1}, "enum": [{"zz": 1}], "required": ["zz"], "discriminator": {"zz": 1}}),
+            json!({"additionalProperties": {"zz": 1}, "$ref": "#", "id": "x", "$schema": "y"}),
+            json!({"allOf": [{"type": "string"}]}),
+            json!({"pattern": "a", "type": "string", "pattern2": "b"}),
+        ] {
+            same(&v, "made");
+        }
+        // A key given twice: the stream is never more permissive than the tree.
+        for text in [
+            r#"{"items": {"zz": 1}, "items": {"type": "string"}}"#,
+            r#"{"oneOf": 1, "oneOf": [{"$ref": "x"}]}"#,
+            r#"{"pattern": 1, "pattern": "p"}"#,
+        ] {
+            let tree: Value = serde_json::from_str(text).unwrap();
+            let s = streamed(text).unwrap();
+            assert!(!s.elementwise || elementwise(&tree), "{text}");
+            assert_eq!(
+                s.pattern.as_deref(),
+                tree.get("pattern").and_then(Value::as_str)
+            );
+        }
+        // Keys written with escapes are the keys they stand for.
+        for text in [
+            r#"{"\u0070attern": "^x$", "typ\u0065": "string"}"#,
+            r#"{"items": {"type": "string"}, "d\u0065scription": "x"}"#,
+            r#"{"\u006fneOf": [{"$r\u0065f": "x"}]}"#,
+        ] {
+            let tree: Value = serde_json::from_str(text).unwrap();
+            let s = streamed(text).unwrap();
+            assert_eq!(s.elementwise, elementwise(&tree), "{text}");
+            assert_eq!(
+                s.pattern.as_deref(),
+                tree.get("pattern").and_then(Value::as_str)
+            );
+        }
+        assert!(streamed("{").is_none());
+        assert!(streamed("{} x").is_none());
+    }
 }
