@@ -417,7 +417,7 @@ pub fn validate_value(value: &Value, profile: Profile) -> Vec<Violation> {
             let mut out = Vec::new();
             fhir_resource(value, "", 0, &mut out);
             if profile == Profile::Migx {
-                match schemas::own().resource.as_ref() {
+                match schemas::own().resource() {
                     Some(v) => {
                         let mut extra = Vec::new();
                         collect(v, value, "", &mut extra);
@@ -456,18 +456,18 @@ fn validate_with(
 
 /// Validate one `audit.ndjson` line (already parsed) against `schemas/audit.schema.json`.
 pub fn validate_audit_line(value: &Value) -> Vec<Violation> {
-    validate_with(schemas::own().audit.as_ref(), value, "audit")
+    validate_with(schemas::own().audit(), value, "audit")
 }
 
 /// Validate `summary.json` against `schemas/summary.schema.json`.
 pub fn validate_summary(value: &Value) -> Vec<Violation> {
-    validate_with(schemas::own().summary.as_ref(), value, "summary")
+    validate_with(schemas::own().summary(), value, "summary")
 }
 
 /// Validate a `migx validate --report json` document against
 /// `schemas/validate-report.schema.json`.
 pub fn validate_report_json(value: &Value) -> Vec<Violation> {
-    validate_with(schemas::own().report.as_ref(), value, "validate-report")
+    validate_with(schemas::own().report(), value, "validate-report")
 }
 
 #[cfg(test)]

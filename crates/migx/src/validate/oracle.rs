@@ -19,7 +19,7 @@ pub(crate) fn whole_tree(value: &Value, profile: Profile) -> Vec<Violation> {
         let validator = if is_bundle {
             own.bundle.as_ref()
         } else {
-            own.resource.as_ref()
+            own.resource()
         };
         match validator {
             Some(v) => {

@@ -323,6 +323,41 @@ impl<'de> Deserialize<'de> for Members<'de> {
     }
 }
 
+/// The schema's top level in document order, its (first) `definitions` read as [`Members`]
+/// in the same pass: the 3.3 MB text is scanned once for both.
+struct Root<'a> {
+    members: Members<'a>,
+    definitions: Option<Members<'a>>,
+}
+
+impl<'de> Deserialize<'de> for Root<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Ordered;
+        impl<'de> Visitor<'de> for Ordered {
+            type Value = Root<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Root<'de>, M::Error> {
+                let mut members = Vec::new();
+                let mut definitions = None;
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    if key == "definitions" && definitions.is_none() {
+                        definitions = Some(map.next_value::<Members<'de>>()?);
+                    } else {
+                        members.push((key, map.next_value::<&'de RawValue>()?));
+                    }
+                }
+                Ok(Root {
+                    members: Members(members),
+                    definitions,
+                })
+            }
+        }
+        deserializer.deserialize_map(Ordered)
+    }
+}
+
 impl<'a> Members<'a> {
     fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
@@ -634,8 +669,11 @@ fn streamed(text: &str) -> Option<Streamed> {
 }
 
 fn survey(text: &str) -> Option<Survey> {
-    let root: Members<'_> = serde_json::from_str(text).ok()?;
-    let definitions: Members<'_> = serde_json::from_str(root.get("definitions")?.get()).ok()?;
+    let Root {
+        members: root,
+        definitions,
+    } = serde_json::from_str(text).ok()?;
+    let definitions = definitions?;
     let mapping: serde_json::Map<String, Value> = root
         .get("discriminator")
         .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
@@ -1024,11 +1062,6 @@ pub(crate) struct Own {
     /// again for an entry's tape ([`super::tape`]).
     pub(crate) entry_tape: Option<Validator<TapeJson>>,
     pub(crate) clauses_tape: Option<Vec<Validator<TapeJson>>>,
-    /// `migx-bundle.schema.json#/$defs/resource`: a single resource under the migx profile.
-    pub(crate) resource: Option<Validator>,
-    pub(crate) audit: Option<Validator>,
-    pub(crate) summary: Option<Validator>,
-    pub(crate) report: Option<Validator>,
     /// The parsed schemas by `$id`, to look up `description`s for messages.
     pub(crate) docs: Vec<(String, Value)>,
     /// The fields of a resource whose arrays must be checked whole under migx's profile
@@ -1165,7 +1198,52 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// A schema `migx convert` never uses, compiled on first need (`migx validate` of a single
+/// resource, the run records' checks in the tests): a convert run does not pay for it.
+fn lazily(
+    cell: &'static OnceLock<Option<Validator>>,
+    compile: fn() -> Option<Validator>,
+) -> Option<&'static Validator> {
+    cell.get_or_init(compile).as_ref()
+}
+
 impl Own {
+    /// `migx-bundle.schema.json#/$defs/resource`: a single resource under the migx profile.
+    pub(crate) fn resource(&self) -> Option<&'static Validator> {
+        static CELL: OnceLock<Option<Validator>> = OnceLock::new();
+        lazily(&CELL, || {
+            let schema = parse_embedded(MIGX_BUNDLE_SCHEMA);
+            let id = schema["$id"].as_str().unwrap_or_default().to_string();
+            let registry = Registry::new()
+                .add(&id, schema)
+                .and_then(|b| b.prepare())
+                .ok()?;
+            jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .with_registry(&registry)
+                .build(&reference(&format!("{id}#/$defs/resource")))
+                .ok()
+        })
+    }
+
+    /// `audit.schema.json`: one line of `audit.ndjson`.
+    pub(crate) fn audit(&self) -> Option<&'static Validator> {
+        static CELL: OnceLock<Option<Validator>> = OnceLock::new();
+        lazily(&CELL, || compile_standalone(AUDIT_SCHEMA))
+    }
+
+    /// `summary.schema.json`.
+    pub(crate) fn summary(&self) -> Option<&'static Validator> {
+        static CELL: OnceLock<Option<Validator>> = OnceLock::new();
+        lazily(&CELL, || compile_standalone(SUMMARY_SCHEMA))
+    }
+
+    /// `validate-report.schema.json`.
+    pub(crate) fn report(&self) -> Option<&'static Validator> {
+        static CELL: OnceLock<Option<Validator>> = OnceLock::new();
+        lazily(&CELL, || compile_standalone(VALIDATE_REPORT_SCHEMA))
+    }
+
     /// The schema node at `uri` (`<$id>#<JSON pointer>`) of one of migx's own schemas.
     pub(crate) fn node(&self, id: &str, pointer: &str) -> Option<&Value> {
         let doc = &self.docs.iter().find(|(d, _)| d == id)?.1;
@@ -1305,10 +1383,6 @@ pub(crate) fn own() -> &'static Own {
             clauses: registry
                 .as_ref()
                 .and_then(|r| clauses(&bundle_schema, &id, r)),
-            resource: compile("/$defs/resource"),
-            audit: compile_standalone(AUDIT_SCHEMA),
-            summary: compile_standalone(SUMMARY_SCHEMA),
-            report: compile_standalone(VALIDATE_REPORT_SCHEMA),
             unsplittable: Scan::of(&bundle_schema),
             docs,
         }

@@ -38,10 +38,10 @@ fn embedded_fhir_schema_is_the_published_file() {
 fn own_schemas_compile_and_are_valid_2020_12() {
     let own = schemas::own();
     assert!(own.bundle.is_some());
-    assert!(own.resource.is_some());
-    assert!(own.audit.is_some());
-    assert!(own.summary.is_some());
-    assert!(own.report.is_some());
+    assert!(own.resource().is_some());
+    assert!(own.audit().is_some());
+    assert!(own.summary().is_some());
+    assert!(own.report().is_some());
     for text in [
         MIGX_BUNDLE_SCHEMA,
         AUDIT_SCHEMA,
