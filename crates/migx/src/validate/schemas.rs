@@ -190,7 +190,7 @@ fn when(kind: &str, then: Value, otherwise: Option<Value>) -> Value {
 ///   for something else: a frame that is not a `Bundle`, an entry with a `resourceType`
 ///   property, a Bundle past the nesting depth);
 /// - anything else (an entry: no `resourceType`, or not an object): the shell's
-///   `Bundle_Entry`.
+///   `Bundle_Entry`, decided first (one condition, not one per type).
 ///
 /// Only the branch an instance selects reports: each type's checks, pointers and messages
 /// are those of its own definition (a test compares them with separately compiled ones).
@@ -235,11 +235,7 @@ fn graph_schema(order: &[String], graph: Graph) -> Value {
             None,
         ));
     }
-    let mut chain = json!({
-        "if": { "type": "object", "required": ["resourceType"] },
-        "then": { "allOf": others },
-        "else": { "$ref": format!("{SHELL_ID}#/definitions/Bundle_Entry") }
-    });
+    let mut chain = json!({ "allOf": others });
     chain = when(
         "Bundle",
         json!({ "$ref": format!("{SHELL_ID}#/definitions/Bundle") }),
@@ -248,7 +244,15 @@ fn graph_schema(order: &[String], graph: Graph) -> Value {
     for t in COMMON_TYPES.iter().rev() {
         chain = when(t, def(t), Some(chain));
     }
-    chain
+    // Whether the instance has a `resourceType` at all is asked first: an entry (none) goes
+    // straight to the shell's `Bundle_Entry` instead of failing each type's condition in
+    // turn (every one of them requires `resourceType`, so none could hold for it), and a
+    // resource meets the same chain as before.
+    json!({
+        "if": { "type": "object", "required": ["resourceType"] },
+        "then": chain,
+        "else": { "$ref": format!("{SHELL_ID}#/definitions/Bundle_Entry") }
+    })
 }
 
 /// `{"resourceType": kind, "value": <a copy of value>}`.
