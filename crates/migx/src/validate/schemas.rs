@@ -774,11 +774,13 @@ fn survey(text: &str) -> Option<Survey> {
 /// `graph` compiled from `fhir` (the whole schema for [`Graph::Full`], the written graph's
 /// document for [`Graph::Written`]) and the shell made from it.
 fn compile_graph<F: jsonschema::json::Json>(
-    fhir: Value,
+    fhir: &Value,
     order: &[String],
     graph: Graph,
 ) -> Option<Validator<F>> {
-    let shell = shell_schema(&fhir);
+    // The registry borrows the document (the compiled graph owns what it keeps): the two
+    // written graphs are compiled from one tree, not a copy each.
+    let shell = shell_schema(fhir);
     let registry = Registry::new()
         .draft(Draft::Draft6)
         .add(FHIR_SCHEMA_ID, fhir)
@@ -814,8 +816,8 @@ impl Fhir {
                 elementwise_arrays: false,
             });
         };
-        let written_tape = compile_graph(survey.written.clone(), &survey.order, Graph::Written);
-        let written = compile_graph(survey.written, &survey.order, Graph::Written);
+        let written_tape = compile_graph(&survey.written, &survey.order, Graph::Written);
+        let written = compile_graph(&survey.written, &survey.order, Graph::Written);
         Some(Fhir {
             resource_types: survey.order.into_iter().collect(),
             primitive_patterns: survey.primitive_patterns,
@@ -839,7 +841,7 @@ impl Fhir {
                         .as_object()
                         .map(|m| m.keys().cloned().collect())
                         .unwrap_or_default();
-                    compile_graph::<jsonschema::json::SerdeJson>(fhir, &order, Graph::Full)
+                    compile_graph::<jsonschema::json::SerdeJson>(&fhir, &order, Graph::Full)
                 })
                 .as_ref(),
         }
