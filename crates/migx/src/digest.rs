@@ -23,13 +23,33 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Whether `s` is a UUID in its canonical text form (8-4-4-4-12 hex digits).
 pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    // Asked of every item's id (its resource id and its audit id): the hyphens at their
+    // four places, then the five groups of digits, a table look-up per byte.
+    let Ok(b) = <&[u8; 36]>::try_from(s.as_bytes()) else {
+        return false;
+    };
+    let hex = |group: &[u8]| group.iter().all(|&c| HEX_EITHER_CASE[usize::from(c)]);
+    b[8] == b'-'
+        && b[13] == b'-'
+        && b[18] == b'-'
+        && b[23] == b'-'
+        && hex(&b[..8])
+        && hex(&b[9..13])
+        && hex(&b[14..18])
+        && hex(&b[19..23])
+        && hex(&b[24..])
 }
+
+/// Whether a byte is a hex digit of either case.
+const HEX_EITHER_CASE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_hexdigit();
+        c += 1;
+    }
+    t
+};
 
 /// The 128 bits of a canonical UUID (lowercase, hyphenated `8-4-4-4-12` hex digits), else
 /// `None`: [`uuid_text`] gives the same string back.
@@ -95,6 +115,48 @@ pub fn uuid_text_of_bytes(b: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table reading of [`is_uuid`] says what the position-by-position one said, for
+    /// canonical UUIDs in both cases and every string made by putting any byte at any of
+    /// their positions, cutting or lengthening one.
+    #[test]
+    fn is_uuid_equals_the_position_by_position_reading() {
+        fn reference(s: &str) -> bool {
+            let b = s.as_bytes();
+            b.len() == 36
+                && b.iter().enumerate().all(|(i, &c)| match i {
+                    8 | 13 | 18 | 23 => c == b'-',
+                    _ => c.is_ascii_hexdigit(),
+                })
+        }
+        let bases = [
+            "8f3b744a-93d9-433c-8d46-6ef68ac95052".to_string(),
+            "8F3B744A-93D9-433C-8D46-6EF68AC95052".to_string(),
+        ];
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for base in &bases {
+            let b = base.as_bytes();
+            for i in 0..b.len() {
+                for byte in 0..=255u8 {
+                    let mut v = b.to_vec();
+                    v[i] = byte;
+                    inputs.push(v);
+                }
+                inputs.push(b[..i].to_vec());
+                let mut longer = b.to_vec();
+                longer.insert(i, b'a');
+                inputs.push(longer);
+            }
+        }
+        for v in inputs {
+            if let Ok(s) = std::str::from_utf8(&v) {
+                assert_eq!(is_uuid(s), reference(s), "{s:?}");
+            }
+        }
+        // A multi-byte character in a 36-byte text.
+        let s = "8f3b744a-93d9-433c-8d46-6ef68ac950é";
+        assert_eq!(is_uuid(s), reference(s));
+    }
 
     /// The former, plain [`uuid_bits`]: the reference of the table-driven one.
     fn uuid_bits_reference(s: &str) -> Option<u128> {
