@@ -351,7 +351,17 @@ impl Journal {
         serde_json::to_writer(&mut self.out, input).map_err(io::Error::other)?;
         self.out.write_all(b",\"audit\":[")?;
         let mut first = true;
-        for line in audit.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+        let mut rest = audit;
+        while !rest.is_empty() {
+            // Line by line through memchr (an audit is mostly its item lines).
+            let (line, after) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &[][..]),
+            };
+            rest = after;
+            if line.is_empty() {
+                continue;
+            }
             if !first {
                 self.out.write_all(b",")?;
             }
@@ -399,6 +409,49 @@ pub fn return_free_memory_to_os() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A journal record joins the audit's lines as the line-by-line split did: empty lines
+    /// (leading, doubled, trailing) dropped, a last line with or without its break, none at
+    /// all, and an access line with and without its break.
+    #[test]
+    fn a_record_joins_the_audit_lines_as_splitting_did() {
+        fn by_split(input: &str, audit: &[u8], access: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            out.extend_from_slice(b"{\"input\":");
+            out.extend_from_slice(&serde_json::to_vec(input).unwrap());
+            out.extend_from_slice(b",\"audit\":[");
+            let lines: Vec<&[u8]> = audit
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            out.extend_from_slice(&lines.join(&b","[..]));
+            out.extend_from_slice(b"],\"access\":");
+            let access = access.strip_suffix(b"\n").unwrap_or(access);
+            out.extend_from_slice(if access.is_empty() { b"null" } else { access });
+            out.extend_from_slice(b"}\n");
+            out
+        }
+        let audits: [&[u8]; 7] = [
+            b"",
+            b"\n",
+            b"{\"a\":1}",
+            b"{\"a\":1}\n",
+            b"{\"a\":1}\n{\"b\":2}\n",
+            b"\n\n{\"a\":1}\n\n{\"b\":2}",
+            b"{\"a\":1}\n\n\n",
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut expected = Vec::new();
+        let mut journal = Journal::open(dir.path()).expect("journal");
+        for audit in audits {
+            for access in [&b""[..], b"{\"e\":1}", b"{\"e\":1}\n"] {
+                journal.record("in/x.xml", audit, access).expect("record");
+                expected.extend(by_split("in/x.xml", audit, access));
+            }
+        }
+        journal.flush().expect("flush");
+        assert_eq!(fs::read(dir.path().join(JOURNAL)).expect("read"), expected);
+    }
 
     fn temps(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)

@@ -253,10 +253,61 @@ pub fn audit_lines<'a>(
 pub(super) fn write_audit(out: &mut Vec<u8>, f: &InputFile, c: &Conversion, bundle: Option<&str>) {
     // Masked once per input, not once per audited item.
     let shown = f.shown();
-    for line in audit_lines(&shown, c, bundle) {
-        if serde_json::to_writer(&mut *out, &line).is_ok() {
+    let mut lines = audit_lines(&shown, c, bundle);
+    if let Some(file) = lines.next() {
+        if serde_json::to_writer(&mut *out, &file).is_ok() {
             out.push(b'\n');
         }
+    }
+    // The item lines (one per item not shared: most of an audit) written as serde writes
+    // an `AuditLine` (tests hold them to it), with the input's path quoted once per input.
+    let mut input = Vec::new();
+    json_string(&mut input, &shown);
+    // Room for every item line at once (an id, an element, a category and a reason are
+    // under 120 bytes with the keys), not grown by copying as the lines come.
+    out.reserve(c.items.len() * (input.len() + 120));
+    for line in lines {
+        let (kind, it) = match &line {
+            AuditLine::Item(it) => ("item", it),
+            AuditLine::Text(it) => ("text", it),
+            AuditLine::File(_) => continue,
+        };
+        write_item_line(out, kind, &input, it);
+    }
+}
+
+/// One `item` or `text` line, byte for byte what `serde_json::to_writer` writes for the
+/// [`AuditLine`] (`input_json` is the line's input already quoted), and its line break.
+fn write_item_line(out: &mut Vec<u8>, kind: &str, input_json: &[u8], it: &ItemLine<'_>) {
+    out.extend_from_slice(b"{\"kind\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"input\":");
+    out.extend_from_slice(input_json);
+    out.extend_from_slice(b",\"source_id\":");
+    json_string(out, &it.source_id);
+    out.extend_from_slice(b",\"element\":");
+    json_string(out, &it.element);
+    out.extend_from_slice(b",\"category\":");
+    match &it.category {
+        Some(c) => json_string(out, c),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"reason\":");
+    json_string(out, &it.reason);
+    out.extend_from_slice(b"}\n");
+}
+
+/// `s` as a JSON string, as serde_json writes it: as it is between quotes when it holds
+/// nothing serde_json escapes (a quote, a backslash, a control character), through
+/// serde_json otherwise.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     }
 }
 
@@ -499,6 +550,49 @@ mod tests {
     use serde_json::Value as Json;
     use std::path::PathBuf;
     use std::sync::Arc;
+
+    /// The hand-written item lines are byte for byte serde's `AuditLine`, for both kinds,
+    /// with and without a category, and every string holding nothing to escape, quotes,
+    /// backslashes, every control character, DEL and non-ASCII text.
+    #[test]
+    fn item_lines_are_what_serde_writes() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "ObservationStatement".into(),
+            "a\"b".into(),
+            "back\\slash".into(),
+            "\u{7f}".into(),
+            "é Ω 😀".into(),
+            "/path/with spaces/x.xml".into(),
+        ];
+        texts.extend((0u8..0x20).map(|b| format!("x{}y", b as char)));
+        for input in &texts {
+            let mut quoted = Vec::new();
+            json_string(&mut quoted, input);
+            assert_eq!(quoted, serde_json::to_vec(input).unwrap());
+            for text in &texts {
+                for category in [None, Some(Cow::Borrowed(text.as_str()))] {
+                    let line = ItemLine {
+                        input: Cow::Borrowed(input),
+                        source_id: Cow::Borrowed(text),
+                        element: Cow::Borrowed(text),
+                        category,
+                        reason: Cow::Borrowed(text),
+                    };
+                    for (kind, whole) in [
+                        ("item", AuditLine::Item(line.clone())),
+                        ("text", AuditLine::Text(line.clone())),
+                    ] {
+                        let mut ours = Vec::new();
+                        write_item_line(&mut ours, kind, &quoted, &line);
+                        let mut theirs = serde_json::to_vec(&whole).unwrap();
+                        theirs.push(b'\n');
+                        assert_eq!(ours, theirs, "{kind} {text:?}");
+                    }
+                }
+            }
+        }
+    }
 
     fn input(display: &str) -> InputFile {
         InputFile {
