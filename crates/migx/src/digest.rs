@@ -248,15 +248,7 @@ mod tests {
             .chain([0, u128::MAX, 1, 1 << 127])
             .collect();
         for u in samples {
-            let h = format!("{u:032x}");
-            let reference = format!(
-                "{}-{}-{}-{}-{}",
-                &h[0..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..32]
-            );
+            let reference = uuid_text_reference(u);
             assert_eq!(uuid_text(u), reference);
             assert_eq!(uuid_text_of_bytes(&u.to_be_bytes()), reference);
             let bytes = u.to_be_bytes();

@@ -482,6 +482,31 @@ impl<'de> serde::de::DeserializeSeed<'de> for SchemaSeed {
     }
 }
 
+/// The six scalar visits of a schema visitor, each giving `$value`: these visitors look
+/// for an object or an array, and a scalar is neither.
+macro_rules! scalar_visits {
+    ($self:ident => $value:expr) => {
+        fn visit_bool<E>($self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>($self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>($self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>($self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E>($self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>($self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 fn passes(ok: bool) -> SchemaText {
     SchemaText { ok, pattern: None }
 }
@@ -491,24 +516,7 @@ impl<'de> Visitor<'de> for SchemaSeed {
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<SchemaText, E> {
-        Ok(passes(matches!(self.0, Want::Any)))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<SchemaText, E> {
-        Ok(passes(matches!(self.0, Want::Any)))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<SchemaText, E> {
-        Ok(passes(matches!(self.0, Want::Any)))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<SchemaText, E> {
-        Ok(passes(matches!(self.0, Want::Any)))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<SchemaText, E> {
-        Ok(passes(matches!(self.0, Want::Any)))
-    }
-    fn visit_unit<E>(self) -> Result<SchemaText, E> {
-        Ok(passes(matches!(self.0, Want::Any)))
-    }
+    scalar_visits!(self => passes(matches!(self.0, Want::Any)));
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<SchemaText, A::Error> {
         let mut ok = matches!(self.0, Want::Any);
         while let Some(item) = seq.next_element_seed(SchemaSeed(Want::Any))? {
@@ -585,24 +593,7 @@ impl<'de> Deserialize<'de> for NamedSchemas {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(NamedSchemas(false))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<NamedSchemas, E> {
-                Ok(NamedSchemas(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<NamedSchemas, E> {
-                Ok(NamedSchemas(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<NamedSchemas, E> {
-                Ok(NamedSchemas(false))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<NamedSchemas, E> {
-                Ok(NamedSchemas(false))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<NamedSchemas, E> {
-                Ok(NamedSchemas(false))
-            }
-            fn visit_unit<E>(self) -> Result<NamedSchemas, E> {
-                Ok(NamedSchemas(false))
-            }
+            scalar_visits!(self => NamedSchemas(false));
         }
         deserializer.deserialize_any(V)
     }
@@ -638,24 +629,7 @@ impl<'de> Deserialize<'de> for RefsOnly {
                 {}
                 Ok(RefsOnly(false))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<RefsOnly, E> {
-                Ok(RefsOnly(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<RefsOnly, E> {
-                Ok(RefsOnly(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<RefsOnly, E> {
-                Ok(RefsOnly(false))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<RefsOnly, E> {
-                Ok(RefsOnly(false))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<RefsOnly, E> {
-                Ok(RefsOnly(false))
-            }
-            fn visit_unit<E>(self) -> Result<RefsOnly, E> {
-                Ok(RefsOnly(false))
-            }
+            scalar_visits!(self => RefsOnly(false));
         }
         deserializer.deserialize_any(V)
     }
