@@ -66,15 +66,17 @@ pub fn convert_file_with<T>(
             disclose(share)
         }
     };
-    // One memory of code verdicts for the file's stages: admission, decisions and mapping
-    // screen each distinct code once between them.
-    crate::policy::screen::remembering(&settings.policy, || match read_input(path, settings) {
-        Ok((ex, hash, size)) => {
-            let (c, disclosed) =
-                convert::convert_extract_with(&ex, &hash, size, settings, disclose);
-            (c.conversion, disclosed)
+    // One memory of code verdicts for the file's stages and the run's other files on this
+    // thread: admission, decisions and mapping screen each distinct code once between them.
+    crate::policy::screen::remembering_shared(&settings.policy, || {
+        match read_input(path, settings) {
+            Ok((ex, hash, size)) => {
+                let (c, disclosed) =
+                    convert::convert_extract_with(&ex, &hash, size, settings, disclose);
+                (c.conversion, disclosed)
+            }
+            Err((e, size)) => (Conversion::rejected(e, size), None),
         }
-        Err((e, size)) => (Conversion::rejected(e, size), None),
     })
 }
 

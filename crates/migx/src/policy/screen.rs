@@ -15,6 +15,7 @@ use crate::ehr::model::{Extract, Item};
 use crate::policy::{ConsentEffect, DisplaySource, Policy};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Weak};
 
 /// The identities and spellings a coding is screened under.
 fn candidates(c: &Coding) -> Vec<Coding> {
@@ -130,6 +131,12 @@ thread_local! {
     /// its policy (the policy by address: it is borrowed for the whole scope, so no other
     /// policy can be at that address, and it cannot change).
     static LENT: RefCell<Option<(*const Policy, Memo)>> = const { RefCell::new(None) };
+    /// The memory [`remembering_shared`] keeps on this thread from one scope to the next,
+    /// with the policy it is of. The weak pointer keeps that policy's allocation, so while
+    /// it is held no other policy can be at its address: a live `Arc` at the same address
+    /// is the same policy (and it cannot have changed: an `Arc` that a weak pointer also
+    /// points at is never mutable in place).
+    static KEPT: RefCell<Option<(Weak<Policy>, Memo)>> = const { RefCell::new(None) };
 }
 
 /// Run `f` with one memory for every [`Screen`] made under `policy` on this thread, so the
@@ -137,6 +144,30 @@ thread_local! {
 /// between them. The previous scope is restored afterwards, also when `f` panics. A verdict
 /// depends only on the policy and the code, so what is remembered never changes an answer.
 pub fn remembering<R>(policy: &Policy, f: impl FnOnce() -> R) -> R {
+    lending(policy, Memo::default(), f)
+}
+
+/// [`remembering`], with the memory this thread kept from its last scope under the same
+/// policy: the files of one run, converted one after another on a worker thread, screen
+/// each distinct code once between them. A scope under another policy starts afresh (and
+/// is the one kept from then on). Bounded like every screen's memory.
+pub fn remembering_shared<R>(policy: &Arc<Policy>, f: impl FnOnce() -> R) -> R {
+    let memo = KEPT.with(|k| {
+        let mut kept = k.borrow_mut();
+        match &*kept {
+            Some((of, memo)) if std::ptr::eq(of.as_ptr(), Arc::as_ptr(policy)) => Rc::clone(memo),
+            _ => {
+                let memo = Memo::default();
+                *kept = Some((Arc::downgrade(policy), Rc::clone(&memo)));
+                memo
+            }
+        }
+    });
+    lending(policy, memo, f)
+}
+
+/// Run `f` with `memo` lent to the screens made under `policy` on this thread.
+fn lending<R>(policy: &Policy, memo: Memo, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<(*const Policy, Memo)>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -144,7 +175,7 @@ pub fn remembering<R>(policy: &Policy, f: impl FnOnce() -> R) -> R {
             LENT.with(|l| *l.borrow_mut() = prev);
         }
     }
-    let lent = (std::ptr::from_ref(policy), Memo::default());
+    let lent = (std::ptr::from_ref(policy), memo);
     let prev = LENT.with(|l| l.borrow_mut().replace(lent));
     let _restore = Restore(prev);
     f()
@@ -434,6 +465,33 @@ mod tests {
         });
         assert!(unwound.is_err());
         assert_eq!(known(&Screen::new(&p)), 0);
+    }
+
+    /// The memory kept from scope to scope is the same policy's only: a second scope under
+    /// the same `Arc` knows what the first screened; a scope under another policy (an equal
+    /// one in another allocation) starts afresh and is kept from then on; a policy dropped
+    /// and another made cannot inherit it.
+    #[test]
+    fn a_kept_memory_is_its_own_policys_only() {
+        let dissent = Coding::new(CodeSystem::Ctv3, "93C1.");
+        let known = |p: &Policy| Screen::new(p).verdicts.borrow().len();
+        let p = Arc::new(policy());
+        remembering_shared(&p, || assert!(Screen::new(&p).coding_dissent(&dissent)));
+        remembering_shared(&p, || assert_eq!(known(&p), 1));
+        let q = Arc::new(policy());
+        remembering_shared(&q, || assert_eq!(known(&q), 0));
+        remembering_shared(&p, || assert_eq!(known(&p), 0));
+        remembering_shared(&p, || Screen::new(&p).coding_dissent(&dissent));
+        drop(p);
+        for _ in 0..8 {
+            let r = Arc::new(policy());
+            remembering_shared(&r, || assert_eq!(known(&r), 0));
+        }
+        // Outside any scope, and in a plain scope, nothing is lent from the kept memory.
+        let s = Arc::new(policy());
+        remembering_shared(&s, || Screen::new(&s).coding_dissent(&dissent));
+        assert_eq!(known(&s), 0);
+        remembering(&s, || assert_eq!(known(&s), 0));
     }
 
     /// The short cut for a plain code gives every spelling the full cleaning gives, for
