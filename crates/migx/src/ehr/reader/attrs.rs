@@ -216,10 +216,28 @@ const VALUE_BYTE: [u8; 256] = {
 /// Whether an attribute value holds a '<', and whether it holds a byte [`normalised`]
 /// would act on.
 fn value_bytes(v: &[u8]) -> (bool, bool) {
-    let seen = v
+    // Eight bytes at a time: `x` has a zero byte exactly where the word holds `b`, and
+    // `(x - 0x01..) & !x & 0x80..` is non-zero exactly when `x` has a zero byte.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let holds = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let (mut less_than, mut special) = (false, false);
+    let mut words = v.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        less_than |= holds(w, b'<');
+        special |= holds(w, b'&') | holds(w, b'\t') | holds(w, b'\r') | holds(w, b'\n');
+    }
+    let seen = words
+        .remainder()
         .iter()
         .fold(0u8, |seen, &b| seen | VALUE_BYTE[usize::from(b)]);
-    (seen & 1 != 0, seen & 2 != 0)
+    (less_than || seen & 1 != 0, special || seen & 2 != 0)
 }
 
 fn normalised<'a>(raw: &'a str, e: &BytesStart<'_>, pos: u64) -> Result<Cow<'a, str>, InputError> {
@@ -399,11 +417,28 @@ mod tests {
     fn value_bytes_find_what_searching_finds() {
         let mut values: Vec<Vec<u8>> = vec![Vec::new()];
         for b in 0..=255u8 {
-            for len in [1usize, 2, 5] {
+            for len in [1usize, 2, 5, 8, 9, 16, 23] {
                 for at in 0..len {
                     let mut v = vec![b'a'; len];
                     v[at] = b;
                     values.push(v);
+                }
+            }
+        }
+        // Two bytes at once, in every pair of places of two words and a tail, among the
+        // bytes looked for, their neighbours and high bytes.
+        let some = [
+            b'<', b'&', b'\t', b'\r', b'\n', b';', b'=', b'%', 0, 0x7f, 0x80, 0xbc, 0xff,
+        ];
+        for &x in &some {
+            for &y in &some {
+                for i in 0..19 {
+                    for j in 0..19 {
+                        let mut v = vec![b'z'; 19];
+                        v[i] = x;
+                        v[j] = y;
+                        values.push(v);
+                    }
                 }
             }
         }
