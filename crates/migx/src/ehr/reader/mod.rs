@@ -296,8 +296,14 @@ const MAX_KEPT_TEXT: usize = 1024;
 
 impl State {
     fn open(&mut self, e: &BytesStart<'_>, pos: u64, limits: &Limits) -> Result<(), InputError> {
-        let local = e.local_name();
-        let local = local.as_ref();
+        let qname = e.name();
+        let qname: &str = qname.as_ref();
+        // What `QName::local_name` gives (after the first ':'), found by a byte search: it
+        // runs for every element, and quick-xml's `str::find` sets up a char searcher.
+        let local = match qname.bytes().position(|b| b == b':') {
+            Some(i) => &qname[i + 1..],
+            None => qname,
+        };
         if self.path.len() >= limits.max_depth {
             return Err(InputError::new(
                 ErrorCode::LimitExceeded,
@@ -427,6 +433,36 @@ impl State {
 mod tests {
     use super::*;
     use testing::*;
+
+    /// Elements are matched by their local name, after the first ':': a document whose
+    /// every element carries a namespace prefix reads as the same document without one; a
+    /// name with a second colon keeps it in its local name (and such a root is refused).
+    #[test]
+    fn prefixed_elements_read_as_their_local_names() {
+        let body = r#"<EhrExtract><recordTarget><patient><id root="2.16.840.1.113883.2.1.4.1" extension="9990000018"/></patient></recordTarget><component><ehrFolder><component><ehrComposition><id root="C1"/><component><ObservationStatement classCode="OBS" moodCode="EVN"><id root="O1"/><code code="22K.." codeSystem="2.16.840.1.113883.2.1.6.2" displayName="BMI"/><statusCode code="COMPLETE"/><availabilityTime value="20200314"/></ObservationStatement></component></ehrComposition></component></ehrFolder></component></EhrExtract>"#;
+        let plain = read(&format!("{ROOT}{body}</RCMR_IN030000UK06>")).expect("plain reads");
+        for prefix in ["hl7:", "a:b:"] {
+            let p = prefix.trim_end_matches(':');
+            let prefixed = body
+                .replace("</", "\u{1}")
+                .replace('<', &format!("<{prefix}"))
+                .replace('\u{1}', &format!("</{prefix}"));
+            let root_ns = format!(r#"<{prefix}RCMR_IN030000UK06 xmlns:{p}="urn:hl7-org:v3">"#);
+            let doc = format!("{root_ns}{prefixed}</{prefix}RCMR_IN030000UK06>");
+            match read(&doc) {
+                Ok(ex) => {
+                    assert_eq!(ex.items.len(), plain.items.len(), "{prefix}");
+                    for (a, b) in ex.items.iter().zip(&plain.items) {
+                        assert_eq!((&a.id, a.element, &a.codes), (&b.id, b.element, &b.codes));
+                    }
+                    assert_eq!(ex.nhs_numbers, plain.nhs_numbers);
+                }
+                // With two colons the local name keeps the second prefix: the root is
+                // then no message migx reads, and the file is refused, not read as another.
+                Err(e) => assert_eq!((prefix, e.code), ("a:b:", ErrorCode::UnsupportedMessage)),
+            }
+        }
+    }
 
     #[test]
     fn a_second_root_element_is_malformed() {
