@@ -355,29 +355,15 @@ impl Ts {
     /// The HL7 TS text at the value's precision (`yyyy`, `yyyyMM`, `yyyyMMdd`, ...
     /// `yyyyMMddHHmmss`), in its local time without an offset.
     pub fn hl7(&self) -> String {
-        let l = self.local();
-        if !(0..=9999).contains(&l.year()) {
-            return self.hl7_by_chrono();
-        }
         let parts = match self.precision() {
-            Precision::Year => 1,
-            Precision::Month => 2,
-            Precision::Day => 3,
-            Precision::Hour => 4,
-            Precision::Minute => 5,
-            Precision::Second => 6,
+            Precision::Year => 0,
+            Precision::Month => 1,
+            Precision::Day => 2,
+            Precision::Hour => 3,
+            Precision::Minute => 4,
+            Precision::Second => 5,
         };
-        let mut out = String::with_capacity(14);
-        push_digits(&mut out, l.year() as u32, 4);
-        for (i, v) in [l.month(), l.day(), l.hour(), l.minute(), l.second()]
-            .into_iter()
-            .enumerate()
-        {
-            if i + 1 < parts {
-                push_digits(&mut out, v, 2);
-            }
-        }
-        out
+        written(self.local(), parts, false, None).unwrap_or_else(|| self.hl7_by_chrono())
     }
 
     /// [`Ts::hl7`] through chrono's formatter, for a year outside 0..=9999 (the written
@@ -401,43 +387,23 @@ impl Ts {
 
     /// The FHIR `date`/`dateTime` rendering, keeping the source precision.
     pub fn fhir(&self) -> String {
-        let l = self.local();
-        if !(0..=9999).contains(&l.year()) {
-            return self.fhir_by_chrono();
-        }
-        // Written digit by digit into one string of the right size: this runs for every
-        // date of every shared item, and chrono's formatter parses its pattern each time.
-        let mut out = String::with_capacity(25);
-        push_digits(&mut out, l.year() as u32, 4);
-        match self.precision() {
-            Precision::Year => {}
-            Precision::Month => {
-                out.push('-');
-                push_digits(&mut out, l.month(), 2);
-            }
-            Precision::Day => {
-                out.push('-');
-                push_digits(&mut out, l.month(), 2);
-                out.push('-');
-                push_digits(&mut out, l.day(), 2);
-            }
+        // Every part to the second and the offset once there is a time (FHIR has no hour
+        // precision); only the date's parts given otherwise.
+        let (parts, offset) = match self.precision() {
+            Precision::Year => (0, None),
+            Precision::Month => (1, None),
+            Precision::Day => (2, None),
             Precision::Hour | Precision::Minute | Precision::Second => {
-                push_time_and_offset(&mut out, l, self.offset_secs());
+                (5, Some(self.offset_secs()))
             }
-        }
-        out
+        };
+        written(self.local(), parts, true, offset).unwrap_or_else(|| self.fhir_by_chrono())
     }
 
     /// The FHIR `instant` rendering (full precision required by FHIR).
     pub fn fhir_instant(&self) -> String {
-        let l = self.local();
-        if !(0..=9999).contains(&l.year()) {
-            return self.fhir_instant_by_chrono();
-        }
-        let mut out = String::with_capacity(25);
-        push_digits(&mut out, l.year() as u32, 4);
-        push_time_and_offset(&mut out, l, self.offset_secs());
-        out
+        written(self.local(), 5, true, Some(self.offset_secs()))
+            .unwrap_or_else(|| self.fhir_instant_by_chrono())
     }
 
     /// [`Ts::fhir`] through chrono's formatter, for a year outside 0..=9999 (and the
@@ -468,6 +434,38 @@ impl Ts {
     }
 }
 
+/// `l` written digit by digit into one string of the right size (this runs for every date
+/// of every shared item, and chrono's formatter parses its pattern each time): the year,
+/// then the first `parts` of month, day, hour, minute and second, with FHIR's separators
+/// when `separated` (HL7 TS has none), then `±hh:mm` when an offset is given. `None` for a
+/// year outside 0..=9999, which the four digits cannot hold.
+fn written(l: NaiveDateTime, parts: usize, separated: bool, offset: Option<i32>) -> Option<String> {
+    let year = u32::try_from(l.year()).ok().filter(|&y| y <= 9999)?;
+    let mut out = String::with_capacity(25);
+    push_digits(&mut out, year, 4);
+    let after_year = [
+        ('-', l.month()),
+        ('-', l.day()),
+        ('T', l.hour()),
+        (':', l.minute()),
+        (':', l.second()),
+    ];
+    for (sep, v) in after_year.into_iter().take(parts) {
+        if separated {
+            out.push(sep);
+        }
+        push_digits(&mut out, v, 2);
+    }
+    if let Some(secs) = offset {
+        out.push(if secs < 0 { '-' } else { '+' });
+        let a = secs.unsigned_abs();
+        push_digits(&mut out, a / 3600, 2);
+        out.push(':');
+        push_digits(&mut out, a % 3600 / 60, 2);
+    }
+    Some(out)
+}
+
 /// `v` as exactly `width` decimal digits, zero-padded (`v` below `10^width`).
 fn push_digits(out: &mut String, v: u32, width: u32) {
     let mut div = 10u32.pow(width - 1);
@@ -475,25 +473,6 @@ fn push_digits(out: &mut String, v: u32, width: u32) {
         out.push(char::from(b'0' + (v / div % 10) as u8));
         div /= 10;
     }
-}
-
-/// `-MM-DDThh:mm:ss±hh:mm` after the year.
-fn push_time_and_offset(out: &mut String, l: NaiveDateTime, offset_secs: i32) {
-    for (sep, v) in [
-        ('-', l.month()),
-        ('-', l.day()),
-        ('T', l.hour()),
-        (':', l.minute()),
-        (':', l.second()),
-    ] {
-        out.push(sep);
-        push_digits(out, v, 2);
-    }
-    out.push(if offset_secs < 0 { '-' } else { '+' });
-    let a = offset_secs.unsigned_abs();
-    push_digits(out, a / 3600, 2);
-    out.push(':');
-    push_digits(out, a % 3600 / 60, 2);
 }
 
 impl PartialOrd for Ts {

@@ -127,7 +127,7 @@ pub struct Screen<'p> {
 type Memo = Rc<RefCell<hashbrown::HashMap<Box<str>, Verdict>>>;
 
 thread_local! {
-    /// The memory a [`remembering`] scope lends to every screen made on this thread under
+    /// The memory a scope ([`lending`]) lends to every screen made on this thread under
     /// its policy (the policy by address: it is borrowed for the whole scope, so no other
     /// policy can be at that address, and it cannot change).
     static LENT: RefCell<Option<(*const Policy, Memo)>> = const { RefCell::new(None) };
@@ -139,18 +139,14 @@ thread_local! {
     static KEPT: RefCell<Option<(Weak<Policy>, Memo)>> = const { RefCell::new(None) };
 }
 
-/// Run `f` with one memory for every [`Screen`] made under `policy` on this thread, so the
-/// stages of one conversion (admission, decisions, mapping) screen each distinct code once
-/// between them. The previous scope is restored afterwards, also when `f` panics. A verdict
-/// depends only on the policy and the code, so what is remembered never changes an answer.
-pub fn remembering<R>(policy: &Policy, f: impl FnOnce() -> R) -> R {
-    lending(policy, Memo::default(), f)
-}
-
-/// [`remembering`], with the memory this thread kept from its last scope under the same
-/// policy: the files of one run, converted one after another on a worker thread, screen
-/// each distinct code once between them. A scope under another policy starts afresh (and
-/// is the one kept from then on). Bounded like every screen's memory.
+/// Run `f` with one memory for every [`Screen`] made under `policy` on this thread: the
+/// stages of one conversion (admission, decisions, mapping), and the files of one run
+/// converted one after another on a worker thread, screen each distinct code once between
+/// them. The memory is kept from one scope to the next while the policy is the same `Arc`;
+/// a scope under another policy starts afresh (and is the one kept from then on). The
+/// previous scope is restored afterwards, also when `f` panics. A verdict depends only on
+/// the policy and the code, so what is remembered never changes an answer; the memory is
+/// bounded like every screen's.
 pub fn remembering_shared<R>(policy: &Arc<Policy>, f: impl FnOnce() -> R) -> R {
     let memo = KEPT.with(|k| {
         let mut kept = k.borrow_mut();
@@ -182,7 +178,7 @@ fn lending<R>(policy: &Policy, memo: Memo, f: impl FnOnce() -> R) -> R {
 }
 
 impl<'p> Screen<'p> {
-    /// A screen under `policy`: with the memory of the [`remembering`] scope it is made in
+    /// A screen under `policy`: with the memory of the [`remembering_shared`] scope it is made in
     /// when that scope is `policy`'s, remembering nothing yet otherwise.
     pub fn new(policy: &'p Policy) -> Self {
         let verdicts = LENT.with(|l| match &*l.borrow() {
@@ -342,6 +338,12 @@ mod tests {
     use super::*;
     use crate::ehr::model::ItemHead;
 
+    /// A scope lending a memory of its own (what `remembering_shared` does with the
+    /// memory it keeps).
+    fn fresh_scope<R>(policy: &Policy, f: impl FnOnce() -> R) -> R {
+        lending(policy, Memo::default(), f)
+    }
+
     fn policy() -> Policy {
         Policy::embedded_default().unwrap()
     }
@@ -432,7 +434,7 @@ mod tests {
         }
     }
 
-    /// Inside a [`remembering`] scope every screen under its policy shares one memory (a
+    /// Inside a scope every screen under its policy shares one memory (a
     /// verdict found by one is known to the next); a screen under another policy, one made
     /// outside the scope, and one made after it (also after a panic inside it) remember
     /// nothing. The shared memory gives the same answers as a fresh screening.
@@ -443,7 +445,7 @@ mod tests {
         let dissent = Coding::new(CodeSystem::Ctv3, "93C1.");
         let benign = Coding::new(CodeSystem::Snomed, "195967001");
         let known = |s: &Screen<'_>| s.verdicts.borrow().len();
-        remembering(&p, || {
+        fresh_scope(&p, || {
             let first = Screen::new(&p);
             assert!(first.coding_dissent(&dissent));
             assert!(!first.coding_sensitive(&benign));
@@ -453,12 +455,12 @@ mod tests {
             assert_eq!(second.verdict(&benign), verdict_of(&p, &benign));
             assert_eq!(known(&Screen::new(&other)), 0);
             // A nested scope lends its own memory and gives the outer one back.
-            remembering(&p, || assert_eq!(known(&Screen::new(&p)), 0));
+            fresh_scope(&p, || assert_eq!(known(&Screen::new(&p)), 0));
             assert_eq!(known(&Screen::new(&p)), 2);
         });
         assert_eq!(known(&Screen::new(&p)), 0);
         let unwound = std::panic::catch_unwind(|| {
-            remembering(&p, || {
+            fresh_scope(&p, || {
                 Screen::new(&p).coding_dissent(&dissent);
                 panic!("inside the scope");
             })
@@ -491,7 +493,7 @@ mod tests {
         let s = Arc::new(policy());
         remembering_shared(&s, || Screen::new(&s).coding_dissent(&dissent));
         assert_eq!(known(&s), 0);
-        remembering(&s, || assert_eq!(known(&s), 0));
+        fresh_scope(&s, || assert_eq!(known(&s), 0));
     }
 
     /// The short cut for a plain code gives every spelling the full cleaning gives, for

@@ -262,7 +262,9 @@ fn wrap(kind: &str, value: &Value) -> Value {
 
 /// Whether every array the FHIR schema `v` describes is checked by `type` and `items` alone
 /// (no count, no `contains`, no conditional anywhere; `oneOf` only of `$ref`s: the resource
-/// lists), so that an array checked in chunks gets exactly the violations of its items.
+/// lists), so that an array checked in chunks gets exactly the violations of its items. The
+/// rule on a tree: the reference the survey's reading of the text ([`streamed`]) is held to.
+#[cfg(test)]
 fn elementwise(v: &Value) -> bool {
     let Some(m) = v.as_object() else {
         return v.as_array().is_none_or(|a| a.iter().all(elementwise));
@@ -404,17 +406,17 @@ fn written_roots() -> impl Iterator<Item = &'static str> {
     COMMON_TYPES.iter().copied().chain(["Bundle"])
 }
 
-/// What [`elementwise`] says of a schema and its own `pattern`, read from its text with no
+/// What `elementwise` says of a schema and its own `pattern`, read from its text with no
 /// tree (the definitions the written graph does not hold: seven in eight of the schema).
 /// A key given twice is judged at each of its values, where the tree keeps the last: never
-/// `true` where [`elementwise`] of the tree is `false` (a test compares the two on every
+/// `true` where `elementwise` of the tree is `false` (a test compares the two on every
 /// definition of the schema).
 struct Streamed {
     elementwise: bool,
     pattern: Option<String>,
 }
 
-/// What a schema key is to [`elementwise`], read without allocating.
+/// What a schema key is to `elementwise`, read without allocating.
 enum Keyword {
     /// `properties`, `definitions`: names, each of a schema.
     Named,
@@ -459,7 +461,7 @@ impl<'de> Deserialize<'de> for Keyword {
     }
 }
 
-/// How [`SchemaText`] reads a value: any value ([`elementwise`] of it), or one that must be an
+/// How [`SchemaText`] reads a value: any value (`elementwise` of it), or one that must be an
 /// object to pass (`items`).
 #[derive(Clone, Copy)]
 enum Want {
@@ -467,7 +469,7 @@ enum Want {
     Object,
 }
 
-/// [`elementwise`] of a value read from its text, and (at the top) its own `pattern`.
+/// `elementwise` of a value read from its text, and (at the top) its own `pattern`.
 struct SchemaText {
     ok: bool,
     pattern: Option<String>,
@@ -568,7 +570,7 @@ impl<'de> Visitor<'de> for SchemaSeed {
     }
 }
 
-/// `properties` / `definitions`: an object whose every value passes [`elementwise`].
+/// `properties` / `definitions`: an object whose every value passes `elementwise`.
 struct NamedSchemas(bool);
 
 impl<'de> Deserialize<'de> for NamedSchemas {
@@ -658,12 +660,14 @@ fn survey(text: &str) -> Option<Survey> {
         .and_then(|d| d.get("mapping")?.as_object().cloned())
         .unwrap_or_default();
     let order: Vec<String> = mapping.keys().cloned().collect();
-    // The root's own keywords, as `elementwise` of the whole schema sees them.
+    // The root's own keywords, as `elementwise` of the whole schema sees them: each as an
+    // object of that one member.
     let mut elementwise_arrays = root.0.iter().all(|(k, v)| {
         *k == "definitions"
-            || serde_json::from_str::<Value>(v.get()).is_ok_and(|v| {
-                elementwise(&Value::Object([(k.to_string(), v)].into_iter().collect()))
-            })
+            || serde_json::to_string(k)
+                .ok()
+                .and_then(|k| streamed(&format!("{{{k}:{}}}", v.get())))
+                .is_some_and(|s| s.elementwise)
     });
     // Each name's definition: the last of its name (as a tree of the schema keeps).
     let mut last: HashMap<&str, usize> = HashMap::new();
@@ -687,20 +691,13 @@ fn survey(text: &str) -> Option<Survey> {
     }
     let mut primitive_patterns: HashMap<String, String> = HashMap::new();
     let mut bundle_keywords = Vec::new();
-    for (i, (name, raw)) in definitions.0.iter().enumerate() {
-        // A definition given twice counts at each place, as each was read before.
-        let (ok, pattern) = match (&trees[i], last.get(name) == Some(&i)) {
-            (Some(def), true) => (
-                elementwise(def),
-                def.get("pattern")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            ),
-            _ => {
-                let s = streamed(raw.get())?;
-                (s.elementwise, s.pattern)
-            }
-        };
+    for (name, raw) in &definitions.0 {
+        // Every definition judged from its text, whether or not it was also parsed (a
+        // definition given twice counts at each place, as each was read before).
+        let Streamed {
+            elementwise: ok,
+            pattern,
+        } = streamed(raw.get())?;
         elementwise_arrays &= ok;
         if let Some(pattern) = pattern {
             primitive_patterns
@@ -977,7 +974,7 @@ fn reference(target: &str) -> Value {
 
 /// Whether an array at `key` of an entry's resource may be checked in chunks under
 /// `profile` ([`super::BundleCheck::entry_of`]) with exactly the violations the whole array
-/// gets: the FHIR schema checks arrays item by item ([`elementwise`]), and migx's profile
+/// gets: the FHIR schema checks arrays item by item (`elementwise`), and migx's profile
 /// says of no array `key` of a resource more than `items`, a `contains` that must hold, and
 /// `minItems` of at most 1 ([`Own::unsplittable`]).
 pub(crate) fn splittable(key: &str, profile: super::Profile) -> bool {

@@ -73,6 +73,16 @@ pub fn normalise_id(root: &str) -> String {
     root.trim().to_ascii_lowercase()
 }
 
+/// The local part of an element's or attribute's name, as quick-xml's `QName::local_name`
+/// gives it (what follows the first `:`), found by a byte search: it runs for every element
+/// and attribute, and `str::find` sets up a char searcher each time.
+pub(super) fn local_name(qname: &str) -> &str {
+    match qname.bytes().position(|b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
 /// `root` (normalised) and `/extension` when there is one, built in one allocation.
 pub(super) fn normalise_ref(root: &str, a: &Attrs) -> String {
     let root = root.trim();
@@ -134,11 +144,7 @@ impl AttrReader {
             if less_than {
                 return Err(less_than_in_value(e, pos));
             }
-            // As quick-xml's `QName::local_name`: what follows the first `:`.
-            let local = match key.bytes().position(|b| b == b':') {
-                Some(i) => &key[i + 1..],
-                None => key,
-            };
+            let local = local_name(key);
             let value = || {
                 if special {
                     normalised(attr.value, e, pos)
@@ -198,26 +204,12 @@ impl AttrReader {
 /// How many names are compared one by one before a set takes over.
 const SEEN_LINEARLY: usize = 16;
 
-/// `raw` as XML 1.0 normalises an attribute value (`\t`, `\r`, `\n` to spaces; entities
-/// and character references resolved, an unknown or bad one refused): quick-xml's own
-/// normalisation, called only when the value holds one of the bytes it acts on.
-/// What [`value_bytes`] finds in a byte: 1 a '<', 2 a byte normalising changes or reads
-/// (`&`, tab, CR, LF).
-const VALUE_BYTE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'<' as usize] = 1;
-    t[b'&' as usize] = 2;
-    t[b'\t' as usize] = 2;
-    t[b'\r' as usize] = 2;
-    t[b'\n' as usize] = 2;
-    t
-};
-
 /// Whether an attribute value holds a '<', and whether it holds a byte [`normalised`]
-/// would act on.
+/// acts on (`&`, tab, CR, LF).
 fn value_bytes(v: &[u8]) -> (bool, bool) {
     // Eight bytes at a time: `x` has a zero byte exactly where the word holds `b`, and
-    // `(x - 0x01..) & !x & 0x80..` is non-zero exactly when `x` has a zero byte.
+    // `(x - 0x01..) & !x & 0x80..` is non-zero exactly when `x` has a zero byte. The last
+    // word is filled out with 'a', which is none of them.
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let holds = |w: u64, b: u8| {
@@ -225,28 +217,21 @@ fn value_bytes(v: &[u8]) -> (bool, bool) {
         x.wrapping_sub(ONES) & !x & HIGH != 0
     };
     let (mut less_than, mut special) = (false, false);
-    let mut words = v.chunks_exact(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
+    for word in v.chunks(8) {
+        let mut bytes = [b'a'; 8];
+        bytes[..word.len()].copy_from_slice(word);
         let w = u64::from_le_bytes(bytes);
         less_than |= holds(w, b'<');
         special |= holds(w, b'&') | holds(w, b'\t') | holds(w, b'\r') | holds(w, b'\n');
     }
-    let seen = words
-        .remainder()
-        .iter()
-        .fold(0u8, |seen, &b| seen | VALUE_BYTE[usize::from(b)]);
-    (less_than || seen & 1 != 0, special || seen & 2 != 0)
+    (less_than, special)
 }
 
+/// `raw` as XML 1.0 normalises an attribute value (`\t`, `\r`, `\n` to spaces; entities
+/// and character references resolved, an unknown or bad one refused): quick-xml's own
+/// normalisation, called only when the value holds one of the bytes it acts on
+/// ([`value_bytes`]).
 fn normalised<'a>(raw: &'a str, e: &BytesStart<'_>, pos: u64) -> Result<Cow<'a, str>, InputError> {
-    if !raw
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'))
-    {
-        return Ok(Cow::Borrowed(raw));
-    }
     let attr = Attribute {
         key: QName(""),
         value: Cow::Borrowed(raw),

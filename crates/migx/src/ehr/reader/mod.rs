@@ -34,7 +34,7 @@ pub use attrs::normalise_id;
 
 use crate::ehr::model::*;
 use crate::error::{ErrorCode, InputError};
-use attrs::{own, AttrReader, Attrs};
+use attrs::{local_name, own, AttrReader, Attrs};
 use errors::{safe_name, xml_error};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -297,13 +297,7 @@ const MAX_KEPT_TEXT: usize = 1024;
 impl State {
     fn open(&mut self, e: &BytesStart<'_>, pos: u64, limits: &Limits) -> Result<(), InputError> {
         let qname = e.name();
-        let qname: &str = qname.as_ref();
-        // What `QName::local_name` gives (after the first ':'), found by a byte search: it
-        // runs for every element, and quick-xml's `str::find` sets up a char searcher.
-        let local = match qname.bytes().position(|b| b == b':') {
-            Some(i) => &qname[i + 1..],
-            None => qname,
-        };
+        let local = local_name(qname.as_ref());
         if self.path.len() >= limits.max_depth {
             return Err(InputError::new(
                 ErrorCode::LimitExceeded,

@@ -369,7 +369,8 @@ struct Mapper<'a> {
     ex: &'a Extract,
     d: &'a Decisions,
     policy: &'a Policy,
-    /// The policy's screen, remembering each code's verdict over the bundle.
+    /// The policy's screen, remembering each code's verdict over the bundle (and, in a
+    /// run, the worker thread's other files: `screen::remembering_shared`).
     screen: Screen<'a>,
     patient_ref: String,
     /// Authorisation source id -> every issue made under it in the source, in one pass.

@@ -14,7 +14,8 @@ use super::*;
 pub(super) struct Ctx<'a> {
     pub(super) ex: &'a Extract,
     pub(super) policy: &'a Policy,
-    /// The policy's screen, remembering each code's verdict over the extract.
+    /// The policy's screen, remembering each code's verdict over the extract (and, in a
+    /// run, the worker thread's other files: `screen::remembering_shared`).
     pub(super) screen: Screen<'a>,
     pub(super) as_of: Ts,
     /// Statement index -> the problem LinkSets that name it.
