@@ -5,4 +5,4 @@ pub mod reader;
 pub mod ts;
 
 pub use model::{DateField, Element, Extract, Item, MessageKind, Value};
-pub use reader::{read_extract, Limits};
+pub use reader::{read_extract, read_extract_bytes, Limits};

@@ -3,27 +3,13 @@
 //! neither), hashes as it reads, and places a reader's error at its line and column.
 
 use crate::ehr::model::Extract;
-use crate::ehr::reader::read_extract;
+use crate::ehr::reader::{read_extract, read_extract_bytes};
 use crate::error::{ErrorCode, InputError};
 use crate::settings::ConvertSettings;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-
-/// A reader that hashes what passes through it (the Provenance names the source's SHA-256).
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
 
 /// What the first bytes say the file is.
 enum Sniff {
@@ -113,22 +99,7 @@ fn read_input_with(
     };
     let head = &head[..n];
     let read = match sniff(head) {
-        Sniff::Xml => {
-            let mut hr = HashingReader {
-                inner: io::Cursor::new(head.to_vec()).chain(file),
-                hasher: Sha256::new(),
-            };
-            // The reader buffers in 64 KiB blocks: each block is hashed once as it is read.
-            let r = read_extract(&mut hr, &settings.limits, size);
-            // Drain so the hash covers the whole file even if the reader stopped early.
-            let r = r.and_then(|ex| {
-                io::copy(&mut hr, &mut io::sink()).map_err(|e| io_error(&e))?;
-                Ok(ex)
-            });
-            let hash = crate::digest::hex(&hr.hasher.finalize());
-            r.map(|ex| (ex, hash))
-                .map_err(|e| with_position(e, path, None))
-        }
+        Sniff::Xml => read_xml(head, file, path, size, settings),
         Sniff::Utf16Xml { big_endian } => read_utf16(head, file, big_endian, settings),
         Sniff::Json => read_json(head, file, size),
         Sniff::Html => Err(InputError::new(
@@ -142,6 +113,97 @@ fn read_input_with(
     };
     read.map(|(ex, hash)| (ex, hash, size))
         .map_err(|e| (e, size))
+}
+
+/// A UTF-8 XML extract. One of up to [`IN_MEMORY`] bytes is read whole into this thread's
+/// document buffer (one copy from the file, hashed in one call) and parsed with every event
+/// borrowed from it; a larger one is streamed in bounded blocks, hashed as they are read, so
+/// memory stays bounded whatever the file's size (a hostile 100 MB text node included).
+fn read_xml(
+    head: &[u8],
+    mut file: File,
+    path: &Path,
+    size: u64,
+    settings: &ConvertSettings,
+) -> Result<(Extract, String), InputError> {
+    DOCUMENT.with_borrow_mut(|doc| {
+        doc.clear();
+        let mut whole = size <= IN_MEMORY as u64;
+        if whole {
+            doc.reserve_exact(usize::try_from(size).unwrap_or(0).max(head.len()));
+            doc.extend_from_slice(head);
+            let room = IN_MEMORY.saturating_sub(head.len()) as u64;
+            // The file may have grown since its size was read: then it is streamed after all.
+            if let Err(e) = (&mut file).take(room + 1).read_to_end(doc) {
+                return Err(io_error(&e));
+            }
+            whole = doc.len() <= IN_MEMORY;
+        }
+        let r = if whole {
+            let hash = crate::digest::hex(&Sha256::digest(doc.as_slice()));
+            read_extract_bytes(doc, &settings.limits)
+                .map(|ex| (ex, hash))
+                .map_err(|e| with_position(e, path, Some(doc)))
+        } else {
+            let first = if doc.is_empty() {
+                head.to_vec()
+            } else {
+                std::mem::take(doc)
+            };
+            read_streamed(first, file, path, size, settings)
+        };
+        if doc.capacity() > IN_MEMORY {
+            *doc = Vec::new();
+        }
+        r
+    })
+}
+
+/// Largest file read whole (and the most a worker's document buffer keeps between files:
+/// reusing it spares the page faults of a fresh allocation per file).
+const IN_MEMORY: usize = 8 << 20;
+
+thread_local! {
+    /// This thread's document buffer (see [`read_xml`]).
+    static DOCUMENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A reader that hashes what passes through it (the Provenance names the source's SHA-256).
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A large XML extract, streamed: `first` (the bytes already read) and then the rest of
+/// `file`, hashed as the reader takes its 64 KiB blocks.
+fn read_streamed(
+    first: Vec<u8>,
+    file: File,
+    path: &Path,
+    size: u64,
+    settings: &ConvertSettings,
+) -> Result<(Extract, String), InputError> {
+    let mut hr = HashingReader {
+        inner: io::Cursor::new(first).chain(file),
+        hasher: Sha256::new(),
+    };
+    let r = read_extract(&mut hr, &settings.limits, size);
+    // Drain so the hash covers the whole file even if the reader stopped early.
+    let r = r.and_then(|ex| {
+        io::copy(&mut hr, &mut io::sink()).map_err(|e| io_error(&e))?;
+        Ok(ex)
+    });
+    let hash = crate::digest::hex(&hr.hasher.finalize());
+    r.map(|ex| (ex, hash))
+        .map_err(|e| with_position(e, path, None))
 }
 
 fn read_head(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -226,15 +288,17 @@ fn io_error(e: &io::Error) -> InputError {
 
 /// Fill line and column from a byte offset (read only on error, so it costs nothing on the
 /// good path).
-fn with_position(mut e: InputError, path: &Path, bytes: Option<&[u8]>) -> InputError {
+fn with_position(mut e: InputError, path: &Path, doc: Option<&[u8]>) -> InputError {
     let Some(offset) = e.offset else { return e };
     let count = |data: &[u8]| {
-        let upto = &data[..(offset as usize).min(data.len())];
+        let upto = &data[..usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len())];
         let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         let col = upto.iter().rev().take_while(|&&b| b != b'\n').count() as u64 + 1;
         (line, col)
     };
-    let lc = match bytes {
+    let lc = match doc {
         Some(b) => Some(count(b)),
         None => File::open(path).ok().and_then(|f| {
             let mut buf = Vec::new();

@@ -87,7 +87,94 @@ pub fn read_extract<R: Read>(
     limits: &Limits,
     len_hint: u64,
 ) -> Result<Extract, InputError> {
-    let mut reader = Reader::from_reader(bound::bounded(source, limits.max_text_bytes));
+    let reader = Reader::from_reader(bound::bounded(source, limits.max_text_bytes));
+    read_events(
+        Streamed {
+            reader,
+            buf: Vec::with_capacity(64 * 1024),
+        },
+        limits,
+        len_hint,
+    )
+}
+
+/// Read an EhrExtract that is in memory whole (UTF-8 bytes): the same reading as
+/// [`read_extract`], with every event borrowed from `doc` instead of copied out of a stream's
+/// blocks into a buffer of its own.
+pub fn read_extract_bytes(doc: &[u8], limits: &Limits) -> Result<Extract, InputError> {
+    read_events(
+        InMemory {
+            reader: Reader::from_reader(doc),
+        },
+        limits,
+        doc.len() as u64,
+    )
+}
+
+/// Where the reader's events come from.
+trait Events {
+    /// The next event, with the offset just after it.
+    fn next_event(&mut self) -> Result<(Event<'_>, u64), quick_xml::Error>;
+    /// The offset where the next event starts.
+    fn position(&self) -> u64;
+    /// (quick-xml's own offset of its last error, bytes handed to the parser so far).
+    fn error_at(&self) -> (u64, u64);
+    fn config_mut(&mut self) -> &mut quick_xml::reader::Config;
+}
+
+/// A stream, read in bounded blocks (see [`bound`]); each event is copied into `buf`.
+struct Streamed<R> {
+    reader: Reader<std::io::BufReader<bound::NodeBound<R>>>,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> Events for Streamed<R> {
+    fn next_event(&mut self) -> Result<(Event<'_>, u64), quick_xml::Error> {
+        self.buf.clear();
+        let ev = self.reader.read_event_into(&mut self.buf)?;
+        Ok((ev, self.reader.buffer_position()))
+    }
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+    fn error_at(&self) -> (u64, u64) {
+        (
+            self.reader.error_position(),
+            bound::consumed(self.reader.get_ref()),
+        )
+    }
+    fn config_mut(&mut self) -> &mut quick_xml::reader::Config {
+        self.reader.config_mut()
+    }
+}
+
+/// A document in memory: events borrow from it (nothing is buffered, so no node needs
+/// bounding before it is seen; the per-event size check still applies).
+struct InMemory<'a> {
+    reader: Reader<&'a [u8]>,
+}
+
+impl Events for InMemory<'_> {
+    fn next_event(&mut self) -> Result<(Event<'_>, u64), quick_xml::Error> {
+        let ev = self.reader.read_event()?;
+        Ok((ev, self.reader.buffer_position()))
+    }
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+    fn error_at(&self) -> (u64, u64) {
+        (self.reader.error_position(), self.reader.buffer_position())
+    }
+    fn config_mut(&mut self) -> &mut quick_xml::reader::Config {
+        self.reader.config_mut()
+    }
+}
+
+fn read_events(
+    mut reader: impl Events,
+    limits: &Limits,
+    len_hint: u64,
+) -> Result<Extract, InputError> {
     {
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
@@ -117,21 +204,16 @@ pub fn read_extract<R: Read>(
         attr_reader: AttrReader::default(),
     };
     st.ex.items.reserve((len_hint / 2048) as usize);
-    let mut buf = Vec::with_capacity(64 * 1024);
     loop {
-        let pos = reader.buffer_position();
-        let ev = match reader.read_event_into(&mut buf) {
+        let pos = reader.position();
+        let (ev, end) = match reader.next_event() {
             Ok(ev) => ev,
             Err(e) => {
-                let at = (
-                    pos,
-                    reader.error_position(),
-                    bound::consumed(reader.get_ref()),
-                );
-                return Err(xml_error(e, at, &st));
+                let (err_pos, consumed) = reader.error_at();
+                return Err(xml_error(e, (pos, err_pos, consumed), &st));
             }
         };
-        if (reader.buffer_position() - pos) as usize > limits.max_text_bytes {
+        if (end - pos) as usize > limits.max_text_bytes {
             return Err(InputError::new(
                 ErrorCode::LimitExceeded,
                 format!(
@@ -213,7 +295,6 @@ pub fn read_extract<R: Read>(
         }
         // Kept text is read whole (the spaces after an entity are part of it).
         reader.config_mut().trim_text_start = st.capture.is_none();
-        buf.clear();
     }
     if !st.root_seen {
         return Err(InputError::new(
@@ -226,7 +307,7 @@ pub fn read_extract<R: Read>(
             ErrorCode::MalformedXml,
             "the document ends before its root element is closed (truncated?)",
         )
-        .at(reader.buffer_position());
+        .at(reader.position());
         err.element = st.innermost();
         return Err(err);
     }
@@ -427,6 +508,38 @@ impl State {
 mod tests {
     use super::*;
     use testing::*;
+
+    /// The two event sources read every fixture (good and hostile) alike, whole and cut
+    /// short at positions spread over each file (inside tags, attributes, text and
+    /// multi-byte characters), and under a small node limit: the same model or the same
+    /// rejection, at the same offset.
+    #[test]
+    fn streamed_and_in_memory_readings_agree_on_every_fixture_and_every_cut() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut files = Vec::new();
+        for dir in ["extracts", "hostile", "detail/extracts"] {
+            for e in std::fs::read_dir(root.join(dir)).expect("fixture folder") {
+                let p = e.expect("entry").path();
+                if p.extension().is_some_and(|x| x == "xml") {
+                    files.push(p);
+                }
+            }
+        }
+        assert!(files.len() > 30, "fixtures found: {}", files.len());
+        let small = Limits {
+            max_text_bytes: 200,
+            ..Limits::default()
+        };
+        for p in &files {
+            let doc = std::fs::read(p).expect("fixture");
+            let _ = read_with(&doc, &Limits::default());
+            let _ = read_with(&doc, &small);
+            let step = (doc.len() / 97).max(1);
+            for cut in (0..doc.len()).step_by(step) {
+                let _ = read_with(&doc[..cut], &Limits::default());
+            }
+        }
+    }
 
     /// Elements are matched by their local name, after the first ':': a document whose
     /// every element carries a namespace prefix reads as the same document without one; a
