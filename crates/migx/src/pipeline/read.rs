@@ -1,6 +1,7 @@
 //! The input stage: one file in, an [`Extract`] out (with the SHA-256 of its bytes and its
 //! size), or the rejection. Sniffs what the file is (XML, UTF-16 XML, JSON, or plainly
-//! neither), hashes as it reads, and places a reader's error at its line and column.
+//! neither), hashes its bytes once (a small XML file read whole, anything else as it is
+//! read), and places a reader's error at its line and column.
 
 use crate::ehr::model::Extract;
 use crate::ehr::reader::{read_extract, read_extract_bytes};
@@ -126,32 +127,28 @@ fn read_xml(
     size: u64,
     settings: &ConvertSettings,
 ) -> Result<(Extract, String), InputError> {
+    if size > IN_MEMORY as u64 {
+        return read_streamed(head.to_vec(), file, path, size, settings);
+    }
     DOCUMENT.with_borrow_mut(|doc| {
         doc.clear();
-        let mut whole = size <= IN_MEMORY as u64;
-        if whole {
-            doc.reserve_exact(usize::try_from(size).unwrap_or(0).max(head.len()));
-            doc.extend_from_slice(head);
-            let room = IN_MEMORY.saturating_sub(head.len()) as u64;
-            // The file may have grown since its size was read: then it is streamed after all.
-            if let Err(e) = (&mut file).take(room + 1).read_to_end(doc) {
-                return Err(io_error(&e));
-            }
-            whole = doc.len() <= IN_MEMORY;
+        doc.reserve_exact(usize::try_from(size).unwrap_or(0).max(head.len()));
+        doc.extend_from_slice(head);
+        // One byte past the bound tells a file that grew since its size was read.
+        let room = IN_MEMORY.saturating_sub(head.len()) as u64 + 1;
+        (&mut file)
+            .take(room)
+            .read_to_end(doc)
+            .map_err(|e| io_error(&e))?;
+        if doc.len() > IN_MEMORY {
+            // It grew past the bound: streamed after all, from the bytes already read.
+            return read_streamed(std::mem::take(doc), file, path, size, settings);
         }
-        let r = if whole {
-            let hash = crate::digest::hex(&Sha256::digest(doc.as_slice()));
-            read_extract_bytes(doc, &settings.limits)
-                .map(|ex| (ex, hash))
-                .map_err(|e| with_position(e, path, Some(doc)))
-        } else {
-            let first = if doc.is_empty() {
-                head.to_vec()
-            } else {
-                std::mem::take(doc)
-            };
-            read_streamed(first, file, path, size, settings)
-        };
+        let hash = crate::digest::hex(&Sha256::digest(doc.as_slice()));
+        let r = read_extract_bytes(doc, &settings.limits)
+            .map(|ex| (ex, hash))
+            .map_err(|e| with_position(e, path, Some(doc)));
+        // A file that grew while it was read may have doubled the buffer's room.
         if doc.capacity() > IN_MEMORY {
             *doc = Vec::new();
         }

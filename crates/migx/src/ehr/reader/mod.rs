@@ -1,4 +1,6 @@
-//! One streaming pass over a GP2GP `EhrExtract` with quick-xml into the typed [`Extract`].
+//! One pass over a GP2GP `EhrExtract` with quick-xml into the typed [`Extract`], streamed
+//! ([`read_extract`]) or over a document in memory ([`read_extract_bytes`]), through one
+//! event loop.
 //!
 //! The reader keeps a stack of element tags and a stack of open statements; each element is
 //! matched by its path *relative to the statement it belongs to*, so nested statements are
@@ -119,6 +121,7 @@ trait Events {
     fn position(&self) -> u64;
     /// (quick-xml's own offset of its last error, bytes handed to the parser so far).
     fn error_at(&self) -> (u64, u64);
+    /// quick-xml's settings (the loop changes whitespace trimming as it goes).
     fn config_mut(&mut self) -> &mut quick_xml::reader::Config;
 }
 
