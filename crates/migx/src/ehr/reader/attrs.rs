@@ -144,7 +144,8 @@ impl AttrReader {
             if less_than {
                 return Err(less_than_in_value(e, pos));
             }
-            let local = local_name(key);
+            let local = attr.local;
+            debug_assert_eq!(local, local_name(key));
             let value = || {
                 if special {
                     normalised(attr.value, e, pos)
@@ -208,8 +209,11 @@ const SEEN_LINEARLY: usize = 16;
 /// acts on (`&`, tab, CR, LF).
 fn value_bytes(v: &[u8]) -> (bool, bool) {
     // Eight bytes at a time: `x` has a zero byte exactly where the word holds `b`, and
-    // `(x - 0x01..) & !x & 0x80..` is non-zero exactly when `x` has a zero byte. The last
-    // word is filled out with 'a', which is none of them.
+    // `(x - 0x01..) & !x & 0x80..` is non-zero exactly when `x` has a zero byte; likewise
+    // `(w - 0x20..) & !w & 0x80..` is non-zero exactly when `w` has a byte below 0x20.
+    // Tab, CR and LF are such bytes: the word is asked for those three only when it has
+    // one (values almost never do), so a word costs three tests, not five. The last word
+    // is filled out with 'a', which is none of them.
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let holds = |w: u64, b: u8| {
@@ -217,12 +221,27 @@ fn value_bytes(v: &[u8]) -> (bool, bool) {
         x.wrapping_sub(ONES) & !x & HIGH != 0
     };
     let (mut less_than, mut special) = (false, false);
-    for word in v.chunks(8) {
-        let mut bytes = [b'a'; 8];
-        bytes[..word.len()].copy_from_slice(word);
-        let w = u64::from_le_bytes(bytes);
+    let mut look = |w: u64| {
         less_than |= holds(w, b'<');
-        special |= holds(w, b'&') | holds(w, b'\t') | holds(w, b'\r') | holds(w, b'\n');
+        special |= holds(w, b'&');
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0 {
+            special |= holds(w, b'\t') | holds(w, b'\r') | holds(w, b'\n');
+        }
+    };
+    // Whole words read straight from the value (copying each into a padded word called
+    // memcpy for every word); only the tail is padded.
+    let words = v.chunks_exact(8);
+    let tail = words.remainder();
+    for word in words {
+        look(u64::from_le_bytes(word.try_into().unwrap_or([b'a'; 8])));
+    }
+    if !tail.is_empty() {
+        // Byte by byte into the padded word (at most seven; a slice copy would call memcpy).
+        let mut w = u64::from_le_bytes([b'a'; 8]);
+        for (i, &b) in tail.iter().enumerate() {
+            w = (w & !(0xff << (8 * i))) | (u64::from(b) << (8 * i));
+        }
+        look(w);
     }
     (less_than, special)
 }
@@ -281,10 +300,12 @@ fn bad_attribute(e: &BytesStart<'_>, pos: u64, err: &AttrError) -> InputError {
         .in_element(safe_name(e.local_name().as_ref().as_bytes()))
 }
 
-/// One attribute as the tag writes it: its name, its value between the quotes (not yet
+/// One attribute as the tag writes it: its name and local name, its value between the quotes (not yet
 /// normalised), where the name starts in the tag's text, and where the attribute ends.
 struct RawAttr<'a> {
     name: &'a str,
+    /// What follows the name's first ':' (all of it when it has none).
+    local: &'a str,
     value: &'a str,
     at: usize,
     end: usize,
@@ -333,9 +354,20 @@ impl<'a> AttrScanner<'a> {
     fn attribute(&self, start: usize) -> Result<RawAttr<'a>, AttrError> {
         let b = self.tag.as_bytes();
         let len = b.len();
-        // The name's first byte is part of it whatever it is (as quick-xml reads it).
-        let name_end =
-            find(b, start + 1, |c| c == b'=' || is_space(c)).ok_or(AttrError::ExpectedEq(len))?;
+        // The name's first byte is part of it whatever it is (as quick-xml reads it). Its
+        // first ':' is noted on the way (what follows is the local name, as
+        // [`local_name`] finds it), so the name is looked at once.
+        let mut colon = (b.get(start) == Some(&b':')).then_some(start);
+        let mut i = start + 1;
+        let name_end = loop {
+            match b.get(i) {
+                None => return Err(AttrError::ExpectedEq(len)),
+                Some(&c) if c == b'=' || is_space(c) => break i,
+                Some(b':') if colon.is_none() => colon = Some(i),
+                Some(_) => {}
+            }
+            i += 1;
+        };
         let eq = if b.get(name_end) == Some(&b'=') {
             name_end
         } else {
@@ -358,6 +390,10 @@ impl<'a> AttrScanner<'a> {
         // Every boundary is an ASCII byte (or the tag's end), so these are char boundaries.
         Ok(RawAttr {
             name: self.tag.get(start..name_end).unwrap_or_default(),
+            local: self
+                .tag
+                .get(colon.map_or(start, |c| c + 1)..name_end)
+                .unwrap_or_default(),
             value: self.tag.get(open + 1..close).unwrap_or_default(),
             at: start,
             end: close + 1,
