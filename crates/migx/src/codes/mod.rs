@@ -61,6 +61,18 @@ impl CodeSystem {
         }
     }
 
+    /// [`CodeSystem::uri`] as text to keep: the known systems' URIs borrowed, any other
+    /// copied.
+    pub fn uri_text(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            CodeSystem::Snomed => URI_SNOMED.into(),
+            CodeSystem::ReadV2 => URI_READ_V2.into(),
+            CodeSystem::Ctv3 => URI_CTV3.into(),
+            CodeSystem::Other(uri) => uri.clone().into(),
+            CodeSystem::Invalid => "".into(),
+        }
+    }
+
     /// Short name used in code-list files and reports: `snomed`, `readv2`, `ctv3`, or the URI.
     pub fn short_name(&self) -> &str {
         match self {

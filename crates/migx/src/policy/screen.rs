@@ -13,6 +13,7 @@ use crate::codes::syntax::emittable_code;
 use crate::codes::{CodeSystem, Coding};
 use crate::ehr::model::{Extract, Item};
 use crate::policy::{ConsentEffect, DisplaySource, Policy};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
@@ -288,7 +289,7 @@ impl<'p> Screen<'p> {
                 .map(str::to_string),
         };
         Some(ScreenedCoding {
-            system: c.system.uri().to_string(),
+            system: c.system.uri_text(),
             code,
             display,
             description_id,
@@ -308,7 +309,8 @@ pub fn drops_text(item: &Item) -> bool {
 /// FHIR mapping cannot emit an unscreened coding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreenedCoding {
-    system: String,
+    // The three known systems' URIs are borrowed (no copy per coding).
+    system: Cow<'static, str>,
     code: String,
     display: Option<String>,
     description_id: Option<String>,
@@ -331,6 +333,28 @@ impl ScreenedCoding {
     pub fn description_id(&self) -> Option<&str> {
         self.description_id.as_deref()
     }
+    /// Its parts, moved out for the one coding the mapping emits from it (no copy).
+    pub fn into_parts(self) -> ScreenedParts {
+        ScreenedParts {
+            system: self.system,
+            code: self.code,
+            display: self.display,
+            description_id: self.description_id,
+        }
+    }
+}
+
+/// A [`ScreenedCoding`] taken apart by the mapping that emits it.
+#[derive(Debug)]
+pub struct ScreenedParts {
+    /// The FHIR `system` URI.
+    pub system: Cow<'static, str>,
+    /// The code.
+    pub code: String,
+    /// The display.
+    pub display: Option<String>,
+    /// The SNOMED CT description id the source gave.
+    pub description_id: Option<String>,
 }
 
 #[cfg(test)]

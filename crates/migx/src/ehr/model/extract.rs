@@ -152,6 +152,18 @@ impl ExtractBuilder {
         let items = &mut self.items;
         // The reader grew the list by doubling: give the unused half back before mapping.
         items.shrink_to_fit();
+        // Each parent's children counted first, so its list is made once at its length
+        // (pushed one by one it grew by doubling and was then shrunk: several
+        // reallocations for a composition of many statements).
+        let mut counts = vec![0usize; items.len()];
+        for item in items.iter() {
+            if let Some(p) = item.parent.filter(|&p| p < counts.len()) {
+                counts[p] += 1;
+            }
+        }
+        for (item, &n) in items.iter_mut().zip(&counts) {
+            item.children.reserve_exact(n);
+        }
         for i in 0..items.len() {
             if let Some(p) = items[i].parent.filter(|&p| p < items.len()) {
                 items[p].children.push(i);

@@ -48,6 +48,13 @@ impl<T> List<T> {
         self.0.get_or_insert_with(Box::default)
     }
 
+    /// Room for `n` more elements, exactly (nothing allocated when `n` is 0).
+    pub fn reserve_exact(&mut self, n: usize) {
+        if n > 0 {
+            self.vec_mut().reserve_exact(n);
+        }
+    }
+
     /// Append one element.
     pub fn push(&mut self, x: T) {
         push_lean(self.vec_mut(), x);
@@ -228,6 +235,18 @@ mod tests {
         l.push(7);
         l.push(8);
         assert_eq!(l.as_slice(), &[7, 8]);
+    }
+
+    #[test]
+    fn room_reserved_exactly_is_filled_without_growing() {
+        for n in 0..20usize {
+            let mut l: List<usize> = List::new();
+            l.reserve_exact(n);
+            (0..n).for_each(|i| l.push(i));
+            assert_eq!(l.as_slice(), (0..n).collect::<Vec<_>>().as_slice());
+            let room = l.0.as_deref().map_or(0, Vec::capacity);
+            assert_eq!(room, n, "{n}");
+        }
     }
 
     #[test]

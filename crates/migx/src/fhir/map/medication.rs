@@ -14,7 +14,7 @@ use crate::fhir::r4::{
     Timing, TimingRepeat,
 };
 use crate::fhir::DATA_ABSENT_REASON_URL;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 const HL7_COURSE_OF_THERAPY: &str =
     "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy";

@@ -29,10 +29,10 @@ use crate::policy::decide::{Category, Decisions, Outcome, Role, Withholding};
 use crate::policy::detail::{KnownUnit, UCUM_SYSTEM};
 use crate::policy::screen::{Screen, ScreenedCoding};
 use crate::policy::Policy;
+use hashbrown::HashMap;
 use staff::Staff;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Build the disclosed Bundle, every entry in memory (tests, benches and library callers;
@@ -466,13 +466,13 @@ impl<'a> Mapper<'a> {
 
     /// The codings of `codes` that pass the screen, as a concept.
     fn concept(&self, codes: &[SourceCoding]) -> CodeableConcept {
-        concept_of(&self.screen.shareable(codes))
+        concept_of(self.screen.shareable(codes))
     }
 
     /// The concept of `codes` when any of them passes the screen.
     fn concept_if_any(&self, codes: &[SourceCoding]) -> Option<CodeableConcept> {
         let screened = self.screen.shareable(codes);
-        (!screened.is_empty()).then(|| concept_of(&screened))
+        (!screened.is_empty()).then(|| concept_of(screened))
     }
 }
 
@@ -497,25 +497,27 @@ fn quantity(value: &str, unit: Option<KnownUnit<'_>>) -> Option<Quantity> {
     })
 }
 
-/// One screened coding as FHIR. A resolved description id is emitted as its concept id,
-/// with the description id kept in the core `coding-sctdescid` extension.
-fn coding(c: &ScreenedCoding) -> Coding {
+/// One screened coding as FHIR, its strings moved (not copied). A resolved description id
+/// is emitted as its concept id, with the description id kept in the core
+/// `coding-sctdescid` extension.
+fn coding(c: ScreenedCoding) -> Coding {
+    let c = c.into_parts();
     let extension = c
-        .description_id()
-        .map(|d| Extension::value(SCT_DESC_ID_URL, ExtensionValue::Id(d.to_string())))
+        .description_id
+        .map(|d| Extension::value(SCT_DESC_ID_URL, ExtensionValue::Id(d)))
         .into_iter()
         .collect();
     Coding {
         extension,
-        system: Cow::Owned(c.system().to_string()),
-        code: Cow::Owned(c.code().to_string()),
-        display: c.display().map(|d| Cow::Owned(d.to_string())),
+        system: c.system,
+        code: Cow::Owned(c.code),
+        display: c.display.map(Cow::Owned),
     }
 }
 
 /// A CodeableConcept from screened codings.
-pub fn concept_of(codes: &[ScreenedCoding]) -> CodeableConcept {
-    CodeableConcept::of(codes.iter().map(coding).collect())
+pub fn concept_of(codes: Vec<ScreenedCoding>) -> CodeableConcept {
+    CodeableConcept::of(codes.into_iter().map(coding).collect())
 }
 
 /// The profile URL of a UK Core resource type (for the tests of the mapper modules).

@@ -10,7 +10,7 @@ use crate::fhir::r4::{
 };
 use crate::fhir::{GMP_NUMBER_SYSTEM, ODS_SYSTEM, SDS_ROLE_PROFILE_SYSTEM, SDS_USER_SYSTEM};
 use crate::policy::detail::StaffPolicy;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// Who stated an item, in order of preference: the asserter the source names, else (GP2GP)
 /// the primary performer, else the performer (as the NHS GP2GP translator reads them).

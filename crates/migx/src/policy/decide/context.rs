@@ -7,7 +7,7 @@ use crate::ehr::ts::Ts;
 use crate::policy::graph::{self, Reach};
 use crate::policy::screen::Screen;
 use crate::policy::Policy;
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use super::*;
 

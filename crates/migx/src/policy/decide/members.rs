@@ -5,7 +5,7 @@
 
 use super::{Decision, Outcome, Role};
 use crate::ehr::model::{Element, Extract};
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 /// The shared members of every shared report, group, problem and medication, by item index
 /// into `Extract::items`, each list in document order.
