@@ -146,9 +146,20 @@ impl ExtractBuilder {
         self.record_dates().max_by_key(Ts::epoch_secs)
     }
 
-    /// The record, finished: `children` filled and the id index built, once (confidentiality
-    /// over containment and references is computed once per extract by `policy::graph`).
+    /// The record, finished: each item compacted (see [`Item::compact`]), `children` filled
+    /// and the id index built, once (confidentiality over containment and references is
+    /// computed once per extract by `policy::graph`).
     pub fn finish(mut self) -> Extract {
+        // Each item as it is kept: no repeated carried coding, its lists exactly as long as
+        // they are (a list of one coding was read into room for four).
+        self.items.iter_mut().for_each(Item::compact);
+        self.finish_compacted()
+    }
+
+    /// [`ExtractBuilder::finish`] for a reader that compacted every item as it closed and
+    /// changed none after (the XML reader): the items are not walked a second time (on
+    /// a large record that walk touches every item again after it has left the cache).
+    pub fn finish_compacted(mut self) -> Extract {
         let items = &mut self.items;
         // The reader grew the list by doubling: give the unused half back before mapping.
         items.shrink_to_fit();
@@ -169,9 +180,6 @@ impl ExtractBuilder {
                 items[p].children.push(i);
             }
         }
-        // Each item as it is kept: no repeated carried coding, its lists exactly as long as
-        // they are (a list of one coding was read into room for four).
-        items.iter_mut().for_each(Item::compact);
         let (index, dups) = IdIndex::build(items);
         Extract {
             record: self,

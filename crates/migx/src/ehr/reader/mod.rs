@@ -321,7 +321,8 @@ fn read_events(
     if ex.kind == Some(MessageKind::BareExtract) {
         ex.message_id = ex.extract_id.clone();
     }
-    Ok(ex.finish())
+    // Every item was compacted as it closed (`State::close`).
+    Ok(ex.finish_compacted())
 }
 
 struct State {

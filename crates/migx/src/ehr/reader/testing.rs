@@ -17,7 +17,20 @@ pub(super) fn read_with(doc: &[u8], limits: &Limits) -> Result<Extract, InputErr
     let streamed = read_extract(doc, limits, doc.len() as u64);
     let in_memory = read_extract_bytes(doc, limits);
     match (&streamed, &in_memory) {
-        (Ok(a), Ok(b)) => assert_eq!(canonical(a), canonical(b), "the model read"),
+        (Ok(a), Ok(b)) => {
+            assert_eq!(canonical(a), canonical(b), "the model read");
+            // Every item was compacted as it closed (`finish_compacted` does not do it
+            // again): compacting it once more changes nothing.
+            for item in a.items.iter() {
+                let mut again = item.clone();
+                again.compact();
+                assert_eq!(
+                    format!("{again:?}"),
+                    format!("{item:?}"),
+                    "compacted as read"
+                );
+            }
+        }
         (Err(a), Err(b)) => assert_eq!(a, b, "the rejection"),
         _ => panic!("one reading failed and not the other: {streamed:?} / {in_memory:?}"),
     }
