@@ -90,7 +90,7 @@ impl<'a> Reader<'a> {
             .map(str::to_string);
         let mut obs = Item {
             head: ItemHead {
-                id: format!("{}-obs", header.id),
+                id: format!("{}-obs", header.id).into(),
                 class_code: Some("OBS".into()),
                 status_code: Some("COMPLETE".into()),
                 code_uncoded: codes.is_empty(),

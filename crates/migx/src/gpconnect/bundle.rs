@@ -473,7 +473,7 @@ impl<'a> Reader<'a> {
         let v = self.json(i);
         let v: &Json = &v;
         Item::of(ItemHead {
-            id: self.id(i).to_string(),
+            id: self.id(i).into(),
             parent,
             confidentiality: security(v).into(),
             carried: all_codings(v).into(),

@@ -99,7 +99,7 @@ impl<'a> Reader<'a> {
                 let id = format!("{}-named", item.id);
                 link.named_statement = Some(id.clone());
                 Some(Item::of(ItemHead {
-                    id,
+                    id: id.into(),
                     class_code: Some("OBS".into()),
                     status_code: Some("COMPLETE".into()),
                     parent,

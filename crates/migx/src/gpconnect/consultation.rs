@@ -220,7 +220,7 @@ impl<'a> Reader<'a> {
         carried.extend(self.list_codings.remove(&i).unwrap_or_default());
         self.current = Some(i);
         let idx = self.push(Item::of(ItemHead {
-            id: self.id(i).to_string(),
+            id: self.id(i).into(),
             carried: carried.into(),
             class_code: Some("COMPOSITION".into()),
             status_code: Some("COMPLETE".into()),

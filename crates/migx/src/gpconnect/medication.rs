@@ -150,7 +150,7 @@ impl<'a> Reader<'a> {
         }
         let ms = self.push(Item {
             head: ItemHead {
-                id: statement_id,
+                id: statement_id.into(),
                 element: Some(Element::MedicationStatement),
                 class_code: Some("SBADM".into()),
                 mood_code: Some("INT".into()),
@@ -205,7 +205,7 @@ impl<'a> Reader<'a> {
                 };
                 self.push(Item {
                     head: ItemHead {
-                        id: own_id.clone(),
+                        id: own_id.as_str().into(),
                         class_code: Some("SPLY".into()),
                         mood_code: Some("INT".into()),
                         status_code,
@@ -236,7 +236,7 @@ impl<'a> Reader<'a> {
                         .and_then(|e| e.get("valueCodeableConcept"));
                     self.push(Item {
                         head: ItemHead {
-                            id: format!("{own_id}-discontinue"),
+                            id: format!("{own_id}-discontinue").into(),
                             class_code: Some("SPLY".into()),
                             mood_code: Some("RQO".into()),
                             status_code: Some("COMPLETE".into()),
@@ -259,7 +259,7 @@ impl<'a> Reader<'a> {
                 let prior = arr(Some(v), "basedOn").find_map(|b| self.ref_item_id(b, i));
                 self.push(Item {
                     head: ItemHead {
-                        id: own_id,
+                        id: own_id.into(),
                         class_code: Some("SPLY".into()),
                         mood_code: Some("RQO".into()),
                         status_code: Some("COMPLETE".into()),

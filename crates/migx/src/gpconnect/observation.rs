@@ -148,7 +148,7 @@ impl<'a> Reader<'a> {
         let g = self.push(item);
         for (n, c) in components.iter().enumerate() {
             let mut ci = Item::of(ItemHead {
-                id: format!("{id}-c{n}"),
+                id: format!("{id}-c{n}").into(),
                 class_code: Some("OBS".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(g),

@@ -45,7 +45,7 @@ impl<'a> Reader<'a> {
             let sv: &Json = &sv;
             let collected = sv.get("collection");
             let it = Item::of(ItemHead {
-                id: self.id(si).to_string(),
+                id: self.id(si).into(),
                 class_code: Some("CLUSTER".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(report),

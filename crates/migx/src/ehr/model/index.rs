@@ -51,14 +51,12 @@ impl IdIndex {
             if item.id.is_empty() {
                 continue;
             }
-            let ids = std::iter::once(&item.id).chain(&item.alt_ids);
+            let ids =
+                std::iter::once(item.id.as_str()).chain(item.alt_ids.iter().map(String::as_str));
             for (k, id) in (0u32..).zip(ids) {
-                let h = hasher.hash_one(id.as_str());
-                if table
-                    .find(h, |&s| id_of(items, s) == Some(id.as_str()))
-                    .is_some()
-                {
-                    dups.push(id.clone());
+                let h = hasher.hash_one(id);
+                if table.find(h, |&s| id_of(items, s) == Some(id)).is_some() {
+                    dups.push(id.to_string());
                     continue;
                 }
                 table.insert_unique(h, Slot { item: i, which: k }, |&s| {
@@ -116,9 +114,11 @@ mod tests {
             if item.id.is_empty() {
                 continue;
             }
-            for id in std::iter::once(&item.id).chain(&item.alt_ids) {
-                if index.insert(id.clone(), i).is_some() {
-                    dups.push(id.clone());
+            for id in
+                std::iter::once(item.id.as_str()).chain(item.alt_ids.iter().map(String::as_str))
+            {
+                if index.insert(id.to_string(), i).is_some() {
+                    dups.push(id.to_string());
                 }
             }
         }
@@ -146,7 +146,7 @@ mod tests {
             let items: Vec<Item> = (0..1 + round % 9)
                 .map(|_| {
                     let mut it = Item::new(Element::ObservationStatement);
-                    it.head.id = pool[next(pool.len())].to_string();
+                    it.head.id = pool[next(pool.len())].into();
                     for _ in 0..next(3) {
                         it.head.alt_ids.push(pool[next(pool.len() - 1)].to_string());
                     }

@@ -5,6 +5,7 @@ use super::dates::{DateField, Effective};
 use super::element::{Element, Hl7Code};
 use super::list::List;
 use super::payload::{Allergy, LinkSet, Medication, Observation, Supply};
+use super::source_id::SourceId;
 use super::staff::StaffRef;
 use crate::codes::Coding;
 
@@ -38,8 +39,9 @@ impl std::ops::DerefMut for Item {
 /// confidentiality and status flags, and who acted on it.
 #[derive(Debug, Clone, Default)]
 pub struct ItemHead {
-    /// Source id: `id/@root` (with `/@extension` appended after `:` when present), lowercase.
-    pub id: String,
+    /// Source id: `id/@root` (with `/` and `@extension` appended when present), lowercase;
+    /// held in the item when short (a UUID, see [`SourceId`]).
+    pub id: SourceId,
     /// Further ids the element carried (some systems write two).
     pub alt_ids: List<String>,
     /// Which GP2GP construct this is; an item without one is withheld as unclassified.
@@ -235,7 +237,8 @@ impl ItemHead {
     /// item by [`super::ExtractBuilder::finish`] (issue 24.12: bytes per item).
     fn shrink(&mut self) {
         let ItemHead {
-            id,
+            // Held inline when short, else in a block exactly its length: nothing to give back.
+            id: _,
             alt_ids,
             codes,
             confidentiality,
@@ -262,7 +265,6 @@ impl ItemHead {
             free_text: _,
             line: _,
         } = self;
-        id.shrink_to_fit();
         alt_ids.shrink_to_fit();
         confidentiality.shrink_to_fit();
         also_in.shrink_to_fit();

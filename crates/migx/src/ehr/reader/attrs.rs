@@ -4,7 +4,7 @@
 use super::errors::safe_name;
 use super::Limits;
 use crate::codes::{CodeSystem, Coding};
-use crate::ehr::model::DateField;
+use crate::ehr::model::{DateField, SourceId};
 use crate::error::{ErrorCode, InputError};
 use quick_xml::events::attributes::{AttrError, Attribute};
 use quick_xml::events::BytesStart;
@@ -95,6 +95,13 @@ pub(super) fn normalise_ref(root: &str, a: &Attrs) -> String {
         s.push_str(ext);
     }
     s
+}
+
+/// An item's own id, as [`normalise_ref`] writes it, held in the item when short (see
+/// [`SourceId`]): made straight from the attribute's text, with no `String` between.
+#[inline]
+pub(super) fn source_id(root: &str, a: &Attrs) -> SourceId {
+    SourceId::from_root(root.trim(), a.extension.as_deref())
 }
 
 /// Reads one element's attributes: the tag's text scanned in place ([`AttrScanner`]), the

@@ -2,7 +2,7 @@
 //! codes at any depth, free text), the dispatch of a statement's fields to each construct's
 //! reader, and the texts the model keeps.
 
-use super::attrs::{coding, normalise_ref, own, set_date, systemless, Attrs};
+use super::attrs::{coding, normalise_ref, own, set_date, source_id, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
 use crate::ehr::model::{push_lean, DateField, ItemKind, Value};
@@ -48,11 +48,10 @@ impl State {
         match rel {
             [Tag::Id] => {
                 if let Some(root) = &a.root {
-                    let id = normalise_ref(root, a);
                     if item.id.is_empty() {
-                        item.id = id;
+                        item.id = source_id(root, a);
                     } else {
-                        item.alt_ids.push(id);
+                        item.alt_ids.push(normalise_ref(root, a));
                     }
                 }
             }

@@ -559,7 +559,7 @@ pub(crate) mod testing {
     /// An item with an id, an element, a code and a recorded date.
     pub(crate) fn item(id: &str, element: Element, codes: Vec<SourceCoding>) -> Item {
         Item::of(ItemHead {
-            id: id.to_string(),
+            id: id.into(),
             codes,
             availability: DateField::Value(Ts::parse("20250601").expect("a valid timestamp")),
             ..ItemHead::new(element)

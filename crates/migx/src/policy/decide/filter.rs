@@ -66,7 +66,13 @@ impl<'a> Ctx<'a> {
             return Some(*r);
         }
         // 3. Identity of the item itself must be clear.
-        if !item.id.is_empty() && self.ex.duplicate_ids().binary_search(&item.id).is_ok() {
+        if !item.id.is_empty()
+            && self
+                .ex
+                .duplicate_ids()
+                .binary_search_by(|d| d.as_str().cmp(item.id.as_str()))
+                .is_ok()
+        {
             return Some(W::UnresolvableReference);
         }
         if matches!(outcome, Outcome::Container | Outcome::PartOf(_)) {

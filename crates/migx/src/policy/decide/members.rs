@@ -218,7 +218,7 @@ mod tests {
             codes.push(code(SENSITIVE));
         }
         let head = ItemHead {
-            id: format!("n{n}"),
+            id: format!("n{n}").into(),
             parent,
             codes,
             class_code: match kind {
@@ -376,7 +376,7 @@ mod tests {
 
     fn named(id: &str) -> Item {
         Item::of(ItemHead {
-            id: format!("{id}-named"),
+            id: format!("{id}-named").into(),
             codes: vec![Coding::new(CodeSystem::ReadV2, "H33..")],
             availability: DateField::from_hl7("20260301"),
             ..ItemHead::new(Element::ObservationStatement)
