@@ -58,7 +58,10 @@ impl<'a> Reader<'a> {
             let mut staff = Vec::new();
             for (kind, x) in refs {
                 if let Some(agent) = self.agent(x, r, &roles) {
-                    staff.push(StaffRef { kind, agent });
+                    staff.push(StaffRef {
+                        kind,
+                        agent: agent.into(),
+                    });
                 }
             }
             if staff.is_empty() {

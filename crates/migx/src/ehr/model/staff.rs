@@ -1,6 +1,7 @@
 //! Who acted: the participations an item names and the agents (staff and organisations) the
 //! record holds, with the syntax checks every kept value passed.
 
+use super::source_id::SourceId;
 use crate::codes::Coding;
 
 /// How a member of staff took part in an item.
@@ -25,8 +26,9 @@ pub enum StaffKind {
 pub struct StaffRef {
     /// How the agent took part.
     pub kind: StaffKind,
-    /// The agent's source id (lowercase); never emitted as it is.
-    pub agent: String,
+    /// The agent's source id (lowercase), held here when short (see [`SourceId`]); never
+    /// emitted as it is.
+    pub agent: SourceId,
 }
 
 /// A member of staff or an organisation the record names as acting (GP2GP `agentDirectory`

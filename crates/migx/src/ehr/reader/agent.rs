@@ -6,7 +6,9 @@ use super::tags::Tag;
 use super::{
     Slot, State, OID_GMP_NUMBER, OID_ODS, OID_ODS_ORG, OID_SDS_ROLE_PROFILE, OID_SDS_USER,
 };
-use crate::ehr::model::{gmp_number, push_lean, sds_id, AgentOrg, StaffKind, StaffName, StaffRef};
+use crate::ehr::model::{
+    gmp_number, push_lean, sds_id, AgentOrg, SourceId, StaffKind, StaffName, StaffRef,
+};
 
 impl State {
     /// Fields of the agentDirectory `Agent` being read, matched by path relative to it.
@@ -94,7 +96,8 @@ impl State {
             }
             [Tag::Author | Tag::Participant | Tag::Participant2, Tag::AgentRef, Tag::Id] => {
                 if let (Some(kind), Some(root)) = (self.participation, a.root.as_deref()) {
-                    let agent = normalise_id(root);
+                    // As `normalise_id` writes it, with no `String` between.
+                    let agent = SourceId::from_root(root.trim(), None);
                     push_lean(&mut item.staff, StaffRef { kind, agent });
                 }
             }
@@ -244,7 +247,7 @@ mod tests {
                 .expect(id)
                 .staff
                 .iter()
-                .map(|s| (s.kind, s.agent.clone()))
+                .map(|s| (s.kind, s.agent.to_string()))
                 .collect()
         };
         assert_eq!(

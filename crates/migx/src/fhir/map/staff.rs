@@ -78,7 +78,7 @@ impl Mapper<'_> {
                     .find_map(|k| staff.iter().find(|s| s.kind == *k))
             })?
             .agent
-            .clone();
+            .to_string();
         let cached = self
             .staff
             .borrow()
