@@ -159,7 +159,7 @@ impl ExtractBuilder {
     /// [`ExtractBuilder::finish`] for a reader that compacted every item as it closed and
     /// changed none after (the XML reader): the items are not walked a second time (on
     /// a large record that walk touches every item again after it has left the cache).
-    pub fn finish_compacted(mut self) -> Extract {
+    pub(crate) fn finish_compacted(mut self) -> Extract {
         let items = &mut self.items;
         // The reader grew the list by doubling: give the unused half back before mapping.
         items.shrink_to_fit();

@@ -29,6 +29,7 @@ pub use payload::{
     Allergy, DoseQuantity, LinkSet, Medication, Observation, Reaction, ReferenceRange,
     StructuredDose, Supply, Value,
 };
+pub(crate) use source_id::id_text;
 pub use source_id::SourceId;
 pub use staff::{
     gmp_number, sds_id, staff_text, Agent, AgentOrg, StaffKind, StaffName, StaffRef, MAX_STAFF_TEXT,

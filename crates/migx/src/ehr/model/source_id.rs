@@ -33,7 +33,7 @@ impl SourceId {
     pub fn from_root(root: &str, extension: Option<&str>) -> SourceId {
         let len = root.len() + extension.map_or(0, |e| e.len() + 1);
         if len > INLINE {
-            return SourceId::from_root_on_heap(root, extension, len);
+            return SourceId::from_root_on_heap(root, extension);
         }
         let mut bytes = [0u8; INLINE];
         let (head, rest) = bytes.split_at_mut(root.len());
@@ -53,15 +53,8 @@ impl SourceId {
     /// reader's loop).
     #[cold]
     #[inline(never)]
-    fn from_root_on_heap(root: &str, extension: Option<&str>, len: usize) -> SourceId {
-        let mut s = String::with_capacity(len);
-        s.push_str(root);
-        s.make_ascii_lowercase();
-        if let Some(e) = extension {
-            s.push('/');
-            s.push_str(e);
-        }
-        SourceId(Repr::Heap(s.into_boxed_str()))
+    fn from_root_on_heap(root: &str, extension: Option<&str>) -> SourceId {
+        SourceId(Repr::Heap(id_text(root, extension).into_boxed_str()))
     }
 
     /// The id as text.
@@ -80,6 +73,20 @@ impl SourceId {
             Repr::Heap(s) => s,
         }
     }
+}
+
+/// The text of the id `root` with `/extension` after it when there is one, `root`
+/// lowercased, in one allocation: what [`SourceId::from_root`] holds, and the form the
+/// reader keeps references and further ids in (`String`s, so that both agree).
+pub(crate) fn id_text(root: &str, extension: Option<&str>) -> String {
+    let mut s = String::with_capacity(root.len() + extension.map_or(0, |e| e.len() + 1));
+    s.push_str(root);
+    s.make_ascii_lowercase();
+    if let Some(e) = extension {
+        s.push('/');
+        s.push_str(e);
+    }
+    s
 }
 
 impl Default for SourceId {
@@ -239,6 +246,7 @@ mod tests {
                         want.push('/');
                         want.push_str(e);
                     }
+                    assert_eq!(id_text(root, ext), want);
                     let id = SourceId::from_root(root, ext);
                     assert_eq!(id.as_str(), want);
                     assert_eq!(&*id, want.as_str());

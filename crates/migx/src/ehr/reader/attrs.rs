@@ -4,7 +4,7 @@
 use super::errors::safe_name;
 use super::Limits;
 use crate::codes::{CodeSystem, Coding};
-use crate::ehr::model::{DateField, SourceId};
+use crate::ehr::model::{id_text, DateField, SourceId};
 use crate::error::{ErrorCode, InputError};
 use quick_xml::events::attributes::{AttrError, Attribute};
 use quick_xml::events::BytesStart;
@@ -83,18 +83,10 @@ pub(super) fn local_name(qname: &str) -> &str {
     }
 }
 
-/// `root` (normalised) and `/extension` when there is one, built in one allocation.
+/// `root` (normalised) and `/extension` when there is one, built in one allocation: a
+/// reference or a further id, written as an item's own id is ([`source_id`]).
 pub(super) fn normalise_ref(root: &str, a: &Attrs) -> String {
-    let root = root.trim();
-    let ext = a.extension.as_deref();
-    let mut s = String::with_capacity(root.len() + ext.map_or(0, |e| e.len() + 1));
-    s.push_str(root);
-    s.make_ascii_lowercase();
-    if let Some(ext) = ext {
-        s.push('/');
-        s.push_str(ext);
-    }
-    s
+    id_text(root.trim(), a.extension.as_deref())
 }
 
 /// An item's own id, as [`normalise_ref`] writes it, held in the item when short (see
