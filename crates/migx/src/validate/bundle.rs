@@ -921,6 +921,69 @@ mod tests {
         (tape_clean, tree_clean, judged)
     }
 
+    /// The tape's check of an entry under migx's profile, compiled with the profile's per-type
+    /// clauses chained ([`schemas::chain_type_clauses`]), has the verdict of the profile as
+    /// written (the tree's check of `#/$defs/entry`): on every entry of the fixture, with every
+    /// entry mutation at every position, and each of those again with its `resourceType` made
+    /// each type the profile names (so every type's clause meets every other type's
+    /// resources, valid or not).
+    #[test]
+    fn the_chained_profile_judges_every_entry_as_the_profile_as_written() {
+        use crate::validate::schemas;
+        let own = schemas::own();
+        let (written, chained) = (
+            own.entry.as_ref().unwrap(),
+            own.entry_tape.as_ref().unwrap(),
+        );
+        let types: Vec<String> = serde_json::from_str::<Value>(schemas::MIGX_BUNDLE_SCHEMA)
+            .unwrap()
+            .pointer("/$defs/resource/properties/resourceType/enum")
+            .and_then(Value::as_array)
+            .expect("the profile names its types")
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        assert!(types.len() >= 15, "{types:?}");
+        let base = valid();
+        let n = base["entry"].as_array().unwrap().len();
+        let (mut judged, mut refused) = (0, 0);
+        let mut tape = super::Tape::default();
+        for (what, m) in ENTRY_MUTATIONS
+            .iter()
+            .chain([&("as written", (|_, _| {}) as fn(&mut Value, usize))])
+        {
+            for i in 0..n {
+                let mut b = base.clone();
+                m(&mut b, i);
+                let Some(e) = b["entry"].get(i).cloned() else {
+                    continue;
+                };
+                for t in std::iter::once(None).chain(types.iter().map(Some)) {
+                    let mut e = e.clone();
+                    if let (Some(t), Some(r)) = (t, e.get_mut("resource")) {
+                        if r.is_object() {
+                            r["resourceType"] = json!(t);
+                        }
+                    }
+                    tape.record(&e, super::CHUNK).expect("recorded");
+                    let verdict = written.is_valid(&e);
+                    assert_eq!(
+                        chained.is_valid(tape.root()),
+                        verdict,
+                        "{what} at {i}, as {t:?}"
+                    );
+                    judged += 1;
+                    refused += usize::from(!verdict);
+                }
+            }
+        }
+        // Both verdicts were met many times, not one of them only.
+        assert!(
+            judged > 1000 && refused > 500 && judged - refused > 100,
+            "{judged} {refused}"
+        );
+    }
+
     /// The tape's verdict is the tree's, never weaker: on every entry of the fixture, with
     /// every entry mutation at every position (and the frame mutations), an entry passes on
     /// its tape only when its tree has no violation, and every entry whose tree has none and

@@ -1036,7 +1036,8 @@ pub(crate) struct Own {
     /// `properties.entry.allOf`: the counts over all entries, matched entry by entry.
     pub(crate) clauses: Option<Vec<Clause>>,
     /// [`Own::entry`] and each clause's item schema ([`Clause::item`], in order) compiled
-    /// again for an entry's tape ([`super::tape`]).
+    /// again for an entry's tape ([`super::tape`]); the entry's check from the profile with
+    /// its per-type clauses chained ([`chain_type_clauses`]).
     pub(crate) entry_tape: Option<Validator<TapeJson>>,
     pub(crate) clauses_tape: Option<Vec<Validator<TapeJson>>>,
     /// The parsed schemas by `$id`, to look up `description`s for messages.
@@ -1294,6 +1295,92 @@ fn clause_items_tape(
         .collect()
 }
 
+/// The profile with its per-type clauses chained, for the tape's fast path (where only the
+/// verdict matters: an entry it refuses is checked again as a tree, with the profile as
+/// written). The profile's `resource` keeps what it says of each type as an `allOf` of
+/// `if resourceType is X then ...`, so every entry would test all sixteen conditions to apply
+/// one. When each such condition requires `resourceType` and names a different X, and
+/// `resource` requires an object, at most one of them holds for any instance, and the
+/// `allOf` has the verdict of the chain `if X1 then C1 else if X2 then C2 ... ` (nothing
+/// holds: valid). The chain, in [`COMMON_TYPES`] order (most frequent first), takes its
+/// place; anything else in the `allOf` is kept. Unchanged if the profile is not so shaped.
+pub(crate) fn chain_type_clauses(profile: &Value) -> Value {
+    let mut doc = profile.clone();
+    let Some(resource) = doc
+        .pointer_mut("/$defs/resource")
+        .and_then(Value::as_object_mut)
+    else {
+        return doc;
+    };
+    if resource.get("type") != Some(&json!("object")) {
+        return doc;
+    }
+    let Some(all) = resource.get_mut("allOf").and_then(Value::as_array_mut) else {
+        return doc;
+    };
+    let mut typed: Vec<(String, Value)> = Vec::new();
+    let mut rest = Vec::new();
+    for clause in all.drain(..) {
+        match only_for_type(&clause) {
+            Some(t) if clause["if"]["required"] == json!(["resourceType"]) => {
+                typed.push((t.to_string(), clause["then"].clone()));
+            }
+            _ => rest.push(clause),
+        }
+    }
+    let distinct: HashSet<&str> = typed.iter().map(|(t, _)| t.as_str()).collect();
+    if distinct.len() != typed.len() || typed.len() < 2 {
+        return profile.clone();
+    }
+    let rank = |t: &str| {
+        COMMON_TYPES
+            .iter()
+            .position(|c| *c == t)
+            .unwrap_or(usize::MAX)
+    };
+    typed.sort_by_key(|(t, _)| rank(t)); // stable: unranked types keep the profile's order
+    let mut chain: Option<Value> = None;
+    for (t, then) in typed.into_iter().rev() {
+        let mut link = json!({
+            "if": {"required": ["resourceType"], "properties": {"resourceType": {"const": t}}},
+            "then": then,
+        });
+        if let Some(rest) = chain {
+            link["else"] = rest;
+        }
+        chain = Some(link);
+    }
+    *all = chain.into_iter().chain(rest).collect();
+    doc
+}
+
+/// The X of a clause that is exactly `{"if": <resourceType is X>, "then": ...}` (an `if`
+/// of `properties: {resourceType: {const: X}}` and at most `required: ["resourceType"]`),
+/// else `None`: a clause of any other shape is kept for every type.
+fn only_for_type(clause: &Value) -> Option<&str> {
+    let c = clause.as_object()?;
+    if c.keys().any(|k| k != "if" && k != "then") {
+        return None;
+    }
+    let cond = c.get("if")?.as_object()?;
+    for (k, v) in cond {
+        match k.as_str() {
+            "required" if v.as_array()?.iter().all(|r| r == "resourceType") => {}
+            "properties" => {}
+            _ => return None,
+        }
+    }
+    let props = cond.get("properties")?.as_object()?;
+    if props.len() != 1 {
+        return None;
+    }
+    let rt = props.get("resourceType")?.as_object()?;
+    if rt.len() != 1 {
+        return None;
+    }
+    rt.get("const")?.as_str()
+}
+
 pub(crate) fn own() -> &'static Own {
     static OWN: OnceLock<Own> = OnceLock::new();
     OWN.get_or_init(|| {
@@ -1347,13 +1434,17 @@ pub(crate) fn own() -> &'static Own {
                 .ok(),
             frame_keywords,
             entry: compile("/$defs/entry"),
-            entry_tape: registry.as_ref().and_then(|registry| {
-                jsonschema::options_for::<TapeJson>()
-                    .with_draft(Draft::Draft202012)
-                    .with_registry(registry)
-                    .build(&reference(&format!("{id}#/$defs/entry")))
-                    .ok()
-            }),
+            entry_tape: Registry::new()
+                .add(&id, chain_type_clauses(&bundle_schema))
+                .and_then(|b| b.prepare())
+                .ok()
+                .and_then(|registry| {
+                    jsonschema::options_for::<TapeJson>()
+                        .with_draft(Draft::Draft202012)
+                        .with_registry(&registry)
+                        .build(&reference(&format!("{id}#/$defs/entry")))
+                        .ok()
+                }),
             clauses_tape: registry
                 .as_ref()
                 .and_then(|r| clause_items_tape(&bundle_schema, &id, r)),
@@ -1600,5 +1691,99 @@ mod tests {
         }
         assert!(streamed("{").is_none());
         assert!(streamed("{} x").is_none());
+    }
+
+    /// Every per-type clause of the profile's `resource` is recognised as one and chained (so
+    /// an entry meets one condition per type before its own, not sixteen), the most frequent
+    /// type first; a profile shaped otherwise is left as it is.
+    #[test]
+    fn the_profiles_per_type_clauses_are_chained() {
+        let profile = parse_embedded(MIGX_BUNDLE_SCHEMA);
+        let clauses = profile
+            .pointer("/$defs/resource/allOf")
+            .and_then(Value::as_array)
+            .expect("the profile's per-type clauses");
+        let named: Vec<&str> = clauses.iter().filter_map(only_for_type).collect();
+        assert_eq!(named.len(), clauses.len(), "every clause is per type");
+        let chained = chain_type_clauses(&profile);
+        let all = chained
+            .pointer("/$defs/resource/allOf")
+            .and_then(Value::as_array)
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        let mut link = &all[0];
+        let mut order = Vec::new();
+        while let Some(t) = only_for_type(&json!({"if": link["if"], "then": link["then"]})) {
+            let original = clauses
+                .iter()
+                .find(|c| only_for_type(c) == Some(t))
+                .unwrap();
+            assert_eq!(link["then"], original["then"], "{t}");
+            order.push(t.to_string());
+            match link.get("else") {
+                Some(next) => link = next,
+                None => break,
+            }
+        }
+        assert_eq!(order.len(), clauses.len());
+        assert_eq!(order[0], "Observation");
+        // Everything but the allOf is as written.
+        let mut back = chained.clone();
+        back["$defs"]["resource"]["allOf"] = json!(clauses);
+        assert_eq!(back, profile);
+
+        // Not chained: a type named twice, a `resource` that does not require an object.
+        let shaped = |clauses: Value, ty: Value| json!({"$defs": {"resource": {"type": ty, "allOf": clauses}}});
+        let clause = |t: &str, required: bool| {
+            let mut c =
+                json!({"if": {"properties": {"resourceType": {"const": t}}}, "then": false});
+            if required {
+                c["if"]["required"] = json!(["resourceType"]);
+            }
+            c
+        };
+        for doc in [
+            shaped(
+                json!([clause("Flag", true), clause("Flag", true)]),
+                json!("object"),
+            ),
+            shaped(
+                json!([clause("Flag", true), clause("List", true)]),
+                json!(["object", "null"]),
+            ),
+        ] {
+            assert_eq!(chain_type_clauses(&doc), doc);
+        }
+        // A condition that does not require resourceType (it holds, with every other such
+        // one, for a resource without it) and a clause of another shape are kept as they are,
+        // after the chain of the others.
+        let doc = shaped(
+            json!([clause("Flag", true), clause("Patient", false), {"$ref": "#/x"}, clause("List", true)]),
+            json!("object"),
+        );
+        let chained = chain_type_clauses(&doc);
+        assert_eq!(
+            chained["$defs"]["resource"]["allOf"],
+            json!([
+                {"if": clause("List", true)["if"], "then": false,
+                 "else": {"if": clause("Flag", true)["if"], "then": false}},
+                clause("Patient", false),
+                {"$ref": "#/x"}
+            ])
+        );
+
+        let kept = [
+            json!({"if": {"properties": {"resourceType": {"const": "Flag"}}}, "then": {}, "else": false}),
+            json!({"if": {"properties": {"resourceType": {"enum": ["Flag"]}}}, "then": {}}),
+            json!({"if": {"properties": {"resourceType": {"const": "Flag"}, "id": {}}}, "then": {}}),
+            json!({"if": {"properties": {"resourceType": {"const": "Flag", "type": "string"}}}, "then": {}}),
+            json!({"if": {"required": ["id"], "properties": {"resourceType": {"const": "Flag"}}}, "then": {}}),
+            json!({"if": {"not": {}, "properties": {"resourceType": {"const": "Flag"}}}, "then": {}}),
+            json!({"if": {"properties": {"resourceType": {"const": 1}}}, "then": {}}),
+            json!({"$ref": "#/$defs/Flag"}),
+        ];
+        for clause in kept {
+            assert_eq!(only_for_type(&clause), None, "{clause}");
+        }
     }
 }
