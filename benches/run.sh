@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # migx end-to-end benchmark.
 #
-#   bash benches/run.sh [--total-mb N | --quick] [--seed S] [--runs R] [--keep]
+#   bash benches/run.sh [--total-mb N | --quick] [--seed S] [--runs R] [--keep] [--pgo]
 #
 # Builds release, generates a synthetic GP2GP corpus (default 500 MB; --quick = 100 MB) with
 # `migx-gen`, then measures (median of R runs, default 3, warm page cache):
@@ -13,12 +13,17 @@
 #   - `migx validate` throughput on the produced bundles.
 # Missing subcommands are reported as "not available", never as a failure of the script.
 # Units: 1 MB = 1,000,000 bytes (RSS too: KiB from GNU time x 1024 / 10^6).
+#
+# --pgo measures binaries built with profile-guided optimisation (benches/pgo.sh, trained on
+# another seed's corpus and the fixtures): migx and the floor's migx-gen alike, so the ratios
+# still compare like with like. The per-stage split (cargo bench) is always a plain build.
 set -uo pipefail
 
 TOTAL_MB=500
 SEED=42
 RUNS=3
 KEEP=0
+PGO=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --total-mb) TOTAL_MB="${2:?--total-mb needs a value}"; shift 2 ;;
@@ -26,7 +31,8 @@ while [ $# -gt 0 ]; do
         --seed) SEED="${2:?--seed needs a value}"; shift 2 ;;
         --runs) RUNS="${2:?--runs needs a value}"; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --pgo) PGO=1; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -46,6 +52,14 @@ echo "building release..." >&2
 cargo build --release --workspace --bins --quiet || { echo "run.sh: build failed" >&2; exit 2; }
 GEN="$ROOT/target/release/migx-gen"
 MIGX="${MIGX:-$ROOT/target/release/migx}"   # override to benchmark another build
+BUILD="release"
+if [ "$PGO" = 1 ]; then
+    echo "building with profile-guided optimisation (benches/pgo.sh)..." >&2
+    PGO_BIN=$(bash benches/pgo.sh) || { echo "run.sh: PGO build failed" >&2; exit 2; }
+    GEN="$PGO_BIN/migx-gen"
+    MIGX="$PGO_BIN/migx"
+    BUILD="release + PGO (benches/pgo.sh; stages: plain release)"
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/migx-bench.XXXXXX") || exit 2
 if [ "$KEEP" = 1 ]; then echo "keeping $TMP" >&2; else trap 'rm -rf "$TMP"' EXIT; fi
@@ -131,6 +145,7 @@ convert() { # NAME CORPUS JOBS [EXTRA...]
 echo "== migx benchmark =="
 echo "date:       $(date -u +%Y-%m-%dT%H:%MZ)   cores: $(nproc)   $(rustc --version 2>/dev/null)"
 echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)   seed: $SEED   runs: $RUNS (median, warm cache)"
+echo "build:      $BUILD"
 echo "input:      $IN_MB MB in $IN_FILES files, largest $(mb "$BIG_BYTES") MB"
 echo "generator:  $GEN_MBS MB/s (migx-gen, all cores)"
 echo "floor:      $FLOOR_MBS MB/s ($FLOOR_SECS s, $FLOOR_CPU CPU s, bare quick-xml pass, 1 thread)"
