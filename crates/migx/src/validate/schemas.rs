@@ -1323,7 +1323,9 @@ pub(crate) fn chain_type_clauses(profile: &Value) -> Value {
     for clause in all.drain(..) {
         match only_for_type(&clause) {
             Some(t) if clause["if"]["required"] == json!(["resourceType"]) => {
-                typed.push((t.to_string(), clause["then"].clone()));
+                // A clause without `then` holds whatever its condition says.
+                let then = clause.get("then").cloned().unwrap_or(json!(true));
+                typed.push((t.to_string(), then));
             }
             _ => rest.push(clause),
         }
@@ -1770,6 +1772,17 @@ mod tests {
                 clause("Patient", false),
                 {"$ref": "#/x"}
             ])
+        );
+
+        // A clause without `then` holds whatever its condition says: `then` true in the chain.
+        let doc = shaped(
+            json!([{"if": clause("Flag", true)["if"]}, clause("List", true)]),
+            json!("object"),
+        );
+        assert_eq!(
+            chain_type_clauses(&doc)["$defs"]["resource"]["allOf"],
+            json!([{"if": clause("List", true)["if"], "then": false,
+                    "else": {"if": clause("Flag", true)["if"], "then": true}}])
         );
 
         let kept = [
