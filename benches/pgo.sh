@@ -67,7 +67,8 @@ for jobs in 1 2; do
 done
 "$BIN/migx" --quiet convert "$WORK/corpus" --consent "$WORK/corpus.consent.csv" "${permit[@]}" \
     --format ndjson --out "$WORK/out-ndjson" --jobs 2
-"$BIN/migx" --quiet validate "$WORK/out-1/bundles" >/dev/null
+"$BIN/migx" --quiet validate "$WORK/out-1/bundles" >/dev/null 2>&1 \
+    || { echo "pgo.sh: the training run's bundles do not validate" >&2; exit 1; }
 # The fixtures: some are rejected or withheld by design (a nonzero exit is expected).
 "$BIN/migx" --quiet convert fixtures/extracts --consent fixtures/consent.csv "${permit[@]}" \
     --out "$WORK/out-fixtures" >/dev/null 2>&1 || true

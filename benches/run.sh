@@ -16,7 +16,8 @@
 #
 # --pgo measures binaries built with profile-guided optimisation (benches/pgo.sh, trained on
 # another seed's corpus and the fixtures): migx and the floor's migx-gen alike, so the ratios
-# still compare like with like. The per-stage split (cargo bench) is always a plain build.
+# still compare like with like. The per-stage split (cargo bench) is always a plain build,
+# divided by a plain floor.
 set -uo pipefail
 
 TOTAL_MB=500
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS="${2:?--runs needs a value}"; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --pgo) PGO=1; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -189,8 +190,14 @@ echo "flatness:   -j1 peak RSS $(mb "$CS_RSS") MB on $(mb "$SMALL_BYTES") MB cor
 # 3 passes over the same corpus, writes excluded), each stage also as a multiple of the
 # floor's CPU time for the same number of input bytes (the stages time the files that convert).
 echo "stages..." >&2
+# The stages are a plain release build: with --pgo they are divided by a plain floor too.
+STAGE_FLOOR_CPU=$FLOOR_CPU
+if [ "$PGO" = 1 ]; then
+    measure floor-plain "$ROOT/target/release/migx-gen" floor "$CORPUS"; STAGE_FLOOR_CPU=$M_CPU
+    echo "stages are a plain build: against the plain floor's $STAGE_FLOOR_CPU CPU s" | tee -a "$TMP/report.txt"
+fi
 if STAGES=$(cargo bench -p migx --bench stages --quiet -- "$CORPUS" 2>"$TMP/stages.stderr"); then
-    awk -v f="$FLOOR_CPU" -v in_mb="$IN_MB" '
+    awk -v f="$STAGE_FLOOR_CPU" -v in_mb="$IN_MB" '
         /^stages:/ { print "stages:     " substr($0, 9); for (i = 1; i <= NF; i++) if ($(i + 1) == "MB" && $(i + 2) == "in,") st_mb = $i; next }
         $2 ~ /^[0-9.]+$/ && $3 == "s" {
             share = ($6 ~ /%$/) ? $6 : ""
