@@ -96,7 +96,7 @@ impl State {
             }
             [Tag::Author | Tag::Participant | Tag::Participant2, Tag::AgentRef, Tag::Id] => {
                 if let (Some(kind), Some(root)) = (self.participation, a.root.as_deref()) {
-                    // As `normalise_id` writes it, with no `String` between.
+                    // As `normalise_id` writes it (`id_text`), with no `String` between.
                     let agent = SourceId::from_root(root.trim(), None);
                     push_lean(&mut item.staff, StaffRef { kind, agent });
                 }

@@ -68,9 +68,10 @@ pub(super) fn systemless(a: &Attrs) -> Option<Coding> {
     }
 }
 
-/// Ids are compared case-insensitively (UUIDs arrive upper-case).
+/// Ids are compared case-insensitively (UUIDs arrive upper-case): `root` trimmed and
+/// lowercased, the text every id the reader keeps is made by ([`id_text`]).
 pub fn normalise_id(root: &str) -> String {
-    root.trim().to_ascii_lowercase()
+    id_text(root.trim(), None)
 }
 
 /// The local part of an element's or attribute's name, as quick-xml's `QName::local_name`
