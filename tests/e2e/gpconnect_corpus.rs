@@ -109,7 +109,7 @@ fn summarise(ex: &Extract, policy: &Policy, as_of: migx::ehr::ts::Ts) -> Summary
             if c.system == CodeSystem::Snomed
                 && parse_sctid(&c.code).is_ok_and(|id| id.kind == SctIdKind::Concept)
             {
-                set.insert(c.code.clone());
+                set.insert(c.code.to_string());
             }
         }
     }
@@ -166,8 +166,8 @@ fn resolve_descriptions(ex: &mut Extract, map: &BTreeMap<String, String>) {
     let fix = |cs: &mut Vec<Coding>| {
         for c in cs.iter_mut() {
             if c.system == CodeSystem::Snomed {
-                if let Some(concept) = map.get(&c.code) {
-                    c.code = concept.clone();
+                if let Some(concept) = map.get(c.code.as_str()) {
+                    c.code = concept.as_str().into();
                 }
             }
         }

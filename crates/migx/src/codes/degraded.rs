@@ -24,7 +24,7 @@ fn degraded_codes() -> &'static [String] {
 /// Whether a coding is a transfer-degraded allergy code (SNOMED CT, on the embedded list):
 /// its text, and only its text, names the allergen.
 pub fn is_degraded_allergy(c: &super::Coding) -> bool {
-    c.system == super::CodeSystem::Snomed && degraded_codes().contains(&c.code)
+    c.system == super::CodeSystem::Snomed && degraded_codes().iter().any(|d| *d == c.code)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Everything here is about *codes*, never about a patient. Code lists are data files
 //! (see `policy/`), so a clinical safety officer can review them without reading Rust.
 
+pub use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// A code system as GP systems use them, known by its HL7 OID in EhrExtract and by its
@@ -93,10 +94,11 @@ pub struct Coding {
     pub system: CodeSystem,
     /// The code as written. A Read v2 code may carry a 2-character term suffix (`14L..00`: concept
     /// `14L..`, term `00`) that picks a synonym, not a different concept; a SNOMED CT code may be a
-    /// description id rather than a concept id.
-    pub code: String,
-    /// The source's display term, if any.
-    pub display: Option<String>,
+    /// description id rather than a concept id. Held inline up to 24 bytes (every code
+    /// migx reads is shorter), so a coding costs no allocation for its code.
+    pub code: CompactString,
+    /// The source's display term, if any (inline up to 24 bytes, as most terms are).
+    pub display: Option<CompactString>,
 }
 
 impl Coding {
@@ -112,7 +114,7 @@ impl Coding {
     }
 
     /// A coding with no display term.
-    pub fn new(system: CodeSystem, code: impl Into<String>) -> Self {
+    pub fn new(system: CodeSystem, code: impl Into<CompactString>) -> Self {
         Coding {
             system,
             code: code.into(),

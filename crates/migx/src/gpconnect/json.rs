@@ -1,7 +1,7 @@
 //! JSON helpers: every access is checked; nothing on input data can panic. The FHIR
 //! datatypes every resource reader shares (codings, dates, periods, quantities) are read here.
 
-use crate::codes::{CodeSystem, Coding};
+use crate::codes::{CodeSystem, Coding, CompactString};
 use crate::ehr::model::{DateField, Effective};
 use serde_json::Value as Json;
 
@@ -83,8 +83,8 @@ pub(super) fn codings(cc: Option<&Json>) -> Vec<Coding> {
             }
             Some(Coding {
                 system: CodeSystem::from_uri(system),
-                code: code.to_string(),
-                display: str_at(c, "display").map(str::to_string),
+                code: code.into(),
+                display: str_at(c, "display").map(Into::into),
             })
         })
         .collect();
@@ -165,10 +165,10 @@ pub(super) fn period(v: Option<&Json>) -> Effective {
     }
 }
 
-pub(super) fn number(v: Option<&Json>) -> Option<String> {
+pub(super) fn number(v: Option<&Json>) -> Option<CompactString> {
     match v? {
-        Json::Number(n) => Some(n.to_string()),
-        Json::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Json::Number(n) => Some(compact_str::format_compact!("{n}")),
+        Json::String(s) if !s.trim().is_empty() => Some(s.trim().into()),
         _ => None,
     }
 }
@@ -184,14 +184,14 @@ pub(super) const MAX_KEPT_TEXT: usize = 1024;
 
 /// The unit of a Quantity as text: its UCUM code when the system is UCUM, else `unit`, else
 /// `code` (the policy's unit list decides whether it is emitted).
-pub(super) fn quantity_unit_text(q: &Json) -> Option<String> {
+pub(super) fn quantity_unit_text(q: &Json) -> Option<CompactString> {
     let ucum = str_at(q, "system").is_some_and(|s| s.trim() == crate::policy::detail::UCUM_SYSTEM);
     let code = str_at(q, "code").filter(|_| ucum);
     code.or_else(|| str_at(q, "unit"))
         .or_else(|| str_at(q, "code"))
         .map(str::trim)
         .filter(|u| !u.is_empty() && u.len() <= MAX_KEPT_TEXT)
-        .map(str::to_string)
+        .map(Into::into)
 }
 
 /// The R4 code a STU3 status field means, by a fixed table (anything else, or nothing,
@@ -272,7 +272,13 @@ mod tests {
         ]});
         let got: Vec<(CodeSystem, String, Option<String>)> = codings(Some(&cc))
             .into_iter()
-            .map(|c| (c.system, c.code, c.display))
+            .map(|c| {
+                (
+                    c.system,
+                    c.code.into_string(),
+                    c.display.map(|d| d.into_string()),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -307,7 +313,7 @@ mod tests {
         });
         let got: Vec<(String, bool)> = all_codings(&v)
             .into_iter()
-            .map(|c| (c.code, c.system == CodeSystem::Invalid))
+            .map(|c| (c.code.into_string(), c.system == CodeSystem::Invalid))
             .collect();
         let want: Vec<(String, bool)> = [("1", false), ("2", false), ("3", true), ("4", false)]
             .iter()

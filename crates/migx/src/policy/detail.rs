@@ -3,6 +3,7 @@
 //! codes. The switches are policy data (`clinical_detail` in the policy JSON); the unit
 //! strings migx may emit are a policy list (`policy/codes/units.tsv`) with a source per row.
 
+use crate::codes::CompactString;
 use crate::ehr::model::{Item, ItemKind, Value};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -192,7 +193,7 @@ impl Detail {
     /// prescribing text the policy turns off. The item is then audited `free-text`.
     pub fn drops(&self, item: &Item) -> bool {
         let unknown =
-            |u: &Option<String>| u.as_deref().is_some_and(|u| self.units.get(u).is_none());
+            |u: &Option<CompactString>| u.as_deref().is_some_and(|u| self.units.get(u).is_none());
         match &item.kind {
             ItemKind::Observation(o) => {
                 let value_unit = match o.value.as_deref() {

@@ -272,7 +272,7 @@ impl<'p> Screen<'p> {
                     if self.coding_sensitive(&concept) {
                         return None;
                     }
-                    (concept.code, Some(code.to_string()))
+                    (concept.code.into_string(), Some(code.to_string()))
                 }
                 _ => return None,
             },
@@ -621,7 +621,7 @@ mod tests {
                 // enumeration.
                 let hit: Vec<bool> = items
                     .iter()
-                    .map(|i| codes_in(i).contains(&marker.code))
+                    .map(|i| codes_in(i).contains(&marker.code.to_string()))
                     .collect();
                 assert_eq!(hit.iter().filter(|&&h| h).count(), 1, "slot {slot}");
                 for (item, &holds) in items.iter().zip(&hit) {

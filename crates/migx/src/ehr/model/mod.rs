@@ -97,7 +97,7 @@ mod tests {
         fn distinct(item: &Item) -> Vec<(CodeSystem, String)> {
             let mut seen = HashSet::new();
             item.codings()
-                .map(|c| (c.system.clone(), c.code.clone()))
+                .map(|c| (c.system.clone(), c.code.to_string()))
                 .filter(|k| seen.insert(k.clone()))
                 .collect()
         }
@@ -128,7 +128,7 @@ mod tests {
                     assert_eq!(distinct(&it), before, "{repeat:?} in {item:?}");
                     let after: Vec<(CodeSystem, String)> = it
                         .codings()
-                        .map(|c| (c.system.clone(), c.code.clone()))
+                        .map(|c| (c.system.clone(), c.code.to_string()))
                         .collect();
                     assert_eq!(after, before, "no coding is held twice");
                     assert!(it.carried.contains(&other_system));

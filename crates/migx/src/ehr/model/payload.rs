@@ -4,7 +4,7 @@
 
 use super::dates::DateField;
 use super::list::List;
-use crate::codes::Coding;
+use crate::codes::{Coding, CompactString};
 
 /// A measured or coded value.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,18 +12,18 @@ pub enum Value {
     /// A physical quantity (`PQ`): the number as written (not reformatted) and its unit.
     Quantity {
         /// The number exactly as the source wrote it.
-        value: String,
+        value: CompactString,
         /// The unit, when given.
-        unit: Option<String>,
+        unit: Option<CompactString>,
     },
     /// An interval of quantities (`IVL_PQ`), either bound optional.
     Range {
         /// Lower bound as written.
-        low: Option<String>,
+        low: Option<CompactString>,
         /// Upper bound as written.
-        high: Option<String>,
+        high: Option<CompactString>,
         /// Unit of both bounds.
-        unit: Option<String>,
+        unit: Option<CompactString>,
     },
     /// A coded value (`CD`/`CV`): the code and its translations.
     Coded(Vec<Coding>),
@@ -35,11 +35,11 @@ pub enum Value {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceRange {
     /// Lower limit of normal, as written.
-    pub low: Option<String>,
+    pub low: Option<CompactString>,
     /// Upper limit of normal, as written.
-    pub high: Option<String>,
+    pub high: Option<CompactString>,
     /// Unit of the limits.
-    pub unit: Option<String>,
+    pub unit: Option<CompactString>,
 }
 
 /// An observation's own fields.
@@ -114,11 +114,11 @@ pub struct Supply {
     /// UK Core's `continuous-repeating-dispensing` course of therapy.
     pub repeat_dispensing: bool,
     /// The quantity per issue as written.
-    pub quantity: Option<String>,
+    pub quantity: Option<CompactString>,
     /// The quantity's unit as the source wrote it (`quantity/@unit` unless `1`, else
     /// `translation/originalText`; STU3 `dispenseRequest.quantity.unit`). Emitted only when
     /// the policy's unit list knows it.
-    pub quantity_unit: Option<String>,
+    pub quantity_unit: Option<CompactString>,
     /// ehrSupplyPrescribe/ehrSupplyDiscontinue: the id of the authorisation it issues or stops.
     pub prior_ref: Option<String>,
 }
@@ -181,9 +181,9 @@ pub struct Reaction {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DoseQuantity {
     /// The number exactly as the source wrote it.
-    pub value: String,
+    pub value: CompactString,
     /// The unit, when given.
-    pub unit: Option<String>,
+    pub unit: Option<CompactString>,
 }
 
 /// A structured dose instruction (GP Connect STU3 `Dosage`).
@@ -196,7 +196,7 @@ pub struct StructuredDose {
     /// `timing.repeat.frequency`.
     pub frequency: Option<u32>,
     /// `timing.repeat.period`, as written.
-    pub period: Option<String>,
+    pub period: Option<CompactString>,
     /// `timing.repeat.periodUnit` (`s`, `min`, `h`, `d`, `wk`, `mo`, `a`).
     pub period_unit: Option<&'static str>,
     /// `route`: screened like every coding.

@@ -116,12 +116,12 @@ impl State {
                 )
             {
                 self.capture = None;
-                let text = std::mem::take(&mut self.captured);
                 // Too long or an undefined entity: not kept (staff data is never guessed).
                 let kept = (!self.capture_overflow)
-                    .then(|| crate::ehr::model::staff_text(&text))
+                    .then(|| crate::ehr::model::staff_text(&self.captured))
                     .flatten();
                 self.capture_overflow = false;
+                self.captured.clear();
                 if let (Some(t), Some((_, agent, _))) = (kept, self.agent.as_mut()) {
                     match slot {
                         Slot::OrgName => {

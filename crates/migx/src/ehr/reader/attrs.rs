@@ -3,7 +3,7 @@
 
 use super::errors::safe_name;
 use super::Limits;
-use crate::codes::{CodeSystem, Coding};
+use crate::codes::{CodeSystem, Coding, CompactString};
 use crate::ehr::model::{id_text, DateField, SourceId};
 use crate::error::{ErrorCode, InputError};
 use quick_xml::events::attributes::{AttrError, Attribute};
@@ -38,6 +38,18 @@ pub(super) fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
     v.as_deref().map(str::to_string)
 }
 
+/// An owned copy of a short attribute value kept in the model (a number as written, a
+/// unit): inline, as nearly all are, so it costs no allocation.
+pub(super) fn own_short(v: &Option<Cow<'_, str>>) -> Option<CompactString> {
+    v.as_deref().map(short)
+}
+
+/// `s` as a [`CompactString`]: inline up to 24 bytes (codes, display terms, numbers and
+/// units nearly always are), else one allocation as a `String` would be.
+pub(super) fn short(s: &str) -> CompactString {
+    CompactString::from(s)
+}
+
 pub(super) fn set_date(slot: &mut DateField, a: &Attrs) {
     if let Some(v) = &a.value {
         *slot = DateField::from_hl7(v);
@@ -48,8 +60,8 @@ pub(super) fn coding(a: &Attrs) -> Option<Coding> {
     match (&a.code, &a.code_system) {
         (Some(code), Some(sys)) if !code.trim().is_empty() => Some(Coding {
             system: sys.clone(),
-            code: code.trim().to_string(),
-            display: own(&a.display_name),
+            code: short(code.trim()),
+            display: a.display_name.as_deref().map(short),
         }),
         _ => None,
     }
@@ -61,7 +73,7 @@ pub(super) fn systemless(a: &Attrs) -> Option<Coding> {
     match (&a.code, &a.code_system) {
         (Some(code), None) if !code.trim().is_empty() => Some(Coding {
             system: CodeSystem::Invalid,
-            code: code.trim().to_string(),
+            code: short(code.trim()),
             display: None,
         }),
         _ => None,
@@ -431,6 +443,46 @@ impl Systems {
 mod tests {
     use super::*;
     use crate::ehr::reader::testing::*;
+
+    /// What the reader keeps of a coding, a number or a unit is held inline when it is short
+    /// (the reason for `CompactString`: no allocation each), and is the text as written.
+    #[test]
+    fn short_texts_are_kept_inline_as_written() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/extracts");
+        let mut seen = 0;
+        for f in std::fs::read_dir(dir).unwrap() {
+            let doc = std::fs::read(f.unwrap().path()).unwrap();
+            let Ok(ex) = read_with(&doc, &Limits::default()) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&doc);
+            for item in ex.items.iter() {
+                let mut short: Vec<&CompactString> = Vec::new();
+                for c in item.codings() {
+                    short.push(&c.code);
+                    short.extend(c.display.as_ref());
+                }
+                if let crate::ehr::model::ItemKind::Observation(o) = &item.kind {
+                    match o.value.as_deref() {
+                        Some(Value::Quantity { value, unit }) => {
+                            short.push(value);
+                            short.extend(unit);
+                        }
+                        Some(Value::Range { low, high, unit }) => {
+                            short.extend(low.iter().chain(high).chain(unit))
+                        }
+                        _ => {}
+                    }
+                }
+                for t in short {
+                    seen += 1;
+                    assert!(text.contains(t.as_str()), "{t:?} as written");
+                    assert_eq!(t.is_heap_allocated(), t.len() > 24, "{t:?}");
+                }
+            }
+        }
+        assert!(seen > 100, "only {seen} texts read");
+    }
 
     /// The one look at a value's bytes finds a '<' and a byte normalising acts on exactly
     /// where searching for each finds them, for every byte in every position of short values.

@@ -2,7 +2,7 @@
 //! the dose instruction, and the prior authorisation an issue fulfils or a discontinuation
 //! reverses.
 
-use super::attrs::{coding, normalise_ref, own, systemless, Attrs};
+use super::attrs::{coding, normalise_ref, own_short, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
 use crate::ehr::model::push_lean;
@@ -48,8 +48,8 @@ impl State {
                 let Some(s) = item.supply_mut() else {
                     return false;
                 };
-                s.quantity = own(&a.value);
-                s.quantity_unit = own(&a.unit).filter(|u| u != "1");
+                s.quantity = own_short(&a.value);
+                s.quantity_unit = own_short(&a.unit).filter(|u| u != "1");
             }
             // Kept text: the unit EMIS writes as text.
             [Tag::Quantity, Tag::Translation, Tag::OriginalText] if item.supply().is_some() => {

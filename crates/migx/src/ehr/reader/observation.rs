@@ -1,7 +1,7 @@
 //! Observation values: the value (quantity, range, coded, text), its unit text,
 //! interpretation and reference range.
 
-use super::attrs::{coding, own, systemless, Attrs};
+use super::attrs::{coding, own_short, short, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
 use crate::ehr::model::{push_lean, ReferenceRange, Value};
@@ -36,8 +36,8 @@ impl State {
                 let ty = a.xsi_type.as_deref().unwrap_or("");
                 obs.value = match ty {
                     "PQ" | "INT" | "REAL" => a.value.as_ref().map(|v| Value::Quantity {
-                        value: v.to_string(),
-                        unit: own(&a.unit).filter(|u| u != "1"),
+                        value: short(v),
+                        unit: own_short(&a.unit).filter(|u| u != "1"),
                     }),
                     "IVL_PQ" => Some(Value::Range {
                         low: None,
@@ -59,9 +59,9 @@ impl State {
             [Tag::Value, Tag::Low | Tag::High] => {
                 if let Some(Value::Range { low, high, unit }) = obs.value.as_deref_mut() {
                     let slot = if tag == Tag::Low { low } else { high };
-                    *slot = own(&a.value);
+                    *slot = own_short(&a.value);
                     if unit.is_none() {
-                        *unit = own(&a.unit).filter(|u| u != "1");
+                        *unit = own_short(&a.unit).filter(|u| u != "1");
                     }
                 }
             }
@@ -83,12 +83,12 @@ impl State {
                     .reference_range
                     .get_or_insert_with(Box::<ReferenceRange>::default);
                 if tag == Tag::Low {
-                    rr.low = own(&a.value);
+                    rr.low = own_short(&a.value);
                 } else {
-                    rr.high = own(&a.value);
+                    rr.high = own_short(&a.value);
                 }
                 if rr.unit.is_none() {
-                    rr.unit = own(&a.unit).filter(|u| u != "1");
+                    rr.unit = own_short(&a.unit).filter(|u| u != "1");
                 }
             }
             [Tag::Value, Tag::Translation, Tag::OriginalText]

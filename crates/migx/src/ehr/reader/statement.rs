@@ -2,7 +2,7 @@
 //! codes at any depth, free text), the dispatch of a statement's fields to each construct's
 //! reader, and the texts the model keeps.
 
-use super::attrs::{coding, normalise_ref, own, set_date, source_id, systemless, Attrs};
+use super::attrs::{coding, normalise_ref, own, set_date, short, source_id, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
 use crate::ehr::model::{push_lean, DateField, ItemKind, Value};
@@ -116,18 +116,21 @@ impl State {
         if let Some((idx, slot, d)) = self.capture {
             if d == depth {
                 self.capture = None;
-                let text = std::mem::take(&mut self.captured);
-                let text = text.trim();
+                // Copied out exactly as long as it is; the buffer keeps its room for the next.
+                let text = self.captured.trim();
                 let item = &mut self.ex.items[idx];
                 if self.capture_overflow {
                     item.free_text = true;
                 } else if !text.is_empty() {
-                    let text = Some(text.to_string());
                     match (slot, &mut item.kind) {
-                        (Slot::Dosage, ItemKind::Medication(m)) => m.dosage_text = text,
-                        (Slot::CodeText, ItemKind::Observation(o)) => o.code_text = text,
+                        (Slot::Dosage, ItemKind::Medication(m)) => {
+                            m.dosage_text = Some(text.to_string())
+                        }
+                        (Slot::CodeText, ItemKind::Observation(o)) => {
+                            o.code_text = Some(text.to_string())
+                        }
                         (Slot::QuantityUnit, ItemKind::Supply(s)) if s.quantity_unit.is_none() => {
-                            s.quantity_unit = text
+                            s.quantity_unit = Some(short(text))
                         }
                         (Slot::ValueUnit, ItemKind::Observation(o)) => match o.value.as_deref_mut()
                         {
@@ -135,7 +138,7 @@ impl State {
                             | Some(Value::Range { unit, .. })
                                 if unit.is_none() =>
                             {
-                                *unit = text
+                                *unit = Some(short(text))
                             }
                             _ => {}
                         },
@@ -145,6 +148,7 @@ impl State {
                     }
                 }
                 self.capture_overflow = false;
+                self.captured.clear();
             }
         }
     }
@@ -225,7 +229,7 @@ mod tests {
             Err(e) => panic!("{e:?}"),
         };
         let codes = |cs: &[crate::codes::Coding]| -> Vec<String> {
-            cs.iter().map(|c| c.code.clone()).collect()
+            cs.iter().map(|c| c.code.to_string()).collect()
         };
         // The code and every coded translation are the statement's codes (screened and
         // emitted); a translation without a system is carried (screened only).
