@@ -16,6 +16,11 @@ pub(super) fn run(a: &ConvertArgs, cli: &Cli) -> i32 {
     if let Some(e) = missing_inputs(&a.inputs) {
         return fail(&e);
     }
+    // With more than one worker, the schemas compile on another core while this one loads
+    // the policy and walks the inputs (a single worker compiles them when it needs them).
+    if a.jobs != Some(1) {
+        migx::validate::compile_schemas_in_background();
+    }
     let settings = match settings_from(&a.policy, cli.quiet) {
         Ok(s) => s,
         Err(e) => return fail(&e),

@@ -129,7 +129,8 @@ pub fn run_batch(
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        let r = process_one(f, settings, &bundles, opts.format);
+        let mut r = process_one(f, settings, &bundles, opts.format);
+        r.records = Some(render_records(f, &r));
         if r.c.bytes >= TRIM_AFTER_BYTES {
             output::return_free_memory_to_os();
         }
@@ -291,21 +292,11 @@ impl Sink<'_> {
         Ok(())
     }
 
-    /// One input's audit lines and access-event line.
-    fn records(&self, i: usize, p: &Processed) -> io::Result<(Vec<u8>, Vec<u8>)> {
-        let mut a = Vec::new();
-        write_audit(
-            &mut a,
-            &self.inputs[i],
-            &p.c,
-            p.written.as_ref().map(|w| w.name.as_str()),
-        );
-        let mut ev = Vec::new();
-        if let Some(e) = &p.access {
-            serde_json::to_writer(&mut ev, e).map_err(io::Error::other)?;
-            ev.push(b'\n');
-        }
-        Ok((a, ev))
+    /// One input's audit lines and access-event line: as its worker rendered them.
+    fn records(&self, i: usize, p: &mut Processed) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        p.records
+            .take()
+            .unwrap_or_else(|| render_records(&self.inputs[i], p))
     }
 
     /// Write-ahead: the group's records go to the journal and are made durable (with the
@@ -317,7 +308,7 @@ impl Sink<'_> {
         let mut records = Vec::with_capacity(group.len());
         let ahead = (|| -> io::Result<()> {
             let mut must_sync = false;
-            for (i, p) in &group {
+            for (i, p) in &mut group {
                 let (a, ev) = self.records(*i, p)?;
                 self.journal.record(&self.inputs[*i].shown(), &a, &ev)?;
                 must_sync |= p.pending.is_some() || p.remove.as_ref().is_some_and(|t| t.exists());
@@ -453,6 +444,9 @@ struct Processed {
     remove: Option<PathBuf>,
     /// A write error that stops the run (the storage is full or failing).
     fatal: Option<io::Error>,
+    /// Its audit lines and access-event line ([`render_records`]), rendered by the worker
+    /// that converted it.
+    records: Option<io::Result<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Processed {
@@ -465,11 +459,27 @@ impl Processed {
             pending: None,
             remove: None,
             fatal: None,
+            records: None,
         }
     }
 }
 
 /// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
+/// One input's audit lines and access-event line. Rendered by the worker that converted the
+/// input (the writer only copies them in input order): rendered by the single writer, the
+/// audit of a large run (about 15% of its input's size) held the end of the run on one core
+/// while the workers had nothing left to do.
+fn render_records(f: &InputFile, p: &Processed) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut a = Vec::new();
+    write_audit(&mut a, f, &p.c, p.written.as_ref().map(|w| w.name.as_str()));
+    let mut ev = Vec::new();
+    if let Some(e) = &p.access {
+        serde_json::to_writer(&mut ev, e).map_err(io::Error::other)?;
+        ev.push(b'\n');
+    }
+    Ok((a, ev))
+}
+
 fn process_one(
     f: &InputFile,
     settings: &ConvertSettings,
@@ -488,6 +498,7 @@ fn process_one(
         pending: None,
         remove: remove.clone(),
         fatal: None,
+        records: None,
     };
     let internal = |msg: String, size: u64| {
         plain(Conversion::rejected(
@@ -580,6 +591,7 @@ fn process_one(
                 pending: Some((tmp, target)),
                 remove: None,
                 fatal: None,
+                records: None,
             }
         }
         Ok(Disclosure::Lines { lines, ids }) => {
@@ -595,6 +607,7 @@ fn process_one(
                 pending: None,
                 remove: None,
                 fatal: None,
+                records: None,
             }
         }
         Err(e) => {

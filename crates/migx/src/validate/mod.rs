@@ -387,6 +387,20 @@ pub fn fhirpath_location(root: &Value, pointer: &str) -> String {
     out
 }
 
+/// Compile the schemas every bundle is checked against (the FHIR graphs, then migx's
+/// profile) now, on a thread of their own, for a caller with a core to spare before its
+/// first bundle (the command line while it loads the policy and walks the inputs). Each is
+/// compiled once per process by the first thread that asks; any other that asks meanwhile
+/// waits for it. If the thread cannot be started, they are compiled when first needed.
+pub fn compile_schemas_in_background() {
+    let _ = std::thread::Builder::new()
+        .name("migx-schemas".into())
+        .spawn(|| {
+            schemas::fhir();
+            schemas::own();
+        });
+}
+
 /// Validate a resource or a Bundle held in memory.
 ///
 /// For a Bundle, each entry's resource is checked against its own type's definition and the
