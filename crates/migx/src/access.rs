@@ -7,13 +7,12 @@ use crate::fhir::ids::derived_uuid;
 use crate::fhir::r4::audit_event::{
     AuditAgent, AuditEntity, AuditEntityDetail, AuditEvent, AuditSource,
 };
-use crate::fhir::r4::{Bundle, CodeableConcept, Coding, Identifier, Meta, Reference};
+use crate::fhir::r4::{Bundle, CodeableConcept, Coding, Identifier, Meta, Reference, Text};
 use crate::fhir::{NHS_NUMBER_SYSTEM, ODS_SYSTEM};
 use crate::outcome::Conversion;
 use crate::policy::Policy;
 use serde::Deserialize;
 use serde_json::Value as Json;
-use std::borrow::Cow;
 use std::io::{self, BufRead};
 use std::path::Path;
 
@@ -57,7 +56,7 @@ pub fn access_event(
         role: listed
             .map(|r| CodeableConcept {
                 coding: None,
-                text: Some(Cow::Owned(r.role.to_string())),
+                text: Some(Text::from(r.role.to_string())),
             })
             .into_iter()
             .collect(),
@@ -113,7 +112,7 @@ pub fn access_event(
         recorded: as_of.fhir_instant(),
         outcome: "0",
         purpose_of_event: vec![CodeableConcept::one(Coding {
-            code: Cow::Owned(consent.purpose.clone()),
+            code: Text::from(consent.purpose.as_str()),
             ..Coding::fixed("http://terminology.hl7.org/CodeSystem/v3-ActReason", "")
         })],
         agent,

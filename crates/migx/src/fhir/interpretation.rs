@@ -3,8 +3,7 @@
 //! (GP2GP's own OID, HL7 v2 table 0078 in GP Connect STU3) is data:
 //! `policy/codes/interpretation.tsv`, each row with its public source.
 
-use super::r4::{CodeableConcept, Coding};
-use std::borrow::Cow;
+use super::r4::{CodeableConcept, Coding, Text};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -53,9 +52,9 @@ pub fn v3_coding(system: &str, code: &str) -> Option<Coding> {
         .get(&(system.to_string(), code.to_string()))
         .map(|(v3, display)| Coding {
             extension: Vec::new(),
-            system: Cow::Borrowed(V3_INTERPRETATION),
-            code: Cow::Owned(v3.clone()),
-            display: Some(Cow::Owned(display.clone())),
+            system: Text::const_new(V3_INTERPRETATION),
+            code: Text::from(v3.as_str()),
+            display: Some(Text::from(display.as_str())),
         })
 }
 

@@ -10,7 +10,7 @@
 
 use crate::codes::snomed::{parse_sctid, SctIdKind};
 use crate::codes::syntax::emittable_code;
-use crate::codes::{CodeSystem, Coding};
+use crate::codes::{CodeSystem, Coding, CompactString};
 use crate::ehr::model::{Extract, Item};
 use crate::policy::{ConsentEffect, DisplaySource, Policy};
 use std::borrow::Cow;
@@ -265,31 +265,35 @@ impl<'p> Screen<'p> {
         }
         let (code, description_id) = match c.system {
             CodeSystem::Snomed => match parse_sctid(code) {
-                Ok(id) if id.kind == SctIdKind::Concept => (code.to_string(), None),
+                Ok(id) if id.kind == SctIdKind::Concept => (CompactString::from(code), None),
                 Ok(id) if id.kind == SctIdKind::Description => {
                     let concept = policy.resolve_description(id.id)?;
                     let concept = Coding::new(CodeSystem::Snomed, concept.to_string());
                     if self.coding_sensitive(&concept) {
                         return None;
                     }
-                    (concept.code.into_string(), Some(code.to_string()))
+                    (concept.code, Some(code.to_string()))
                 }
                 _ => return None,
             },
-            _ => (code.to_string(), None),
+            _ => (CompactString::from(code), None),
         };
-        let emitted = Coding::new(c.system.clone(), code.clone());
         let display = match policy.displays() {
-            DisplaySource::Terminology => policy.term_of(&emitted).map(str::to_string),
+            DisplaySource::Terminology => policy
+                .term_of(&Coding::new(c.system.clone(), code.clone()))
+                .map(CompactString::from),
             DisplaySource::Source => c
                 .display
                 .as_deref()
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
-                .map(str::to_string),
+                .map(CompactString::from),
         };
         Some(ScreenedCoding {
-            system: c.system.uri_text(),
+            system: match c.system.uri_text() {
+                Cow::Borrowed(uri) => CompactString::const_new(uri),
+                Cow::Owned(uri) => CompactString::from(uri),
+            },
             code,
             display,
             description_id,
@@ -309,10 +313,11 @@ pub fn drops_text(item: &Item) -> bool {
 /// FHIR mapping cannot emit an unscreened coding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreenedCoding {
-    // The three known systems' URIs are borrowed (no copy per coding).
-    system: Cow<'static, str>,
-    code: String,
-    display: Option<String>,
+    // The three known systems' URIs are references to constants (no copy per coding); a
+    // code and most display terms are held inline.
+    system: CompactString,
+    code: CompactString,
+    display: Option<CompactString>,
     description_id: Option<String>,
 }
 
@@ -348,11 +353,11 @@ impl ScreenedCoding {
 #[derive(Debug)]
 pub struct ScreenedParts {
     /// The FHIR `system` URI.
-    pub system: Cow<'static, str>,
+    pub system: CompactString,
     /// The code.
-    pub code: String,
+    pub code: CompactString,
     /// The display.
-    pub display: Option<String>,
+    pub display: Option<CompactString>,
     /// The SNOMED CT description id the source gave.
     pub description_id: Option<String>,
 }

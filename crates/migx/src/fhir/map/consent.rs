@@ -3,9 +3,8 @@
 
 use super::urn;
 use crate::fhir::r4::consent::{ConsentActor, ConsentProvision};
-use crate::fhir::r4::{CodeableConcept, Coding, Consent, Meta, Period, Reference, Resource};
+use crate::fhir::r4::{CodeableConcept, Coding, Consent, Meta, Period, Reference, Resource, Text};
 use crate::fhir::{SharingContext, SNOMED, V3_ACT_CODE, V3_ACT_REASON};
-use std::borrow::Cow;
 
 /// The disclosed Consent.
 pub(super) fn consent(
@@ -59,7 +58,7 @@ pub(super) fn consent(
                 "access",
             )],
             purpose: vec![Coding {
-                code: Cow::Owned(c.purpose.clone()),
+                code: Text::from(c.purpose.as_str()),
                 ..Coding::fixed(V3_ACT_REASON, "")
             }],
         },

@@ -31,7 +31,6 @@ use crate::policy::screen::{Screen, ScreenedCoding};
 use crate::policy::Policy;
 use hashbrown::HashMap;
 use staff::Staff;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -510,8 +509,8 @@ fn coding(c: ScreenedCoding) -> Coding {
     Coding {
         extension,
         system: c.system,
-        code: Cow::Owned(c.code),
-        display: c.display.map(Cow::Owned),
+        code: c.code,
+        display: c.display,
     }
 }
 
@@ -661,7 +660,7 @@ mod tests {
         let m = Mapper::new(&ex, &d, &p, "m", "patient", "practice");
         let b = m.base("Observation", 0);
         assert_eq!(b.id, id);
-        assert_eq!(b.meta.profile, vec![profile("Observation")]);
+        assert_eq!(b.meta.profile, [profile("Observation")]);
         assert!(b.meta.security.is_empty());
         assert_eq!(b.identifier[0].value, format!("urn:uuid:{id}"));
         assert_eq!(b.identifier[0].system, URI_SYSTEM);

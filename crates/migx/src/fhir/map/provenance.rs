@@ -8,10 +8,9 @@ use crate::ehr::model::Extract;
 use crate::fhir::ids::{derived_uuid, source_uuid};
 use crate::fhir::r4::consent::{ProvenanceAgent, ProvenanceEntity};
 use crate::fhir::r4::{
-    CodeableConcept, Coding, EntryRefs, Identifier, Meta, Provenance, Reference, Resource,
+    CodeableConcept, Coding, EntryRefs, Identifier, Meta, Provenance, Reference, Resource, Text,
 };
 use crate::fhir::{SharingContext, URI_SYSTEM, V3_ACT_REASON};
-use std::borrow::Cow;
 
 const PARTICIPANT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
 
@@ -96,7 +95,7 @@ pub(super) fn provenance(
         target: targets,
         recorded: rc.as_of.fhir_instant(),
         reason: vec![CodeableConcept::one(Coding {
-            code: Cow::Owned(rc.consent.purpose.clone()),
+            code: Text::from(rc.consent.purpose.as_str()),
             ..Coding::fixed(V3_ACT_REASON, "")
         })],
         agent: vec![

@@ -3,10 +3,11 @@
 //! output (`serde_json` keeps field order).
 
 use serde::Serialize;
-use std::borrow::Cow;
 
-/// A string migx fixes (a system URI, a code) or one it copies from the extract.
-pub type Text = Cow<'static, str>;
+/// A string migx fixes (a system URI, a code: held as a reference to the constant) or one
+/// it copies from the extract (held inline up to 24 bytes, as most codes and display terms
+/// are: no allocation each).
+pub type Text = compact_str::CompactString;
 
 /// `Coding`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,8 +29,8 @@ impl Coding {
     pub fn fixed(system: &'static str, code: &'static str) -> Coding {
         Coding {
             extension: Vec::new(),
-            system: Cow::Borrowed(system),
-            code: Cow::Borrowed(code),
+            system: Text::const_new(system),
+            code: Text::const_new(code),
             display: None,
         }
     }
@@ -37,7 +38,7 @@ impl Coding {
     /// A coding of a system, code and display migx fixes.
     pub fn displayed(system: &'static str, code: &'static str, display: &'static str) -> Coding {
         Coding {
-            display: Some(Cow::Borrowed(display)),
+            display: Some(Text::const_new(display)),
             ..Coding::fixed(system, code)
         }
     }
@@ -129,21 +130,58 @@ impl Identifier {
 /// `Meta`: the UK Core profile and any security labels.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Meta {
-    /// `profile`.
-    pub profile: Vec<String>,
+    /// `profile`: the resource's one UK Core profile.
+    pub profile: [Text; 1],
     /// `security`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security: Vec<Coding>,
 }
 
 impl Meta {
-    /// The UK Core profile of a resource type (`UKCore-<ty>`).
+    /// The UK Core profile of a resource type (`UKCore-<ty>`): a constant for each type
+    /// migx writes (no allocation per resource), made for any other.
     pub fn ukcore(ty: &str) -> Meta {
+        let profile = match ukcore_profile(ty) {
+            Some(url) => Text::const_new(url),
+            None => Text::from(format!("{}{ty}", super::super::UKCORE)),
+        };
         Meta {
-            profile: vec![format!("{}{ty}", super::super::UKCORE)],
+            profile: [profile],
             security: Vec::new(),
         }
     }
+}
+
+/// The profile URL of each resource type migx writes (`UKCORE` + the type).
+fn ukcore_profile(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "AllergyIntolerance" => {
+            "https://fhir.hl7.org.uk/StructureDefinition/UKCore-AllergyIntolerance"
+        }
+        "AuditEvent" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-AuditEvent",
+        "Bundle" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Bundle",
+        "Condition" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Condition",
+        "Consent" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Consent",
+        "DiagnosticReport" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-DiagnosticReport",
+        "Flag" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Flag",
+        "Immunization" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Immunization",
+        "List" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-List",
+        "MedicationRequest" => {
+            "https://fhir.hl7.org.uk/StructureDefinition/UKCore-MedicationRequest"
+        }
+        "MedicationStatement" => {
+            "https://fhir.hl7.org.uk/StructureDefinition/UKCore-MedicationStatement"
+        }
+        "Observation" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation",
+        "Organization" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Organization",
+        "Patient" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient",
+        "Practitioner" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Practitioner",
+        "PractitionerRole" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-PractitionerRole",
+        "Procedure" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Procedure",
+        "Provenance" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Provenance",
+        "Specimen" => "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Specimen",
+        _ => return None,
+    })
 }
 
 /// The one `value[x]` of an extension, as migx writes them.
@@ -387,6 +425,23 @@ impl Dosage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every type migx writes has its profile as a constant, the URL made the way any other
+    /// type's is.
+    #[test]
+    fn each_written_type_has_its_ukcore_profile_as_a_constant() {
+        let written = crate::validate::schemas::COMMON_TYPES
+            .iter()
+            .chain(&["Bundle", "AuditEvent"]);
+        for ty in written {
+            let p = &Meta::ukcore(ty).profile[0];
+            assert!(p.as_static_str().is_some(), "{ty}");
+            assert_eq!(p.as_str(), format!("{}{ty}", crate::fhir::UKCORE));
+        }
+        let other = &Meta::ukcore("Encounter").profile[0];
+        assert!(other.as_static_str().is_none());
+        assert_eq!(other.as_str(), format!("{}Encounter", crate::fhir::UKCORE));
+    }
     use serde_json::json;
 
     #[test]
