@@ -464,7 +464,6 @@ impl Processed {
     }
 }
 
-/// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
 /// One input's audit lines and access-event line. Rendered by the worker that converted the
 /// input (the writer only copies them in input order): rendered by the single writer, the
 /// audit of a large run (about 15% of its input's size) held the end of the run on one core
@@ -480,6 +479,7 @@ fn render_records(f: &InputFile, p: &Processed) -> io::Result<(Vec<u8>, Vec<u8>)
     Ok((a, ev))
 }
 
+/// Convert one input and write its bundle; a panic (a bug) becomes `internal-error`.
 fn process_one(
     f: &InputFile,
     settings: &ConvertSettings,
