@@ -56,7 +56,7 @@ pub fn access_event(
         role: listed
             .map(|r| CodeableConcept {
                 coding: None,
-                text: Some(Text::from(r.role.to_string())),
+                text: Some(Text::from(r.role.as_str())),
             })
             .into_iter()
             .collect(),

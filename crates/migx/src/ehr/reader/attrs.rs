@@ -41,13 +41,7 @@ pub(super) fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
 /// An owned copy of a short attribute value kept in the model (a number as written, a
 /// unit): inline, as nearly all are, so it costs no allocation.
 pub(super) fn own_short(v: &Option<Cow<'_, str>>) -> Option<CompactString> {
-    v.as_deref().map(short)
-}
-
-/// `s` as a [`CompactString`]: inline up to 24 bytes (codes, display terms, numbers and
-/// units nearly always are), else one allocation as a `String` would be.
-pub(super) fn short(s: &str) -> CompactString {
-    CompactString::from(s)
+    v.as_deref().map(CompactString::from)
 }
 
 pub(super) fn set_date(slot: &mut DateField, a: &Attrs) {
@@ -60,8 +54,8 @@ pub(super) fn coding(a: &Attrs) -> Option<Coding> {
     match (&a.code, &a.code_system) {
         (Some(code), Some(sys)) if !code.trim().is_empty() => Some(Coding {
             system: sys.clone(),
-            code: short(code.trim()),
-            display: a.display_name.as_deref().map(short),
+            code: CompactString::from(code.trim()),
+            display: a.display_name.as_deref().map(CompactString::from),
         }),
         _ => None,
     }
@@ -73,7 +67,7 @@ pub(super) fn systemless(a: &Attrs) -> Option<Coding> {
     match (&a.code, &a.code_system) {
         (Some(code), None) if !code.trim().is_empty() => Some(Coding {
             system: CodeSystem::Invalid,
-            code: short(code.trim()),
+            code: CompactString::from(code.trim()),
             display: None,
         }),
         _ => None,

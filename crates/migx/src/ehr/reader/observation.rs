@@ -1,9 +1,10 @@
 //! Observation values: the value (quantity, range, coded, text), its unit text,
 //! interpretation and reference range.
 
-use super::attrs::{coding, own_short, short, systemless, Attrs};
+use super::attrs::{coding, own_short, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
+use crate::codes::CompactString;
 use crate::ehr::model::{push_lean, ReferenceRange, Value};
 
 impl State {
@@ -36,7 +37,7 @@ impl State {
                 let ty = a.xsi_type.as_deref().unwrap_or("");
                 obs.value = match ty {
                     "PQ" | "INT" | "REAL" => a.value.as_ref().map(|v| Value::Quantity {
-                        value: short(v),
+                        value: CompactString::from(v.as_ref()),
                         unit: own_short(&a.unit).filter(|u| u != "1"),
                     }),
                     "IVL_PQ" => Some(Value::Range {

@@ -2,9 +2,10 @@
 //! codes at any depth, free text), the dispatch of a statement's fields to each construct's
 //! reader, and the texts the model keeps.
 
-use super::attrs::{coding, normalise_ref, own, set_date, short, source_id, systemless, Attrs};
+use super::attrs::{coding, normalise_ref, own, set_date, source_id, systemless, Attrs};
 use super::tags::Tag;
 use super::{Slot, State};
+use crate::codes::CompactString;
 use crate::ehr::model::{push_lean, DateField, ItemKind, Value};
 
 impl State {
@@ -130,7 +131,7 @@ impl State {
                             o.code_text = Some(text.to_string())
                         }
                         (Slot::QuantityUnit, ItemKind::Supply(s)) if s.quantity_unit.is_none() => {
-                            s.quantity_unit = Some(short(text))
+                            s.quantity_unit = Some(CompactString::from(text))
                         }
                         (Slot::ValueUnit, ItemKind::Observation(o)) => match o.value.as_deref_mut()
                         {
@@ -138,7 +139,7 @@ impl State {
                             | Some(Value::Range { unit, .. })
                                 if unit.is_none() =>
                             {
-                                *unit = Some(short(text))
+                                *unit = Some(CompactString::from(text))
                             }
                             _ => {}
                         },
