@@ -339,10 +339,16 @@ pub fn claim(
         Some(l) => locks.push(l),
         None => return Err(busy(out)),
     }
+    // Files are looked for before the manifest is read: the shards of one run claim the
+    // folder together (shared locks), and each writes the manifest before any other file,
+    // so files found without a manifest read after them are not this run's. Read the other
+    // way round, a shard could miss the manifest another shard was linking and then find it
+    // as a file, and refuse the folder as another program's.
+    let had_files = holds_files(out);
     let existing = read_manifest(out).map_err(unusable)?;
     let same = match &existing {
         Some(m) => m == manifest,
-        None => !holds_files(out),
+        None => !had_files,
     };
     if !same {
         let what = match &existing {
