@@ -77,15 +77,15 @@ fn every_corpus_bundle_reads() {
 fn shared_codes(ex: &Extract, i: usize, role: Role) -> Vec<Coding> {
     let item = &ex.items[i];
     match role {
-        Role::Problem { named } => ex.items[named].codes.clone(),
+        Role::Problem { named } => ex.items[named].codes.to_vec(),
         Role::Allergy { observation } => observation
-            .map(|o| ex.items[o].codes.clone())
+            .map(|o| ex.items[o].codes.to_vec())
             .unwrap_or_default(),
         Role::Medication { .. } => item
             .medication()
             .map(|m| m.consumable.clone())
             .unwrap_or_default(),
-        _ => item.codes.clone(),
+        _ => item.codes.to_vec(),
     }
 }
 
@@ -163,7 +163,7 @@ fn description_map(bytes: &[u8]) -> BTreeMap<String, String> {
 /// description ids by their concepts, so the comparison is about structure, not about the
 /// adaptor writing description ids into `code/@code`.
 fn resolve_descriptions(ex: &mut Extract, map: &BTreeMap<String, String>) {
-    let fix = |cs: &mut Vec<Coding>| {
+    let fix = |cs: &mut [Coding]| {
         for c in cs.iter_mut() {
             if c.system == CodeSystem::Snomed {
                 if let Some(concept) = map.get(c.code.as_str()) {

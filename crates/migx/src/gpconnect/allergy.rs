@@ -41,7 +41,7 @@ impl<'a> Reader<'a> {
         let mut header = self.base(i, Element::CompoundStatement, parent);
         header.class_code = Some("CATEGORY".into());
         header.status_code = Some("COMPLETE".into());
-        header.codes = vec![Coding {
+        header.codes = smallvec::smallvec![Coding {
             system: CodeSystem::ReadV2,
             code: if medication { "14L..00" } else { "SN53.00" }.into(),
             display: None,
@@ -94,7 +94,7 @@ impl<'a> Reader<'a> {
                 class_code: Some("OBS".into()),
                 status_code: Some("COMPLETE".into()),
                 code_uncoded: codes.is_empty(),
-                codes,
+                codes: codes.into(),
                 effective: header.effective,
                 availability: header.availability,
                 free_text: code_text.is_none() && has_text(v.get("code")),

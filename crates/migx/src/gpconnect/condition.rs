@@ -50,7 +50,7 @@ impl<'a> Reader<'a> {
         item.clinical_status = mapped(v, "clinicalStatus", &CONDITION_CLINICAL);
         let active = matches!(item.clinical_status, Some("active" | "recurrence"));
         item.verification = mapped(v, "verificationStatus", &CONDITION_VERIFICATION);
-        item.codes = vec![snomed(if active { "394774009" } else { "394775005" })];
+        item.codes = smallvec::smallvec![snomed(if active { "394774009" } else { "394775005" })];
         if extension(v, EXT_SIGNIFICANCE).and_then(|e| str_at(e, "valueCode")) == Some("major") {
             link.qualifiers.push(snomed("386134007"));
         }
@@ -103,7 +103,7 @@ impl<'a> Reader<'a> {
                     class_code: Some("OBS".into()),
                     status_code: Some("COMPLETE".into()),
                     parent,
-                    codes: codings(v.get("code")),
+                    codes: codings(v.get("code")).into(),
                     code_uncoded: codings(v.get("code")).is_empty(),
                     effective: item.effective,
                     availability: item.availability,

@@ -7,7 +7,7 @@ use super::bundle::{nesting_error, Reader, Resolved, MAX_NESTING};
 use super::json::{all_codings, arr, codings, extension, period, str_at};
 use super::labels::security;
 use crate::codes::CodeSystem;
-use crate::ehr::model::{Element, Item, ItemHead};
+use crate::ehr::model::{Codings, Element, Item, ItemHead};
 use crate::error::InputError;
 use serde_json::Value as Json;
 use std::collections::HashSet;
@@ -211,7 +211,7 @@ impl<'a> Reader<'a> {
     pub(super) fn encounter(&mut self, i: usize) {
         let v = self.json(i);
         let v: &Json = &v;
-        let mut codes = Vec::new();
+        let mut codes = Codings::new();
         for t in arr(Some(v), "type") {
             codes.extend(codings(Some(t)));
         }

@@ -19,7 +19,7 @@ impl<'a> Reader<'a> {
         item.status_code = Some("COMPLETE".into());
         let procedure =
             extension(v, EXT_VACCINATION_PROCEDURE).map(|e| codings(e.get("valueCodeableConcept")));
-        item.codes = procedure.unwrap_or_default();
+        item.codes = procedure.unwrap_or_default().into();
         item.codes.extend(codings(v.get("vaccineCode")));
         item.code_uncoded = item.codes.is_empty();
         item.effective.center = date(v.get("date"));

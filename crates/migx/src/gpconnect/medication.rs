@@ -241,7 +241,7 @@ impl<'a> Reader<'a> {
                             mood_code: Some("RQO".into()),
                             status_code: Some("COMPLETE".into()),
                             parent: Some(ms),
-                            codes: codings(reason_cc),
+                            codes: codings(reason_cc).into(),
                             code_uncoded: codings(reason_cc).is_empty(),
                             availability: when,
                             free_text: has_text(reason_cc),

@@ -115,7 +115,7 @@ impl<'a> Reader<'a> {
         }
         item.class_code = Some("OBS".into());
         item.status_code = Some("COMPLETE".into());
-        item.codes = codings(v.get("code"));
+        item.codes = codings(v.get("code")).into();
         item.code_uncoded = item.codes.is_empty();
         item.free_text |= has_text(v.get("code"));
         item.effective = match v.get("effectivePeriod") {
@@ -152,7 +152,7 @@ impl<'a> Reader<'a> {
                 class_code: Some("OBS".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(g),
-                codes: codings(c.get("code")),
+                codes: codings(c.get("code")).into(),
                 effective,
                 availability,
                 authored: availability,

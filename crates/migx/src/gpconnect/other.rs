@@ -4,7 +4,7 @@
 use super::bundle::Reader;
 use super::consent::{consent_reading, ConsentReading};
 use super::json::{arr, codings, date};
-use crate::ehr::model::Element;
+use crate::ehr::model::{Codings, Element};
 use serde_json::Value as Json;
 
 impl<'a> Reader<'a> {
@@ -15,25 +15,25 @@ impl<'a> Reader<'a> {
         item.status_code = Some("COMPLETE".into());
         item.codes = match self.res[i].ty {
             "ReferralRequest" => {
-                let mut cs = Vec::new();
+                let mut cs = Codings::new();
                 for r in arr(Some(v), "reasonCode") {
                     cs.extend(codings(Some(r)));
                 }
                 cs.extend(codings(v.get("type")));
                 cs
             }
-            "DocumentReference" => codings(v.get("type")),
+            "DocumentReference" => codings(v.get("type")).into(),
             // A Consent's own code is its category, and only a clear permission has one: a
             // permit code elsewhere grants nothing (`Screen::item_consent`).
             "Consent" if consent_reading(v) == ConsentReading::Permits => {
-                let mut cs = Vec::new();
+                let mut cs = Codings::new();
                 for c in arr(Some(v), "category") {
                     cs.extend(codings(Some(c)));
                 }
                 cs
             }
-            "Consent" => Vec::new(),
-            _ => codings(v.get("code")),
+            "Consent" => Codings::new(),
+            _ => codings(v.get("code")).into(),
         };
         item.free_text |= self.res[i].ty == "DocumentReference";
         item.effective.center = date(

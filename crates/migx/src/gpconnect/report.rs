@@ -20,7 +20,7 @@ impl<'a> Reader<'a> {
         let mut item = self.base(i, Element::CompoundStatement, parent);
         item.class_code = Some("CLUSTER".into());
         item.status_code = Some("COMPLETE".into());
-        item.codes = vec![snomed("16488004")];
+        item.codes = smallvec::smallvec![snomed("16488004")];
         item.effective = match v.get("effectivePeriod") {
             Some(p) => period(Some(p)),
             None => Effective {
@@ -49,7 +49,7 @@ impl<'a> Reader<'a> {
                 class_code: Some("CLUSTER".into()),
                 status_code: Some("COMPLETE".into()),
                 parent: Some(report),
-                codes: vec![snomed("123038009")],
+                codes: smallvec::smallvec![snomed("123038009")],
                 effective: Effective {
                     center: date(collected.and_then(|c| c.get("collectedDateTime"))),
                     ..Effective::default()

@@ -147,7 +147,7 @@ fn extract_for(
     use crate::ehr::model::{DateField, Effective, ExtractBuilder, Item, ItemHead};
     let mut items = vec![Item::of(ItemHead {
         id: "a1".into(),
-        codes: vec![Coding::new(CodeSystem::ReadV2, "H33..")],
+        codes: smallvec::smallvec![Coding::new(CodeSystem::ReadV2, "H33..")],
         effective: Effective {
             center: DateField::from_hl7("20260301"),
             ..Effective::default()
@@ -314,7 +314,7 @@ fn a_practice_dissent_withholds_whatever_the_point_of_care_decision() {
     let dissent = Item::of(ItemHead {
         id: "d1".into(),
         // consent.tsv: 416409005 refused consent for upload to local shared record (dissent).
-        codes: vec![Coding::new(CodeSystem::Snomed, "416409005")],
+        codes: smallvec::smallvec![Coding::new(CodeSystem::Snomed, "416409005")],
         effective: Effective {
             center: DateField::from_hl7("20260201"),
             ..Effective::default()

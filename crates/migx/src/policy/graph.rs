@@ -453,7 +453,7 @@ mod tests {
     }
 
     fn allergy(ex: &mut ExtractBuilder) {
-        ex.items[0].codes = vec![crate::codes::Coding {
+        ex.items[0].codes = smallvec::smallvec![crate::codes::Coding {
             system: crate::codes::CodeSystem::ReadV2,
             code: "14L..".into(),
             display: None,

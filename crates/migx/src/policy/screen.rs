@@ -740,7 +740,7 @@ mod tests {
     fn text_is_dropped_exactly_when_an_emitted_coding_is_out_of_its_syntax() {
         let clean = Item {
             head: ItemHead {
-                codes: vec![
+                codes: smallvec::smallvec![
                     Coding::new(CodeSystem::Snomed, "195967001"),
                     // A Read code's 2-character term suffix is no text.
                     Coding::new(CodeSystem::ReadV2, "H33..00"),

@@ -8,6 +8,14 @@ use super::payload::{Allergy, LinkSet, Medication, Observation, Supply};
 use super::source_id::SourceId;
 use super::staff::StaffRef;
 use crate::codes::Coding;
+use smallvec::SmallVec;
+
+/// An item's `code` and its translations: nearly every item has one coding, held in the
+/// item itself (a `Vec` allocated a block for it, and freed it with the extract).
+pub type Codings = SmallVec<[Coding; 1]>;
+
+/// Who acted on an item: nearly always one author, held in the item itself.
+pub type StaffRefs = SmallVec<[StaffRef; 1]>;
 
 /// One statement (or container) of the record, in document order: the head every
 /// construct has and the payload only its own construct has. The head's fields read
@@ -77,7 +85,7 @@ pub struct ItemHead {
     /// Enclosing item (statement or composition), by index into `Extract::items`.
     pub parent: Option<usize>,
     /// `code` and its `translation`s.
-    pub codes: Vec<Coding>,
+    pub codes: Codings,
     /// A `code` element was present but carried no usable code (nullFlavor, no codeSystem).
     pub code_uncoded: bool,
     /// When the thing happened (or the interval it covered).
@@ -118,7 +126,7 @@ pub struct ItemHead {
     /// composition, `Participant2`; STU3 `asserter`, `recorder`, `requester.agent`,
     /// `performer`, `informationSource`. Staff data: the policy's `clinical_detail.staff`
     /// decides what a disclosure says about them.
-    pub staff: Vec<StaffRef>,
+    pub staff: StaffRefs,
     /// Source line of the element's start, for messages.
     pub line: u32,
 }

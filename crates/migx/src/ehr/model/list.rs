@@ -1,16 +1,15 @@
 //! A list most items leave empty, in one word: [`List`].
 
 use std::fmt;
+use thin_vec::ThinVec;
 
 /// A list that most items leave empty (further ids, confidentiality codes, further
 /// placements, dependencies, carried codings, children): one pointer inline and nothing
 /// allocated while empty, where a `Vec` is three words on every item (issue 24.12: bytes per
-/// item). Reads as a slice (`Deref`); pushes and extends like a `Vec`.
+/// item). When it holds something its length, room and elements are one allocation (a
+/// boxed `Vec` was two). Reads as a slice (`Deref`); pushes and extends like a `Vec`.
 #[derive(Clone)]
-// The box is the point: one word on every item, the `Vec`'s three only on the few that
-// hold something.
-#[allow(clippy::box_collection)]
-pub struct List<T>(Option<Box<Vec<T>>>);
+pub struct List<T>(ThinVec<T>);
 
 /// Append `x`, growing `v` from room for one by doubling (1, 2, 4, ...) where `Vec::push`
 /// starts at four: the reader's lists mostly hold one or two elements, and each is made
@@ -33,86 +32,75 @@ impl<T: Eq> Eq for List<T> {}
 
 impl<T> Default for List<T> {
     fn default() -> Self {
-        List(None)
+        List(ThinVec::new())
     }
 }
 
 impl<T> List<T> {
     /// An empty list (allocates nothing).
     pub const fn new() -> Self {
-        List(None)
-    }
-
-    /// The list's room, made on the first push.
-    fn vec_mut(&mut self) -> &mut Vec<T> {
-        self.0.get_or_insert_with(Box::default)
+        List(ThinVec::new())
     }
 
     /// Room for `n` more elements, exactly (nothing allocated when `n` is 0).
     pub fn reserve_exact(&mut self, n: usize) {
         if n > 0 {
-            self.vec_mut().reserve_exact(n);
+            self.0.reserve_exact(n);
         }
     }
 
-    /// Append one element.
+    /// Append one element, growing from room for one by doubling (as [`push_lean`]).
     pub fn push(&mut self, x: T) {
-        push_lean(self.vec_mut(), x);
+        if self.0.len() == self.0.capacity() {
+            self.0.reserve_exact(self.0.len().max(1));
+        }
+        self.0.push(x);
     }
 
     /// The elements, in order.
     pub fn as_slice(&self) -> &[T] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
+        self.0.as_slice()
     }
 
     /// The elements, mutable.
     pub fn as_mut_slice(&mut self) -> &mut [T] {
-        match &mut self.0 {
-            Some(v) => v.as_mut_slice(),
-            None => &mut [],
-        }
+        self.0.as_mut_slice()
     }
 
     /// Keep only the elements `keep` says.
     pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
-        if let Some(v) = &mut self.0 {
-            v.retain(keep);
-        }
+        self.0.retain(keep);
     }
 
     /// Keep only the first `len` elements.
     pub fn truncate(&mut self, len: usize) {
-        if let Some(v) = &mut self.0 {
-            v.truncate(len);
-        }
+        self.0.truncate(len);
     }
 
-    /// Remove every element.
+    /// Remove every element (and give back the room).
     pub fn clear(&mut self) {
-        self.0 = None;
+        self.0 = ThinVec::new();
     }
 
     /// Exactly as long as it is: an empty list holds nothing, a full one no spare room.
     pub fn shrink_to_fit(&mut self) {
-        match &mut self.0 {
-            Some(v) if v.is_empty() => self.0 = None,
-            Some(v) => v.shrink_to_fit(),
-            None => {}
+        if self.0.is_empty() {
+            self.0 = ThinVec::new();
+        } else {
+            self.0.shrink_to_fit();
         }
     }
 
     /// The elements as a `Vec`.
     pub fn into_vec(self) -> Vec<T> {
-        self.0.map_or_else(Vec::new, |v| *v)
+        self.0.into()
     }
 }
 
 impl<T: PartialEq> List<T> {
     /// Remove consecutive repeated elements.
     pub fn dedup(&mut self) {
-        if let Some(v) = &mut self.0 {
-            v.dedup();
-        }
+        self.0.dedup();
     }
 }
 
@@ -137,29 +125,23 @@ impl<T: fmt::Debug> fmt::Debug for List<T> {
 
 impl<T> From<Vec<T>> for List<T> {
     fn from(v: Vec<T>) -> Self {
-        if v.is_empty() {
-            List(None)
-        } else {
-            List(Some(Box::new(v)))
-        }
+        List(ThinVec::from(v))
     }
 }
 
 impl<T> FromIterator<T> for List<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        List::from(iter.into_iter().collect::<Vec<T>>())
+        List(iter.into_iter().collect())
     }
 }
 
 impl<T> Extend<T> for List<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        let mut iter = iter.into_iter().peekable();
-        if iter.peek().is_some() {
-            let v = self.vec_mut();
-            // Lean from room for one, as `push` (most extends add one coding).
-            v.reserve_exact(iter.size_hint().0.saturating_sub(v.capacity() - v.len()));
-            iter.for_each(|x| push_lean(v, x));
-        }
+        let iter = iter.into_iter();
+        // Lean from room for one, as `push` (most extends add one coding).
+        let room = self.0.capacity() - self.0.len();
+        self.reserve_exact(iter.size_hint().0.saturating_sub(room));
+        iter.for_each(|x| self.push(x));
     }
 }
 
@@ -171,9 +153,9 @@ impl<'a, T: Copy + 'a> Extend<&'a T> for List<T> {
 
 impl<T> IntoIterator for List<T> {
     type Item = T;
-    type IntoIter = std::vec::IntoIter<T>;
+    type IntoIter = thin_vec::IntoIter<T>;
     fn into_iter(self) -> Self::IntoIter {
-        self.into_vec().into_iter()
+        self.0.into_iter()
     }
 }
 
@@ -244,7 +226,7 @@ mod tests {
             l.reserve_exact(n);
             (0..n).for_each(|i| l.push(i));
             assert_eq!(l.as_slice(), (0..n).collect::<Vec<_>>().as_slice());
-            let room = l.0.as_deref().map_or(0, Vec::capacity);
+            let room = l.0.capacity();
             assert_eq!(room, n, "{n}");
         }
     }
@@ -253,15 +235,15 @@ mod tests {
     fn an_empty_list_is_one_word_and_holds_nothing() {
         assert_eq!(std::mem::size_of::<List<String>>(), 8);
         let mut l: List<u32> = List::new();
-        assert!(l.is_empty() && l.0.is_none());
+        assert!(l.is_empty() && l.0.capacity() == 0);
         l.extend(std::iter::empty::<u32>());
-        assert!(l.0.is_none(), "an empty extend allocates nothing");
+        assert_eq!(l.0.capacity(), 0, "an empty extend allocates nothing");
         l.push(1);
         l.shrink_to_fit();
         assert_eq!(l, [1]);
         l.retain(|_| false);
         l.shrink_to_fit();
-        assert!(l.0.is_none(), "emptied, it gives its room back");
+        assert_eq!(l.0.capacity(), 0, "emptied, it gives its room back");
     }
 
     #[test]

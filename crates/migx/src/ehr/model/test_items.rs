@@ -11,7 +11,7 @@ use crate::codes::Coding;
 pub(crate) fn every_kind(next: &mut dyn FnMut() -> Coding) -> Vec<Item> {
     let head = |element: Element, next: &mut dyn FnMut() -> Coding| {
         Item::of(ItemHead {
-            codes: vec![next()],
+            codes: smallvec::smallvec![next()],
             carried: vec![next()].into(),
             ..ItemHead::new(element)
         })

@@ -6,9 +6,7 @@ use super::tags::Tag;
 use super::{
     Slot, State, OID_GMP_NUMBER, OID_ODS, OID_ODS_ORG, OID_SDS_ROLE_PROFILE, OID_SDS_USER,
 };
-use crate::ehr::model::{
-    gmp_number, push_lean, sds_id, AgentOrg, SourceId, StaffKind, StaffName, StaffRef,
-};
+use crate::ehr::model::{gmp_number, sds_id, AgentOrg, SourceId, StaffKind, StaffName, StaffRef};
 
 impl State {
     /// Fields of the agentDirectory `Agent` being read, matched by path relative to it.
@@ -98,7 +96,7 @@ impl State {
                 if let (Some(kind), Some(root)) = (self.participation, a.root.as_deref()) {
                     // As `normalise_id` writes it (`id_text`), with no `String` between.
                     let agent = SourceId::from_root(root.trim(), None);
-                    push_lean(&mut item.staff, StaffRef { kind, agent });
+                    item.staff.push(StaffRef { kind, agent });
                 }
             }
             _ => return false,

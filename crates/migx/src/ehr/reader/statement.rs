@@ -57,14 +57,14 @@ impl State {
                 }
             }
             [Tag::Code] => match coding(a) {
-                Some(c) => push_lean(&mut item.codes, c),
+                Some(c) => item.codes.push(c),
                 None => {
                     item.code_uncoded = true;
                     item.carried.extend(systemless(a));
                 }
             },
             [Tag::Code, Tag::Translation] => match coding(a) {
-                Some(c) => push_lean(&mut item.codes, c),
+                Some(c) => item.codes.push(c),
                 None => item.carried.extend(systemless(a)),
             },
             // A problem's qualifiers; on any other construct, carried codings.

@@ -559,7 +559,7 @@ pub(crate) mod testing {
     pub(crate) fn item(id: &str, element: Element, codes: Vec<SourceCoding>) -> Item {
         Item::of(ItemHead {
             id: id.into(),
-            codes,
+            codes: codes.into(),
             availability: DateField::Value(Ts::parse("20250601").expect("a valid timestamp")),
             ..ItemHead::new(element)
         })

@@ -238,7 +238,7 @@ mod tests {
         let p = policy();
         let by = |id: &str| {
             let mut x = item(id, Element::ObservationStatement, vec![sct("80146002")]);
-            x.staff = vec![StaffRef {
+            x.staff = smallvec::smallvec![StaffRef {
                 kind: StaffKind::Performer,
                 agent: "ag1".into(),
             }];

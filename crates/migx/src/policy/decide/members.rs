@@ -220,7 +220,7 @@ mod tests {
         let head = ItemHead {
             id: format!("n{n}").into(),
             parent,
-            codes,
+            codes: codes.into(),
             class_code: match kind {
                 Node::Battery => Some("BATTERY".into()),
                 Node::Report | Node::Specimen => Some("CLUSTER".into()),
@@ -358,7 +358,7 @@ mod tests {
     fn problem(id: &str, links: &[&str], sensitive: bool) -> Item {
         let mut head = ItemHead {
             id: id.into(),
-            codes: vec![Coding::new(CodeSystem::Snomed, "394774009")],
+            codes: smallvec::smallvec![Coding::new(CodeSystem::Snomed, "394774009")],
             ..ItemHead::new(Element::LinkSet)
         };
         if sensitive {
@@ -377,7 +377,7 @@ mod tests {
     fn named(id: &str) -> Item {
         Item::of(ItemHead {
             id: format!("{id}-named").into(),
-            codes: vec![Coding::new(CodeSystem::ReadV2, "H33..")],
+            codes: smallvec::smallvec![Coding::new(CodeSystem::ReadV2, "H33..")],
             availability: DateField::from_hl7("20260301"),
             ..ItemHead::new(Element::ObservationStatement)
         })

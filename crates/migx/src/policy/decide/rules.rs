@@ -61,7 +61,7 @@ fn placed(mut item: Item, parent: usize) -> Item {
 
 fn observation(id: &str, parent: Option<usize>, code: Coding) -> Item {
     Item::of(ItemHead {
-        codes: vec![code],
+        codes: smallvec::smallvec![code],
         effective: Effective {
             center: date("20260301"),
             ..Effective::default()
@@ -81,7 +81,7 @@ fn valued(value: Value) -> ItemKind {
 fn result(id: &str, when: &str) -> Item {
     Item {
         head: ItemHead {
-            codes: vec![read("44J3.")],
+            codes: smallvec::smallvec![read("44J3.")],
             effective: Effective {
                 center: date(when),
                 ..Effective::default()
@@ -141,7 +141,7 @@ fn referrals_plans_registrations_and_other_kinds_are_not_shared() {
         Element::Other,
     ] {
         let items = vec![Item::of(ItemHead {
-            codes: vec![read(DIAGNOSIS)],
+            codes: smallvec::smallvec![read(DIAGNOSIS)],
             ..head("x", element, None)
         })];
         assert_eq!(
@@ -157,7 +157,7 @@ fn an_item_of_no_known_element_is_unclassified() {
     let items = vec![Item {
         head: ItemHead {
             element: None,
-            codes: vec![read(DIAGNOSIS)],
+            codes: smallvec::smallvec![read(DIAGNOSIS)],
             ..ItemHead::default()
         },
         ..Item::default()
@@ -206,7 +206,7 @@ fn an_item_without_codes_is_unclassified() {
 fn a_snomed_code_failing_its_check_digit_is_invalid() {
     // 195967001 (asthma) is a valid concept id; changing its check digit breaks it.
     let mut r = result("r", "20260301");
-    r.codes = vec![snomed("195967002")];
+    r.codes = smallvec::smallvec![snomed("195967002")];
     assert_eq!(withheld_for(vec![r], 0), Some(WithheldReason::InvalidCode));
 }
 
@@ -227,7 +227,7 @@ fn unknown_description_id() -> String {
 fn an_unresolvable_description_id_is_unresolved_not_unclassified() {
     let code = unknown_description_id();
     let mut r = result("r", "20260301");
-    r.codes = vec![snomed(&code)];
+    r.codes = smallvec::smallvec![snomed(&code)];
     assert_eq!(
         withheld_for(vec![r], 0),
         Some(WithheldReason::UnresolvedCode)
@@ -237,7 +237,7 @@ fn an_unresolvable_description_id_is_unresolved_not_unclassified() {
 #[test]
 fn one_good_code_settles_an_item_that_also_has_a_bad_one() {
     let mut r = result("r", "20260301");
-    r.codes = vec![snomed("195967002"), read("44J3.")];
+    r.codes = smallvec::smallvec![snomed("195967002"), read("44J3.")];
     assert!(shared(vec![r], 0));
 }
 
@@ -348,7 +348,7 @@ fn restricting_and_unknown_codes_withhold() {
 fn problem(named: &str, code: &str) -> Item {
     Item {
         head: ItemHead {
-            codes: vec![snomed(code)],
+            codes: smallvec::smallvec![snomed(code)],
             ..head("ls", Element::LinkSet, None)
         },
         kind: ItemKind::LinkSet(Box::new(LinkSet {
@@ -646,7 +646,7 @@ fn a_sensitive_drug_withholds_the_medication() {
 
 fn allergy(high: DateField) -> Vec<Item> {
     let header = Item::of(ItemHead {
-        codes: vec![read("14L..")],
+        codes: smallvec::smallvec![read("14L..")],
         effective: Effective {
             high,
             ..Effective::default()
@@ -820,7 +820,7 @@ const PERMIT: &str = "425691002";
 
 fn consent_item(code: Coding, when: &str) -> Item {
     Item::of(ItemHead {
-        codes: vec![code],
+        codes: smallvec::smallvec![code],
         effective: Effective {
             center: date(when),
             ..Effective::default()
@@ -927,7 +927,7 @@ fn a_problem_before_the_medication_it_names_follows_the_medication() {
         items.push(it);
     }
     // A code of its own, so that the problem has something to show but the medication.
-    items[1].codes = vec![read(DIAGNOSIS)];
+    items[1].codes = smallvec::smallvec![read(DIAGNOSIS)];
     let (_, d) = decide_items(items);
     assert_eq!(
         d.items[1].outcome,
@@ -1038,7 +1038,7 @@ fn a_code_on_the_not_shared_list_is_out_of_scope_as_a_statement_or_a_group() {
 
 fn compound(id: &str, parent: Option<usize>, code: Coding) -> Item {
     Item::of(ItemHead {
-        codes: vec![code],
+        codes: smallvec::smallvec![code],
         effective: Effective {
             center: date("20260301"),
             ..Effective::default()
@@ -1180,7 +1180,7 @@ fn a_problem_naming_a_medication_that_is_not_current_is_still_shared() {
         it.parent = it.parent.map(|p| p + 1);
         items.push(it);
     }
-    items[1].codes = vec![read(DIAGNOSIS)];
+    items[1].codes = smallvec::smallvec![read(DIAGNOSIS)];
     let (_, d) = decide_items(items);
     assert_eq!(
         d.items[1].outcome,
@@ -1377,7 +1377,7 @@ fn a_snomed_relationship_id_is_no_code_and_no_unresolved_description() {
         .expect("a relationship id with a valid check digit");
     let o = observation("o", None, snomed(&relationship));
     let mut r = result("r", "20260301");
-    r.codes = vec![snomed(&relationship)];
+    r.codes = smallvec::smallvec![snomed(&relationship)];
     assert_eq!(withheld_for(vec![r], 0), Some(WithheldReason::InvalidCode));
     assert_eq!(withheld_for(vec![o], 0), Some(WithheldReason::Unclassified));
 }
