@@ -468,7 +468,7 @@ proptest! {
             if let Some(l) = &naming {
                 prop_assert!(!bundle.contains(l.as_str()), "the problem naming a withheld item is shared: {:?}", p);
             }
-            prop_assert!(c.items.iter().any(|i| targets.contains(&i.source_id) && i.reason.as_str() == "confidential"), "{:?}", p);
+            prop_assert!(c.items.iter().any(|i| targets.contains(&i.source_id.to_string()) && i.reason.as_str() == "confidential"), "{:?}", p);
             // explain says where an inherited reason came from, by element name.
             prop_assert!(explained.contains("withheld: confidential"), "{}", explained);
             for line in explained.lines().filter(|l| l.contains("(from ")) {
@@ -557,7 +557,7 @@ proptest! {
             if let Some(l) = &naming {
                 prop_assert!(!bundle.contains(l.as_str()), "the problem naming a nullified item is shared: {:?}", p);
             }
-            prop_assert!(c.items.iter().any(|i| targets.contains(&i.source_id) && i.reason.as_str() == "entered-in-error"), "{:?} {:?}", pos, p);
+            prop_assert!(c.items.iter().any(|i| targets.contains(&i.source_id.to_string()) && i.reason.as_str() == "entered-in-error"), "{:?} {:?}", pos, p);
             prop_assert!(explained.contains("withheld: entered-in-error"), "{}", explained);
         }
         prop_assert!(bundle.contains(bystander.as_str()), "bystander: {:?}", p);

@@ -84,16 +84,34 @@ const HEX_DIGIT: [u8; 256] = {
 
 /// The canonical text of a UUID's 128 bits (lowercase, hyphenated).
 pub fn uuid_text(u: u128) -> String {
-    // Written in place (one allocation): this runs for every entry of every bundle.
-    let mut s = String::with_capacity(36);
+    // One allocation: this runs for every entry of every bundle.
+    uuid_chars(u).as_str().to_string()
+}
+
+/// [`uuid_text`] held on the stack: the 36 bytes of a UUID's canonical text.
+#[derive(Clone, Copy)]
+pub struct UuidChars([u8; 36]);
+
+impl UuidChars {
+    /// The text (ASCII: hex digits and hyphens).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The canonical text of a UUID's 128 bits, without allocating (see [`uuid_text`]).
+pub fn uuid_chars(u: u128) -> UuidChars {
+    let mut s = [b'-'; 36];
+    let mut at = 0;
     for i in 0..32 {
         if matches!(i, 8 | 12 | 16 | 20) {
-            s.push('-');
+            at += 1;
         }
         let nibble = (u >> (124 - 4 * i)) & 0xf;
-        s.push(HEX_DIGITS[nibble as usize] as char);
+        s[at] = HEX_DIGITS[nibble as usize];
+        at += 1;
     }
-    s
+    UuidChars(s)
 }
 
 /// The canonical text of a UUID's 16 bytes, most significant first (see [`uuid_text`]).

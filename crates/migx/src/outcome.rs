@@ -37,8 +37,10 @@ impl Status {
 /// One source item that was not shared, for the audit (ids and rule names only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditItem {
-    /// The source element id (lowercase), or `#<index>` when the element had none.
-    pub source_id: String,
+    /// The item's non-revealing id (see `pipeline::convert::audit_id`), or `#<index>` when
+    /// the element had none; held inline (a UUID's 36 bytes fit), as most items withheld
+    /// are named by one.
+    pub source_id: crate::ehr::model::SourceId,
     /// The construct, named as in the GP2GP specification (e.g. `ObservationStatement`).
     pub element: &'static str,
     /// The category the item would have been shared in, when known.

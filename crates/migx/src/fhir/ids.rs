@@ -2,12 +2,17 @@
 //! (numeric ids, resources migx makes itself) gets a name-based UUID derived with SHA-256
 //! from a fixed namespace and the parts, so reruns give byte-identical output.
 
-use crate::digest::{is_uuid, uuid_bits, uuid_text};
+use crate::digest::{is_uuid, uuid_bits, uuid_chars, uuid_text, UuidChars};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// A UUID derived from `parts` (RFC 9562 version 8, name-based with SHA-256).
 pub fn derived_uuid(parts: &[&str]) -> String {
+    uuid_text(derived_bits(parts))
+}
+
+/// The 128 bits of [`derived_uuid`].
+fn derived_bits(parts: &[&str]) -> u128 {
     let mut h = Sha256::new();
     h.update(b"migx:v1");
     for p in parts {
@@ -19,7 +24,7 @@ pub fn derived_uuid(parts: &[&str]) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // RFC variant
-    crate::digest::uuid_text_of_bytes(&b)
+    u128::from_be_bytes(b)
 }
 
 /// The resource id (and `urn:uuid:` identifier) for a source element id. A source UUID is
@@ -27,13 +32,24 @@ pub fn derived_uuid(parts: &[&str]) -> String {
 /// UUID is derived too, so no source id can equal another item's derived id (two entries
 /// with one `fullUrl`).
 pub fn source_uuid(source_id: &str) -> String {
-    if !is_uuid(source_id) {
-        derived_uuid(&["source-id", source_id])
-    } else if source_id.as_bytes()[14] != b'8' {
-        source_id.to_ascii_lowercase()
+    source_uuid_chars(source_id).as_str().to_string()
+}
+
+/// [`source_uuid`] without allocating: the audit names every withheld item by it.
+pub fn source_uuid_chars(source_id: &str) -> UuidChars {
+    // `lower` is a UUID in lowercase: its own bits unless it has version 8.
+    let canonical = |lower: &str| match uuid_bits(lower) {
+        Some(u) if lower.as_bytes()[14] != b'8' => u,
+        _ => derived_bits(&["source-uuid", lower]),
+    };
+    let bits = if !is_uuid(source_id) {
+        derived_bits(&["source-id", source_id])
+    } else if source_id.bytes().any(|b| b.is_ascii_uppercase()) {
+        canonical(&source_id.to_ascii_lowercase())
     } else {
-        derived_uuid(&["source-uuid", &source_id.to_ascii_lowercase()])
-    }
+        canonical(source_id)
+    };
+    uuid_chars(bits)
 }
 
 /// The ids of a bundle's entries in entry order (each entry's `fullUrl` is `urn:uuid:<id>`),
@@ -123,6 +139,39 @@ mod tests {
         }
         assert_eq!(e.id(ids.len()), None);
         assert!(!e.is(ids.len(), ids[0]));
+    }
+
+    /// The id made without allocating is the former one (a source UUID lowercased unless it
+    /// has version 8, anything else derived), for UUIDs in both cases and every version, and
+    /// for ids that are not UUIDs.
+    #[test]
+    fn a_source_uuid_is_the_former_one() {
+        fn former(source_id: &str) -> String {
+            if !is_uuid(source_id) {
+                derived_uuid(&["source-id", source_id])
+            } else if source_id.as_bytes()[14] != b'8' {
+                source_id.to_ascii_lowercase()
+            } else {
+                derived_uuid(&["source-uuid", &source_id.to_ascii_lowercase()])
+            }
+        }
+        let mut ids: Vec<String> = vec![
+            String::new(),
+            "394559384658936".into(),
+            "not-a-uuid".into(),
+            "8f3b744a93d9433c8d466ef68ac95052".into(),
+            "8f3b744a-93d9-433c-8d46-6ef68ac9505g".into(),
+        ];
+        for v in "0123456789abcdefABCDEF".chars() {
+            let u = format!("8f3b744a-93d9-{v}33c-8d46-6ef68ac95052");
+            ids.push(u.to_ascii_uppercase());
+            ids.push(u.replace("6ef6", "6EF6"));
+            ids.push(u);
+        }
+        for id in &ids {
+            assert_eq!(source_uuid_chars(id).as_str(), former(id), "{id:?}");
+            assert_eq!(source_uuid(id), former(id), "{id:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! shared.
 
 use super::admission::{admit, withheld_as_of, Admission};
-use crate::ehr::model::{Element, Extract};
+use crate::ehr::model::{Element, Extract, SourceId};
 use crate::error::{ErrorCode, InputError};
 use crate::fhir::r4::{Bundle, BundleEntry};
 use crate::fhir::{self, SharingContext};
@@ -427,11 +427,11 @@ pub(super) fn share(
 /// have ([`crate::fhir::ids::source_uuid`]: a source UUID as it is, anything else a UUID
 /// derived from it), never a raw non-UUID source id, which may hold an NHS number or text;
 /// `#<n>` (its position) for an item without an id.
-pub(super) fn audit_id(item: &crate::ehr::model::Item, i: usize) -> String {
+pub(super) fn audit_id(item: &crate::ehr::model::Item, i: usize) -> SourceId {
     if item.id.is_empty() {
-        format!("#{i}")
+        SourceId::from(format!("#{i}"))
     } else {
-        crate::fhir::ids::source_uuid(&item.id)
+        SourceId::from(crate::fhir::ids::source_uuid_chars(&item.id).as_str())
     }
 }
 
@@ -470,7 +470,7 @@ fn audit_items(ex: &Extract, d: &Decisions) -> (Vec<AuditItem>, BTreeMap<Categor
     // Record-level values dropped for their syntax (an ODS code carrying text).
     for &field in &ex.record_text_removed {
         items.push(AuditItem {
-            source_id: format!("#{field}"),
+            source_id: SourceId::from(format!("#{field}")),
             element: "Organization",
             category: None,
             reason: WithheldReason::FreeText,

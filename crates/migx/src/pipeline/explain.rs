@@ -104,11 +104,15 @@ pub fn explain_file(path: &Path, settings: &ConvertSettings) -> Explanation {
             Outcome::Container if item.element == Some(Element::EhrComposition) => continue,
             Outcome::Container => ("container", None, None),
             Outcome::Shared(_) => ("shared", None, None),
-            Outcome::PartOf(o) => ("shared-as-part", Some(audit_id(&ex.items[o], o)), None),
+            Outcome::PartOf(o) => (
+                "shared-as-part",
+                Some(audit_id(&ex.items[o], o).to_string()),
+                None,
+            ),
             Outcome::Withheld(r) => ("withheld", None, Some(r.as_str())),
         };
         out.items.push(ExplainedItem {
-            source_id: audit_id(item, i),
+            source_id: audit_id(item, i).to_string(),
             element: item.element.map(Element::name).unwrap_or("unknown"),
             category: dec.category,
             decision,
@@ -247,7 +251,7 @@ mod tests {
                     .items
                     .iter()
                     .filter(|i| !i.text_only)
-                    .map(|i| (i.source_id.clone(), i.reason.as_str()))
+                    .map(|i| (i.source_id.to_string(), i.reason.as_str()))
                     .collect();
                 let explained: Vec<(String, &str)> = e
                     .items
