@@ -94,9 +94,25 @@ pub struct UuidChars([u8; 36]);
 
 impl UuidChars {
     /// The text (ASCII: hex digits and hyphens).
+    #[inline]
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        debug_assert!(self.0.is_ascii());
+        // SAFETY: the bytes are only ever written (in this module) as hex digits and
+        // hyphens ([`uuid_chars`]) or as a UUID's own text, which [`is_uuid`] found to be
+        // hex digits and hyphens, lowercased ([`uuid_lowercase`]): ASCII, so valid UTF-8.
+        // Asked for every entry's id, so not checked again each time.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
+}
+
+/// `s` in lowercase when it is a UUID ([`is_uuid`]), on the stack.
+pub fn uuid_lowercase(s: &str) -> Option<UuidChars> {
+    if !is_uuid(s) {
+        return None;
+    }
+    let mut b: [u8; 36] = s.as_bytes().try_into().ok()?;
+    b.make_ascii_lowercase();
+    Some(UuidChars(b))
 }
 
 /// The canonical text of a UUID's 128 bits, without allocating (see [`uuid_text`]).

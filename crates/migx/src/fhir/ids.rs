@@ -2,7 +2,7 @@
 //! (numeric ids, resources migx makes itself) gets a name-based UUID derived with SHA-256
 //! from a fixed namespace and the parts, so reruns give byte-identical output.
 
-use crate::digest::{is_uuid, uuid_bits, uuid_chars, uuid_text, UuidChars};
+use crate::digest::{uuid_bits, uuid_chars, uuid_lowercase, uuid_text, UuidChars};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -37,19 +37,11 @@ pub fn source_uuid(source_id: &str) -> String {
 
 /// [`source_uuid`] without allocating: the audit names every withheld item by it.
 pub fn source_uuid_chars(source_id: &str) -> UuidChars {
-    // `lower` is a UUID in lowercase: its own bits unless it has version 8.
-    let canonical = |lower: &str| match uuid_bits(lower) {
-        Some(u) if lower.as_bytes()[14] != b'8' => u,
-        _ => derived_bits(&["source-uuid", lower]),
-    };
-    let bits = if !is_uuid(source_id) {
-        derived_bits(&["source-id", source_id])
-    } else if source_id.bytes().any(|b| b.is_ascii_uppercase()) {
-        canonical(&source_id.to_ascii_lowercase())
-    } else {
-        canonical(source_id)
-    };
-    uuid_chars(bits)
+    match uuid_lowercase(source_id) {
+        None => uuid_chars(derived_bits(&["source-id", source_id])),
+        Some(lower) if lower.as_str().as_bytes()[14] != b'8' => lower,
+        Some(lower) => uuid_chars(derived_bits(&["source-uuid", lower.as_str()])),
+    }
 }
 
 /// The ids of a bundle's entries in entry order (each entry's `fullUrl` is `urn:uuid:<id>`),
@@ -112,6 +104,7 @@ impl EntryIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::is_uuid;
 
     #[test]
     fn entry_ids_give_back_every_id_pushed_uuid_or_not() {
