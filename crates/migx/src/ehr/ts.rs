@@ -522,6 +522,13 @@ fn last_sunday(year: i32, month: u32) -> NaiveDate {
 /// UK local time offset: BST (+1h) from 01:00 UTC on the last Sunday of March to 01:00 UTC on
 /// the last Sunday of October (the rule since 1996; earlier years are treated the same).
 pub fn uk_offset_secs(local: NaiveDateTime) -> i32 {
+    // Asked of every date the reader keeps: only March and October hold a change, so the
+    // other months need no look for their last Sunday.
+    match local.month() {
+        4..=9 => return 3600,
+        1 | 2 | 11 | 12 => return 0,
+        _ => {}
+    }
     let y = local.year();
     // Boundaries expressed in local time: spring forward at 01:00 GMT, fall back at 02:00 BST.
     let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).unwrap_or_default();
@@ -537,6 +544,44 @@ pub fn uk_offset_secs(local: NaiveDateTime) -> i32 {
 mod tests {
     use super::*;
     use chrono::Weekday;
+
+    /// The offset by month is the offset by the two boundaries, at every hour of every day
+    /// of years around the rule's edges and in each weekday pattern.
+    #[test]
+    fn the_uk_offset_by_month_is_the_offset_by_the_boundaries() {
+        fn by_boundaries(local: NaiveDateTime) -> i32 {
+            let y = local.year();
+            let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).unwrap_or_default();
+            let end = last_sunday(y, 10).and_hms_opt(2, 0, 0).unwrap_or_default();
+            if local >= start && local < end {
+                3600
+            } else {
+                0
+            }
+        }
+        let mut seen = 0;
+        for y in (1990..=2032).chain([1, 999, 9999]) {
+            let mut d = NaiveDate::from_ymd_opt(y, 1, 1).expect("a date");
+            while d.year() == y {
+                for (h, m) in [
+                    (0, 0),
+                    (0, 59),
+                    (1, 0),
+                    (1, 59),
+                    (2, 0),
+                    (2, 30),
+                    (12, 0),
+                    (23, 59),
+                ] {
+                    let local = d.and_hms_opt(h, m, 0).expect("a time");
+                    assert_eq!(uk_offset_secs(local), by_boundaries(local), "{local}");
+                    seen += 1;
+                }
+                d = d.succ_opt().expect("a next day");
+            }
+        }
+        assert!(seen > 100_000);
+    }
 
     /// The digit-by-digit renderings equal chrono's formatter for every precision, offset
     /// sign and size, calendar edges and times of day; and the last Sunday of March and
