@@ -156,8 +156,9 @@ pub fn run_batch(
         group: Vec::new(),
         group_bytes: 0,
     };
-    // With several workers, start the largest inputs in the window first (output order is
-    // unchanged). One worker keeps plain input order (`--fail-fast` stops where it did).
+    // With several workers, start the largest inputs in the window first, after the one the
+    // writer waits for (`batch::ordered_map_weighted`; output order is unchanged). One
+    // worker keeps plain input order (`--fail-fast` stops where it did).
     let sizes: Option<Vec<u64>> = (opts.jobs > 1).then(|| {
         inputs
             .iter()
