@@ -529,6 +529,11 @@ pub fn uk_offset_secs(local: NaiveDateTime) -> i32 {
         1 | 2 | 11 | 12 => return 0,
         _ => {}
     }
+    uk_offset_by_boundaries(local)
+}
+
+/// [`uk_offset_secs`] by the two boundaries of `local`'s year, whatever its month.
+fn uk_offset_by_boundaries(local: NaiveDateTime) -> i32 {
     let y = local.year();
     // Boundaries expressed in local time: spring forward at 01:00 GMT, fall back at 02:00 BST.
     let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).unwrap_or_default();
@@ -549,16 +554,6 @@ mod tests {
     /// of years around the rule's edges and in each weekday pattern.
     #[test]
     fn the_uk_offset_by_month_is_the_offset_by_the_boundaries() {
-        fn by_boundaries(local: NaiveDateTime) -> i32 {
-            let y = local.year();
-            let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).unwrap_or_default();
-            let end = last_sunday(y, 10).and_hms_opt(2, 0, 0).unwrap_or_default();
-            if local >= start && local < end {
-                3600
-            } else {
-                0
-            }
-        }
         let mut seen = 0;
         for y in (1990..=2032).chain([1, 999, 9999]) {
             let mut d = NaiveDate::from_ymd_opt(y, 1, 1).expect("a date");
@@ -574,7 +569,11 @@ mod tests {
                     (23, 59),
                 ] {
                     let local = d.and_hms_opt(h, m, 0).expect("a time");
-                    assert_eq!(uk_offset_secs(local), by_boundaries(local), "{local}");
+                    assert_eq!(
+                        uk_offset_secs(local),
+                        uk_offset_by_boundaries(local),
+                        "{local}"
+                    );
                     seen += 1;
                 }
                 d = d.succ_opt().expect("a next day");
