@@ -789,12 +789,19 @@ impl Fhir {
         };
         // The two compiles of the written graph are independent and each is about a third
         // of a small run's time, and a run needs both at its first bundle: one on a thread
-        // of its own.
+        // of its own (here, when no thread can be started). `compile` is the tree's; the
+        // tape's is of another type.
+        let compile = || compile_graph(&survey.written, &survey.order, Graph::Written);
         let (written_tape, written) = std::thread::scope(|scope| {
-            let tree =
-                scope.spawn(|| compile_graph(&survey.written, &survey.order, Graph::Written));
+            let tree = std::thread::Builder::new()
+                .name("migx-schemas".into())
+                .spawn_scoped(scope, compile);
             let tape = compile_graph(&survey.written, &survey.order, Graph::Written);
-            (tape, tree.join().ok().flatten())
+            let tree = match tree {
+                Ok(t) => t.join().ok().flatten(),
+                Err(_) => compile(),
+            };
+            (tape, tree)
         });
         Some(Fhir {
             resource_types: survey.order.into_iter().collect(),
